@@ -1,0 +1,174 @@
+//! The user-space copy loop: pread/pwrite on the file, a large buffer, async socket I/O.
+//!
+//! File reads and writes are plain positioned syscalls on the calling task: for page-cached
+//! files they cost less than handing each chunk to a blocking thread pool.
+
+use crate::Tuning;
+use std::fs::File;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn pace(tuning: &Tuning, n: u64) {
+    for l in &tuning.limits {
+        l.acquire(n).await;
+    }
+}
+
+fn chunk(tuning: &Tuning) -> usize {
+    let mut c = tuning.buf_size.max(4096);
+    for l in &tuning.limits {
+        c = c.min(l.chunk_hint());
+    }
+    c
+}
+
+/// Reads up to `buf.len()` bytes at `offset`, retrying on EINTR.
+pub fn pread(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match rustix::io::pread(file, &mut *buf, offset) {
+            Ok(n) => return Ok(n),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes all of `buf` at `offset`.
+pub fn pwrite_all(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match rustix::io::pwrite(file, buf, offset) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "file write returned 0",
+                ))
+            }
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+async fn sock_write_all(sock: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        sock.writable().await?;
+        match sock.try_write(buf) {
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Sends `len` bytes of `file` from `offset` through a user-space buffer.
+pub async fn file_to_socket(
+    file: &File,
+    offset: u64,
+    len: u64,
+    sock: &TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; chunk(tuning)];
+    let mut done = 0u64;
+    while done < len {
+        let want = buf.len().min((len - done) as usize);
+        let n = pread(file, &mut buf[..want], offset + done)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank during transfer",
+            ));
+        }
+        pace(tuning, n as u64).await;
+        sock_write_all(sock, &buf[..n]).await?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    Ok(done)
+}
+
+/// Receives until EOF from `sock` into `file` at `offset`.
+pub async fn socket_to_file(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; chunk(tuning)];
+    let mut done = 0u64;
+    loop {
+        sock.readable().await?;
+        let n = match sock.try_read(&mut buf) {
+            Ok(0) => return Ok(done),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        pwrite_all(file, &buf[..n], offset + done)?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        pace(tuning, n as u64).await;
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset` to any async writer (TLS streams).
+/// Does not shut the writer down; the caller does, so it can close TLS properly.
+pub async fn file_to_stream<W: AsyncWrite + Unpin>(
+    file: &File,
+    offset: u64,
+    len: u64,
+    w: &mut W,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; chunk(tuning)];
+    let mut done = 0u64;
+    while done < len {
+        let want = buf.len().min((len - done) as usize);
+        let n = pread(file, &mut buf[..want], offset + done)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank during transfer",
+            ));
+        }
+        pace(tuning, n as u64).await;
+        w.write_all(&buf[..n]).await?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    w.flush().await?;
+    Ok(done)
+}
+
+/// Receives until EOF from any async reader into `file` at `offset`.
+pub async fn stream_to_file<R: AsyncRead + Unpin>(
+    r: &mut R,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; chunk(tuning)];
+    let mut done = 0u64;
+    loop {
+        let n = r.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(done);
+        }
+        pwrite_all(file, &buf[..n], offset + done)?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        pace(tuning, n as u64).await;
+    }
+}

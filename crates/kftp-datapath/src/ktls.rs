@@ -1,0 +1,1 @@
+//! Kernel TLS. (Placeholder: the FTPS work fills this in.)

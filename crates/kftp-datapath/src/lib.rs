@@ -1,0 +1,209 @@
+//! The kftp data path: how file bytes move between a file and a data connection.
+//!
+//! # Layout
+//! - [`sendfile`]: file -> socket with sendfile(2) (RETR on the server, put on the client).
+//! - [`splice`]: socket -> pipe -> file with splice(2) (STOR, get).
+//! - [`copy`]: the user-space loop with a large buffer: the baseline, the path for
+//!   anything that is not a plain TCP socket (user-space TLS) and often the fastest on
+//!   loopback.
+//! - [`ascii`]: TYPE A line-ending conversion, streaming.
+//! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
+//! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
+//! - [`probe`]: run-time detection of what the kernel offers, cached.
+//! - [`raw`]: blocking raw loops that measure the machine's ceiling for `kftp bench`.
+//!
+//! This is the only crate with `unsafe` code, and only at the syscall boundary; every
+//! block carries a `// SAFETY:` comment.
+
+pub mod ascii;
+pub mod copy;
+pub mod ktls;
+pub mod probe;
+pub mod rate;
+pub mod raw;
+pub mod sendfile;
+pub mod splice;
+
+use std::fmt;
+use std::fs::File;
+use std::io;
+use std::str::FromStr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+pub use rate::RateLimiter;
+
+/// Which way file bytes should move, as configured (`--data-path`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PathChoice {
+    /// sendfile/splice, falling back to the copy loop where they cannot apply.
+    Kernel,
+    /// Always the user-space copy loop.
+    Copy,
+    /// Whatever the benchmark showed to be faster on this kind of machine.
+    #[default]
+    Auto,
+}
+
+impl FromStr for PathChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "kernel" => Ok(PathChoice::Kernel),
+            "copy" => Ok(PathChoice::Copy),
+            "auto" => Ok(PathChoice::Auto),
+            _ => Err(format!(
+                "unknown data path '{s}' (expected kernel, copy or auto)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for PathChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PathChoice::Kernel => "kernel",
+            PathChoice::Copy => "copy",
+            PathChoice::Auto => "auto",
+        })
+    }
+}
+
+/// Which path a transfer actually took: logged per transfer and counted in metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PathUsed {
+    /// sendfile(2) on a plain TCP socket.
+    Sendfile,
+    /// splice(2) through a pipe.
+    Splice,
+    /// The user-space copy loop on a plain socket.
+    Copy,
+    /// TYPE A conversion in user space.
+    Ascii,
+    /// sendfile(2) on a kTLS socket: the kernel encrypts.
+    KtlsSendfile,
+    /// splice(2) from a kTLS socket: the kernel decrypts.
+    KtlsSplice,
+    /// rustls in user space with the copy loop.
+    TlsCopy,
+}
+
+impl PathUsed {
+    /// Short name for logs, STAT and metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            PathUsed::Sendfile => "sendfile",
+            PathUsed::Splice => "splice",
+            PathUsed::Copy => "copy",
+            PathUsed::Ascii => "ascii",
+            PathUsed::KtlsSendfile => "ktls-sendfile",
+            PathUsed::KtlsSplice => "ktls-splice",
+            PathUsed::TlsCopy => "tls-copy",
+        }
+    }
+
+    /// Whether the bytes stayed in the kernel.
+    pub fn is_zero_copy(self) -> bool {
+        matches!(
+            self,
+            PathUsed::Sendfile | PathUsed::Splice | PathUsed::KtlsSendfile | PathUsed::KtlsSplice
+        )
+    }
+}
+
+/// Knobs for one transfer.
+#[derive(Clone, Debug)]
+pub struct Tuning {
+    /// Kernel, copy or auto.
+    pub choice: PathChoice,
+    /// Buffer size of the copy loop (and pipe size for splice), bytes.
+    pub buf_size: usize,
+    /// Bandwidth limits that apply (session, user, global); all are honoured.
+    pub limits: Vec<Arc<RateLimiter>>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            choice: PathChoice::Auto,
+            buf_size: 1 << 20,
+            limits: Vec::new(),
+        }
+    }
+}
+
+/// What a finished transfer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Bytes moved.
+    pub bytes: u64,
+    /// The path taken.
+    pub path: PathUsed,
+}
+
+/// Sends exactly `len` bytes of `file` from `offset` to `sock` (RETR, client put).
+///
+/// A file that shrinks under the transfer ends it with `UnexpectedEof` rather than a hang.
+/// `progress` counts bytes sent so far (for STAT). Cancelling the future (ABOR) is safe.
+pub async fn file_to_socket(
+    file: &File,
+    offset: u64,
+    len: u64,
+    sock: &TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
+    let kernel = match tuning.choice {
+        PathChoice::Kernel => true,
+        PathChoice::Copy => false,
+        PathChoice::Auto => probe::auto_prefers_kernel_send(),
+    };
+    if kernel && probe::sendfile_works() {
+        match sendfile::send(file, offset, len, sock, tuning, progress).await {
+            Err(e) if sendfile::is_unsupported(&e) => probe::mark_sendfile_broken(&e),
+            r => {
+                return r.map(|bytes| Outcome {
+                    bytes,
+                    path: PathUsed::Sendfile,
+                })
+            }
+        }
+    }
+    let bytes = copy::file_to_socket(file, offset, len, sock, tuning, progress).await?;
+    Ok(Outcome {
+        bytes,
+        path: PathUsed::Copy,
+    })
+}
+
+/// Receives from `sock` until EOF into `file` at `offset` (STOR, client get).
+pub async fn socket_to_file(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
+    let kernel = match tuning.choice {
+        PathChoice::Kernel => true,
+        PathChoice::Copy => false,
+        PathChoice::Auto => probe::auto_prefers_kernel_recv(),
+    };
+    if kernel && probe::splice_works() {
+        match splice::recv(sock, file, offset, tuning, progress).await {
+            Err(e) if splice::is_unsupported(&e) => probe::mark_splice_broken(&e),
+            r => {
+                return r.map(|bytes| Outcome {
+                    bytes,
+                    path: PathUsed::Splice,
+                })
+            }
+        }
+    }
+    let bytes = copy::socket_to_file(sock, file, offset, tuning, progress).await?;
+    Ok(Outcome {
+        bytes,
+        path: PathUsed::Copy,
+    })
+}

@@ -1,0 +1,213 @@
+//! Directory listings as the server writes them: `ls -l` lines (LIST), bare names (NLST),
+//! and RFC 3659 facts (MLST, MLSD).
+//!
+//! The server fills an [`Entry`] from `stat`; formatting is pure so it can be benchmarked
+//! and tested without a file system.
+
+use crate::time::{format_ls_date, format_mdtm};
+use std::fmt::Write;
+
+/// What kind of object an entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link (shown as such; never followed out of the jail).
+    Symlink,
+    /// Anything else (fifo, socket, device).
+    Other,
+}
+
+/// One directory entry, as stat saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// File name (one component).
+    pub name: String,
+    /// Type.
+    pub kind: Kind,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Permission bits (the low 12 bits of st_mode).
+    pub mode: u32,
+    /// Hard links.
+    pub nlink: u64,
+    /// Device and inode, for the MLSx `unique` fact.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+}
+
+/// What the session may do, for the MLSx `perm` fact (RFC 3659 7.5.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Perms {
+    /// RETR, LIST.
+    pub read: bool,
+    /// STOR, MKD.
+    pub write: bool,
+    /// APPE.
+    pub append: bool,
+    /// DELE, RMD.
+    pub delete: bool,
+    /// RNFR/RNTO.
+    pub rename: bool,
+}
+
+fn mode_string(e: &Entry) -> String {
+    let t = match e.kind {
+        Kind::Dir => 'd',
+        Kind::Symlink => 'l',
+        Kind::File => '-',
+        Kind::Other => 'p',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(t);
+    for shift in [6u32, 3, 0] {
+        let bits = (e.mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+/// One `ls -l` line, without CRLF: the format every FTP client's LIST parser understands.
+/// Owner and group are shown as `ftp` (names of the host's users are not the client's
+/// business).
+pub fn format_list_line(e: &Entry, now: i64, out: &mut String) {
+    let _ = write!(
+        out,
+        "{} {:>3} ftp      ftp      {:>12} {} {}",
+        mode_string(e),
+        e.nlink.max(1),
+        e.size,
+        format_ls_date(e.mtime, now),
+        e.name
+    );
+}
+
+/// The MLSx facts of one entry, followed by a space and the name (RFC 3659 7.2).
+/// `cdir`/`pdir` entries are not produced; clients do not need them.
+pub fn format_facts(e: &Entry, perms: Perms, out: &mut String) {
+    let ty = match e.kind {
+        Kind::Dir => "dir",
+        Kind::File => "file",
+        Kind::Symlink => "OS.unix=symlink",
+        Kind::Other => "OS.unix=special",
+    };
+    let _ = write!(out, "type={ty};");
+    if e.kind != Kind::Dir {
+        let _ = write!(out, "size={};", e.size);
+    }
+    let _ = write!(out, "modify={};perm=", format_mdtm(e.mtime));
+    match e.kind {
+        Kind::Dir => {
+            if perms.write {
+                out.push_str("cm");
+            }
+            if perms.delete {
+                out.push('d');
+            }
+            if perms.read {
+                out.push_str("el");
+            }
+            if perms.delete {
+                out.push('p');
+            }
+        }
+        _ => {
+            if perms.append {
+                out.push('a');
+            }
+            if perms.delete {
+                out.push('d');
+            }
+            if perms.rename {
+                out.push('f');
+            }
+            if perms.read {
+                out.push('r');
+            }
+            if perms.write {
+                out.push('w');
+            }
+        }
+    }
+    let _ = write!(
+        out,
+        ";unique={:x}g{:x};unix.mode=0{:o}; {}",
+        e.dev,
+        e.ino,
+        e.mode & 0o7777,
+        e.name
+    );
+}
+
+/// Whether a name is hidden from plain LIST/NLST (dot files, as `ls` does).
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file() -> Entry {
+        Entry {
+            name: "report.txt".into(),
+            kind: Kind::File,
+            size: 1234,
+            mtime: 1577836800,
+            mode: 0o644,
+            nlink: 1,
+            dev: 1,
+            ino: 0xab,
+        }
+    }
+
+    #[test]
+    fn ls_line() {
+        let mut s = String::new();
+        format_list_line(&file(), 1577836800, &mut s);
+        assert_eq!(
+            s,
+            "-rw-r--r--   1 ftp      ftp              1234 Jan  1 00:00 report.txt"
+        );
+    }
+
+    #[test]
+    fn facts() {
+        let mut s = String::new();
+        let all = Perms {
+            read: true,
+            write: true,
+            append: true,
+            delete: true,
+            rename: true,
+        };
+        format_facts(&file(), all, &mut s);
+        assert_eq!(
+            s,
+            "type=file;size=1234;modify=20200101000000;perm=adfrw;unique=1gab;unix.mode=0644; report.txt"
+        );
+        let mut d = file();
+        d.kind = Kind::Dir;
+        d.mode = 0o755;
+        s.clear();
+        format_facts(
+            &d,
+            Perms {
+                read: true,
+                ..Default::default()
+            },
+            &mut s,
+        );
+        assert!(
+            s.starts_with("type=dir;modify=20200101000000;perm=el;"),
+            "{s}"
+        );
+    }
+}
