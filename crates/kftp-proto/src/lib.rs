@@ -16,6 +16,7 @@
 pub mod addr;
 pub mod command;
 pub mod listing;
+pub mod listing_parse;
 pub mod parse;
 pub mod path;
 pub mod reply;
