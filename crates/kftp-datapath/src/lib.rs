@@ -161,7 +161,12 @@ pub async fn file_to_socket(
     };
     if kernel && probe::sendfile_works() {
         match sendfile::send(file, offset, len, sock, tuning, progress).await {
-            Err(e) if sendfile::is_unsupported(&e) => probe::mark_sendfile_broken(&e),
+            Err(e) if sendfile::is_unsupported(&e) => {
+                // Only the kernel's verdict (an errno) is cached; no byte was sent yet.
+                if e.raw_os_error().is_some() {
+                    probe::mark_sendfile_broken(&e);
+                }
+            }
             r => {
                 return r.map(|bytes| Outcome {
                     bytes,
@@ -192,7 +197,13 @@ pub async fn socket_to_file(
     };
     if kernel && probe::splice_works() {
         match splice::recv(sock, file, offset, tuning, progress).await {
-            Err(e) if splice::is_unsupported(&e) => probe::mark_splice_broken(&e),
+            Err(e) if splice::is_unsupported(&e) => {
+                // Only the kernel's verdict (an errno) is cached, not e.g. an O_APPEND
+                // file; no byte was taken from the socket yet.
+                if e.raw_os_error().is_some() {
+                    probe::mark_splice_broken(&e);
+                }
+            }
             r => {
                 return r.map(|bytes| Outcome {
                     bytes,
