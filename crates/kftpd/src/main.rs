@@ -1,1 +1,172 @@
-fn main() {}
+//! The `kftpd` binary: parse flags, set up logging, bind, serve until a signal.
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use kftpd::auth::{users, Users};
+use kftpd::cli::{Cli, Sub, UserCmd};
+use kftpd::session::Shared;
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Some(Sub::User(cmd)) => user_cmd(cmd),
+        None => serve(&cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kftpd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn user_cmd(cmd: &UserCmd) -> Result<()> {
+    let UserCmd::Add {
+        name,
+        users: path,
+        root,
+        perms,
+        password_stdin,
+    } = cmd;
+    let password = if *password_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        let p = rpassword::prompt_password(format!("Password for {name}: "))?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(p == again, "passwords differ");
+        p
+    };
+    anyhow::ensure!(!password.is_empty(), "empty password");
+    let root = match root {
+        Some(r) => Some(std::fs::canonicalize(r).with_context(|| format!("root {}", r.display()))?),
+        None => None,
+    };
+    let existed = users::add_user(path, name, &password, root, perms.clone())?;
+    println!(
+        "{} user '{name}' in {}",
+        if existed { "updated" } else { "added" },
+        path.display()
+    );
+    Ok(())
+}
+
+fn random_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..16)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// First start with no users file: create one account and remember its password in the
+/// state directory, so that the embedded default works without any setup.
+fn ensure_default_user(cfg: &kftpd::config::Config, explicit: bool) -> Result<Option<String>> {
+    let pw_file = cfg.state_dir.join("initial-password");
+    if !explicit && !cfg.users_file.exists() {
+        let pw = random_password();
+        users::add_user(&cfg.users_file, "kftp", &pw, None, None)?;
+        users::write_private(&pw_file, format!("{pw}\n").as_bytes())?;
+    }
+    if explicit {
+        return Ok(None);
+    }
+    Ok(std::fs::read_to_string(&pw_file)
+        .ok()
+        .map(|s| s.trim().to_string()))
+}
+
+fn serve(cli: &Cli) -> Result<()> {
+    let args = &cli.serve;
+    let cfg = args.to_config();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KFTPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    if args.log_format == "json" {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    std::fs::create_dir_all(&cfg.root)
+        .with_context(|| format!("creating root {}", cfg.root.display()))?;
+    std::fs::create_dir_all(&cfg.state_dir)
+        .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    let cfg = kftpd::config::Config {
+        root: std::fs::canonicalize(&cfg.root)?,
+        ..cfg
+    };
+    let initial = ensure_default_user(&cfg, args.users.is_some())?;
+    let users = Users::load(&cfg.users_file)?;
+    if users.is_empty() && !cfg.anonymous {
+        tracing::warn!(users = %cfg.users_file.display(), "no accounts: nobody can log in (add one with `kftpd user add`)");
+    }
+    if cfg.tls_policy == kftpd::config::TlsPolicy::Never {
+        tracing::warn!("--no-tls-required: passwords may cross the network in clear text");
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let mut listeners = Vec::new();
+        let mut out = std::io::stdout().lock();
+        for addr in &cfg.listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let bound = l.local_addr()?;
+            writeln!(
+                out,
+                "kftpd {} listening on {bound}, serving {}",
+                env!("CARGO_PKG_VERSION"),
+                cfg.root.display()
+            )?;
+            if let Some(pw) = &initial {
+                let host = match bound {
+                    std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+                    a => a.to_string(),
+                };
+                writeln!(
+                    out,
+                    "  log in as kftp / {pw}   (from {}; change with `kftpd user add kftp`)",
+                    cfg.state_dir.join("initial-password").display()
+                )?;
+                writeln!(out, "  try: curl -u kftp:{pw} ftp://{host}/")?;
+            }
+            listeners.push(l);
+        }
+        out.flush()?;
+        drop(out);
+        let shared = Arc::new(Shared::new(cfg, users));
+        kftpd::server::run(
+            shared,
+            listeners,
+            shutdown_signal(),
+            Duration::from_secs(10),
+        )
+        .await;
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,0 +1,154 @@
+//! Command-line interface: `kftpd` (serve) and `kftpd user add`.
+
+use crate::config::{Config, TlsPolicy};
+use clap::{Args, Parser, Subcommand};
+use kftp_datapath::PathChoice;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// kftpd: a fast, secure-by-default FTP server.
+///
+/// With no arguments it serves ./public on 127.0.0.1:2121, keeps its state in
+/// ./.kftpd-state, and prints how to log in.
+#[derive(Parser, Debug)]
+#[command(name = "kftpd", version, about, long_about)]
+pub struct Cli {
+    /// Subcommand; without one, run the server.
+    #[command(subcommand)]
+    pub command: Option<Sub>,
+    /// Server options.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Sub {
+    /// Manage accounts in the users file.
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+/// `kftpd user ...`
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create or update an account (password from a prompt, or stdin with --password-stdin).
+    ///
+    /// Example: printf 'secret\n' | kftpd user add alice --users users.toml --root /srv/alice --password-stdin
+    Add {
+        /// Login name.
+        name: String,
+        /// Users file to edit (created if missing).
+        #[arg(long, default_value = ".kftpd-state/users.toml", env = "KFTPD_USERS")]
+        users: PathBuf,
+        /// The user's root directory (default: the server's --root).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Permissions, comma-separated: list,read,write,append,delete,rename,mkdir or all.
+        #[arg(long, value_delimiter = ',')]
+        perms: Option<Vec<String>>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Options of the server itself.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (repeat for several; use [::1]:2121 for IPv6).
+    #[arg(long, default_value = "127.0.0.1:2121", env = "KFTPD_LISTEN")]
+    pub listen: Vec<SocketAddr>,
+    /// Directory served to users without a root of their own (created if missing).
+    #[arg(long, default_value = "public", env = "KFTPD_ROOT")]
+    pub root: PathBuf,
+    /// Users file (default: <state-dir>/users.toml, created with one account if missing).
+    #[arg(long, env = "KFTPD_USERS")]
+    pub users: Option<PathBuf>,
+    /// Where kftpd keeps its own files.
+    #[arg(long, default_value = ".kftpd-state", env = "KFTPD_STATE_DIR")]
+    pub state_dir: PathBuf,
+    /// Passive data ports, e.g. 30000-30099 (default: any free port).
+    #[arg(long, value_parser = parse_range)]
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Address to advertise in PASV replies (behind NAT).
+    #[arg(long)]
+    pub passive_address: Option<IpAddr>,
+    /// Data path: kernel (sendfile/splice), copy (user-space loop) or auto.
+    #[arg(long, default_value = "auto")]
+    pub data_path: PathChoice,
+    /// Copy-loop buffer size in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub buffer_size: usize,
+    /// Allow anonymous (read-only) logins as `anonymous` or `ftp`.
+    #[arg(long)]
+    pub anonymous: bool,
+    /// Maximum concurrent sessions.
+    #[arg(long, default_value_t = 2000)]
+    pub max_sessions: usize,
+    /// Maximum concurrent sessions per client address.
+    #[arg(long, default_value_t = 64)]
+    pub max_per_ip: usize,
+    /// Close control connections idle for this many seconds.
+    #[arg(long, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Seconds to wait for a data connection.
+    #[arg(long, default_value_t = 30)]
+    pub data_timeout: u64,
+    /// Accept data connections from, and PORT to, hosts other than the control peer.
+    #[arg(long)]
+    pub allow_foreign_data_peer: bool,
+    /// Require TLS before login even on loopback.
+    #[arg(long, conflicts_with = "no_tls_required")]
+    pub require_tls: bool,
+    /// Allow clear-text logins on every listener (logs a warning).
+    #[arg(long)]
+    pub no_tls_required: bool,
+    /// Log format: text or json.
+    #[arg(long, default_value = "text")]
+    pub log_format: String,
+}
+
+fn parse_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+    let (a, b) = s
+        .split_once('-')
+        .ok_or("expected LOW-HIGH, e.g. 30000-30099")?;
+    let a: u16 = a.trim().parse().map_err(|_| format!("bad port '{a}'"))?;
+    let b: u16 = b.trim().parse().map_err(|_| format!("bad port '{b}'"))?;
+    if a == 0 || a > b {
+        return Err("range must be LOW-HIGH with 0 < LOW <= HIGH".into());
+    }
+    Ok(a..=b)
+}
+
+impl ServeArgs {
+    /// The resolved configuration.
+    pub fn to_config(&self) -> Config {
+        let users = self
+            .users
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("users.toml"));
+        let mut c = Config::new(self.root.clone(), users, self.state_dir.clone());
+        c.listen = self.listen.clone();
+        c.passive_ports = self.passive_ports.clone();
+        c.passive_address = self.passive_address;
+        c.data_path = self.data_path;
+        c.buf_size = self.buffer_size.clamp(4096, 64 << 20);
+        c.anonymous = self.anonymous;
+        c.max_sessions = self.max_sessions.max(1);
+        c.max_per_ip = self.max_per_ip.max(1);
+        c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
+        c.data_timeout = Duration::from_secs(self.data_timeout.max(1));
+        c.allow_foreign_data_peer = self.allow_foreign_data_peer;
+        c.tls_policy = if self.require_tls {
+            TlsPolicy::Always
+        } else if self.no_tls_required {
+            TlsPolicy::Never
+        } else {
+            TlsPolicy::NonLoopback
+        };
+        c
+    }
+}

@@ -1,0 +1,131 @@
+//! USER, PASS, ACCT, REIN, QUIT, HOST.
+
+use crate::auth::Perms;
+use crate::session::{Login, Phase, Session};
+use crate::storage::local::LocalFs;
+use kftp_proto::path::VPath;
+use kftp_proto::{Password, Reply};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+fn is_anonymous_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp")
+}
+
+/// USER: remember the name and ask for a password. The reply is the same whether or not
+/// the account exists, so names cannot be probed.
+pub async fn user(s: &mut Session, name: String) -> Reply {
+    if let Phase::Authed(l) = &s.phase {
+        return Reply::new(
+            530,
+            format!(
+                "Already logged in as '{}'; send REIN to start over.",
+                l.user
+            ),
+        );
+    }
+    if is_anonymous_name(&name) && s.shared.config.anonymous {
+        s.phase = Phase::NeedPass {
+            user: "anonymous".into(),
+        };
+        return Reply::new(
+            331,
+            "Anonymous login ok; send your e-mail address as password.",
+        );
+    }
+    s.phase = Phase::NeedPass { user: name.clone() };
+    Reply::new(331, format!("Password required for '{name}'."))
+}
+
+/// PASS: check the password (Argon2id, on a blocking thread), then open the user's jail.
+pub async fn pass(s: &mut Session, pw: Password) -> Reply {
+    let name = match std::mem::replace(&mut s.phase, Phase::Greeted) {
+        Phase::NeedPass { user } => user,
+        Phase::Authed(l) => {
+            s.phase = Phase::Authed(l);
+            return Reply::new(503, "Already logged in.");
+        }
+        Phase::Greeted => return Reply::new(503, "Send USER first."),
+    };
+    let cfg = &s.shared.config;
+    let (root, perms, anonymous) = if name == "anonymous" && cfg.anonymous {
+        (cfg.root.clone(), Perms::READ_ONLY, true)
+    } else {
+        let users = s.shared.users();
+        let n = name.clone();
+        let verified = tokio::task::spawn_blocking(move || users.verify(&n, pw.expose()))
+            .await
+            .ok()
+            .flatten();
+        match verified {
+            Some(u) => (
+                u.root.clone().unwrap_or_else(|| cfg.root.clone()),
+                u.perms,
+                false,
+            ),
+            None => {
+                s.shared
+                    .metrics
+                    .logins_failed
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login failed");
+                tokio::time::sleep(cfg.login_fail_delay).await;
+                return Reply::new(530, "Login incorrect.");
+            }
+        }
+    };
+    let fs = match LocalFs::open(&root) {
+        Ok(fs) => fs,
+        Err(e) => {
+            tracing::error!(session = s.id, user = %name, root = %root.display(), error = %e, "cannot open user root");
+            return Reply::new(530, "Login failed: your home directory is unavailable.");
+        }
+    };
+    s.shared.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(session = s.id, peer = %s.peer, user = %name, root = %root.display(), "logged in");
+    s.cwd = VPath::root();
+    s.phase = Phase::Authed(Login {
+        user: name.clone(),
+        storage: Arc::new(fs),
+        perms,
+        anonymous,
+    });
+    if anonymous {
+        Reply::new(230, "Anonymous login ok; access is read-only.")
+    } else {
+        Reply::new(230, format!("User '{name}' logged in."))
+    }
+}
+
+/// ACCT: no accounts beyond users.
+pub fn acct(s: &Session) -> Reply {
+    match s.phase {
+        Phase::Authed(_) => Reply::new(202, "ACCT not needed."),
+        _ => Reply::new(503, "Send USER and PASS; ACCT is not used."),
+    }
+}
+
+/// REIN: back to the state of a new connection (TLS stays, as RFC 4217 allows).
+pub fn rein(s: &mut Session) -> Reply {
+    s.phase = Phase::Greeted;
+    s.cwd = VPath::root();
+    s.rest = 0;
+    s.rnfr = None;
+    s.data = None;
+    s.ttype = kftp_proto::TransferType::Image;
+    Reply::new(220, "Session reinitialised; send USER.")
+}
+
+/// QUIT.
+pub fn quit(s: &mut Session) -> Reply {
+    s.quit = true;
+    Reply::new(221, "Goodbye.")
+}
+
+/// HOST (RFC 7151): one virtual host, so any name is accepted, but only before login.
+pub fn host(s: &Session, name: &str) -> Reply {
+    match s.phase {
+        Phase::Greeted => Reply::new(220, format!("Host '{name}' accepted.")),
+        _ => Reply::new(503, "HOST must be sent before USER."),
+    }
+}

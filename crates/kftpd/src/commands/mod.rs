@@ -1,0 +1,106 @@
+//! Command handlers, one module per verb or per small family of verbs:
+//!
+//! | module | verbs |
+//! |---|---|
+//! | `login` | USER PASS ACCT REIN QUIT HOST |
+//! | `cwd` | CWD CDUP PWD (and XCWD XCUP XPWD) |
+//! | `params` | TYPE STRU MODE REST |
+//! | `port` | PORT EPRT |
+//! | `pasv` | PASV EPSV |
+//! | `retr` | RETR |
+//! | `stor` | STOR APPE STOU |
+//! | `list` | LIST NLST MLSD MLST, STAT path |
+//! | `files` | DELE RMD MKD RNFR RNTO SIZE MDTM MFMT (and XRMD XMKD) |
+//! | `hash` | HASH RANG XCRC XMD5 XSHA1 XSHA256 XSHA512 |
+//! | `site` | SITE HELP, SITE CHMOD |
+//! | `info` | FEAT OPTS HELP STAT |
+//! | `tls` | AUTH PBSZ PROT |
+//!
+//! Handlers return the reply; the ones that start a transfer answer 150 themselves and
+//! return `None`.
+
+pub mod cwd;
+pub mod files;
+pub mod hash;
+pub mod info;
+pub mod list;
+pub mod login;
+pub mod params;
+pub mod pasv;
+pub mod port;
+pub mod retr;
+pub mod site;
+pub mod stor;
+pub mod tls;
+
+use crate::session::{Running, Session};
+use crate::storage::Storage;
+use crate::transfer::{self, Job};
+use kftp_proto::path::VPath;
+use kftp_proto::Reply;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// The logged-in user's storage. Policy guarantees a login for every command that calls
+/// this; the error arm only guards that invariant.
+pub(crate) fn storage(s: &Session) -> Result<Arc<dyn Storage>, Reply> {
+    s.login()
+        .map(|l| l.storage.clone())
+        .ok_or_else(|| Reply::new(530, "Please log in with USER and PASS first."))
+}
+
+/// Answers 150 and starts `job` on the data connection set up earlier.
+pub(crate) async fn start_transfer(
+    s: &mut Session,
+    job: Job,
+    verb: &'static str,
+    path: VPath,
+    total: Option<u64>,
+    opening: String,
+) -> Option<Reply> {
+    let Some(setup) = s.data.take() else {
+        if let Job::Receive {
+            upload, storage, ..
+        } = job
+        {
+            let _ = storage.commit(upload, false).await;
+        }
+        return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
+    };
+    if s.send(&Reply::new(150, opening)).await.is_err() {
+        return None;
+    }
+    let progress = Arc::new(AtomicU64::new(0));
+    let (abort_tx, abort_rx) = oneshot::channel();
+    let ctx = transfer::Ctx {
+        shared: s.shared.clone(),
+        session: s.id,
+        user: s.login().map(|l| l.user.clone()).unwrap_or_default(),
+        peer_ip: s.peer.ip(),
+        local_ip: s.local.ip(),
+        verb,
+        path: path.clone(),
+        progress: progress.clone(),
+        abort: abort_rx,
+    };
+    let handle = tokio::spawn(transfer::run(job, setup, ctx));
+    s.running = Some(Running {
+        handle,
+        abort: Some(abort_tx),
+        progress,
+        what: format!("{verb} {path}"),
+        total,
+        started: Instant::now(),
+    });
+    None
+}
+
+/// "BINARY" or "ASCII", for 150 replies.
+pub(crate) fn mode_name(s: &Session) -> &'static str {
+    match s.ttype {
+        kftp_proto::TransferType::Ascii => "ASCII",
+        kftp_proto::TransferType::Image => "BINARY",
+    }
+}

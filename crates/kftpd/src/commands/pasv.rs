@@ -1,0 +1,68 @@
+//! PASV and EPSV: passive data connections.
+
+use crate::datachan::DataSetup;
+use crate::session::Session;
+use kftp_proto::addr::{epsv_reply_text, pasv_reply_text};
+use kftp_proto::command::EpsvArg;
+use kftp_proto::Reply;
+use std::net::{IpAddr, SocketAddr};
+
+async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
+    let ip = s.local.ip();
+    let listener = s
+        .shared
+        .ports
+        .bind(ip, &s.shared.config)
+        .await
+        .map_err(|e| Reply::new(425, format!("Can't open passive listener: {e}.")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Reply::new(425, format!("Can't open passive listener: {e}.")))?;
+    s.data = Some(DataSetup::Passive(listener));
+    Ok(addr)
+}
+
+/// PASV: IPv4 only (its reply cannot carry an IPv6 address).
+pub async fn pasv(s: &mut Session) -> Reply {
+    let advertised = match (s.shared.config.passive_address, s.local.ip()) {
+        (Some(a), _) => a,
+        (None, IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                return Reply::new(
+                    522,
+                    "PASV cannot describe an IPv6 address; use EPSV (1) or (2).",
+                )
+            }
+        },
+        (None, v4) => v4,
+    };
+    match bind(s).await {
+        Ok(addr) => match pasv_reply_text(&SocketAddr::new(advertised, addr.port())) {
+            Some(text) => Reply::new(227, text),
+            None => Reply::new(522, "PASV cannot describe an IPv6 address; use EPSV."),
+        },
+        Err(r) => r,
+    }
+}
+
+/// EPSV, EPSV 1|2, EPSV ALL (RFC 2428).
+pub async fn epsv(s: &mut Session, arg: EpsvArg) -> Reply {
+    match arg {
+        EpsvArg::All => {
+            s.epsv_all = true;
+            return Reply::new(200, "EPSV ALL ok: only EPSV will be accepted from now on.");
+        }
+        EpsvArg::Proto(p) => {
+            let ours = if s.local.is_ipv4() { 1 } else { 2 };
+            if p != ours {
+                return Reply::new(522, format!("Network protocol not supported, use ({ours})"));
+            }
+        }
+        EpsvArg::Any => {}
+    }
+    match bind(s).await {
+        Ok(addr) => Reply::new(229, epsv_reply_text(addr.port())),
+        Err(r) => r,
+    }
+}

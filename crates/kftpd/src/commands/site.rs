@@ -1,0 +1,55 @@
+//! SITE HELP and SITE CHMOD.
+
+use super::storage;
+use crate::session::Session;
+use kftp_proto::Reply;
+
+/// SITE subcommands.
+pub async fn site(s: &mut Session, args: &str) -> Reply {
+    let mut words = args.splitn(3, ' ');
+    let sub = words.next().unwrap_or("").to_ascii_uppercase();
+    match sub.as_str() {
+        "HELP" => Reply::multi(
+            214,
+            vec![
+                "SITE commands:".into(),
+                "CHMOD <octal-mode> <path>".into(),
+                "HELP".into(),
+                "End.".into(),
+            ],
+        ),
+        "CHMOD" => {
+            let (Some(mode), Some(path)) = (words.next(), words.next()) else {
+                return Reply::new(501, "Usage: SITE CHMOD <octal-mode> <path>.");
+            };
+            let Ok(mode) = u32::from_str_radix(mode, 8) else {
+                return Reply::new(501, "SITE CHMOD: mode must be octal, e.g. 644.");
+            };
+            if mode > 0o777 {
+                return Reply::new(
+                    501,
+                    "SITE CHMOD: only permission bits (at most 777) may be set.",
+                );
+            }
+            if !s.login().is_some_and(|l| l.perms.write) {
+                return Reply::new(
+                    550,
+                    "Permission denied: SITE CHMOD needs the 'write' permission.",
+                );
+            }
+            let fs = match storage(s) {
+                Ok(f) => f,
+                Err(r) => return r,
+            };
+            let p = match s.resolve(path) {
+                Ok(p) => p,
+                Err(r) => return r,
+            };
+            match fs.chmod(&p, mode).await {
+                Ok(()) => Reply::new(200, format!("Mode of {p} set to {mode:o}.")),
+                Err(e) => Reply::new(e.code(), format!("{path}: {e}.")),
+            }
+        }
+        _ => Reply::new(500, format!("Unknown SITE command '{sub}'; try SITE HELP.")),
+    }
+}

@@ -1,0 +1,88 @@
+//! The server's runtime configuration: everything a session needs to know, resolved from
+//! flags (and, later, a config file) before the first connection is accepted.
+
+use kftp_datapath::PathChoice;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// When TLS is required before login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TlsPolicy {
+    /// Required on every listener that is not loopback (the default).
+    #[default]
+    NonLoopback,
+    /// Required everywhere, loopback included.
+    Always,
+    /// Never required (logged as a warning at start).
+    Never,
+}
+
+/// Resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Control listeners.
+    pub listen: Vec<SocketAddr>,
+    /// Default root for users that name none, and for anonymous.
+    pub root: PathBuf,
+    /// The users file (TOML, Argon2id hashes).
+    pub users_file: PathBuf,
+    /// Where kftpd keeps its own files (generated certificate, initial password).
+    pub state_dir: PathBuf,
+    /// Ports for PASV/EPSV listeners; `None` lets the kernel choose.
+    pub passive_ports: Option<RangeInclusive<u16>>,
+    /// Address advertised in 227 replies (for NAT); default: the control connection's
+    /// local address.
+    pub passive_address: Option<IpAddr>,
+    /// kernel / copy / auto.
+    pub data_path: PathChoice,
+    /// Copy-loop buffer and splice pipe size.
+    pub buf_size: usize,
+    /// Allow `anonymous`/`ftp` logins (read-only).
+    pub anonymous: bool,
+    /// Total concurrent sessions.
+    pub max_sessions: usize,
+    /// Concurrent sessions per source IP.
+    pub max_per_ip: usize,
+    /// Concurrent sessions per user.
+    pub max_per_user: usize,
+    /// Idle control connection timeout.
+    pub idle_timeout: Duration,
+    /// How long to wait for a data connection.
+    pub data_timeout: Duration,
+    /// A transfer with no progress for this long is aborted.
+    pub stall_timeout: Duration,
+    /// Accept data connections (and PORT targets) from hosts other than the control peer.
+    pub allow_foreign_data_peer: bool,
+    /// Delay before answering a failed login.
+    pub login_fail_delay: Duration,
+    /// When TLS is required.
+    pub tls_policy: TlsPolicy,
+}
+
+impl Config {
+    /// Defaults for tests and scripts: loopback, a root, a users file.
+    pub fn new(root: PathBuf, users_file: PathBuf, state_dir: PathBuf) -> Self {
+        Config {
+            listen: vec!["127.0.0.1:2121".parse().expect("static address")],
+            root,
+            users_file,
+            state_dir,
+            passive_ports: None,
+            passive_address: None,
+            data_path: PathChoice::Auto,
+            buf_size: 1 << 20,
+            anonymous: false,
+            max_sessions: 2000,
+            max_per_ip: 64,
+            max_per_user: 64,
+            idle_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(120),
+            allow_foreign_data_peer: false,
+            login_fail_delay: Duration::from_millis(500),
+            tls_policy: TlsPolicy::NonLoopback,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! The accept loop: limits on who connects and how many, then one task per session.
+
+use crate::session::{Session, Shared};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Connection limits, shared by all listeners.
+#[derive(Debug)]
+struct Limits {
+    /// Total sessions: a permit is held for a session's whole life.
+    total: Arc<Semaphore>,
+    /// Sessions per source address.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// Releases a per-IP slot when the session ends, however it ends.
+struct IpSlot {
+    limits: Arc<Limits>,
+    ip: IpAddr,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut map = self.limits.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Limits {
+    fn admit(self: &Arc<Self>, ip: IpAddr, max_per_ip: usize) -> Result<IpSlot, &'static str> {
+        let permit = self
+            .total
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| "too many sessions on this server")?;
+        let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max_per_ip {
+            return Err("too many sessions from your address");
+        }
+        *n += 1;
+        Ok(IpSlot {
+            limits: self.clone(),
+            ip,
+            _permit: permit,
+        })
+    }
+}
+
+/// Serves `listeners` until `shutdown` resolves, then lets sessions drain for up to
+/// `drain` before returning.
+pub async fn run(
+    shared: Arc<Shared>,
+    listeners: Vec<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+    drain: Duration,
+) {
+    let limits = Arc::new(Limits {
+        total: Arc::new(Semaphore::new(shared.config.max_sessions)),
+        per_ip: Mutex::new(HashMap::new()),
+    });
+    let mut tasks = Vec::new();
+    for l in listeners {
+        tasks.push(tokio::spawn(accept_loop(shared.clone(), limits.clone(), l)));
+    }
+    shutdown.await;
+    tracing::info!("shutting down: no new sessions");
+    for t in &tasks {
+        t.abort();
+    }
+    let deadline = tokio::time::Instant::now() + drain;
+    while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, limits: Arc<Limits>, listener: TcpListener) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => {
+                backoff = Duration::from_millis(5);
+                x
+            }
+            Err(e) => {
+                // EMFILE and friends: wait rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        shared
+            .metrics
+            .sessions_total
+            .fetch_add(1, Ordering::Relaxed);
+        match limits.admit(peer.ip(), shared.config.max_per_ip) {
+            Ok(slot) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    shared
+                        .metrics
+                        .sessions_active
+                        .fetch_add(1, Ordering::Relaxed);
+                    Session::run(shared.clone(), stream, peer).await;
+                    shared
+                        .metrics
+                        .sessions_active
+                        .fetch_sub(1, Ordering::Relaxed);
+                    drop(slot);
+                });
+            }
+            Err(why) => {
+                shared
+                    .metrics
+                    .sessions_refused
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(peer = %peer, reason = why, "connection refused by limit");
+                tokio::spawn(refuse(stream, peer, why));
+            }
+        }
+    }
+}
+
+async fn refuse(mut stream: TcpStream, _peer: SocketAddr, why: &'static str) {
+    let msg = format!("421 Service not available: {why}. Try again later.\r\n");
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(msg.as_bytes())).await;
+    let _ = stream.shutdown().await;
+}

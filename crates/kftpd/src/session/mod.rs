@@ -1,0 +1,354 @@
+//! One control connection: read a line, parse it, apply policy, dispatch, reply.
+//!
+//! A session is one tokio task. Transfers run in a task of their own (see
+//! [`crate::transfer`]) so that ABOR, STAT and NOOP are answered while bytes move; any
+//! other command that arrives during a transfer waits for it to finish, preserving order.
+
+pub mod control;
+mod dispatch;
+pub mod policy;
+
+use crate::auth::{Perms, Users};
+use crate::config::Config;
+use crate::datachan::{DataSetup, PortPool};
+use crate::metrics::Metrics;
+use crate::storage::Storage;
+use control::{Control, CtrlStream, Line};
+use kftp_proto::command::{HashAlgo, Prot, TransferType};
+use kftp_proto::path::VPath;
+use kftp_proto::{parse_line, Command, Reply};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// State shared by every session of one server.
+#[derive(Debug)]
+pub struct Shared {
+    /// The configuration.
+    pub config: Config,
+    /// Accounts; replaced whole on reload.
+    pub users: RwLock<Arc<Users>>,
+    /// Passive port allocation.
+    pub ports: PortPool,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Session ids.
+    pub next_id: AtomicU64,
+}
+
+impl Shared {
+    /// Shared state for a configuration and its users.
+    pub fn new(config: Config, users: Users) -> Self {
+        Shared {
+            config,
+            users: RwLock::new(Arc::new(users)),
+            ports: PortPool::default(),
+            metrics: Metrics::default(),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The current users.
+    pub fn users(&self) -> Arc<Users> {
+        self.users.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The login state: each phase holds only what it needs.
+pub enum Phase {
+    /// Greeted; waiting for USER.
+    Greeted,
+    /// USER received; waiting for PASS.
+    NeedPass {
+        /// The name given.
+        user: String,
+    },
+    /// Logged in.
+    Authed(Login),
+}
+
+/// A logged-in user's view of the server.
+pub struct Login {
+    /// Login name (`anonymous` for anonymous).
+    pub user: String,
+    /// The user's tree.
+    pub storage: Arc<dyn Storage>,
+    /// What the user may do.
+    pub perms: Perms,
+    /// Anonymous login.
+    pub anonymous: bool,
+}
+
+/// A transfer in flight.
+pub struct Running {
+    /// Resolves to the final reply.
+    pub handle: JoinHandle<Reply>,
+    /// Fires ABOR.
+    pub abort: Option<oneshot::Sender<()>>,
+    /// Bytes moved.
+    pub progress: Arc<AtomicU64>,
+    /// Verb and path, for STAT.
+    pub what: String,
+    /// Expected size, if known.
+    pub total: Option<u64>,
+    /// Start time.
+    pub started: Instant,
+}
+
+/// Per-connection state.
+pub struct Session {
+    /// Id carried through every log line.
+    pub id: u64,
+    /// Server-wide state.
+    pub shared: Arc<Shared>,
+    /// The client.
+    pub peer: SocketAddr,
+    /// Our end of the control connection.
+    pub local: SocketAddr,
+    /// Login phase.
+    pub phase: Phase,
+    /// Working directory.
+    pub cwd: VPath,
+    /// TYPE.
+    pub ttype: TransferType,
+    /// REST offset for the next transfer.
+    pub rest: u64,
+    /// RNFR source awaiting RNTO.
+    pub rnfr: Option<VPath>,
+    /// Data connection set up by PASV/EPSV/PORT/EPRT.
+    pub data: Option<DataSetup>,
+    /// EPSV ALL was sent: PORT, PASV and EPRT are refused from now on.
+    pub epsv_all: bool,
+    /// HASH algorithm (OPTS HASH).
+    pub hash_algo: HashAlgo,
+    /// RANG for the next HASH.
+    pub rang: Option<(u64, u64)>,
+    /// PROT level.
+    pub prot: Prot,
+    /// PBSZ was received (required before PROT).
+    pub pbsz: bool,
+    /// The transfer in flight.
+    pub running: Option<Running>,
+    /// Set by QUIT: close after the reply.
+    pub quit: bool,
+    control: Control,
+}
+
+impl Session {
+    /// Serves one control connection to the end.
+    pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+        let local = match stream.local_addr() {
+            Ok(a) => a,
+            Err(_) => return,
+        };
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.set_nodelay(true);
+        let mut s = Session {
+            id,
+            shared,
+            peer,
+            local,
+            phase: Phase::Greeted,
+            cwd: VPath::root(),
+            ttype: TransferType::Image,
+            rest: 0,
+            rnfr: None,
+            data: None,
+            epsv_all: false,
+            hash_algo: HashAlgo::Sha256,
+            rang: None,
+            prot: Prot::Clear,
+            pbsz: false,
+            running: None,
+            quit: false,
+            control: Control::new(CtrlStream::Plain(stream)),
+        };
+        tracing::info!(session = id, peer = %peer, "session opened");
+        let end = s.serve().await;
+        if let Some(r) = s.running.take() {
+            if let Some(a) = r.abort {
+                let _ = a.send(());
+            }
+            let _ = r.handle.await;
+        }
+        tracing::info!(session = id, peer = %peer, reason = end, "session closed");
+    }
+
+    async fn serve(&mut self) -> &'static str {
+        let greeting = Reply::new(220, "kftpd ready.");
+        if self.send(&greeting).await.is_err() {
+            return "write error";
+        }
+        loop {
+            let line = match self.next_line().await {
+                Ok(Some(l)) => l,
+                Ok(None) => return "client closed",
+                Err(Timeout) => {
+                    let _ = self
+                        .send(&Reply::new(
+                            421,
+                            "Idle timeout: closing control connection.",
+                        ))
+                        .await;
+                    return "idle timeout";
+                }
+            };
+            let cmd = match line {
+                Line::Eof => return "client closed",
+                Line::TooLong => {
+                    if self
+                        .send(&Reply::new(500, "Input line too long."))
+                        .await
+                        .is_err()
+                    {
+                        return "write error";
+                    }
+                    continue;
+                }
+                Line::Line(bytes) => parse_line(&bytes),
+            };
+            let reply = match cmd {
+                Err(e) => Some(Reply::new(e.code(), e.to_string())),
+                Ok(cmd) => {
+                    tracing::debug!(session = self.id, cmd = %cmd.loggable(), "command");
+                    self.handle(cmd).await
+                }
+            };
+            if let Some(r) = reply {
+                if self.send(&r).await.is_err() {
+                    return "write error";
+                }
+            }
+            if self.quit {
+                return "quit";
+            }
+        }
+    }
+
+    /// Waits for the next line, delivering the final reply of a running transfer if it
+    /// finishes first. `Err` on idle timeout; `Ok(None)` when the connection broke.
+    async fn next_line(&mut self) -> Result<Option<Line>, Timeout> {
+        loop {
+            if let Some(run) = self.running.as_mut() {
+                tokio::select! {
+                    line = self.control.read_line() => return Ok(line.ok()),
+                    done = &mut run.handle => {
+                        self.running = None;
+                        let reply = done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
+                        if self.send(&reply).await.is_err() {
+                            return Ok(None);
+                        }
+                    }
+                }
+            } else {
+                let idle = self.shared.config.idle_timeout;
+                return match tokio::time::timeout(idle, self.control.read_line()).await {
+                    Err(_) => Err(Timeout),
+                    Ok(r) => Ok(r.ok()),
+                };
+            }
+        }
+    }
+
+    /// Handles one command, taking care of a transfer that is still running.
+    async fn handle(&mut self, cmd: Command) -> Option<Reply> {
+        if self.running.is_some() {
+            match cmd {
+                Command::Abor => return self.abort().await,
+                Command::Stat(None) => return Some(self.transfer_status()),
+                Command::Noop => return Some(Reply::new(200, "NOOP ok (transfer in progress).")),
+                _ => self.finish_transfer().await,
+            }
+        }
+        if let Err(r) = policy::check(self, &cmd) {
+            return Some(r);
+        }
+        dispatch::dispatch(self, cmd).await
+    }
+
+    /// ABOR: with a transfer running, 426 for the transfer and then 226 for the ABOR
+    /// (RFC 959 4.1.3).
+    async fn abort(&mut self) -> Option<Reply> {
+        let Some(mut run) = self.running.take() else {
+            self.data = None;
+            return Some(Reply::new(226, "No transfer to abort."));
+        };
+        if let Some(a) = run.abort.take() {
+            let _ = a.send(());
+        }
+        let reply = (&mut run.handle)
+            .await
+            .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
+        let _ = self.send(&reply).await;
+        Some(Reply::new(226, "ABOR command successful."))
+    }
+
+    async fn finish_transfer(&mut self) {
+        if let Some(run) = self.running.take() {
+            let reply = run
+                .handle
+                .await
+                .unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
+            let _ = self.send(&reply).await;
+        }
+    }
+
+    fn transfer_status(&self) -> Reply {
+        let Some(run) = &self.running else {
+            return Reply::new(211, "No transfer in progress.");
+        };
+        let done = run.progress.load(Ordering::Relaxed);
+        let secs = run.started.elapsed().as_secs_f64();
+        let total = run.total.map(|t| format!(" of {t}")).unwrap_or_default();
+        Reply::multi(
+            213,
+            vec![
+                "Status of transfer:".to_string(),
+                format!("{}: {done}{total} bytes in {secs:.1} s", run.what),
+                format!("Data path: {}", self.shared.config.data_path),
+                "End of status.".to_string(),
+            ],
+        )
+    }
+
+    /// Sends one reply on the control connection.
+    pub async fn send(&mut self, r: &Reply) -> std::io::Result<()> {
+        self.control.send(r).await
+    }
+
+    /// The logged-in user, if any.
+    pub fn login(&self) -> Option<&Login> {
+        match &self.phase {
+            Phase::Authed(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Resolves a client path against the working directory.
+    pub fn resolve(&self, arg: &str) -> Result<VPath, Reply> {
+        VPath::resolve(&self.cwd, arg).map_err(|e| Reply::new(553, format!("Bad path: {e}.")))
+    }
+
+    /// Whether the control connection runs over TLS.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.control.stream, Some(CtrlStream::Tls(_)))
+    }
+
+    /// Access to the control connection (AUTH TLS swaps its stream).
+    pub fn control(&mut self) -> &mut Control {
+        &mut self.control
+    }
+}
+
+/// The idle timer fired.
+struct Timeout;
+
+impl Shared {
+    /// Whether AUTH TLS can be offered.
+    pub fn tls_available(&self) -> bool {
+        false
+    }
+}

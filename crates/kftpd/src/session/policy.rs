@@ -1,0 +1,109 @@
+//! One place that decides whether a command may run now: before login, without TLS, or
+//! without the user's permission. Handlers can assume it passed.
+
+use super::{Phase, Session};
+use crate::config::TlsPolicy;
+use kftp_proto::{Command, Reply};
+
+/// Commands allowed before login (as vsftpd's prelogin.c).
+fn allowed_before_login(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::User(_)
+            | Command::Pass(_)
+            | Command::Acct(_)
+            | Command::Quit
+            | Command::Feat
+            | Command::Opts(..)
+            | Command::Auth(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
+            | Command::Host(_)
+            | Command::Syst
+            | Command::Noop
+            | Command::Help(_)
+            | Command::Rein
+            | Command::Abor
+            | Command::Ccc
+    )
+}
+
+/// Whether TLS must be in place before USER/PASS on this connection.
+pub fn tls_required(s: &Session) -> bool {
+    match s.shared.config.tls_policy {
+        TlsPolicy::Always => true,
+        TlsPolicy::Never => false,
+        TlsPolicy::NonLoopback => !s.local.ip().is_loopback(),
+    }
+}
+
+/// The permission a command needs, by name, if any.
+fn needed_perm(cmd: &Command) -> Option<&'static str> {
+    Some(match cmd {
+        Command::List { .. } | Command::Nlst { .. } | Command::Mlsd(_) | Command::Mlst(_) => "list",
+        Command::Stat(Some(_)) => "list",
+        Command::Retr(_)
+        | Command::Size(_)
+        | Command::Mdtm(_)
+        | Command::Hash(_)
+        | Command::XHash(..) => "read",
+        Command::Stor(_) | Command::Stou(_) => "write",
+        Command::Appe(_) => "append",
+        Command::Dele(_) | Command::Rmd(_) => "delete",
+        Command::Rnfr(_) | Command::Rnto(_) | Command::Mfmt(..) => "rename",
+        Command::Mkd(_) => "mkdir",
+        _ => return None,
+    })
+}
+
+/// Ok, or the reply that refuses the command.
+pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
+    let login = match &s.phase {
+        Phase::Authed(l) => l,
+        _ => {
+            if !allowed_before_login(cmd) {
+                return Err(Reply::new(530, "Please log in with USER and PASS first."));
+            }
+            if matches!(cmd, Command::User(_) | Command::Pass(_)) && tls_required(s) && !s.is_tls()
+            {
+                return Err(Reply::new(
+                    530,
+                    "TLS required: this server does not accept passwords in clear text. \
+                     Send AUTH TLS first (curl --ssl-reqd, lftp set ftp:ssl-force true, \
+                     Python FTP_TLS, kftp --tls).",
+                ));
+            }
+            return Ok(());
+        }
+    };
+    if s.epsv_all && matches!(cmd, Command::Port(_) | Command::Pasv | Command::Eprt(_)) {
+        return Err(Reply::new(
+            503,
+            "EPSV ALL in effect: only EPSV may set up data connections.",
+        ));
+    }
+    if let Some(name) = needed_perm(cmd) {
+        let p = login.perms;
+        let ok = match name {
+            "list" => p.list,
+            "read" => p.read,
+            "write" => p.write,
+            // REST+STOR and APPE both extend an existing file.
+            "append" => p.append || p.write,
+            "delete" => p.delete,
+            "rename" => p.rename,
+            "mkdir" => p.mkdir,
+            _ => false,
+        };
+        if !ok {
+            return Err(Reply::new(
+                550,
+                format!(
+                    "Permission denied: user '{}' lacks the '{name}' permission.",
+                    login.user
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

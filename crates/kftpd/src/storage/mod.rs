@@ -1,0 +1,182 @@
+//! The storage seam: what a session may do to files, independent of where they live.
+//!
+//! [`local::LocalFs`] is the embedded default and the one with the zero-copy path: its
+//! handles are real `File`s that `kftp-datapath` can sendfile from and splice into. An
+//! object-store backend implements the same trait with its own handle variants; the
+//! protocol crate and the command parser do not change.
+
+pub mod local;
+
+use async_trait::async_trait;
+use kftp_proto::listing::Entry;
+use kftp_proto::path::VPath;
+use std::fmt;
+use std::fs::File;
+use std::io;
+
+/// Why a storage operation failed, with the reply it becomes.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum FsError {
+    /// 550: nothing by that name.
+    NotFound,
+    /// 550: the OS refused.
+    PermissionDenied,
+    /// 550: the path (through a symlink) leads outside the session root. The kernel
+    /// (openat2 RESOLVE_BENEATH) reports this; it is never decided by string checks alone.
+    Escape,
+    /// 550: the name exists.
+    Exists,
+    /// 550: a directory was expected.
+    NotADirectory,
+    /// 550: a file was expected.
+    IsADirectory,
+    /// 550: RMD on a directory with entries.
+    NotEmpty,
+    /// 553: a name kftpd reserves for itself (upload temp files) or an invalid name.
+    ReservedName,
+    /// 452: the file system is full.
+    NoSpace,
+    /// 552: quota or file size limit exceeded.
+    Quota,
+    /// 554 (REST): the restart offset is past the end of what exists.
+    BadOffset,
+    /// 451: anything else.
+    Other(io::Error),
+}
+
+impl FsError {
+    /// The reply code for this error.
+    pub fn code(&self) -> u16 {
+        match self {
+            FsError::NoSpace => 452,
+            FsError::Quota => 552,
+            FsError::ReservedName => 553,
+            FsError::BadOffset => 554,
+            FsError::Other(_) => 451,
+            _ => 550,
+        }
+    }
+}
+
+impl fmt::Display for FsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FsError::NotFound => f.write_str("No such file or directory"),
+            FsError::PermissionDenied => f.write_str("Permission denied"),
+            FsError::Escape => f.write_str("Path leads outside your root directory"),
+            FsError::Exists => f.write_str("File exists"),
+            FsError::NotADirectory => f.write_str("Not a directory"),
+            FsError::IsADirectory => f.write_str("Is a directory"),
+            FsError::NotEmpty => f.write_str("Directory not empty"),
+            FsError::ReservedName => f.write_str("File name not allowed"),
+            FsError::NoSpace => f.write_str("Insufficient storage space"),
+            FsError::Quota => f.write_str("Quota or file size limit exceeded"),
+            FsError::BadOffset => f.write_str("Restart offset is past the end of the file"),
+            FsError::Other(e) => write!(f, "Local error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FsError {}
+
+impl From<io::Error> for FsError {
+    fn from(e: io::Error) -> Self {
+        use rustix::io::Errno;
+        let Some(raw) = e.raw_os_error() else {
+            return match e.kind() {
+                io::ErrorKind::NotFound => FsError::NotFound,
+                io::ErrorKind::PermissionDenied => FsError::PermissionDenied,
+                _ => FsError::Other(e),
+            };
+        };
+        match Errno::from_raw_os_error(raw) {
+            Errno::NOENT => FsError::NotFound,
+            Errno::ACCESS | Errno::PERM | Errno::ROFS => FsError::PermissionDenied,
+            // RESOLVE_BENEATH reports an escape as EXDEV; RESOLVE_NO_MAGICLINKS as ELOOP.
+            Errno::XDEV | Errno::LOOP => FsError::Escape,
+            Errno::EXIST => FsError::Exists,
+            Errno::NOTDIR => FsError::NotADirectory,
+            Errno::ISDIR => FsError::IsADirectory,
+            Errno::NOTEMPTY => FsError::NotEmpty,
+            Errno::NOSPC => FsError::NoSpace,
+            Errno::DQUOT | Errno::FBIG => FsError::Quota,
+            Errno::NAMETOOLONG | Errno::INVAL => FsError::ReservedName,
+            _ => FsError::Other(e),
+        }
+    }
+}
+
+impl From<rustix::io::Errno> for FsError {
+    fn from(e: rustix::io::Errno) -> Self {
+        FsError::from(io::Error::from(e))
+    }
+}
+
+/// How an upload opens its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// STOR: a new file replaces the old one when complete.
+    Replace,
+    /// REST n + STOR: continue an earlier upload at byte n.
+    ResumeAt(u64),
+    /// APPE: add to the end.
+    Append,
+    /// STOU: a new file; never replaces an existing one.
+    CreateNew,
+}
+
+/// A file opened for reading.
+#[derive(Debug)]
+pub enum ReadHandle {
+    /// A local file: eligible for sendfile.
+    File {
+        /// The open file.
+        file: File,
+        /// Its size when opened; the transfer sends exactly this much.
+        len: u64,
+    },
+}
+
+/// An upload in progress. Nothing appears under the final name until [`Upload::commit`].
+#[derive(Debug)]
+pub struct Upload {
+    /// Where the bytes go: eligible for splice.
+    pub file: File,
+    /// Where writing starts.
+    pub offset: u64,
+    /// Bytes written so far; the caller sets it before commit.
+    pub written: u64,
+    /// What commit does.
+    pub(crate) finish: local::Finish,
+}
+
+/// The operations a session performs on its tree. All paths are virtual and already
+/// normalised; implementations enforce the root.
+#[async_trait]
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Facts about one path (symlinks inside the root are followed).
+    async fn stat(&self, p: &VPath) -> Result<Entry, FsError>;
+    /// The entries of a directory (symlinks shown as links).
+    async fn list(&self, p: &VPath) -> Result<Vec<Entry>, FsError>;
+    /// Opens a file for RETR.
+    async fn open_read(&self, p: &VPath) -> Result<ReadHandle, FsError>;
+    /// Opens an upload target.
+    async fn open_write(&self, p: &VPath, mode: WriteMode) -> Result<Upload, FsError>;
+    /// Makes an upload visible under its final name (or keeps it resumable on failure).
+    async fn commit(&self, up: Upload, complete: bool) -> Result<(), FsError>;
+    /// Size of what an interrupted upload to `p` has stored so far, if any.
+    async fn partial_size(&self, p: &VPath) -> Option<u64>;
+    /// MKD.
+    async fn mkdir(&self, p: &VPath) -> Result<(), FsError>;
+    /// RMD.
+    async fn rmdir(&self, p: &VPath) -> Result<(), FsError>;
+    /// DELE.
+    async fn remove(&self, p: &VPath) -> Result<(), FsError>;
+    /// RNFR/RNTO.
+    async fn rename(&self, from: &VPath, to: &VPath) -> Result<(), FsError>;
+    /// MFMT.
+    async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError>;
+    /// SITE CHMOD.
+    async fn chmod(&self, p: &VPath, mode: u32) -> Result<(), FsError>;
+}

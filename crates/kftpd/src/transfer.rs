@@ -1,0 +1,288 @@
+//! Running one transfer (RETR, STOR/APPE/STOU, LIST/NLST/MLSD) on its data connection.
+//!
+//! The control loop opens the file and answers 150 itself, then spawns [`run`] as its own
+//! task so that ABOR, STAT and NOOP are answered while bytes move. The task returns the
+//! final reply (226, 425, 426, 451, 452, 552).
+
+use crate::datachan::{self, DataSetup};
+use crate::session::Shared;
+use crate::storage::{FsError, ReadHandle, Storage, Upload};
+use kftp_datapath::{Outcome, PathUsed, Tuning};
+use kftp_proto::path::VPath;
+use kftp_proto::Reply;
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+
+/// What to move.
+pub enum Job {
+    /// RETR: file -> client.
+    Send {
+        /// The open file.
+        handle: ReadHandle,
+        /// REST offset.
+        offset: u64,
+        /// TYPE A.
+        ascii: bool,
+    },
+    /// STOR/APPE/STOU: client -> file.
+    Receive {
+        /// The upload target.
+        upload: Upload,
+        /// TYPE A.
+        ascii: bool,
+        /// Where to commit.
+        storage: Arc<dyn Storage>,
+    },
+    /// LIST/NLST/MLSD: rendered lines.
+    Listing(Vec<u8>),
+}
+
+/// Everything a transfer task needs besides the job.
+pub struct Ctx {
+    /// Server-wide state.
+    pub shared: Arc<Shared>,
+    /// Session id for logs.
+    pub session: u64,
+    /// User name for the transfer log.
+    pub user: String,
+    /// The control peer, for the data-peer check.
+    pub peer_ip: IpAddr,
+    /// The control connection's local address.
+    pub local_ip: IpAddr,
+    /// The verb, for logs.
+    pub verb: &'static str,
+    /// The virtual path, for logs.
+    pub path: VPath,
+    /// Bytes moved so far.
+    pub progress: Arc<AtomicU64>,
+    /// Fires on ABOR.
+    pub abort: oneshot::Receiver<()>,
+}
+
+enum End {
+    Done(Outcome),
+    Aborted,
+    Stalled,
+    Failed(io::Error),
+}
+
+/// Opens the data connection, moves the bytes, and returns the final reply.
+pub async fn run(job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
+    let cfg = &ctx.shared.config;
+    let data = tokio::select! {
+        r = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session) => r,
+        _ = &mut ctx.abort => Err(Reply::new(426, "Transfer aborted before the data connection opened.")),
+    };
+    let mut sock = match data {
+        Ok(s) => s,
+        Err(reply) => {
+            if let Job::Receive {
+                upload, storage, ..
+            } = job
+            {
+                let _ = storage.commit(upload, false).await;
+            }
+            return reply;
+        }
+    };
+    let tuning = Tuning {
+        choice: cfg.data_path,
+        buf_size: cfg.buf_size,
+        limits: Vec::new(),
+    };
+    let started = Instant::now();
+    let progress = ctx.progress.clone();
+    let stall = cfg.stall_timeout;
+
+    // The watchdog: a transfer that makes no progress for `stall_timeout` ends with 426
+    // instead of holding a session and a file forever.
+    let watchdog = async {
+        let mut last = 0u64;
+        let mut last_change = Instant::now();
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1).min(stall)).await;
+            let now = progress.load(Ordering::Relaxed);
+            if now != last {
+                last = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= stall {
+                return;
+            }
+        }
+    };
+
+    let (end, upload) = match job {
+        Job::Send {
+            handle: ReadHandle::File { file, len },
+            offset,
+            ascii,
+        } => {
+            let work = async {
+                if ascii {
+                    kftp_datapath::ascii::file_to_stream_ascii(
+                        &file, offset, &mut sock, &tuning, &progress,
+                    )
+                    .await
+                    .map(|bytes| Outcome {
+                        bytes,
+                        path: PathUsed::Ascii,
+                    })
+                } else {
+                    let len = len.saturating_sub(offset);
+                    kftp_datapath::file_to_socket(&file, offset, len, &sock, &tuning, &progress)
+                        .await
+                }
+            };
+            let end = tokio::select! {
+                r = work => r.map_or_else(End::Failed, End::Done),
+                _ = &mut ctx.abort => End::Aborted,
+                _ = watchdog => End::Stalled,
+            };
+            (end, None)
+        }
+        Job::Receive {
+            mut upload,
+            ascii,
+            storage,
+        } => {
+            let work = async {
+                if ascii {
+                    kftp_datapath::ascii::stream_to_file_ascii(
+                        &mut sock,
+                        &upload.file,
+                        upload.offset,
+                        &tuning,
+                        &progress,
+                    )
+                    .await
+                    .map(|bytes| Outcome {
+                        bytes,
+                        path: PathUsed::Ascii,
+                    })
+                } else {
+                    kftp_datapath::socket_to_file(
+                        &sock,
+                        &upload.file,
+                        upload.offset,
+                        &tuning,
+                        &progress,
+                    )
+                    .await
+                }
+            };
+            let end = tokio::select! {
+                r = work => r.map_or_else(End::Failed, End::Done),
+                _ = &mut ctx.abort => End::Aborted,
+                _ = watchdog => End::Stalled,
+            };
+            upload.written = progress.load(Ordering::Relaxed);
+            (end, Some((upload, storage)))
+        }
+        Job::Listing(bytes) => {
+            let work = async {
+                sock.write_all(&bytes).await?;
+                progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Ok::<_, io::Error>(Outcome {
+                    bytes: bytes.len() as u64,
+                    path: PathUsed::Copy,
+                })
+            };
+            let end = tokio::select! {
+                r = work => r.map_or_else(End::Failed, End::Done),
+                _ = &mut ctx.abort => End::Aborted,
+                _ = watchdog => End::Stalled,
+            };
+            (end, None)
+        }
+    };
+
+    // A clean FIN tells the client the data is complete; on failure just drop (RST-ish).
+    if matches!(end, End::Done(_)) {
+        let _ = sock.shutdown().await;
+    }
+    drop(sock);
+
+    let secs = started.elapsed().as_secs_f64();
+    let mut reply = match &end {
+        End::Done(o) => {
+            let rate = o.bytes as f64 / secs.max(1e-6) / 1e6;
+            tracing::info!(
+                session = ctx.session,
+                user = %ctx.user,
+                verb = ctx.verb,
+                path = %ctx.path,
+                bytes = o.bytes,
+                secs = format!("{secs:.3}"),
+                mb_per_s = format!("{rate:.1}"),
+                data_path = o.path.name(),
+                "transfer complete"
+            );
+            ctx.shared.metrics.transfer(ctx.verb, o.bytes, o.path);
+            Reply::new(
+                226,
+                format!(
+                    "Transfer complete: {} bytes in {secs:.3} s ({rate:.1} MB/s) via {}.",
+                    o.bytes,
+                    o.path.name()
+                ),
+            )
+        }
+        End::Aborted => Reply::new(426, "Connection closed; transfer aborted."),
+        End::Stalled => Reply::new(
+            426,
+            format!("Transfer aborted: no progress for {} s.", stall.as_secs()),
+        ),
+        End::Failed(e) => failure_reply(e),
+    };
+    if !matches!(end, End::Done(_)) {
+        tracing::warn!(
+            session = ctx.session,
+            verb = ctx.verb,
+            path = %ctx.path,
+            bytes = progress.load(Ordering::Relaxed),
+            reply = %reply,
+            "transfer failed"
+        );
+    }
+    if let Some((upload, storage)) = upload {
+        let complete = matches!(end, End::Done(_));
+        if let Err(e) = storage.commit(upload, complete).await {
+            if complete {
+                reply = Reply::new(e.code(), format!("Upload could not be saved: {e}."));
+            }
+        }
+    }
+    reply
+}
+
+fn failure_reply(e: &io::Error) -> Reply {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => Reply::new(
+            451,
+            "Transfer aborted: the file changed size while it was being sent.",
+        ),
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionAborted => {
+            Reply::new(426, format!("Connection closed; transfer aborted: {e}."))
+        }
+        _ => {
+            let fe = FsError::from(io::Error::new(e.kind(), e.to_string()));
+            let fe = match e.raw_os_error() {
+                Some(raw) => FsError::from(io::Error::from_raw_os_error(raw)),
+                None => fe,
+            };
+            match fe {
+                FsError::NoSpace | FsError::Quota => {
+                    Reply::new(fe.code(), format!("Transfer aborted: {fe}."))
+                }
+                _ => Reply::new(451, format!("Transfer aborted: local error: {e}.")),
+            }
+        }
+    }
+}

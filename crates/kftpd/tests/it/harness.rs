@@ -1,0 +1,246 @@
+//! A real kftpd on an ephemeral loopback port, in temp directories, and a raw control
+#![allow(dead_code)] // Shared by test modules; not every module uses every helper.
+//! client that asserts exact replies.
+
+use kftp_proto::{Reply, ReplyDecoder};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const USER: &str = "alice";
+pub const PASS: &str = "s3cret-pw";
+pub const READER: &str = "reader";
+
+/// A users file with `alice` (all permissions) and `reader` (list, read), made once.
+fn users_file() -> &'static Path {
+    static USERS: OnceLock<PathBuf> = OnceLock::new();
+    USERS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("kftpd-it-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("users.toml");
+        kftpd::auth::users::add_user(&p, USER, PASS, None, None).unwrap();
+        kftpd::auth::users::add_user(
+            &p,
+            READER,
+            PASS,
+            None,
+            Some(vec!["list".into(), "read".into()]),
+        )
+        .unwrap();
+        p
+    })
+}
+
+/// A running server. Killed on drop.
+pub struct Server {
+    child: Child,
+    /// Control address.
+    pub addr: SocketAddr,
+    /// The served root.
+    pub root: tempfile::TempDir,
+    _state: tempfile::TempDir,
+    /// What the server logged so far is read on demand from this file.
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts kftpd on 127.0.0.1:0 with `extra` flags.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_on("127.0.0.1:0", extra)
+    }
+
+    /// Starts kftpd listening on `listen`.
+    pub fn start_on(listen: &str, extra: &[&str]) -> Server {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let log = state.path().join("kftpd.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+            .args(["--listen", listen, "--root"])
+            .arg(root.path())
+            .arg("--users")
+            .arg(users_file())
+            .arg("--state-dir")
+            .arg(state.path())
+            .args(extra)
+            .env("KFTPD_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start kftpd");
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let addr = line
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .and_then(|a| a.trim_end_matches(',').parse().ok())
+            .unwrap_or_else(|| panic!("kftpd did not report its address: {line:?}"));
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = out.read_to_end(&mut sink);
+        });
+        Server {
+            child,
+            addr,
+            root,
+            _state: state,
+            log,
+        }
+    }
+
+    /// `ftp://user:pass@host:port`
+    pub fn url(&self) -> String {
+        format!("ftp://{USER}:{PASS}@{}", self.host_port())
+    }
+
+    /// `host:port`, IPv6 bracketed.
+    pub fn host_port(&self) -> String {
+        match self.addr {
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+            a => a.to_string(),
+        }
+    }
+
+    /// A path in the served root.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// The server log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A raw control connection, logged in as `alice`.
+    pub fn login(&self) -> Ctl {
+        let mut c = Ctl::connect(self.addr);
+        c.expect(&format!("USER {USER}"), 331);
+        c.expect(&format!("PASS {PASS}"), 230);
+        c
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw control connection.
+pub struct Ctl {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+    dec: ReplyDecoder,
+}
+
+impl Ctl {
+    /// Connects and reads the 220 greeting.
+    pub fn connect(addr: SocketAddr) -> Ctl {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut c = Ctl {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+            dec: ReplyDecoder::new(),
+        };
+        let greet = c.read();
+        assert_eq!(greet.code, 220, "{greet}");
+        c
+    }
+
+    /// Reads one reply.
+    pub fn read(&mut self) -> Reply {
+        loop {
+            let mut line = String::new();
+            let n = self.reader.read_line(&mut line).unwrap();
+            assert!(n > 0, "server closed the control connection");
+            if let Some(r) = self.dec.feed_line(&line).unwrap() {
+                return r;
+            }
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, b: &[u8]) {
+        self.writer.write_all(b).unwrap();
+    }
+
+    /// Sends a command and returns its reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+        self.read()
+    }
+
+    /// Sends a command and asserts the reply code.
+    pub fn expect(&mut self, line: &str, code: u16) -> Reply {
+        let r = self.cmd(line);
+        assert_eq!(r.code, code, "{line} -> {r}");
+        r
+    }
+
+    /// EPSV and connect to the data port.
+    pub fn epsv(&mut self) -> TcpStream {
+        let r = self.expect("EPSV", 229);
+        let port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
+        let ip = self.writer.peer_addr().unwrap().ip();
+        TcpStream::connect((ip, port)).unwrap()
+    }
+}
+
+/// Reads a data connection to the end.
+pub fn read_all(mut s: TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    s.read_to_end(&mut v).unwrap();
+    v
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// SHA-256 hex of bytes.
+pub fn sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Whether a program is on PATH; tests that need it print SKIP otherwise.
+pub fn have(prog: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {prog}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs a command, returning (status ok, stdout, stderr).
+pub fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
