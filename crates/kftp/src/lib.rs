@@ -1,1 +1,61 @@
-//! placeholder
+//! kftp: an async FTP/FTPS client library, and the `kftp` command line on top of it.
+//!
+//! ```no_run
+//! # async fn demo() -> kftp::Result<()> {
+//! use kftp::{Client, ConnectOptions, Credentials, TransferOptions};
+//! use std::sync::atomic::AtomicU64;
+//! let mut c = Client::connect(ConnectOptions::new("127.0.0.1", 21), Credentials::anonymous()).await?;
+//! for e in c.list("pub").await? {
+//!     println!("{} {:?}", e.name, e.size);
+//! }
+//! let progress = AtomicU64::new(0);
+//! c.get("pub/file.iso", "file.iso".as_ref(), &TransferOptions::default(), &progress).await?;
+//! c.quit().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layout
+//! - [`target`]: `ftp://` / `ftps://` URLs ([`Target`]), IPv6 literals, path rules.
+//! - [`netrc`], [`creds`]: credentials from the URL, `KFTP_PASSWORD`, `~/.netrc`, a prompt.
+//! - [`stream`]: [`Stream`], plain TCP or rustls, for control and data connections alike.
+//! - [`control`]: one command line out, one bounded reply in, with timeouts.
+//! - [`client`]: [`Greeted`] -> [`Client`] (login is a state change), FEAT, and the commands
+//!   without data connections (cd, mkdir, rm, rename, SIZE, MDTM...).
+//! - `data`: passive/active data connections, the TLS wrap, preliminary and final replies.
+//! - [`transfer`]: listings, `get`/`put`/`cat` with resume and temp-file-then-rename.
+//! - [`ascii`]: TYPE A line-ending conversion.
+//! - [`segmented`]: one file over N connections.
+//! - [`hash`]: server checksums (HASH, X*) and local ones; `--verify`.
+//! - [`mirror`]: recursive sync either way, by size and mtime, with `--delete` and
+//!   parallel sessions.
+//! - [`error`]: [`Error`] and [`ErrorKind`], each kind with its exit code.
+//!
+//! The binary (`src/main.rs`, `src/cli/`) only parses arguments, builds these objects and
+//! prints; everything a program needs is here.
+#![forbid(unsafe_code)]
+
+pub mod ascii;
+pub mod client;
+pub mod control;
+pub mod creds;
+mod data;
+pub mod error;
+pub mod hash;
+pub mod mirror;
+pub mod netrc;
+pub mod progress;
+pub mod segmented;
+pub mod stream;
+pub mod target;
+pub mod transfer;
+
+pub use client::{Client, ConnectOptions, Credentials, DataMode, Features, Greeted};
+pub use error::{Error, ErrorKind, Result};
+pub use kftp_proto::listing::Kind;
+pub use kftp_proto::listing_parse::RemoteEntry;
+pub use kftp_proto::{HashAlgo, Password};
+pub use mirror::{mirror_down, mirror_up, MirrorOptions, MirrorReport};
+pub use progress::{Progress, Silent};
+pub use stream::{Stream, TlsSetup};
+pub use target::{Security, Target};
+pub use transfer::{TransferOptions, TransferReport};

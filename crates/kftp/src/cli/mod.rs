@@ -1,0 +1,422 @@
+//! The `kftp` binary: arguments -> library objects -> output. No protocol logic here.
+//!
+//! - `args`: the clap definition (flags, help, exit-code table).
+//! - `bars`: indicatif progress bars behind [`kftp::Progress`].
+//! - `shell`: the interactive session.
+
+pub mod args;
+pub mod bars;
+pub mod shell;
+
+use args::{Cli, Cmd, Global};
+use bars::Bars;
+use kftp::{
+    Client, ConnectOptions, DataMode, Error, ErrorKind, HashAlgo, MirrorOptions, Progress, Result,
+    Security, Target, TlsSetup, TransferOptions,
+};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the TLS client config from the flags.
+pub fn tls_config(g: &Global) -> Result<Arc<rustls::ClientConfig>> {
+    let _ = g;
+    Err(Error::new(
+        ErrorKind::Tls,
+        "TLS is not available in this build yet (crate kftp-tls pending)",
+    ))
+}
+
+/// Connection options for `target` from the flags.
+pub fn connect_options(target: &Target, g: &Global) -> Result<ConnectOptions> {
+    let security = match (target.security, g.tls) {
+        (Security::Implicit, _) => Security::Implicit,
+        (_, true) => Security::Explicit,
+        _ => Security::Plain,
+    };
+    if security == Security::Plain
+        && (g.pin_sha256.is_some() || g.insecure || !g.ca_file.is_empty())
+    {
+        return Err(Error::usage(
+            "--pin-sha256, --insecure and --ca-file need --tls or an ftps:// URL",
+        ));
+    }
+    let tls = if security == Security::Plain {
+        None
+    } else {
+        let config = tls_config(g)?;
+        Some(TlsSetup::new(config, &target.host).map_err(|e| {
+            Error::usage(format!(
+                "'{}' cannot be a TLS server name: {e}",
+                target.host
+            ))
+        })?)
+    };
+    let mut opts = ConnectOptions::new(target.host.clone(), target.port);
+    opts.security = security;
+    opts.tls = tls;
+    opts.mode = if g.active {
+        DataMode::Active
+    } else {
+        DataMode::Passive
+    };
+    opts.timeout = Duration::from_secs(g.timeout.max(1));
+    Ok(opts)
+}
+
+/// Who to log in as, from the URL, the environment, netrc, or a prompt.
+pub fn credentials(target: &Target, g: &Global) -> Result<kftp::Credentials> {
+    if target.password.is_some() {
+        eprintln!(
+            "kftp: warning: a password in the URL is visible to other users (ps, shell history); prefer ~/.netrc or {}",
+            kftp::creds::PASSWORD_ENV
+        );
+    }
+    let path = g.netrc.clone().or_else(kftp::creds::default_netrc_path);
+    let netrc = match &path {
+        Some(p) => kftp::creds::load_netrc(p)
+            .map_err(|e| Error::local(format!("reading {}", p.display()), e))?,
+        None => kftp::netrc::Netrc::default(),
+    };
+    let env = std::env::var(kftp::creds::PASSWORD_ENV).ok();
+    let host = target.host.clone();
+    Ok(kftp::creds::resolve(target, &netrc, env, |user| {
+        if !std::io::stdin().is_terminal() {
+            return None;
+        }
+        rpassword::prompt_password(format!("Password for {user}@{host}: "))
+            .ok()
+            .map(kftp::Password::new)
+    }))
+}
+
+/// Connects and logs in to `target`.
+pub async fn connect(target: &Target, g: &Global) -> Result<Client> {
+    let opts = connect_options(target, g)?;
+    let creds = credentials(target, g)?;
+    Client::connect(opts, creds)
+        .await
+        .map_err(|e| e.context(target.authority()))
+}
+
+fn basename(path: &str) -> &str {
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
+}
+
+fn file_path(t: &Target, what: &str) -> Result<String> {
+    if t.is_dir_like() {
+        return Err(Error::usage(format!(
+            "{what} needs a file path in the URL, not a directory"
+        )));
+    }
+    Ok(t.path.clone())
+}
+
+fn human(bytes: u64) -> String {
+    indicatif::HumanBytes(bytes).to_string()
+}
+
+fn summary(quiet: bool, verb: &str, name: &str, r: &kftp::TransferReport) {
+    if quiet || !std::io::stderr().is_terminal() {
+        return;
+    }
+    let secs = r.elapsed.as_secs_f64().max(1e-6);
+    eprintln!(
+        "{verb} {name}: {} in {:.2} s ({}/s, {})",
+        human(r.bytes),
+        secs,
+        human((r.bytes as f64 / secs) as u64),
+        r.path.name()
+    );
+}
+
+fn parse_algo(s: &str) -> Result<HashAlgo> {
+    let norm = s.to_ascii_lowercase().replace('-', "");
+    Ok(match norm.as_str() {
+        "sha256" => HashAlgo::Sha256,
+        "sha512" => HashAlgo::Sha512,
+        "sha1" => HashAlgo::Sha1,
+        "md5" => HashAlgo::Md5,
+        "crc" | "crc32" => HashAlgo::Crc32,
+        _ => {
+            return Err(Error::usage(format!(
+                "unknown hash algorithm '{s}' (sha256, sha512, sha1, md5, crc32)"
+            )))
+        }
+    })
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    let bars = Bars::new(g.quiet);
+    let topts = |resume| TransferOptions {
+        resume,
+        ascii: g.ascii,
+        preserve_mtime: true,
+    };
+    match cli.cmd {
+        Cmd::Ls { url, long } => {
+            let t = Target::parse(&url)?;
+            let mut c = connect(&t, &g).await?;
+            let entries = c.list(&t.path).await?;
+            let mut out = String::new();
+            for e in entries {
+                let slash = if e.kind == kftp::Kind::Dir { "/" } else { "" };
+                if long {
+                    let kind = match e.kind {
+                        kftp::Kind::Dir => 'd',
+                        kftp::Kind::Symlink => 'l',
+                        kftp::Kind::File => '-',
+                        kftp::Kind::Other => '?',
+                    };
+                    let size = e.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+                    let when = e.mtime.map(format_time).unwrap_or_else(|| "-".into());
+                    let link = e
+                        .link_target
+                        .as_deref()
+                        .map(|t| format!(" -> {t}"))
+                        .unwrap_or_default();
+                    out.push_str(&format!(
+                        "{kind} {size:>12} {when} {}{slash}{link}\n",
+                        e.name
+                    ));
+                } else {
+                    out.push_str(&format!("{}{slash}\n", e.name));
+                }
+            }
+            write_stdout(out.as_bytes())?;
+            c.quit().await;
+        }
+        Cmd::Get {
+            url,
+            local,
+            resume,
+            segments,
+            verify,
+        } => {
+            let t = Target::parse(&url)?;
+            let remote = file_path(&t, "get")?;
+            let name = basename(&remote).to_string();
+            let local = match local {
+                Some(p) if p.is_dir() => p.join(&name),
+                Some(p) => p,
+                None => PathBuf::from(&name),
+            };
+            let mut c = connect(&t, &g).await?;
+            let r = if segments > 1 && !resume && !g.ascii {
+                let size = c.size(&remote).await.ok().flatten();
+                let counter = bars.begin(&remote, size, 0);
+                let r = c.get_segmented(&remote, &local, segments, counter).await;
+                bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
+                r?
+            } else {
+                let size = c.size(&remote).await.ok().flatten();
+                let done = if resume {
+                    std::fs::metadata(&local).map(|m| m.len()).unwrap_or(0)
+                } else {
+                    0
+                };
+                let counter = bars.begin(&remote, size, done);
+                let r = c.get(&remote, &local, &topts(resume), &counter).await;
+                bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
+                r?
+            };
+            summary(g.quiet, "got", &remote, &r);
+            if verify {
+                let (algo, h) = c.verify(&local, &remote).await?;
+                if !g.quiet {
+                    eprintln!("verified {remote}: {} {h}", algo.name());
+                }
+            }
+            c.quit().await;
+        }
+        Cmd::Put {
+            local,
+            url,
+            resume,
+            verify,
+        } => {
+            let t = Target::parse(&url)?;
+            let name = local.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+                Error::usage(format!("{} has no usable file name", local.display()))
+            })?;
+            let remote = if t.is_dir_like() {
+                format!("{}{name}", t.path)
+            } else {
+                t.path.clone()
+            };
+            let size = std::fs::metadata(&local)
+                .map_err(|e| Error::local(format!("put {}", local.display()), e))?
+                .len();
+            let mut c = connect(&t, &g).await?;
+            let counter = bars.begin(&remote, Some(size), 0);
+            let r = c.put(&local, &remote, &topts(resume), &counter).await;
+            bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
+            let r = r?;
+            summary(g.quiet, "put", &remote, &r);
+            if verify {
+                let (algo, h) = c.verify(&local, &remote).await?;
+                if !g.quiet {
+                    eprintln!("verified {remote}: {} {h}", algo.name());
+                }
+            }
+            c.quit().await;
+        }
+        Cmd::Rm { urls } => {
+            let t = Target::parse(&urls[0])?;
+            let mut c = connect(&t, &g).await?;
+            c.delete(&file_path(&t, "rm")?).await?;
+            for extra in &urls[1..] {
+                let p = if kftp::target::is_url(extra) {
+                    Target::parse(extra)?.path
+                } else {
+                    extra.clone()
+                };
+                c.delete(&p).await?;
+            }
+            c.quit().await;
+        }
+        Cmd::Mkdir { url, parents } => {
+            let t = Target::parse(&url)?;
+            let path = t.path.trim_end_matches('/').to_string();
+            if path.is_empty() {
+                return Err(Error::usage("mkdir needs a directory path in the URL"));
+            }
+            let mut c = connect(&t, &g).await?;
+            if parents {
+                let mut prefix = String::new();
+                for part in path.split('/') {
+                    if !prefix.is_empty() || path.starts_with('/') {
+                        prefix.push('/');
+                    }
+                    prefix.push_str(part);
+                    if part.is_empty() {
+                        continue;
+                    }
+                    if let Err(e) = c.mkdir(&prefix).await {
+                        // Exists already? Then CWD into it works.
+                        let pwd = c.pwd().await?;
+                        if c.cwd(&prefix).await.is_err() {
+                            return Err(e);
+                        }
+                        c.cwd(&pwd).await?;
+                    }
+                }
+            } else {
+                c.mkdir(&path).await?;
+            }
+            c.quit().await;
+        }
+        Cmd::Rmdir { url } => {
+            let t = Target::parse(&url)?;
+            let mut c = connect(&t, &g).await?;
+            c.rmdir(t.path.trim_end_matches('/')).await?;
+            c.quit().await;
+        }
+        Cmd::Mv { url, to } => {
+            let t = Target::parse(&url)?;
+            let mut c = connect(&t, &g).await?;
+            c.rename(t.path.trim_end_matches('/'), &to).await?;
+            c.quit().await;
+        }
+        Cmd::Cat { url } => {
+            let t = Target::parse(&url)?;
+            let path = file_path(&t, "cat")?;
+            let mut c = connect(&t, &g).await?;
+            let mut out = tokio::io::stdout();
+            match c.cat(&path, &mut out).await {
+                Err(e) if is_broken_pipe(&e) => return Ok(()),
+                r => r?,
+            };
+            c.quit().await;
+        }
+        Cmd::Hash { url, algo } => {
+            let t = Target::parse(&url)?;
+            let path = file_path(&t, "hash")?;
+            let prefer = algo.as_deref().map(parse_algo).transpose()?;
+            let mut c = connect(&t, &g).await?;
+            let (algo, hex) = c.remote_hash(&path, prefer).await?;
+            write_stdout(format!("{} ({path}) = {hex}\n", algo.name()).as_bytes())?;
+            c.quit().await;
+        }
+        Cmd::Mirror {
+            src,
+            dst,
+            delete,
+            parallel,
+            dry_run,
+        } => {
+            let opts = MirrorOptions {
+                delete,
+                parallel: parallel.max(1),
+                dry_run,
+            };
+            let progress: Arc<dyn Progress> = bars.clone();
+            let report = match (kftp::target::is_url(&src), kftp::target::is_url(&dst)) {
+                (true, false) => {
+                    let t = Target::parse(&src)?;
+                    let mut c = connect(&t, &g).await?;
+                    let r = kftp::mirror_down(&mut c, &t.path, Path::new(&dst), &opts, progress).await;
+                    c.quit().await;
+                    r?
+                }
+                (false, true) => {
+                    let t = Target::parse(&dst)?;
+                    let local = Path::new(&src);
+                    if !local.is_dir() {
+                        return Err(Error::new(ErrorKind::NotFound, format!("{src} is not a local directory")));
+                    }
+                    let mut c = connect(&t, &g).await?;
+                    let r = kftp::mirror_up(&mut c, local, t.path.trim_end_matches('/'), &opts, progress).await;
+                    c.quit().await;
+                    r?
+                }
+                _ => return Err(Error::usage("mirror needs exactly one URL: 'mirror URL DIR' downloads, 'mirror DIR URL' uploads")),
+            };
+            if !g.quiet {
+                bars.println(&format!(
+                    "mirror: {} transferred ({}), {} up to date, {} deleted, {} directories created",
+                    report.transferred,
+                    human(report.bytes),
+                    report.up_to_date,
+                    report.deleted,
+                    report.dirs_created
+                ));
+            }
+        }
+        Cmd::Shell { url } => shell::run(g, url).await?,
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(e: &Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes to stdout; a closed pipe (`kftp ls | head`) is not an error.
+pub fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::local("writing output", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC).
+pub fn format_time(t: i64) -> String {
+    let c = kftp_proto::time::civil(t);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
+}

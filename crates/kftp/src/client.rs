@@ -1,0 +1,505 @@
+//! Connecting and logging in ([`Greeted`] -> [`Client`]), server features, and the
+//! commands that need no data connection.
+
+use crate::control::{timeout_error, Control};
+use crate::error::{Error, ErrorKind, Result};
+use crate::stream::{Stream, TlsSetup};
+use crate::target::Security;
+use kftp_datapath::Tuning;
+use kftp_proto::{Command, HashAlgo, Password, Prot, Reply, TransferType};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// How data connections are set up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DataMode {
+    /// The client connects to the server (EPSV, falling back to PASV). Works through
+    /// client-side NAT and firewalls; the default.
+    #[default]
+    Passive,
+    /// The server connects to the client (EPRT, falling back to PORT).
+    Active,
+}
+
+/// Everything needed to open a session (and, for parallel transfers, more sessions).
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Host name or address.
+    pub host: String,
+    /// Control port.
+    pub port: u16,
+    /// Plain, explicit (AUTH TLS) or implicit TLS.
+    pub security: Security,
+    /// TLS configuration; required unless `security` is [`Security::Plain`].
+    pub tls: Option<TlsSetup>,
+    /// Passive or active data connections.
+    pub mode: DataMode,
+    /// Limit for connecting and for each wait on the server.
+    pub timeout: Duration,
+    /// Data-path knobs (sendfile/splice vs copy, buffer size, rate limits).
+    pub tuning: Tuning,
+}
+
+impl ConnectOptions {
+    /// Plain FTP to `host:port`, passive, 30 s timeout.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        ConnectOptions {
+            host: host.into(),
+            port,
+            security: Security::Plain,
+            tls: None,
+            mode: DataMode::Passive,
+            timeout: Duration::from_secs(30),
+            tuning: Tuning::default(),
+        }
+    }
+}
+
+/// Who to log in as.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    /// User name (`anonymous` for anonymous FTP).
+    pub user: String,
+    /// Password, if known; a server that asks for one without it gets an auth error.
+    pub password: Option<Password>,
+}
+
+impl Credentials {
+    /// Anonymous login, with the conventional e-mail-like password.
+    pub fn anonymous() -> Self {
+        Credentials {
+            user: "anonymous".into(),
+            password: Some(Password::new("kftp@")),
+        }
+    }
+}
+
+/// What the server announced in FEAT (RFC 2389), reduced to what the client uses.
+#[derive(Clone, Debug, Default)]
+pub struct Features {
+    /// MLST/MLSD (RFC 3659).
+    pub mlst: bool,
+    /// EPSV/EPRT (RFC 2428).
+    pub epsv: bool,
+    /// REST STREAM: REST before STOR as well as RETR.
+    pub rest_stream: bool,
+    /// SIZE.
+    pub size: bool,
+    /// MDTM.
+    pub mdtm: bool,
+    /// MFMT: set a file's modification time.
+    pub mfmt: bool,
+    /// UTF8 (RFC 2640).
+    pub utf8: bool,
+    /// HASH algorithms, with the one currently selected first.
+    pub hash: Vec<HashAlgo>,
+    /// XSHA256, XSHA1, XMD5, XCRC... as listed.
+    pub xhash: Vec<HashAlgo>,
+    /// Whether FEAT itself worked (servers without it may still have the commands).
+    pub answered: bool,
+}
+
+impl Features {
+    /// Reads a FEAT reply.
+    pub fn parse(r: &Reply) -> Features {
+        let mut f = Features {
+            answered: r.code == 211,
+            ..Features::default()
+        };
+        for line in r.lines.iter().skip(1) {
+            let line = line.trim();
+            let (name, arg) = line.split_once(' ').unwrap_or((line, ""));
+            match name.to_ascii_uppercase().as_str() {
+                "MLST" | "MLSD" => f.mlst = true,
+                "EPSV" | "EPRT" => f.epsv = true,
+                "REST" if arg.eq_ignore_ascii_case("STREAM") => f.rest_stream = true,
+                "SIZE" => f.size = true,
+                "MDTM" => f.mdtm = true,
+                "MFMT" => f.mfmt = true,
+                "UTF8" => f.utf8 = true,
+                "HASH" => {
+                    let mut algos: Vec<(bool, HashAlgo)> = arg
+                        .split(';')
+                        .filter_map(|a| {
+                            let sel = a.ends_with('*');
+                            HashAlgo::from_name(a.trim_end_matches('*')).map(|h| (sel, h))
+                        })
+                        .collect();
+                    algos.sort_by_key(|(sel, _)| !sel);
+                    f.hash = algos.into_iter().map(|(_, h)| h).collect();
+                }
+                "XSHA256" => f.xhash.push(HashAlgo::Sha256),
+                "XSHA512" => f.xhash.push(HashAlgo::Sha512),
+                "XSHA1" | "XSHA" => f.xhash.push(HashAlgo::Sha1),
+                "XMD5" => f.xhash.push(HashAlgo::Md5),
+                "XCRC" => f.xhash.push(HashAlgo::Crc32),
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// A connected, greeted session that has not logged in yet.
+#[derive(Debug)]
+pub struct Greeted {
+    ctl: Control,
+    opts: Arc<ConnectOptions>,
+    /// The server's 220 greeting.
+    pub greeting: Reply,
+}
+
+/// A logged-in session: one control connection, data connections opened per transfer.
+#[derive(Debug)]
+pub struct Client {
+    pub(crate) ctl: Control,
+    pub(crate) opts: Arc<ConnectOptions>,
+    pub(crate) creds: Credentials,
+    pub(crate) features: Features,
+    pub(crate) ty: TransferType,
+    /// The server refused EPSV once: use PASV from now on.
+    pub(crate) no_epsv: bool,
+    /// The server refused EPRT once: use PORT from now on.
+    pub(crate) no_eprt: bool,
+    /// Data connections are TLS (PROT P).
+    pub(crate) data_tls: bool,
+}
+
+impl Greeted {
+    /// Connects, runs implicit or explicit TLS as configured, and reads the greeting.
+    pub async fn connect(opts: ConnectOptions) -> Result<Greeted> {
+        let opts = Arc::new(opts);
+        let addr = format!("{}:{}", bracket(&opts.host), opts.port);
+        let tcp = match tokio::time::timeout(
+            opts.timeout,
+            TcpStream::connect((opts.host.as_str(), opts.port)),
+        )
+        .await
+        {
+            Ok(r) => r.map_err(|e| Error::net(format!("connecting to {addr}"), e))?,
+            Err(_) => return Err(timeout_error(&format!("connecting to {addr}"))),
+        };
+        let _ = tcp.set_nodelay(true);
+        let tls = || {
+            opts.tls
+                .as_ref()
+                .ok_or_else(|| Error::usage("TLS requested but no TLS configuration was given"))
+        };
+        let stream = if opts.security == Security::Implicit {
+            let t = tls()?;
+            match tokio::time::timeout(opts.timeout, t.connect(tcp)).await {
+                Ok(r) => r.map_err(|e| Error::net(format!("TLS handshake with {addr}"), e))?,
+                Err(_) => return Err(timeout_error("TLS handshake")),
+            }
+        } else {
+            Stream::Plain(tcp)
+        };
+        let mut ctl = Control::new(stream, opts.timeout);
+        let mut greeting = ctl.read_reply().await?;
+        // 120: "service ready in n minutes"; the 220 follows.
+        while greeting.code == 120 {
+            greeting = ctl.read_reply().await?;
+        }
+        if greeting.code != 220 {
+            return Err(Error::reply(format!("connecting to {addr}"), greeting));
+        }
+        if opts.security == Security::Explicit {
+            let r = ctl.cmd(&Command::Auth("TLS".into())).await?;
+            if r.code != 234 && r.code != 334 {
+                let mut e = Error::reply("the server refused AUTH TLS", r);
+                if e.kind() == ErrorKind::Protocol {
+                    e = Error::new(ErrorKind::Tls, e.to_string());
+                }
+                return Err(e);
+            }
+            ctl = ctl.upgrade(tls()?).await?;
+        }
+        Ok(Greeted {
+            ctl,
+            opts,
+            greeting,
+        })
+    }
+
+    /// Logs in and prepares the session: FEAT, PBSZ/PROT for TLS, UTF-8, binary type.
+    pub async fn login(mut self, creds: Credentials) -> Result<Client> {
+        let ctl = &mut self.ctl;
+        let r = ctl.cmd(&Command::User(creds.user.clone())).await?;
+        let r = match r.code {
+            230 | 202 => r,
+            331 | 332 => {
+                let Some(pw) = creds.password.clone() else {
+                    return Err(Error::new(
+                        ErrorKind::Auth,
+                        format!(
+                            "login refused: the server wants a password for '{}' and none was given",
+                            creds.user
+                        ),
+                    ));
+                };
+                ctl.cmd(&Command::Pass(pw)).await?
+            }
+            _ => return Err(Error::auth(r)),
+        };
+        if !matches!(r.code, 230 | 202) {
+            return Err(Error::auth(r));
+        }
+        let feat = ctl.cmd(&Command::Feat).await?;
+        let features = Features::parse(&feat);
+        let secure = ctl.stream().is_tls();
+        if secure {
+            ctl.cmd_ok(&Command::Pbsz(0), "PBSZ 0").await?;
+            if let Err(e) = ctl.cmd_ok(&Command::Prot(Prot::Private), "PROT P").await {
+                return Err(Error::new(ErrorKind::Tls, e.to_string()));
+            }
+        }
+        if features.utf8 {
+            let _ = ctl
+                .cmd(&Command::Opts("UTF8".into(), Some("ON".into())))
+                .await?;
+        }
+        ctl.cmd_ok(&Command::Type(TransferType::Image), "TYPE I")
+            .await?;
+        Ok(Client {
+            ctl: self.ctl,
+            opts: self.opts,
+            creds,
+            features,
+            ty: TransferType::Image,
+            no_epsv: false,
+            no_eprt: false,
+            data_tls: secure,
+        })
+    }
+}
+
+fn bracket(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Reads the path out of a 257 reply: `257 "/a ""quoted"" dir" created`.
+pub fn parse_257(text: &str) -> Option<String> {
+    let start = text.find('"')? + 1;
+    let mut out = String::new();
+    let mut chars = text[start..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                out.push('"');
+            } else {
+                return Some(out);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
+impl Client {
+    /// Connects and logs in, in one step.
+    pub async fn connect(opts: ConnectOptions, creds: Credentials) -> Result<Client> {
+        Greeted::connect(opts).await?.login(creds).await
+    }
+
+    /// Another session to the same server as the same user, in the same directory: for
+    /// parallel and segmented transfers.
+    pub async fn fork(&mut self) -> Result<Client> {
+        let cwd = self.pwd().await?;
+        let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;
+        c.cwd(&cwd).await?;
+        if c.ty != self.ty {
+            c.set_type(self.ty).await?;
+        }
+        Ok(c)
+    }
+
+    /// The server's features.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// The options this session was opened with.
+    pub fn options(&self) -> &ConnectOptions {
+        &self.opts
+    }
+
+    /// Whether data connections are encrypted.
+    pub fn data_tls(&self) -> bool {
+        self.data_tls
+    }
+
+    /// Sends any command and returns the reply (for the shell's `quote`).
+    pub async fn raw(&mut self, line: &str) -> Result<Reply> {
+        self.ctl.send_raw(line).await?;
+        self.ctl.read_reply().await
+    }
+
+    /// Sends a command and requires success.
+    pub async fn command(&mut self, cmd: &Command, what: &str) -> Result<Reply> {
+        self.ctl.cmd_ok(cmd, what).await
+    }
+
+    /// The working directory.
+    pub async fn pwd(&mut self) -> Result<String> {
+        let r = self.ctl.cmd_ok(&Command::Pwd, "PWD").await?;
+        parse_257(&r.text())
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, format!("unreadable PWD reply: {r}")))
+    }
+
+    /// Changes the working directory.
+    pub async fn cwd(&mut self, path: &str) -> Result<()> {
+        let cmd = if path == ".." {
+            Command::Cdup
+        } else {
+            Command::Cwd(path.into())
+        };
+        self.ctl.cmd_ok(&cmd, &format!("cd {path}")).await.map(drop)
+    }
+
+    /// Creates a directory.
+    pub async fn mkdir(&mut self, path: &str) -> Result<()> {
+        let r = self.ctl.cmd(&Command::Mkd(path.into())).await?;
+        if r.is_success() {
+            Ok(())
+        } else {
+            Err(Error::reply(format!("mkdir {path}"), r))
+        }
+    }
+
+    /// Removes an empty directory.
+    pub async fn rmdir(&mut self, path: &str) -> Result<()> {
+        let what = format!("rmdir {path}");
+        self.ctl
+            .cmd_ok(&Command::Rmd(path.into()), &what)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a file.
+    pub async fn delete(&mut self, path: &str) -> Result<()> {
+        let what = format!("rm {path}");
+        self.ctl
+            .cmd_ok(&Command::Dele(path.into()), &what)
+            .await
+            .map(drop)
+    }
+
+    /// Renames (moves) a file or directory.
+    pub async fn rename(&mut self, from: &str, to: &str) -> Result<()> {
+        let what = format!("mv {from} {to}");
+        let r = self.ctl.cmd(&Command::Rnfr(from.into())).await?;
+        if r.code != 350 {
+            return Err(Error::reply(what, r));
+        }
+        self.ctl
+            .cmd_ok(&Command::Rnto(to.into()), &what)
+            .await
+            .map(drop)
+    }
+
+    /// SIZE. `Ok(None)` when the server does not implement SIZE.
+    pub async fn size(&mut self, path: &str) -> Result<Option<u64>> {
+        let r = self.ctl.cmd(&Command::Size(path.into())).await?;
+        match r.code {
+            213 => r.text().trim().parse().map(Some).map_err(|_| {
+                Error::new(ErrorKind::Protocol, format!("unreadable SIZE reply: {r}"))
+            }),
+            500 | 502 | 504 => Ok(None),
+            _ => Err(Error::reply(format!("size of {path}"), r)),
+        }
+    }
+
+    /// MDTM: modification time in seconds since the epoch; `Ok(None)` if unsupported.
+    pub async fn mdtm(&mut self, path: &str) -> Result<Option<i64>> {
+        let r = self.ctl.cmd(&Command::Mdtm(path.into())).await?;
+        match r.code {
+            213 => Ok(kftp_proto::time::parse_mdtm(&r.text())),
+            500 | 502 | 504 => Ok(None),
+            _ => Err(Error::reply(format!("time of {path}"), r)),
+        }
+    }
+
+    /// MFMT: sets a remote file's modification time; `Ok(false)` if unsupported.
+    pub async fn set_mtime(&mut self, path: &str, mtime: i64) -> Result<bool> {
+        if !self.features.mfmt {
+            return Ok(false);
+        }
+        let r = self.ctl.cmd(&Command::Mfmt(mtime, path.into())).await?;
+        Ok(r.is_success())
+    }
+
+    /// Switches between binary (`TYPE I`) and ASCII (`TYPE A`).
+    pub async fn set_type(&mut self, ty: TransferType) -> Result<()> {
+        if self.ty != ty {
+            self.ctl.cmd_ok(&Command::Type(ty), "TYPE").await?;
+            self.ty = ty;
+        }
+        Ok(())
+    }
+
+    /// The current transfer type.
+    pub fn transfer_type(&self) -> TransferType {
+        self.ty
+    }
+
+    /// Changes passive/active for later transfers.
+    pub fn set_mode(&mut self, mode: DataMode) {
+        Arc::make_mut(&mut self.opts).mode = mode;
+    }
+
+    /// Ends the session politely (QUIT); errors are ignored, the connection closes anyway.
+    pub async fn quit(mut self) {
+        let _ = self.ctl.send(&Command::Quit).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.ctl.read_reply()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pwd_reply() {
+        assert_eq!(
+            parse_257("\"/home/a\" is the current directory").as_deref(),
+            Some("/home/a")
+        );
+        assert_eq!(
+            parse_257("\"/x \"\"y\"\"\" created").as_deref(),
+            Some("/x \"y\"")
+        );
+        assert_eq!(parse_257("no quotes"), None);
+        assert_eq!(parse_257("\"unterminated"), None);
+    }
+
+    #[test]
+    fn feat() {
+        let r = Reply::multi(
+            211,
+            vec![
+                "Features:".into(),
+                "MLST type*;size*;modify*;".into(),
+                "EPSV".into(),
+                "REST STREAM".into(),
+                "HASH SHA-1;SHA-256*;MD5".into(),
+                "XCRC".into(),
+                "End".into(),
+            ],
+        );
+        let f = Features::parse(&r);
+        assert!(f.mlst && f.epsv && f.rest_stream && f.answered);
+        assert_eq!(
+            f.hash,
+            vec![HashAlgo::Sha256, HashAlgo::Sha1, HashAlgo::Md5]
+        );
+        assert_eq!(f.xhash, vec![HashAlgo::Crc32]);
+        assert!(!f.mfmt);
+    }
+}

@@ -1,0 +1,169 @@
+//! Data connections: passive (EPSV, then PASV) or active (EPRT, then PORT), the
+//! preliminary reply, the TLS wrap, and the final reply.
+//!
+//! Two rules from the server side apply here too (STYLE.md, "distrust the data
+//! connection"): in passive mode the client connects to the control peer's address and
+//! ignores the one in a 227 reply (a hostile server could otherwise aim the client at a
+//! third host, and NAT'd servers often announce a private address anyway); in active mode
+//! a connection from any address but the control peer's is refused.
+
+use crate::client::{Client, DataMode};
+use crate::control::timeout_error;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stream::Stream;
+use kftp_proto::addr::{parse_epsv_reply, parse_pasv_reply};
+use kftp_proto::command::EpsvArg;
+use kftp_proto::{Command, Reply};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long to wait for the final reply after the data connection has closed. A server
+/// may still be flushing a large upload to disk, so this is generous.
+const FINAL_REPLY_WAIT: Duration = Duration::from_secs(300);
+
+/// Whether a reply code means "command not implemented / not understood".
+pub(crate) fn unsupported(code: u16) -> bool {
+    matches!(code, 500 | 501 | 502 | 504)
+}
+
+impl Client {
+    fn peer(&self) -> Result<SocketAddr> {
+        self.ctl
+            .stream()
+            .tcp()
+            .peer_addr()
+            .map_err(|e| Error::net("control connection", e))
+    }
+
+    /// Asks for a passive port and returns where to connect.
+    async fn passive_addr(&mut self) -> Result<SocketAddr> {
+        let peer = self.peer()?;
+        if !self.no_epsv {
+            let r = self.ctl.cmd(&Command::Epsv(EpsvArg::Any)).await?;
+            if r.code == 229 {
+                let port = parse_epsv_reply(&r.text()).ok_or_else(|| {
+                    Error::new(ErrorKind::Protocol, format!("unreadable EPSV reply: {r}"))
+                })?;
+                return Ok(SocketAddr::new(peer.ip(), port));
+            }
+            if !unsupported(r.code) {
+                return Err(Error::reply("EPSV", r));
+            }
+            self.no_epsv = true;
+        }
+        if peer.is_ipv6() && peer.ip().to_canonical().is_ipv6() {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the server refused EPSV, and PASV cannot work over IPv6",
+            ));
+        }
+        let r = self.ctl.cmd_ok(&Command::Pasv, "PASV").await?;
+        let announced = parse_pasv_reply(&r.text()).ok_or_else(|| {
+            Error::new(ErrorKind::Protocol, format!("unreadable PASV reply: {r}"))
+        })?;
+        if announced.ip() != peer.ip() {
+            tracing::debug!(%announced, %peer, "PASV names another address; using the control peer's");
+        }
+        Ok(SocketAddr::new(peer.ip(), announced.port()))
+    }
+
+    /// Sends EPRT (or PORT) for a listener on the control connection's local address.
+    async fn active_listener(&mut self) -> Result<TcpListener> {
+        let local = self
+            .ctl
+            .stream()
+            .tcp()
+            .local_addr()
+            .map_err(|e| Error::net("control connection", e))?;
+        let listener = TcpListener::bind(SocketAddr::new(local.ip(), 0))
+            .await
+            .map_err(|e| Error::local("listening for the active data connection", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::local("listening for the active data connection", e))?;
+        if !self.no_eprt {
+            let r = self.ctl.cmd(&Command::Eprt(addr)).await?;
+            if r.is_success() {
+                return Ok(listener);
+            }
+            if !unsupported(r.code) {
+                return Err(Error::reply("EPRT", r));
+            }
+            self.no_eprt = true;
+        }
+        if kftp_proto::addr::format_port(&addr).is_none() {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "the server refused EPRT, and PORT cannot work over IPv6",
+            ));
+        }
+        self.ctl.cmd_ok(&Command::Port(addr), "PORT").await?;
+        Ok(listener)
+    }
+
+    /// Opens a data connection for `cmd` (RETR, STOR, LIST...): sets it up, sends the
+    /// command, waits for 1yz, and wraps TLS when PROT P is on. `what` names the
+    /// operation in errors.
+    pub(crate) async fn open_data(&mut self, cmd: Command, what: &str) -> Result<Stream> {
+        let timeout = self.ctl.timeout();
+        let tcp = match self.opts.mode {
+            DataMode::Passive => {
+                let addr = self.passive_addr().await?;
+                let tcp = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                    Ok(r) => r.map_err(|e| Error::net(format!("data connection to {addr}"), e))?,
+                    Err(_) => return Err(timeout_error("opening the data connection")),
+                };
+                self.expect_preliminary(&cmd, what).await?;
+                tcp
+            }
+            DataMode::Active => {
+                let listener = self.active_listener().await?;
+                self.expect_preliminary(&cmd, what).await?;
+                let peer = self.peer()?;
+                let (tcp, from) = match tokio::time::timeout(timeout, listener.accept()).await {
+                    Ok(r) => r.map_err(|e| Error::net("accepting the data connection", e))?,
+                    Err(_) => {
+                        return Err(timeout_error("waiting for the server's data connection"))
+                    }
+                };
+                if from.ip().to_canonical() != peer.ip().to_canonical() {
+                    return Err(Error::new(
+                        ErrorKind::Network,
+                        format!("refused a data connection from {from}, not the server {peer}"),
+                    ));
+                }
+                tcp
+            }
+        };
+        if !self.data_tls {
+            return Ok(Stream::Plain(tcp));
+        }
+        let Some(tls) = self.opts.tls.clone() else {
+            return Err(Error::usage("PROT P without a TLS configuration"));
+        };
+        match tokio::time::timeout(timeout, tls.connect(tcp)).await {
+            Ok(r) => r.map_err(|e| Error::net("TLS handshake on the data connection", e)),
+            Err(_) => Err(timeout_error("TLS handshake on the data connection")),
+        }
+    }
+
+    async fn expect_preliminary(&mut self, cmd: &Command, what: &str) -> Result<()> {
+        let r = self.ctl.cmd(cmd).await?;
+        if r.is_preliminary() {
+            Ok(())
+        } else {
+            Err(Error::reply(what.to_string(), r))
+        }
+    }
+
+    /// Reads the reply that ends a transfer (226/250 normally).
+    pub(crate) async fn finish_data(&mut self, what: &str) -> Result<Reply> {
+        let r = self.ctl.read_reply_within(FINAL_REPLY_WAIT).await?;
+        if r.is_success() {
+            Ok(r)
+        } else {
+            Err(Error::reply(what.to_string(), r))
+        }
+    }
+}

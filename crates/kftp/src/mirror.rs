@@ -1,0 +1,545 @@
+//! Recursive sync in either direction. A file is transferred when the destination lacks
+//! it, its size differs, or the source is newer (compared at the precision the listing
+//! gives: LIST dates drop seconds). Downloads get the remote mtime; uploads set it with
+//! MFMT where the server has it, else the remote copy is newer and stays skipped.
+//! `delete` removes destination entries that the source does not have.
+//!
+//! Listing, directory creation and deletion run on the caller's session; the file
+//! transfers are spread over `parallel` sessions.
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::progress::Progress;
+use crate::transfer::{TransferOptions, TransferReport};
+use kftp_proto::listing::Kind;
+use kftp_proto::listing_parse::Precision;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Mirror settings.
+#[derive(Clone, Debug, Default)]
+pub struct MirrorOptions {
+    /// Delete destination files and directories missing from the source.
+    pub delete: bool,
+    /// Sessions moving files at once (1 uses the caller's session only).
+    pub parallel: usize,
+    /// Only report what would be done.
+    pub dry_run: bool,
+}
+
+/// What a mirror run did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MirrorReport {
+    /// Files transferred.
+    pub transferred: usize,
+    /// Bytes transferred.
+    pub bytes: u64,
+    /// Files already up to date.
+    pub up_to_date: usize,
+    /// Files and directories deleted.
+    pub deleted: usize,
+    /// Directories created.
+    pub dirs_created: usize,
+    /// Files that failed (the run continues past them).
+    pub failed: usize,
+}
+
+/// One file as found on either side.
+#[derive(Clone, Debug)]
+struct FileInfo {
+    size: u64,
+    mtime: Option<i64>,
+    precision: Precision,
+}
+
+#[derive(Default)]
+struct Tree {
+    /// Relative paths (with `/`) of directories, parents before children.
+    dirs: Vec<String>,
+    files: BTreeMap<String, FileInfo>,
+}
+
+fn join_remote(base: &str, rel: &str) -> String {
+    match (base.trim_end_matches('/'), rel) {
+        ("", r) if base.starts_with('/') => format!("/{r}"),
+        ("", r) => r.to_string(),
+        (b, "") => b.to_string(),
+        (b, r) => format!("{b}/{r}"),
+    }
+}
+
+fn join_rel(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// True when a `src` file should replace `dst`.
+fn differs(src: &FileInfo, dst: &FileInfo) -> bool {
+    if src.size != dst.size {
+        return true;
+    }
+    match (src.mtime, dst.mtime) {
+        (Some(s), Some(d)) => {
+            let unit = src.precision.max(dst.precision).unit();
+            s.div_euclid(unit) > d.div_euclid(unit)
+        }
+        _ => false,
+    }
+}
+
+async fn walk_remote(c: &mut Client, root: &str, progress: &dyn Progress) -> Result<Tree> {
+    let mut tree = Tree::default();
+    let mut queue = VecDeque::from([String::new()]);
+    while let Some(dir) = queue.pop_front() {
+        for e in c.list(&join_remote(root, &dir)).await? {
+            let rel = join_rel(&dir, &e.name);
+            match e.kind {
+                Kind::Dir => {
+                    tree.dirs.push(rel.clone());
+                    queue.push_back(rel);
+                }
+                Kind::File => {
+                    tree.files.insert(
+                        rel,
+                        FileInfo {
+                            size: e.size.unwrap_or(0),
+                            mtime: e.mtime,
+                            precision: e.precision,
+                        },
+                    );
+                }
+                _ => progress.message(&format!("skipping {rel}: not a regular file or directory")),
+            }
+        }
+    }
+    Ok(tree)
+}
+
+fn walk_local(root: &Path, progress: &dyn Progress) -> Result<Tree> {
+    let mut tree = Tree::default();
+    let mut queue = VecDeque::from([String::new()]);
+    while let Some(dir) = queue.pop_front() {
+        let path = root.join(&dir);
+        let rd = std::fs::read_dir(&path)
+            .map_err(|e| Error::local(format!("reading {}", path.display()), e))?;
+        let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let Ok(name) = e.file_name().into_string() else {
+                progress.message(&format!("skipping a non-UTF-8 name in {}", path.display()));
+                continue;
+            };
+            let rel = join_rel(&dir, &name);
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                tree.dirs.push(rel.clone());
+                queue.push_back(rel);
+            } else if ft.is_file() {
+                let Ok(m) = e.metadata() else { continue };
+                tree.files.insert(rel, local_info(&m));
+            } else {
+                progress.message(&format!("skipping {rel}: not a regular file or directory"));
+            }
+        }
+    }
+    Ok(tree)
+}
+
+fn local_info(m: &std::fs::Metadata) -> FileInfo {
+    FileInfo {
+        size: m.len(),
+        mtime: m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs() as i64),
+        precision: Precision::Seconds,
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Job {
+    Get {
+        remote: String,
+        local: PathBuf,
+        size: u64,
+        mtime: Option<i64>,
+    },
+    Put {
+        local: PathBuf,
+        remote: String,
+        size: u64,
+    },
+}
+
+impl Job {
+    fn name(&self) -> &str {
+        match self {
+            Job::Get { remote, .. } => remote,
+            Job::Put { remote, .. } => remote,
+        }
+    }
+
+    async fn run(&self, c: &mut Client, progress: &dyn Progress) -> Result<TransferReport> {
+        let opts = TransferOptions {
+            preserve_mtime: true,
+            ..Default::default()
+        };
+        let (size, name) = match self {
+            Job::Get { size, .. } | Job::Put { size, .. } => (*size, self.name()),
+        };
+        let counter = progress.begin(name, Some(size), 0);
+        let r = match self {
+            Job::Get {
+                remote,
+                local,
+                mtime,
+                ..
+            } => {
+                let r = c.get(remote, local, &opts, &counter).await;
+                if let (Ok(_), Some(t), false) = (&r, mtime, c.features().mdtm) {
+                    if let Ok(f) = std::fs::File::options().write(true).open(local) {
+                        let _ =
+                            f.set_modified(UNIX_EPOCH + Duration::from_secs((*t).max(0) as u64));
+                    }
+                }
+                r
+            }
+            Job::Put { local, remote, .. } => c.put(local, remote, &opts, &counter).await,
+        };
+        progress.end(name, r.as_ref().err().map(|e| e.to_string()).as_deref());
+        r
+    }
+}
+
+/// Runs transfer jobs over `parallel` sessions; failures are counted and the first one
+/// returned after everything else has been tried.
+async fn run_jobs(
+    c: &mut Client,
+    jobs: Vec<Job>,
+    parallel: usize,
+    progress: Arc<dyn Progress>,
+    report: &mut MirrorReport,
+) -> Option<Error> {
+    let mut first_err = None;
+    if parallel <= 1 || jobs.len() <= 1 {
+        for job in jobs {
+            match job.run(c, progress.as_ref()).await {
+                Ok(r) => {
+                    report.transferred += 1;
+                    report.bytes += r.bytes;
+                }
+                Err(e) => {
+                    report.failed += 1;
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        return first_err;
+    }
+    let workers = parallel.min(jobs.len());
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let mut session = match c.fork().await {
+            Ok(s) => s,
+            Err(e) => {
+                first_err.get_or_insert(e);
+                break;
+            }
+        };
+        let queue = queue.clone();
+        let progress = progress.clone();
+        set.spawn(async move {
+            let mut done = (0usize, 0u64, 0usize, None::<Error>);
+            loop {
+                // The lock is held only to pop; a poisoned queue still holds valid jobs.
+                let job = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                let Some(job) = job else { break };
+                match job.run(&mut session, progress.as_ref()).await {
+                    Ok(r) => {
+                        done.0 += 1;
+                        done.1 += r.bytes;
+                    }
+                    Err(e) => {
+                        done.2 += 1;
+                        done.3.get_or_insert(e);
+                    }
+                }
+            }
+            session.quit().await;
+            done
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok((n, bytes, failed, err)) => {
+                report.transferred += n;
+                report.bytes += bytes;
+                report.failed += failed;
+                if let Some(e) = err {
+                    first_err.get_or_insert(e);
+                }
+            }
+            Err(e) => {
+                first_err
+                    .get_or_insert(Error::new(ErrorKind::Local, format!("transfer task: {e}")));
+            }
+        }
+    }
+    // Jobs left behind (no session could be opened) run here.
+    let rest: Vec<Job> = queue
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .collect();
+    for job in rest {
+        match job.run(c, progress.as_ref()).await {
+            Ok(r) => {
+                report.transferred += 1;
+                report.bytes += r.bytes;
+            }
+            Err(e) => {
+                report.failed += 1;
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    first_err
+}
+
+fn finish(report: MirrorReport, err: Option<Error>) -> Result<MirrorReport> {
+    match err {
+        None => Ok(report),
+        Some(e) => Err(e.context(format!(
+            "mirror: {} file(s) failed; the first",
+            report.failed
+        ))),
+    }
+}
+
+/// Remote directory `remote` -> local directory `local`.
+pub async fn mirror_down(
+    c: &mut Client,
+    remote: &str,
+    local: &Path,
+    opts: &MirrorOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<MirrorReport> {
+    let src = walk_remote(c, remote, progress.as_ref()).await?;
+    let mut report = MirrorReport::default();
+    if !opts.dry_run {
+        std::fs::create_dir_all(local)
+            .map_err(|e| Error::local(format!("creating {}", local.display()), e))?;
+    }
+    let dst = walk_local(local, progress.as_ref()).unwrap_or_default();
+    let mdtm = c.features().mdtm;
+    for d in &src.dirs {
+        let p = local.join(d);
+        if !p.is_dir() {
+            report.dirs_created += 1;
+            if opts.dry_run {
+                progress.message(&format!("would create {}", p.display()));
+            } else {
+                std::fs::create_dir_all(&p)
+                    .map_err(|e| Error::local(format!("creating {}", p.display()), e))?;
+            }
+        }
+    }
+    let mut jobs = Vec::new();
+    for (rel, info) in &src.files {
+        let remote_path = join_remote(remote, rel);
+        let mut wanted = dst.files.get(rel).is_none_or(|d| differs(info, d));
+        // A coarse LIST date can make an unchanged file look newer; ask MDTM to be sure.
+        if wanted && info.precision != Precision::Seconds && mdtm {
+            if let (Some(d), Ok(Some(exact))) = (dst.files.get(rel), c.mdtm(&remote_path).await) {
+                let exact = FileInfo {
+                    mtime: Some(exact),
+                    precision: Precision::Seconds,
+                    ..info.clone()
+                };
+                wanted = differs(&exact, d);
+            }
+        }
+        if !wanted {
+            report.up_to_date += 1;
+            continue;
+        }
+        if opts.dry_run {
+            progress.message(&format!("would get {remote_path}"));
+            report.transferred += 1;
+            continue;
+        }
+        jobs.push(Job::Get {
+            remote: remote_path,
+            local: local.join(rel),
+            size: info.size,
+            mtime: info.mtime,
+        });
+    }
+    let err = run_jobs(c, jobs, opts.parallel, progress.clone(), &mut report).await;
+    if opts.delete && err.is_none() {
+        for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
+            let p = local.join(rel);
+            progress.message(&format!(
+                "{} {}",
+                if opts.dry_run {
+                    "would delete"
+                } else {
+                    "deleting"
+                },
+                p.display()
+            ));
+            if !opts.dry_run {
+                std::fs::remove_file(&p)
+                    .map_err(|e| Error::local(format!("deleting {}", p.display()), e))?;
+            }
+            report.deleted += 1;
+        }
+        for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
+            let p = local.join(rel);
+            progress.message(&format!(
+                "{} {}",
+                if opts.dry_run {
+                    "would delete"
+                } else {
+                    "deleting"
+                },
+                p.display()
+            ));
+            if !opts.dry_run {
+                std::fs::remove_dir(&p)
+                    .map_err(|e| Error::local(format!("deleting {}", p.display()), e))?;
+            }
+            report.deleted += 1;
+        }
+    }
+    finish(report, err)
+}
+
+/// Local directory `local` -> remote directory `remote` (created if missing).
+pub async fn mirror_up(
+    c: &mut Client,
+    local: &Path,
+    remote: &str,
+    opts: &MirrorOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<MirrorReport> {
+    let src = walk_local(local, progress.as_ref())?;
+    let mut report = MirrorReport::default();
+    let dst = match walk_remote(c, remote, progress.as_ref()).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::Protocol => {
+            if !remote.is_empty() && !opts.dry_run {
+                c.mkdir(remote).await?;
+            }
+            report.dirs_created += 1;
+            Tree::default()
+        }
+        Err(e) => return Err(e),
+    };
+    for d in &src.dirs {
+        if !dst.dirs.contains(d) {
+            let p = join_remote(remote, d);
+            report.dirs_created += 1;
+            if opts.dry_run {
+                progress.message(&format!("would create {p}"));
+            } else {
+                c.mkdir(&p).await?;
+            }
+        }
+    }
+    let mut jobs = Vec::new();
+    for (rel, info) in &src.files {
+        if dst.files.get(rel).is_some_and(|d| !differs(info, d)) {
+            report.up_to_date += 1;
+            continue;
+        }
+        let remote_path = join_remote(remote, rel);
+        if opts.dry_run {
+            progress.message(&format!("would put {remote_path}"));
+            report.transferred += 1;
+            continue;
+        }
+        jobs.push(Job::Put {
+            local: local.join(rel),
+            remote: remote_path,
+            size: info.size,
+        });
+    }
+    let err = run_jobs(c, jobs, opts.parallel, progress.clone(), &mut report).await;
+    if opts.delete && err.is_none() {
+        for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
+            let p = join_remote(remote, rel);
+            progress.message(&format!(
+                "{} {p}",
+                if opts.dry_run {
+                    "would delete"
+                } else {
+                    "deleting"
+                }
+            ));
+            if !opts.dry_run {
+                c.delete(&p).await?;
+            }
+            report.deleted += 1;
+        }
+        for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
+            let p = join_remote(remote, rel);
+            progress.message(&format!(
+                "{} {p}",
+                if opts.dry_run {
+                    "would delete"
+                } else {
+                    "deleting"
+                }
+            ));
+            if !opts.dry_run {
+                c.rmdir(&p).await?;
+            }
+            report.deleted += 1;
+        }
+    }
+    finish(report, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fi(size: u64, mtime: i64, precision: Precision) -> FileInfo {
+        FileInfo {
+            size,
+            mtime: Some(mtime),
+            precision,
+        }
+    }
+
+    #[test]
+    fn comparison() {
+        let s = Precision::Seconds;
+        let m = Precision::Minutes;
+        assert!(differs(&fi(1, 0, s), &fi(2, 0, s)));
+        assert!(differs(&fi(1, 100, s), &fi(1, 50, s)));
+        assert!(
+            !differs(&fi(1, 50, s), &fi(1, 100, s)),
+            "older source is not copied"
+        );
+        // A LIST date has no seconds: 12:00:59 locally equals "12:00" remotely.
+        assert!(!differs(&fi(1, 43_200, m), &fi(1, 43_259, s)));
+        assert!(differs(&fi(1, 43_260, m), &fi(1, 43_259, s)));
+    }
+
+    #[test]
+    fn remote_joins() {
+        assert_eq!(join_remote("", "a/b"), "a/b");
+        assert_eq!(join_remote("dir/", "a"), "dir/a");
+        assert_eq!(join_remote("/", "a"), "/a");
+        assert_eq!(join_remote("/x", ""), "/x");
+    }
+}

@@ -1,0 +1,171 @@
+//! One file over N data connections: each segment is its own session (control and data),
+//! starts with REST at its offset, reads exactly its range into a shared preallocated file
+//! with positioned writes, then closes the data connection and drops the session.
+//!
+//! Servers (vsftpd among them) limit the rate per connection, and a single TCP stream over
+//! a long fat pipe is limited by its window; N streams get N windows.
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::{temp_path, TransferReport};
+use kftp_datapath::{copy, PathUsed};
+use kftp_proto::{Command, TransferType};
+use std::fs::OpenOptions;
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+use tokio::io::AsyncReadExt;
+
+/// Below this size a file is fetched over one connection: the setup of more sessions
+/// would cost more than it saves.
+pub const MIN_SEGMENT: u64 = 1 << 20;
+
+/// The `[start, end)` ranges of `n` segments over `size` bytes.
+pub fn ranges(size: u64, n: u64) -> Vec<(u64, u64)> {
+    let n = n.clamp(1, size.div_ceil(MIN_SEGMENT).max(1));
+    let step = size.div_ceil(n);
+    (0..n)
+        .map(|i| (i * step, ((i + 1) * step).min(size)))
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+impl Client {
+    /// Downloads `remote` to `local` over `segments` parallel connections. Falls back to
+    /// one connection when the server cannot tell the size or the file is small.
+    pub async fn get_segmented(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        segments: u32,
+        progress: Arc<AtomicU64>,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("get {remote}");
+        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let parts = match size {
+            Some(size) if segments > 1 && size >= 2 * MIN_SEGMENT => ranges(size, segments.into()),
+            _ => {
+                let opts = crate::TransferOptions {
+                    preserve_mtime: true,
+                    ..Default::default()
+                };
+                return self.get(remote, local, &opts, &progress).await;
+            }
+        };
+        let size = size.unwrap_or(0);
+        let tmp = temp_path(local);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+        let cleanup = |e: Error| {
+            let _ = std::fs::remove_file(&tmp);
+            e
+        };
+        file.set_len(size)
+            .map_err(|e| cleanup(Error::local(format!("allocating {}", tmp.display()), e)))?;
+        let file = Arc::new(file);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (start, end) in parts.iter().copied() {
+            let mut session = self.fork().await.map_err(cleanup)?;
+            let file = file.clone();
+            let progress = progress.clone();
+            let remote = remote.to_string();
+            tasks.spawn(async move {
+                let r = session
+                    .fetch_range(&remote, &file, start, end, &progress)
+                    .await;
+                drop(session);
+                r
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            let r = r
+                .map_err(|e| Error::new(ErrorKind::Local, format!("{what}: segment task: {e}")))
+                .and_then(|r| r);
+            if let Err(e) = r {
+                tasks.abort_all();
+                return Err(cleanup(e.context(&what)));
+            }
+        }
+        if let Ok(Some(t)) = self.mdtm(remote).await {
+            let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
+        }
+        drop(file);
+        std::fs::rename(&tmp, local).map_err(|e| {
+            cleanup(Error::local(
+                format!("renaming into {}", local.display()),
+                e,
+            ))
+        })?;
+        Ok(TransferReport {
+            bytes: size,
+            skipped: 0,
+            path: PathUsed::Copy,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Reads `[start, end)` of `remote` into `file`. The server keeps sending past `end`
+    /// (FTP has no range end), so after the range the data connection is closed and the
+    /// final reply (226, or 426/451 for the cut) is read and ignored.
+    async fn fetch_range(
+        &mut self,
+        remote: &str,
+        file: &std::fs::File,
+        start: u64,
+        end: u64,
+        progress: &AtomicU64,
+    ) -> Result<()> {
+        let what = format!("segment {start}-{end}");
+        self.set_type(TransferType::Image).await?;
+        if start > 0 {
+            let r = self.ctl.cmd(&Command::Rest(start)).await?;
+            if r.code != 350 {
+                return Err(Error::reply(
+                    format!("{what}: the server cannot resume (REST)"),
+                    r,
+                ));
+            }
+        }
+        let mut data = self.open_data(Command::Retr(remote.into()), &what).await?;
+        let want = end - start;
+        let mut limited = (&mut data).take(want);
+        let n = copy::stream_to_file(&mut limited, file, start, &self.opts.tuning, progress)
+            .await
+            .map_err(|e| Error::net(what.clone(), e))?;
+        drop(data);
+        if n != want {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                format!("{what}: the data connection closed after {n} of {want} bytes"),
+            ));
+        }
+        // 226 if the server had finished, 426 if it saw the close: both are fine here.
+        let _ = self.ctl.read_reply_within(Duration::from_secs(5)).await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_split() {
+        let mb = MIN_SEGMENT;
+        let r = ranges(10 * mb, 4);
+        assert_eq!(r.len(), 4);
+        assert_eq!(r[0].0, 0);
+        assert_eq!(r[3].1, 10 * mb);
+        assert!(r.windows(2).all(|w| w[0].1 == w[1].0));
+        // Never more segments than MiB.
+        assert_eq!(ranges(3 * mb, 16).len(), 3);
+        assert_eq!(ranges(5, 4), vec![(0, 5)]);
+    }
+}

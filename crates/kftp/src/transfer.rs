@@ -1,0 +1,472 @@
+//! Listings and single-file transfers: `get` (with resume and a temp file renamed on
+//! success), `put` (with resume by SIZE then REST+STOR or APPE), `cat`.
+//!
+//! Plain data connections go through `kftp_datapath::{socket_to_file, file_to_socket}`
+//! (splice/sendfile where the kernel offers them); TLS ones through the copy loops of
+//! `kftp_datapath::copy`. ASCII mode converts line endings here, in user space.
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stream::Stream;
+use kftp_datapath::{copy, PathUsed};
+use kftp_proto::listing_parse::{parse_list_line, parse_mlsx_line, RemoteEntry};
+use kftp_proto::{Command, TransferType};
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Largest listing read into memory (a directory of about a million entries).
+const MAX_LISTING: u64 = 256 << 20;
+
+/// Options for [`Client::get`] and [`Client::put`].
+#[derive(Clone, Debug, Default)]
+pub struct TransferOptions {
+    /// Continue a partial transfer (REST, or APPE/REST+STOR for uploads).
+    pub resume: bool,
+    /// TYPE A with line-ending conversion instead of binary.
+    pub ascii: bool,
+    /// Set the downloaded file's mtime from MDTM (or the uploaded one's with MFMT).
+    pub preserve_mtime: bool,
+}
+
+/// What a finished transfer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferReport {
+    /// Bytes moved in this run (excluding what was already there when resuming).
+    pub bytes: u64,
+    /// Bytes that were already in place (resume offset).
+    pub skipped: u64,
+    /// Which data path moved the bytes.
+    pub path: PathUsed,
+    /// Wall time.
+    pub elapsed: std::time::Duration,
+}
+
+/// Seconds since the epoch, now.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The temp name beside `target`: `.name.<pid>.kftp-part`, hidden and unique per process.
+pub fn temp_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "download".into());
+    target.with_file_name(format!(".{name}.{}.kftp-part", std::process::id()))
+}
+
+/// Reads a data stream to its end, at most `limit` bytes.
+async fn read_all<R: AsyncRead + Unpin>(r: &mut R, limit: u64) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let n = r.take(limit + 1).read_to_end(&mut out).await?;
+    if n as u64 > limit {
+        return Err(std::io::Error::other("listing larger than 256 MiB"));
+    }
+    Ok(out)
+}
+
+/// Removes the file at `path` when dropped, unless disarmed: a failed or cancelled
+/// download leaves no temp file behind.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+impl Client {
+    /// Lists a directory (MLSD when the server has it, else LIST, parsed), without `.`
+    /// and `..`. Lines that do not parse are skipped.
+    pub async fn list(&mut self, path: &str) -> Result<Vec<RemoteEntry>> {
+        let arg = (!path.is_empty()).then(|| path.to_string());
+        let mlsd = self.features.mlst;
+        let cmd = if mlsd {
+            Command::Mlsd(arg)
+        } else {
+            Command::List {
+                path: arg,
+                all: false,
+            }
+        };
+        let what = format!("ls {path}");
+        let raw = self.retr_bytes(cmd, &what).await?;
+        let text = String::from_utf8_lossy(&raw);
+        let now = now();
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                if mlsd {
+                    parse_mlsx_line(l)
+                } else {
+                    parse_list_line(l, now)
+                }
+            })
+            .collect())
+    }
+
+    /// The raw lines of LIST, for showing to a person.
+    pub async fn list_raw(&mut self, path: &str) -> Result<Vec<String>> {
+        let arg = (!path.is_empty()).then(|| path.to_string());
+        let raw = self
+            .retr_bytes(
+                Command::List {
+                    path: arg,
+                    all: false,
+                },
+                &format!("ls {path}"),
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&raw)
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// NLST: bare names.
+    pub async fn nlst(&mut self, path: &str) -> Result<Vec<String>> {
+        let arg = (!path.is_empty()).then(|| path.to_string());
+        let raw = self
+            .retr_bytes(
+                Command::Nlst {
+                    path: arg,
+                    all: false,
+                },
+                &format!("ls {path}"),
+            )
+            .await?;
+        Ok(String::from_utf8_lossy(&raw)
+            .lines()
+            .map(|l| l.rsplit('/').next().unwrap_or(l).to_string())
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+
+    async fn retr_bytes(&mut self, cmd: Command, what: &str) -> Result<Vec<u8>> {
+        let mut data = self.open_data(cmd, what).await?;
+        let raw = read_all(&mut data, MAX_LISTING)
+            .await
+            .map_err(|e| Error::net(what.to_string(), e))?;
+        drop(data);
+        self.finish_data(what).await?;
+        Ok(raw)
+    }
+
+    /// Writes a remote file to `out` (for `cat`).
+    pub async fn cat<W: AsyncWrite + Unpin>(&mut self, path: &str, out: &mut W) -> Result<u64> {
+        let what = format!("cat {path}");
+        let mut data = self.open_data(Command::Retr(path.into()), &what).await?;
+        let n = tokio::io::copy(&mut data, out)
+            .await
+            .map_err(|e| Error::net(what.clone(), e))?;
+        drop(data);
+        out.flush()
+            .await
+            .map_err(|e| Error::local("writing output", e))?;
+        self.finish_data(&what).await?;
+        Ok(n)
+    }
+
+    /// Downloads `remote` to `local`. Without `resume`, bytes go to a temp file beside
+    /// `local` that is renamed over it on success, so `local` is never half-written.
+    pub async fn get(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        opts: &TransferOptions,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("get {remote}");
+        if opts.resume && opts.ascii {
+            return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
+        }
+        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let mut offset = 0;
+        let mut guard = RemoveOnDrop(None);
+        let (file, write_path) = if opts.resume && local.exists() {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(local)
+                .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
+            offset = file
+                .metadata()
+                .map_err(|e| Error::local(format!("{}", local.display()), e))?
+                .len();
+            (file, local.to_path_buf())
+        } else {
+            let tmp = temp_path(local);
+            let file = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+            guard.0 = Some(tmp.clone());
+            (file, tmp)
+        };
+        if let Some(size) = size {
+            if offset == size && opts.resume {
+                progress.store(0, std::sync::atomic::Ordering::Relaxed);
+                return Ok(TransferReport {
+                    bytes: 0,
+                    skipped: offset,
+                    path: PathUsed::Copy,
+                    elapsed: started.elapsed(),
+                });
+            }
+            if offset > size {
+                return Err(Error::new(
+                    ErrorKind::Local,
+                    format!(
+                        "{what}: the local file ({offset} bytes) is longer than the remote one ({size} bytes); not resuming"
+                    ),
+                ));
+            }
+        }
+        self.set_type(if opts.ascii {
+            TransferType::Ascii
+        } else {
+            TransferType::Image
+        })
+        .await?;
+        if offset > 0 {
+            let r = self.ctl.cmd(&Command::Rest(offset)).await?;
+            if r.code != 350 {
+                return Err(Error::reply(
+                    format!("{what}: the server cannot resume (REST)"),
+                    r,
+                ));
+            }
+        }
+        let data = self.open_data(Command::Retr(remote.into()), &what).await?;
+        let moved = receive(data, &file, offset, opts.ascii, &self.opts.tuning, progress)
+            .await
+            .map_err(|e| Error::net(what.clone(), e));
+        let moved = match moved {
+            Ok(m) => m,
+            Err(e) => {
+                // The final reply (426/451) usually says more than the socket error.
+                if let Ok(Err(r)) =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), self.finish_data(&what))
+                        .await
+                {
+                    return Err(r);
+                }
+                return Err(e);
+            }
+        };
+        self.finish_data(&what).await?;
+        if let (Some(size), false) = (size, opts.ascii) {
+            if offset + moved.0 != size {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "{what}: received {} bytes, but the server said the file has {size}",
+                        offset + moved.0
+                    ),
+                ));
+            }
+        }
+        if opts.preserve_mtime && self.features.mdtm {
+            if let Ok(Some(t)) = self.mdtm(remote).await {
+                let _ =
+                    file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64));
+            }
+        }
+        drop(file);
+        if write_path != local {
+            std::fs::rename(&write_path, local)
+                .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))?;
+            guard.0 = None;
+        }
+        Ok(TransferReport {
+            bytes: moved.0,
+            skipped: offset,
+            path: moved.1,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Uploads `local` to `remote`. With `resume`, asks SIZE and sends only the rest
+    /// (REST+STOR when the server has REST STREAM, else APPE).
+    pub async fn put(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        opts: &TransferOptions,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("put {remote}");
+        if opts.resume && opts.ascii {
+            return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
+        }
+        let file = File::open(local)
+            .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::local(format!("{}", local.display()), e))?;
+        if !meta.is_file() {
+            return Err(Error::usage(format!(
+                "{} is not a regular file",
+                local.display()
+            )));
+        }
+        let len = meta.len();
+        let mut offset = 0;
+        if opts.resume {
+            offset = match self.size(remote).await {
+                Ok(Some(n)) => n,
+                Ok(None) => {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("{what}: the server has no SIZE command, so it cannot resume"),
+                    ))
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => 0,
+                Err(e) => return Err(e),
+            };
+            if offset > len {
+                return Err(Error::new(
+                    ErrorKind::Local,
+                    format!("{what}: the remote file ({offset} bytes) is longer than the local one ({len} bytes); not resuming"),
+                ));
+            }
+            if offset == len {
+                return Ok(TransferReport {
+                    bytes: 0,
+                    skipped: offset,
+                    path: PathUsed::Copy,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        self.set_type(if opts.ascii {
+            TransferType::Ascii
+        } else {
+            TransferType::Image
+        })
+        .await?;
+        let cmd = if offset > 0 && self.features.rest_stream {
+            let r = self.ctl.cmd(&Command::Rest(offset)).await?;
+            if r.code != 350 {
+                return Err(Error::reply(
+                    format!("{what}: the server cannot resume (REST)"),
+                    r,
+                ));
+            }
+            Command::Stor(remote.into())
+        } else if offset > 0 {
+            Command::Appe(remote.into())
+        } else {
+            Command::Stor(remote.into())
+        };
+        let data = self.open_data(cmd, &what).await?;
+        let sent = send(
+            data,
+            &file,
+            offset,
+            len - offset,
+            opts.ascii,
+            &self.opts.tuning,
+            progress,
+        )
+        .await;
+        let sent = match sent {
+            Ok(s) => s,
+            Err(e) => {
+                let e = Error::net(what.clone(), e);
+                if let Ok(Err(r)) =
+                    tokio::time::timeout(std::time::Duration::from_secs(2), self.finish_data(&what))
+                        .await
+                {
+                    return Err(r);
+                }
+                return Err(e);
+            }
+        };
+        self.finish_data(&what).await?;
+        if opts.preserve_mtime {
+            if let Ok(m) = meta.modified() {
+                if let Ok(d) = m.duration_since(UNIX_EPOCH) {
+                    let _ = self.set_mtime(remote, d.as_secs() as i64).await;
+                }
+            }
+        }
+        Ok(TransferReport {
+            bytes: sent.0,
+            skipped: offset,
+            path: sent.1,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// Receives a whole data stream into `file` at `offset`.
+pub(crate) async fn receive(
+    data: Stream,
+    file: &File,
+    offset: u64,
+    ascii: bool,
+    tuning: &kftp_datapath::Tuning,
+    progress: &AtomicU64,
+) -> std::io::Result<(u64, PathUsed)> {
+    if ascii {
+        let mut data = data;
+        let n = crate::ascii::recv_ascii(&mut data, file, progress).await?;
+        return Ok((n, PathUsed::Ascii));
+    }
+    match data {
+        Stream::Plain(tcp) => {
+            let o = kftp_datapath::socket_to_file(&tcp, file, offset, tuning, progress).await?;
+            Ok((o.bytes, o.path))
+        }
+        Stream::Tls(mut tls) => {
+            let n = copy::stream_to_file(&mut tls, file, offset, tuning, progress).await?;
+            Ok((n, PathUsed::TlsCopy))
+        }
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset`, then closes the data connection (with a
+/// TLS close_notify when encrypted) so the server sees the end of the file.
+pub(crate) async fn send(
+    data: Stream,
+    file: &File,
+    offset: u64,
+    len: u64,
+    ascii: bool,
+    tuning: &kftp_datapath::Tuning,
+    progress: &AtomicU64,
+) -> std::io::Result<(u64, PathUsed)> {
+    let mut data = data;
+    let (n, path) = if ascii {
+        (
+            crate::ascii::send_ascii(file, &mut data, progress).await?,
+            PathUsed::Ascii,
+        )
+    } else {
+        match &mut data {
+            Stream::Plain(tcp) => {
+                let o =
+                    kftp_datapath::file_to_socket(file, offset, len, tcp, tuning, progress).await?;
+                (o.bytes, o.path)
+            }
+            Stream::Tls(tls) => (
+                copy::file_to_stream(file, offset, len, tls, tuning, progress).await?,
+                PathUsed::TlsCopy,
+            ),
+        }
+    };
+    data.shutdown().await?;
+    Ok((n, path))
+}
