@@ -46,6 +46,9 @@ pub struct ClientTlsOptions {
     pub extra_roots: Vec<PathBuf>,
     /// Protocol versions to offer.
     pub versions: TlsVersions,
+    /// Restrict the cipher suites offered (interop checks, tests); `None` offers all of
+    /// the provider's modern suites.
+    pub cipher_suites: Option<Vec<rustls::CipherSuite>>,
 }
 
 /// Builds the client config for one server.
@@ -55,7 +58,13 @@ pub struct ClientTlsOptions {
 /// plus `extra_roots`. Session resumption is on (TLS 1.3 tickets, TLS 1.2 session IDs and
 /// tickets), and secret extraction is enabled for kTLS.
 pub fn client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
-    let provider = crate::provider();
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(wanted) = &opts.cipher_suites {
+        provider
+            .cipher_suites
+            .retain(|s| wanted.contains(&s.suite()));
+    }
+    let provider = Arc::new(provider);
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.versions {
         TlsVersions::Both => crate::VERSIONS,
         TlsVersions::Tls12Only => &[&rustls::version::TLS12],

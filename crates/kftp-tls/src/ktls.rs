@@ -42,7 +42,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 /// AES-GCM records we let the kernel send under one key: 2^24, under the 2^24.5 limit.
@@ -141,7 +141,7 @@ pub enum Offload<S> {
 }
 
 /// A finished tokio-rustls stream over TCP (server or client side).
-pub trait TlsOverTcp: AsyncWrite + Unpin + Sized {
+pub trait TlsOverTcp: AsyncRead + AsyncWrite + Unpin + Sized {
     /// The TCP socket beneath.
     fn tcp(&self) -> &TcpStream;
     /// Negotiated version and suite.

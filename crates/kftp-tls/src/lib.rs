@@ -100,6 +100,34 @@ pub fn looks_like_client_hello(first_bytes: &[u8]) -> bool {
     matches!(first_bytes, [0x16, 0x03, 0x01..=0x04, ..])
 }
 
+/// Ends a TLS data connection cleanly: `close_notify` + FIN, then reads and discards what
+/// the peer still sends until it closes (at most 5 s and 1 MiB).
+///
+/// Use it for both uploads and downloads, on both sides. The draining matters: a TLS 1.3
+/// server sends session tickets right after the handshake, and a peer that closes a socket
+/// with such unread bytes makes Linux send a reset that **discards its own unsent data**:
+/// an upload whose sender just drops the socket can lose its tail. (For a kTLS socket use
+/// [`ktls::KtlsStream::shutdown`], which does the same.)
+pub async fn close_data<S>(mut stream: S) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.shutdown().await?;
+    let drain = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut total = 0usize;
+        while let Ok(n) = stream.read(&mut buf).await {
+            total += n;
+            if n == 0 || total > (1 << 20) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    Ok(())
+}
+
 /// The crypto provider every kftp config uses: ring, with its default suites, which are
 /// all ECDHE + AEAD (AES-GCM, ChaCha20-Poly1305): no CBC, RSA key exchange or SHA-1 MACs.
 pub(crate) fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {

@@ -294,7 +294,14 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
 pub struct Lineage {
     token: [u8; 32],
     config: Arc<ServerConfig>,
+    /// The same session cache and ticket key, but fewer TLS 1.3 tickets per handshake:
+    /// a data connection consumes one and hands back [`DATA_TLS13_TICKETS`], which keeps
+    /// a single-use client's supply up without piling unread bytes on uploads.
+    data_config: Arc<ServerConfig>,
 }
+
+/// TLS 1.3 tickets sent on each data connection of a lineage.
+pub const DATA_TLS13_TICKETS: usize = 2;
 
 impl std::fmt::Debug for Lineage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -313,9 +320,12 @@ impl Lineage {
         let mut config = (*tls.inner.shared).clone();
         config.session_storage = ServerSessionMemoryCache::new(LINEAGE_SESSION_CACHE);
         config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+        let mut data_config = config.clone();
+        data_config.send_tls13_tickets = DATA_TLS13_TICKETS;
         Ok(Lineage {
             token,
             config: Arc::new(config),
+            data_config: Arc::new(data_config),
         })
     }
 
@@ -415,11 +425,10 @@ where
             Err(_) => Err(DataAcceptError::Timeout),
         };
     };
-    let mut stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_control(lineage, io))
-        .await
-    {
+    let acceptor = TlsAcceptor::from(Arc::clone(&lineage.data_config));
+    let handshake = acceptor.accept_with(io, |conn| conn.set_resumption_data(&lineage.token));
+    let mut stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) if e.kind() == io::ErrorKind::TimedOut => return Err(DataAcceptError::Timeout),
         Ok(Err(e)) => return Err(DataAcceptError::Handshake(e)),
         Err(_) => return Err(DataAcceptError::Timeout),
     };
