@@ -106,6 +106,25 @@ pub struct ServeArgs {
     /// Allow clear-text logins on every listener (logs a warning).
     #[arg(long)]
     pub no_tls_required: bool,
+    /// Listen for implicit FTPS (TLS from the first byte) on this address (repeatable).
+    #[arg(long)]
+    pub implicit_listen: Vec<SocketAddr>,
+    /// PEM certificate chain (default: a self-signed certificate in the state directory).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).
+    #[arg(long)]
+    pub no_tls: bool,
+    /// Milliseconds a plain listener waits for a TLS ClientHello before greeting in clear,
+    /// so one port serves implicit and explicit FTPS (0 turns this off).
+    #[arg(long, default_value_t = 50)]
+    pub tls_sniff_ms: u64,
+    /// Let PROT P data connections skip resuming the control TLS session (old clients).
+    #[arg(long)]
+    pub no_tls_reuse_required: bool,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -142,9 +161,15 @@ impl ServeArgs {
         c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
         c.data_timeout = Duration::from_secs(self.data_timeout.max(1));
         c.allow_foreign_data_peer = self.allow_foreign_data_peer;
+        c.tls_enabled = !self.no_tls;
+        c.tls_cert = self.tls_cert.clone();
+        c.tls_key = self.tls_key.clone();
+        c.implicit_listen = self.implicit_listen.clone();
+        c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
+        c.tls_require_reuse = !self.no_tls_reuse_required;
         c.tls_policy = if self.require_tls {
             TlsPolicy::Always
-        } else if self.no_tls_required {
+        } else if self.no_tls_required || self.no_tls {
             TlsPolicy::Never
         } else {
             TlsPolicy::NonLoopback

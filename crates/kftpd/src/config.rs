@@ -59,6 +59,20 @@ pub struct Config {
     pub login_fail_delay: Duration,
     /// When TLS is required.
     pub tls_policy: TlsPolicy,
+    /// Offer TLS at all (AUTH TLS, implicit FTPS).
+    pub tls_enabled: bool,
+    /// PEM certificate chain; with `tls_key`. Without them a self-signed certificate is
+    /// generated once into the state directory.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Listeners that speak TLS from the first byte (implicit FTPS, usually port 990).
+    pub implicit_listen: Vec<SocketAddr>,
+    /// On plain listeners, how long to wait for a TLS ClientHello before greeting in clear
+    /// (one port for implicit and explicit FTPS). Zero disables the sniffing.
+    pub tls_sniff: Duration,
+    /// PROT P data connections must resume the control connection's TLS session.
+    pub tls_require_reuse: bool,
 }
 
 impl Config {
@@ -83,6 +97,12 @@ impl Config {
             allow_foreign_data_peer: false,
             login_fail_delay: Duration::from_millis(500),
             tls_policy: TlsPolicy::NonLoopback,
+            tls_enabled: true,
+            tls_cert: None,
+            tls_key: None,
+            implicit_listen: Vec::new(),
+            tls_sniff: Duration::from_millis(50),
+            tls_require_reuse: true,
         }
     }
 }

@@ -1,14 +1,14 @@
 //! kftpd: an FTP/FTPS server whose data path stays in the kernel where that wins.
 //!
 //! # Layout
-//! - [`server`]: accept loop and connection limits.
-//! - [`session`]: one control connection: line -> policy -> dispatch -> reply.
-//! - [`commands`]: one handler module per verb (family); see its table.
+//! - [`server`] — accept loop and connection limits.
+//! - [`session`] — one control connection: line -> policy -> dispatch -> reply.
+//! - [`commands`] — one handler module per verb (family); see its table.
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
-//! - [`storage`]: the storage seam and the kernel-jailed local backend.
-//! - [`auth`]: the users file and Argon2id.
-//! - [`config`], [`cli`]: configuration from flags.
-//! - [`metrics`]: counters.
+//! - [`storage`] — the storage seam and the kernel-jailed local backend.
+//! - [`auth`] — the users file and Argon2id.
+//! - [`config`], [`cli`] — configuration from flags.
+//! - [`metrics`] — counters.
 
 pub mod auth;
 pub mod cli;

@@ -116,6 +116,18 @@ fn serve(cli: &Cli) -> Result<()> {
     if cfg.tls_policy == kftpd::config::TlsPolicy::Never {
         tracing::warn!("--no-tls-required: passwords may cross the network in clear text");
     }
+    let tls = if cfg.tls_enabled {
+        let t = match (&cfg.tls_cert, &cfg.tls_key) {
+            (Some(c), Some(k)) => kftp_tls::ServerTls::load(c, k)?,
+            _ => kftp_tls::ServerTls::load_or_generate(
+                &cfg.state_dir,
+                &["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            )?,
+        };
+        Some(Arc::new(t))
+    } else {
+        None
+    };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let mut listeners = Vec::new();
@@ -143,11 +155,33 @@ fn serve(cli: &Cli) -> Result<()> {
                 )?;
                 writeln!(out, "  try: curl -u kftp:{pw} ftp://{host}/")?;
             }
-            listeners.push(l);
+            listeners.push((l, false));
+        }
+        for addr in &cfg.implicit_listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            writeln!(out, "kftpd implicit FTPS listening on {}", l.local_addr()?)?;
+            listeners.push((l, true));
+        }
+        if let Some(t) = &tls {
+            writeln!(
+                out,
+                "  TLS certificate {} SHA-256 {}{}",
+                t.cert_path().display(),
+                t.fingerprint_sha256(),
+                if t.is_generated() {
+                    " (self-signed: pin it with kftp --pin-sha256)"
+                } else {
+                    ""
+                }
+            )?;
         }
         out.flush()?;
         drop(out);
-        let shared = Arc::new(Shared::new(cfg, users));
+        let mut shared = Shared::new(cfg, users);
+        shared.tls = tls;
+        let shared = Arc::new(shared);
         kftpd::server::run(
             shared,
             listeners,

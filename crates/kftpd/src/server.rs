@@ -64,7 +64,7 @@ impl Limits {
 /// `drain` before returning.
 pub async fn run(
     shared: Arc<Shared>,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<(TcpListener, bool)>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {
@@ -73,8 +73,13 @@ pub async fn run(
         per_ip: Mutex::new(HashMap::new()),
     });
     let mut tasks = Vec::new();
-    for l in listeners {
-        tasks.push(tokio::spawn(accept_loop(shared.clone(), limits.clone(), l)));
+    for (l, implicit) in listeners {
+        tasks.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            limits.clone(),
+            l,
+            implicit,
+        )));
     }
     shutdown.await;
     tracing::info!("shutting down: no new sessions");
@@ -89,7 +94,12 @@ pub async fn run(
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, limits: Arc<Limits>, listener: TcpListener) {
+async fn accept_loop(
+    shared: Arc<Shared>,
+    limits: Arc<Limits>,
+    listener: TcpListener,
+    implicit: bool,
+) {
     let mut backoff = Duration::from_millis(5);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -117,7 +127,7 @@ async fn accept_loop(shared: Arc<Shared>, limits: Arc<Limits>, listener: TcpList
                         .metrics
                         .sessions_active
                         .fetch_add(1, Ordering::Relaxed);
-                    Session::run(shared.clone(), stream, peer).await;
+                    Session::run(shared.clone(), stream, peer, implicit).await;
                     shared
                         .metrics
                         .sessions_active

@@ -10,12 +10,15 @@ use crate::storage::{FsError, ReadHandle, Storage, Upload};
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
+use kftp_tls::ktls::{try_ktls_tx, Offload};
+use kftp_tls::{accept_data, Lineage, ServerTls};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// What to move.
@@ -62,6 +65,8 @@ pub struct Ctx {
     pub progress: Arc<AtomicU64>,
     /// Fires on ABOR.
     pub abort: oneshot::Receiver<()>,
+    /// Set for PROT P.
+    pub tls: Option<DataTls>,
 }
 
 enum End {
@@ -71,15 +76,194 @@ enum End {
     Failed(io::Error),
 }
 
+/// TLS for a `PROT P` data connection.
+pub struct DataTls {
+    /// Certificates and the shared config.
+    pub server: Arc<ServerTls>,
+    /// The control connection's lineage, when session reuse is required.
+    pub lineage: Option<Arc<Lineage>>,
+}
+
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
+/// Moves the bytes of `job` over `conn`, ending with a clean close (FIN, or TLS
+/// close_notify) on success.
+async fn move_bytes(
+    job: &mut Job,
+    conn: Conn,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
+    match (job, conn) {
+        (
+            Job::Send {
+                handle: ReadHandle::File { file, len },
+                offset,
+                ascii,
+            },
+            Conn::Plain(mut sock),
+        ) => {
+            let o = if *ascii {
+                let bytes = kftp_datapath::ascii::file_to_stream_ascii(
+                    file, *offset, &mut sock, tuning, progress,
+                )
+                .await?;
+                Outcome {
+                    bytes,
+                    path: PathUsed::Ascii,
+                }
+            } else {
+                let n = len.saturating_sub(*offset);
+                kftp_datapath::file_to_socket(file, *offset, n, &sock, tuning, progress).await?
+            };
+            sock.shutdown().await?;
+            Ok(o)
+        }
+        (
+            Job::Send {
+                handle: ReadHandle::File { file, len },
+                offset,
+                ascii,
+            },
+            Conn::Tls(mut tls),
+        ) => {
+            if *ascii {
+                let bytes = kftp_datapath::ascii::file_to_stream_ascii(
+                    file, *offset, &mut *tls, tuning, progress,
+                )
+                .await?;
+                tls.shutdown().await?;
+                return Ok(Outcome {
+                    bytes,
+                    path: PathUsed::Ascii,
+                });
+            }
+            let n = len.saturating_sub(*offset);
+            // Hand the keys to the kernel when it can take them, so PROT P still sendfiles.
+            match try_ktls_tx(*tls, n).await? {
+                Offload::Kernel(k) => {
+                    let o =
+                        kftp_datapath::file_to_socket(file, *offset, n, k.tcp(), tuning, progress)
+                            .await?;
+                    k.shutdown().await?;
+                    let path = if o.path == PathUsed::Sendfile {
+                        PathUsed::KtlsSendfile
+                    } else {
+                        PathUsed::TlsCopy
+                    };
+                    Ok(Outcome {
+                        bytes: o.bytes,
+                        path,
+                    })
+                }
+                Offload::User(mut tls) => {
+                    let bytes = kftp_datapath::copy::file_to_stream(
+                        file, *offset, n, &mut tls, tuning, progress,
+                    )
+                    .await?;
+                    tls.shutdown().await?;
+                    Ok(Outcome {
+                        bytes,
+                        path: PathUsed::TlsCopy,
+                    })
+                }
+            }
+        }
+        (Job::Receive { upload, ascii, .. }, Conn::Plain(mut sock)) => {
+            if *ascii {
+                let bytes = kftp_datapath::ascii::stream_to_file_ascii(
+                    &mut sock,
+                    &upload.file,
+                    upload.offset,
+                    tuning,
+                    progress,
+                )
+                .await?;
+                Ok(Outcome {
+                    bytes,
+                    path: PathUsed::Ascii,
+                })
+            } else {
+                kftp_datapath::socket_to_file(&sock, &upload.file, upload.offset, tuning, progress)
+                    .await
+            }
+        }
+        (Job::Receive { upload, ascii, .. }, Conn::Tls(mut tls)) => {
+            let bytes = if *ascii {
+                kftp_datapath::ascii::stream_to_file_ascii(
+                    &mut *tls,
+                    &upload.file,
+                    upload.offset,
+                    tuning,
+                    progress,
+                )
+                .await?
+            } else {
+                kftp_datapath::copy::stream_to_file(
+                    &mut *tls,
+                    &upload.file,
+                    upload.offset,
+                    tuning,
+                    progress,
+                )
+                .await?
+            };
+            let path = if *ascii {
+                PathUsed::Ascii
+            } else {
+                PathUsed::TlsCopy
+            };
+            Ok(Outcome { bytes, path })
+        }
+        (Job::Listing(bytes), conn) => {
+            let n = bytes.len() as u64;
+            match conn {
+                Conn::Plain(mut s) => {
+                    s.write_all(bytes).await?;
+                    s.shutdown().await?;
+                }
+                Conn::Tls(mut s) => {
+                    s.write_all(bytes).await?;
+                    s.shutdown().await?;
+                }
+            }
+            progress.fetch_add(n, Ordering::Relaxed);
+            Ok(Outcome {
+                bytes: n,
+                path: PathUsed::Copy,
+            })
+        }
+    }
+}
+
 /// Opens the data connection, moves the bytes, and returns the final reply.
-pub async fn run(job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
+pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     let cfg = &ctx.shared.config;
-    let data = tokio::select! {
-        r = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session) => r,
+    let opened = async {
+        let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
+        match &ctx.tls {
+            None => Ok(Conn::Plain(sock)),
+            Some(t) => match accept_data(&t.server, sock, t.lineage.as_deref()).await {
+                Ok(s) => Ok(Conn::Tls(Box::new(s))),
+                Err(e) => {
+                    tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
+                    Err(Reply::new(
+                        e.reply_code(),
+                        format!("Data connection refused: {e}."),
+                    ))
+                }
+            },
+        }
+    };
+    let conn = tokio::select! {
+        r = opened => r,
         _ = &mut ctx.abort => Err(Reply::new(426, "Transfer aborted before the data connection opened.")),
     };
-    let mut sock = match data {
-        Ok(s) => s,
+    let conn = match conn {
+        Ok(c) => c,
         Err(reply) => {
             if let Job::Receive {
                 upload, storage, ..
@@ -116,96 +300,11 @@ pub async fn run(job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         }
     };
 
-    let (end, upload) = match job {
-        Job::Send {
-            handle: ReadHandle::File { file, len },
-            offset,
-            ascii,
-        } => {
-            let work = async {
-                if ascii {
-                    kftp_datapath::ascii::file_to_stream_ascii(
-                        &file, offset, &mut sock, &tuning, &progress,
-                    )
-                    .await
-                    .map(|bytes| Outcome {
-                        bytes,
-                        path: PathUsed::Ascii,
-                    })
-                } else {
-                    let len = len.saturating_sub(offset);
-                    kftp_datapath::file_to_socket(&file, offset, len, &sock, &tuning, &progress)
-                        .await
-                }
-            };
-            let end = tokio::select! {
-                r = work => r.map_or_else(End::Failed, End::Done),
-                _ = &mut ctx.abort => End::Aborted,
-                _ = watchdog => End::Stalled,
-            };
-            (end, None)
-        }
-        Job::Receive {
-            mut upload,
-            ascii,
-            storage,
-        } => {
-            let work = async {
-                if ascii {
-                    kftp_datapath::ascii::stream_to_file_ascii(
-                        &mut sock,
-                        &upload.file,
-                        upload.offset,
-                        &tuning,
-                        &progress,
-                    )
-                    .await
-                    .map(|bytes| Outcome {
-                        bytes,
-                        path: PathUsed::Ascii,
-                    })
-                } else {
-                    kftp_datapath::socket_to_file(
-                        &sock,
-                        &upload.file,
-                        upload.offset,
-                        &tuning,
-                        &progress,
-                    )
-                    .await
-                }
-            };
-            let end = tokio::select! {
-                r = work => r.map_or_else(End::Failed, End::Done),
-                _ = &mut ctx.abort => End::Aborted,
-                _ = watchdog => End::Stalled,
-            };
-            upload.written = progress.load(Ordering::Relaxed);
-            (end, Some((upload, storage)))
-        }
-        Job::Listing(bytes) => {
-            let work = async {
-                sock.write_all(&bytes).await?;
-                progress.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                Ok::<_, io::Error>(Outcome {
-                    bytes: bytes.len() as u64,
-                    path: PathUsed::Copy,
-                })
-            };
-            let end = tokio::select! {
-                r = work => r.map_or_else(End::Failed, End::Done),
-                _ = &mut ctx.abort => End::Aborted,
-                _ = watchdog => End::Stalled,
-            };
-            (end, None)
-        }
+    let end = tokio::select! {
+        r = move_bytes(&mut job, conn, &tuning, &progress) => r.map_or_else(End::Failed, End::Done),
+        _ = &mut ctx.abort => End::Aborted,
+        _ = watchdog => End::Stalled,
     };
-
-    // A clean FIN tells the client the data is complete; on failure just drop (RST-ish).
-    if matches!(end, End::Done(_)) {
-        let _ = sock.shutdown().await;
-    }
-    drop(sock);
 
     let secs = started.elapsed().as_secs_f64();
     let mut reply = match &end {
@@ -249,7 +348,13 @@ pub async fn run(job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             "transfer failed"
         );
     }
-    if let Some((upload, storage)) = upload {
+    if let Job::Receive {
+        mut upload,
+        storage,
+        ..
+    } = job
+    {
+        upload.written = progress.load(Ordering::Relaxed);
         let complete = matches!(end, End::Done(_));
         if let Err(e) = storage.commit(upload, complete).await {
             if complete {

@@ -36,6 +36,7 @@ pub mod tls;
 use crate::session::{Running, Session};
 use crate::storage::Storage;
 use crate::transfer::{self, Job};
+use kftp_proto::command::Prot;
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
 use std::sync::atomic::AtomicU64;
@@ -60,14 +61,35 @@ pub(crate) async fn start_transfer(
     total: Option<u64>,
     opening: String,
 ) -> Option<Reply> {
-    let Some(setup) = s.data.take() else {
+    let refusal = if s.data.is_none() {
+        Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."))
+    } else if s.prot == Prot::Clear && crate::session::policy::tls_required(s) {
+        Some(Reply::new(
+            521,
+            "Data connections must be protected here: send PBSZ 0 and PROT P.",
+        ))
+    } else {
+        None
+    };
+    let (Some(setup), None) = (s.data.take(), refusal.clone()) else {
         if let Job::Receive {
             upload, storage, ..
         } = job
         {
             let _ = storage.commit(upload, false).await;
         }
-        return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
+        return refusal;
+    };
+    let tls = match (s.prot, &s.shared.tls) {
+        (Prot::Private, Some(server)) => Some(transfer::DataTls {
+            server: server.clone(),
+            lineage: if s.shared.config.tls_require_reuse {
+                s.lineage.clone()
+            } else {
+                None
+            },
+        }),
+        _ => None,
     };
     if s.send(&Reply::new(150, opening)).await.is_err() {
         return None;
@@ -84,6 +106,7 @@ pub(crate) async fn start_transfer(
         path: path.clone(),
         progress: progress.clone(),
         abort: abort_rx,
+        tls,
     };
     let handle = tokio::spawn(transfer::run(job, setup, ctx));
     s.running = Some(Running {

@@ -1,8 +1,11 @@
 //! AUTH TLS, PBSZ, PROT (RFC 4217).
 
+use crate::session::control::CtrlStream;
 use crate::session::Session;
 use kftp_proto::command::Prot;
 use kftp_proto::Reply;
+use kftp_tls::{accept_control, Lineage};
+use std::sync::Arc;
 
 /// AUTH TLS: upgrade the control connection.
 pub async fn auth(s: &mut Session, mech: &str) -> Option<Reply> {
@@ -15,10 +18,47 @@ pub async fn auth(s: &mut Session, mech: &str) -> Option<Reply> {
     if s.is_tls() {
         return Some(Reply::new(503, "TLS is already active."));
     }
-    if !s.shared.tls_available() {
+    let Some(tls) = s.shared.tls.clone() else {
         return Some(Reply::new(502, "TLS is not configured on this server."));
+    };
+    let lineage = match Lineage::new(&tls) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(session = s.id, error = %e, "cannot set up TLS");
+            return Some(Reply::new(431, "TLS is unavailable right now."));
+        }
+    };
+    if s.send(&Reply::new(234, "AUTH TLS ok; start the TLS handshake."))
+        .await
+        .is_err()
+    {
+        s.quit = true;
+        return None;
     }
-    Some(Reply::new(502, "TLS is not configured on this server."))
+    let ctl = s.control();
+    if ctl.discard_buffered() {
+        tracing::warn!(
+            session = s.id,
+            "discarded plaintext sent after AUTH TLS before the handshake"
+        );
+    }
+    let Some(CtrlStream::Plain(tcp)) = s.control().stream.take() else {
+        s.quit = true;
+        return None;
+    };
+    match accept_control(&lineage, tcp).await {
+        Ok(stream) => {
+            s.control().stream = Some(CtrlStream::Tls(Box::new(stream)));
+            s.lineage = Some(Arc::new(lineage));
+            tracing::info!(session = s.id, "control connection upgraded to TLS");
+            None
+        }
+        Err(e) => {
+            tracing::info!(session = s.id, error = %e, "TLS handshake on the control connection failed");
+            s.quit = true;
+            None
+        }
+    }
 }
 
 /// PBSZ: only 0 makes sense for TLS.

@@ -17,6 +17,7 @@ use control::{Control, CtrlStream, Line};
 use kftp_proto::command::{HashAlgo, Prot, TransferType};
 use kftp_proto::path::VPath;
 use kftp_proto::{parse_line, Command, Reply};
+use kftp_tls::{accept_control, Lineage, ServerTls};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -37,6 +38,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Session ids.
     pub next_id: AtomicU64,
+    /// Certificates, when TLS is enabled.
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 impl Shared {
@@ -48,6 +51,7 @@ impl Shared {
             ports: PortPool::default(),
             metrics: Metrics::default(),
             next_id: AtomicU64::new(1),
+            tls: None,
         }
     }
 
@@ -134,18 +138,34 @@ pub struct Session {
     pub running: Option<Running>,
     /// Set by QUIT: close after the reply.
     pub quit: bool,
+    /// The TLS session lineage of the control connection (after AUTH TLS or implicit
+    /// FTPS); data connections must resume it.
+    pub lineage: Option<Arc<Lineage>>,
     control: Control,
 }
 
 impl Session {
-    /// Serves one control connection to the end.
-    pub async fn run(shared: Arc<Shared>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    /// Serves one control connection to the end. `implicit`: the listener speaks TLS from
+    /// the first byte.
+    pub async fn run(
+        shared: Arc<Shared>,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        implicit: bool,
+    ) {
         let local = match stream.local_addr() {
             Ok(a) => a,
             Err(_) => return,
         };
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        let (stream, lineage) = match Self::start_tls(&shared, stream, implicit).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::info!(session = id, peer = %peer, error = %e, "implicit TLS handshake failed");
+                return;
+            }
+        };
         let mut s = Session {
             id,
             shared,
@@ -164,7 +184,8 @@ impl Session {
             pbsz: false,
             running: None,
             quit: false,
-            control: Control::new(CtrlStream::Plain(stream)),
+            lineage,
+            control: Control::new(stream),
         };
         tracing::info!(session = id, peer = %peer, "session opened");
         let end = s.serve().await;
@@ -175,6 +196,32 @@ impl Session {
             let _ = r.handle.await;
         }
         tracing::info!(session = id, peer = %peer, reason = end, "session closed");
+    }
+
+    /// Implicit FTPS: on an implicit listener, or when the first bytes a client sends on a
+    /// plain listener (within `tls_sniff`) are a TLS ClientHello.
+    async fn start_tls(
+        shared: &Shared,
+        tcp: tokio::net::TcpStream,
+        implicit: bool,
+    ) -> std::io::Result<(CtrlStream, Option<Arc<Lineage>>)> {
+        let Some(tls) = &shared.tls else {
+            return Ok((CtrlStream::Plain(tcp), None));
+        };
+        let sniff = shared.config.tls_sniff;
+        let hello = !implicit && !sniff.is_zero() && {
+            let mut b = [0u8; 3];
+            matches!(
+                tokio::time::timeout(sniff, tcp.peek(&mut b)).await,
+                Ok(Ok(n)) if n >= 1 && b[0] == 0x16
+            )
+        };
+        if !(implicit || hello) {
+            return Ok((CtrlStream::Plain(tcp), None));
+        }
+        let lineage = Lineage::new(tls).map_err(std::io::Error::other)?;
+        let stream = accept_control(&lineage, tcp).await?;
+        Ok((CtrlStream::Tls(Box::new(stream)), Some(Arc::new(lineage))))
     }
 
     async fn serve(&mut self) -> &'static str {
@@ -349,6 +396,6 @@ struct Timeout;
 impl Shared {
     /// Whether AUTH TLS can be offered.
     pub fn tls_available(&self) -> bool {
-        false
+        self.tls.is_some()
     }
 }

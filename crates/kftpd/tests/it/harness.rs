@@ -1,6 +1,6 @@
 //! A real kftpd on an ephemeral loopback port, in temp directories, and a raw control
-#![allow(dead_code)] // Shared by test modules; not every module uses every helper.
 //! client that asserts exact replies.
+#![allow(dead_code)] // Shared by test modules; not every module uses every helper.
 
 use kftp_proto::{Reply, ReplyDecoder};
 use std::io::{BufRead, BufReader, Read, Write};
