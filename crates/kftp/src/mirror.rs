@@ -323,6 +323,22 @@ fn finish(report: MirrorReport, err: Option<Error>) -> Result<MirrorReport> {
     }
 }
 
+/// Whether `path` is a directory on the server: CWD into it and back.
+async fn remote_dir_exists(c: &mut Client, path: &str) -> Result<bool> {
+    if path.is_empty() || path == "/" {
+        return Ok(true);
+    }
+    let home = c.pwd().await?;
+    match c.cwd(path).await {
+        Ok(()) => {
+            c.cwd(&home).await?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Remote directory `remote` -> local directory `local`.
 pub async fn mirror_down(
     c: &mut Client,
@@ -331,6 +347,14 @@ pub async fn mirror_down(
     opts: &MirrorOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<MirrorReport> {
+    // Some servers (vsftpd) list a missing directory as empty: check it exists, or a
+    // typo plus --delete would empty the local copy.
+    if !remote_dir_exists(c, remote).await? {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("mirror: no remote directory '{remote}'"),
+        ));
+    }
     let src = walk_remote(c, remote, progress.as_ref()).await?;
     let mut report = MirrorReport::default();
     if !opts.dry_run {
@@ -432,16 +456,14 @@ pub async fn mirror_up(
 ) -> Result<MirrorReport> {
     let src = walk_local(local, progress.as_ref())?;
     let mut report = MirrorReport::default();
-    let dst = match walk_remote(c, remote, progress.as_ref()).await {
-        Ok(t) => t,
-        Err(e) if e.kind() == ErrorKind::NotFound || e.kind() == ErrorKind::Protocol => {
-            if !remote.is_empty() && !opts.dry_run {
-                c.mkdir(remote).await?;
-            }
-            report.dirs_created += 1;
-            Tree::default()
+    let dst = if remote_dir_exists(c, remote).await? {
+        walk_remote(c, remote, progress.as_ref()).await?
+    } else {
+        if !opts.dry_run {
+            c.mkdir(remote).await?;
         }
-        Err(e) => return Err(e),
+        report.dirs_created += 1;
+        Tree::default()
     };
     for d in &src.dirs {
         if !dst.dirs.contains(d) {

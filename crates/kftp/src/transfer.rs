@@ -468,5 +468,23 @@ pub(crate) async fn send(
         }
     };
     data.shutdown().await?;
+    drain(&mut data).await;
     Ok((n, path))
+}
+
+/// Reads what the server still sends after our end of an upload (a TLS 1.3 server's
+/// session tickets, its close_notify) until it closes. Closing a socket with unread bytes
+/// makes the kernel send RST instead of FIN, and the server then reports the upload as
+/// failed (vsftpd: `426 Failure reading network stream`).
+async fn drain(data: &mut Stream) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match data.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
 }

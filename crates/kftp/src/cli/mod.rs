@@ -21,11 +21,23 @@ use std::time::Duration;
 
 /// Builds the TLS client config from the flags.
 pub fn tls_config(g: &Global) -> Result<Arc<rustls::ClientConfig>> {
-    let _ = g;
-    Err(Error::new(
-        ErrorKind::Tls,
-        "TLS is not available in this build yet (crate kftp-tls pending)",
-    ))
+    let opts = kftp_tls::ClientTlsOptions {
+        pin_sha256: g.pin_sha256.clone(),
+        insecure: g.insecure,
+        extra_roots: g.ca_file.clone(),
+        ..Default::default()
+    };
+    if g.insecure && g.pin_sha256.is_none() {
+        eprintln!("kftp: warning: --insecure accepts any certificate; an active attacker can read this session");
+    }
+    kftp_tls::client_config(&opts).map_err(|e| {
+        let kind = match e {
+            kftp_tls::TlsError::BadPin(_) => ErrorKind::Usage,
+            kftp_tls::TlsError::Io { .. } | kftp_tls::TlsError::Pem { .. } => ErrorKind::Local,
+            _ => ErrorKind::Tls,
+        };
+        Error::new(kind, format!("TLS setup: {e}"))
+    })
 }
 
 /// Connection options for `target` from the flags.
