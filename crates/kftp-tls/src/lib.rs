@@ -54,7 +54,8 @@ pub mod server;
 pub use client::{client_config, ClientTlsOptions, TlsVersions};
 pub use fingerprint::{fingerprint_of, parse_fingerprint};
 pub use server::{
-    accept_control, accept_data, DataAcceptError, Lineage, ServerTls, TLS13_TICKETS_PER_HANDSHAKE,
+    accept_control, accept_data, accept_data_for, DataAcceptError, Lineage, ServerTls,
+    TLS13_TICKETS_PER_HANDSHAKE,
 };
 
 /// Errors setting up TLS (certificates, keys, configs). Never caused by a peer.

@@ -298,6 +298,10 @@ pub struct Lineage {
     /// a data connection consumes one and hands back [`DATA_TLS13_TICKETS`], which keeps
     /// a single-use client's supply up without piling unread bytes on uploads.
     data_config: Arc<ServerConfig>,
+    /// For uploads: no TLS 1.3 tickets at all. A client that only writes never reads them,
+    /// and closing a socket with unread bytes makes Linux send a reset that can destroy
+    /// the end of the upload (seen with suppaftp).
+    upload_config: Arc<ServerConfig>,
 }
 
 /// TLS 1.3 tickets sent on each data connection of a lineage.
@@ -322,10 +326,13 @@ impl Lineage {
         config.ticketer = rustls::crypto::ring::Ticketer::new()?;
         let mut data_config = config.clone();
         data_config.send_tls13_tickets = DATA_TLS13_TICKETS;
+        let mut upload_config = config.clone();
+        upload_config.send_tls13_tickets = 0;
         Ok(Lineage {
             token,
             config: Arc::new(config),
             data_config: Arc::new(data_config),
+            upload_config: Arc::new(upload_config),
         })
     }
 
@@ -417,6 +424,20 @@ pub async fn accept_data<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    accept_data_for(tls, io, require_reuse_of, false).await
+}
+
+/// [`accept_data`] for a transfer whose direction is known: `upload` connections get no
+/// TLS 1.3 tickets (see `Lineage::upload_config`).
+pub async fn accept_data_for<IO>(
+    tls: &ServerTls,
+    io: IO,
+    require_reuse_of: Option<&Lineage>,
+    upload: bool,
+) -> Result<TlsStream<IO>, DataAcceptError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let Some(lineage) = require_reuse_of else {
         let handshake = TlsAcceptor::from(tls.config()).accept(io);
         return match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
@@ -425,7 +446,12 @@ where
             Err(_) => Err(DataAcceptError::Timeout),
         };
     };
-    let acceptor = TlsAcceptor::from(Arc::clone(&lineage.data_config));
+    let config = if upload {
+        &lineage.upload_config
+    } else {
+        &lineage.data_config
+    };
+    let acceptor = TlsAcceptor::from(Arc::clone(config));
     let handshake = acceptor.accept_with(io, |conn| conn.set_resumption_data(&lineage.token));
     let mut stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
         Ok(Ok(s)) => s,

@@ -11,7 +11,7 @@ use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
 use kftp_tls::ktls::{try_ktls_tx, Offload};
-use kftp_tls::{accept_data, Lineage, ServerTls};
+use kftp_tls::{accept_data_for, Lineage, ServerTls};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -135,7 +135,7 @@ async fn move_bytes(
                     file, *offset, &mut *tls, tuning, progress,
                 )
                 .await?;
-                tls.shutdown().await?;
+                kftp_tls::close_data(tls).await?;
                 return Ok(Outcome {
                     bytes,
                     path: PathUsed::Ascii,
@@ -164,7 +164,9 @@ async fn move_bytes(
                         file, *offset, n, &mut tls, tuning, progress,
                     )
                     .await?;
-                    tls.shutdown().await?;
+                    // close_notify, FIN, then drain: closing with unread bytes would reset
+                    // the connection and could destroy data the client has not read yet.
+                    kftp_tls::close_data(tls).await?;
                     Ok(Outcome {
                         bytes,
                         path: PathUsed::TlsCopy,
@@ -211,6 +213,9 @@ async fn move_bytes(
                 )
                 .await?
             };
+            // Answer the client's close_notify with ours: clients such as Python's ftplib
+            // wait for it and report a truncated transfer otherwise.
+            kftp_tls::close_data(tls).await?;
             let path = if *ascii {
                 PathUsed::Ascii
             } else {
@@ -227,7 +232,7 @@ async fn move_bytes(
                 }
                 Conn::Tls(mut s) => {
                     s.write_all(bytes).await?;
-                    s.shutdown().await?;
+                    kftp_tls::close_data(s).await?;
                 }
             }
             progress.fetch_add(n, Ordering::Relaxed);
@@ -242,11 +247,12 @@ async fn move_bytes(
 /// Opens the data connection, moves the bytes, and returns the final reply.
 pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     let cfg = &ctx.shared.config;
+    let upload = matches!(job, Job::Receive { .. });
     let opened = async {
         let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
         match &ctx.tls {
             None => Ok(Conn::Plain(sock)),
-            Some(t) => match accept_data(&t.server, sock, t.lineage.as_deref()).await {
+            Some(t) => match accept_data_for(&t.server, sock, t.lineage.as_deref(), upload).await {
                 Ok(s) => Ok(Conn::Tls(Box::new(s))),
                 Err(e) => {
                     tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");

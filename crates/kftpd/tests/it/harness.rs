@@ -44,6 +44,10 @@ pub struct Server {
     _state: tempfile::TempDir,
     /// What the server logged so far is read on demand from this file.
     pub log: PathBuf,
+    /// The implicit FTPS listener, if one was asked for with `--implicit-listen`.
+    pub implicit_addr: Option<SocketAddr>,
+    /// SHA-256 fingerprint of the server certificate (unless `--no-tls`).
+    pub fingerprint: Option<String>,
 }
 
 impl Server {
@@ -79,6 +83,24 @@ impl Server {
             .nth(1)
             .and_then(|a| a.trim_end_matches(',').parse().ok())
             .unwrap_or_else(|| panic!("kftpd did not report its address: {line:?}"));
+        let mut implicit_addr = None;
+        let mut fingerprint = None;
+        if !extra.contains(&"--no-tls") {
+            // Startup lines: optional implicit listeners, then the certificate line.
+            loop {
+                let mut l = String::new();
+                if out.read_line(&mut l).unwrap() == 0 {
+                    break;
+                }
+                if l.contains("implicit FTPS listening on") {
+                    implicit_addr = l.split_whitespace().last().and_then(|a| a.parse().ok());
+                }
+                if let Some(i) = l.find("SHA-256 ") {
+                    fingerprint = l[i + 8..].split_whitespace().next().map(str::to_string);
+                    break;
+                }
+            }
+        }
         // Keep draining stdout so the server never blocks on it.
         std::thread::spawn(move || {
             let mut sink = Vec::new();
@@ -90,6 +112,8 @@ impl Server {
             root,
             _state: state,
             log,
+            implicit_addr,
+            fingerprint,
         }
     }
 

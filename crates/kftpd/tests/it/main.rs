@@ -1,4 +1,5 @@
 //! kftpd integration tests: one binary, a real server per test, real clients.
 
+mod ftps;
 mod harness;
 mod session;
