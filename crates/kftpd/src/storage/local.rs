@@ -114,13 +114,13 @@ impl LocalFs {
     }
 
     fn open_in(dir: &OwnedFd, name: &str, flags: OFlags) -> Result<File, FsError> {
-        let fd = rustix::fs::openat2(
-            dir,
-            name,
-            flags | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-            RESOLVE,
-        )?;
+        // openat2 refuses (EINVAL) a mode without O_CREAT, unlike openat.
+        let mode = if flags.contains(OFlags::CREATE) {
+            Mode::from_raw_mode(0o644)
+        } else {
+            Mode::empty()
+        };
+        let fd = rustix::fs::openat2(dir, name, flags | OFlags::CLOEXEC, mode, RESOLVE)?;
         Ok(File::from(fd))
     }
 }

@@ -1,5 +1,7 @@
 //! kftpd integration tests: one binary, a real server per test, real clients.
 
+mod curl;
 mod ftps;
 mod harness;
 mod session;
+mod util;
