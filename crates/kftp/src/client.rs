@@ -168,7 +168,8 @@ pub struct Client {
 
 impl Greeted {
     /// Connects, runs implicit or explicit TLS as configured, and reads the greeting.
-    pub async fn connect(opts: ConnectOptions) -> Result<Greeted> {
+    pub async fn connect(mut opts: ConnectOptions) -> Result<Greeted> {
+        opts.tls = opts.tls.as_ref().map(TlsSetup::with_own_sessions);
         let opts = Arc::new(opts);
         let addr = format!("{}:{}", bracket(&opts.host), opts.port);
         let tcp = match tokio::time::timeout(

@@ -35,6 +35,19 @@ impl TlsSetup {
         })
     }
 
+    /// The same settings with an empty session store of its own: one per control
+    /// connection. The control connection and its data connections then share one
+    /// store, while parallel sessions do not take each other's tickets: servers that tie
+    /// a data connection to *its* control session (kftpd) refuse a ticket from another.
+    pub fn with_own_sessions(&self) -> TlsSetup {
+        let mut config = (*self.config).clone();
+        config.resumption = rustls::client::Resumption::in_memory_sessions(64);
+        TlsSetup {
+            config: Arc::new(config),
+            server_name: self.server_name.clone(),
+        }
+    }
+
     /// Runs the client handshake over `tcp`.
     pub async fn connect(&self, tcp: TcpStream) -> io::Result<Stream> {
         let c = TlsConnector::from(self.config.clone());

@@ -1,13 +1,22 @@
-//! The client library against vsftpd.
+//! The client library against vsftpd: the core suite in clear and over explicit TLS,
+//! and what is particular to vsftpd (LIST parsing, ASCII, TLS variants).
+
+mod plain {
+    use crate::vsftpd::{Tls, Vsftpd};
+    crate::core_suite!(Vsftpd::start(Tls::None));
+}
+
+mod explicit_tls {
+    use crate::vsftpd::{Tls, Vsftpd};
+    crate::core_suite!(Vsftpd::start(Tls::Explicit));
+}
 
 use crate::vsftpd::{Tls, Vsftpd};
-use crate::{random_bytes, sha256_file, tree_hashes};
+use crate::{random_bytes, sha256_file};
 use kftp::{
-    Client, ConnectOptions, Credentials, DataMode, ErrorKind, Kind, MirrorOptions, Security,
-    Silent, TlsSetup, TransferOptions,
+    Client, ConnectOptions, Credentials, ErrorKind, Kind, Security, TlsSetup, TransferOptions,
 };
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 
 async fn client(v: &Vsftpd) -> Client {
     Client::connect(
@@ -73,149 +82,6 @@ async fn login_and_listing_are_parsed() {
 }
 
 #[tokio::test]
-async fn put_then_get_is_byte_exact_passive_and_active() {
-    let Some(v) = Vsftpd::start(Tls::None) else {
-        return;
-    };
-    let local = tempfile::tempdir().unwrap();
-    let src = local.path().join("src.bin");
-    std::fs::write(&src, random_bytes(3 << 20, 1)).unwrap();
-    for mode in [DataMode::Passive, DataMode::Active] {
-        let mut o = ConnectOptions::new("127.0.0.1", v.port);
-        o.mode = mode;
-        let mut c = Client::connect(o, Credentials::anonymous()).await.unwrap();
-        let p = AtomicU64::new(0);
-        let r = c
-            .put(&src, "up.bin", &TransferOptions::default(), &p)
-            .await
-            .unwrap();
-        assert_eq!(r.bytes, 3 << 20);
-        assert_eq!(
-            sha256_file(&v.root.join("up.bin")),
-            sha256_file(&src),
-            "{mode:?}"
-        );
-        let dst = local.path().join("dst.bin");
-        let r = c
-            .get("up.bin", &dst, &TransferOptions::default(), &p)
-            .await
-            .unwrap();
-        assert_eq!(r.bytes, 3 << 20);
-        assert_eq!(sha256_file(&dst), sha256_file(&src), "{mode:?}");
-        // No temp file left behind.
-        assert_eq!(std::fs::read_dir(local.path()).unwrap().count(), 2);
-        c.quit().await;
-    }
-}
-
-#[tokio::test]
-async fn failed_get_leaves_no_file() {
-    let Some(v) = Vsftpd::start(Tls::None) else {
-        return;
-    };
-    let local = tempfile::tempdir().unwrap();
-    let mut c = client(&v).await;
-    let err = c
-        .get(
-            "missing.bin",
-            &local.path().join("x"),
-            &TransferOptions::default(),
-            &AtomicU64::new(0),
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    assert_eq!(std::fs::read_dir(local.path()).unwrap().count(), 0);
-}
-
-#[tokio::test]
-async fn resume_get_and_put() {
-    let Some(v) = Vsftpd::start(Tls::None) else {
-        return;
-    };
-    let data = random_bytes(2_000_000, 2);
-    std::fs::write(v.root.join("big.bin"), &data).unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let mut c = client(&v).await;
-    let resume = TransferOptions {
-        resume: true,
-        ..Default::default()
-    };
-    // get -c: the first 700 000 bytes are already here.
-    let part = local.path().join("big.bin");
-    std::fs::write(&part, &data[..700_000]).unwrap();
-    let r = c
-        .get("big.bin", &part, &resume, &AtomicU64::new(0))
-        .await
-        .unwrap();
-    assert_eq!((r.skipped, r.bytes), (700_000, 1_300_000));
-    assert_eq!(std::fs::read(&part).unwrap(), data);
-    // Complete already: nothing moves.
-    let r = c
-        .get("big.bin", &part, &resume, &AtomicU64::new(0))
-        .await
-        .unwrap();
-    assert_eq!(r.bytes, 0);
-    // put -c: the server has the first 1 234 567 bytes.
-    std::fs::write(v.root.join("up.bin"), &data[..1_234_567]).unwrap();
-    let r = c
-        .put(&part, "up.bin", &resume, &AtomicU64::new(0))
-        .await
-        .unwrap();
-    assert_eq!((r.skipped, r.bytes), (1_234_567, 2_000_000 - 1_234_567));
-    assert_eq!(std::fs::read(v.root.join("up.bin")).unwrap(), data);
-    c.quit().await;
-}
-
-#[tokio::test]
-async fn segmented_download() {
-    let Some(v) = Vsftpd::start(Tls::None) else {
-        return;
-    };
-    std::fs::write(v.root.join("seg.bin"), random_bytes(6 << 20, 3)).unwrap();
-    let local = tempfile::tempdir().unwrap();
-    let dst = local.path().join("seg.bin");
-    let mut c = client(&v).await;
-    let progress = Arc::new(AtomicU64::new(0));
-    let r = c
-        .get_segmented("seg.bin", &dst, 4, progress.clone())
-        .await
-        .unwrap();
-    assert_eq!(r.bytes, 6 << 20);
-    assert_eq!(sha256_file(&dst), sha256_file(&v.root.join("seg.bin")));
-    assert_eq!(progress.load(std::sync::atomic::Ordering::Relaxed), 6 << 20);
-    c.quit().await;
-}
-
-#[tokio::test]
-async fn file_operations() {
-    let Some(v) = Vsftpd::start(Tls::None) else {
-        return;
-    };
-    let mut c = client(&v).await;
-    c.mkdir("d").await.unwrap();
-    assert!(v.root.join("d").is_dir());
-    std::fs::write(v.root.join("d/f"), b"x").unwrap();
-    c.rename("d/f", "d/g").await.unwrap();
-    assert!(v.root.join("d/g").is_file());
-    assert_eq!(
-        c.delete("d/nope").await.unwrap_err().kind(),
-        ErrorKind::NotFound
-    );
-    c.delete("d/g").await.unwrap();
-    c.cwd("d").await.unwrap();
-    assert!(c.pwd().await.unwrap().ends_with("/root/d"));
-    c.cwd("..").await.unwrap();
-    c.rmdir("d").await.unwrap();
-    assert!(!v.root.join("d").exists());
-    let mut out = Vec::new();
-    std::fs::write(v.root.join("cat.txt"), b"meow\n").unwrap();
-    c.cat("cat.txt", &mut out).await.unwrap();
-    assert_eq!(out, b"meow\n");
-    c.quit().await;
-}
-
-#[tokio::test]
 async fn ascii_mode_converts_line_endings() {
     let Some(v) = Vsftpd::start(Tls::None) else {
         return;
@@ -242,75 +108,6 @@ async fn ascii_mode_converts_line_endings() {
         .await
         .unwrap();
     assert_eq!(std::fs::read(&dst).unwrap(), b"one\ntwo\n");
-}
-
-#[tokio::test]
-async fn mirror_both_ways() {
-    let Some(v) = Vsftpd::start(Tls::None) else {
-        return;
-    };
-    let local = tempfile::tempdir().unwrap();
-    // Upload a tree.
-    let src = local.path().join("src");
-    for (p, n, seed) in [
-        ("a.bin", 10_000, 1),
-        ("d1/b.bin", 300_000, 2),
-        ("d1/d2/c.bin", 1, 3),
-        ("d1/d2/empty", 0, 4),
-    ] {
-        let path = src.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, random_bytes(n, seed)).unwrap();
-    }
-    std::fs::create_dir_all(src.join("emptydir")).unwrap();
-    let mut c = client(&v).await;
-    let opts = MirrorOptions {
-        parallel: 3,
-        ..Default::default()
-    };
-    let r = kftp::mirror_up(&mut c, &src, "site", &opts, Arc::new(Silent))
-        .await
-        .unwrap();
-    assert_eq!(r.transferred, 4);
-    assert_eq!(tree_hashes(&v.root.join("site")), tree_hashes(&src));
-    assert!(v.root.join("site/emptydir").is_dir());
-    // Again: nothing to do.
-    let r = kftp::mirror_up(&mut c, &src, "site", &opts, Arc::new(Silent))
-        .await
-        .unwrap();
-    assert_eq!((r.transferred, r.up_to_date), (0, 4));
-    // Download it elsewhere.
-    let dst = local.path().join("dst");
-    let r = kftp::mirror_down(&mut c, "site", &dst, &opts, Arc::new(Silent))
-        .await
-        .unwrap();
-    assert_eq!(r.transferred, 4);
-    assert_eq!(tree_hashes(&dst), tree_hashes(&src));
-    let r = kftp::mirror_down(&mut c, "site", &dst, &opts, Arc::new(Silent))
-        .await
-        .unwrap();
-    assert_eq!(r.transferred, 0, "second download is a no-op");
-    // Change the server side: one file grows, one appears, one goes; --delete follows.
-    std::fs::write(v.root.join("site/a.bin"), random_bytes(20_000, 9)).unwrap();
-    std::fs::write(v.root.join("site/new.txt"), b"new").unwrap();
-    std::fs::remove_file(v.root.join("site/d1/b.bin")).unwrap();
-    let del = MirrorOptions {
-        delete: true,
-        parallel: 1,
-        ..Default::default()
-    };
-    let r = kftp::mirror_down(&mut c, "site", &dst, &del, Arc::new(Silent))
-        .await
-        .unwrap();
-    assert_eq!((r.transferred, r.deleted), (2, 1));
-    assert_eq!(tree_hashes(&dst), tree_hashes(&v.root.join("site")));
-    // And upward with --delete: the local tree wins.
-    let r = kftp::mirror_up(&mut c, &src, "site", &del, Arc::new(Silent))
-        .await
-        .unwrap();
-    assert_eq!(r.deleted, 1, "new.txt removed");
-    assert_eq!(tree_hashes(&v.root.join("site")), tree_hashes(&src));
-    c.quit().await;
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 //! vsftpd; `library` drives the client API; `cli` runs the `kftp` binary itself.
 
 mod cli;
+mod kftpd;
 mod library;
+mod suite;
 mod vsftpd;
 
 use sha2::Digest;

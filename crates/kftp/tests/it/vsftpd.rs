@@ -29,6 +29,7 @@ pub struct Vsftpd {
     pub root: PathBuf,
     /// SHA-256 pin of the server certificate, when TLS is on.
     pub pin: Option<String>,
+    pub tls: Tls,
     _dir: tempfile::TempDir,
 }
 
@@ -129,6 +130,7 @@ impl Vsftpd {
                     port,
                     root,
                     pin,
+                    tls,
                     _dir: dir,
                 });
             }
@@ -139,7 +141,29 @@ impl Vsftpd {
         None
     }
 
-    /// `ftp://127.0.0.1:PORT/` + path (or `ftps://` for implicit TLS).
+    /// How the client suite reaches this server: anonymous, with TLS as configured.
+    pub fn fixture(&self) -> crate::suite::Fixture {
+        let mut opts = kftp::ConnectOptions::new("127.0.0.1", self.port);
+        if self.tls != Tls::None {
+            let cfg = kftp_tls::client_config(&kftp_tls::ClientTlsOptions {
+                pin_sha256: self.pin.clone(),
+                ..Default::default()
+            })
+            .expect("client config");
+            opts.security = match self.tls {
+                Tls::Implicit => kftp::Security::Implicit,
+                _ => kftp::Security::Explicit,
+            };
+            opts.tls = Some(kftp::TlsSetup::new(cfg, "127.0.0.1").expect("server name"));
+        }
+        crate::suite::Fixture {
+            opts,
+            creds: kftp::Credentials::anonymous(),
+            root: self.root.clone(),
+        }
+    }
+
+    /// `ftp://127.0.0.1:PORT/` + path.
     pub fn url(&self, path: &str) -> String {
         format!("ftp://127.0.0.1:{}/{path}", self.port)
     }
