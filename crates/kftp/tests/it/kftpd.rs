@@ -39,6 +39,10 @@ fn binary() -> Option<PathBuf> {
 
 impl Kftpd {
     pub fn start(tls: bool) -> Option<Kftpd> {
+        Self::start_on("127.0.0.1:0", tls)
+    }
+
+    pub fn start_on(listen: &str, tls: bool) -> Option<Kftpd> {
         let Some(bin) = binary() else {
             let _ = writeln!(
                 std::io::stderr(),
@@ -65,7 +69,7 @@ impl Kftpd {
             .expect("password");
         assert!(add.wait().expect("kftpd user add").success());
         let mut child = Command::new(&bin)
-            .args(["--listen", "127.0.0.1:0", "--root"])
+            .args(["--listen", listen, "--root"])
             .arg(&root)
             .arg("--users")
             .arg(&users)
@@ -83,11 +87,12 @@ impl Kftpd {
             if out.read_line(&mut line).unwrap_or(0) == 0 {
                 break;
             }
-            if let Some(i) = line.find("listening on 127.0.0.1:") {
-                port = line[i + 23..]
-                    .split(|c: char| !c.is_ascii_digit())
+            if let Some(i) = line.find("listening on ") {
+                port = line[i + 13..]
+                    .split([',', ' '])
                     .next()
-                    .and_then(|p| p.parse().ok());
+                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+                    .map(|a| a.port());
             }
             if let Some(i) = line.find("SHA-256 ") {
                 pin = line[i + 8..].split_whitespace().next().map(str::to_string);
@@ -213,4 +218,43 @@ fn cli_against_kftpd() {
     assert!(out.contains(&crate::sha256_file(&d.join("f.bin"))), "{out}");
     let o = run(&["get", &url("missing")]);
     assert_eq!(o.status.code(), Some(4));
+}
+
+#[test]
+fn ipv6_literal_urls_passive_and_active() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        let _ = writeln!(std::io::stderr(), "SKIP: no IPv6 loopback here");
+        return;
+    }
+    let Some(s) = Kftpd::start_on("[::1]:0", false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(s.root.join("six.bin"), crate::random_bytes(300_000, 6)).unwrap();
+    for mode in [None, Some("--active")] {
+        let o = Command::new(env!("CARGO_BIN_EXE_kftp"))
+            .args(mode)
+            .args(["--netrc"])
+            .arg(d.join("none"))
+            .args([
+                "get",
+                &format!("ftp://{USER}@[::1]:{}/six.bin", s.port),
+                "six.bin",
+            ])
+            .current_dir(d)
+            .env("KFTP_PASSWORD", PASS)
+            .stdin(Stdio::null())
+            .output()
+            .expect("kftp");
+        assert!(
+            o.status.success(),
+            "{mode:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(
+            crate::sha256_file(&d.join("six.bin")),
+            crate::sha256_file(&s.root.join("six.bin"))
+        );
+    }
 }
