@@ -3,5 +3,6 @@
 mod curl;
 mod ftps;
 mod harness;
+mod lftp;
 mod session;
 mod util;
