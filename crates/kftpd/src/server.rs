@@ -115,6 +115,10 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Clients send ABOR as TCP urgent data (RFC 959 4.1.3 "Synch"; Python's ftplib
+        // sends the whole line with MSG_OOB). Keep the urgent byte in the stream, or the
+        // line's final LF is lost and the ABOR never ends.
+        let _ = rustix::net::sockopt::set_socket_oobinline(&stream, true);
         shared
             .metrics
             .sessions_total

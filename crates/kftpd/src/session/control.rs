@@ -135,6 +135,17 @@ impl Control {
                 return Ok(Line::Eof);
             }
             self.buf.extend_from_slice(&chunk[..n]);
+            // A read stops short at TCP urgent data (ABOR sent with MSG_OOB, kept inline by
+            // SO_OOBINLINE) and tokio then takes the socket for drained: fetch the rest of
+            // the line now, or it waits for bytes that are already here.
+            if n < READ_CHUNK && !chunk[..n].contains(&b'\n') {
+                if let Some(CtrlStream::Plain(s)) = &self.stream {
+                    let flags = rustix::net::RecvFlags::DONTWAIT;
+                    if let Ok((m, _)) = rustix::net::recv(s, &mut chunk[..], flags) {
+                        self.buf.extend_from_slice(&chunk[..m]);
+                    }
+                }
+            }
         }
     }
 
