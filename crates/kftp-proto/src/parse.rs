@@ -529,6 +529,27 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any bytes at all: a command or an error with an RFC code, never a panic.
+        #[test]
+        fn never_panics(line in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            match parse_line(&line) {
+                Ok(_) => {}
+                Err(e) => proptest::prop_assert!(matches!(e.code(), 500 | 501 | 504)),
+            }
+        }
+
+        /// Whatever parses re-encodes to a line that parses to the same command.
+        #[test]
+        fn reencodes(verb in "(RETR|STOR|CWD|MKD|DELE|SIZE|LIST|NLST|REST|TYPE|EPRT|PORT|MFMT|XCRC|OPTS|HASH)",
+                     arg in "[ -~]{0,40}") {
+            let line = format!("{verb} {arg}");
+            if let Ok(c) = parse_line(line.as_bytes()) {
+                proptest::prop_assert_eq!(parse_line(c.to_line().as_bytes()), Ok(c));
+            }
+        }
+    }
+
     #[test]
     fn to_line_round_trips() {
         for line in [
