@@ -9,6 +9,10 @@
 //! `/tmp/kftp-ceiling-src` (created with pseudo-random bytes and read once so it is
 //! page-cached); uploads overwrite `/tmp/kftp-ceiling-dst` in place.
 //!
+//! With `CEILING_WAIT_IDLE=0.9` each run waits for a ~idle machine first (for shared
+//! hosts); `CEILING_ONLY=substring` selects lines; `CEILING_BUF=4M` sets the crate's
+//! `Tuning::buf_size`.
+//!
 //! Each line: GB/s (10^9 bytes/s, wall clock) and CPU seconds per GiB of the measuring
 //! thread (the sender for downloads, the receiver for uploads). The crate's paths run on
 //! a current-thread tokio runtime, so that thread is the one that ran the transfer.
@@ -65,17 +69,33 @@ fn prepare(path: &Path, size: u64) -> io::Result<()> {
     Ok(())
 }
 
-fn median(mut v: Vec<RawResult>) -> RawResult {
+/// The median run, and the best run's GB/s.
+fn median(mut v: Vec<RawResult>) -> (RawResult, f64) {
     v.sort_by(|a, b| a.wall_secs.total_cmp(&b.wall_secs));
-    v[v.len() / 2]
+    (v[v.len() / 2], v[0].gbps())
 }
 
-fn print(name: &str, r: &RawResult, extra: &str) {
+fn print(name: &str, (r, best): (RawResult, f64), extra: &str) {
     println!(
-        "{name:<28} {:>6.2} GB/s  {:>6.3} CPU s/GiB  {extra}",
+        "{name:<28} {:>6.2} GB/s (best {best:>5.2})  {:>6.3} CPU s/GiB  {extra}",
         r.gbps(),
         r.cpu_per_gib()
     );
+}
+
+/// The crate's default tuning; `CEILING_BUF` (bytes) overrides the buffer/chunk size.
+fn tuning(choice: PathChoice) -> Tuning {
+    let mut t = Tuning {
+        choice,
+        ..Tuning::default()
+    };
+    if let Some(b) = std::env::var("CEILING_BUF")
+        .ok()
+        .and_then(|s| parse_size(&s))
+    {
+        t.buf_size = b as usize;
+    }
+    t
 }
 
 fn crate_down(choice: PathChoice, size: u64) -> io::Result<(RawResult, &'static str)> {
@@ -96,10 +116,7 @@ fn crate_down(choice: PathChoice, size: u64) -> io::Result<(RawResult, &'static 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tuning = Tuning {
-        choice,
-        ..Tuning::default()
-    };
+    let tuning = tuning(choice);
     let progress = AtomicU64::new(0);
     let start = Instant::now();
     let cpu0 = raw::thread_cpu_secs();
@@ -136,10 +153,7 @@ fn crate_up(choice: PathChoice, size: u64) -> io::Result<(RawResult, &'static st
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let tuning = Tuning {
-        choice,
-        ..Tuning::default()
-    };
+    let tuning = tuning(choice);
     let progress = AtomicU64::new(0);
     let start = Instant::now();
     let source = thread::spawn(move || -> io::Result<()> {
@@ -175,6 +189,75 @@ fn crate_up(choice: PathChoice, size: u64) -> io::Result<(RawResult, &'static st
     ))
 }
 
+/// Fraction of CPU time idle over `ms` milliseconds, from /proc/stat.
+fn idle_fraction(ms: u64) -> f64 {
+    fn sample() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let line = stat.lines().next()?;
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        Some((v.iter().take(8).sum(), *v.get(3)? + *v.get(4)?))
+    }
+    let (Some((t1, i1)), Some((t2, i2))) = (sample(), {
+        thread::sleep(std::time::Duration::from_millis(ms));
+        sample()
+    }) else {
+        return 1.0;
+    };
+    (i2 - i1) as f64 / (t2 - t1).max(1) as f64
+}
+
+/// With `CEILING_WAIT_IDLE=F` (a fraction, e.g. 0.9) each run first waits, for at most
+/// 30 s, until the machine is at least that idle, so other processes do not share the
+/// CPUs with the measured loop.
+fn wait_idle() {
+    let want = std::env::var("CEILING_WAIT_IDLE")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok());
+    if let Some(want) = want {
+        let start = Instant::now();
+        while idle_fraction(300) < want && start.elapsed().as_secs() < 30 {}
+    }
+}
+
+/// One line of the report.
+#[derive(Clone, Copy)]
+enum Entry {
+    Raw(RawKind),
+    Crate { choice: PathChoice, down: bool },
+}
+
+impl Entry {
+    fn name(self) -> String {
+        match self {
+            Entry::Raw(kind) => format!("raw {kind}"),
+            Entry::Crate { choice, down } => {
+                format!(
+                    "crate {} {choice}",
+                    if down { "download" } else { "upload" }
+                )
+            }
+        }
+    }
+
+    fn run(self, size: u64) -> io::Result<(RawResult, &'static str)> {
+        match self {
+            Entry::Raw(kind) => {
+                let path = if kind.is_download() { SRC } else { DST };
+                Ok((raw::measure(kind, Path::new(path), size)?, ""))
+            }
+            Entry::Crate { choice, down: true } => crate_down(choice, size),
+            Entry::Crate {
+                choice,
+                down: false,
+            } => crate_up(choice, size),
+        }
+    }
+}
+
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let size = match args.next() {
@@ -185,40 +268,38 @@ fn main() -> io::Result<()> {
     let only: Option<String> = std::env::var("CEILING_ONLY").ok();
     prepare(Path::new(SRC), size)?;
     prepare(Path::new(DST), size)?;
-    println!("size {size} bytes, median of {reps} runs");
-    for kind in RawKind::ALL {
-        let name = format!("raw {kind}");
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
-            continue;
-        }
-        let path = if kind.is_download() { SRC } else { DST };
-        let runs = (0..reps)
-            .map(|_| raw::measure(kind, Path::new(path), size))
-            .collect::<io::Result<Vec<_>>>()?;
-        print(&name, &median(runs), "");
-    }
+    let mut entries: Vec<Entry> = RawKind::ALL.into_iter().map(Entry::Raw).collect();
     for choice in [PathChoice::Kernel, PathChoice::Copy, PathChoice::Auto] {
         for down in [true, false] {
-            let name = format!(
-                "crate {} {choice}",
-                if down { "download" } else { "upload" }
-            );
-            if only.as_deref().is_some_and(|o| !name.contains(o)) {
-                continue;
-            }
-            let mut runs = Vec::new();
-            let mut used = "";
-            for _ in 0..reps {
-                let (r, u) = if down {
-                    crate_down(choice, size)?
-                } else {
-                    crate_up(choice, size)?
-                };
-                used = u;
-                runs.push(r);
-            }
-            print(&name, &median(runs), &format!("(path: {used})"));
+            entries.push(Entry::Crate { choice, down });
         }
+    }
+    entries.retain(|e| only.as_deref().is_none_or(|o| e.name().contains(o)));
+    // Round-robin, so a burst of load elsewhere hits every entry alike.
+    let mut runs: Vec<Vec<RawResult>> = vec![Vec::new(); entries.len()];
+    let mut used = vec![""; entries.len()];
+    for _ in 0..reps {
+        for (i, e) in entries.iter().enumerate() {
+            wait_idle();
+            let (r, u) = e.run(size)?;
+            eprintln!(
+                "  run: {:<26} {:>6.2} GB/s {:>6.3} CPU s/GiB",
+                e.name(),
+                r.gbps(),
+                r.cpu_per_gib()
+            );
+            runs[i].push(r);
+            used[i] = u;
+        }
+    }
+    println!("size {size} bytes, median of {reps} interleaved runs");
+    for ((e, r), u) in entries.iter().zip(runs).zip(used) {
+        let extra = if u.is_empty() {
+            String::new()
+        } else {
+            format!("(path: {u})")
+        };
+        print(&e.name(), median(r), &extra);
     }
     Ok(())
 }
