@@ -3,19 +3,25 @@
 //! # What `auto` picks, and why
 //!
 //! `auto` uses the kernel paths (sendfile for sends, splice for receives) in both
-//! directions. Measured on the development VM (2 vCPUs, kernel 6.18, loopback, 1 GiB
-//! page-cached file, median of 5; `cargo run --release -p kftp-datapath --example
-//! ceiling`, full table in MEASUREMENTS.md):
+//! directions. Measured on the development VM (2 vCPUs, Linux 6.18, loopback, 1 GiB
+//! page-cached file; `examples/ceiling.rs`, full tables and caveats in MEASUREMENTS.md):
 //!
-//! | path (crate, tokio)  | download GB/s | CPU s/GiB | upload GB/s | CPU s/GiB |
-//! |----------------------|---------------|-----------|-------------|-----------|
-//! | kernel               | see MEASUREMENTS.md            |||              |
+//! | loop (quietest runs, load ~2)   | GB/s      | CPU s/GiB   |
+//! |---------------------------------|-----------|-------------|
+//! | raw sendfile (download)         | 4.4-5.4   | 0.15-0.19   |
+//! | raw read/write 1 MiB (download) | 3.2       | 0.33        |
+//! | crate kernel = sendfile         | 5.6       | 0.19        |
+//! | crate copy (download)           | 2.6       | 0.41        |
+//! | raw splice (upload)             | 4.2-4.5   | 0.22        |
+//! | raw read/write 1 MiB (upload)   | 2.5-2.9   | 0.37-0.42   |
+//! | crate kernel = splice (upload)  | 3.8-4.3   | 0.23-0.27   |
+//! | crate copy (upload)             | 3.0       | 0.36        |
 //!
-//! The raw loops agree: sendfile ~4.4-5.4 GB/s against ~3.2 GB/s for a 1 MiB read/write
-//! loop, splice ~4.2-4.5 GB/s against ~2.5-2.9 GB/s for read/write on receive, with
-//! about half the CPU per GiB. The "read/write beats sendfile on loopback" folklore does
-//! not hold on this kernel. `KFTP_AUTO_PATH=kernel|copy` overrides the choice for both
-//! directions (read once).
+//! Under heavy load (load average 10-13, interleaved runs) every loop falls to ~0.6-1 GB/s
+//! of wall clock, but the kernel paths still cost about half the CPU per GiB (download
+//! 0.12 vs 0.27, upload 0.33 vs 0.45). The "read/write beats sendfile on loopback"
+//! observation does not hold on this kernel. `KFTP_AUTO_PATH=kernel|copy` overrides the
+//! choice for both directions (read once per process).
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 

@@ -7,9 +7,10 @@
 //! sent.
 //!
 //! TCP_CORK: proftpd corks around sendfile; vsftpd does not. On this machine (loopback,
-//! kernel 6.18, 2 vCPUs) corking measured no better, within noise, than plain sendfile
-//! (see MEASUREMENTS.md), so it is off by default; [`set_cork_default`] or the
-//! `KFTP_SENDFILE_CORK=1` environment variable turn it on for experiments.
+//! Linux 6.18, 2 vCPUs) corking was no consistent win: faster in one run, slower in
+//! another, same CPU per GiB (MEASUREMENTS.md). Loopback already sends 64 KiB GSO
+//! segments, leaving cork little to merge. So it is off by default; [`set_cork_default`]
+//! or `KFTP_SENDFILE_CORK=1` turn it on, and a guard uncorks on completion or cancel.
 
 use crate::Tuning;
 use rustix::io::Errno;
