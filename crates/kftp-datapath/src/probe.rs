@@ -57,26 +57,27 @@ const AUTO_KERNEL_RECV: bool = true;
 /// 0 = not read yet, 1 = no override, 2 = kernel, 3 = copy.
 static OVERRIDE: AtomicU8 = AtomicU8::new(0);
 
+/// Parses a `KFTP_AUTO_PATH` value: 1 = no override, 2 = kernel, 3 = copy.
+fn parse_override(v: Option<&str>) -> u8 {
+    match v.map(str::trim) {
+        Some(s) if s.eq_ignore_ascii_case("kernel") => 2,
+        Some(s) if s.eq_ignore_ascii_case("copy") => 3,
+        Some(s) if !s.is_empty() && !s.eq_ignore_ascii_case("auto") => {
+            tracing::warn!(
+                value = s,
+                "KFTP_AUTO_PATH: expected kernel or copy; ignored"
+            );
+            1
+        }
+        _ => 1,
+    }
+}
+
 /// `KFTP_AUTO_PATH`, read once: `Some(true)` for kernel, `Some(false)` for copy.
 fn env_override() -> Option<bool> {
     let v = match OVERRIDE.load(Ordering::Relaxed) {
         0 => {
-            let v = match std::env::var("KFTP_AUTO_PATH")
-                .ok()
-                .as_deref()
-                .map(str::trim)
-            {
-                Some(s) if s.eq_ignore_ascii_case("kernel") => 2,
-                Some(s) if s.eq_ignore_ascii_case("copy") => 3,
-                Some(s) if !s.is_empty() && !s.eq_ignore_ascii_case("auto") => {
-                    tracing::warn!(
-                        value = s,
-                        "KFTP_AUTO_PATH: expected kernel or copy; ignored"
-                    );
-                    1
-                }
-                _ => 1,
-            };
+            let v = parse_override(std::env::var("KFTP_AUTO_PATH").ok().as_deref());
             OVERRIDE.store(v, Ordering::Relaxed);
             v
         }
@@ -96,4 +97,19 @@ pub fn auto_prefers_kernel_send() -> bool {
 /// What `auto` picks for receives: splice (see the module docs for the numbers).
 pub fn auto_prefers_kernel_recv() -> bool {
     env_override().unwrap_or(AUTO_KERNEL_RECV)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_values() {
+        assert_eq!(parse_override(None), 1);
+        assert_eq!(parse_override(Some("")), 1);
+        assert_eq!(parse_override(Some("auto")), 1);
+        assert_eq!(parse_override(Some("bogus")), 1);
+        assert_eq!(parse_override(Some(" Kernel ")), 2);
+        assert_eq!(parse_override(Some("COPY")), 3);
+    }
 }
