@@ -60,7 +60,11 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Noop => Reply::new(200, "NOOP ok."),
         C::Feat => info::feat(s),
         C::Opts(name, arg) => info::opts(s, &name, arg.as_deref()),
-        C::Abor => Reply::new(226, "No transfer to abort."),
+        C::Abor => {
+            // No transfer, but a prepared data connection is closed (RFC 959 4.1.3).
+            s.data = None;
+            Reply::new(226, "No transfer to abort.")
+        }
         C::Auth(mech) => return tls::auth(s, &mech).await,
         C::Pbsz(n) => tls::pbsz(s, n),
         C::Prot(p) => tls::prot(s, p),

@@ -224,7 +224,21 @@ impl Storage for LocalFs {
         if let Some(st) = &existing {
             match FileType::from_raw_mode(st.st_mode) {
                 FileType::Directory => return Err(FsError::IsADirectory),
-                FileType::RegularFile | FileType::Symlink => {}
+                FileType::RegularFile => {}
+                // Replacing a link is fine; one that leads out of the root is refused, so
+                // that a STOR "through" it fails as every other access through it does.
+                FileType::Symlink => {
+                    match rustix::fs::openat2(
+                        &dir,
+                        name,
+                        OFlags::PATH | OFlags::CLOEXEC,
+                        Mode::empty(),
+                        RESOLVE,
+                    ) {
+                        Ok(_) | Err(rustix::io::Errno::NOENT) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 _ => return Err(FsError::PermissionDenied),
             }
         }

@@ -208,6 +208,11 @@ impl Ctl {
         r
     }
 
+    /// The control socket (for socket-level tricks such as urgent data).
+    pub fn socket(&self) -> &TcpStream {
+        &self.writer
+    }
+
     /// EPSV and connect to the data port.
     pub fn epsv(&mut self) -> TcpStream {
         let r = self.expect("EPSV", 229);

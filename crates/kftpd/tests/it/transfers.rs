@@ -1,0 +1,440 @@
+//! Transfers at the socket level: ABOR and STAT mid-transfer, big round trips on both
+//! data paths, interrupted and resumed uploads, a file that shrinks while it is sent,
+//! active mode, the passive port range and foreign data peers.
+
+use crate::harness::*;
+use crate::util::*;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Reads exactly `n` bytes from a data connection.
+fn read_n(d: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut v = vec![0u8; n];
+    d.read_exact(&mut v).unwrap();
+    v
+}
+
+/// Starts a RETR of a large file, reads the first MiB, and hands back both connections.
+fn retr_started(c: &mut Ctl, name: &str) -> TcpStream {
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    d.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.expect(&format!("RETR {name}"), 150);
+    let _ = read_n(&mut d, 1 << 20);
+    d
+}
+
+/// After an ABOR: 426 for the transfer, then 226 for the ABOR, in that order, and the
+/// session is still good for a full transfer.
+fn assert_abort_replies(srv: &Server, c: &mut Ctl, d: TcpStream, small: &[u8]) {
+    let t0 = Instant::now();
+    let first = c.read();
+    let second = c.read();
+    assert_eq!((first.code, second.code), (426, 226), "{first} / {second}");
+    assert!(t0.elapsed() < Duration::from_secs(5), "ABOR was slow");
+    drop(d);
+    c.expect("NOOP", 200);
+    let d = c.epsv();
+    c.expect("RETR small.bin", 150);
+    assert_eq!(read_all(d), small);
+    assert_eq!(c.read().code, 226);
+    assert!(
+        plain_log(srv).contains("transfer failed"),
+        "the abort is logged"
+    );
+}
+
+#[test]
+fn abor_during_large_retr() {
+    let srv = Server::start(&[]);
+    std::fs::write(srv.path("huge.bin"), random_bytes(48 << 20, 131)).unwrap();
+    let small = random_bytes(70_000, 132);
+    std::fs::write(srv.path("small.bin"), &small).unwrap();
+    let mut c = srv.login();
+
+    // Plain ABOR.
+    let d = retr_started(&mut c, "huge.bin");
+    c.send_raw(b"ABOR\r\n");
+    assert_abort_replies(&srv, &mut c, d, &small);
+
+    // ABOR as TCP urgent data (what Python's ftplib does).
+    let d = retr_started(&mut c, "huge.bin");
+    rustix::net::send(c.socket(), b"ABOR\r\n", rustix::net::SendFlags::OOB).unwrap();
+    assert_abort_replies(&srv, &mut c, d, &small);
+
+    // RFC 959's full form: Telnet IP, then Synch (IAC as urgent data, then DM), then ABOR.
+    let d = retr_started(&mut c, "huge.bin");
+    c.send_raw(b"\xff\xf4");
+    rustix::net::send(c.socket(), b"\xff", rustix::net::SendFlags::OOB).unwrap();
+    c.send_raw(b"\xf2ABOR\r\n");
+    assert_abort_replies(&srv, &mut c, d, &small);
+
+    // ABOR with nothing running is a plain 226, and it closes a prepared data
+    // connection: the client is not left waiting on it.
+    let mut d = c.epsv();
+    c.expect("ABOR", 226);
+    d.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let r = d.read(&mut [0u8; 1]);
+    let closed = match &r {
+        Ok(n) => *n == 0,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
+    assert!(closed, "data connection still open after ABOR: {r:?}");
+    c.expect("RETR small.bin", 425);
+}
+
+#[test]
+fn abor_during_upload_keeps_the_part_file() {
+    let srv = Server::start(&[]);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    c.expect("STOR up.bin", 150);
+    let data = random_bytes(600_000, 133);
+    d.write_all(&data).unwrap();
+    let part = part_path(&srv, "up.bin");
+    assert!(wait_until(10, || file_len(&part) == data.len() as u64));
+    c.send_raw(b"ABOR\r\n");
+    let (a, b) = (c.read(), c.read());
+    assert_eq!((a.code, b.code), (426, 226), "{a} / {b}");
+    drop(d);
+    assert!(!srv.path("up.bin").exists());
+    assert_eq!(c.expect("SIZE up.bin", 213).text(), "600000");
+}
+
+#[test]
+fn stat_during_transfer_reports_progress() {
+    let srv = Server::start(&[]);
+    let data = random_bytes(40 << 20, 141);
+    std::fs::write(srv.path("huge.bin"), &data).unwrap();
+    let mut c = srv.login();
+    let mut d = retr_started(&mut c, "huge.bin");
+    let st = c.expect("STAT", 213);
+    let line = st
+        .lines
+        .iter()
+        .find(|l| l.contains("RETR /huge.bin"))
+        .unwrap_or_else(|| panic!("{st:?}"));
+    let done: u64 = line
+        .split(": ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        done >= 1 << 20 && done <= data.len() as u64,
+        "bytes so far: {line}"
+    );
+    assert!(
+        line.contains(&format!(" of {} bytes", data.len())),
+        "{line}"
+    );
+    c.expect("NOOP", 200);
+    let mut rest = Vec::new();
+    d.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest.len() + (1 << 20), data.len());
+    assert_eq!(sha256(&rest), sha256(&data[1 << 20..]));
+    assert_eq!(c.read().code, 226);
+    // With nothing running, STAT is the session status again.
+    c.expect("STAT", 211);
+}
+
+/// 64 MiB up and down on one data path; returns the two 226 texts.
+fn round_trip_64m(path: &str) -> (String, String, String) {
+    let srv = Server::start(&["--data-path", path]);
+    let data = random_bytes(64 << 20, 151);
+    let want = sha256(&data);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    c.expect("STOR big.bin", 150);
+    d.write_all(&data).unwrap();
+    drop(d);
+    let up = c.read();
+    assert_eq!(up.code, 226, "{up}");
+    assert_eq!(sha256(&std::fs::read(srv.path("big.bin")).unwrap()), want);
+    let d = c.epsv();
+    c.expect("RETR big.bin", 150);
+    let got = read_all(d);
+    let down = c.read();
+    assert_eq!(down.code, 226, "{down}");
+    assert_eq!(got.len(), data.len());
+    assert_eq!(sha256(&got), want, "download over --data-path {path}");
+    (up.text(), down.text(), plain_log(&srv))
+}
+
+#[test]
+fn big_round_trip_kernel_path() {
+    let (up, down, log) = round_trip_64m("kernel");
+    assert!(up.ends_with("via splice."), "{up}");
+    assert!(down.ends_with("via sendfile."), "{down}");
+    assert!(up.contains(&format!("{} bytes", 64 << 20)), "{up}");
+    assert!(log.contains("data_path=\"splice\"") && log.contains("data_path=\"sendfile\""));
+}
+
+#[test]
+fn big_round_trip_copy_path() {
+    let (up, down, log) = round_trip_64m("copy");
+    assert!(up.ends_with("via copy."), "{up}");
+    assert!(down.ends_with("via copy."), "{down}");
+    assert!(!log.contains("data_path=\"sendfile\"") && !log.contains("data_path=\"splice\""));
+}
+
+#[test]
+fn interrupted_upload_then_rest_stor() {
+    let srv = Server::start(&[]);
+    let data = random_bytes((3 << 20) + 77, 161);
+    let cut = 1_300_000;
+    let mut c = interrupted_upload(&srv, "doc.bin", &data[..cut]);
+    // Only the hidden part file exists, SIZE reports it, listings do not show it, and
+    // the final name cannot be read.
+    assert!(!srv.path("doc.bin").exists());
+    assert_eq!(file_len(&part_path(&srv, "doc.bin")), cut as u64);
+    assert_eq!(c.expect("SIZE doc.bin", 213).text(), cut.to_string());
+    let d = c.epsv();
+    c.expect("NLST -a", 150);
+    assert_eq!(read_all(d), b"");
+    assert_eq!(c.read().code, 226);
+    let _d = c.epsv();
+    c.expect("RETR doc.bin", 550);
+    c.expect("ABOR", 226);
+    // A restart past what was stored is refused.
+    let _d = c.epsv();
+    c.expect(&format!("REST {}", cut + 1), 350);
+    c.expect("STOR doc.bin", 554);
+    c.expect("ABOR", 226);
+    // REST n + STOR finishes it.
+    let mut d = c.epsv();
+    c.expect(&format!("REST {cut}"), 350);
+    let r = c.expect("STOR doc.bin", 150);
+    assert!(r.text().contains(&format!("from byte {cut}")), "{r}");
+    d.write_all(&data[cut..]).unwrap();
+    drop(d);
+    let r = c.read();
+    assert_eq!(r.code, 226, "{r}");
+    assert!(
+        r.text().contains(&format!("{} bytes", data.len() - cut)),
+        "{r}"
+    );
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("doc.bin")).unwrap()),
+        sha256(&data)
+    );
+    assert!(!part_path(&srv, "doc.bin").exists());
+    assert_eq!(c.expect("SIZE doc.bin", 213).text(), data.len().to_string());
+}
+
+#[test]
+fn interrupted_upload_does_not_clobber_existing_file() {
+    let srv = Server::start(&[]);
+    let old = b"the old version\n".to_vec();
+    std::fs::write(srv.path("doc.txt"), &old).unwrap();
+    let c = interrupted_upload_keep(&srv, "doc.txt", &random_bytes(500_000, 162));
+    drop(c);
+    // Readers still see the old, complete file.
+    assert_eq!(std::fs::read(srv.path("doc.txt")).unwrap(), old);
+    // A fresh STOR replaces it and clears the part file.
+    let mut c = srv.login();
+    let mut d = c.epsv();
+    c.expect("STOR doc.txt", 150);
+    d.write_all(b"new\n").unwrap();
+    drop(d);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(std::fs::read(srv.path("doc.txt")).unwrap(), b"new\n");
+    assert!(!part_path(&srv, "doc.txt").exists());
+}
+
+/// Like [`interrupted_upload`] but for a name that already exists.
+fn interrupted_upload_keep(srv: &Server, name: &str, data: &[u8]) -> Ctl {
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    c.expect(&format!("STOR {name}"), 150);
+    d.write_all(data).unwrap();
+    let part = part_path(srv, name);
+    assert!(wait_until(20, || file_len(&part) == data.len() as u64));
+    reset(d);
+    assert_eq!(c.read().code, 426);
+    c
+}
+
+/// RETR of a file that is truncated on disk mid-transfer: 451, promptly, and the client
+/// got fewer bytes than announced.
+fn truncated_while_sending(path: &str) {
+    let srv = Server::start(&["--data-path", path]);
+    let len = 48usize << 20;
+    std::fs::write(srv.path("shrink.bin"), random_bytes(len, 171)).unwrap();
+    let mut c = srv.login();
+    let mut d = retr_started(&mut c, "shrink.bin");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(srv.path("shrink.bin"))
+        .unwrap()
+        .set_len(2 << 20)
+        .unwrap();
+    let t0 = Instant::now();
+    let mut rest = Vec::new();
+    let _ = d.read_to_end(&mut rest);
+    let r = c.read();
+    assert_eq!(r.code, 451, "{path}: {r}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(15),
+        "{path}: took {:?}",
+        t0.elapsed()
+    );
+    assert!((1 << 20) + rest.len() < len, "{path}: got everything?");
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn file_truncated_while_sending_kernel() {
+    truncated_while_sending("kernel");
+}
+
+#[test]
+fn file_truncated_while_sending_copy() {
+    truncated_while_sending("copy");
+}
+
+#[test]
+fn active_mode_port_and_eprt() {
+    let srv = Server::start(&[]);
+    let data = random_bytes((2 << 20) + 3, 181);
+    std::fs::write(srv.path("a.bin"), &data).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+
+    // PORT + RETR.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    c.expect(&format!("PORT 127,0,0,1,{},{}", p >> 8, p & 0xff), 200);
+    c.expect("RETR a.bin", 150);
+    let (s, from) = l.accept().unwrap();
+    assert_eq!(
+        from.ip(),
+        srv.addr.ip(),
+        "data comes from the control address"
+    );
+    assert_eq!(sha256(&read_all(s)), sha256(&data));
+    assert_eq!(c.read().code, 226);
+
+    // EPRT + STOR.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |1|127.0.0.1|{p}|"), 200);
+    c.expect("STOR b.bin", 150);
+    let (mut s, _) = l.accept().unwrap();
+    s.write_all(&data).unwrap();
+    drop(s);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("b.bin")).unwrap()),
+        sha256(&data)
+    );
+
+    // EPRT + LIST.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |1|127.0.0.1|{p}|"), 200);
+    c.expect("NLST", 150);
+    let (s, _) = l.accept().unwrap();
+    assert_eq!(read_all(s), b"a.bin\r\nb.bin\r\n");
+    assert_eq!(c.read().code, 226);
+
+    // Nobody listening: 425 within the data timeout.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    drop(l);
+    c.expect(&format!("EPRT |1|127.0.0.1|{p}|"), 200);
+    c.expect("RETR a.bin", 150);
+    assert_eq!(c.read().code, 425);
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn passive_port_range_is_honoured() {
+    // Below the usual ephemeral range, so other tests' sockets do not collide.
+    let (lo, hi) = (23410u16, 23414u16);
+    let srv = Server::start(&["--passive-ports", &format!("{lo}-{hi}")]);
+    std::fs::write(srv.path("f"), b"ranged\n").unwrap();
+    let mut c = srv.login();
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..8 {
+        let r = c.expect("EPSV", 229);
+        let port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
+        assert!(
+            (lo..=hi).contains(&port),
+            "EPSV port {port} outside {lo}-{hi}"
+        );
+        seen.insert(port);
+        if i % 2 == 0 {
+            let d = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.expect("RETR f", 150);
+            assert_eq!(read_all(d), b"ranged\n");
+            assert_eq!(c.read().code, 226);
+        }
+        let r = c.expect("PASV", 227);
+        let a = kftp_proto::addr::parse_pasv_reply(&r.text()).unwrap();
+        assert!(
+            (lo..=hi).contains(&a.port()),
+            "PASV port {} outside range",
+            a.port()
+        );
+        seen.insert(a.port());
+    }
+    assert!(seen.len() > 1, "ports rotate through the range: {seen:?}");
+}
+
+/// A TCP connection to `to` from a chosen local address.
+fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use rustix::net::{AddressFamily, SocketType};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None)?;
+    rustix::net::bind(&fd, &SocketAddrV4::new(from, 0))?;
+    rustix::net::connect(&fd, &to)?;
+    Ok(TcpStream::from(fd))
+}
+
+#[test]
+fn passive_connection_from_foreign_host_is_refused() {
+    let srv = Server::start(&["--data-timeout", "2"]);
+    std::fs::write(srv.path("f"), b"private\n").unwrap();
+    let mut c = srv.login();
+    let r = c.expect("EPSV", 229);
+    let port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut intruder = match connect_from(Ipv4Addr::new(127, 0, 0, 2), to) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("SKIP: cannot connect from 127.0.0.2: {e}");
+            return;
+        }
+    };
+    let t0 = Instant::now();
+    c.expect("RETR f", 150);
+    intruder
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let _ = intruder.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "a foreign peer got data: {buf:?}");
+    let r = c.read();
+    assert_eq!(r.code, 425, "{r}");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1500) && waited < Duration::from_secs(8),
+        "425 after the data timeout, got {waited:?}"
+    );
+    assert!(
+        plain_log(&srv).contains("refused passive data connection"),
+        "the refusal is logged"
+    );
+    // The rightful client still gets its file.
+    let d = c.epsv();
+    c.expect("RETR f", 150);
+    assert_eq!(read_all(d), b"private\n");
+    assert_eq!(c.read().code, 226);
+}
