@@ -85,13 +85,17 @@ pub async fn rnto(s: &mut Session, arg: &str) -> Reply {
 }
 
 /// SIZE: bytes of a file. For a name whose upload was interrupted, the bytes stored so
-/// far, so that clients find the resume point.
+/// far, so that clients find the resume point; this wins over an older file under the
+/// same name, since a resume continues the part file (see [`crate::storage::local`]).
 pub async fn size(s: &mut Session, arg: &str) -> Reply {
     let fs = try_reply!(storage(s));
     let p = try_reply!(s.resolve(arg));
     match fs.stat(&p).await {
         Ok(e) if e.kind == Kind::Dir => Reply::new(550, format!("{arg}: not a regular file.")),
-        Ok(e) => Reply::new(213, e.size.to_string()),
+        Ok(e) => match fs.partial_size(&p).await {
+            Some(n) => Reply::new(213, n.to_string()),
+            None => Reply::new(213, e.size.to_string()),
+        },
         Err(FsError::NotFound) => match fs.partial_size(&p).await {
             Some(n) => Reply::new(213, n.to_string()),
             None => fail(arg, FsError::NotFound),

@@ -12,9 +12,11 @@
 //! under the final name. When an upload fails the part file stays, so `REST n` + `STOR`
 //! or `APPE` can resume it, and `SIZE name` reports its length so standard clients
 //! (`lftp put -c`, `curl -C -`) find the resume point. Part files are hidden from
-//! listings and cannot be named by clients. A resume of a file that already exists under
-//! its final name writes in place from the offset: the bytes before it are the ones the
-//! client already confirmed.
+//! listings and cannot be named by clients. While a part file exists it is what `SIZE`,
+//! `REST n` + `STOR` and `APPE` refer to, even if an older file holds the final name (an
+//! interrupted replacement): resuming into the old file would splice old and new bytes.
+//! Without a part file, a resume of a file that exists under its final name writes in
+//! place from the offset: the bytes before it are the ones the client already confirmed.
 
 use super::{FsError, ReadHandle, Storage, Upload, WriteMode};
 use async_trait::async_trait;
@@ -266,7 +268,20 @@ impl Storage for LocalFs {
                 }
                 fresh(dir, true)
             }
+            // An interrupted upload's part file comes first, even when an older file
+            // still holds the final name: that is what the client is resuming (SIZE
+            // reports the part's length), and writing into the old file would splice
+            // old and new bytes together.
             WriteMode::ResumeAt(n) => match (existing, partial) {
+                (_, Some(len)) if len >= n => {
+                    let file = Self::open_in(&dir, &part, OFlags::WRONLY)?;
+                    Ok(Upload {
+                        file,
+                        offset: n,
+                        written: 0,
+                        finish: rename(dir, false),
+                    })
+                }
                 (Some(st), _) => {
                     if (st.st_size.max(0) as u64) < n {
                         return Err(FsError::BadOffset);
@@ -279,20 +294,20 @@ impl Storage for LocalFs {
                         finish: Finish::InPlace,
                     })
                 }
-                (None, Some(len)) if len >= n => {
-                    let file = Self::open_in(&dir, &part, OFlags::WRONLY)?;
-                    Ok(Upload {
-                        file,
-                        offset: n,
-                        written: 0,
-                        finish: rename(dir, false),
-                    })
-                }
                 (None, _) if n == 0 => fresh(dir, false),
                 (None, _) => Err(FsError::BadOffset),
             },
             WriteMode::Append => match (existing, partial) {
-                (Some(st), _) => {
+                (_, Some(len)) => {
+                    let file = Self::open_in(&dir, &part, OFlags::WRONLY)?;
+                    Ok(Upload {
+                        file,
+                        offset: len,
+                        written: 0,
+                        finish: rename(dir, false),
+                    })
+                }
+                (Some(st), None) => {
                     let file = Self::open_in(&dir, name, OFlags::WRONLY)?;
                     let offset = st.st_size.max(0) as u64;
                     Ok(Upload {
@@ -300,15 +315,6 @@ impl Storage for LocalFs {
                         offset,
                         written: 0,
                         finish: Finish::InPlace,
-                    })
-                }
-                (None, Some(len)) => {
-                    let file = Self::open_in(&dir, &part, OFlags::WRONLY)?;
-                    Ok(Upload {
-                        file,
-                        offset: len,
-                        written: 0,
-                        finish: rename(dir, false),
                     })
                 }
                 (None, None) => fresh(dir, false),

@@ -459,3 +459,30 @@ fn curl_pasv_and_epsv_variants() {
     );
     assert_eq!(sha_of(&srv.path("q.bin")), sha256(&data));
 }
+
+#[test]
+fn curl_resume_upload_of_interrupted_replacement() {
+    if !need("curl") {
+        return;
+    }
+    let srv = Server::start(&[]);
+    std::fs::write(srv.path("doc.bin"), b"the old version of the document\n").unwrap();
+    let data = random_bytes((2 << 20) + 9, 33);
+    let mut c = interrupted_upload(&srv, "doc.bin", &data[..800_000]);
+    c.expect("QUIT", 221);
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("doc.bin");
+    std::fs::write(&src, &data).unwrap();
+    curl_ok(
+        &srv,
+        &[
+            "-C",
+            "-",
+            "-T",
+            src.to_str().unwrap(),
+            &format!("{}/doc.bin", srv.url()),
+        ],
+    );
+    assert_eq!(sha_of(&srv.path("doc.bin")), sha256(&data));
+    assert!(!part_path(&srv, "doc.bin").exists());
+}

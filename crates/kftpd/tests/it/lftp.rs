@@ -175,3 +175,25 @@ fn lftp_put_c_resumes_interrupted_upload() {
         "the resumed upload moved only the rest: {log}"
     );
 }
+
+#[test]
+fn lftp_put_c_resumes_interrupted_replacement() {
+    if !need("lftp") {
+        return;
+    }
+    let srv = Server::start(&[]);
+    std::fs::write(srv.path("doc.bin"), b"the old version of the document\n").unwrap();
+    let data = random_bytes((3 << 20) + 11, 102);
+    let cut = 1_000_000;
+    let mut c = interrupted_upload(&srv, "doc.bin", &data[..cut]);
+    c.expect("QUIT", 221);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("doc.bin"), &data).unwrap();
+    lftp(&srv, tmp.path(), "put -c doc.bin");
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("doc.bin")).unwrap()),
+        sha256(&data),
+        "the resumed replacement is byte-exact"
+    );
+    assert!(!part_path(&srv, "doc.bin").exists());
+}

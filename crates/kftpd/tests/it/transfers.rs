@@ -233,10 +233,15 @@ fn interrupted_upload_does_not_clobber_existing_file() {
     let srv = Server::start(&[]);
     let old = b"the old version\n".to_vec();
     std::fs::write(srv.path("doc.txt"), &old).unwrap();
-    let c = interrupted_upload_keep(&srv, "doc.txt", &random_bytes(500_000, 162));
-    drop(c);
-    // Readers still see the old, complete file.
+    let mut c = interrupted_upload(&srv, "doc.txt", &random_bytes(500_000, 162));
+    // Readers still see the old, complete file; SIZE names the resume point.
     assert_eq!(std::fs::read(srv.path("doc.txt")).unwrap(), old);
+    let d = c.epsv();
+    c.expect("RETR doc.txt", 150);
+    assert_eq!(read_all(d), old);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(c.expect("SIZE doc.txt", 213).text(), "500000");
+    drop(c);
     // A fresh STOR replaces it and clears the part file.
     let mut c = srv.login();
     let mut d = c.epsv();
@@ -246,20 +251,6 @@ fn interrupted_upload_does_not_clobber_existing_file() {
     assert_eq!(c.read().code, 226);
     assert_eq!(std::fs::read(srv.path("doc.txt")).unwrap(), b"new\n");
     assert!(!part_path(&srv, "doc.txt").exists());
-}
-
-/// Like [`interrupted_upload`] but for a name that already exists.
-fn interrupted_upload_keep(srv: &Server, name: &str, data: &[u8]) -> Ctl {
-    let mut c = srv.login();
-    c.expect("TYPE I", 200);
-    let mut d = c.epsv();
-    c.expect(&format!("STOR {name}"), 150);
-    d.write_all(data).unwrap();
-    let part = part_path(srv, name);
-    assert!(wait_until(20, || file_len(&part) == data.len() as u64));
-    reset(d);
-    assert_eq!(c.read().code, 426);
-    c
 }
 
 /// RETR of a file that is truncated on disk mid-transfer: 451, promptly, and the client

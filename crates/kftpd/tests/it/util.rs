@@ -51,6 +51,7 @@ pub fn part_path(srv: &Server, name: &str) -> std::path::PathBuf {
 /// all of it, then breaks the data connection (RST). Returns the session after the
 /// failure reply, which must be 426.
 pub fn interrupted_upload(srv: &Server, name: &str, data: &[u8]) -> Ctl {
+    let before = std::fs::read(srv.path(name)).ok();
     let mut c = srv.login();
     c.expect("TYPE I", 200);
     let mut d = c.epsv();
@@ -68,8 +69,9 @@ pub fn interrupted_upload(srv: &Server, name: &str, data: &[u8]) -> Ctl {
     reset(d);
     let r = c.read();
     assert_eq!(r.code, 426, "a broken upload ends with 426: {r}");
-    assert!(
-        !srv.path(name).exists(),
+    assert_eq!(
+        std::fs::read(srv.path(name)).ok(),
+        before,
         "an interrupted upload must not appear under its final name"
     );
     c
