@@ -152,10 +152,14 @@ fn parse_unix_line(line: &str, now: i64) -> Option<RemoteEntry> {
         _ => return None,
     };
     // The rest of a mode string is rwx-like; this rejects prose such as "total 12".
-    if perms.len() < 10
-        || !perms[1..10]
-            .chars()
-            .all(|c| matches!(c, 'r' | 'w' | 'x' | '-' | 's' | 'S' | 't' | 'T' | 'l'))
+    let mode = perms.as_bytes();
+    if mode.len() < 10
+        || !mode[1..10].iter().all(|c| {
+            matches!(
+                c,
+                b'r' | b'w' | b'x' | b'-' | b's' | b'S' | b't' | b'T' | b'l'
+            )
+        })
     {
         return None;
     }
@@ -432,6 +436,22 @@ mod tests {
         assert_eq!(parse_list_line("total 24", NOW), None);
         assert_eq!(parse_list_line("", NOW), None);
         assert_eq!(parse_list_line("hello world how are you", NOW), None);
+        // Multi-byte characters where the mode string should be: no panic, no entry.
+        assert_eq!(
+            parse_list_line(
+                "-rw\u{e9}\u{e9}\u{e9}\u{e9}\u{e9} 1 a b 1 Jan 1 2020 x",
+                NOW
+            ),
+            None
+        );
+        assert_eq!(parse_list_line("\u{e9}-\u{e9} 1 Jan 1 10:00AM", NOW), None);
+        // Non-ASCII names are kept whole.
+        let e = parse_list_line(
+            "-rw-r--r-- 1 a b 3 Jan  1  2020 caf\u{e9} \u{1f600}.txt",
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(e.name, "caf\u{e9} \u{1f600}.txt");
         assert_eq!(
             parse_list_line("drwxr-xr-x 2 0 0 4096 Nov 25 08:38 .", NOW),
             None
@@ -523,5 +543,15 @@ mod tests {
             (p.name.as_str(), p.size, p.mtime),
             ("a b", Some(99), Some(NOW - 3600))
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever a server sends, the parsers return instead of panicking.
+        #[test]
+        fn never_panics(line in "\\PC{0,80}", ls in "[-dlrwxsStT]{10} {1,3}[0-9]{1,3} [a-z]{0,5} {0,3}[0-9]{0,6} (Jan|Feb|xx) {1,2}[0-9]{1,2} {1,2}[0-9:]{1,5} \\PC{0,10}") {
+            let _ = parse_list_line(&line, NOW);
+            let _ = parse_mlsx_line(&line);
+            let _ = parse_list_line(&ls, NOW);
+        }
     }
 }

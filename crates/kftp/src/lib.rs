@@ -26,12 +26,23 @@
 //! - [`ascii`]: TYPE A line-ending conversion.
 //! - [`segmented`]: one file over N connections.
 //! - [`hash`]: server checksums (HASH, X*) and local ones; `--verify`.
+//! - [`progress`]: the [`Progress`] trait through which transfers report bytes moved.
 //! - [`mirror`]: recursive sync either way, by size and mtime, with `--delete` and
 //!   parallel sessions.
 //! - [`error`]: [`Error`] and [`ErrorKind`], each kind with its exit code.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) only parses arguments, builds these objects and
 //! prints; everything a program needs is here.
+//!
+//! # Choices worth knowing
+//! - Passive mode connects to the control peer's address, never to the one in a 227
+//!   reply; active mode refuses a data connection from any other address.
+//! - Each control connection gets its own TLS session store; its data connections resume
+//!   its session (servers such as vsftpd and kftpd require that), and parallel sessions do
+//!   not take each other's tickets.
+//! - Downloads go to `.<name>.<pid>.kftp-part` beside the target and are renamed on
+//!   success; a failed or cancelled download removes it. `resume` writes in place.
+//! - A transfer that moves no byte for the session timeout fails with a network error.
 #![forbid(unsafe_code)]
 
 pub mod ascii;

@@ -136,9 +136,12 @@ impl Client {
         let mut data = self.open_data(Command::Retr(remote.into()), &what).await?;
         let want = end - start;
         let mut limited = (&mut data).take(want);
-        let n = copy::stream_to_file(&mut limited, file, start, &self.opts.tuning, progress)
-            .await
-            .map_err(|e| Error::net(what.clone(), e))?;
+        let copied = crate::transfer::stall_guard(
+            copy::stream_to_file(&mut limited, file, start, &self.opts.tuning, progress),
+            progress,
+            self.ctl.timeout(),
+        );
+        let n = copied.await.map_err(|e| Error::net(what.clone(), e))?;
         drop(data);
         if n != want {
             return Err(Error::new(

@@ -248,9 +248,13 @@ impl Client {
             }
         }
         let data = self.open_data(Command::Retr(remote.into()), &what).await?;
-        let moved = receive(data, &file, offset, opts.ascii, &self.opts.tuning, progress)
-            .await
-            .map_err(|e| Error::net(what.clone(), e));
+        let moved = stall_guard(
+            receive(data, &file, offset, opts.ascii, &self.opts.tuning, progress),
+            progress,
+            self.ctl.timeout(),
+        )
+        .await
+        .map_err(|e| Error::net(what.clone(), e));
         let moved = match moved {
             Ok(m) => m,
             Err(e) => {
@@ -371,14 +375,18 @@ impl Client {
             Command::Stor(remote.into())
         };
         let data = self.open_data(cmd, &what).await?;
-        let sent = send(
-            data,
-            &file,
-            offset,
-            len - offset,
-            opts.ascii,
-            &self.opts.tuning,
+        let sent = stall_guard(
+            send(
+                data,
+                &file,
+                offset,
+                len - offset,
+                opts.ascii,
+                &self.opts.tuning,
+                progress,
+            ),
             progress,
+            self.ctl.timeout(),
         )
         .await;
         let sent = match sent {
@@ -408,6 +416,32 @@ impl Client {
             path: sent.1,
             elapsed: started.elapsed(),
         })
+    }
+}
+
+/// Fails a transfer that has moved no byte for `limit` (a stalled server or network),
+/// instead of waiting forever; the data path itself has no timeouts.
+pub(crate) async fn stall_guard<T>(
+    fut: impl std::future::Future<Output = std::io::Result<T>>,
+    progress: &AtomicU64,
+    limit: std::time::Duration,
+) -> std::io::Result<T> {
+    tokio::pin!(fut);
+    let mut last = progress.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = tokio::time::sleep(limit) => {
+                let now = progress.load(std::sync::atomic::Ordering::Relaxed);
+                if now == last {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no data moved for {} s", limit.as_secs()),
+                    ));
+                }
+                last = now;
+            }
+        }
     }
 }
 
