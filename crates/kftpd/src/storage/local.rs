@@ -115,6 +115,17 @@ impl LocalFs {
         Ok((dir, name))
     }
 
+    /// Opens an upload target and takes its upload lock: one upload per name at a time,
+    /// so two sessions never write into (or truncate) the same part file.
+    fn open_upload(dir: &OwnedFd, name: &str, flags: OFlags) -> Result<File, FsError> {
+        let file = Self::open_in(dir, name, flags)?;
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => Ok(file),
+            Err(rustix::io::Errno::WOULDBLOCK) => Err(FsError::Busy),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     fn open_in(dir: &OwnedFd, name: &str, flags: OFlags) -> Result<File, FsError> {
         // openat2 refuses (EINVAL) a mode without O_CREAT, unlike openat.
         let mode = if flags.contains(OFlags::CREATE) {
@@ -252,7 +263,9 @@ impl Storage for LocalFs {
         };
         let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<Upload, FsError> {
-            let file = Self::open_in(&dir, &part, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC)?;
+            // Truncated only once the lock is held.
+            let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE)?;
+            file.set_len(0)?;
             Ok(Upload {
                 file,
                 offset: 0,
@@ -274,7 +287,7 @@ impl Storage for LocalFs {
             // old and new bytes together.
             WriteMode::ResumeAt(n) => match (existing, partial) {
                 (_, Some(len)) if len >= n => {
-                    let file = Self::open_in(&dir, &part, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, &part, OFlags::WRONLY)?;
                     Ok(Upload {
                         file,
                         offset: n,
@@ -286,7 +299,7 @@ impl Storage for LocalFs {
                     if (st.st_size.max(0) as u64) < n {
                         return Err(FsError::BadOffset);
                     }
-                    let file = Self::open_in(&dir, name, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, name, OFlags::WRONLY)?;
                     Ok(Upload {
                         file,
                         offset: n,
@@ -299,7 +312,7 @@ impl Storage for LocalFs {
             },
             WriteMode::Append => match (existing, partial) {
                 (_, Some(len)) => {
-                    let file = Self::open_in(&dir, &part, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, &part, OFlags::WRONLY)?;
                     Ok(Upload {
                         file,
                         offset: len,
@@ -308,7 +321,7 @@ impl Storage for LocalFs {
                     })
                 }
                 (Some(st), None) => {
-                    let file = Self::open_in(&dir, name, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, name, OFlags::WRONLY)?;
                     let offset = st.st_size.max(0) as u64;
                     Ok(Upload {
                         file,

@@ -35,6 +35,8 @@ pub enum FsError {
     NotEmpty,
     /// 553: a name kftpd reserves for itself (upload temp files) or an invalid name.
     ReservedName,
+    /// 450: another upload to the same name is in progress.
+    Busy,
     /// 452: the file system is full.
     NoSpace,
     /// 552: quota or file size limit exceeded.
@@ -49,6 +51,7 @@ impl FsError {
     /// The reply code for this error.
     pub fn code(&self) -> u16 {
         match self {
+            FsError::Busy => 450,
             FsError::NoSpace => 452,
             FsError::Quota => 552,
             FsError::ReservedName => 553,
@@ -70,6 +73,7 @@ impl fmt::Display for FsError {
             FsError::IsADirectory => f.write_str("Is a directory"),
             FsError::NotEmpty => f.write_str("Directory not empty"),
             FsError::ReservedName => f.write_str("File name not allowed"),
+            FsError::Busy => f.write_str("File busy: another upload to it is in progress"),
             FsError::NoSpace => f.write_str("Insufficient storage space"),
             FsError::Quota => f.write_str("Quota or file size limit exceeded"),
             FsError::BadOffset => f.write_str("Restart offset is past the end of the file"),

@@ -429,3 +429,45 @@ fn passive_connection_from_foreign_host_is_refused() {
     assert_eq!(read_all(d), b"private\n");
     assert_eq!(c.read().code, 226);
 }
+
+#[test]
+fn concurrent_uploads_to_one_name_do_not_mix() {
+    let srv = Server::start(&[]);
+    let mut a = srv.login();
+    let mut da = a.epsv();
+    a.expect("STOR same.bin", 150);
+    da.write_all(&[b'A'; 300_000]).unwrap();
+    let part = part_path(&srv, "same.bin");
+    assert!(wait_until(10, || file_len(&part) == 300_000));
+    // A second upload to the same name while the first is in flight is refused (450,
+    // file busy), and neither truncates nor writes into the first one's part file.
+    let mut b = srv.login();
+    let mut db = b.epsv();
+    let r = b.cmd("STOR same.bin");
+    if r.code == 150 {
+        db.write_all(&[b'B'; 100_000]).unwrap();
+        drop(db);
+        let _ = b.read();
+    } else {
+        assert_eq!(r.code, 450, "{r}");
+        b.expect("APPE same.bin", 450);
+        b.expect("REST 100", 350);
+        b.expect("STOR same.bin", 450);
+    }
+    da.write_all(&[b'A'; 200_000]).unwrap();
+    drop(da);
+    assert_eq!(a.read().code, 226);
+    let got = std::fs::read(srv.path("same.bin")).unwrap();
+    assert!(
+        got.len() == 500_000 && got.iter().all(|&x| x == b'A'),
+        "the first upload's file holds foreign bytes ({} bytes)",
+        got.len()
+    );
+    // Once it is done, the name is free again.
+    let mut db = b.epsv();
+    b.expect("STOR same.bin", 150);
+    db.write_all(b"B").unwrap();
+    drop(db);
+    assert_eq!(b.read().code, 226);
+    assert_eq!(std::fs::read(srv.path("same.bin")).unwrap(), b"B");
+}
