@@ -1,0 +1,319 @@
+//! Operating the server: the flags and state for the config file, transfer log, metrics
+//! endpoint, shutdown and reload, privileges and sandbox, and life behind NAT or a load
+//! balancer. The mechanisms live in their own modules ([`crate::config_file`],
+//! [`crate::xferlog`], [`crate::metrics_http`], [`crate::signals`], [`crate::privdrop`],
+//! [`crate::sandbox`], [`crate::proxy`]); this module holds what they share.
+
+use crate::config::Config;
+use crate::session::Shared;
+use crate::xferlog::Xferlog;
+use clap::Args;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Operational flags (flattened into the server's flags).
+#[derive(Args, Debug, Clone, Default)]
+pub struct OpsArgs {
+    /// Configuration file (TOML; see kftpd.example.toml). Flags and KFTPD_* variables
+    /// override it. Reloaded on SIGHUP.
+    #[arg(long, env = "KFTPD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Append a transfer log in xferlog format (as wu-ftpd and vsftpd) to this file.
+    #[arg(long, env = "KFTPD_XFERLOG")]
+    pub xferlog: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (off by default; keep it on loopback).
+    #[arg(long, env = "KFTPD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Seconds running transfers get to finish after SIGTERM/SIGINT before sessions are
+    /// told 421 and closed.
+    #[arg(long, default_value_t = 30)]
+    pub drain_timeout: u64,
+    /// Started as root: drop to this user (and its group) after binding and loading keys.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Confine file access with Landlock to the served roots, state and log directories.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Install a seccomp system-call allow-list (other calls fail with EPERM).
+    #[arg(long)]
+    pub seccomp: bool,
+    /// Expect a PROXY protocol v1 or v2 header on every control connection (behind a load
+    /// balancer); the address it carries is the client's for limits, logs and data checks.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+}
+
+/// One split-horizon entry: clients in `network` get `address` in 227 replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassiveNet {
+    /// Network address.
+    pub net: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+    /// What to advertise.
+    pub address: IpAddr,
+}
+
+impl PassiveNet {
+    /// Parses `10.0.0.0/8` (a bare address is a /32 or /128).
+    pub fn parse(network: &str, address: IpAddr) -> Result<PassiveNet, String> {
+        let (ip, prefix) = match network.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (network, None),
+        };
+        let net: IpAddr = ip
+            .trim()
+            .parse()
+            .map_err(|_| format!("expected a network such as \"10.0.0.0/8\", found {network:?}"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("prefix length must be 0..={max}, found {p:?}"))?,
+        };
+        Ok(PassiveNet {
+            net,
+            prefix,
+            address,
+        })
+    }
+
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Operational settings, resolved.
+#[derive(Clone, Debug, Default)]
+pub struct OpsConfig {
+    /// The configuration file, if any (re-read on SIGHUP).
+    pub config_file: Option<PathBuf>,
+    /// Transfer log path.
+    pub xferlog: Option<PathBuf>,
+    /// Metrics endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long a drain may take.
+    pub drain_timeout: Duration,
+    /// Unprivileged user to switch to.
+    pub user: Option<String>,
+    /// Landlock.
+    pub sandbox: bool,
+    /// seccomp allow-list.
+    pub seccomp: bool,
+    /// PROXY protocol on control listeners.
+    pub proxy_protocol: bool,
+    /// Split-horizon passive addresses (first match wins).
+    pub passive_networks: Vec<PassiveNet>,
+}
+
+impl OpsArgs {
+    /// The resolved settings.
+    pub fn to_config(&self) -> OpsConfig {
+        OpsConfig {
+            config_file: self.config.clone(),
+            xferlog: self.xferlog.clone(),
+            metrics_listen: self.metrics_listen,
+            drain_timeout: Duration::from_secs(self.drain_timeout),
+            user: self.user.clone(),
+            sandbox: self.sandbox,
+            seccomp: self.seccomp,
+            proxy_protocol: self.proxy_protocol,
+            passive_networks: Vec::new(),
+        }
+    }
+}
+
+/// Where the server is in its life; sessions watch it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Serving.
+    Run,
+    /// Draining: no new commands once the running transfer (if any) ends.
+    Drain,
+    /// The drain deadline passed: abort transfers, say 421, close.
+    Now,
+}
+
+/// Operational state shared by all sessions.
+#[derive(Debug)]
+pub struct OpsState {
+    /// The server's stage; sessions select on it.
+    pub stop: watch::Sender<Stop>,
+    /// The transfer log, when configured.
+    pub xferlog: Option<Xferlog>,
+    /// Split-horizon passive addresses; replaced on reload.
+    pub passive_networks: RwLock<Arc<Vec<PassiveNet>>>,
+}
+
+impl OpsState {
+    /// State for a fresh server.
+    pub fn new(cfg: &OpsConfig) -> OpsState {
+        OpsState {
+            stop: watch::channel(Stop::Run).0,
+            xferlog: None,
+            passive_networks: RwLock::new(Arc::new(cfg.passive_networks.clone())),
+        }
+    }
+}
+
+/// The address to advertise in a 227 reply to `client`: the first matching
+/// `passive_networks` entry, else the global `passive_address`.
+pub fn passive_address_for(shared: &Shared, client: IpAddr) -> Option<IpAddr> {
+    let nets = shared
+        .ops
+        .passive_networks
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    nets.iter()
+        .find(|n| n.contains(client))
+        .map(|n| n.address)
+        .or(shared.config.passive_address)
+}
+
+/// Sockets bound before the runtime starts (while still root, before the sandbox).
+#[derive(Debug, Default)]
+pub struct Bound {
+    control: Vec<(SocketAddr, std::net::TcpListener)>,
+    metrics: Option<std::net::TcpListener>,
+}
+
+impl Bound {
+    /// The listener bound for `addr`, for the runtime (call inside it).
+    pub fn take(&mut self, addr: &SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+        let i = self
+            .control
+            .iter()
+            .position(|(a, _)| a == addr)
+            .ok_or_else(|| std::io::Error::other(format!("{addr} was not bound")))?;
+        let (_, l) = self.control.remove(i);
+        tokio::net::TcpListener::from_std(l)
+    }
+}
+
+fn bind_std(addr: &SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    use anyhow::Context;
+    let l = std::net::TcpListener::bind(addr).with_context(|| format!("binding {addr}"))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Binds every listener: control, implicit FTPS and metrics.
+pub fn bind_all(cfg: &Config) -> anyhow::Result<Bound> {
+    let mut b = Bound::default();
+    for a in cfg.listen.iter().chain(&cfg.implicit_listen) {
+        b.control.push((*a, bind_std(a)?));
+    }
+    if let Some(a) = &cfg.ops.metrics_listen {
+        b.metrics = Some(bind_std(a)?);
+    }
+    Ok(b)
+}
+
+/// Opens the transfer log (before dropping privileges: the descriptor stays writable).
+pub fn open_xferlog(cfg: &Config) -> anyhow::Result<Option<Xferlog>> {
+    use anyhow::Context;
+    cfg.ops
+        .xferlog
+        .as_deref()
+        .map(|p| Xferlog::open(p).with_context(|| format!("opening xferlog {}", p.display())))
+        .transpose()
+}
+
+fn parent(p: &std::path::Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Drops privileges (`--user`), then applies Landlock (`--sandbox`) and seccomp
+/// (`--seccomp`). Call while the process is single-threaded, after binding and loading keys.
+pub fn confine(
+    cfg: &Config,
+    users: &crate::auth::Users,
+    tls: Option<&kftp_tls::ServerTls>,
+) -> anyhow::Result<()> {
+    if let Some(u) = &cfg.ops.user {
+        crate::privdrop::drop_to(u)?;
+    }
+    if cfg.ops.sandbox {
+        let mut rw = vec![cfg.root.clone(), cfg.state_dir.clone()];
+        rw.extend(users.roots().map(|p| p.to_path_buf()));
+        rw.extend(cfg.ops.xferlog.as_deref().map(parent));
+        let mut ro = vec![parent(&cfg.users_file)];
+        ro.extend(cfg.ops.config_file.as_deref().map(parent));
+        if let Some(t) = tls {
+            ro.push(parent(t.cert_path()));
+        }
+        ro.extend(cfg.tls_key.as_deref().map(parent));
+        crate::sandbox::apply_landlock(&rw, &ro)?;
+    } else {
+        tracing::info!("Landlock not applied (enable with --sandbox)");
+    }
+    if cfg.ops.seccomp {
+        crate::sandbox::apply_seccomp()?;
+    }
+    Ok(())
+}
+
+/// Starts the metrics endpoint and the SIGHUP reloader (inside the runtime).
+pub fn start(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
+    if let Some(l) = bound.metrics.take() {
+        let l = tokio::net::TcpListener::from_std(l)?;
+        let addr = l.local_addr()?;
+        tracing::info!(addr = %addr, "metrics endpoint listening (GET /metrics)");
+        println!("kftpd metrics on http://{addr}/metrics");
+        tokio::spawn(crate::metrics_http::serve(shared.clone(), l));
+    }
+    crate::signals::spawn_reloader(shared.clone());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_match() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = PassiveNet::parse("10.0.0.0/8", ip("10.0.0.5")).unwrap();
+        assert!(n.contains(ip("10.200.1.1")));
+        assert!(n.contains(ip("::ffff:10.1.2.3")));
+        assert!(!n.contains(ip("11.0.0.1")));
+        let all = PassiveNet::parse("0.0.0.0/0", ip("1.2.3.4")).unwrap();
+        assert!(all.contains(ip("8.8.8.8")));
+        let one = PassiveNet::parse("192.168.1.7", ip("1.2.3.4")).unwrap();
+        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
+        let v6 = PassiveNet::parse("fd00::/8", ip("10.0.0.5")).unwrap();
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        assert!(PassiveNet::parse("10.0.0.0/33", ip("1.2.3.4")).is_err());
+        assert!(PassiveNet::parse("ten", ip("1.2.3.4")).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Signals: SIGTERM and SIGINT drain and stop the server; SIGHUP reloads what can change
+//! without dropping sessions — the users file, the TLS certificate, the transfer log (reopened
+//! for rotation) and the reloadable part of the config file (`passive_networks`). A reload
+//! that fails (a broken file) logs the error and keeps the old state.
+
+use crate::config_file::FileConfig;
+use crate::session::Shared;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn stop_requested() {
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining"),
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+    }
+}
+
+/// Reloads on every SIGHUP, for as long as the runtime runs.
+pub fn spawn_reloader(shared: Arc<Shared>) {
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot catch SIGHUP: reload disabled");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let s = shared.clone();
+            // File reads and PEM parsing: off the reactor.
+            let _ = tokio::task::spawn_blocking(move || reload(&s)).await;
+        }
+    });
+}
+
+/// Reloads everything reloadable; returns how many parts failed.
+pub fn reload(shared: &Shared) -> usize {
+    let started = Instant::now();
+    let mut failed = 0;
+    if let Some(path) = &shared.config.ops.config_file {
+        match FileConfig::load(path) {
+            Ok(f) => {
+                *shared
+                    .ops
+                    .passive_networks
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(f.passive_networks());
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::error!(error = %e, "reload: config file rejected; keeping the old settings");
+            }
+        }
+    }
+    match crate::auth::Users::load(&shared.config.users_file) {
+        Ok(u) => {
+            let n = u.len();
+            *shared.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(u);
+            tracing::info!(users = n, "reload: users file loaded");
+        }
+        Err(e) => {
+            failed += 1;
+            tracing::error!(error = %format!("{e:#}"), "reload: users file rejected; keeping the old accounts");
+        }
+    }
+    if let Some(tls) = &shared.tls {
+        if let Err(e) = tls.reload() {
+            failed += 1;
+            tracing::error!(error = %e, "reload: certificate rejected; keeping the old one");
+        }
+    }
+    if let Some(x) = &shared.ops.xferlog {
+        if let Err(e) = x.reopen() {
+            failed += 1;
+            tracing::error!(error = %e, "reload: cannot reopen the transfer log");
+        }
+    }
+    tracing::info!(
+        failed,
+        ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1e3),
+        "SIGHUP: reload done"
+    );
+    failed
+}
+
+/// Drains after the listeners stopped: sessions finish their running transfer and are
+/// told 421; at `deadline` the rest are aborted (426, then 421) and closed.
+pub async fn drain(shared: &Shared, deadline: std::time::Duration) {
+    use crate::ops::Stop;
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+    let active = || shared.metrics.sessions_active.load(Ordering::Relaxed);
+    let wait = |limit: Duration| async move {
+        let end = tokio::time::Instant::now() + limit;
+        while active() > 0 && tokio::time::Instant::now() < end {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tracing::info!(
+        sessions = active(),
+        deadline_secs = deadline.as_secs(),
+        "draining"
+    );
+    shared.ops.stop.send_replace(Stop::Drain);
+    wait(deadline).await;
+    if active() > 0 {
+        tracing::warn!(
+            sessions = active(),
+            "drain deadline passed: aborting the rest"
+        );
+        shared.ops.stop.send_replace(Stop::Now);
+        wait(Duration::from_secs(5)).await;
+    }
+    tracing::info!(sessions = active(), "drained");
+}
