@@ -15,6 +15,8 @@
 //! listings and cannot be named by clients. While a part file exists it is what `SIZE`,
 //! `REST n` + `STOR` and `APPE` refer to, even if an older file holds the final name (an
 //! interrupted replacement): resuming into the old file would splice old and new bytes.
+//! `DELE name` removes it as well. Each upload holds an `flock` on the file it writes, so
+//! a second upload to the same name gets 450 instead of sharing the part file.
 //! Without a part file, a resume of a file that exists under its final name writes in
 //! place from the offset: the bytes before it are the ones the client already confirmed.
 
@@ -385,12 +387,33 @@ impl Storage for LocalFs {
 
     async fn remove(&self, p: &VPath) -> Result<(), FsError> {
         let (dir, name) = self.parent(p)?;
-        match statat_nofollow(&dir, name)? {
-            None => Err(FsError::NotFound),
+        let removed = match statat_nofollow(&dir, name)? {
+            None => false,
             Some(st) if FileType::from_raw_mode(st.st_mode) == FileType::Directory => {
-                Err(FsError::IsADirectory)
+                return Err(FsError::IsADirectory)
             }
-            Some(_) => Ok(rustix::fs::unlinkat(&dir, name, AtFlags::empty())?),
+            Some(_) => {
+                rustix::fs::unlinkat(&dir, name, AtFlags::empty())?;
+                true
+            }
+        };
+        // An interrupted upload to the name goes too: SIZE reports it and a resume would
+        // bring it back, so DELE must reach it. One being written right now stays.
+        let part = part_name(name);
+        if statat_nofollow(&dir, &part)?.is_some() {
+            match Self::open_upload(&dir, &part, OFlags::WRONLY) {
+                Ok(_locked) => {
+                    rustix::fs::unlinkat(&dir, &part, AtFlags::empty())?;
+                    return Ok(());
+                }
+                Err(e) if !removed => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if removed {
+            Ok(())
+        } else {
+            Err(FsError::NotFound)
         }
     }
 

@@ -471,3 +471,30 @@ fn concurrent_uploads_to_one_name_do_not_mix() {
     assert_eq!(b.read().code, 226);
     assert_eq!(std::fs::read(srv.path("same.bin")).unwrap(), b"B");
 }
+
+#[test]
+fn dele_discards_an_interrupted_upload() {
+    let srv = Server::start(&[]);
+    let mut c = interrupted_upload(&srv, "gone.bin", &random_bytes(200_000, 191));
+    assert_eq!(c.expect("SIZE gone.bin", 213).text(), "200000");
+    c.expect("DELE gone.bin", 250);
+    assert!(!part_path(&srv, "gone.bin").exists());
+    c.expect("SIZE gone.bin", 550);
+    c.expect("DELE gone.bin", 550);
+    // With an older file under the name, DELE removes both.
+    std::fs::write(srv.path("both.bin"), b"old").unwrap();
+    drop(c);
+    let mut c = interrupted_upload(&srv, "both.bin", &random_bytes(100_000, 192));
+    c.expect("DELE both.bin", 250);
+    assert!(!srv.path("both.bin").exists() && !part_path(&srv, "both.bin").exists());
+    // An upload in flight is not pulled from under its writer: 450.
+    let mut d = c.epsv();
+    c.expect("STOR live.bin", 150);
+    d.write_all(&[7u8; 50_000]).unwrap();
+    assert!(wait_until(10, || file_len(&part_path(&srv, "live.bin")) == 50_000));
+    let mut c2 = srv.login();
+    c2.expect("DELE live.bin", 450);
+    drop(d);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(file_len(&srv.path("live.bin")), 50_000);
+}
