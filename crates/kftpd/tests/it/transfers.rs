@@ -498,3 +498,58 @@ fn dele_discards_an_interrupted_upload() {
     assert_eq!(c.read().code, 226);
     assert_eq!(file_len(&srv.path("live.bin")), 50_000);
 }
+
+#[test]
+fn abor_before_the_data_connection_opens() {
+    let srv = Server::start(&[]);
+    std::fs::write(srv.path("f"), b"x").unwrap();
+    let mut c = srv.login();
+    let r = c.expect("EPSV", 229);
+    let _port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
+    // 150 is sent, the client never connects, then aborts.
+    c.expect("RETR f", 150);
+    let t0 = Instant::now();
+    c.send_raw(b"ABOR\r\n");
+    let (a, b) = (c.read(), c.read());
+    assert_eq!((a.code, b.code), (426, 226), "{a} / {b}");
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Same for an upload: no part file is left behind.
+    c.expect("EPSV", 229);
+    c.expect("STOR never.bin", 150);
+    c.send_raw(b"ABOR\r\n");
+    let (a, b) = (c.read(), c.read());
+    assert_eq!((a.code, b.code), (426, 226), "{a} / {b}");
+    assert!(!srv.path("never.bin").exists() && !part_path(&srv, "never.bin").exists());
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn control_connection_lost_mid_upload() {
+    let srv = Server::start(&[]);
+    let mut c = srv.login();
+    let mut d = c.epsv();
+    c.expect("STOR lost.bin", 150);
+    let data = random_bytes(400_000, 201);
+    d.write_all(&data).unwrap();
+    let part = part_path(&srv, "lost.bin");
+    assert!(wait_until(10, || file_len(&part) == 400_000));
+    drop(c);
+    // The server ends the transfer with the session: the upload stays resumable, never
+    // appears under its name, and its lock is released for the next session.
+    let mut c = srv.login();
+    assert!(
+        wait_until(10, || c.cmd("SIZE lost.bin").text() == "400000"
+            && !srv.path("lost.bin").exists()),
+        "partial upload not kept"
+    );
+    drop(d);
+    let mut d = c.epsv();
+    c.expect("REST 400000", 350);
+    c.expect("STOR lost.bin", 150);
+    d.write_all(b"end").unwrap();
+    drop(d);
+    assert_eq!(c.read().code, 226);
+    let mut want = data;
+    want.extend_from_slice(b"end");
+    assert_eq!(std::fs::read(srv.path("lost.bin")).unwrap(), want);
+}
