@@ -553,3 +553,28 @@ fn control_connection_lost_mid_upload() {
     want.extend_from_slice(b"end");
     assert_eq!(std::fs::read(srv.path("lost.bin")).unwrap(), want);
 }
+
+#[test]
+fn foreign_peer_first_then_rightful_client() {
+    let srv = Server::start(&["--data-timeout", "5"]);
+    std::fs::write(srv.path("f"), b"mine only\n").unwrap();
+    let mut c = srv.login();
+    let r = c.expect("EPSV", 229);
+    let port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
+    let to = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut intruder) = connect_from(Ipv4Addr::new(127, 0, 0, 2), to) else {
+        println!("SKIP: cannot connect from 127.0.0.2");
+        return;
+    };
+    c.expect("RETR f", 150);
+    intruder
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut stolen = Vec::new();
+    let _ = intruder.read_to_end(&mut stolen);
+    assert!(stolen.is_empty(), "{stolen:?}");
+    // The PASV-theft attempt did not use up the listener: the client still connects.
+    let d = TcpStream::connect(to).unwrap();
+    assert_eq!(read_all(d), b"mine only\n");
+    assert_eq!(c.read().code, 226);
+}
