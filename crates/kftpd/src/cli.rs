@@ -125,6 +125,9 @@ pub struct ServeArgs {
     /// Let PROT P data connections skip resuming the control TLS session (old clients).
     #[arg(long)]
     pub no_tls_reuse_required: bool,
+    /// Limits: sessions per user, failed-login bans, anonymous, bandwidth, stalls.
+    #[command(flatten)]
+    pub abuse: crate::limits::AbuseArgs,
     /// Log format: text or json.
     #[arg(long, default_value = "text")]
     pub log_format: String,
@@ -167,6 +170,7 @@ impl ServeArgs {
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;
+        self.abuse.apply(&mut c);
         c.tls_policy = if self.require_tls {
             TlsPolicy::Always
         } else if self.no_tls_required || self.no_tls {

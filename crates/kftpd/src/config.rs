@@ -73,6 +73,8 @@ pub struct Config {
     pub tls_sniff: Duration,
     /// PROT P data connections must resume the control connection's TLS session.
     pub tls_require_reuse: bool,
+    /// Login bans, anonymous limits, bandwidth limits (see [`crate::limits`]).
+    pub abuse: crate::limits::AbuseConfig,
 }
 
 impl Config {
@@ -103,6 +105,7 @@ impl Config {
             implicit_listen: Vec::new(),
             tls_sniff: Duration::from_millis(50),
             tls_require_reuse: true,
+            abuse: crate::limits::AbuseConfig::default(),
         }
     }
 }

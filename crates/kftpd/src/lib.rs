@@ -9,12 +9,16 @@
 //! - [`auth`] — the users file and Argon2id.
 //! - [`config`], [`cli`] — configuration from flags.
 //! - [`metrics`] — counters.
+//! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
+//! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 
+pub mod anon;
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod datachan;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod session;

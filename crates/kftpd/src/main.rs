@@ -128,8 +128,14 @@ fn serve(cli: &Cli) -> Result<()> {
     } else {
         None
     };
+    // Thousands of sessions need thousands of descriptors: lift the soft limit.
+    match kftpd::limits::raise_nofile() {
+        Ok((old, new)) => tracing::debug!(?old, ?new, "RLIMIT_NOFILE soft limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
+    }
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
+        kftpd::limits::catch_sigxfsz();
         let mut listeners = Vec::new();
         let mut out = std::io::stdout().lock();
         for addr in &cfg.listen {

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub logins_ok: AtomicU64,
     /// Failed logins.
     pub logins_failed: AtomicU64,
+    /// Addresses banned after repeated failed logins.
+    pub bans: AtomicU64,
     /// Bytes sent to clients (RETR).
     pub bytes_out: AtomicU64,
     /// Bytes received (STOR/APPE).
@@ -72,6 +74,11 @@ impl Metrics {
             "kftpd_logins_failed_total",
             "Failed logins.",
             self.logins_failed.load(Relaxed),
+        );
+        counter(
+            "kftpd_bans_total",
+            "Addresses banned after repeated failed logins.",
+            self.bans.load(Relaxed),
         );
         counter(
             "kftpd_bytes_out_total",

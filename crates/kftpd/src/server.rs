@@ -123,6 +123,19 @@ async fn accept_loop(
             .metrics
             .sessions_total
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(left) = shared.abuse.banned(peer.ip()) {
+            shared
+                .metrics
+                .sessions_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer = %peer, ban_left_secs = left.as_secs(), "connection refused: address banned");
+            tokio::spawn(refuse(
+                stream,
+                peer,
+                "your address is banned after repeated failed logins",
+            ));
+            continue;
+        }
         match limits.admit(peer.ip(), shared.config.max_per_ip) {
             Ok(slot) => {
                 let shared = shared.clone();

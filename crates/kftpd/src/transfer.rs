@@ -67,6 +67,11 @@ pub struct Ctx {
     pub abort: oneshot::Receiver<()>,
     /// Set for PROT P.
     pub tls: Option<DataTls>,
+    /// Bandwidth limits (session, user, global; see [`crate::limits`]).
+    pub limits: Vec<Arc<kftp_datapath::RateLimiter>>,
+    /// The control socket (a duplicate), to check that an uploading client is still
+    /// there before committing ([`crate::limits::control_closed`]).
+    pub control: Option<rustix::fd::OwnedFd>,
 }
 
 enum End {
@@ -283,7 +288,7 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     let tuning = Tuning {
         choice: cfg.data_path,
         buf_size: cfg.buf_size,
-        limits: Vec::new(),
+        limits: std::mem::take(&mut ctx.limits),
     };
     let started = Instant::now();
     let progress = ctx.progress.clone();
@@ -306,11 +311,21 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         }
     };
 
-    let end = tokio::select! {
+    let mut end = tokio::select! {
         r = move_bytes(&mut job, conn, &tuning, &progress) => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,
         _ = watchdog => End::Stalled,
     };
+    // An upload whose client vanished (control connection closed) is not committed.
+    if upload
+        && matches!(end, End::Done(_))
+        && ctx
+            .control
+            .as_ref()
+            .is_some_and(crate::limits::control_closed)
+    {
+        end = End::Aborted;
+    }
 
     let secs = started.elapsed().as_secs_f64();
     let mut reply = match &end {

@@ -49,7 +49,12 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
     };
     let cfg = &s.shared.config;
     let (root, perms, anonymous) = if name == "anonymous" && cfg.anonymous {
-        (cfg.root.clone(), Perms::READ_ONLY, true)
+        // Read-only, plus STOR into the drop folder when there is one (crate::anon).
+        let perms = Perms {
+            write: cfg.abuse.anonymous_upload_dir.is_some(),
+            ..Perms::READ_ONLY
+        };
+        (cfg.root.clone(), perms, true)
     } else {
         let users = s.shared.users();
         let n = name.clone();
@@ -69,7 +74,21 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
                     .logins_failed
                     .fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login failed");
-                tokio::time::sleep(cfg.login_fail_delay).await;
+                // The delay grows with each failure from this address; enough failures
+                // ban it (crate::limits).
+                let v = s.shared.abuse.login_failed(s.peer.ip(), &s.shared.metrics);
+                tokio::time::sleep(v.delay).await;
+                if v.banned {
+                    s.quit = true;
+                    return Reply::new(
+                        421,
+                        format!(
+                            "Too many failed logins from {}: banned for {} s.",
+                            s.peer.ip(),
+                            cfg.abuse.ban_time.as_secs()
+                        ),
+                    );
+                }
                 return Reply::new(530, "Login incorrect.");
             }
         }
@@ -81,6 +100,19 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
             return Reply::new(530, "Login failed: your home directory is unavailable.");
         }
     };
+    let guard = match s.shared.abuse.admit_user(&name, anonymous) {
+        Ok(g) => g,
+        Err(why) => {
+            s.shared
+                .metrics
+                .sessions_refused
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(session = s.id, peer = %s.peer, user = %name, reason = %why, "login refused by limit");
+            s.quit = true;
+            return Reply::new(421, format!("{why}; try again later."));
+        }
+    };
+    s.shared.abuse.login_ok(s.peer.ip());
     s.shared.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = s.id, peer = %s.peer, user = %name, root = %root.display(), "logged in");
     s.cwd = VPath::root();
@@ -89,9 +121,16 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         storage: Arc::new(fs),
         perms,
         anonymous,
+        guard,
     });
     if anonymous {
-        Reply::new(230, "Anonymous login ok; access is read-only.")
+        match crate::anon::upload_dir(s) {
+            Some(d) => Reply::new(
+                230,
+                format!("Anonymous login ok; access is read-only, uploads go to {d}."),
+            ),
+            None => Reply::new(230, "Anonymous login ok; access is read-only."),
+        }
     } else {
         Reply::new(230, format!("User '{name}' logged in."))
     }

@@ -107,6 +107,11 @@ pub(crate) async fn start_transfer(
         progress: progress.clone(),
         abort: abort_rx,
         tls,
+        limits: s.login().map(|l| l.guard.limits()).unwrap_or_default(),
+        control: match (&job, s.control().stream.as_ref()) {
+            (Job::Receive { .. }, Some(st)) => crate::limits::control_probe(st),
+            _ => None,
+        },
     };
     let handle = tokio::spawn(transfer::run(job, setup, ctx));
     s.running = Some(Running {

@@ -33,6 +33,11 @@ pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Option<Reply> {
             WriteMode::ResumeAt(n)
         }
     };
+    // Anonymous uploads (drop folder only, see crate::anon) never overwrite.
+    let mode = match (mode, s.login().is_some_and(|l| l.anonymous)) {
+        (WriteMode::Replace, true) => WriteMode::CreateNew,
+        (m, _) => m,
+    };
     let verb = match kind {
         Kind::Stor => "STOR",
         Kind::Appe => "APPE",

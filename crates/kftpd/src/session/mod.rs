@@ -40,12 +40,15 @@ pub struct Shared {
     pub next_id: AtomicU64,
     /// Certificates, when TLS is enabled.
     pub tls: Option<Arc<ServerTls>>,
+    /// Failed-login bans, sessions per user, bandwidth limiters.
+    pub abuse: crate::limits::Abuse,
 }
 
 impl Shared {
     /// Shared state for a configuration and its users.
     pub fn new(config: Config, users: Users) -> Self {
         Shared {
+            abuse: crate::limits::Abuse::new(&config),
             config,
             users: RwLock::new(Arc::new(users)),
             ports: PortPool::default(),
@@ -84,6 +87,8 @@ pub struct Login {
     pub perms: Perms,
     /// Anonymous login.
     pub anonymous: bool,
+    /// This login's session slot and bandwidth limits; dropped with the login.
+    pub guard: crate::limits::LoginGuard,
 }
 
 /// A transfer in flight.

@@ -82,6 +82,9 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             "EPSV ALL in effect: only EPSV may set up data connections.",
         ));
     }
+    if login.anonymous {
+        crate::anon::check(s, cmd)?;
+    }
     if let Some(name) = needed_perm(cmd) {
         let p = login.perms;
         let ok = match name {

@@ -1,5 +1,6 @@
 //! kftpd integration tests: one binary, a real server per test, real clients.
 
+mod abuse;
 mod curl;
 mod ftplib;
 mod ftps;

@@ -1,0 +1,124 @@
+//! Anonymous FTP under control.
+//!
+//! Anonymous logins (`anonymous` or `ftp`) exist only with `--anonymous`. They are
+//! read-only, except for an optional drop folder (`--anonymous-upload-dir`): there STOR
+//! creates new files (never overwriting, never resuming), and nothing in it can be listed,
+//! downloaded, sized or hashed, so the folder cannot become a free file-sharing service.
+//! Outside it nothing can be written. Anonymous sessions have their own session cap and a
+//! bandwidth limit shared by all of them (see [`crate::limits`]).
+//!
+//! [`check`] runs from [`crate::session::policy::check`] for anonymous logins, ahead of
+//! the permission check.
+
+use crate::session::Session;
+use kftp_proto::path::VPath;
+use kftp_proto::{Command, Reply};
+
+/// The drop folder as a virtual path, when configured.
+pub fn upload_dir(s: &Session) -> Option<VPath> {
+    let dir = s.shared.config.abuse.anonymous_upload_dir.as_deref()?;
+    VPath::resolve(&VPath::root(), dir)
+        .ok()
+        .filter(|p| !p.is_root())
+}
+
+fn inside(p: &VPath, dir: &VPath) -> bool {
+    let (p, d) = (p.as_str(), dir.as_str());
+    p == d || p.strip_prefix(d).is_some_and(|rest| rest.starts_with('/'))
+}
+
+fn read_only() -> Reply {
+    Reply::new(550, "Permission denied: anonymous access is read-only.")
+}
+
+/// Ok, or the reply refusing `cmd` to an anonymous session.
+pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
+    let drop = upload_dir(s);
+    let in_drop = |arg: Option<&str>| -> Result<bool, Reply> {
+        let Some(d) = &drop else { return Ok(false) };
+        let p = match arg {
+            Some(a) => s.resolve(a)?,
+            None => s.cwd.clone(),
+        };
+        Ok(inside(&p, d))
+    };
+    let write_only = || {
+        Reply::new(
+            550,
+            "Permission denied: the anonymous upload folder is write-only.",
+        )
+    };
+    match cmd {
+        Command::Stor(arg) => {
+            let Some(d) = &drop else {
+                return Err(read_only());
+            };
+            let p = s.resolve(arg)?;
+            if !inside(&p, d) || p == *d {
+                return Err(Reply::new(
+                    550,
+                    format!("Permission denied: anonymous uploads go to {d} only."),
+                ));
+            }
+            if s.rest != 0 {
+                return Err(Reply::new(
+                    550,
+                    "Permission denied: anonymous uploads cannot be resumed.",
+                ));
+            }
+            Ok(())
+        }
+        Command::Stou(_)
+        | Command::Appe(_)
+        | Command::Dele(_)
+        | Command::Rmd(_)
+        | Command::Mkd(_)
+        | Command::Rnfr(_)
+        | Command::Rnto(_)
+        | Command::Mfmt(..) => Err(read_only()),
+        Command::Site(t) if !t.trim_start().to_ascii_uppercase().starts_with("HELP") => {
+            Err(read_only())
+        }
+        Command::Retr(a)
+        | Command::Size(a)
+        | Command::Mdtm(a)
+        | Command::Hash(a)
+        | Command::XHash(_, a, _) => {
+            if in_drop(Some(a))? {
+                return Err(write_only());
+            }
+            Ok(())
+        }
+        Command::List { path, .. } | Command::Nlst { path, .. } => {
+            // ls-style clients send LIST with options only; a path of "" means cwd.
+            let arg = path.as_deref().filter(|p| !p.is_empty());
+            if in_drop(arg)? {
+                return Err(write_only());
+            }
+            Ok(())
+        }
+        Command::Mlsd(a) | Command::Mlst(a) | Command::Stat(a @ Some(_)) => {
+            if in_drop(a.as_deref())? {
+                return Err(write_only());
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inside_is_component_wise() {
+        let d = VPath::resolve(&VPath::root(), "incoming").unwrap_or_else(|_| VPath::root());
+        let r = |a: &str| VPath::resolve(&VPath::root(), a).unwrap_or_else(|_| VPath::root());
+        assert!(inside(&r("/incoming"), &d));
+        assert!(inside(&r("/incoming/x"), &d));
+        assert!(inside(&r("/pub/../incoming/x"), &d));
+        assert!(!inside(&r("/incomingx"), &d));
+        assert!(!inside(&r("/"), &d));
+    }
+}
