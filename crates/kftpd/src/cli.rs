@@ -29,6 +29,12 @@ pub enum Sub {
     /// Manage accounts in the users file.
     #[command(subcommand)]
     User(UserCmd),
+    /// Validate a configuration file (default: --config) and report the first error with
+    /// its file, line, key and what was expected.
+    CheckConfig {
+        /// The file to check.
+        file: Option<PathBuf>,
+    },
 }
 
 /// `kftpd user ...`
@@ -129,11 +135,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub abuse: crate::limits::AbuseArgs,
     /// Log format: text or json.
-    #[arg(long, default_value = "text")]
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// Configuration file, transfer log, metrics, drain, privileges, sandbox, PROXY protocol.
+    #[command(flatten)]
+    pub ops: crate::ops::OpsArgs,
 }
 
-fn parse_range(s: &str) -> Result<RangeInclusive<u16>, String> {
+/// Parses a port range `LOW-HIGH` (also used for the config file).
+pub fn parse_range(s: &str) -> Result<RangeInclusive<u16>, String> {
     let (a, b) = s
         .split_once('-')
         .ok_or("expected LOW-HIGH, e.g. 30000-30099")?;
@@ -171,6 +181,7 @@ impl ServeArgs {
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;
         self.abuse.apply(&mut c);
+        c.ops = self.ops.to_config();
         c.tls_policy = if self.require_tls {
             TlsPolicy::Always
         } else if self.no_tls_required || self.no_tls {

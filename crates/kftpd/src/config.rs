@@ -75,6 +75,8 @@ pub struct Config {
     pub tls_require_reuse: bool,
     /// Login bans, anonymous limits, bandwidth limits (see [`crate::limits`]).
     pub abuse: crate::limits::AbuseConfig,
+    /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
+    pub ops: crate::ops::OpsConfig,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Config {
             tls_sniff: Duration::from_millis(50),
             tls_require_reuse: true,
             abuse: crate::limits::AbuseConfig::default(),
+            ops: crate::ops::OpsConfig::default(),
         }
     }
 }

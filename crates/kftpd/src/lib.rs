@@ -11,16 +11,27 @@
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
+//! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
+//!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
+//!   (Landlock, seccomp), [`proxy`] (PROXY protocol).
 
 pub mod anon;
 pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_file;
 pub mod datachan;
 pub mod limits;
 pub mod metrics;
+pub mod metrics_http;
+pub mod ops;
+pub mod privdrop;
+pub mod proxy;
+pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod signals;
 pub mod storage;
 pub mod transfer;
+pub mod xferlog;

@@ -1,20 +1,29 @@
 //! The `kftpd` binary: parse flags, set up logging, bind, serve until a signal.
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use kftpd::auth::{users, Users};
 use kftpd::cli::{Cli, Sub, UserCmd};
 use kftpd::session::Shared;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match &cli.command {
-        Some(Sub::User(cmd)) => user_cmd(cmd),
-        None => serve(&cli),
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The config file sits under the flags and the environment.
+    let file = match &cli.command {
+        None => kftpd::config_file::merge(&mut cli.serve, &matches),
+        Some(_) => Ok(None),
+    };
+    let result = match (&cli.command, file) {
+        (_, Err(e)) => Err(e.into()),
+        (Some(Sub::User(cmd)), _) => user_cmd(cmd),
+        (Some(Sub::CheckConfig { file }), _) => {
+            kftpd::config_file::check_cmd(file.as_deref().or(cli.serve.ops.config.as_deref()))
+        }
+        (None, Ok(file)) => serve(&cli, file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,9 +92,12 @@ fn ensure_default_user(cfg: &kftpd::config::Config, explicit: bool) -> Result<Op
         .map(|s| s.trim().to_string()))
 }
 
-fn serve(cli: &Cli) -> Result<()> {
+fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> {
     let args = &cli.serve;
-    let cfg = args.to_config();
+    let mut cfg = args.to_config();
+    if let Some(f) = &file {
+        f.apply_to_config(&mut cfg);
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("KFTPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if args.log_format == "json" {
@@ -95,8 +107,10 @@ fn serve(cli: &Cli) -> Result<()> {
             .with_writer(std::io::stderr)
             .init();
     } else {
+        // Colours only on a terminal: files and journald get plain text.
         tracing_subscriber::fmt()
             .with_env_filter(filter)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_writer(std::io::stderr)
             .init();
     }
@@ -133,15 +147,18 @@ fn serve(cli: &Cli) -> Result<()> {
         Ok((old, new)) => tracing::debug!(?old, ?new, "RLIMIT_NOFILE soft limit"),
         Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
     }
+    // Bind (ports below 1024 need root), open the transfer log, then drop privileges and
+    // confine the process while it is still single-threaded.
+    let mut pre = kftpd::ops::bind_all(&cfg)?;
+    let xferlog = kftpd::ops::open_xferlog(&cfg)?;
+    kftpd::ops::confine(&cfg, &users, tls.as_deref())?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         kftpd::limits::catch_sigxfsz();
         let mut listeners = Vec::new();
         let mut out = std::io::stdout().lock();
         for addr in &cfg.listen {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let l = pre.take(addr)?;
             let bound = l.local_addr()?;
             writeln!(
                 out,
@@ -164,9 +181,7 @@ fn serve(cli: &Cli) -> Result<()> {
             listeners.push((l, false));
         }
         for addr in &cfg.implicit_listen {
-            let l = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let l = pre.take(addr)?;
             writeln!(out, "kftpd implicit FTPS listening on {}", l.local_addr()?)?;
             listeners.push((l, true));
         }
@@ -187,26 +202,11 @@ fn serve(cli: &Cli) -> Result<()> {
         drop(out);
         let mut shared = Shared::new(cfg, users);
         shared.tls = tls;
+        shared.ops.xferlog = xferlog;
         let shared = Arc::new(shared);
-        kftpd::server::run(
-            shared,
-            listeners,
-            shutdown_signal(),
-            Duration::from_secs(10),
-        )
-        .await;
+        kftpd::ops::start(&shared, &mut pre)?;
+        let drain = shared.config.ops.drain_timeout;
+        kftpd::server::run(shared, listeners, kftpd::signals::stop_requested(), drain).await;
         Ok::<_, anyhow::Error>(())
     })
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
 }

@@ -23,7 +23,38 @@ pub struct Metrics {
     pub bytes_out: AtomicU64,
     /// Bytes received (STOR/APPE).
     pub bytes_in: AtomicU64,
+    /// Replies sent, by code.
+    pub replies: ReplyCounts,
     transfers: [AtomicU64; 7],
+}
+
+/// Replies sent, one counter per code 100..=599.
+#[derive(Debug)]
+pub struct ReplyCounts(Vec<AtomicU64>);
+
+impl Default for ReplyCounts {
+    fn default() -> Self {
+        ReplyCounts((0..500).map(|_| AtomicU64::new(0)).collect())
+    }
+}
+
+impl ReplyCounts {
+    /// Counts one reply.
+    pub fn count(&self, code: u16) {
+        if let Some(c) = code
+            .checked_sub(100)
+            .and_then(|i| self.0.get(usize::from(i)))
+        {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Replies sent with `code` so far.
+    pub fn get(&self, code: u16) -> u64 {
+        code.checked_sub(100)
+            .and_then(|i| self.0.get(usize::from(i)))
+            .map_or(0, |c| c.load(Relaxed))
+    }
 }
 
 const PATHS: [PathUsed; 7] = [
@@ -90,6 +121,16 @@ impl Metrics {
             "Bytes received by STOR/APPE/STOU.",
             self.bytes_in.load(Relaxed),
         );
+        let _ = writeln!(
+            s,
+            "# HELP kftpd_replies_total Replies sent, by code.\n# TYPE kftpd_replies_total counter"
+        );
+        for code in 100..600u16 {
+            let n = self.replies.get(code);
+            if n > 0 {
+                let _ = writeln!(s, "kftpd_replies_total{{code=\"{code}\"}} {n}");
+            }
+        }
         let _ = writeln!(
             s,
             "# HELP kftpd_sessions_active Sessions open now.\n# TYPE kftpd_sessions_active gauge\nkftpd_sessions_active {}",

@@ -161,6 +161,8 @@ fn allowed() -> Vec<i64> {
         // One upload per name (storage::local takes an flock on the file it writes).
         libc::SYS_flock,
         libc::SYS_fallocate,
+        libc::SYS_fadvise64,
+        libc::SYS_sync_file_range,
         libc::SYS_getdents64,
         libc::SYS_utimensat,
         libc::SYS_fchmod,

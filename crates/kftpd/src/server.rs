@@ -86,12 +86,7 @@ pub async fn run(
     for t in &tasks {
         t.abort();
     }
-    let deadline = tokio::time::Instant::now() + drain;
-    while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::signals::drain(&shared, drain).await;
 }
 
 async fn accept_loop(
@@ -101,11 +96,22 @@ async fn accept_loop(
     implicit: bool,
 ) {
     let mut backoff = Duration::from_millis(5);
+    // Connections whose PROXY header has been read come back here with the real client.
+    let (proxied_tx, mut proxied_rx) = tokio::sync::mpsc::channel(64);
     loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(x) => {
+        let accepted = tokio::select! {
+            a = listener.accept() => a.map(|(s, p)| (s, p, false)),
+            Some((s, p)) = proxied_rx.recv() => Ok((s, p, true)),
+        };
+        let (stream, peer) = match accepted {
+            Ok((s, p, proxied)) => {
                 backoff = Duration::from_millis(5);
-                x
+                if shared.config.ops.proxy_protocol && !proxied {
+                    // Read the header off the accept loop, bounded in size and time.
+                    crate::proxy::spawn_handshake(s, p, proxied_tx.clone());
+                    continue;
+                }
+                (s, p)
             }
             Err(e) => {
                 // EMFILE and friends: wait rather than spin.

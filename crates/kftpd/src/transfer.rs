@@ -369,6 +369,11 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             "transfer failed"
         );
     }
+    let ascii = matches!(
+        job,
+        Job::Send { ascii: true, .. } | Job::Receive { ascii: true, .. }
+    );
+    let file_job = !matches!(job, Job::Listing(_));
     if let Job::Receive {
         mut upload,
         storage,
@@ -382,6 +387,24 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
                 reply = Reply::new(e.code(), format!("Upload could not be saved: {e}."));
             }
         }
+    }
+    if let (Some(x), true) = (&ctx.shared.ops.xferlog, file_job) {
+        let bytes = match &end {
+            End::Done(o) => o.bytes,
+            _ => progress.load(Ordering::Relaxed),
+        };
+        x.write(&crate::xferlog::Entry {
+            at: std::time::SystemTime::now(),
+            took: started.elapsed(),
+            host: ctx.peer_ip,
+            bytes,
+            path: ctx.path.as_str(),
+            ascii,
+            outgoing: ctx.verb == "RETR",
+            anonymous: ctx.user == "anonymous",
+            user: &ctx.user,
+            complete: reply.code == 226,
+        });
     }
     reply
 }

@@ -183,6 +183,11 @@ impl Users {
         Ok(Users { by_name })
     }
 
+    /// The root directories that accounts name (the sandbox allows them).
+    pub fn roots(&self) -> impl Iterator<Item = &Path> + '_ {
+        self.by_name.values().filter_map(|u| u.root.as_deref())
+    }
+
     /// Number of accounts.
     pub fn len(&self) -> usize {
         self.by_name.len()

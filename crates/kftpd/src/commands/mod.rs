@@ -113,7 +113,9 @@ pub(crate) async fn start_transfer(
             _ => None,
         },
     };
-    let handle = tokio::spawn(transfer::run(job, setup, ctx));
+    let handle = tokio::spawn(tracing::Instrument::in_current_span(transfer::run(
+        job, setup, ctx,
+    )));
     s.running = Some(Running {
         handle,
         abort: Some(abort_tx),

@@ -24,7 +24,10 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
 
 /// PASV: IPv4 only (its reply cannot carry an IPv6 address).
 pub async fn pasv(s: &mut Session) -> Reply {
-    let advertised = match (s.shared.config.passive_address, s.local.ip()) {
+    let advertised = match (
+        crate::ops::passive_address_for(&s.shared, s.peer.ip()),
+        s.local.ip(),
+    ) {
         (Some(a), _) => a,
         (None, IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),

@@ -42,6 +42,8 @@ pub struct Shared {
     pub tls: Option<Arc<ServerTls>>,
     /// Failed-login bans, sessions per user, bandwidth limiters.
     pub abuse: crate::limits::Abuse,
+    /// Shutdown stage, transfer log, reloadable passive addresses.
+    pub ops: crate::ops::OpsState,
 }
 
 impl Shared {
@@ -49,6 +51,7 @@ impl Shared {
     pub fn new(config: Config, users: Users) -> Self {
         Shared {
             abuse: crate::limits::Abuse::new(&config),
+            ops: crate::ops::OpsState::new(&config.ops),
             config,
             users: RwLock::new(Arc::new(users)),
             ports: PortPool::default(),
@@ -158,11 +161,26 @@ impl Session {
         peer: SocketAddr,
         implicit: bool,
     ) {
+        use tracing::Instrument;
+        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+        // Every line logged inside, transfers included, carries `session=N`.
+        let span = tracing::info_span!("session", session = id);
+        Self::run_as(id, shared, stream, peer, implicit)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_as(
+        id: u64,
+        shared: Arc<Shared>,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+        implicit: bool,
+    ) {
         let local = match stream.local_addr() {
             Ok(a) => a,
             Err(_) => return,
         };
-        let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         let (stream, lineage) = match Self::start_tls(&shared, stream, implicit).await {
             Ok(x) => x,
@@ -238,7 +256,7 @@ impl Session {
             let line = match self.next_line().await {
                 Ok(Some(l)) => l,
                 Ok(None) => return "client closed",
-                Err(Timeout) => {
+                Err(Interrupt::Idle) => {
                     let _ = self
                         .send(&Reply::new(
                             421,
@@ -246,6 +264,15 @@ impl Session {
                         ))
                         .await;
                     return "idle timeout";
+                }
+                Err(Interrupt::Shutdown) => {
+                    let _ = self
+                        .send(&Reply::new(
+                            421,
+                            "Server shutting down: closing control connection.",
+                        ))
+                        .await;
+                    return "server shutdown";
                 }
             };
             let cmd = match line {
@@ -281,10 +308,28 @@ impl Session {
     }
 
     /// Waits for the next line, delivering the final reply of a running transfer if it
-    /// finishes first. `Err` on idle timeout; `Ok(None)` when the connection broke.
-    async fn next_line(&mut self) -> Result<Option<Line>, Timeout> {
+    /// finishes first. `Err` on idle timeout or server shutdown (a drain lets the running
+    /// transfer finish first); `Ok(None)` when the connection broke. A passive listener
+    /// nobody used within `data_timeout` is closed, so abandoned PASVs do not hold ports.
+    async fn next_line(&mut self) -> Result<Option<Line>, Interrupt> {
+        use crate::ops::Stop;
+        let mut stop = self.shared.ops.stop.subscribe();
+        let mut idle_at = None;
+        let mut data_at = None;
         loop {
+            let stage = *stop.borrow_and_update();
             if let Some(run) = self.running.as_mut() {
+                if stage == Stop::Now {
+                    if let Some(a) = run.abort.take() {
+                        let _ = a.send(());
+                    }
+                    let reply = (&mut run.handle)
+                        .await
+                        .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
+                    self.running = None;
+                    let _ = self.send(&reply).await;
+                    return Err(Interrupt::Shutdown);
+                }
                 tokio::select! {
                     line = self.control.read_line() => return Ok(line.ok()),
                     done = &mut run.handle => {
@@ -294,13 +339,29 @@ impl Session {
                             return Ok(None);
                         }
                     }
+                    Ok(()) = stop.changed() => {}
                 }
             } else {
-                let idle = self.shared.config.idle_timeout;
-                return match tokio::time::timeout(idle, self.control.read_line()).await {
-                    Err(_) => Err(Timeout),
-                    Ok(r) => Ok(r.ok()),
-                };
+                if stage != Stop::Run {
+                    return Err(Interrupt::Shutdown);
+                }
+                let now = tokio::time::Instant::now();
+                let idle = *idle_at.get_or_insert(now + self.shared.config.idle_timeout);
+                let passive = matches!(self.data, Some(DataSetup::Passive(_)));
+                let data = *data_at.get_or_insert(now + self.shared.config.data_timeout);
+                let wake = if passive { idle.min(data) } else { idle };
+                tokio::select! {
+                    r = self.control.read_line() => return Ok(r.ok()),
+                    _ = tokio::time::sleep_until(wake) => {
+                        if passive && wake < idle {
+                            tracing::debug!(session = self.id, "unused passive listener closed");
+                            self.data = None;
+                            continue;
+                        }
+                        return Err(Interrupt::Idle);
+                    }
+                    Ok(()) = stop.changed() => {}
+                }
             }
         }
     }
@@ -368,6 +429,7 @@ impl Session {
 
     /// Sends one reply on the control connection.
     pub async fn send(&mut self, r: &Reply) -> std::io::Result<()> {
+        self.shared.metrics.replies.count(r.code);
         self.control.send(r).await
     }
 
@@ -395,8 +457,13 @@ impl Session {
     }
 }
 
-/// The idle timer fired.
-struct Timeout;
+/// Why waiting for the next line stopped.
+enum Interrupt {
+    /// The idle timer fired.
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+}
 
 impl Shared {
     /// Whether AUTH TLS can be offered.

@@ -7,6 +7,7 @@ mod ftps;
 mod harness;
 mod jail;
 mod lftp;
+mod ops;
 mod session;
 mod suppaftp;
 mod transfers;
