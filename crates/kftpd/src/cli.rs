@@ -126,7 +126,7 @@ pub struct ServeArgs {
     pub no_tls: bool,
     /// Milliseconds a plain listener waits for a TLS ClientHello before greeting in clear,
     /// so one port serves implicit and explicit FTPS (0 turns this off).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 25)]
     pub tls_sniff_ms: u64,
     /// Let PROT P data connections skip resuming the control TLS session (old clients).
     #[arg(long)]

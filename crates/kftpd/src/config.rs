@@ -105,7 +105,7 @@ impl Config {
             tls_cert: None,
             tls_key: None,
             implicit_listen: Vec::new(),
-            tls_sniff: Duration::from_millis(50),
+            tls_sniff: Duration::from_millis(25),
             tls_require_reuse: true,
             abuse: crate::limits::AbuseConfig::default(),
             ops: crate::ops::OpsConfig::default(),
