@@ -8,7 +8,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 fn curl(args: &[&str]) -> (bool, String, String) {
-    run(Command::new("curl").args(["-sS", "--max-time", "30"]).args(args))
+    run(Command::new("curl")
+        .args(["-sS", "--max-time", "30"])
+        .args(args))
 }
 
 #[test]
@@ -22,20 +24,50 @@ fn curl_explicit_tls12_and_tls13_round_trip() {
     std::fs::write(srv.path("f.bin"), &data).unwrap();
     let local = srv.root.path().join("../up-src.bin");
     std::fs::write(&local, &data).unwrap();
-    for (i, ver) in [["--tlsv1.2", "--tls-max", "1.2"], ["--tlsv1.3", "--tls-max", "1.3"]].iter().enumerate() {
+    for (i, ver) in [
+        ["--tlsv1.2", "--tls-max", "1.2"],
+        ["--tlsv1.3", "--tls-max", "1.3"],
+    ]
+    .iter()
+    .enumerate()
+    {
         let url = format!("{}/f.bin", srv.url());
         let out = srv.root.path().join(format!("../dl{i}.bin"));
-        let (ok, _, err) = curl(&[&ver[0], ver[1], ver[2], "--ssl-reqd", "-k", &url, "-o", out.to_str().unwrap()]);
+        let (ok, _, err) = curl(&[
+            ver[0],
+            ver[1],
+            ver[2],
+            "--ssl-reqd",
+            "-k",
+            &url,
+            "-o",
+            out.to_str().unwrap(),
+        ]);
         assert!(ok, "curl {ver:?} download: {err}");
         assert_eq!(sha256(&std::fs::read(&out).unwrap()), sha256(&data));
         let up = format!("{}/up{i}.bin", srv.url());
-        let (ok, _, err) = curl(&[&ver[0], ver[1], ver[2], "--ssl-reqd", "-k", "-T", local.to_str().unwrap(), &up]);
+        let (ok, _, err) = curl(&[
+            ver[0],
+            ver[1],
+            ver[2],
+            "--ssl-reqd",
+            "-k",
+            "-T",
+            local.to_str().unwrap(),
+            &up,
+        ]);
         assert!(ok, "curl {ver:?} upload: {err}");
-        assert_eq!(sha256(&std::fs::read(srv.path(&format!("up{i}.bin"))).unwrap()), sha256(&data));
+        assert_eq!(
+            sha256(&std::fs::read(srv.path(&format!("up{i}.bin"))).unwrap()),
+            sha256(&data)
+        );
     }
     let log = srv.log_text();
     assert!(log.contains("control connection upgraded to TLS"), "{log}");
-    assert!(log.contains("tls-copy") || log.contains("ktls-sendfile"), "{log}");
+    assert!(
+        log.contains("tls-copy") || log.contains("ktls-sendfile"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -60,7 +92,10 @@ fn clear_text_login_refused_when_tls_required() {
     let srv = Server::start(&["--require-tls"]);
     let mut c = Ctl::connect(srv.addr);
     let r = c.expect("USER alice", 530);
-    assert!(r.text().contains("AUTH TLS"), "the refusal says what to do: {r}");
+    assert!(
+        r.text().contains("AUTH TLS"),
+        "the refusal says what to do: {r}"
+    );
     c.expect("PASS s3cret-pw", 530);
     let f = c.expect("FEAT", 211);
     assert!(f.lines.iter().any(|l| l == "AUTH TLS"), "{f:?}");
@@ -115,10 +150,26 @@ ftp.quit()
 
 fn python_ftps(srv: &Server, mode: &str, ver: &str) -> (Option<i32>, String) {
     let out = Command::new("python3")
-        .args(["-c", PY_FTPS, "127.0.0.1", &srv.addr.port().to_string(), USER, PASS, mode, ver])
+        .args([
+            "-c",
+            PY_FTPS,
+            "127.0.0.1",
+            &srv.addr.port().to_string(),
+            USER,
+            PASS,
+            mode,
+            ver,
+        ])
         .output()
         .expect("python3");
-    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 #[test]
@@ -134,18 +185,28 @@ fn python_ftplib_prot_p_must_reuse_the_session() {
         assert!(out.contains(&format!("OK TLSv{ver}")), "{out}");
         // Plain FTP_TLS does a full handshake on the data connection: refused with 522.
         let (code, out) = python_ftps(&srv, "plain", ver);
-        assert_eq!(code, Some(3), "TLS {ver} without reuse must be refused: {out}");
+        assert_eq!(
+            code,
+            Some(3),
+            "TLS {ver} without reuse must be refused: {out}"
+        );
         assert!(out.contains("REFUSED"), "{out}");
     }
     let log = srv.log_text();
-    assert!(log.contains("did not resume the control connection's TLS session"), "{log}");
+    assert!(
+        log.contains("did not resume the control connection's TLS session"),
+        "{log}"
+    );
 }
 
 #[test]
 fn suppaftp_rustls_with_pinned_certificate() {
     let srv = Server::start(&[]);
     let fp = srv.fingerprint.clone().expect("fingerprint printed");
-    let opts = kftp_tls::ClientTlsOptions { pin_sha256: Some(fp), ..Default::default() };
+    let opts = kftp_tls::ClientTlsOptions {
+        pin_sha256: Some(fp),
+        ..Default::default()
+    };
     let config = kftp_tls::client_config(&opts).expect("client config");
     let data = random_bytes(1 << 20, 5);
     let ftp = suppaftp::RustlsFtpStream::connect(srv.addr).unwrap();
@@ -153,16 +214,22 @@ fn suppaftp_rustls_with_pinned_certificate() {
         .into_secure(suppaftp::RustlsConnector::from(config), "127.0.0.1")
         .expect("AUTH TLS with a pinned certificate");
     ftp.login(USER, PASS).unwrap();
-    ftp.put_file("s.bin", &mut std::io::Cursor::new(data.clone())).unwrap();
+    ftp.put_file("s.bin", &mut std::io::Cursor::new(data.clone()))
+        .unwrap();
     let got = ftp.retr_as_buffer("s.bin").unwrap().into_inner();
     assert_eq!(sha256(&got), sha256(&data));
     ftp.quit().unwrap();
 
     // A wrong pin is refused.
-    let bad = kftp_tls::ClientTlsOptions { pin_sha256: Some("00".repeat(32)), ..Default::default() };
+    let bad = kftp_tls::ClientTlsOptions {
+        pin_sha256: Some("00".repeat(32)),
+        ..Default::default()
+    };
     let config = kftp_tls::client_config(&bad).unwrap();
     let ftp = suppaftp::RustlsFtpStream::connect(srv.addr).unwrap();
-    assert!(ftp.into_secure(suppaftp::RustlsConnector::from(config), "127.0.0.1").is_err());
+    assert!(ftp
+        .into_secure(suppaftp::RustlsConnector::from(config), "127.0.0.1")
+        .is_err());
 }
 
 #[test]
@@ -184,9 +251,17 @@ fn lftp_ssl_force() {
     );
     let (ok, out, err) = run(Command::new("lftp").args(["-c", &script]));
     assert!(ok, "lftp: {out}{err}");
-    assert_eq!(sha256(&std::fs::read(dir.path().join("l.bin")).unwrap()), sha256(&data));
-    assert_eq!(sha256(&std::fs::read(srv.path("l2.bin")).unwrap()), sha256(&data));
-    assert!(srv.log_text().contains("control connection upgraded to TLS"));
+    assert_eq!(
+        sha256(&std::fs::read(dir.path().join("l.bin")).unwrap()),
+        sha256(&data)
+    );
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("l2.bin")).unwrap()),
+        sha256(&data)
+    );
+    assert!(srv
+        .log_text()
+        .contains("control connection upgraded to TLS"));
 }
 
 /// A TCP relay that records what the client sends.
