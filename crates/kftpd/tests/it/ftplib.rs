@@ -127,7 +127,7 @@ fn python_ftplib_session() {
         return;
     }
     let srv = Server::start(&[]);
-    let huge = random_bytes(48 << 20, 111);
+    let huge = random_bytes(16 << 20, 111);
     std::fs::write(srv.path("huge.bin"), &huge).unwrap();
     let small = random_bytes(100_000, 112);
     std::fs::write(srv.path("small.bin"), &small).unwrap();

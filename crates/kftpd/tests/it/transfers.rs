@@ -48,7 +48,7 @@ fn assert_abort_replies(srv: &Server, c: &mut Ctl, d: TcpStream, small: &[u8]) {
 #[test]
 fn abor_during_large_retr() {
     let srv = Server::start(&[]);
-    std::fs::write(srv.path("huge.bin"), random_bytes(48 << 20, 131)).unwrap();
+    std::fs::write(srv.path("huge.bin"), random_bytes(16 << 20, 131)).unwrap();
     let small = random_bytes(70_000, 132);
     std::fs::write(srv.path("small.bin"), &small).unwrap();
     let mut c = srv.login();
@@ -109,7 +109,7 @@ fn abor_during_upload_keeps_the_part_file() {
 #[test]
 fn stat_during_transfer_reports_progress() {
     let srv = Server::start(&[]);
-    let data = random_bytes(40 << 20, 141);
+    let data = random_bytes(16 << 20, 141);
     std::fs::write(srv.path("huge.bin"), &data).unwrap();
     let mut c = srv.login();
     let mut d = retr_started(&mut c, "huge.bin");
@@ -257,7 +257,7 @@ fn interrupted_upload_does_not_clobber_existing_file() {
 /// got fewer bytes than announced.
 fn truncated_while_sending(path: &str) {
     let srv = Server::start(&["--data-path", path]);
-    let len = 48usize << 20;
+    let len = 16usize << 20;
     std::fs::write(srv.path("shrink.bin"), random_bytes(len, 171)).unwrap();
     let mut c = srv.login();
     let mut d = retr_started(&mut c, "shrink.bin");
