@@ -320,7 +320,10 @@ fn parse_dos_line(line: &str) -> Option<RemoteEntry> {
         name,
         kind,
         size,
-        mtime: Some(from_civil(year, mo, d, h, m, 0)),
+        // A year out of range gives no time rather than an overflow (found by fuzzing).
+        mtime: (1900..=9999)
+            .contains(&year)
+            .then(|| from_civil(year, mo, d, h, m, 0)),
         precision: Precision::Minutes,
         link_target,
     })

@@ -196,6 +196,11 @@ fn parse_code(line: &str) -> Option<(u16, u8)> {
     if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) {
         return None;
     }
+    // Reply codes start with 1-5 (RFC 959), 6 for protected replies (RFC 2228); "023"
+    // is not a reply (found by fuzzing).
+    if !(b'1'..=b'6').contains(&b[0]) {
+        return None;
+    }
     let sep = *b.get(3).unwrap_or(&b' ');
     if sep != b' ' && sep != b'-' {
         return None;
