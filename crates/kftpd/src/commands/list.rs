@@ -90,6 +90,8 @@ fn render(s: &Session, list: &[Entry], format: Format, all: bool) -> Vec<u8> {
 
 /// LIST, NLST, MLSD.
 pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format) -> Option<Reply> {
+    // REST applies to the transfer command that follows it; a listing consumes it.
+    s.rest = 0;
     if s.data.is_none() {
         return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }

@@ -279,3 +279,19 @@ fn retr_with_rest_and_stor_round_trip() {
     let _d = c.epsv();
     c.expect("RETR r.bin", 554);
 }
+
+#[test]
+fn listing_consumes_a_pending_rest() {
+    let srv = Server::start(&[]);
+    std::fs::write(srv.path("f"), b"0123456789").unwrap();
+    let mut c = srv.login();
+    c.expect("REST 5", 350);
+    let d = c.epsv();
+    c.expect("NLST", 150);
+    read_all(d);
+    assert_eq!(c.read().code, 226);
+    let d = c.epsv();
+    c.expect("RETR f", 150);
+    assert_eq!(read_all(d), b"0123456789", "REST must not survive the listing");
+    assert_eq!(c.read().code, 226);
+}
