@@ -440,8 +440,11 @@ fn vanish_mid_upload(how: Vanish) {
     assert!(wait_until(5.0, || len(&p) == 1 << 20), "{how:?}");
     match how {
         Vanish::Together => {
-            drop(d);
+            // A dying process closes its descriptors in order: the control connection
+            // (opened first) just before the data connection. The reverse order, a clean
+            // data close before the control one, is what a finished upload looks like.
             drop(c);
+            drop(d);
         }
         Vanish::ControlFirst => {
             drop(c);
