@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End to end kernel TLS: the real kftpd serves a PROT P download to the real kftp client
 # inside the kTLS VM (shared/ktls-vm), whose stock kernel has CONFIG_TLS. Passes only if
-# the bytes match, kftpd logged the transfer as `ktls-sendfile`, and /proc/net/tls_stat
-# shows the kernel encrypted records (TlsTxSw > 0) with no decrypt errors.
+# the bytes match both ways (kftp's upload also goes out through kTLS), kftpd logged the
+# download as `ktls-sendfile`, and /proc/net/tls_stat shows two kernel TLS transmitters
+# (TlsTxSw >= 2) with no decrypt errors.
 #
 # Uses the debug binaries `cargo test` already built (target/debug/kftpd, kftp); builds
 # them if missing. Env: CARGO_TARGET_DIR, KTLS_VM_DIR, KTLS_E2E_SIZE (bytes, default 4 MiB).
@@ -41,9 +42,14 @@ while ! grep -q 'listening on' /tmp/kftpd.out 2>/dev/null; do
 done
 KFTP_PASSWORD=vm-secret ./kftp --quiet get --tls --insecure ftp://alice@127.0.0.1:2121/big.bin /tmp/got.bin
 rc=\$?
+# The client hands its keys to the kernel too: the upload is a kTLS sendfile from kftp,
+# decrypted by kftpd's rustls.
+KFTP_PASSWORD=vm-secret ./kftp --quiet put --tls --insecure /tmp/got.bin ftp://alice@127.0.0.1:2121/up.bin
+rc2=\$?
 kill \$pid
 a=\$(sha256sum /tmp/root/big.bin | cut -d' ' -f1)
 b=\$(sha256sum /tmp/got.bin 2>/dev/null | cut -d' ' -f1)
+c=\$(sha256sum /tmp/root/up.bin 2>/dev/null | cut -d' ' -f1)
 echo "--- kftpd transfer log"
 grep 'transfer' /tmp/kftpd.log | sed 's/\x1b\[[0-9;]*m//g'
 echo "--- /proc/net/tls_stat"
@@ -51,9 +57,12 @@ cat /proc/net/tls_stat
 tx=\$(awk '\$1=="TlsTxSw"{print \$2}' /proc/net/tls_stat)
 bad=\$(awk '\$1=="TlsDecryptError"{print \$2}' /proc/net/tls_stat)
 [ \$rc -eq 0 ] || { echo "FAIL: kftp exited \$rc"; exit 1; }
-[ "\$a" = "\$b" ] || { echo "FAIL: bytes differ"; exit 1; }
+[ "\$a" = "\$b" ] || { echo "FAIL: downloaded bytes differ"; exit 1; }
+[ \$rc2 -eq 0 ] || { echo "FAIL: kftp put exited \$rc2"; exit 1; }
+[ "\$a" = "\$c" ] || { echo "FAIL: uploaded bytes differ"; exit 1; }
 grep -q 'ktls-sendfile' /tmp/kftpd.log || { echo "FAIL: transfer did not use ktls-sendfile"; exit 1; }
-[ "\${tx:-0}" -gt 0 ] && [ "\${bad:-0}" -eq 0 ] || { echo "FAIL: tls_stat TlsTxSw=\$tx TlsDecryptError=\$bad"; exit 1; }
+# Two kTLS transmitters: kftpd's download and kftp's upload.
+[ "\${tx:-0}" -ge 2 ] && [ "\${bad:-0}" -eq 0 ] || { echo "FAIL: tls_stat TlsTxSw=\$tx TlsDecryptError=\$bad"; exit 1; }
 echo "KTLS_E2E_OK sha256=\$a TlsTxSw=\$tx"
 exit 0
 GUEST

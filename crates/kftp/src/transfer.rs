@@ -483,6 +483,28 @@ pub(crate) async fn send(
     progress: &AtomicU64,
 ) -> std::io::Result<(u64, PathUsed)> {
     let mut data = data;
+    if !ascii {
+        // Over TLS, hand the keys to the kernel when it can take them, so the upload is
+        // still a sendfile(2); otherwise rustls encrypts in user space below.
+        if let Stream::Tls(tls) = data {
+            match kftp_tls::ktls::try_ktls_tx(*tls, len).await? {
+                kftp_tls::ktls::Offload::Kernel(k) => {
+                    let o =
+                        kftp_datapath::file_to_socket(file, offset, len, k.tcp(), tuning, progress)
+                            .await?;
+                    // close_notify, FIN, and a drain of what the server still sends.
+                    k.shutdown().await?;
+                    let path = if o.path == PathUsed::Sendfile {
+                        PathUsed::KtlsSendfile
+                    } else {
+                        PathUsed::TlsCopy
+                    };
+                    return Ok((o.bytes, path));
+                }
+                kftp_tls::ktls::Offload::User(tls) => data = Stream::Tls(Box::new(tls)),
+            }
+        }
+    }
     let (n, path) = if ascii {
         (
             crate::ascii::send_ascii(file, &mut data, progress).await?,
