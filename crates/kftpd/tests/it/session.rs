@@ -292,6 +292,10 @@ fn listing_consumes_a_pending_rest() {
     assert_eq!(c.read().code, 226);
     let d = c.epsv();
     c.expect("RETR f", 150);
-    assert_eq!(read_all(d), b"0123456789", "REST must not survive the listing");
+    assert_eq!(
+        read_all(d),
+        b"0123456789",
+        "REST must not survive the listing"
+    );
     assert_eq!(c.read().code, 226);
 }
