@@ -46,6 +46,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ascii;
+pub mod bench;
 pub mod client;
 pub mod control;
 pub mod creds;

@@ -402,6 +402,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Shell { url } => shell::run(g, url).await?,
+        Cmd::Bench(args) => drop(kftp::bench::run(*args).await?),
     }
     Ok(())
 }

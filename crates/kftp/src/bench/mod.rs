@@ -1,0 +1,649 @@
+//! `kftp bench`: measures FTP servers on this machine against its raw data-path ceiling
+//! and against each other.
+//!
+//! # Layout
+//! - `files`: the bench root every server serves (big file, concurrency files, small
+//!   files, upload directory).
+//! - `servers`: starting kftpd (per `--data-path`) and the peers (vsftpd, proftpd,
+//!   pure-ftpd) on loopback with generated configs, or taking a server by URL.
+//! - `proc`: CPU seconds and memory of a server's process tree from `/proc`, and of the
+//!   client from `CLOCK_PROCESS_CPUTIME_ID`.
+//! - `workload`: the measurements (download, upload, N simultaneous transfers, small
+//!   files, logins, idle-session memory).
+//! - `report`: rows, ratios to the ceiling R and to the best peer, targets, the table
+//!   and the JSON.
+//! - `plot`: the SVG of aggregate throughput against connections.
+//!
+//! One server runs at a time; each is measured with TLS off, then on, then stopped.
+
+mod files;
+mod plot;
+mod proc;
+mod report;
+mod servers;
+mod workload;
+
+pub use report::{Report, Row};
+
+use crate::client::ConnectOptions;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stream::TlsSetup;
+use crate::target::Security;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kftp_datapath::raw::{self, RawKind};
+use report::{Machine, RawRow};
+use servers::Server;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workload::{Sample, Target};
+
+/// The tests `--only` selects from.
+const TESTS: [&str; 8] = [
+    "raw",
+    "download",
+    "upload",
+    "concurrency",
+    "small",
+    "logins",
+    "idle",
+    "peers",
+];
+
+/// `kftp bench` arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Servers to measure by URL (ftp://user@127.0.0.1:PORT/dir/), in addition to the ones
+    /// started here; the directory must hold the bench files (see --work-dir). The
+    /// password comes from the URL or KFTP_PASSWORD. No CPU or memory figures for these.
+    pub urls: Vec<String>,
+    /// The kftpd binary (default: `kftpd` next to this executable).
+    #[arg(long, value_name = "PATH")]
+    pub kftpd: Option<PathBuf>,
+    /// Do not start kftpd (measure only peers and URLs).
+    #[arg(long)]
+    pub no_kftpd: bool,
+    /// kftpd data paths to measure, each in its own server: kernel, copy, auto.
+    #[arg(long, value_delimiter = ',', default_value = "kernel,copy")]
+    pub paths: Vec<String>,
+    /// Peers to start when installed: vsftpd, proftpd, pure-ftpd, or none.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "vsftpd,proftpd,pure-ftpd"
+    )]
+    pub peers: Vec<String>,
+    /// Where scripts/install-peers.sh unpacked the peers.
+    #[arg(long, value_name = "DIR")]
+    pub peers_dir: Option<PathBuf>,
+    /// TLS modes: off (plain), on (explicit FTPS with PROT P), or both.
+    #[arg(long, value_delimiter = ',', default_value = "off,on")]
+    pub tls_modes: Vec<String>,
+    /// Tests to run: raw, download, upload, concurrency, small, logins, idle (default all).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Size of the single-stream file (page-cached), e.g. 256MiB, 1GiB.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub size: u64,
+    /// Size of each concurrency file.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size)]
+    pub conc_size: u64,
+    /// Simultaneous transfers to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16,32,64")]
+    pub connections: Vec<usize>,
+    /// Number of small files.
+    #[arg(long, default_value_t = 2000)]
+    pub small_files: usize,
+    /// Size of each small file.
+    #[arg(long, default_value = "4KiB", value_parser = parse_size)]
+    pub small_size: u64,
+    /// Connections for the "several connections" small-file row.
+    #[arg(long, default_value_t = 4)]
+    pub small_conns: usize,
+    /// Parallel login loops for logins/s.
+    #[arg(long, default_value_t = 4)]
+    pub login_conns: usize,
+    /// Idle logged-in sessions for the memory row (kftpd allows 64 per user by default).
+    #[arg(long, default_value_t = 60)]
+    pub idle_sessions: usize,
+    /// Run each throughput measurement at least this many seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub min_secs: f64,
+    /// Keep the bench files here (reused across runs) instead of a temp dir.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Write every row as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the concurrency plot as SVG.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
+/// Parses `256MiB`, `4KiB`, `1G`, `1000`.
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("bad size '{s}'"))?;
+    let mul: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return Err(format!("bad size unit in '{s}' (use KiB, MiB, GiB)")),
+    };
+    Ok((n * mul as f64) as u64)
+}
+
+struct Plan<'a> {
+    args: &'a BenchArgs,
+    tests: Vec<String>,
+}
+
+impl Plan<'_> {
+    fn has(&self, t: &str) -> bool {
+        self.tests.iter().any(|x| x == t)
+    }
+}
+
+/// Removes the temp work dir at the end (not a `--work-dir`).
+struct WorkDir(PathBuf, bool);
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn default_peers_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("KFTP_PEERS_DIR") {
+        return d.into();
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    cache.join("kftp-peers")
+}
+
+fn kftpd_binary(args: &BenchArgs) -> Result<PathBuf> {
+    if let Some(p) = &args.kftpd {
+        return Ok(p.clone());
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::local("finding this executable", e))?;
+    let p = exe.with_file_name("kftpd");
+    if p.is_file() {
+        Ok(p)
+    } else {
+        Err(Error::usage(format!(
+            "no kftpd next to {} (build it with `cargo build --release -p kftpd`, or pass --kftpd PATH)",
+            exe.display()
+        )))
+    }
+}
+
+/// Runs the benchmark and prints the table to stdout.
+pub async fn run(args: BenchArgs) -> Result<Report> {
+    let started = Instant::now();
+    let tests: Vec<String> = if args.only.is_empty() {
+        TESTS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.only
+            .iter()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .collect()
+    };
+    for t in &tests {
+        if !TESTS.contains(&t.as_str()) {
+            return Err(Error::usage(format!(
+                "unknown test '{t}' in --only (one of {})",
+                TESTS.join(", ")
+            )));
+        }
+    }
+    let mut tls_modes = Vec::new();
+    for m in &args.tls_modes {
+        match m.as_str() {
+            "off" => tls_modes.push(false),
+            "on" => tls_modes.push(true),
+            _ => return Err(Error::usage(format!("--tls-modes: '{m}' is not off or on"))),
+        }
+    }
+    let mut levels: Vec<usize> = args
+        .connections
+        .iter()
+        .copied()
+        .filter(|n| *n > 0)
+        .collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let plan = Plan { args: &args, tests };
+
+    let (work, temp) = match &args.work_dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("kftp-bench-{}", std::process::id())),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&work)
+        .map_err(|e| Error::local(format!("creating {}", work.display()), e))?;
+    let _cleanup = WorkDir(work.clone(), temp);
+    let layout = files::Layout {
+        big: args.size.max(1),
+        conc_files: if plan.has("concurrency") {
+            levels.last().copied().unwrap_or(1)
+        } else {
+            0
+        },
+        conc_size: args.conc_size.max(1),
+        small_files: if plan.has("small") {
+            args.small_files
+        } else {
+            0
+        },
+        small_size: args.small_size,
+    };
+    let bar = progress_bar();
+    bar.set_message("writing the bench files");
+    let w2 = work.clone();
+    let root = tokio::task::spawn_blocking(move || files::prepare(&w2, &layout))
+        .await
+        .map_err(|e| Error::local("bench files", e.into()))?
+        .map_err(|e| Error::local(format!("writing bench files in {}", work.display()), e))?;
+    let big = root.join(files::BIG);
+
+    let mut report = Report {
+        machine: Machine::detect(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        size: args.size,
+        raw: Vec::new(),
+        ceiling_download_gbps: None,
+        ceiling_download_kind: None,
+        ceiling_download_cpu_s_per_gib: None,
+        ceiling_upload_gbps: None,
+        rows: Vec::new(),
+        targets: Vec::new(),
+        run_secs: 0.0,
+    };
+
+    if plan.has("raw") {
+        let bytes = args.size.max(1 << 30);
+        for kind in RawKind::ALL {
+            bar.set_message(format!("raw loop {kind}"));
+            let path = if kind.is_download() {
+                big.clone()
+            } else {
+                root.join("up/raw-up")
+            };
+            let r = tokio::task::spawn_blocking(move || raw::measure(kind, &path, bytes)).await;
+            match r {
+                Ok(Ok(x)) => report.raw.push(RawRow {
+                    kind: kind.name().into(),
+                    download: kind.is_download(),
+                    gbps: x.gbps(),
+                    cpu_s_per_gib: x.cpu_per_gib(),
+                    bytes: x.bytes,
+                }),
+                Ok(Err(e)) => bar.println(format!("kftp bench: raw loop {kind} failed: {e}")),
+                Err(e) => bar.println(format!("kftp bench: raw loop {kind} failed: {e}")),
+            }
+        }
+        let _ = std::fs::remove_file(root.join("up/raw-up"));
+        let cmp = |a: &&RawRow, b: &&RawRow| {
+            a.gbps
+                .partial_cmp(&b.gbps)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        };
+        if let Some(d) = report.raw.iter().filter(|r| r.download).max_by(cmp) {
+            report.ceiling_download_gbps = Some(d.gbps);
+            report.ceiling_download_kind = Some(d.kind.clone());
+            report.ceiling_download_cpu_s_per_gib = Some(d.cpu_s_per_gib);
+        }
+        report.ceiling_upload_gbps = report
+            .raw
+            .iter()
+            .filter(|r| !r.download)
+            .max_by(cmp)
+            .map(|r| r.gbps);
+    }
+
+    // The servers, started one at a time.
+    enum Start {
+        Kftpd(String),
+        Peer(String),
+        Url(String),
+    }
+    let mut starts = Vec::new();
+    if !args.no_kftpd {
+        for p in &args.paths {
+            starts.push(Start::Kftpd(p.clone()));
+        }
+    }
+    if plan.has("peers") {
+        for p in args.peers.iter().filter(|p| p.as_str() != "none") {
+            starts.push(Start::Peer(p.clone()));
+        }
+    }
+    for u in &args.urls {
+        starts.push(Start::Url(u.clone()));
+    }
+    let kftpd_bin = if args.no_kftpd {
+        None
+    } else {
+        Some(kftpd_binary(&args)?)
+    };
+    let peers_dir = args.peers_dir.clone().unwrap_or_else(default_peers_dir);
+    let cert = if tls_modes.contains(&true) && starts.iter().any(|s| matches!(s, Start::Peer(_))) {
+        servers::make_cert(&work)
+            .map_err(|e| bar.println(format!("kftp bench: no TLS for peers: {e}")))
+            .ok()
+    } else {
+        None
+    };
+    let tls_config = kftp_tls::client_config(&kftp_tls::ClientTlsOptions {
+        insecure: true,
+        ..Default::default()
+    })
+    .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?;
+    let steps_per = 2 + 2 * levels.len() as u64 + 3;
+    bar.set_length(1 + (starts.len() * tls_modes.len()) as u64 * steps_per + 1);
+    bar.inc(1);
+
+    for start in starts {
+        let (name, server) = match &start {
+            Start::Kftpd(p) => (
+                format!("kftpd ({p})"),
+                kftpd_bin
+                    .as_deref()
+                    .ok_or_else(|| "no kftpd".to_string())
+                    .and_then(|b| servers::start_kftpd(b, p, &root, &work)),
+            ),
+            Start::Peer(p) => (
+                p.clone(),
+                servers::start_peer(p, &peers_dir, &root, &work, cert.as_ref()),
+            ),
+            Start::Url(u) => (u.clone(), servers::from_url(u)),
+        };
+        let server = match server {
+            Ok(s) => s,
+            Err(why) => {
+                bar.println(format!("kftp bench: {name}: {why}"));
+                let (server, path) = match &start {
+                    Start::Kftpd(p) => ("kftpd".to_string(), p.clone()),
+                    _ => (name.clone(), "-".to_string()),
+                };
+                for &tls in &tls_modes {
+                    report.rows.push(failed_row(
+                        &server,
+                        &path,
+                        !matches!(start, Start::Kftpd(_)),
+                        tls,
+                        "download",
+                        1,
+                        "GB/s",
+                        &why,
+                    ));
+                    bar.inc(steps_per);
+                }
+                continue;
+            }
+        };
+        for &tls in &tls_modes {
+            let t = target(&server, tls, &tls_config, args.min_secs)?;
+            let what = format!("{} tls={}", server.label(), if tls { "on" } else { "off" });
+            if !bar.is_hidden() {
+                bar.set_prefix(what.clone());
+            } else {
+                eprintln!("kftp bench: {what}");
+            }
+            run_server(&plan, &server, tls, &t, &big, &levels, &bar, &mut report).await;
+        }
+        drop(server);
+    }
+    bar.finish_and_clear();
+    report.run_secs = started.elapsed().as_secs_f64();
+    report::fill_ratios(&mut report);
+    report.targets = report::evaluate_targets(&report);
+    print!("{}", report::render(&report));
+    if let Some(p) = &args.json {
+        let s = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::new(ErrorKind::Local, format!("JSON: {e}")))?;
+        std::fs::write(p, s + "\n")
+            .map_err(|e| Error::local(format!("writing {}", p.display()), e))?;
+    }
+    if let Some(p) = &args.plot {
+        plot::write_svg(p, &report)
+            .map_err(|e| Error::new(ErrorKind::Local, format!("writing {}: {e}", p.display())))?;
+    }
+    Ok(report)
+}
+
+fn progress_bar() -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(1), target);
+    if let Ok(style) =
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {prefix}: {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+fn target(s: &Server, tls: bool, cfg: &Arc<rustls::ClientConfig>, min_secs: f64) -> Result<Target> {
+    let mut opts = ConnectOptions::new(s.host.clone(), s.port);
+    opts.timeout = Duration::from_secs(60);
+    if tls {
+        opts.security = Security::Explicit;
+        opts.tls = Some(
+            TlsSetup::new(cfg.clone(), &s.host)
+                .map_err(|e| Error::usage(format!("TLS name {}: {e}", s.host)))?,
+        );
+    }
+    Ok(Target {
+        opts,
+        creds: s.creds.clone(),
+        dir: s.dir.clone(),
+        pid: s.pid,
+        min_secs: min_secs.max(0.0),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn failed_row(
+    server: &str,
+    path: &str,
+    peer: bool,
+    tls: bool,
+    test: &str,
+    conns: usize,
+    unit: &str,
+    why: &str,
+) -> Row {
+    Row {
+        server: server.into(),
+        path: path.into(),
+        peer,
+        tls,
+        test: test.into(),
+        connections: conns,
+        value: None,
+        unit: unit.into(),
+        bytes: 0,
+        items: 0,
+        secs: 0.0,
+        server_cpu_s: None,
+        client_cpu_s: None,
+        server_cpu_s_per_gib: None,
+        client_cpu_s_per_gib: None,
+        vs_ceiling: None,
+        vs_best_peer: None,
+        cpu_vs_best_peer: None,
+        login: String::new(),
+        error: Some(why.into()),
+    }
+}
+
+fn row(s: &Server, tls: bool, test: &str, conns: usize, r: Result<Sample>) -> Row {
+    let gib =
+        |cpu: f64, bytes: u64| (bytes > 0).then(|| cpu / (bytes as f64 / (1u64 << 30) as f64));
+    let (unit, value) = match test {
+        "small" => (
+            "files/s",
+            r.as_ref().ok().map(|x| x.items as f64 / x.secs.max(1e-9)),
+        ),
+        "logins" => (
+            "logins/s",
+            r.as_ref().ok().map(|x| x.items as f64 / x.secs.max(1e-9)),
+        ),
+        _ => (
+            "GB/s",
+            r.as_ref()
+                .ok()
+                .map(|x| x.bytes as f64 / x.secs.max(1e-9) / 1e9),
+        ),
+    };
+    let mut out = failed_row(&s.name, &s.path, s.peer, tls, test, conns, unit, "");
+    out.login = s.login_kind.into();
+    match r {
+        Ok(x) => {
+            out.error = None;
+            out.value = value;
+            out.bytes = x.bytes;
+            out.items = x.items;
+            out.secs = x.secs;
+            out.server_cpu_s = x.server_cpu;
+            out.client_cpu_s = Some(x.client_cpu);
+            if unit == "GB/s" {
+                out.server_cpu_s_per_gib = x.server_cpu.and_then(|c| gib(c, x.bytes));
+                out.client_cpu_s_per_gib = gib(x.client_cpu, x.bytes);
+            }
+        }
+        Err(e) => out.error = Some(e.to_string()),
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_server(
+    plan: &Plan<'_>,
+    s: &Server,
+    tls: bool,
+    t: &Target,
+    big: &Path,
+    levels: &[usize],
+    bar: &ProgressBar,
+    report: &mut Report,
+) {
+    let a = plan.args;
+    let key = format!(
+        "{}-{}-{}",
+        s.name.replace([':', '/'], "_"),
+        s.path,
+        if tls { "tls" } else { "plain" }
+    );
+    if plan.has("download") {
+        bar.set_message("single-stream download");
+        report
+            .rows
+            .push(row(s, tls, "download", 1, workload::download(t).await));
+    }
+    bar.inc(1);
+    if plan.has("upload") {
+        bar.set_message("single-stream upload");
+        report.rows.push(row(
+            s,
+            tls,
+            "upload",
+            1,
+            workload::upload(t, big, &key).await,
+        ));
+    }
+    bar.inc(1);
+    if plan.has("concurrency") {
+        let mut pool = workload::Pool::default();
+        for same in [false, true] {
+            let test = if same {
+                "concurrency-same"
+            } else {
+                "concurrency-different"
+            };
+            for &n in levels {
+                bar.set_message(format!(
+                    "{n} simultaneous downloads, {} file{}",
+                    if same { "same" } else { "different" },
+                    if same { "" } else { "s" }
+                ));
+                let r = workload::concurrency(t, &mut pool, n, same).await;
+                report.rows.push(row(s, tls, test, n, r));
+                bar.inc(1);
+            }
+        }
+        pool.close().await;
+    } else {
+        bar.inc(2 * levels.len() as u64);
+    }
+    if plan.has("small") && a.small_files > 0 {
+        let limit = Duration::from_secs(30);
+        for conns in [1, a.small_conns.max(2)] {
+            bar.set_message(format!(
+                "{} small files over {conns} connection(s)",
+                a.small_files
+            ));
+            report.rows.push(row(
+                s,
+                tls,
+                "small",
+                conns,
+                workload::small(t, a.small_files, conns, limit).await,
+            ));
+        }
+    }
+    bar.inc(1);
+    if plan.has("logins") {
+        bar.set_message("logins");
+        report.rows.push(row(
+            s,
+            tls,
+            "logins",
+            a.login_conns.max(1),
+            workload::logins(t, a.login_conns).await,
+        ));
+    }
+    bar.inc(1);
+    if plan.has("idle") && !tls && a.idle_sessions > 0 && s.pid.is_some() {
+        bar.set_message(format!("{} idle sessions", a.idle_sessions));
+        let mut r = failed_row(
+            &s.name,
+            &s.path,
+            s.peer,
+            tls,
+            "idle-memory",
+            a.idle_sessions,
+            "KiB/session",
+            "",
+        );
+        r.login = s.login_kind.into();
+        match workload::idle_memory(t, a.idle_sessions).await {
+            Ok(Some(b)) => {
+                r.value = Some(b / 1024.0);
+                r.error = None;
+            }
+            Ok(None) => r.error = Some("server not local".into()),
+            Err(e) => r.error = Some(e.to_string()),
+        }
+        report.rows.push(r);
+    }
+    bar.inc(1);
+}
