@@ -10,7 +10,7 @@
 //! ```
 
 use anyhow::{bail, Context, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -198,19 +198,14 @@ impl Users {
         self.by_name.is_empty()
     }
 
-    /// Checks a password. Runs Argon2id: call from a blocking thread.
+    /// Checks a password. Runs Argon2id: call from [`super::hasher::verify`], not from an
+    /// async task.
     pub fn verify(&self, name: &str, password: &str) -> Option<User> {
         let (user, phc) = match self.by_name.get(name) {
             Some(u) => (Some(u), u.phc.as_str()),
             None => (None, DUMMY_PHC),
         };
-        let ok = PasswordHash::new(phc)
-            .map(|h| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &h)
-                    .is_ok()
-            })
-            .unwrap_or(false);
+        let ok = super::hasher::verify_phc(phc, password.as_bytes());
         match (ok, user) {
             (true, Some(u)) => Some(u.clone()),
             _ => None,
