@@ -37,7 +37,7 @@ pub async fn user(s: &mut Session, name: String) -> Reply {
     Reply::new(331, format!("Password required for '{name}'."))
 }
 
-/// PASS: check the password (Argon2id, on a blocking thread), then open the user's jail.
+/// PASS: check the password (Argon2id, on the hashing pool), then open the user's jail.
 pub async fn pass(s: &mut Session, pw: Password) -> Reply {
     let name = match std::mem::replace(&mut s.phase, Phase::Greeted) {
         Phase::NeedPass { user } => user,
@@ -58,10 +58,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
     } else {
         let users = s.shared.users();
         let n = name.clone();
-        let verified = tokio::task::spawn_blocking(move || users.verify(&n, pw.expose()))
-            .await
-            .ok()
-            .flatten();
+        let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string()).await;
         match verified {
             Some(u) => (
                 u.root.clone().unwrap_or_else(|| cfg.root.clone()),
