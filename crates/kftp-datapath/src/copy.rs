@@ -24,6 +24,28 @@ fn chunk(tuning: &Tuning) -> usize {
     c
 }
 
+/// A send buffer: never larger than the file, so a 4 KiB file does not cost a zeroed
+/// 1 MiB allocation (which dominated small-file transfers on the copy path).
+fn send_buf(tuning: &Tuning, len: u64) -> Vec<u8> {
+    vec![0u8; (chunk(tuning) as u64).min(len.max(1)) as usize]
+}
+
+/// Receive buffers start here and grow (x4) while reads fill them, up to the tuned chunk:
+/// the length of an upload is not known in advance.
+const FIRST_RECV_BUF: usize = 64 * 1024;
+
+fn recv_buf(tuning: &Tuning) -> Vec<u8> {
+    vec![0u8; FIRST_RECV_BUF.min(chunk(tuning))]
+}
+
+fn grow(buf: &mut Vec<u8>, filled: usize, tuning: &Tuning) {
+    let max = chunk(tuning);
+    if filled == buf.len() && buf.len() < max {
+        let next = (buf.len() * 4).min(max);
+        buf.resize(next, 0);
+    }
+}
+
 /// Reads up to `buf.len()` bytes at `offset`, retrying on EINTR.
 pub fn pread(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     loop {
@@ -77,7 +99,7 @@ pub async fn file_to_socket(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut buf = vec![0u8; chunk(tuning)];
+    let mut buf = send_buf(tuning, len);
     let mut done = 0u64;
     while done < len {
         let want = buf.len().min((len - done) as usize);
@@ -104,7 +126,7 @@ pub async fn socket_to_file(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut buf = vec![0u8; chunk(tuning)];
+    let mut buf = recv_buf(tuning);
     let mut done = 0u64;
     loop {
         sock.readable().await?;
@@ -118,6 +140,7 @@ pub async fn socket_to_file(
         done += n as u64;
         progress.fetch_add(n as u64, Ordering::Relaxed);
         pace(tuning, n as u64).await;
+        grow(&mut buf, n, tuning);
     }
 }
 
@@ -131,7 +154,7 @@ pub async fn file_to_stream<W: AsyncWrite + Unpin>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut buf = vec![0u8; chunk(tuning)];
+    let mut buf = send_buf(tuning, len);
     let mut done = 0u64;
     while done < len {
         let want = buf.len().min((len - done) as usize);
@@ -159,7 +182,7 @@ pub async fn stream_to_file<R: AsyncRead + Unpin>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut buf = vec![0u8; chunk(tuning)];
+    let mut buf = recv_buf(tuning);
     let mut done = 0u64;
     loop {
         let n = r.read(&mut buf).await?;
@@ -170,5 +193,6 @@ pub async fn stream_to_file<R: AsyncRead + Unpin>(
         done += n as u64;
         progress.fetch_add(n as u64, Ordering::Relaxed);
         pace(tuning, n as u64).await;
+        grow(&mut buf, n, tuning);
     }
 }
