@@ -592,3 +592,45 @@ fn landlock_sandbox_applies_and_serving_still_works() {
 fn seccomp_allow_list_applies_and_serving_still_works() {
     let _ = sandbox_round_trip(&["--seccomp", "--sandbox"], "seccomp applied");
 }
+
+#[test]
+fn started_as_root_it_drops_to_user() {
+    if !rustix::process::geteuid().is_root() {
+        println!("SKIP: not running as root, so there is no privilege to drop");
+        return;
+    }
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        println!("SKIP: no user 'nobody' on this machine");
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(dir.path().join("root")).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("root"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    let srv = Custom::start_in(dir, &["--no-tls", "--user", "nobody"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
+    let uids: Vec<u32> = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert_eq!(
+        uids,
+        vec![nobody.uid.as_raw(); 4],
+        "real, effective, saved and fs uid"
+    );
+    // Still serves, and what it writes belongs to the unprivileged user.
+    let mut c = srv.login(USER);
+    round_trip(&mut c, "p.bin", &random_bytes(100_000, 4));
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(srv.dir.path().join("root/p.bin")).unwrap();
+    assert_eq!(meta.uid(), nobody.uid.as_raw());
+}
