@@ -339,6 +339,25 @@ async fn remote_dir_exists(c: &mut Client, path: &str) -> Result<bool> {
     }
 }
 
+/// Creates `path` and any missing parents (like `mkdir -p`).
+async fn mkdir_all(c: &mut Client, path: &str) -> Result<()> {
+    let mut prefix = if path.starts_with('/') {
+        "/".to_string()
+    } else {
+        String::new()
+    };
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        if !(prefix.is_empty() || prefix.ends_with('/')) {
+            prefix.push('/');
+        }
+        prefix.push_str(part);
+        if !remote_dir_exists(c, &prefix).await? {
+            c.mkdir(&prefix).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Remote directory `remote` -> local directory `local`.
 pub async fn mirror_down(
     c: &mut Client,
@@ -460,7 +479,7 @@ pub async fn mirror_up(
         walk_remote(c, remote, progress.as_ref()).await?
     } else {
         if !opts.dry_run {
-            c.mkdir(remote).await?;
+            mkdir_all(c, remote).await?;
         }
         report.dirs_created += 1;
         Tree::default()

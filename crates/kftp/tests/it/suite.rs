@@ -175,6 +175,15 @@ pub async fn mirror_both_ways(f: &Fixture) {
     assert_eq!(r.transferred, 4);
     assert_eq!(tree_hashes(&f.root.join("site")), tree_hashes(&src));
     assert!(f.root.join("site/emptydir").is_dir());
+    // Into a directory whose parents do not exist yet: created like mkdir -p.
+    let r = kftp::mirror_up(&mut c, &src, "nested/deeper/site", &opts, Arc::new(Silent))
+        .await
+        .unwrap();
+    assert_eq!(r.transferred, 4);
+    assert_eq!(
+        tree_hashes(&f.root.join("nested/deeper/site")),
+        tree_hashes(&src)
+    );
     // Again: nothing to do.
     let r = kftp::mirror_up(&mut c, &src, "site", &opts, Arc::new(Silent))
         .await
