@@ -50,6 +50,7 @@ pub mod client;
 pub mod fingerprint;
 pub mod ktls;
 pub mod server;
+pub mod stream;
 
 pub use client::{client_config, ClientTlsOptions, TlsVersions};
 pub use fingerprint::{fingerprint_of, parse_fingerprint};
@@ -57,6 +58,7 @@ pub use server::{
     accept_control, accept_data, accept_data_for, DataAcceptError, Lineage, ServerTls,
     TLS13_TICKETS_PER_HANDSHAKE,
 };
+pub use stream::MaybeTls;
 
 /// Errors setting up TLS (certificates, keys, configs). Never caused by a peer.
 #[derive(Debug, thiserror::Error)]

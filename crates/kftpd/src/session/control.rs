@@ -3,57 +3,12 @@
 
 use kftp_proto::{Reply, MAX_LINE};
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The control stream, plain or TLS. An enum (not a trait object) so that AUTH TLS can take
-/// the TCP stream back out and wrap it.
-pub enum CtrlStream {
-    /// Before AUTH TLS, or with TLS off.
-    Plain(TcpStream),
-    /// After AUTH TLS, or implicit FTPS.
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl AsyncRead for CtrlStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            CtrlStream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            CtrlStream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for CtrlStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            CtrlStream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            CtrlStream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            CtrlStream::Plain(s) => Pin::new(s).poll_flush(cx),
-            CtrlStream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            CtrlStream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            CtrlStream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
-}
+/// The control stream, plain or TLS: an enum (not a trait object) so that AUTH TLS can
+/// take the TCP stream back out and wrap it.
+pub type CtrlStream = kftp_tls::MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
 
 /// What [`Control::read_line`] produced.
 #[derive(Debug, PartialEq, Eq)]
