@@ -188,3 +188,98 @@ impl ServerCertVerifier for AnyCertVerifier {
         self.algorithms.supported_schemes()
     }
 }
+
+/// A client session store that counts the TLS 1.3 tickets it holds.
+///
+/// rustls uses each TLS 1.3 ticket once. An FTPS client whose server issues no tickets on
+/// upload data connections (kftpd does not: clients that never read them get their uploads
+/// reset) runs dry after a run of uploads, and its next data connection can no longer
+/// resume the control session. A client that sees [`TicketCountingStore::low`] can top the
+/// supply up with a cheap listing first.
+#[derive(Debug)]
+pub struct TicketCountingStore {
+    inner: rustls::client::ClientSessionMemoryCache,
+    tls13: std::sync::atomic::AtomicUsize,
+    tls12: std::sync::atomic::AtomicBool,
+}
+
+/// rustls keeps at most this many TLS 1.3 tickets per server.
+const TICKETS_KEPT: usize = 8;
+
+impl TicketCountingStore {
+    /// A store for `size` servers.
+    pub fn new(size: usize) -> Arc<Self> {
+        Arc::new(TicketCountingStore {
+            inner: rustls::client::ClientSessionMemoryCache::new(size),
+            tls13: std::sync::atomic::AtomicUsize::new(0),
+            tls12: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// TLS 1.3 tickets held (an upper bound).
+    pub fn tickets(&self) -> usize {
+        self.tls13.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the next connection could not resume: no TLS 1.2 session and at most one
+    /// TLS 1.3 ticket left.
+    pub fn low(&self) -> bool {
+        !self.tls12.load(std::sync::atomic::Ordering::Relaxed) && self.tickets() <= 1
+    }
+}
+
+impl rustls::client::ClientSessionStore for TicketCountingStore {
+    fn set_kx_hint(&self, server_name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.inner.set_kx_hint(server_name, group)
+    }
+    fn kx_hint(&self, server_name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(server_name)
+    }
+    fn set_tls12_session(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.tls12.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.inner.set_tls12_session(server_name, value)
+    }
+    fn tls12_session(
+        &self,
+        server_name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(server_name)
+    }
+    fn remove_tls12_session(&self, server_name: &ServerName<'static>) {
+        self.tls12
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.inner.remove_tls12_session(server_name)
+    }
+    fn insert_tls13_ticket(
+        &self,
+        server_name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        let _ = self.tls13.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |n| Some((n + 1).min(TICKETS_KEPT)),
+        );
+        self.inner.insert_tls13_ticket(server_name, value)
+    }
+    fn take_tls13_ticket(
+        &self,
+        server_name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        let t = self.inner.take_tls13_ticket(server_name);
+        if t.is_some() {
+            let _ = self.tls13.fetch_update(
+                std::sync::atomic::Ordering::Relaxed,
+                std::sync::atomic::Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+        } else {
+            self.tls13.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        t
+    }
+}

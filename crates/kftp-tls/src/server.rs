@@ -305,7 +305,7 @@ pub struct Lineage {
 }
 
 /// TLS 1.3 tickets sent on each data connection of a lineage.
-pub const DATA_TLS13_TICKETS: usize = 2;
+pub const DATA_TLS13_TICKETS: usize = 6;
 
 impl std::fmt::Debug for Lineage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

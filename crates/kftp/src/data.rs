@@ -106,6 +106,18 @@ impl Client {
     /// command, waits for 1yz, and wraps TLS when PROT P is on. `what` names the
     /// operation in errors.
     pub(crate) async fn open_data(&mut self, cmd: Command, what: &str) -> Result<Stream> {
+        let upload = matches!(cmd, Command::Stor(_) | Command::Appe(_) | Command::Stou(_));
+        if upload
+            && self.data_tls
+            && self
+                .opts
+                .tls
+                .as_ref()
+                .and_then(|t| t.tickets.as_ref())
+                .is_some_and(|t| t.low())
+        {
+            self.refill_tickets().await;
+        }
         let timeout = self.ctl.timeout();
         let tcp = match self.opts.mode {
             DataMode::Passive => {
@@ -145,6 +157,23 @@ impl Client {
         match tokio::time::timeout(timeout, tls.connect(tcp)).await {
             Ok(r) => r.map_err(|e| Error::net("TLS handshake on the data connection", e)),
             Err(_) => Err(timeout_error("TLS handshake on the data connection")),
+        }
+    }
+
+    /// Tops up the TLS 1.3 tickets with an empty listing (its data connection brings new
+    /// ones): rustls uses each ticket once, and kftpd sends none on upload connections,
+    /// so a run of uploads would otherwise leave nothing to resume the control session
+    /// with. Best effort: a server that refuses the listing costs one round trip.
+    async fn refill_tickets(&mut self) {
+        let cmd = Command::Nlst {
+            path: Some(".kftp-ticket-refill-*".into()),
+            all: false,
+        };
+        if let Ok(mut s) = Box::pin(self.open_data(cmd, "ticket refill")).await {
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut sink).await;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+            let _ = self.finish_data("ticket refill").await;
         }
     }
 

@@ -16,6 +16,8 @@ pub struct TlsSetup {
     pub config: Arc<rustls::ClientConfig>,
     /// The name the certificate must carry (the host of the URL).
     pub server_name: rustls::pki_types::ServerName<'static>,
+    /// This session's ticket store, when it has its own (see [`TlsSetup::with_own_sessions`]).
+    pub tickets: Option<Arc<kftp_tls::client::TicketCountingStore>>,
 }
 
 impl TlsSetup {
@@ -26,6 +28,7 @@ impl TlsSetup {
         Ok(TlsSetup {
             config,
             server_name,
+            tickets: None,
         })
     }
 
@@ -35,10 +38,12 @@ impl TlsSetup {
     /// a data connection to *its* control session (kftpd) refuse a ticket from another.
     pub fn with_own_sessions(&self) -> TlsSetup {
         let mut config = (*self.config).clone();
-        config.resumption = rustls::client::Resumption::in_memory_sessions(64);
+        let store = kftp_tls::client::TicketCountingStore::new(64);
+        config.resumption = rustls::client::Resumption::store(store.clone());
         TlsSetup {
             config: Arc::new(config),
             server_name: self.server_name.clone(),
+            tickets: Some(store),
         }
     }
 

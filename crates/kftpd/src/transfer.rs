@@ -218,9 +218,13 @@ async fn move_bytes(
                 )
                 .await?
             };
-            // Answer the client's close_notify with ours: clients such as Python's ftplib
-            // wait for it and report a truncated transfer otherwise.
-            kftp_tls::close_data(tls).await?;
+            // The read ended on the client's close_notify (rustls reports a bare EOF as an
+            // error), so every byte is in. Answer with ours, as clients such as Python's
+            // ftplib wait for it; a client that has already gone must not turn a complete
+            // upload into a failed one.
+            if let Err(e) = kftp_tls::close_data(tls).await {
+                tracing::debug!(error = %e, "closing an upload's TLS data connection");
+            }
             let path = if *ascii {
                 PathUsed::Ascii
             } else {

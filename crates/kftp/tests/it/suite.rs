@@ -58,6 +58,29 @@ pub async fn put_then_get_is_byte_exact(f: &Fixture) {
     }
 }
 
+/// Many uploads in a row on one session. Over TLS 1.3 each data connection uses up one
+/// session ticket, and kftpd sends none on upload connections: the client must keep its
+/// supply up or its data connections stop resuming the control session.
+pub async fn many_uploads_in_one_session(f: &Fixture) {
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("small.bin");
+    std::fs::write(&src, random_bytes(10_000, 12)).unwrap();
+    let mut c = f.client().await;
+    let p = AtomicU64::new(0);
+    for i in 0..25 {
+        c.put(
+            &src,
+            &format!("many{i}.bin"),
+            &TransferOptions::default(),
+            &p,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("upload {i}: {e}"));
+    }
+    assert_eq!(sha256_file(&f.root.join("many24.bin")), sha256_file(&src));
+    c.quit().await;
+}
+
 pub async fn failed_get_leaves_no_file(f: &Fixture) {
     let local = tempfile::tempdir().unwrap();
     let mut c = f.client().await;
@@ -237,6 +260,11 @@ macro_rules! core_suite {
         async fn put_then_get_is_byte_exact() {
             let Some(s) = $make else { return };
             $crate::suite::put_then_get_is_byte_exact(&s.fixture()).await;
+        }
+        #[tokio::test]
+        async fn many_uploads_in_one_session() {
+            let Some(s) = $make else { return };
+            $crate::suite::many_uploads_in_one_session(&s.fixture()).await;
         }
         #[tokio::test]
         async fn failed_get_leaves_no_file() {
