@@ -339,6 +339,12 @@ async fn remote_dir_exists(c: &mut Client, path: &str) -> Result<bool> {
     }
 }
 
+/// Tells the user about one deletion of `--delete` (or what `--dry-run` would delete).
+fn announce_delete(progress: &dyn Progress, dry_run: bool, what: &dyn std::fmt::Display) {
+    let verb = if dry_run { "would delete" } else { "deleting" };
+    progress.message(&format!("{verb} {what}"));
+}
+
 /// Creates `path` and any missing parents (like `mkdir -p`).
 async fn mkdir_all(c: &mut Client, path: &str) -> Result<()> {
     let mut prefix = if path.starts_with('/') {
@@ -429,15 +435,7 @@ pub async fn mirror_down(
     if opts.delete && err.is_none() {
         for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
             let p = local.join(rel);
-            progress.message(&format!(
-                "{} {}",
-                if opts.dry_run {
-                    "would delete"
-                } else {
-                    "deleting"
-                },
-                p.display()
-            ));
+            announce_delete(progress.as_ref(), opts.dry_run, &p.display());
             if !opts.dry_run {
                 std::fs::remove_file(&p)
                     .map_err(|e| Error::local(format!("deleting {}", p.display()), e))?;
@@ -446,15 +444,7 @@ pub async fn mirror_down(
         }
         for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
             let p = local.join(rel);
-            progress.message(&format!(
-                "{} {}",
-                if opts.dry_run {
-                    "would delete"
-                } else {
-                    "deleting"
-                },
-                p.display()
-            ));
+            announce_delete(progress.as_ref(), opts.dry_run, &p.display());
             if !opts.dry_run {
                 std::fs::remove_dir(&p)
                     .map_err(|e| Error::local(format!("deleting {}", p.display()), e))?;
@@ -517,14 +507,7 @@ pub async fn mirror_up(
     if opts.delete && err.is_none() {
         for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
             let p = join_remote(remote, rel);
-            progress.message(&format!(
-                "{} {p}",
-                if opts.dry_run {
-                    "would delete"
-                } else {
-                    "deleting"
-                }
-            ));
+            announce_delete(progress.as_ref(), opts.dry_run, &p);
             if !opts.dry_run {
                 c.delete(&p).await?;
             }
@@ -532,14 +515,7 @@ pub async fn mirror_up(
         }
         for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
             let p = join_remote(remote, rel);
-            progress.message(&format!(
-                "{} {p}",
-                if opts.dry_run {
-                    "would delete"
-                } else {
-                    "deleting"
-                }
-            ));
+            announce_delete(progress.as_ref(), opts.dry_run, &p);
             if !opts.dry_run {
                 c.rmdir(&p).await?;
             }

@@ -424,18 +424,15 @@ fn failure_reply(e: &io::Error) -> Reply {
         | io::ErrorKind::ConnectionAborted => {
             Reply::new(426, format!("Connection closed; transfer aborted: {e}."))
         }
-        _ => {
-            let fe = FsError::from(io::Error::new(e.kind(), e.to_string()));
-            let fe = match e.raw_os_error() {
-                Some(raw) => FsError::from(io::Error::from_raw_os_error(raw)),
-                None => fe,
-            };
-            match fe {
-                FsError::NoSpace | FsError::Quota => {
-                    Reply::new(fe.code(), format!("Transfer aborted: {fe}."))
-                }
-                _ => Reply::new(451, format!("Transfer aborted: local error: {e}.")),
+        // Only an errno can say "disk full" or "quota"; everything else is a local error.
+        _ => match e
+            .raw_os_error()
+            .map(|raw| FsError::from(io::Error::from_raw_os_error(raw)))
+        {
+            Some(fe @ (FsError::NoSpace | FsError::Quota)) => {
+                Reply::new(fe.code(), format!("Transfer aborted: {fe}."))
             }
-        }
+            _ => Reply::new(451, format!("Transfer aborted: local error: {e}.")),
+        },
     }
 }
