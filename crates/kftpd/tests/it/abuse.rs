@@ -60,19 +60,7 @@ impl Proc {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start kftpd");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .split_whitespace()
-            .skip_while(|w| *w != "on")
-            .nth(1)
-            .and_then(|a| a.trim_end_matches(',').parse().ok())
-            .unwrap_or_else(|| panic!("kftpd did not report its address: {line:?}"));
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
+        let addr = launched(&mut child, !extra.contains(&"--no-tls"), &log).addr;
         Proc {
             child,
             addr,

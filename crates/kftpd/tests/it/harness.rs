@@ -74,38 +74,11 @@ impl Server {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start kftpd");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let addr = line
-            .split_whitespace()
-            .skip_while(|w| *w != "on")
-            .nth(1)
-            .and_then(|a| a.trim_end_matches(',').parse().ok())
-            .unwrap_or_else(|| panic!("kftpd did not report its address: {line:?}"));
-        let mut implicit_addr = None;
-        let mut fingerprint = None;
-        if !extra.contains(&"--no-tls") {
-            // Startup lines: optional implicit listeners, then the certificate line.
-            loop {
-                let mut l = String::new();
-                if out.read_line(&mut l).unwrap() == 0 {
-                    break;
-                }
-                if l.contains("implicit FTPS listening on") {
-                    implicit_addr = l.split_whitespace().last().and_then(|a| a.parse().ok());
-                }
-                if let Some(i) = l.find("SHA-256 ") {
-                    fingerprint = l[i + 8..].split_whitespace().next().map(str::to_string);
-                    break;
-                }
-            }
-        }
-        // Keep draining stdout so the server never blocks on it.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
+        let Launched {
+            addr,
+            implicit_addr,
+            fingerprint,
+        } = launched(&mut child, !extra.contains(&"--no-tls"), &log);
         Server {
             child,
             addr,
@@ -153,6 +126,60 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// What a freshly started kftpd reported on stdout.
+pub struct Launched {
+    /// The first control listener.
+    pub addr: SocketAddr,
+    /// The implicit FTPS listener, if one was asked for.
+    pub implicit_addr: Option<SocketAddr>,
+    /// SHA-256 fingerprint of the server certificate, when TLS is on.
+    pub fingerprint: Option<String>,
+}
+
+/// Reads kftpd's start-up lines from `child`'s piped stdout (the listener, implicit
+/// listeners, and with `tls` the certificate line that ends them), then keeps draining
+/// stdout so the server never blocks on it. Panics with the server log if it did not start.
+pub fn launched(child: &mut Child, tls: bool, log: &Path) -> Launched {
+    let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let (mut addr, mut implicit_addr, mut fingerprint) = (None, None, None);
+    loop {
+        let mut l = String::new();
+        if out.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        if l.contains("implicit FTPS listening on") {
+            implicit_addr = l.split_whitespace().last().and_then(|a| a.parse().ok());
+        } else if addr.is_none() && l.contains("listening on") {
+            addr = l
+                .split_whitespace()
+                .skip_while(|w| *w != "on")
+                .nth(1)
+                .and_then(|a| a.trim_end_matches(',').parse().ok());
+        }
+        if let Some(i) = l.find("SHA-256 ") {
+            fingerprint = l[i + 8..].split_whitespace().next().map(str::to_string);
+        }
+        if fingerprint.is_some() || (!tls && addr.is_some()) {
+            break;
+        }
+    }
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = out.read_to_end(&mut sink);
+    });
+    let addr = addr.unwrap_or_else(|| {
+        panic!(
+            "kftpd did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    });
+    Launched {
+        addr,
+        implicit_addr,
+        fingerprint,
     }
 }
 

@@ -46,38 +46,9 @@ impl Custom {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start kftpd");
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut addr = None;
-        let mut fingerprint = None;
-        loop {
-            let mut l = String::new();
-            if out.read_line(&mut l).unwrap() == 0 {
-                break;
-            }
-            if addr.is_none() && l.contains("listening on") {
-                addr = l
-                    .split_whitespace()
-                    .skip_while(|w| *w != "on")
-                    .nth(1)
-                    .and_then(|a| a.trim_end_matches(',').parse().ok());
-            }
-            if let Some(i) = l.find("SHA-256 ") {
-                fingerprint = l[i + 8..].split_whitespace().next().map(str::to_string);
-            }
-            if l.contains("SHA-256") || (extra.contains(&"--no-tls") && addr.is_some()) {
-                break;
-            }
-        }
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        let addr = addr.unwrap_or_else(|| {
-            panic!(
-                "kftpd did not start: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        let Launched {
+            addr, fingerprint, ..
+        } = launched(&mut child, !extra.contains(&"--no-tls"), &log);
         Custom {
             child,
             addr,
