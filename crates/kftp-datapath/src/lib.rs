@@ -87,6 +87,8 @@ pub enum PathUsed {
     KtlsSplice,
     /// rustls in user space with the copy loop.
     TlsCopy,
+    /// Streamed to or from an object store (ranged GETs, multipart upload).
+    ObjectStream,
 }
 
 impl PathUsed {
@@ -100,6 +102,7 @@ impl PathUsed {
             PathUsed::KtlsSendfile => "ktls-sendfile",
             PathUsed::KtlsSplice => "ktls-splice",
             PathUsed::TlsCopy => "tls-copy",
+            PathUsed::ObjectStream => "object-stream",
         }
     }
 

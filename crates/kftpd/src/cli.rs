@@ -67,7 +67,8 @@ pub struct ServeArgs {
     /// Address to listen on (repeat for several; use [::1]:2121 for IPv6).
     #[arg(long, default_value = "127.0.0.1:2121", env = "KFTPD_LISTEN")]
     pub listen: Vec<SocketAddr>,
-    /// Directory served to users without a root of their own (created if missing).
+    /// Directory served to users without a root of their own (created if missing), or
+    /// s3://bucket/prefix to serve them from object storage (see the --s3-* options).
     #[arg(long, default_value = "public", env = "KFTPD_ROOT")]
     pub root: PathBuf,
     /// Users file (default: <state-dir>/users.toml, created with one account if missing).
@@ -134,6 +135,9 @@ pub struct ServeArgs {
     /// Limits: sessions per user, failed-login bans, anonymous, bandwidth, stalls.
     #[command(flatten)]
     pub abuse: crate::limits::AbuseArgs,
+    /// Object storage (for users whose root is s3://bucket/prefix).
+    #[command(flatten)]
+    pub s3: crate::storage::s3args::S3Args,
     /// Log format: text or json.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
@@ -182,6 +186,7 @@ impl ServeArgs {
         c.tls_require_reuse = !self.no_tls_reuse_required;
         self.abuse.apply(&mut c);
         c.ops = self.ops.to_config();
+        c.s3 = self.s3.to_settings();
         c.tls_policy = if self.require_tls {
             TlsPolicy::Always
         } else if self.no_tls_required || self.no_tls {

@@ -77,6 +77,8 @@ pub struct Config {
     pub abuse: crate::limits::AbuseConfig,
     /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
     pub ops: crate::ops::OpsConfig,
+    /// How `s3://` roots reach their store.
+    pub s3: crate::storage::object::S3Settings,
 }
 
 impl Config {
@@ -109,6 +111,7 @@ impl Config {
             tls_require_reuse: true,
             abuse: crate::limits::AbuseConfig::default(),
             ops: crate::ops::OpsConfig::default(),
+            s3: crate::storage::object::S3Settings::new(),
         }
     }
 }

@@ -66,6 +66,14 @@ pub struct FileConfig {
     rate_session: Option<u64>,
     rate_user: Option<u64>,
     rate_global: Option<u64>,
+    // Object storage (see `storage::s3args`).
+    s3_endpoint: Option<String>,
+    s3_region: Option<String>,
+    s3_virtual_host_style: Option<bool>,
+    s3_part_size: Option<usize>,
+    s3_concurrency: Option<usize>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
 }
 
 /// One `passive_networks` entry: clients in `network` are told `address` in 227 replies.
@@ -300,6 +308,15 @@ impl FileConfig {
             rate_session,
             rate_user,
             rate_global
+        );
+        take_in!(
+            s3: s3_endpoint,
+            s3_region,
+            s3_virtual_host_style,
+            s3_part_size,
+            s3_concurrency,
+            s3_access_key_id,
+            s3_secret_access_key
         );
         if let Some(p) = &self.passive_ports {
             if unset("passive_ports") {

@@ -5,6 +5,7 @@ use clap::{CommandFactory, FromArgMatches};
 use kftpd::auth::{users, Users};
 use kftpd::cli::{Cli, Sub, UserCmd};
 use kftpd::session::Shared;
+use kftpd::storage::Root;
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,10 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
     };
     anyhow::ensure!(!password.is_empty(), "empty password");
     let root = match root {
+        Some(r) if !Root::is_local(r) => {
+            Root::parse(r).map_err(anyhow::Error::msg)?;
+            Some(r.clone())
+        }
         Some(r) => Some(std::fs::canonicalize(r).with_context(|| format!("root {}", r.display()))?),
         None => None,
     };
@@ -114,13 +119,18 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
             .with_writer(std::io::stderr)
             .init();
     }
-    std::fs::create_dir_all(&cfg.root)
-        .with_context(|| format!("creating root {}", cfg.root.display()))?;
     std::fs::create_dir_all(&cfg.state_dir)
         .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
-    let cfg = kftpd::config::Config {
-        root: std::fs::canonicalize(&cfg.root)?,
-        ..cfg
+    let cfg = if Root::is_local(&cfg.root) {
+        std::fs::create_dir_all(&cfg.root)
+            .with_context(|| format!("creating root {}", cfg.root.display()))?;
+        kftpd::config::Config {
+            root: std::fs::canonicalize(&cfg.root)?,
+            ..cfg
+        }
+    } else {
+        Root::parse(&cfg.root).map_err(anyhow::Error::msg)?;
+        cfg
     };
     let initial = ensure_default_user(&cfg, args.users.is_some())?;
     let users = Users::load(&cfg.users_file)?;

@@ -25,7 +25,7 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     /// Replies sent, by code.
     pub replies: ReplyCounts,
-    transfers: [AtomicU64; 7],
+    transfers: [AtomicU64; PATHS.len()],
 }
 
 /// Replies sent, one counter per code 100..=599.
@@ -57,7 +57,7 @@ impl ReplyCounts {
     }
 }
 
-const PATHS: [PathUsed; 7] = [
+const PATHS: [PathUsed; 8] = [
     PathUsed::Sendfile,
     PathUsed::Splice,
     PathUsed::Copy,
@@ -65,6 +65,7 @@ const PATHS: [PathUsed; 7] = [
     PathUsed::KtlsSendfile,
     PathUsed::KtlsSplice,
     PathUsed::TlsCopy,
+    PathUsed::ObjectStream,
 ];
 
 impl Metrics {

@@ -266,8 +266,16 @@ pub fn confine(
     if cfg.ops.sandbox {
         let mut rw = vec![cfg.root.clone(), cfg.state_dir.clone()];
         rw.extend(users.roots().map(|p| p.to_path_buf()));
+        let object_roots = rw.iter().any(|p| !crate::storage::Root::is_local(p));
+        rw.retain(|p| crate::storage::Root::is_local(p));
         rw.extend(cfg.ops.xferlog.as_deref().map(parent));
         let mut ro = vec![parent(&cfg.users_file)];
+        if object_roots {
+            // The S3 client resolves names and verifies certificates: load its roots now
+            // and leave /etc (resolv.conf, hosts, ssl) readable.
+            crate::storage::object::prepare();
+            ro.push("/etc".into());
+        }
         ro.extend(cfg.ops.config_file.as_deref().map(parent));
         if let Some(t) = tls {
             ro.push(parent(t.cert_path()));

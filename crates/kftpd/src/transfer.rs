@@ -7,6 +7,7 @@
 use crate::datachan::{self, DataSetup};
 use crate::session::Shared;
 use crate::storage::{FsError, ReadHandle, Storage, Upload};
+use futures::StreamExt;
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
@@ -41,9 +42,12 @@ pub enum Job {
         /// Where to commit.
         storage: Arc<dyn Storage>,
     },
-    /// LIST/NLST/MLSD: rendered lines.
-    Listing(Vec<u8>),
+    /// LIST/NLST/MLSD: rendered lines, produced as the directory is read.
+    Listing(ListingBody),
 }
+
+/// The rendered lines of a listing, in chunks.
+pub type ListingBody = futures::stream::BoxStream<'static, io::Result<Vec<u8>>>;
 
 /// Everything a transfer task needs besides the job.
 pub struct Ctx {
@@ -103,6 +107,60 @@ async fn move_bytes(
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
     match (job, conn) {
+        (
+            Job::Send {
+                handle: ReadHandle::Object(o),
+                offset,
+                ascii,
+            },
+            conn,
+        ) => {
+            let bytes = match conn {
+                Conn::Plain(mut s) => {
+                    let n = o.send(*offset, &mut s, *ascii, tuning, progress).await?;
+                    s.shutdown().await?;
+                    n
+                }
+                Conn::Tls(mut s) => {
+                    let n = o.send(*offset, &mut *s, *ascii, tuning, progress).await?;
+                    kftp_tls::close_data(s).await?;
+                    n
+                }
+            };
+            let path = if *ascii {
+                PathUsed::Ascii
+            } else {
+                PathUsed::ObjectStream
+            };
+            Ok(Outcome { bytes, path })
+        }
+        (
+            Job::Receive {
+                upload: Upload::Object(o),
+                ascii,
+                ..
+            },
+            conn,
+        ) => {
+            let bytes = match conn {
+                Conn::Plain(mut s) => o.receive(&mut s, *ascii, tuning, progress).await?,
+                Conn::Tls(mut s) => {
+                    let n = o.receive(&mut *s, *ascii, tuning, progress).await?;
+                    // As for files: a client that has already gone must not fail a
+                    // complete upload.
+                    if let Err(e) = kftp_tls::close_data(s).await {
+                        tracing::debug!(error = %e, "closing an upload's TLS data connection");
+                    }
+                    n
+                }
+            };
+            let path = if *ascii {
+                PathUsed::Ascii
+            } else {
+                PathUsed::ObjectStream
+            };
+            Ok(Outcome { bytes, path })
+        }
         (
             Job::Send {
                 handle: ReadHandle::File { file, len },
@@ -179,7 +237,14 @@ async fn move_bytes(
                 }
             }
         }
-        (Job::Receive { upload, ascii, .. }, Conn::Plain(mut sock)) => {
+        (
+            Job::Receive {
+                upload: Upload::File(upload),
+                ascii,
+                ..
+            },
+            Conn::Plain(mut sock),
+        ) => {
             if *ascii {
                 let bytes = kftp_datapath::ascii::stream_to_file_ascii(
                     &mut sock,
@@ -198,7 +263,14 @@ async fn move_bytes(
                     .await
             }
         }
-        (Job::Receive { upload, ascii, .. }, Conn::Tls(mut tls)) => {
+        (
+            Job::Receive {
+                upload: Upload::File(upload),
+                ascii,
+                ..
+            },
+            Conn::Tls(mut tls),
+        ) => {
             let bytes = if *ascii {
                 kftp_datapath::ascii::stream_to_file_ascii(
                     &mut *tls,
@@ -232,25 +304,41 @@ async fn move_bytes(
             };
             Ok(Outcome { bytes, path })
         }
-        (Job::Listing(bytes), conn) => {
-            let n = bytes.len() as u64;
-            match conn {
+        (Job::Listing(body), conn) => {
+            let n = match conn {
                 Conn::Plain(mut s) => {
-                    s.write_all(bytes).await?;
+                    let n = send_listing(body, &mut s, progress).await?;
                     s.shutdown().await?;
+                    n
                 }
                 Conn::Tls(mut s) => {
-                    s.write_all(bytes).await?;
+                    let n = send_listing(body, &mut *s, progress).await?;
                     kftp_tls::close_data(s).await?;
+                    n
                 }
-            }
-            progress.fetch_add(n, Ordering::Relaxed);
+            };
             Ok(Outcome {
                 bytes: n,
                 path: PathUsed::Copy,
             })
         }
     }
+}
+
+async fn send_listing<W: tokio::io::AsyncWrite + Unpin>(
+    body: &mut ListingBody,
+    w: &mut W,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut n = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        w.write_all(&chunk).await?;
+        n += chunk.len() as u64;
+        progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    }
+    w.flush().await?;
+    Ok(n)
 }
 
 /// Opens the data connection, moves the bytes, and returns the final reply.
@@ -384,7 +472,7 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         ..
     } = job
     {
-        upload.written = progress.load(Ordering::Relaxed);
+        upload.set_written(progress.load(Ordering::Relaxed));
         let complete = matches!(end, End::Done(_));
         if let Err(e) = storage.commit(upload, complete).await {
             if complete {

@@ -9,23 +9,62 @@ use kftp_proto::Reply;
 use std::fs::File;
 use std::io;
 
+/// An incremental digest of one of the HASH algorithms.
+pub enum Hasher {
+    /// SHA-256.
+    S256(sha2::Sha256),
+    /// SHA-512.
+    S512(sha2::Sha512),
+    /// SHA-1.
+    S1(sha1::Sha1),
+    /// MD5.
+    M5(md5::Md5),
+    /// CRC-32.
+    C(crc32fast::Hasher),
+}
+
+impl Hasher {
+    /// A fresh digest.
+    pub fn new(algo: HashAlgo) -> Hasher {
+        use sha2::Digest;
+        match algo {
+            HashAlgo::Sha256 => Hasher::S256(sha2::Sha256::new()),
+            HashAlgo::Sha512 => Hasher::S512(sha2::Sha512::new()),
+            HashAlgo::Sha1 => Hasher::S1(sha1::Sha1::new()),
+            HashAlgo::Md5 => Hasher::M5(md5::Md5::new()),
+            HashAlgo::Crc32 => Hasher::C(crc32fast::Hasher::new()),
+        }
+    }
+
+    /// Adds bytes.
+    pub fn update(&mut self, b: &[u8]) {
+        use sha2::Digest;
+        match self {
+            Hasher::S256(x) => x.update(b),
+            Hasher::S512(x) => x.update(b),
+            Hasher::S1(x) => x.update(b),
+            Hasher::M5(x) => x.update(b),
+            Hasher::C(x) => x.update(b),
+        }
+    }
+
+    /// The digest in lower-case hex.
+    pub fn hex(self) -> String {
+        use sha2::Digest;
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        match self {
+            Hasher::S256(x) => hex(&x.finalize()),
+            Hasher::S512(x) => hex(&x.finalize()),
+            Hasher::S1(x) => hex(&x.finalize()),
+            Hasher::M5(x) => hex(&x.finalize()),
+            Hasher::C(x) => format!("{:08x}", x.finalize()),
+        }
+    }
+}
+
 /// Digest of bytes `[start, end)` of `file`. Runs on a blocking thread.
 pub fn digest(file: &File, algo: HashAlgo, start: u64, end: u64) -> io::Result<String> {
-    use sha2::Digest;
-    enum H {
-        S256(sha2::Sha256),
-        S512(sha2::Sha512),
-        S1(sha1::Sha1),
-        M5(md5::Md5),
-        C(crc32fast::Hasher),
-    }
-    let mut h = match algo {
-        HashAlgo::Sha256 => H::S256(sha2::Sha256::new()),
-        HashAlgo::Sha512 => H::S512(sha2::Sha512::new()),
-        HashAlgo::Sha1 => H::S1(sha1::Sha1::new()),
-        HashAlgo::Md5 => H::M5(md5::Md5::new()),
-        HashAlgo::Crc32 => H::C(crc32fast::Hasher::new()),
-    };
+    let mut h = Hasher::new(algo);
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = start;
     while pos < end {
@@ -34,24 +73,32 @@ pub fn digest(file: &File, algo: HashAlgo, start: u64, end: u64) -> io::Result<S
         if n == 0 {
             break;
         }
-        let b = &buf[..n];
-        match &mut h {
-            H::S256(x) => x.update(b),
-            H::S512(x) => x.update(b),
-            H::S1(x) => x.update(b),
-            H::M5(x) => x.update(b),
-            H::C(x) => x.update(b),
-        }
+        h.update(&buf[..n]);
         pos += n as u64;
     }
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    Ok(match h {
-        H::S256(x) => hex(&x.finalize()),
-        H::S512(x) => hex(&x.finalize()),
-        H::S1(x) => hex(&x.finalize()),
-        H::M5(x) => hex(&x.finalize()),
-        H::C(x) => format!("{:08x}", x.finalize()),
-    })
+    Ok(h.hex())
+}
+
+/// Digest of bytes `[start, end)` of an object. A whole-object MD5 comes from the ETag
+/// when the store computed one (single-part uploads); everything else is read.
+async fn object_digest(
+    o: &crate::storage::object::ObjectRead,
+    algo: HashAlgo,
+    start: u64,
+    end: u64,
+) -> io::Result<String> {
+    use futures::StreamExt;
+    if algo == HashAlgo::Md5 && start == 0 && end == o.size() {
+        if let Some(md5) = o.content_md5() {
+            return Ok(md5);
+        }
+    }
+    let mut h = Hasher::new(algo);
+    let mut s = o.stream(start, end).await?;
+    while let Some(b) = s.next().await {
+        h.update(&b?);
+    }
+    Ok(h.hex())
 }
 
 async fn compute(
@@ -62,10 +109,11 @@ async fn compute(
 ) -> Result<(String, u64, u64), Reply> {
     let fs = storage(s)?;
     let p = s.resolve(arg)?;
-    let ReadHandle::File { file, len } = fs
+    let handle = fs
         .open_read(&p)
         .await
         .map_err(|e| Reply::new(e.code(), format!("{arg}: {e}.")))?;
+    let len = handle.size();
     let end = range.end.unwrap_or(len).min(len);
     if range.start > end {
         return Err(Reply::new(
@@ -74,10 +122,15 @@ async fn compute(
         ));
     }
     let start = range.start;
-    let hex = tokio::task::spawn_blocking(move || digest(&file, algo, start, end))
-        .await
-        .map_err(|_| Reply::new(451, "Hashing failed."))?
-        .map_err(|e| Reply::new(451, format!("Hashing failed: {e}.")))?;
+    let hex = match handle {
+        ReadHandle::File { file, .. } => {
+            tokio::task::spawn_blocking(move || digest(&file, algo, start, end))
+                .await
+                .map_err(|_| Reply::new(451, "Hashing failed."))?
+        }
+        ReadHandle::Object(o) => object_digest(&o, algo, start, end).await,
+    }
+    .map_err(|e| Reply::new(451, format!("Hashing failed: {e}.")))?;
     Ok((hex, start, end))
 }
 

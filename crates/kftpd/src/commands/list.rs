@@ -2,10 +2,13 @@
 
 use super::{start_transfer, storage};
 use crate::session::Session;
-use crate::transfer::Job;
-use kftp_proto::listing::{format_facts, format_list_line, is_hidden, Entry, Kind};
+use crate::storage::EntryStream;
+use crate::transfer::{Job, ListingBody};
+use futures::{StreamExt, TryStreamExt};
+use kftp_proto::listing::{format_facts, format_list_line, is_hidden, Entry, Kind, Perms};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
+use std::io;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,8 +39,9 @@ fn glob_match(pat: &[u8], s: &[u8]) -> bool {
     }
 }
 
-/// The entries a listing command shows, and whether the target was a directory.
-async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, Vec<Entry>, bool), Reply> {
+/// The entries a listing command shows (read lazily: a prefix of 500,000 objects is never
+/// held in memory), and whether the target was a directory.
+async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, EntryStream, bool), Reply> {
     let fs = storage(s)?;
     let p = s.resolve(arg.unwrap_or("."))?;
     let name = p.file_name().to_string();
@@ -47,12 +51,10 @@ async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, Vec<Entry>, b
                 .list(&parent)
                 .await
                 .map_err(|e| Reply::new(e.code(), format!("{}: {e}.", parent)))?;
-            let pat = name.as_bytes();
-            let hits = list
-                .into_iter()
-                .filter(|e| glob_match(pat, e.name.as_bytes()))
-                .collect();
-            return Ok((parent, hits, true));
+            let hits = list.try_filter(move |e| {
+                futures::future::ready(glob_match(name.as_bytes(), e.name.as_bytes()))
+            });
+            return Ok((parent, Box::pin(hits), true));
         }
     }
     let st = fs
@@ -66,26 +68,55 @@ async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, Vec<Entry>, b
             .map_err(|e| Reply::new(e.code(), format!("{p}: {e}.")))?;
         Ok((p, list, true))
     } else {
-        Ok((p, vec![st], false))
+        Ok((p, Box::pin(futures::stream::iter([Ok(st)])), false))
     }
 }
 
-fn render(s: &Session, list: &[Entry], format: Format, all: bool) -> Vec<u8> {
-    let perms = s.login().map(|l| l.perms.facts()).unwrap_or_default();
-    let now = now();
-    let mut out = String::with_capacity(list.len() * 80);
-    for e in list {
-        if format != Format::Facts && !all && is_hidden(&e.name) {
-            continue;
+/// How lines are rendered: fixed when the listing starts.
+#[derive(Clone, Copy)]
+struct Style {
+    format: Format,
+    all: bool,
+    perms: Perms,
+    now: i64,
+}
+
+impl Style {
+    fn of(s: &Session, format: Format, all: bool) -> Style {
+        Style {
+            format,
+            all,
+            perms: s.login().map(|l| l.perms.facts()).unwrap_or_default(),
+            now: now(),
         }
-        match format {
-            Format::Long => format_list_line(e, now, &mut out),
-            Format::Names => out.push_str(&e.name),
-            Format::Facts => format_facts(e, perms, &mut out),
-        }
-        out.push_str("\r\n");
     }
-    out.into_bytes()
+
+    fn render(&self, list: &[Entry], out: &mut String) {
+        for e in list {
+            if self.format != Format::Facts && !self.all && is_hidden(&e.name) {
+                continue;
+            }
+            match self.format {
+                Format::Long => format_list_line(e, self.now, out),
+                Format::Names => out.push_str(&e.name),
+                Format::Facts => format_facts(e, self.perms, out),
+            }
+            out.push_str("\r\n");
+        }
+    }
+
+    /// The listing as chunks of lines, rendered as entries arrive.
+    fn stream(self, list: EntryStream) -> ListingBody {
+        Box::pin(list.ready_chunks(256).map(move |batch| {
+            let mut ok = Vec::with_capacity(batch.len());
+            for e in batch {
+                ok.push(e.map_err(|e| io::Error::other(format!("listing failed: {e}")))?);
+            }
+            let mut out = String::with_capacity(ok.len() * 80);
+            self.render(&ok, &mut out);
+            Ok(out.into_bytes())
+        }))
+    }
 }
 
 /// LIST, NLST, MLSD.
@@ -105,14 +136,14 @@ pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format)
             "MLSD needs a directory; use MLST for a file.",
         ));
     }
-    let bytes = render(s, &list, format, all);
+    let body = Style::of(s, format, all).stream(list);
     let verb = match format {
         Format::Long => "LIST",
         Format::Names => "NLST",
         Format::Facts => "MLSD",
     };
     let opening = format!("Here comes the listing of {dir}.");
-    start_transfer(s, Job::Listing(bytes), verb, dir, None, opening).await
+    start_transfer(s, Job::Listing(body), verb, dir, None, opening).await
 }
 
 /// MLST: facts of one object, on the control connection.
@@ -147,7 +178,25 @@ pub async fn stat_path(s: &Session, arg: &str) -> Reply {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let text = String::from_utf8_lossy(&render(s, &list, Format::Long, true)).into_owned();
+    // Over the control connection, so it is bounded: the first entries, and a note.
+    const MAX: usize = 10_000;
+    let mut list = list.take(MAX + 1);
+    let mut got = Vec::new();
+    while let Some(e) = list.next().await {
+        match e {
+            Ok(e) => got.push(e),
+            Err(e) => return Reply::new(e.code(), format!("{dir}: {e}.")),
+        }
+    }
+    let more = got.len() > MAX;
+    got.truncate(MAX);
+    let mut text = String::new();
+    Style::of(s, Format::Long, true).render(&got, &mut text);
+    if more {
+        text.push_str(&format!(
+            "(only the first {MAX} entries; use LIST for all)\r\n"
+        ));
+    }
     let mut lines = vec![format!("Status of {dir}:")];
     lines.extend(text.lines().map(str::to_string));
     lines.push("End of status.".into());

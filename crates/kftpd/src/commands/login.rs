@@ -2,11 +2,9 @@
 
 use crate::auth::Perms;
 use crate::session::{Login, Phase, Session};
-use crate::storage::local::LocalFs;
 use kftp_proto::path::VPath;
 use kftp_proto::{Password, Reply};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 fn is_anonymous_name(name: &str) -> bool {
     name.eq_ignore_ascii_case("anonymous") || name.eq_ignore_ascii_case("ftp")
@@ -90,7 +88,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
             }
         }
     };
-    let fs = match LocalFs::open(&root) {
+    let fs = match crate::storage::open_root(&root, &cfg.s3) {
         Ok(fs) => fs,
         Err(e) => {
             tracing::error!(session = s.id, user = %name, root = %root.display(), error = %e, "cannot open user root");
@@ -115,7 +113,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
     s.cwd = VPath::root();
     s.phase = Phase::Authed(Login {
         user: name.clone(),
-        storage: Arc::new(fs),
+        storage: fs,
         perms,
         anonymous,
         guard,

@@ -2,7 +2,6 @@
 
 use super::{mode_name, start_transfer, storage};
 use crate::session::Session;
-use crate::storage::ReadHandle;
 use crate::transfer::Job;
 use kftp_proto::{Reply, TransferType};
 
@@ -21,8 +20,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> Option<Reply> {
         Ok(h) => h,
         Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
     };
-    let ReadHandle::File { len, .. } = &handle;
-    let len = *len;
+    let len = handle.size();
     if offset > len {
         return Some(Reply::new(
             554,

@@ -103,7 +103,7 @@ async fn open_and_start(
             "Opening {} mode data connection for {} (from byte {}).",
             mode_name(s),
             p,
-            upload.offset
+            upload.offset()
         ),
     };
     let ascii = s.ttype == TransferType::Ascii;

@@ -20,7 +20,7 @@
 //! Without a part file, a resume of a file that exists under its final name writes in
 //! place from the offset: the bytes before it are the ones the client already confirmed.
 
-use super::{FsError, ReadHandle, Storage, Upload, WriteMode};
+use super::{EntryStream, FileUpload, FsError, ReadHandle, Storage, Upload, WriteMode};
 use async_trait::async_trait;
 use kftp_proto::listing::{Entry, Kind};
 use kftp_proto::path::VPath;
@@ -187,15 +187,9 @@ fn statat_nofollow(dir: &OwnedFd, name: &str) -> Result<Option<Stat>, FsError> {
     }
 }
 
-#[async_trait]
-impl Storage for LocalFs {
-    async fn stat(&self, p: &VPath) -> Result<Entry, FsError> {
-        let fd = self.open_at(p, OFlags::PATH)?;
-        let st = rustix::fs::fstat(&fd)?;
-        Ok(entry(p.file_name(), &st))
-    }
-
-    async fn list(&self, p: &VPath) -> Result<Vec<Entry>, FsError> {
+/// The synchronous halves of the trait methods (all syscalls, no awaits).
+impl LocalFs {
+    fn list_dir(&self, p: &VPath) -> Result<Vec<Entry>, FsError> {
         let fd = self.open_at(p, OFlags::RDONLY | OFlags::DIRECTORY)?;
         let dir = rustix::fs::Dir::read_from(&fd)?;
         let mut out = Vec::new();
@@ -218,21 +212,7 @@ impl Storage for LocalFs {
         Ok(out)
     }
 
-    async fn open_read(&self, p: &VPath) -> Result<ReadHandle, FsError> {
-        let fd = self.open_at(p, OFlags::RDONLY)?;
-        let st = rustix::fs::fstat(&fd)?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => {}
-            FileType::Directory => return Err(FsError::IsADirectory),
-            _ => return Err(FsError::PermissionDenied),
-        }
-        Ok(ReadHandle::File {
-            file: File::from(fd),
-            len: st.st_size.max(0) as u64,
-        })
-    }
-
-    async fn open_write(&self, p: &VPath, mode: WriteMode) -> Result<Upload, FsError> {
+    fn open_file_write(&self, p: &VPath, mode: WriteMode) -> Result<FileUpload, FsError> {
         let (dir, name) = self.parent(p)?;
         let part = part_name(name);
         let existing = statat_nofollow(&dir, name)?;
@@ -264,11 +244,11 @@ impl Storage for LocalFs {
             no_replace,
         };
         let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
-        let fresh = |dir: OwnedFd, no_replace: bool| -> Result<Upload, FsError> {
+        let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
             let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE)?;
             file.set_len(0)?;
-            Ok(Upload {
+            Ok(FileUpload {
                 file,
                 offset: 0,
                 written: 0,
@@ -290,7 +270,7 @@ impl Storage for LocalFs {
             WriteMode::ResumeAt(n) => match (existing, partial) {
                 (_, Some(len)) if len >= n => {
                     let file = Self::open_upload(&dir, &part, OFlags::WRONLY)?;
-                    Ok(Upload {
+                    Ok(FileUpload {
                         file,
                         offset: n,
                         written: 0,
@@ -302,7 +282,7 @@ impl Storage for LocalFs {
                         return Err(FsError::BadOffset);
                     }
                     let file = Self::open_upload(&dir, name, OFlags::WRONLY)?;
-                    Ok(Upload {
+                    Ok(FileUpload {
                         file,
                         offset: n,
                         written: 0,
@@ -315,7 +295,7 @@ impl Storage for LocalFs {
             WriteMode::Append => match (existing, partial) {
                 (_, Some(len)) => {
                     let file = Self::open_upload(&dir, &part, OFlags::WRONLY)?;
-                    Ok(Upload {
+                    Ok(FileUpload {
                         file,
                         offset: len,
                         written: 0,
@@ -325,7 +305,7 @@ impl Storage for LocalFs {
                 (Some(st), None) => {
                     let file = Self::open_upload(&dir, name, OFlags::WRONLY)?;
                     let offset = st.st_size.max(0) as u64;
-                    Ok(Upload {
+                    Ok(FileUpload {
                         file,
                         offset,
                         written: 0,
@@ -337,7 +317,7 @@ impl Storage for LocalFs {
         }
     }
 
-    async fn commit(&self, up: Upload, complete: bool) -> Result<(), FsError> {
+    fn commit_file(&self, up: FileUpload, complete: bool) -> Result<(), FsError> {
         let end = up.offset + up.written;
         match up.finish {
             Finish::Rename {
@@ -367,6 +347,47 @@ impl Storage for LocalFs {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Storage for LocalFs {
+    async fn stat(&self, p: &VPath) -> Result<Entry, FsError> {
+        let fd = self.open_at(p, OFlags::PATH)?;
+        let st = rustix::fs::fstat(&fd)?;
+        Ok(entry(p.file_name(), &st))
+    }
+
+    async fn list(&self, p: &VPath) -> Result<EntryStream, FsError> {
+        let all = self.list_dir(p)?;
+        Ok(Box::pin(futures::stream::iter(all.into_iter().map(Ok))))
+    }
+
+    async fn open_write(&self, p: &VPath, mode: WriteMode) -> Result<Upload, FsError> {
+        self.open_file_write(p, mode).map(Upload::File)
+    }
+
+    async fn commit(&self, up: Upload, complete: bool) -> Result<(), FsError> {
+        match up {
+            Upload::File(up) => self.commit_file(up, complete),
+            _ => Err(FsError::Other(io::Error::other(
+                "not an upload of this backend",
+            ))),
+        }
+    }
+
+    async fn open_read(&self, p: &VPath) -> Result<ReadHandle, FsError> {
+        let fd = self.open_at(p, OFlags::RDONLY)?;
+        let st = rustix::fs::fstat(&fd)?;
+        match FileType::from_raw_mode(st.st_mode) {
+            FileType::RegularFile => {}
+            FileType::Directory => return Err(FsError::IsADirectory),
+            _ => return Err(FsError::PermissionDenied),
+        }
+        Ok(ReadHandle::File {
+            file: File::from(fd),
+            len: st.st_size.max(0) as u64,
+        })
     }
 
     async fn partial_size(&self, p: &VPath) -> Option<u64> {

@@ -1,11 +1,14 @@
 //! The storage seam: what a session may do to files, independent of where they live.
 //!
 //! [`local::LocalFs`] is the embedded default and the one with the zero-copy path: its
-//! handles are real `File`s that `kftp-datapath` can sendfile from and splice into. An
-//! object-store backend implements the same trait with its own handle variants; the
-//! protocol crate and the command parser do not change.
+//! handles are real `File`s that `kftp-datapath` can sendfile from and splice into.
+//! [`object::ObjectFs`] serves an S3-compatible bucket; its handles are streams (ranged
+//! GETs, a multipart upload). The protocol crate and the command parser do not change.
+//! [`open_root`] picks the backend from the root a user is given.
 
 pub mod local;
+pub mod object;
+pub mod s3args;
 
 use async_trait::async_trait;
 use kftp_proto::listing::Entry;
@@ -43,6 +46,10 @@ pub enum FsError {
     Quota,
     /// 554 (REST): the restart offset is past the end of what exists.
     BadOffset,
+    /// 504: the backend cannot do this safely (the text says why).
+    Unsupported(&'static str),
+    /// 450: the object changed while the operation relied on it (ETag mismatch).
+    Changed,
     /// 451: anything else.
     Other(io::Error),
 }
@@ -51,7 +58,8 @@ impl FsError {
     /// The reply code for this error.
     pub fn code(&self) -> u16 {
         match self {
-            FsError::Busy => 450,
+            FsError::Busy | FsError::Changed => 450,
+            FsError::Unsupported(_) => 504,
             FsError::NoSpace => 452,
             FsError::Quota => 552,
             FsError::ReservedName => 553,
@@ -77,6 +85,10 @@ impl fmt::Display for FsError {
             FsError::NoSpace => f.write_str("Insufficient storage space"),
             FsError::Quota => f.write_str("Quota or file size limit exceeded"),
             FsError::BadOffset => f.write_str("Restart offset is past the end of the file"),
+            FsError::Unsupported(why) => f.write_str(why),
+            FsError::Changed => {
+                f.write_str("The file changed on the server while this was being done; try again")
+            }
             FsError::Other(e) => write!(f, "Local error: {e}"),
         }
     }
@@ -140,11 +152,55 @@ pub enum ReadHandle {
         /// Its size when opened; the transfer sends exactly this much.
         len: u64,
     },
+    /// An object: read with ranged GETs pinned to the ETag it had when opened.
+    Object(object::ObjectRead),
 }
 
-/// An upload in progress. Nothing appears under the final name until [`Upload::commit`].
+impl ReadHandle {
+    /// Size when opened.
+    pub fn size(&self) -> u64 {
+        match self {
+            ReadHandle::File { len, .. } => *len,
+            ReadHandle::Object(o) => o.size(),
+        }
+    }
+}
+
+/// The entries of a directory, produced as they are read so that a listing of a huge
+/// prefix streams to the client in bounded memory.
+pub type EntryStream = futures::stream::BoxStream<'static, Result<Entry, FsError>>;
+
+/// An upload in progress. Nothing appears under the final name until
+/// [`Storage::commit`] with `complete`.
 #[derive(Debug)]
-pub struct Upload {
+pub enum Upload {
+    /// Into a local part file (zero-copy eligible).
+    File(FileUpload),
+    /// A streamed multipart upload to an object store.
+    Object(object::ObjectUpload),
+}
+
+impl Upload {
+    /// Where writing starts in the final file.
+    pub fn offset(&self) -> u64 {
+        match self {
+            Upload::File(f) => f.offset,
+            Upload::Object(o) => o.offset(),
+        }
+    }
+
+    /// Records how many bytes the transfer delivered, before commit.
+    pub fn set_written(&mut self, n: u64) {
+        match self {
+            Upload::File(f) => f.written = n,
+            Upload::Object(o) => o.set_written(n),
+        }
+    }
+}
+
+/// An upload into a local part file. Nothing appears under the final name until commit.
+#[derive(Debug)]
+pub struct FileUpload {
     /// Where the bytes go: eligible for splice.
     pub file: File,
     /// Where writing starts.
@@ -161,8 +217,10 @@ pub struct Upload {
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Facts about one path (symlinks inside the root are followed).
     async fn stat(&self, p: &VPath) -> Result<Entry, FsError>;
-    /// The entries of a directory (symlinks shown as links).
-    async fn list(&self, p: &VPath) -> Result<Vec<Entry>, FsError>;
+    /// The entries of a directory (symlinks shown as links), as a stream. Errors about
+    /// the directory itself (missing, not a directory) come from this call, before any
+    /// entry, so a listing can still be refused before its 150 reply.
+    async fn list(&self, p: &VPath) -> Result<EntryStream, FsError>;
     /// Opens a file for RETR.
     async fn open_read(&self, p: &VPath) -> Result<ReadHandle, FsError>;
     /// Opens an upload target.
@@ -183,4 +241,91 @@ pub trait Storage: Send + Sync + fmt::Debug {
     async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError>;
     /// SITE CHMOD.
     async fn chmod(&self, p: &VPath, mode: u32) -> Result<(), FsError>;
+}
+
+/// Where a user's files live: a local directory, or `s3://bucket/prefix`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Root {
+    /// A directory on this machine.
+    Local(std::path::PathBuf),
+    /// A bucket (and key prefix) on the configured S3-compatible store.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix without leading or trailing `/` (may be empty).
+        prefix: String,
+    },
+}
+
+impl Root {
+    /// Reads a configured root: `s3://bucket[/prefix]` or a local path.
+    pub fn parse(p: &std::path::Path) -> Result<Root, String> {
+        let Some(rest) = p.to_str().and_then(|s| s.strip_prefix("s3://")) else {
+            return Ok(Root::Local(p.to_path_buf()));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(format!("{}: no bucket name after s3://", p.display()));
+        }
+        let prefix = prefix.trim_matches('/');
+        if prefix.split('/').any(|c| c == ".." || c == ".") || prefix.contains("//") {
+            return Err(format!(
+                "{}: the prefix must not contain . or .. or //",
+                p.display()
+            ));
+        }
+        Ok(Root::S3 {
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Whether this is a local directory.
+    pub fn is_local(p: &std::path::Path) -> bool {
+        matches!(Root::parse(p), Ok(Root::Local(_)))
+    }
+}
+
+/// Opens the backend for a configured root.
+pub fn open_root(
+    root: &std::path::Path,
+    s3: &object::S3Settings,
+) -> Result<std::sync::Arc<dyn Storage>, String> {
+    match Root::parse(root)? {
+        Root::Local(p) => local::LocalFs::open(&p)
+            .map(|fs| std::sync::Arc::new(fs) as std::sync::Arc<dyn Storage>)
+            .map_err(|e| e.to_string()),
+        Root::S3 { bucket, prefix } => object::ObjectFs::open(s3, &bucket, &prefix)
+            .map(|fs| std::sync::Arc::new(fs) as std::sync::Arc<dyn Storage>),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn roots_parse() {
+        assert_eq!(
+            Root::parse(Path::new("/srv/ftp")).unwrap(),
+            Root::Local("/srv/ftp".into())
+        );
+        assert_eq!(
+            Root::parse(Path::new("s3://b/users/alice/")).unwrap(),
+            Root::S3 {
+                bucket: "b".into(),
+                prefix: "users/alice".into()
+            }
+        );
+        assert_eq!(
+            Root::parse(Path::new("s3://b")).unwrap(),
+            Root::S3 {
+                bucket: "b".into(),
+                prefix: String::new()
+            }
+        );
+        assert!(Root::parse(Path::new("s3://")).is_err());
+        assert!(Root::parse(Path::new("s3://b/a/../c")).is_err());
+    }
 }

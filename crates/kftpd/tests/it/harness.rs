@@ -58,12 +58,25 @@ impl Server {
 
     /// Starts kftpd listening on `listen`.
     pub fn start_on(listen: &str, extra: &[&str]) -> Server {
+        Server::start_full(listen, None, extra, &[])
+    }
+
+    /// Starts kftpd serving `root` (a directory or `s3://bucket/prefix`; default a temp
+    /// dir) with extra environment variables.
+    pub fn start_full(
+        listen: &str,
+        root_arg: Option<&str>,
+        extra: &[&str],
+        env: &[(String, String)],
+    ) -> Server {
         let root = tempfile::tempdir().unwrap();
         let state = tempfile::tempdir().unwrap();
         let log = state.path().join("kftpd.log");
+        let root_arg = root_arg.map_or_else(|| root.path().as_os_str().to_owned(), Into::into);
         let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
             .args(["--listen", listen, "--root"])
-            .arg(root.path())
+            .arg(root_arg)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("--users")
             .arg(users_file())
             .arg("--state-dir")
