@@ -88,7 +88,11 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
             }
         }
     };
-    let fs = match crate::storage::open_root(&root, &cfg.s3) {
+    let opened = match crate::storage::open_root(&root, &cfg.s3) {
+        Ok(fs) => fs.check().await.map(|()| fs).map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let fs = match opened {
         Ok(fs) => fs,
         Err(e) => {
             tracing::error!(session = s.id, user = %name, root = %root.display(), error = %e, "cannot open user root");

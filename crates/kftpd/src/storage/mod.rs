@@ -215,6 +215,11 @@ pub struct FileUpload {
 /// normalised; implementations enforce the root.
 #[async_trait]
 pub trait Storage: Send + Sync + fmt::Debug {
+    /// Whether the root is reachable, checked once at login so that a missing bucket or
+    /// bad credentials fail the login with a clear log line instead of every command.
+    async fn check(&self) -> Result<(), FsError> {
+        Ok(())
+    }
     /// Facts about one path (symlinks inside the root are followed).
     async fn stat(&self, p: &VPath) -> Result<Entry, FsError>;
     /// The entries of a directory (symlinks shown as links), as a stream. Errors about

@@ -496,6 +496,16 @@ impl ObjectUpload {
 
 #[async_trait]
 impl Storage for ObjectFs {
+    async fn check(&self) -> Result<(), FsError> {
+        // The whole OpenDAL error (status, S3 code, request) goes to the log.
+        let why = |e: opendal::Error| {
+            FsError::Other(io::Error::other(format!("s3://{}: {e}", self.label)))
+        };
+        let mut l = self.op.lister_with("/").limit(1).await.map_err(why)?;
+        l.try_next().await.map_err(why)?;
+        Ok(())
+    }
+
     async fn stat(&self, p: &VPath) -> Result<Entry, FsError> {
         if p.is_root() {
             return Ok(dir_entry("/", "/"));
