@@ -33,7 +33,7 @@ if garage="$(find_garage)"; then
   exit 0
 fi
 
-echo "install-garage: building garage 2.x with cargo install into $cargo_bin (about 10 minutes)"
+echo "install-garage: building garage 2.x with cargo install into $cargo_bin (10-20 minutes)"
 cargo install garage --locked --version '^2'
 
 if garage="$(find_garage)"; then

@@ -458,11 +458,13 @@ impl ObjectUpload {
         const BATCH: usize = 1 << 20;
         let mut buf = BytesMut::with_capacity(BATCH);
         let mut conv = kftp_datapath::ascii::FromNetwork::default();
-        let mut raw = vec![0u8; 256 << 10];
+        let mut raw = Vec::new();
         let mut done = 0u64;
         loop {
-            let n = r.read(&mut raw).await?;
-            if ascii {
+            let n = if ascii {
+                raw.resize(256 << 10, 0);
+                let n = r.read(&mut raw).await?;
+                let before = buf.len();
                 let mut out = Vec::with_capacity(n + 1);
                 if n == 0 {
                     conv.finish(&mut out);
@@ -470,19 +472,23 @@ impl ObjectUpload {
                     conv.convert(&raw[..n], &mut out);
                 }
                 buf.extend_from_slice(&out);
-                done += out.len() as u64;
-                progress.fetch_add(out.len() as u64, Ordering::Relaxed);
+                let stored = (buf.len() - before) as u64;
+                done += stored;
+                progress.fetch_add(stored, Ordering::Relaxed);
+                n
             } else {
-                buf.extend_from_slice(&raw[..n]);
+                // Straight into the buffer that becomes the part: no copy in between.
+                buf.reserve(256 << 10);
+                let n = r.read_buf(&mut buf).await?;
                 done += n as u64;
                 progress.fetch_add(n as u64, Ordering::Relaxed);
-            }
+                n
+            };
             if n == 0 || buf.len() >= BATCH {
                 let chunk = buf.split().freeze();
                 if !chunk.is_empty() {
                     self.writer.write(chunk).await.map_err(io_err)?;
                 }
-                buf.reserve(BATCH);
             }
             if n == 0 {
                 return Ok(done);
@@ -673,7 +679,9 @@ impl Storage for ObjectFs {
                 FsError::NotFound
             });
         }
-        self.op.delete(&key).await.map_err(err)
+        self.op.delete(&key).await.map_err(err)?;
+        self.keep_parent(p).await;
+        Ok(())
     }
 
     async fn remove(&self, p: &VPath) -> Result<(), FsError> {
@@ -775,7 +783,7 @@ impl ObjectFs {
         Ok(())
     }
 
-    /// After the last file under a marker-less directory goes, put a marker there so the
+    /// After the last entry under a marker-less directory goes, put a marker there so the
     /// directory stays until RMD, as it would on a disk.
     async fn keep_parent(&self, p: &VPath) {
         let Some((parent, _)) = p.split_last() else {

@@ -3,6 +3,12 @@
 //! under CI, where they fail.
 
 mod garage;
+// The kftpd launcher and raw control client of the main suite.
+#[path = "../it/harness.rs"]
+mod harness;
+mod serve;
+#[path = "../it/util.rs"]
+mod util;
 
 use garage::Garage;
 
