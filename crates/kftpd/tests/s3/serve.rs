@@ -412,3 +412,68 @@ fn listing_spans_pages_in_order() {
     done(&mut c);
     assert_eq!(long.lines().count(), N);
 }
+
+#[test]
+fn a_replaced_object_fails_the_download_instead_of_mixing_versions() {
+    let Some(g) = Garage::start() else { return };
+    let old = random_bytes(24 * MIB, 7);
+    g.put_object("t7/moving.bin", &old);
+    // 4 MB/s: the transfer takes seconds, so the object is replaced mid-way.
+    let srv = serve(&g, "t7", &["--rate-session", "4000000"]);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let d = c.epsv();
+    c.expect("RETR moving.bin", 150);
+    let reader = std::thread::spawn(move || read_all(d));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    g.put_object("t7/moving.bin", &random_bytes(24 * MIB, 8));
+    let r = c.read();
+    let got = reader.join().unwrap();
+    assert_eq!(r.code, 451, "{r}");
+    assert!(r.text().contains("replaced"), "{r}");
+    assert!(got.len() < old.len(), "the client did not get a whole file");
+    assert_eq!(
+        &got[..],
+        &old[..got.len()],
+        "what arrived is the old version only"
+    );
+}
+
+#[test]
+fn lftp_mirrors_a_tree_up_and_back() {
+    if !need("lftp") {
+        return;
+    }
+    let Some(g) = Garage::start() else { return };
+    let srv = serve(&g, "t8", &[]);
+    let up = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(up.path().join("site/a/b")).unwrap();
+    std::fs::write(up.path().join("site/index.html"), b"<h1>hi</h1>\n").unwrap();
+    std::fs::write(
+        up.path().join("site/a/b/data.bin"),
+        random_bytes(7 * MIB, 9),
+    )
+    .unwrap();
+    std::fs::write(up.path().join("site/a/note.txt"), b"note\n").unwrap();
+    let down = tempfile::tempdir().unwrap();
+    let script = format!(
+        "set ftp:ssl-allow no; set net:max-retries 1; set net:timeout 10; set cmd:fail-exit yes; \
+         open -u {USER},{PASS} ftp://{}; mirror -R {} /site; mirror /site {}",
+        srv.host_port(),
+        up.path().join("site").display(),
+        down.path().join("site").display()
+    );
+    let (ok, out, err) = run_limited(Command::new("lftp").arg("-c").arg(&script), 90);
+    assert!(ok, "lftp: {out}{err}\n{}", plain_log(&srv));
+    for f in ["index.html", "a/note.txt", "a/b/data.bin"] {
+        assert_eq!(
+            sha256(&std::fs::read(down.path().join("site").join(f)).unwrap()),
+            sha256(&std::fs::read(up.path().join("site").join(f)).unwrap()),
+            "{f}"
+        );
+        assert!(
+            g.get_object(&format!("t8/site/{f}")).is_some(),
+            "{f} is an object"
+        );
+    }
+}
