@@ -71,7 +71,8 @@ pub struct S3Settings {
     pub session_token: Option<String>,
     /// Address buckets as `bucket.host` instead of `host/bucket`.
     pub virtual_host_style: bool,
-    /// Multipart part size and ranged-GET chunk size, bytes (default 8 MiB).
+    /// Multipart part size and ranged-GET chunk size, bytes (default 8 MiB). Memory per
+    /// transfer grows with part size x concurrency, never with the file size.
     pub part_size: usize,
     /// Parts uploaded, or chunks fetched, in parallel per transfer (default 4).
     pub concurrency: usize,
