@@ -371,14 +371,15 @@ impl ObjectRead {
         }
         let reader = r.await.map_err(io_err)?;
         let s = reader.into_bytes_stream(start..end).await.map_err(io_err)?;
-        Ok(s.map_err(|e| {
-            // OpenDAL wraps its error in io::Error; keep the ETag case readable.
-            if e.to_string().contains("ConditionNotMatch") {
-                io::Error::other("the object was replaced while it was being sent (ETag changed)")
-            } else {
-                e
-            }
-        }))
+        // The stream wraps OpenDAL's error in an io::Error; unwrap it to name the ETag case.
+        Ok(s.map_err(
+            |e| match e.get_ref().and_then(|i| i.downcast_ref::<opendal::Error>()) {
+                Some(o) if o.kind() == ErrorKind::ConditionNotMatch => {
+                    io_err(opendal::Error::new(ErrorKind::ConditionNotMatch, ""))
+                }
+                _ => e,
+            },
+        ))
     }
 
     /// Sends `[offset, len)` to `w` (TYPE A converts LF to CRLF). Does not close `w`.
