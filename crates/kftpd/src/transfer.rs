@@ -146,11 +146,7 @@ async fn move_bytes(
                 Conn::Plain(mut s) => o.receive(&mut s, *ascii, tuning, progress).await?,
                 Conn::Tls(mut s) => {
                     let n = o.receive(&mut *s, *ascii, tuning, progress).await?;
-                    // As for files: a client that has already gone must not fail a
-                    // complete upload.
-                    if let Err(e) = kftp_tls::close_data(s).await {
-                        tracing::debug!(error = %e, "closing an upload's TLS data connection");
-                    }
+                    close_upload_tls(s).await;
                     n
                 }
             };
@@ -290,13 +286,7 @@ async fn move_bytes(
                 )
                 .await?
             };
-            // The read ended on the client's close_notify (rustls reports a bare EOF as an
-            // error), so every byte is in. Answer with ours, as clients such as Python's
-            // ftplib wait for it; a client that has already gone must not turn a complete
-            // upload into a failed one.
-            if let Err(e) = kftp_tls::close_data(tls).await {
-                tracing::debug!(error = %e, "closing an upload's TLS data connection");
-            }
+            close_upload_tls(tls).await;
             let path = if *ascii {
                 PathUsed::Ascii
             } else {
@@ -322,6 +312,16 @@ async fn move_bytes(
                 path: PathUsed::Copy,
             })
         }
+    }
+}
+
+/// Ends an upload's TLS data connection. The read ended on the client's close_notify
+/// (rustls reports a bare EOF as an error), so every byte is in. Answer with ours, as
+/// clients such as Python's ftplib wait for it; a client that has already gone must not
+/// turn a complete upload into a failed one.
+async fn close_upload_tls(tls: Box<tokio_rustls::server::TlsStream<TcpStream>>) {
+    if let Err(e) = kftp_tls::close_data(tls).await {
+        tracing::debug!(error = %e, "closing an upload's TLS data connection");
     }
 }
 
