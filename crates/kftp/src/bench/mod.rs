@@ -13,6 +13,8 @@
 //! - `report`: rows, ratios to the ceiling R and to the best peer, targets, the table
 //!   and the JSON.
 //! - `plot`: the SVG of aggregate throughput against connections.
+//! - `s3`: kftpd on an S3-compatible store against the same operations made directly on
+//!   the store (`--only s3`; not in the default set, since it needs a store).
 //!
 //! One server runs at a time; each is measured with TLS off, then on, then stopped.
 
@@ -20,6 +22,7 @@ mod files;
 mod plot;
 mod proc;
 mod report;
+mod s3;
 mod servers;
 mod workload;
 
@@ -40,8 +43,23 @@ use std::time::{Duration, Instant};
 use workload::{Sample, Target};
 
 /// The tests `--only` selects from.
-const TESTS: [&str; 8] = [
+const TESTS: [&str; 9] = [
     "raw",
+    "download",
+    "upload",
+    "concurrency",
+    "small",
+    "logins",
+    "idle",
+    "peers",
+    "s3",
+];
+
+/// Tests that run only when `--only` names them.
+const NOT_DEFAULT: [&str; 1] = ["s3"];
+
+/// Tests measured per server started in the main loop.
+const PER_SERVER: [&str; 7] = [
     "download",
     "upload",
     "concurrency",
@@ -80,7 +98,8 @@ pub struct BenchArgs {
     /// TLS modes: off (plain), on (explicit FTPS with PROT P), or both.
     #[arg(long, value_delimiter = ',', default_value = "off,on")]
     pub tls_modes: Vec<String>,
-    /// Tests to run: raw, download, upload, concurrency, small, logins, idle (default all).
+    /// Tests to run: raw, download, upload, concurrency, small, logins, idle, peers (default
+    /// all of these), s3 (only when named: kftpd on an S3 store vs the store directly).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Size of the single-stream file (page-cached), e.g. 256MiB, 1GiB.
@@ -119,6 +138,9 @@ pub struct BenchArgs {
     /// Write the concurrency plot as SVG.
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// The `s3` test's store and shapes.
+    #[command(flatten)]
+    pub s3: s3::S3BenchArgs,
 }
 
 /// Parses `256MiB`, `4KiB`, `1G`, `1000`.
@@ -192,7 +214,11 @@ fn kftpd_binary(args: &BenchArgs) -> Result<PathBuf> {
 pub async fn run(args: BenchArgs) -> Result<Report> {
     let started = Instant::now();
     let tests: Vec<String> = if args.only.is_empty() {
-        TESTS.iter().map(|s| s.to_string()).collect()
+        TESTS
+            .iter()
+            .filter(|t| !NOT_DEFAULT.contains(t))
+            .map(|s| s.to_string())
+            .collect()
     } else {
         args.only
             .iter()
@@ -224,6 +250,9 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     levels.sort_unstable();
     levels.dedup();
     let plan = Plan { args: &args, tests };
+    if plan.has("s3") {
+        s3::check(&args.s3).map_err(Error::usage)?;
+    }
 
     let (work, temp) = match &args.work_dir {
         Some(d) => (d.clone(), false),
@@ -321,7 +350,8 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
         Url(String),
     }
     let mut starts = Vec::new();
-    if !args.no_kftpd {
+    let per_server = PER_SERVER.iter().any(|t| plan.has(t));
+    if !args.no_kftpd && per_server {
         for p in &args.paths {
             starts.push(Start::Kftpd(p.clone()));
         }
@@ -331,10 +361,12 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             starts.push(Start::Peer(p.clone()));
         }
     }
-    for u in &args.urls {
-        starts.push(Start::Url(u.clone()));
+    if per_server {
+        for u in &args.urls {
+            starts.push(Start::Url(u.clone()));
+        }
     }
-    let kftpd_bin = if args.no_kftpd {
+    let kftpd_bin = if args.no_kftpd && !plan.has("s3") {
         None
     } else {
         Some(kftpd_binary(&args)?)
@@ -353,7 +385,8 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     })
     .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?;
     let steps_per = 2 + 2 * levels.len() as u64 + 3;
-    bar.set_length(1 + (starts.len() * tls_modes.len()) as u64 * steps_per + 1);
+    let s3_steps = if plan.has("s3") { s3::STEPS } else { 0 };
+    bar.set_length(1 + (starts.len() * tls_modes.len()) as u64 * steps_per + s3_steps + 1);
     bar.inc(1);
 
     for start in starts {
@@ -407,6 +440,23 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
         }
         drop(server);
     }
+    if plan.has("s3") {
+        if !bar.is_hidden() {
+            bar.set_prefix("kftpd (s3)");
+        }
+        if let Some(bin) = kftpd_bin.as_deref() {
+            let ctx = s3::Ctx {
+                args: &args.s3,
+                kftpd: bin,
+                work: &work,
+                big: &big,
+                tls_modes: &tls_modes,
+                tls_config: &tls_config,
+                bar: &bar,
+            };
+            s3::run(&ctx, &mut report).await;
+        }
+    }
     bar.finish_and_clear();
     report.run_secs = started.elapsed().as_secs_f64();
     report::fill_ratios(&mut report);
@@ -442,20 +492,35 @@ fn progress_bar() -> ProgressBar {
 }
 
 fn target(s: &Server, tls: bool, cfg: &Arc<rustls::ClientConfig>, min_secs: f64) -> Result<Target> {
-    let mut opts = ConnectOptions::new(s.host.clone(), s.port);
+    let mut t = target_at(&s.host, s.port, s.creds.clone(), s.pid, tls, cfg, min_secs)?;
+    t.dir = s.dir.clone();
+    Ok(t)
+}
+
+/// A [`Target`] at `host:port` with the bench's connect options (FTPS when `tls`).
+fn target_at(
+    host: &str,
+    port: u16,
+    creds: crate::client::Credentials,
+    pid: Option<u32>,
+    tls: bool,
+    cfg: &Arc<rustls::ClientConfig>,
+    min_secs: f64,
+) -> Result<Target> {
+    let mut opts = ConnectOptions::new(host.to_string(), port);
     opts.timeout = Duration::from_secs(60);
     if tls {
         opts.security = Security::Explicit;
         opts.tls = Some(
-            TlsSetup::new(cfg.clone(), &s.host)
-                .map_err(|e| Error::usage(format!("TLS name {}: {e}", s.host)))?,
+            TlsSetup::new(cfg.clone(), host)
+                .map_err(|e| Error::usage(format!("TLS name {host}: {e}")))?,
         );
     }
     Ok(Target {
         opts,
-        creds: s.creds.clone(),
-        dir: s.dir.clone(),
-        pid: s.pid,
+        creds,
+        dir: String::new(),
+        pid,
         min_secs: min_secs.max(0.0),
     })
 }
@@ -490,6 +555,8 @@ fn failed_row(
         vs_ceiling: None,
         vs_best_peer: None,
         cpu_vs_best_peer: None,
+        vs_direct: None,
+        store_cpu_s: None,
         login: String::new(),
         error: Some(why.into()),
     }

@@ -16,13 +16,15 @@ pub struct Row {
     /// Explicit FTPS with PROT P.
     pub tls: bool,
     /// `download`, `upload`, `concurrency-same`, `concurrency-different`, `small`,
-    /// `logins`, `idle-memory`.
+    /// `logins`, `idle-memory`; with `--only s3`: `s3-retr`, `s3-stor`, `s3-nlst`,
+    /// `s3-list`, `s3-rss-fresh`, `s3-rss-before-listing`, `s3-rss-listing-peak`.
     pub test: String,
     /// Simultaneous connections.
     pub connections: usize,
     /// The figure, in `unit`; `None` when the row failed.
     pub value: Option<f64>,
-    /// `GB/s` (10^9 bytes/s), `files/s`, `logins/s` or `KiB/session`.
+    /// `GB/s` (10^9 bytes/s), `files/s`, `logins/s` or `KiB/session`; for s3 rows `MB/s`
+    /// (10^6 bytes/s), `entries/s` or `MiB`.
     pub unit: String,
     /// Payload bytes moved.
     pub bytes: u64,
@@ -46,6 +48,11 @@ pub struct Row {
     pub vs_best_peer: Option<f64>,
     /// Server CPU per GiB divided by the lowest peer's (< 1 is better).
     pub cpu_vs_best_peer: Option<f64>,
+    /// s3 rows of kftpd: `value` divided by the same operation made directly on the store
+    /// (server `direct`); > 1 is better.
+    pub vs_direct: Option<f64>,
+    /// s3 rows: CPU seconds of the store's process tree (`--s3-store-pid`).
+    pub store_cpu_s: Option<f64>,
     /// How the server checks a login (`argon2id`, `sha512-crypt`, `anonymous`).
     pub login: String,
     /// Why there is no value.
@@ -54,7 +61,7 @@ pub struct Row {
 
 impl Row {
     fn higher_is_better(&self) -> bool {
-        self.unit != "KiB/session"
+        self.unit != "KiB/session" && self.unit != "MiB"
     }
 }
 
@@ -416,6 +423,36 @@ pub fn evaluate_targets(r: &Report) -> Vec<TargetCheck> {
             "not measured".into(),
         ),
     });
+    if r.rows.iter().any(|x| x.test.starts_with("s3-")) {
+        // Judged on plain FTP, whose legs are both as plain as the direct HTTP; the FTPS
+        // figures (TLS on the client leg only) are shown beside.
+        let (mut parts, mut judged) = (Vec::new(), 0);
+        let mut ok = true;
+        for test in ["s3-retr", "s3-stor"] {
+            for x in r
+                .rows
+                .iter()
+                .filter(|x| x.test == test && x.server == "kftpd")
+            {
+                if let Some(v) = x.vs_direct {
+                    if !x.tls {
+                        ok &= v >= 0.9;
+                        judged += 1;
+                    }
+                    parts.push(format!(
+                        "{}{} {v:.2}",
+                        test.trim_start_matches("s3-"),
+                        if x.tls { " (ftps, not judged)" } else { "" }
+                    ));
+                }
+            }
+        }
+        out.push(check(
+            "S3 RETR and STOR through kftpd (plain FTP) >= 0.90 of direct",
+            (judged > 0).then_some(ok),
+            parts.join(", "),
+        ));
+    }
     let km = r
         .rows
         .iter()
@@ -553,7 +590,7 @@ pub fn render(r: &Report) -> String {
     let rows: Vec<Vec<String>> = r
         .rows
         .iter()
-        .filter(|x| !x.test.starts_with("concurrency"))
+        .filter(|x| !x.test.starts_with("concurrency") && !x.test.starts_with("s3-"))
         .map(|x| {
             let prec = if x.unit == "GB/s" { 2 } else { 0 };
             vec![
@@ -664,6 +701,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(out, "  error: {e}");
         }
     }
+    render_s3(r, &mut out);
     if !r.targets.is_empty() {
         let _ = writeln!(out, "\ntargets (reported, not asserted):");
         for t in &r.targets {
@@ -677,4 +715,81 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(out, "\nrun took {:.0} s", r.run_secs);
     out
+}
+
+/// The s3 rows: kftpd against the same operations made directly on the store.
+fn render_s3(r: &Report, out: &mut String) {
+    let rows: Vec<&Row> = r
+        .rows
+        .iter()
+        .filter(|x| x.test.starts_with("s3-"))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nobject storage: kftpd on s3:// vs the same operations directly on the store (OpenDAL):"
+    );
+    let h: Vec<String> = [
+        "test",
+        "server",
+        "path",
+        "tls",
+        "value",
+        "unit",
+        "x direct",
+        "secs",
+        "items",
+        "srv CPU s/GiB",
+        "store CPU s/GiB",
+        "cli CPU s/GiB",
+        "note",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Per GiB for transfers only: a listing's bytes are its text.
+    let per_gib = |x: &Row, cpu: Option<f64>| {
+        cpu.filter(|_| x.unit == "MB/s" && x.bytes > 0)
+            .map(|c| c / (x.bytes as f64 / (1u64 << 30) as f64))
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|x| {
+            let prec = if x.unit == "entries/s" { 0 } else { 1 };
+            let memory = x.unit == "MiB";
+            vec![
+                x.test.clone(),
+                x.server.clone(),
+                x.path.clone(),
+                if x.tls { "on" } else { "off" }.into(),
+                fmt_opt(x.value, prec),
+                x.unit.clone(),
+                fmt_ratio(x.vs_direct),
+                if memory {
+                    "-".into()
+                } else {
+                    format!("{:.2}", x.secs)
+                },
+                if memory {
+                    "-".into()
+                } else {
+                    x.items.to_string()
+                },
+                fmt_opt(x.server_cpu_s_per_gib, 3),
+                fmt_opt(per_gib(x, x.store_cpu_s), 3),
+                fmt_opt(x.client_cpu_s_per_gib, 3),
+                x.error.clone().unwrap_or_else(|| {
+                    // A listing's CPU as seconds in all: kftpd's, the store's.
+                    match (x.unit == "entries/s", x.server_cpu_s, x.store_cpu_s) {
+                        (true, Some(k), Some(g)) => format!("cpu kftpd {k:.2} s, store {g:.2} s"),
+                        (true, None, Some(g)) => format!("cpu store {g:.2} s"),
+                        _ => String::new(),
+                    }
+                }),
+            ]
+        })
+        .collect();
+    out.push_str(&layout(&h, &cells));
 }
