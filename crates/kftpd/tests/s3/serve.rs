@@ -213,6 +213,8 @@ fn directories_behave_like_directories() {
     // Objects written by something else, with no directory markers at all.
     g.put_object("t2/a/b/c.txt", b"deep\n");
     g.put_object("t2/top.txt", b"top\n");
+    // Beside the root, sharing its first letters: never reachable from it.
+    g.put_object("t2-other/secret.txt", b"secret\n");
     let srv = serve(&g, "t2", &[]);
     let mut c = srv.login();
     c.expect("CWD a", 250);
@@ -229,6 +231,9 @@ fn directories_behave_like_directories() {
     let names = String::from_utf8(read_all(d)).unwrap();
     done(&mut c);
     assert_eq!(names, "a\r\ntop.txt\r\n");
+    c.expect("SIZE ../t2-other/secret.txt", 550);
+    c.expect("CWD ../t2-other", 550);
+    c.expect("SIZE /../../t2-other/secret.txt", 550);
 
     let d = c.epsv();
     c.expect("MLSD a", 150);
