@@ -392,6 +392,31 @@ fn two_nodes_share_one_store() {
     ca.expect("DELE via-a.bin", 250);
     let mut cb = b.login();
     cb.expect("SIZE via-a.bin", 550);
+
+    // Both nodes upload different files to one name at once: the object ends up as
+    // exactly one of them (the last to complete), never a mix.
+    let (da, db) = (random_bytes(11 * MIB, 51), random_bytes(11 * MIB, 52));
+    let (fa, fb) = (write_tmp(&da), write_tmp(&db));
+    std::thread::scope(|s| {
+        for (srv, f) in [(&a, &fa), (&b, &fb)] {
+            s.spawn(move || {
+                curl(
+                    srv,
+                    &[
+                        "-T",
+                        f.path().to_str().unwrap(),
+                        &format!("{}/same.bin", srv.url()),
+                    ],
+                )
+            });
+        }
+    });
+    let got = sha256(&g.get_object("shared/same.bin").unwrap());
+    assert!(
+        got == sha256(&da) || got == sha256(&db),
+        "a mix of both uploads"
+    );
+    assert!(g.multipart_uploads().is_empty());
 }
 
 #[test]
