@@ -32,7 +32,7 @@ use indicatif::ProgressBar;
 use kftp_proto::{Command, Password};
 use opendal::Operator;
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -371,35 +371,8 @@ impl Kftpd {
         if let Some(e) = &st.endpoint {
             cmd.args(["--s3-endpoint", e]);
         }
-        let mut child = cmd
-            .env("KFTPD_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-        let Some(stdout) = child.stdout.take() else {
-            return Err("kftpd stdout not captured".into());
-        };
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-        std::thread::spawn(move || for _ in lines.by_ref() {});
-        let port = first
-            .split_once("listening on ")
-            .and_then(|(_, rest)| rest.split([',', ' ']).next())
-            .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-            .map(|a| a.port());
-        let mut k = Kftpd { child, port: 0 };
-        match port {
-            Some(p) => k.port = p,
-            None => {
-                drop(k);
-                return Err(format!(
-                    "kftpd did not report its address (first line: {first:?}; log: {})",
-                    std::fs::read_to_string(&log).unwrap_or_default().trim()
-                ));
-            }
-        }
+        let (child, port) = super::servers::spawn_kftpd(&mut cmd, bin, log_file, &log)?;
+        let k = Kftpd { child, port };
         Ok(k)
     }
 

@@ -187,8 +187,8 @@ pub fn start_kftpd(bin: &Path, path: &str, root: &Path, work: &Path) -> Result<S
     }
     let log = work.join(format!("kftpd-{path}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let mut child = Command::new(bin)
-        .args(["--listen", "127.0.0.1:0", "--root"])
+    let mut cmd = Command::new(bin);
+    cmd.args(["--listen", "127.0.0.1:0", "--root"])
         .arg(root)
         .arg("--users")
         .arg(&users)
@@ -199,35 +199,8 @@ pub fn start_kftpd(bin: &Path, path: &str, root: &Path, work: &Path) -> Result<S
         .args(["--max-per-ip", "4000", "--max-sessions", "8000"])
         // No 50 ms wait for a TLS ClientHello before the greeting: the bench only uses
         // explicit FTPS, and that wait would dominate logins/s (see BENCHMARKS.md).
-        .args(["--tls-sniff-ms", "0"])
-        .env("KFTPD_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log_file)
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-    let Some(stdout) = child.stdout.take() else {
-        return Err("kftpd stdout not captured".into());
-    };
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
-    // Keep draining stdout so kftpd never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines.by_ref() {});
-    // "kftpd 0.1.0 listening on 127.0.0.1:PORT, serving ..."
-    let port = first
-        .split_once("listening on ")
-        .and_then(|(_, rest)| rest.split([',', ' ']).next())
-        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-        .map(|a| a.port());
-    let Some(port) = port else {
-        let _ = child.kill();
-        let _ = child.wait();
-        let err = std::fs::read_to_string(&log).unwrap_or_default();
-        return Err(format!(
-            "kftpd did not report its address (first line: {first:?}; log: {})",
-            err.trim()
-        ));
-    };
+        .args(["--tls-sniff-ms", "0"]);
+    let (child, port) = spawn_kftpd(&mut cmd, bin, log_file, &log)?;
     let pid = child.id();
     Ok(Server {
         name: "kftpd".into(),
@@ -494,4 +467,44 @@ pub fn from_url(url: &str) -> Result<Server, String> {
         login_kind: "unknown",
         child: None,
     })
+}
+
+/// Starts a kftpd made ready in `cmd` (logging to `log_file`, which is `log`), and returns
+/// it with the port it reported on its first line. Its stdout keeps being drained so it
+/// never blocks on a full pipe.
+pub(crate) fn spawn_kftpd(
+    cmd: &mut Command,
+    bin: &Path,
+    log_file: std::fs::File,
+    log: &Path,
+) -> Result<(Child, u16), String> {
+    let mut child = cmd
+        .env("KFTPD_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file)
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    let Some(stdout) = child.stdout.take() else {
+        return Err("kftpd stdout not captured".into());
+    };
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    // "kftpd 0.1.0 listening on 127.0.0.1:PORT, serving ..."
+    let port = first
+        .split_once("listening on ")
+        .and_then(|(_, rest)| rest.split([',', ' ']).next())
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.port());
+    let Some(port) = port else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = std::fs::read_to_string(log).unwrap_or_default();
+        return Err(format!(
+            "kftpd did not report its address (first line: {first:?}; log: {})",
+            err.trim()
+        ));
+    };
+    Ok((child, port))
 }
