@@ -96,7 +96,12 @@ done
 [ -n "$node" ] || { echo "bench-s3: garage did not come up" >&2; tail -5 "$base/garage.log" >&2; exit 1; }
 
 if [ "$fresh" = 1 ]; then
-  "$garage" -c "$conf" layout assign -z dc1 -c 10G "${node%%@*}" >/dev/null
+  # `node id` can answer before the RPC port listens: retry the first RPC call.
+  for i in $(seq 50); do
+    "$garage" -c "$conf" layout assign -z dc1 -c 10G "${node%%@*}" >/dev/null 2>&1 && break
+    [ "$i" -lt 50 ] || { echo "bench-s3: garage RPC did not answer" >&2; tail -5 "$base/garage.log" >&2; exit 1; }
+    sleep 0.2
+  done
   "$garage" -c "$conf" layout apply --version 1 >/dev/null
   for _ in $(seq 50); do
     "$garage" -c "$conf" bucket create kftp >/dev/null 2>&1 && break
