@@ -140,18 +140,19 @@ fn install_http_client() {
         for c in rustls_native_certs::load_native_certs().certs {
             let _ = roots.add(c);
         }
-        let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth());
-        let client = match tls {
-            Ok(tls) => reqwest::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .build()
-                .unwrap_or_default(),
-            Err(_) => reqwest::Client::new(),
-        };
+        // ring is what every other TLS config of kftp uses; reqwest is built without a
+        // provider of its own, so it must be the process default too.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "S3 HTTP client with our TLS settings failed; using reqwest's defaults");
+                reqwest::Client::new()
+            });
         opendal::HttpTransporter::install_default(
             opendal_http_transport_reqwest::ReqwestTransport::new(client),
         );
