@@ -34,7 +34,7 @@ use opendal::Operator;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
@@ -336,27 +336,7 @@ impl Kftpd {
     fn start(bin: &Path, work: &Path, st: &Store, tag: &str) -> Result<Kftpd, String> {
         let root = format!("s3://{}/{}", st.bucket, st.prefix);
         let users = work.join("kftpd-s3-users.toml");
-        if !users.exists() {
-            let mut add = std::process::Command::new(bin)
-                .args(["user", "add", USER, "--users"])
-                .arg(&users)
-                .args(["--root", &root, "--perms", "all", "--password-stdin"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| format!("running {} user add: {e}", bin.display()))?;
-            if let Some(mut stdin) = add.stdin.take() {
-                let _ = writeln!(stdin, "{PASSWORD}");
-            }
-            let out = add.wait_with_output().map_err(e2s)?;
-            if !out.status.success() {
-                return Err(format!(
-                    "kftpd user add failed: {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ));
-            }
-        }
+        super::servers::add_bench_user(bin, &users, &root)?;
         let log = work.join(format!("kftpd-s3-{tag}.log"));
         let log_file = std::fs::File::create(&log).map_err(e2s)?;
         let mut cmd = std::process::Command::new(bin);

@@ -162,29 +162,7 @@ fn user_creds() -> Credentials {
 /// Starts kftpd with `--data-path path` serving `root`.
 pub fn start_kftpd(bin: &Path, path: &str, root: &Path, work: &Path) -> Result<Server, String> {
     let users = work.join("kftpd-users.toml");
-    if !users.exists() {
-        let mut add = Command::new(bin)
-            .args(["user", "add", USER, "--users"])
-            .arg(&users)
-            .arg("--root")
-            .arg(root)
-            .args(["--perms", "all", "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("running {} user add: {e}", bin.display()))?;
-        if let Some(mut stdin) = add.stdin.take() {
-            let _ = writeln!(stdin, "{PASSWORD}");
-        }
-        let out = add.wait_with_output().map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "kftpd user add failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-    }
+    add_bench_user(bin, &users, root)?;
     let log = work.join(format!("kftpd-{path}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(bin);
@@ -467,6 +445,40 @@ pub fn from_url(url: &str) -> Result<Server, String> {
         login_kind: "unknown",
         child: None,
     })
+}
+
+/// Creates the bench account (`USER`/`PASSWORD`, all permissions, rooted at `root`) in
+/// `users` with `kftpd user add`, unless that file exists already.
+pub(crate) fn add_bench_user(
+    bin: &Path,
+    users: &Path,
+    root: impl AsRef<std::ffi::OsStr>,
+) -> Result<(), String> {
+    if users.exists() {
+        return Ok(());
+    }
+    let mut add = Command::new(bin)
+        .args(["user", "add", USER, "--users"])
+        .arg(users)
+        .arg("--root")
+        .arg(root)
+        .args(["--perms", "all", "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running {} user add: {e}", bin.display()))?;
+    if let Some(mut stdin) = add.stdin.take() {
+        let _ = writeln!(stdin, "{PASSWORD}");
+    }
+    let out = add.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "kftpd user add failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// Starts a kftpd made ready in `cmd` (logging to `log_file`, which is `log`), and returns
