@@ -261,8 +261,8 @@ mod tests {
         assert_eq!(std::fs::read(dir.join("out.txt")).unwrap(), b"out");
         let _ = std::fs::remove_dir_all(&dir);
         match verdict {
-            Err(e) => println!("SKIP: Landlock unavailable: {e}"),
-            Ok(None) => println!("SKIP: Landlock not supported by this kernel"),
+            Err(e) => kftp_testkit::skip(&format!("Landlock unavailable: {e}")),
+            Ok(None) => kftp_testkit::skip("Landlock not supported by this kernel"),
             Ok(Some((inside, outside))) => {
                 assert_eq!(inside, b"in");
                 assert_eq!(outside, Err(Some(libc::EACCES)));

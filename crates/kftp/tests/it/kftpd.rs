@@ -44,9 +44,8 @@ impl Kftpd {
 
     pub fn start_on(listen: &str, tls: bool) -> Option<Kftpd> {
         let Some(bin) = binary() else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP: kftpd binary not built beside the tests (run cargo test --workspace)"
+            crate::vsftpd::skip(
+                "kftpd binary not built beside the tests (run cargo test --workspace)",
             );
             return None;
         };
@@ -223,7 +222,7 @@ fn cli_against_kftpd() {
 #[test]
 fn ipv6_literal_urls_passive_and_active() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        let _ = writeln!(std::io::stderr(), "SKIP: no IPv6 loopback here");
+        crate::vsftpd::skip("no IPv6 loopback here");
         return;
     }
     let Some(s) = Kftpd::start_on("[::1]:0", false) else {

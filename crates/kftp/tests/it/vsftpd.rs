@@ -5,7 +5,6 @@
 //! the anonymous login lands in `anon_root` with full write access (the test's temp dir),
 //! and paths the server prints are host paths: tests use relative paths only.
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -40,14 +39,7 @@ impl Drop for Vsftpd {
     }
 }
 
-/// Says why a test cannot run. Written to the real stderr, past the test harness's
-/// capture, so a skip is never silent; under CI (which installs vsftpd) it fails instead.
-pub fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("SKIP not allowed under CI: {reason}");
-    }
-    let _ = writeln!(std::io::stderr(), "SKIP: {reason}");
-}
+pub use kftp_testkit::skip;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

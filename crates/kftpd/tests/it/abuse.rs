@@ -514,7 +514,7 @@ fn disk_full_452_nothing_corrupt_server_keeps_serving() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN); the RLIMIT_FSIZE test covers 552");
+        skip("cannot mount a tmpfs here (needs root/CAP_SYS_ADMIN); the RLIMIT_FSIZE test covers 552");
         return;
     }
     let _m = Mount(root.clone());
@@ -542,7 +542,7 @@ fn disk_full_452_nothing_corrupt_server_keeps_serving() {
 #[test]
 fn file_size_limit_552_server_survives() {
     if !have("prlimit") {
-        eprintln!("SKIP: prlimit(1) not installed");
+        skip("prlimit(1) not installed");
         return;
     }
     let root = tempfile::tempdir().unwrap();
@@ -554,7 +554,7 @@ fn file_size_limit_552_server_survives() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP: prlimit --fsize failed on the server process");
+        skip("prlimit --fsize failed on the server process");
         return;
     }
     let mut c = srv.login();

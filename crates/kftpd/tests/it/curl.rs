@@ -286,7 +286,7 @@ fn curl_ipv6_epsv() {
         return;
     }
     if std::net::TcpListener::bind("[::1]:0").is_err() {
-        println!("SKIP: cannot bind ::1");
+        skip("cannot bind ::1");
         return;
     }
     let srv = Server::start_on("[::1]:0", &[]);

@@ -16,7 +16,7 @@ fn curl(args: &[&str]) -> (bool, String, String) {
 #[test]
 fn curl_explicit_tls12_and_tls13_round_trip() {
     if !have("curl") {
-        println!("SKIP: curl not installed");
+        skip("curl not installed");
         return;
     }
     let srv = Server::start(&[]);
@@ -73,7 +73,7 @@ fn curl_explicit_tls12_and_tls13_round_trip() {
 #[test]
 fn curl_implicit_on_own_port_and_on_the_plain_port() {
     if !have("curl") {
-        println!("SKIP: curl not installed");
+        skip("curl not installed");
         return;
     }
     let srv = Server::start(&["--implicit-listen", "127.0.0.1:0"]);
@@ -175,7 +175,7 @@ fn python_ftps(srv: &Server, mode: &str, ver: &str) -> (Option<i32>, String) {
 #[test]
 fn python_ftplib_prot_p_must_reuse_the_session() {
     if !have("python3") {
-        println!("SKIP: python3 not installed");
+        skip("python3 not installed");
         return;
     }
     let srv = Server::start(&[]);
@@ -235,7 +235,7 @@ fn suppaftp_rustls_with_pinned_certificate() {
 #[test]
 fn lftp_ssl_force() {
     if !have("lftp") {
-        println!("SKIP: lftp not installed");
+        skip("lftp not installed");
         return;
     }
     let srv = Server::start(&[]);
@@ -300,7 +300,7 @@ fn recording_relay(target: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<M
 #[test]
 fn password_never_crosses_in_clear_with_tls() {
     if !have("curl") {
-        println!("SKIP: curl not installed");
+        skip("curl not installed");
         return;
     }
     let srv = Server::start(&[]);

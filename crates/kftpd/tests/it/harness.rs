@@ -292,15 +292,8 @@ pub fn sha256(b: &[u8]) -> String {
         .collect()
 }
 
-/// Whether a program is on PATH; tests that need it print SKIP otherwise.
-pub fn have(prog: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {prog}")])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
+#[allow(unused_imports)] // Not every test target uses all three.
+pub use kftp_testkit::{have, need, skip};
 
 /// Runs a command, returning (status ok, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (bool, String, String) {

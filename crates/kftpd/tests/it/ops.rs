@@ -366,15 +366,23 @@ fn xferlog_lines_parse() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     for (line, dir) in lines.iter().zip(["i", "o"]) {
-        let f: Vec<&str> = line.split(' ').collect();
-        assert_eq!(f.len(), 18, "{line}");
-        assert!(f[4].parse::<u32>().unwrap() >= 2025, "{line}");
-        assert!(f[5].parse::<u64>().unwrap() >= 1, "{line}");
-        assert_eq!(f[6], "127.0.0.1");
-        assert_eq!(f[7].parse::<u64>().unwrap(), data.len() as u64);
-        assert_eq!(f[8], "/x_file.bin");
+        // The date is ctime(3)'s fixed 24 columns, whose day of the month is padded with a
+        // space ("Mon Dec  7 ..."); the fields after it are single-space separated.
+        let (date, rest) = line.split_at(24);
+        let d: Vec<&str> = date.split_whitespace().collect();
+        assert_eq!(d.len(), 5, "{line}");
+        let day: u32 = date[8..10].trim_start().parse().unwrap();
+        assert!((1..=31).contains(&day), "{line}");
+        assert_eq!(d[3].len(), 8, "{line}");
+        assert!(d[4].parse::<u32>().unwrap() >= 2025, "{line}");
+        let f: Vec<&str> = rest.strip_prefix(' ').expect(line).split(' ').collect();
+        assert_eq!(f.len(), 13, "{line}");
+        assert!(f[0].parse::<u64>().unwrap() >= 1, "{line}");
+        assert_eq!(f[1], "127.0.0.1");
+        assert_eq!(f[2].parse::<u64>().unwrap(), data.len() as u64);
+        assert_eq!(f[3], "/x_file.bin");
         assert_eq!(
-            &f[9..],
+            &f[4..],
             &["b", "_", dir, "r", USER, "ftp", "0", "*", "c"],
             "{line}"
         );
@@ -555,7 +563,7 @@ fn sandbox_round_trip(flags: &[&str], expect: &str) -> Option<String> {
 #[test]
 fn landlock_sandbox_applies_and_serving_still_works() {
     if let Some(why) = sandbox_round_trip(&["--no-tls", "--sandbox"], "Landlock applied") {
-        println!("SKIP: {why}");
+        skip(&why);
     }
 }
 
@@ -567,11 +575,11 @@ fn seccomp_allow_list_applies_and_serving_still_works() {
 #[test]
 fn started_as_root_it_drops_to_user() {
     if !rustix::process::geteuid().is_root() {
-        println!("SKIP: not running as root, so there is no privilege to drop");
+        skip("not running as root, so there is no privilege to drop");
         return;
     }
     let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
-        println!("SKIP: no user 'nobody' on this machine");
+        skip("no user 'nobody' on this machine");
         return;
     };
     use std::os::unix::fs::PermissionsExt;

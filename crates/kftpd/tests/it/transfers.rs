@@ -400,7 +400,7 @@ fn passive_connection_from_foreign_host_is_refused() {
     let mut intruder = match connect_from(Ipv4Addr::new(127, 0, 0, 2), to) {
         Ok(s) => s,
         Err(e) => {
-            println!("SKIP: cannot connect from 127.0.0.2: {e}");
+            skip(&format!("cannot connect from 127.0.0.2: {e}"));
             return;
         }
     };
@@ -563,7 +563,7 @@ fn foreign_peer_first_then_rightful_client() {
     let port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
     let to = SocketAddr::from(([127, 0, 0, 1], port));
     let Ok(mut intruder) = connect_from(Ipv4Addr::new(127, 0, 0, 2), to) else {
-        println!("SKIP: cannot connect from 127.0.0.2");
+        skip("cannot connect from 127.0.0.2");
         return;
     };
     c.expect("RETR f", 150);

@@ -9,15 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Whether `prog` is installed; prints the SKIP line when it is not.
-pub fn need(prog: &str) -> bool {
-    if have(prog) {
-        return true;
-    }
-    println!("SKIP: {prog} is not installed");
-    false
-}
-
 /// Closes a TCP connection with a RST (SO_LINGER 0) instead of a FIN, so the peer sees
 /// the connection break rather than end.
 pub fn reset(s: TcpStream) {
@@ -26,15 +17,8 @@ pub fn reset(s: TcpStream) {
 }
 
 /// Polls `cond` every 20 ms for up to `secs`; whether it became true.
-pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    cond()
+pub fn wait_until(secs: u64, cond: impl FnMut() -> bool) -> bool {
+    kftp_testkit::wait_until(Duration::from_secs(secs), cond)
 }
 
 /// Size of a file, 0 if missing.

@@ -4,7 +4,7 @@
 //! not depend on the S3 client under test.
 //!
 //! Install the binary with `scripts/install-garage.sh`. `GARAGE_BIN` overrides where it is
-//! looked for (default: `garage` on PATH). Without it the tests print `SKIPPED` and pass,
+//! looked for (default: `garage` on PATH). Without it the tests print `SKIP` and pass,
 //! except under CI (`CI` set), where they fail. (To try that: `GARAGE_BIN=/none cargo test`;
 //! hiding ~/.cargo/bin from PATH does not work under cargo, as rustup puts it back.)
 #![allow(dead_code)] // Shared by test modules; not every module uses every helper.
@@ -66,16 +66,11 @@ impl Response {
     }
 }
 
-/// The policy for a missing garage: fail under CI, else say so past the capture and skip.
+/// The policy for a missing garage: the workspace's one skip rule (a failure under CI).
 fn unavailable(reason: &str) -> Option<Garage> {
-    if std::env::var_os("CI").is_some() {
-        panic!("garage is required under CI but unavailable: {reason}; run scripts/install-garage.sh (it installs garage 2.x into ~/.cargo/bin, which must be on PATH)");
-    }
-    // Straight to stderr, past the test harness's capture, so a skip is never silent.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED: garage not installed (run scripts/install-garage.sh): {reason}"
-    );
+    kftp_testkit::skip(&format!(
+        "garage 2.x is unavailable ({reason}); scripts/install-garage.sh installs it into ~/.cargo/bin, which must be on PATH"
+    ));
     None
 }
 
@@ -202,7 +197,7 @@ fn cli_field(output: &str, label: &str) -> Option<String> {
 
 impl Garage {
     /// Starts Garage with a bucket [`BUCKET`] and a key that owns it, or returns `None`
-    /// (after printing `SKIPPED`) when garage 2.x is not installed. Under CI a missing
+    /// (after a `SKIP`) when garage 2.x is not installed. Under CI a missing
     /// garage panics instead. Once the server process runs, any failure panics with the tail
     /// of Garage's log.
     pub fn start() -> Option<Garage> {

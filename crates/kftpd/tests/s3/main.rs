@@ -1,5 +1,5 @@
 //! kftpd against real S3: a Garage per test (see `garage.rs`; install it with
-//! `scripts/install-garage.sh`). Without garage the tests print SKIPPED and pass, except
+//! `scripts/install-garage.sh`). Without garage the tests print SKIP and pass, except
 //! under CI, where they fail.
 
 mod garage;
