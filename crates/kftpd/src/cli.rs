@@ -58,6 +58,12 @@ pub enum UserCmd {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Whether this account's PROT P data connections must resume the control
+        /// connection's TLS session: `optional` for clients that cannot (Java's Commons Net
+        /// FTPSClient, Python's ftplib.FTP_TLS, gvfs), `required` to enforce it even where
+        /// the server relaxes it, `default` for the server's policy.
+        #[arg(long, value_parser = ["required", "optional", "default"])]
+        tls_reuse: Option<String>,
     },
 }
 
@@ -129,9 +135,20 @@ pub struct ServeArgs {
     /// so one port serves implicit and explicit FTPS (0 turns this off).
     #[arg(long, default_value_t = 25)]
     pub tls_sniff_ms: u64,
-    /// Let PROT P data connections skip resuming the control TLS session (old clients).
+    /// Let every PROT P data connection skip resuming the control TLS session. Prefer
+    /// relaxing it for one account (`kftpd user add NAME --tls-reuse optional`) or one
+    /// network (--tls-reuse-optional-from): the check stops passive-port theft.
     #[arg(long)]
     pub no_tls_reuse_required: bool,
+    /// Clients in this network (CIDR, repeatable) need not resume the control TLS session
+    /// on PROT P data connections, e.g. an office of Java or gvfs users.
+    #[arg(long, value_name = "CIDR")]
+    pub tls_reuse_optional_from: Vec<ipnet::IpNet>,
+    /// Refuse TLS uploads that end without a TLS close_notify (keep them as resumable part
+    /// files, reply 426). Off by default: many clients close that way, and vsftpd, proftpd
+    /// and pure-ftpd accept it; with it on, a forged FIN cannot cut an upload short unseen.
+    #[arg(long)]
+    pub tls_strict_eof: bool,
     /// Limits: sessions per user, failed-login bans, anonymous, bandwidth, stalls.
     #[command(flatten)]
     pub abuse: crate::limits::AbuseArgs,
@@ -184,6 +201,8 @@ impl ServeArgs {
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;
+        c.tls_reuse_optional_from = self.tls_reuse_optional_from.clone();
+        c.tls_strict_eof = self.tls_strict_eof;
         self.abuse.apply(&mut c);
         c.ops = self.ops.to_config();
         c.s3 = self.s3.to_settings();

@@ -71,8 +71,14 @@ pub struct Config {
     /// On plain listeners, how long to wait for a TLS ClientHello before greeting in clear
     /// (one port for implicit and explicit FTPS). Zero disables the sniffing.
     pub tls_sniff: Duration,
-    /// PROT P data connections must resume the control connection's TLS session.
+    /// PROT P data connections must resume the control connection's TLS session (unless
+    /// the account or `tls_reuse_optional_from` says otherwise; see [`Config::tls_reuse_for`]).
     pub tls_require_reuse: bool,
+    /// Client networks exempt from `tls_require_reuse`.
+    pub tls_reuse_optional_from: Vec<ipnet::IpNet>,
+    /// A TLS upload that ends without close_notify is kept as a resumable part file and
+    /// answered 426, instead of being accepted with a log line.
+    pub tls_strict_eof: bool,
     /// Login bans, anonymous limits, bandwidth limits (see [`crate::limits`]).
     pub abuse: crate::limits::AbuseConfig,
     /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
@@ -82,6 +88,19 @@ pub struct Config {
 }
 
 impl Config {
+    /// Whether a login from `peer` must resume its control TLS session on data connections:
+    /// the account's own setting, else the server's, relaxed for `tls_reuse_optional_from`.
+    pub fn tls_reuse_for(&self, account: Option<bool>, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        account.unwrap_or_else(|| {
+            self.tls_require_reuse
+                && !self
+                    .tls_reuse_optional_from
+                    .iter()
+                    .any(|n| n.contains(&peer))
+        })
+    }
+
     /// Defaults for tests and scripts: loopback, a root, a users file.
     pub fn new(root: PathBuf, users_file: PathBuf, state_dir: PathBuf) -> Self {
         Config {
@@ -109,6 +128,8 @@ impl Config {
             implicit_listen: Vec::new(),
             tls_sniff: Duration::from_millis(25),
             tls_require_reuse: true,
+            tls_reuse_optional_from: Vec::new(),
+            tls_strict_eof: false,
             abuse: crate::limits::AbuseConfig::default(),
             ops: crate::ops::OpsConfig::default(),
             s3: crate::storage::object::S3Settings::new(),

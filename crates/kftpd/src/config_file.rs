@@ -44,6 +44,8 @@ pub struct FileConfig {
     no_tls: Option<bool>,
     tls_sniff_ms: Option<u64>,
     no_tls_reuse_required: Option<bool>,
+    tls_reuse_optional_from: Option<Vec<ipnet::IpNet>>,
+    tls_strict_eof: Option<bool>,
     log_format: Option<Spanned<String>>,
     xferlog: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
@@ -291,7 +293,9 @@ impl FileConfig {
             tls_key,
             no_tls,
             tls_sniff_ms,
-            no_tls_reuse_required
+            no_tls_reuse_required,
+            tls_reuse_optional_from,
+            tls_strict_eof
         );
         take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
         take_in!(

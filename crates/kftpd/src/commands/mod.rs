@@ -83,11 +83,8 @@ pub(crate) async fn start_transfer(
     let tls = match (s.prot, &s.shared.tls) {
         (Prot::Private, Some(server)) => Some(transfer::DataTls {
             server: server.clone(),
-            lineage: if s.shared.config.tls_require_reuse {
-                s.lineage.clone()
-            } else {
-                None
-            },
+            lineage: s.lineage.clone(),
+            require_reuse: s.login().is_none_or(|l| l.tls_reuse_required),
         }),
         _ => None,
     };

@@ -92,6 +92,9 @@ pub struct Login {
     pub anonymous: bool,
     /// This login's session slot and bandwidth limits; dropped with the login.
     pub guard: crate::limits::LoginGuard,
+    /// PROT P data connections must resume the control TLS session (the account's
+    /// setting, the server's, and `tls_reuse_optional_from`, resolved at login).
+    pub tls_reuse_required: bool,
 }
 
 /// A transfer in flight.
@@ -138,6 +141,8 @@ pub struct Session {
     pub hash_algo: HashAlgo,
     /// RANG for the next HASH.
     pub rang: Option<(u64, u64)>,
+    /// MLST/MLSD facts selected with OPTS MLST.
+    pub mlst_facts: kftp_proto::listing::Facts,
     /// PROT level.
     pub prot: Prot,
     /// PBSZ was received (required before PROT).
@@ -203,8 +208,16 @@ impl Session {
             epsv_all: false,
             hash_algo: HashAlgo::Sha256,
             rang: None,
-            prot: Prot::Clear,
-            pbsz: false,
+            mlst_facts: kftp_proto::listing::Facts::ALL,
+            // A session that starts in TLS (implicit FTPS) protects its data connections
+            // from the start, as if PBSZ 0 and PROT P had been sent: clients such as Perl's
+            // Net::FTP (SSL => 1) never send them and expect TLS on data connections.
+            prot: if lineage.is_some() {
+                Prot::Private
+            } else {
+                Prot::Clear
+            },
+            pbsz: lineage.is_some(),
             running: None,
             quit: false,
             lineage,

@@ -13,6 +13,9 @@ use std::time::Duration;
 pub const USER: &str = "alice";
 pub const PASS: &str = "s3cret-pw";
 pub const READER: &str = "reader";
+/// An account whose PROT P data connections need not resume the control TLS session
+/// (`tls_reuse_required = false`), for clients that cannot (ftplib.FTP_TLS, Commons Net).
+pub const RELAXED: &str = "relaxed";
 
 /// A users file with `alice` (all permissions) and `reader` (list, read), made once.
 fn users_file() -> &'static Path {
@@ -30,6 +33,8 @@ fn users_file() -> &'static Path {
             Some(vec!["list".into(), "read".into()]),
         )
         .unwrap();
+        kftpd::auth::users::add_user(&p, RELAXED, PASS, None, None).unwrap();
+        kftpd::auth::users::set_tls_reuse_required(&p, RELAXED, Some(false)).unwrap();
         p
     })
 }
