@@ -149,6 +149,14 @@ pub struct ServeArgs {
     /// and pure-ftpd accept it; with it on, a forged FIN cannot cut an upload short unseen.
     #[arg(long)]
     pub tls_strict_eof: bool,
+    /// Largest byte range one HASH/XMD5/XSHA*/XCRC may digest (default 16 GiB); larger files
+    /// are hashed in parts with RANG. Digests follow the session's rate limits and stop on
+    /// ABOR, QUIT or disconnect.
+    #[arg(long, default_value_t = 16 << 30, value_name = "BYTES")]
+    pub hash_max_bytes: u64,
+    /// Let anonymous sessions use HASH and the X* digests (off: each costs disk and CPU).
+    #[arg(long)]
+    pub anonymous_hash: bool,
     /// Limits: sessions per user, failed-login bans, anonymous, bandwidth, stalls.
     #[command(flatten)]
     pub abuse: crate::limits::AbuseArgs,
@@ -203,6 +211,10 @@ impl ServeArgs {
         c.tls_require_reuse = !self.no_tls_reuse_required;
         c.tls_reuse_optional_from = self.tls_reuse_optional_from.clone();
         c.tls_strict_eof = self.tls_strict_eof;
+        c.hash = crate::config::HashLimits {
+            max_bytes: self.hash_max_bytes,
+            anonymous: self.anonymous_hash,
+        };
         self.abuse.apply(&mut c);
         c.ops = self.ops.to_config();
         c.s3 = self.s3.to_settings();

@@ -85,6 +85,27 @@ pub struct Config {
     pub ops: crate::ops::OpsConfig,
     /// How `s3://` roots reach their store.
     pub s3: crate::storage::object::S3Settings,
+    /// What HASH and the X* digests may cost.
+    pub hash: HashLimits,
+}
+
+/// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct HashLimits {
+    /// Largest range one command may hash (RANG and the X* ranges hash parts of larger
+    /// files).
+    pub max_bytes: u64,
+    /// Whether anonymous sessions may hash.
+    pub anonymous: bool,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits {
+            max_bytes: 16 << 30,
+            anonymous: false,
+        }
+    }
 }
 
 impl Config {
@@ -133,6 +154,7 @@ impl Config {
             abuse: crate::limits::AbuseConfig::default(),
             ops: crate::ops::OpsConfig::default(),
             s3: crate::storage::object::S3Settings::new(),
+            hash: HashLimits::default(),
         }
     }
 }

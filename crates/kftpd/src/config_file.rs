@@ -46,6 +46,8 @@ pub struct FileConfig {
     no_tls_reuse_required: Option<bool>,
     tls_reuse_optional_from: Option<Vec<ipnet::IpNet>>,
     tls_strict_eof: Option<bool>,
+    hash_max_bytes: Option<u64>,
+    anonymous_hash: Option<bool>,
     log_format: Option<Spanned<String>>,
     xferlog: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
@@ -295,7 +297,9 @@ impl FileConfig {
             tls_sniff_ms,
             no_tls_reuse_required,
             tls_reuse_optional_from,
-            tls_strict_eof
+            tls_strict_eof,
+            hash_max_bytes,
+            anonymous_hash
         );
         take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
         take_in!(

@@ -120,6 +120,7 @@ pub(crate) async fn start_transfer(
         what: format!("{verb} {path}"),
         total,
         started: Instant::now(),
+        stop_on_quit: false,
     });
     None
 }

@@ -111,6 +111,9 @@ pub struct Running {
     pub total: Option<u64>,
     /// Start time.
     pub started: Instant,
+    /// QUIT stops it at once (a digest: nothing is lost) instead of waiting for its end
+    /// (a transfer, which RFC 959 lets finish).
+    pub stop_on_quit: bool,
 }
 
 /// Per-connection state.
@@ -384,6 +387,12 @@ impl Session {
         if self.running.is_some() {
             match cmd {
                 Command::Abor => return self.abort().await,
+                Command::Quit if self.running.as_ref().is_some_and(|r| r.stop_on_quit) => {
+                    if let Some(a) = self.running.as_mut().and_then(|r| r.abort.take()) {
+                        let _ = a.send(());
+                    }
+                    self.finish_transfer().await;
+                }
                 Command::Stat(None) => return Some(self.transfer_status()),
                 Command::Noop => return Some(Reply::new(200, "NOOP ok (transfer in progress).")),
                 _ => self.finish_transfer().await,

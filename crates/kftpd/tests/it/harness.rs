@@ -121,6 +121,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A path in the served root.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.path().join(rel)
@@ -299,6 +304,22 @@ pub fn sha256(b: &[u8]) -> String {
 
 #[allow(unused_imports)] // Not every test target uses all three.
 pub use kftp_testkit::{have, need, skip};
+
+/// CPU time (user + system) a process has used, from /proc.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let ticks = f.iter().sum::<u64>();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
 
 /// Runs a command, returning (status ok, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (bool, String, String) {

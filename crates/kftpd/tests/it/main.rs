@@ -6,6 +6,7 @@ mod ftplib;
 mod ftps;
 mod ftps_policy;
 mod harness;
+mod hash_limits;
 mod jail;
 mod lftp;
 mod ops;
