@@ -103,6 +103,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     if let Some(f) = &file {
         f.apply_to_config(&mut cfg);
     }
+    cfg.ops.validate()?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KFTPD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     if args.log_format == "json" {
