@@ -3,7 +3,9 @@
 //!
 //! # What is limited, and where
 //! - Sessions in total and per source address: [`crate::server`], at accept.
-//! - Banned addresses: refused at accept with 421 ([`Abuse::banned`]).
+//! - "Address" means client key ([`client_key`]): an IPv4 address, or an IPv6 /64.
+//! - Banned addresses: refused at accept with 421 ([`Abuse::banned`]); sessions already
+//!   open from a newly banned key are told 421 and closed ([`Abuse::ban_watch`]).
 //! - Failed logins ([`Abuse::login_failed`]): each failure from an address doubles the
 //!   delay before its `530` (from `--login-delay-ms` to `--login-delay-max-ms`); the
 //!   `--ban-after`th failure within `--ban-window` seconds bans the address for
@@ -590,6 +592,37 @@ mod tests {
         assert_eq!(m.bans.load(Ordering::Relaxed), 1);
         // Another address is unaffected.
         assert!(a.banned(IpAddr::from([192, 0, 2, 2])).is_none());
+    }
+
+    #[test]
+    fn client_keys_group_ipv6_by_64() {
+        let k = |s: &str| client_key(s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(k("192.0.2.7"), k("::ffff:192.0.2.7"));
+        assert_ne!(k("192.0.2.7"), k("192.0.2.8"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2::"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(key_display(k("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        // A ban recorded for one address of a /64 holds for its neighbours.
+        let a = abuse(
+            AbuseConfig {
+                ban_after: 1,
+                ..AbuseConfig::default()
+            },
+            0,
+        );
+        let m = Metrics::default();
+        assert!(a.login_failed(k("2001:db8::1"), &m).banned);
+        assert!(a
+            .banned("2001:db8::2".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])))
+            .is_some());
+    }
+
+    #[test]
+    fn warn_gate_passes_a_few_a_minute() {
+        let g = WarnGate::new("test");
+        let passed = (0..100).filter(|_| g.pass()).count();
+        assert_eq!(passed, WarnGate::PER_MINUTE as usize);
     }
 
     #[test]

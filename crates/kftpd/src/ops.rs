@@ -42,6 +42,7 @@ pub struct OpsArgs {
     pub seccomp: bool,
     /// Expect a PROXY protocol v1 or v2 header on every control connection (behind a load
     /// balancer); the address it carries is the client's for limits, logs and data checks.
+    /// Needs --proxy-trusted.
     #[arg(long)]
     pub proxy_protocol: bool,
     /// Load balancers allowed to send PROXY headers, as networks (repeatable), e.g.

@@ -1,10 +1,14 @@
 //! The PROXY protocol (HAProxy, versions 1 and 2) on control connections, for kftpd behind a
 //! TCP load balancer: the balancer sends one header before any FTP byte, naming the real
-//! client, and that address is then used for limits, logs and the data-peer check.
+//! client, and that address is then used for limits, bans, logs, TLS-required and the
+//! data-peer check. So only the balancers named by `--proxy-trusted` may send one: a
+//! connection from any other peer is closed before a byte is read ([`spawn_handshake`]),
+//! and kftpd does not start with `--proxy-protocol` and no trusted list.
 //!
 //! Reading is bounded: at most 107 bytes for v1 (the spec's maximum line), at most
 //! [`MAX_V2_LEN`] bytes of v2 address block, all within a deadline. Nothing past the header
-//! is consumed, so the FTP (or TLS) stream starts exactly where it should.
+//! is consumed, so the FTP (or TLS) stream starts exactly where it should. The parsing is
+//! one pure function over bytes, [`decode`], which the reader drives and `fuzz/` fuzzes.
 
 use crate::limits::WarnGate;
 use ipnet::IpNet;
