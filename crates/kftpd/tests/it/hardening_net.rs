@@ -344,7 +344,9 @@ fn refused_connections_log_a_bounded_number_of_warnings() {
         assert!(line(&mut c).starts_with("421 "));
     }
     let warns = warn_lines(&srv);
-    assert!(warns.len() <= 12, "{} WARN lines: {warns:#?}", warns.len());
+    // 10 a minute per kind, a line saying more are suppressed, the start-up warning about
+    // --no-tls, and room for one minute boundary on a slow machine.
+    assert!(warns.len() <= 25, "{} WARN lines: {warns:#?}", warns.len());
     assert!(
         warns.iter().any(|l| l.contains("suppressed")),
         "says that more were suppressed: {warns:#?}"
@@ -361,5 +363,7 @@ fn refused_connections_log_a_bounded_number_of_warnings() {
         assert_eq!(line(&mut c), "");
     }
     let warns = warn_lines(&srv);
-    assert!(warns.len() <= 12, "{} WARN lines: {warns:#?}", warns.len());
+    // 10 a minute per kind, a line saying more are suppressed, the start-up warning about
+    // --no-tls, and room for one minute boundary on a slow machine.
+    assert!(warns.len() <= 25, "{} WARN lines: {warns:#?}", warns.len());
 }
