@@ -11,10 +11,12 @@
 //! one pure function over bytes, [`decode`], which the reader drives and `fuzz/` fuzzes.
 
 use crate::limits::WarnGate;
+use crate::session::Shared;
 use ipnet::IpNet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
@@ -229,15 +231,22 @@ pub fn trusted(nets: &[IpNet], peer: IpAddr) -> bool {
 
 /// Reads the PROXY header of a fresh connection in its own task, then hands the stream
 /// and the real client address to `done` (the accept loop). A connection from a peer
-/// outside `trusted_nets`, or without a valid header within [`HEADER_TIMEOUT`], is closed
-/// without a word (and a rate-limited WARN line).
+/// outside `--proxy-trusted`, or without a valid header within [`HEADER_TIMEOUT`], is
+/// closed without a word (counted as refused, with a rate-limited WARN line).
 pub fn spawn_handshake(
     mut stream: TcpStream,
     from: SocketAddr,
-    trusted_nets: &[IpNet],
+    shared: &Arc<Shared>,
     done: mpsc::Sender<(TcpStream, SocketAddr)>,
 ) {
-    if !trusted(trusted_nets, from.ip()) {
+    let refused = |shared: &Shared| {
+        shared
+            .metrics
+            .sessions_refused
+            .fetch_add(1, Ordering::Relaxed);
+    };
+    if !trusted(&shared.config.ops.proxy_trusted, from.ip()) {
+        refused(shared);
         // Whatever it would claim, a peer that is not a trusted balancer must not choose
         // the address used for the bounce check, limits, bans and logs.
         if UNTRUSTED_WARN.pass() {
@@ -247,12 +256,14 @@ pub fn spawn_handshake(
     }
     if PENDING.fetch_add(1, Ordering::Relaxed) >= MAX_PENDING {
         PENDING.fetch_sub(1, Ordering::Relaxed);
+        refused(shared);
         if PENDING_WARN.pass() {
             tracing::warn!(from = %from, "too many connections waiting for a PROXY header: closed");
         }
         return;
     }
     let guard = Pending;
+    let shared = shared.clone();
     tokio::spawn(async move {
         let header = read_header(&mut stream, HEADER_TIMEOUT).await;
         drop(guard);
@@ -260,6 +271,7 @@ pub fn spawn_handshake(
             Ok(Header::Proxied(a)) => a,
             Ok(Header::Local) => from,
             Err(e) => {
+                refused(&shared);
                 if BAD_HEADER_WARN.pass() {
                     tracing::warn!(from = %from, error = %e, "connection closed: bad PROXY header");
                 }

@@ -113,12 +113,7 @@ async fn accept_loop(
                 backoff = Duration::from_millis(5);
                 if shared.config.ops.proxy_protocol && !proxied {
                     // Read the header off the accept loop, bounded in size and time.
-                    crate::proxy::spawn_handshake(
-                        s,
-                        p,
-                        &shared.config.ops.proxy_trusted,
-                        proxied_tx.clone(),
-                    );
+                    crate::proxy::spawn_handshake(s, p, &shared, proxied_tx.clone());
                     continue;
                 }
                 (s, p)
