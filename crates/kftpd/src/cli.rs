@@ -110,6 +110,9 @@ pub struct ServeArgs {
     /// Seconds to wait for a data connection.
     #[arg(long, default_value_t = 30)]
     pub data_timeout: u64,
+    /// Close sessions not logged in within this many seconds (421), whatever they send.
+    #[arg(long, default_value_t = 60)]
+    pub login_timeout: u64,
     /// Accept data connections from, and PORT to, hosts other than the control peer.
     #[arg(long)]
     pub allow_foreign_data_peer: bool,
@@ -202,6 +205,7 @@ impl ServeArgs {
         c.max_per_ip = self.max_per_ip.max(1);
         c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
         c.data_timeout = Duration::from_secs(self.data_timeout.max(1));
+        c.login_timeout = Duration::from_secs(self.login_timeout.max(1));
         c.allow_foreign_data_peer = self.allow_foreign_data_peer;
         c.tls_enabled = !self.no_tls;
         c.tls_cert = self.tls_cert.clone();

@@ -112,6 +112,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     if let Some(f) = &file {
         f.apply_to_config(&mut cfg);
     }
+    cfg.ops.validate()?;
     // Libraries speak only of errors unless KFTPD_LOG names them: rustls warns about every
     // client that sends an IP address as SNI (lftp, gvfs, Net::FTP do), which is harmless and
     // drowned real warnings. `KFTPD_LOG=debug` is kftpd's debug; `debug,rustls=debug` adds

@@ -56,7 +56,8 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
     } else {
         let users = s.shared.users();
         let n = name.clone();
-        let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string()).await;
+        let key = crate::limits::client_key(s.peer.ip());
+        let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string(), key).await;
         match verified {
             Some(u) => (
                 u.root.clone().unwrap_or_else(|| cfg.root.clone()),
