@@ -1,9 +1,9 @@
-//! PROXY protocol v1/v2 headers (`kftpd::proxy::decode`): the one parser of bytes that
+//! PROXY protocol v1/v2 headers (`kftp_proto::proxy::decode`): the one parser of bytes that
 //! arrive before any FTP command. Total, bounded (never asks past `MAX_HEADER` bytes,
 //! never claims more than it was given), and feeding the bytes as the server's reader does
 //! (exactly as many as asked for) ends in the same header.
 #![no_main]
-use kftpd::proxy::{decode, Decoded, MAX_HEADER};
+use kftp_proto::proxy::{decode, Decoded, MAX_HEADER};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

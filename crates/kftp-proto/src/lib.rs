@@ -19,6 +19,7 @@ pub mod listing;
 pub mod listing_parse;
 pub mod parse;
 pub mod path;
+pub mod proxy;
 pub mod reply;
 pub mod time;
 
