@@ -1,6 +1,6 @@
 //! The `kftp` binary against a hostile server: a small FTP server in this file (std
-//! sockets on 127.0.0.1, canned replies, no MLSD in FEAT, so LIST is parsed) whose
-//! listings name `../escape`, an absolute path, `a/../../b`, `..` and friends beside an
+//! sockets on 127.0.0.1, canned replies; without MLSD in FEAT, so that LIST is parsed,
+//! and once with it) whose listings name `../escape`, an absolute path, `a/../../b`, `..` and friends beside an
 //! honest `ok.txt`. `mirror` and the shell's `mget` must fetch the honest files, create
 //! nothing outside their target, name every refused entry on stderr and exit non-zero.
 
@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// What every RETR sends, and every listing says each file holds.
 const BODY: &[u8] = b"hello";
 
+/// One entry of a canned listing: `'-'` (file) or `'d'` (directory), and its name.
+type Entry = (char, String);
+
 /// The server: canned listings by directory, and a record of what the client asked for.
 struct Hostile {
     port: u16,
@@ -24,8 +27,9 @@ struct Hostile {
 
 impl Hostile {
     /// Serves `listings` (directory as the client names it, without a trailing `/`,
-    /// `""` for the login directory -> LIST lines) until the test process ends.
-    fn start(listings: HashMap<String, Vec<String>>) -> Hostile {
+    /// `""` for the login directory -> its entries) until the test process ends, with
+    /// MLSD announced in FEAT if `mlsd`.
+    fn start(listings: HashMap<String, Vec<Entry>>, mlsd: bool) -> Hostile {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = l.local_addr().expect("addr").port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -36,7 +40,7 @@ impl Hostile {
                 let Ok(c) = c else { continue };
                 let (s, listings) = (s.clone(), listings.clone());
                 std::thread::spawn(move || {
-                    let _ = session(c, &listings, &s);
+                    let _ = session(c, &listings, mlsd, &s);
                 });
             }
         });
@@ -54,7 +58,8 @@ impl Hostile {
 
 fn session(
     ctl: TcpStream,
-    listings: &HashMap<String, Vec<String>>,
+    listings: &HashMap<String, Vec<Entry>>,
+    mlsd: bool,
     seen: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     ctl.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -73,8 +78,15 @@ fn session(
         let reply: String = match verb.as_str() {
             "USER" => "331 any password will do\r\n".into(),
             "PASS" => "230 logged in\r\n".into(),
-            // No MLST/MLSD: the client must parse LIST.
-            "FEAT" => "211-Features:\r\n EPSV\r\n PASV\r\n SIZE\r\n MDTM\r\n211 End\r\n".into(),
+            // Without MLST the client must parse LIST.
+            "FEAT" => format!(
+                "211-Features:\r\n EPSV\r\n PASV\r\n SIZE\r\n MDTM\r\n{}211 End\r\n",
+                if mlsd {
+                    " MLST type*;size*;modify*;\r\n"
+                } else {
+                    ""
+                }
+            ),
             "PWD" => "257 \"/\" is the current directory\r\n".into(),
             "CWD" | "CDUP" => "250 ok\r\n".into(),
             "TYPE" | "OPTS" | "NOOP" => "200 ok\r\n".into(),
@@ -94,27 +106,27 @@ fn session(
                     )
                 }
             }
-            "LIST" | "NLST" | "RETR" => {
+            "LIST" | "NLST" | "MLSD" | "RETR" => {
                 seen.lock().unwrap().push(format!("{verb} {arg}"));
                 let body = if verb == "RETR" {
                     BODY.to_vec()
                 } else {
                     let key = arg.trim_start_matches('/').trim_end_matches('/');
-                    let lines = listings.get(key).cloned().unwrap_or_default();
-                    if verb == "NLST" {
-                        lines
-                            .iter()
-                            .filter_map(|l| l.splitn(9, ' ').nth(8).map(str::to_string))
-                            .map(|n| format!("{n}\r\n"))
-                            .collect::<String>()
-                            .into_bytes()
-                    } else {
-                        lines
-                            .iter()
-                            .map(|l| format!("{l}\r\n"))
-                            .collect::<String>()
-                            .into_bytes()
+                    let entries = listings.get(key).cloned().unwrap_or_default();
+                    let mut out = String::new();
+                    if verb == "MLSD" {
+                        out.push_str("type=cdir;modify=20200101000000; .\r\n");
                     }
+                    for (kind, name) in &entries {
+                        let line = match verb.as_str() {
+                            "NLST" => name.clone(),
+                            "MLSD" => mlsd_line(*kind, name),
+                            _ => ls(*kind, name),
+                        };
+                        out.push_str(&line);
+                        out.push_str("\r\n");
+                    }
+                    out.into_bytes()
                 };
                 let Some(l) = pasv.take() else {
                     w.write_all(b"425 use PASV or EPSV first\r\n")?;
@@ -163,6 +175,15 @@ fn ls(kind: char, name: &str) -> String {
     format!("{mode} 1 u g {size} Jan  1  2020 {name}")
 }
 
+/// An MLSD line for a file (`-`) or directory (`d`) called `name`.
+fn mlsd_line(kind: char, name: &str) -> String {
+    let ty = if kind == 'd' { "dir" } else { "file" };
+    format!(
+        "type={ty};size={};modify=20200101000000; {name}",
+        BODY.len()
+    )
+}
+
 /// The names the hostile listings use, and the directory outside the target that the
 /// absolute one points into.
 struct Scene {
@@ -190,25 +211,38 @@ fn root_refused(abs: &str) -> Vec<(String, String)> {
 
 impl Scene {
     fn new() -> Scene {
+        Scene::serving(false)
+    }
+
+    /// The scene, with the server announcing MLSD if `mlsd`.
+    fn serving(mlsd: bool) -> Scene {
         let tmp = tempfile::tempdir().unwrap();
         let top = tmp.path().canonicalize().unwrap();
         let work = top.join("work");
         std::fs::create_dir_all(&work).unwrap();
         std::fs::create_dir_all(top.join("abs-dir")).unwrap();
         let abs = top.join("abs-dir/abs").to_str().unwrap().to_string();
-        let mut root: Vec<String> = root_refused(&abs).iter().map(|(_, n)| ls('-', n)).collect();
-        root.extend([
-            ls('d', "."),
-            ls('d', ".."),
-            ls('d', "../updir"),
-            ls('d', "sub"),
-            ls('-', "ok.txt"),
-        ]);
-        let sub = vec![ls('-', "inner.txt"), ls('-', "../../sub-escape")];
-        let server = Hostile::start(HashMap::from([
-            (String::new(), root),
-            ("sub".to_string(), sub),
-        ]));
+        let mut root: Vec<Entry> = root_refused(&abs)
+            .into_iter()
+            .map(|(_, n)| ('-', n))
+            .collect();
+        for (kind, name) in [
+            ('d', "."),
+            ('d', ".."),
+            ('d', "../updir"),
+            ('d', "sub"),
+            ('-', "ok.txt"),
+        ] {
+            root.push((kind, name.to_string()));
+        }
+        let sub = vec![
+            ('-', "inner.txt".to_string()),
+            ('-', "../../sub-escape".to_string()),
+        ];
+        let server = Hostile::start(
+            HashMap::from([(String::new(), root), ("sub".to_string(), sub)]),
+            mlsd,
+        );
         Scene {
             _tmp: tmp,
             top,
@@ -289,7 +323,16 @@ fn assert_names_refused(stderr: &str, names: &[String]) {
 
 #[test]
 fn mirror_refuses_names_that_leave_the_target() {
-    let s = Scene::new();
+    mirror_refuses(false);
+}
+
+#[test]
+fn mirror_over_mlsd_refuses_the_same_names() {
+    mirror_refuses(true);
+}
+
+fn mirror_refuses(mlsd: bool) {
+    let s = Scene::serving(mlsd);
     let o = s.kftp(&["mirror", &s.server.url(), "dst"], "");
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{stderr}");
@@ -320,9 +363,15 @@ fn mirror_refuses_names_that_leave_the_target() {
         "{stderr}"
     );
     // The remote side too: nothing was listed or fetched outside the listed directories.
+    let list = if mlsd { "MLSD" } else { "LIST" };
     assert_eq!(
         s.server.seen(),
-        vec!["LIST ", "LIST sub", "RETR ok.txt", "RETR sub/inner.txt"]
+        vec![
+            format!("{list} "),
+            format!("{list} sub"),
+            "RETR ok.txt".into(),
+            "RETR sub/inner.txt".into()
+        ]
     );
 }
 
