@@ -10,7 +10,7 @@
 //!
 //! Names are untrusted: every parser applies [`crate::name::check_name`] and gives
 //! `Some(Err(RefusedEntry))` for an entry whose name is not one safe path component
-//! (`../x`, `/tmp/x`, `a\\b`, control characters...), so that the caller can skip it
+//! (`../x`, `/tmp/x`, `a\b`, control characters...), so that the caller can skip it
 //! *and say so*. `.` and `..` listed as directories (as `ls -a` and some MLSD servers do)
 //! are the listing's own bookkeeping and give `None`; a *file* called `..` is refused.
 
