@@ -7,6 +7,7 @@
 //! - [`addr`]: PORT/PASV (RFC 959) and EPRT/EPSV (RFC 2428) address formats.
 //! - [`path`]: virtual path normalisation relative to a session root.
 //! - [`listing`]: `ls -l` lines and MLSx facts (RFC 3659) for the server; parsers for the client.
+//! - [`name`]: the rule for a name from a server (one path component, nothing hostile).
 //! - [`time`]: the `YYYYMMDDHHMMSS` timestamps of MDTM/MFMT/MLSx, and `ls` dates.
 //!
 //! Nothing here touches a socket or a file, so every function is a plain function of its
@@ -17,6 +18,7 @@ pub mod addr;
 pub mod command;
 pub mod listing;
 pub mod listing_parse;
+pub mod name;
 pub mod parse;
 pub mod path;
 pub mod proxy;

@@ -7,9 +7,17 @@
 //! copes with missing group columns, device numbers and names with spaces.
 //!
 //! Every function is total: a line that does not parse gives `None`, never a panic.
+//!
+//! Names are untrusted: every parser applies [`crate::name::check_name`] and gives
+//! `Some(Err(RefusedEntry))` for an entry whose name is not one safe path component
+//! (`../x`, `/tmp/x`, `a\b`, control characters...), so that the caller can skip it
+//! *and say so*. `.` and `..` listed as directories (as `ls -a` and some MLSD servers do)
+//! are the listing's own bookkeeping and give `None`; a *file* called `..` is refused.
 
 use crate::listing::Kind;
+use crate::name::{check_name, quoted, UnsafeName};
 use crate::time::{from_civil, month_from_abbrev, parse_mdtm};
+use std::fmt;
 
 /// How precise a parsed modification time is: LIST dates drop seconds, or the time of day
 /// altogether for old files, so comparisons must truncate to the coarser side.
@@ -51,18 +59,61 @@ pub struct RemoteEntry {
     pub link_target: Option<String>,
 }
 
-/// Parses one MLSD/MLST line: `fact=value;fact=value; name`. `cdir`/`pdir` entries (the
-/// directory itself and its parent) give `None`.
-pub fn parse_mlsx_line(line: &str) -> Option<RemoteEntry> {
-    let line = line.trim_end_matches(['\r', '\n']);
-    // MLST replies indent the line by one space; MLSD lines start with the facts.
-    let line = line.strip_prefix(' ').unwrap_or(line);
-    let (facts, name) = line.split_once(' ')?;
-    if name.is_empty() || name == "." || name == ".." {
+/// An entry of a listing whose name the client will not use (see [`crate::name`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RefusedEntry {
+    /// The name exactly as the server sent it.
+    pub name: String,
+    /// What the server said the entry is ([`Kind::Other`] for NLST, which does not say).
+    pub kind: Kind,
+    /// Why it is refused.
+    pub why: UnsafeName,
+}
+
+impl fmt::Display for RefusedEntry {
+    /// `"../x": it contains '/', a path separator`, with the name escaped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", quoted(&self.name), self.why)
+    }
+}
+
+/// What one listing line gives: `None` when it is no entry (headers, blank lines,
+/// garbage, `.`/`..` directories), else the entry or, for an unsafe name, its refusal.
+pub type Parsed<T = RemoteEntry> = Option<Result<T, RefusedEntry>>;
+
+/// Applies the name rule to a parsed entry.
+fn checked(e: RemoteEntry) -> Parsed {
+    if e.kind == Kind::Dir && (e.name == "." || e.name == "..") {
         return None;
     }
-    // A name given as a path (MLST) keeps only its last component.
-    let name = name.rsplit('/').find(|s| !s.is_empty()).unwrap_or(name);
+    match check_name(&e.name) {
+        Ok(()) => Some(Ok(e)),
+        Err(why) => Some(Err(RefusedEntry {
+            name: e.name,
+            kind: e.kind,
+            why,
+        })),
+    }
+}
+
+/// Parses one MLSD/MLST line: `fact=value;fact=value; name`. `cdir`/`pdir` entries (the
+/// directory itself and its parent) give `None`.
+pub fn parse_mlsx_line(line: &str) -> Parsed {
+    let line = line.trim_end_matches(['\r', '\n']);
+    // MLST replies indent the line by one space and name the path that was asked for;
+    // MLSD lines start with the facts and name one entry of the directory.
+    let (mlst, line) = match line.strip_prefix(' ') {
+        Some(l) => (true, l),
+        None => (false, line),
+    };
+    let (facts, name) = line.split_once(' ')?;
+    // A path (MLST) keeps only its last component, which the name rule then checks; an
+    // MLSD name is checked whole, so `../x` is refused, not shortened to `x`.
+    let name = if mlst {
+        name.rsplit('/').find(|s| !s.is_empty()).unwrap_or(name)
+    } else {
+        name
+    };
     let mut e = RemoteEntry {
         name: name.to_string(),
         kind: Kind::Other,
@@ -95,15 +146,48 @@ pub fn parse_mlsx_line(line: &str) -> Option<RemoteEntry> {
             _ => {}
         }
     }
-    saw_type.then_some(e)
+    if !saw_type {
+        return None;
+    }
+    checked(e)
 }
 
 /// Parses one LIST line in any format this module knows (Unix, then DOS). Headers such
 /// as `total 12` and blank lines give `None`. `now` (seconds since the epoch) decides the
 /// year of `Mon dd HH:MM` dates, which `ls` prints for the last six months.
-pub fn parse_list_line(line: &str, now: i64) -> Option<RemoteEntry> {
+pub fn parse_list_line(line: &str, now: i64) -> Parsed {
     let line = line.trim_end_matches(['\r', '\n']);
-    parse_unix_line(line, now).or_else(|| parse_dos_line(line))
+    checked(parse_unix_line(line, now).or_else(|| parse_dos_line(line))?)
+}
+
+/// Parses one NLST line of a listing of `dir` (as sent with NLST, `""` for none): a bare
+/// name, or `dir/name`, as many servers answer `NLST dir`. Only that exact `dir/` prefix
+/// is taken off; the rest is checked whole, so `../x` or `other/x` is refused, not
+/// shortened. `.` and `..` give `None` (NLST does not say what an entry is, and `ls -a`
+/// lists them).
+pub fn parse_nlst_line(line: &str, dir: &str) -> Parsed<String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.is_empty() {
+        return None;
+    }
+    let name = if dir.is_empty() {
+        line
+    } else {
+        line.strip_prefix(dir.trim_end_matches('/'))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .map_or(line, |rest| rest.trim_start_matches('/'))
+    };
+    if name == "." || name == ".." {
+        return None;
+    }
+    match check_name(name) {
+        Ok(()) => Some(Ok(name.to_string())),
+        Err(why) => Some(Err(RefusedEntry {
+            name: line.to_string(),
+            kind: Kind::Other,
+            why,
+        })),
+    }
 }
 
 /// Whitespace-separated tokens with their byte offsets, so the name can be cut from the
@@ -172,9 +256,6 @@ fn parse_unix_line(line: &str, now: i64) -> Option<RemoteEntry> {
             link_target = Some(t.to_string());
             name = n.to_string();
         }
-    }
-    if name == "." || name == ".." {
-        return None;
     }
     Some(RemoteEntry {
         name,
@@ -313,9 +394,6 @@ fn parse_dos_line(line: &str) -> Option<RemoteEntry> {
             name = n.to_string();
         }
     }
-    if name == "." || name == ".." {
-        return None;
-    }
     Some(RemoteEntry {
         name,
         kind,
@@ -336,6 +414,152 @@ mod tests {
 
     /// 2024-11-25 12:00:00 UTC.
     const NOW: i64 = 1_732_536_000;
+
+    // The format tests below are about entries with ordinary names: these wrappers
+    // shadow the parsers and fail the test on a refusal. `hostile_*` test refusals.
+    fn parse_list_line(line: &str, now: i64) -> Option<RemoteEntry> {
+        super::parse_list_line(line, now).map(|r| r.expect("an ordinary name"))
+    }
+
+    fn parse_mlsx_line(line: &str) -> Option<RemoteEntry> {
+        super::parse_mlsx_line(line).map(|r| r.expect("an ordinary name"))
+    }
+
+    fn refused(p: Parsed) -> (String, Kind, UnsafeName) {
+        match p {
+            Some(Err(r)) => (r.name, r.kind, r.why),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_list_names_are_refused_not_shortened() {
+        let line = |name: &str| format!("-rw-r--r-- 1 u g 5 Jan  1  2020 {name}");
+        for (name, why) in [
+            ("../escape", UnsafeName::Slash),
+            ("/tmp/kftp-x/abs", UnsafeName::Slash),
+            ("a/../../b", UnsafeName::Slash),
+            ("..", UnsafeName::DotDot),
+            (".", UnsafeName::Dot),
+            ("..\\win", UnsafeName::Backslash),
+            ("bad\u{1b}[2Jname", UnsafeName::Control('\u{1b}')),
+            ("cr\rin the middle", UnsafeName::Control('\r')),
+            ("nul\0", UnsafeName::Nul),
+        ] {
+            assert_eq!(
+                refused(super::parse_list_line(&line(name), NOW)),
+                (name.to_string(), Kind::File, why),
+                "{name:?}"
+            );
+        }
+        // A directory, and a symlink whose name (not target) is a path.
+        let d = super::parse_list_line("drwxr-xr-x 2 u g 4096 Jan  1  2020 ../up", NOW);
+        assert_eq!(refused(d), ("../up".into(), Kind::Dir, UnsafeName::Slash));
+        let l = super::parse_list_line("lrwxrwxrwx 1 u g 3 Jan  1  2020 ../l -> x", NOW);
+        assert_eq!(
+            refused(l),
+            ("../l".into(), Kind::Symlink, UnsafeName::Slash)
+        );
+        // A symlink's target may be anything: it is not used to build a path.
+        let e = parse_list_line("lrwxrwxrwx 1 u g 3 Jan  1  2020 l -> ../../etc", NOW).unwrap();
+        assert_eq!(e.link_target.as_deref(), Some("../../etc"));
+        // `.` and `..` as directories are `ls -a` bookkeeping: no entry, no refusal.
+        assert_eq!(
+            super::parse_list_line("drwxr-xr-x 2 u g 4096 Jan  1  2020 ..", NOW),
+            None
+        );
+        assert_eq!(
+            super::parse_list_line("drwxr-xr-x 2 u g 4096 Jan  1  2020 .", NOW),
+            None
+        );
+        // The trailing CR of a CRLF line is not part of the name.
+        assert_eq!(
+            parse_list_line(&format!("{}\r", line("ok.txt")), NOW)
+                .unwrap()
+                .name,
+            "ok.txt"
+        );
+        // DOS lines follow the same rule.
+        let e = super::parse_list_line("01-15-24  10:30AM   5 ..\\..\\boot.ini", NOW);
+        assert_eq!(refused(e).2, UnsafeName::Backslash);
+        let e = super::parse_list_line("01-15-24  10:30AM   <DIR>  C:/x", NOW);
+        assert_eq!(refused(e), ("C:/x".into(), Kind::Dir, UnsafeName::Slash));
+        assert_eq!(
+            super::parse_list_line("01-15-24  10:30AM   <DIR>  ..", NOW),
+            None
+        );
+    }
+
+    #[test]
+    fn hostile_mlsd_names_are_refused_not_shortened() {
+        for (line, name, why) in [
+            (
+                "type=file;size=5; ../escape",
+                "../escape",
+                UnsafeName::Slash,
+            ),
+            (
+                "type=file;size=5; /etc/cron.d/x",
+                "/etc/cron.d/x",
+                UnsafeName::Slash,
+            ),
+            ("type=file;size=5; ..", "..", UnsafeName::DotDot),
+            ("type=dir; a/../../b", "a/../../b", UnsafeName::Slash),
+            ("type=file; ", "", UnsafeName::Empty),
+            ("type=file; a\\b", "a\\b", UnsafeName::Backslash),
+        ] {
+            let (n, _, w) = refused(super::parse_mlsx_line(line));
+            assert_eq!((n.as_str(), w), (name, why), "{line:?}");
+        }
+        // `type=dir` named `.`/`..` (some servers) is skipped like cdir/pdir.
+        assert_eq!(super::parse_mlsx_line("type=dir; .."), None);
+        // MLST names the path it was asked about: the last component, checked.
+        assert_eq!(parse_mlsx_line(" type=file; /pub/a").unwrap().name, "a");
+        assert_eq!(
+            refused(super::parse_mlsx_line(" type=file; /pub/..")).2,
+            UnsafeName::DotDot
+        );
+    }
+
+    #[test]
+    fn nlst_names() {
+        let ok = |line: &str, dir: &str| parse_nlst_line(line, dir).unwrap().unwrap();
+        assert_eq!(ok("a.txt\r", ""), "a.txt");
+        assert_eq!(ok("sub/a.txt", "sub"), "a.txt");
+        assert_eq!(ok("sub/a.txt", "sub/"), "a.txt");
+        assert_eq!(ok("/pub/sub//a", "/pub/sub"), "a");
+        assert_eq!(ok("/a", "/"), "a");
+        assert_eq!(ok("subway", "sub"), "subway");
+        assert_eq!(parse_nlst_line("", ""), None);
+        assert_eq!(parse_nlst_line("..", ""), None);
+        assert_eq!(parse_nlst_line("sub/.", "sub"), None);
+        for (line, dir, why) in [
+            ("../escape", "", UnsafeName::Slash),
+            ("/tmp/x/abs", "", UnsafeName::Slash),
+            ("sub/../../b", "sub", UnsafeName::Slash),
+            ("other/a", "sub", UnsafeName::Slash),
+            ("/a", "", UnsafeName::Slash),
+            ("a\\b", "", UnsafeName::Backslash),
+            ("a\u{7}", "", UnsafeName::Control('\u{7}')),
+        ] {
+            match parse_nlst_line(line, dir) {
+                Some(Err(r)) => assert_eq!((r.name.as_str(), r.why), (line, why)),
+                other => panic!("{line:?} in {dir:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refusal_message_escapes_the_name() {
+        let r = refused(super::parse_mlsx_line("type=file; a/\u{1b}[2J"));
+        let msg = RefusedEntry {
+            name: r.0,
+            kind: r.1,
+            why: r.2,
+        }
+        .to_string();
+        assert_eq!(msg, "\"a/\\u{1b}[2J\": it contains '/', a path separator");
+    }
 
     fn ts(s: &str) -> i64 {
         parse_mdtm(s).unwrap()
@@ -552,9 +776,15 @@ mod tests {
         /// Whatever a server sends, the parsers return instead of panicking.
         #[test]
         fn never_panics(line in "\\PC{0,80}", ls in "[-dlrwxsStT]{10} {1,3}[0-9]{1,3} [a-z]{0,5} {0,3}[0-9]{0,6} (Jan|Feb|xx) {1,2}[0-9]{1,2} {1,2}[0-9:]{1,5} \\PC{0,10}") {
-            let _ = parse_list_line(&line, NOW);
-            let _ = parse_mlsx_line(&line);
-            let _ = parse_list_line(&ls, NOW);
+            // Whatever comes back as an entry has a name that passes the rule.
+            for p in [super::parse_list_line(&line, NOW), super::parse_mlsx_line(&line), super::parse_list_line(&ls, NOW)] {
+                if let Some(Ok(e)) = p {
+                    proptest::prop_assert!(check_name(&e.name).is_ok(), "{:?}", e.name);
+                }
+            }
+            if let Some(Ok(n)) = parse_nlst_line(&line, "d") {
+                proptest::prop_assert!(check_name(&n).is_ok(), "{:?}", n);
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! use kftp::{Client, ConnectOptions, Credentials, TransferOptions};
 //! use std::sync::atomic::AtomicU64;
 //! let mut c = Client::connect(ConnectOptions::new("127.0.0.1", 21), Credentials::anonymous()).await?;
-//! for e in c.list("pub").await? {
+//! for e in c.list("pub").await?.entries {
 //!     println!("{} {:?}", e.name, e.size);
 //! }
 //! let progress = AtomicU64::new(0);
@@ -22,7 +22,10 @@
 //! - [`client`]: [`Greeted`] -> [`Client`] (login is a state change), FEAT, and the commands
 //!   without data connections (cd, mkdir, rm, rename, SIZE, MDTM...).
 //! - `data`: passive/active data connections, the TLS wrap, preliminary and final replies.
-//! - [`transfer`]: listings, `get`/`put`/`cat` with resume and temp-file-then-rename.
+//! - [`transfer`]: listings ([`Listing`]), `get`/`put`/`cat` with resume and
+//!   temp-file-then-rename.
+//! - [`localname`]: remote names are untrusted; the one place they become local (or
+//!   remote) paths, one checked component at a time, never through a symbolic link.
 //! - [`ascii`]: TYPE A line-ending conversion.
 //! - [`segmented`]: one file over N connections.
 //! - [`hash`]: server checksums (HASH, X*) and local ones; `--verify`.
@@ -43,6 +46,9 @@
 //! - Downloads go to `.<name>.<pid>.kftp-part` beside the target and are renamed on
 //!   success; a failed or cancelled download removes it. `resume` writes in place.
 //! - A transfer that moves no byte for the session timeout fails with a network error.
+//! - Names in listings are the server's word, not the user's: `mirror` and `mget` refuse
+//!   (and report) any that is not one plain path component, and never write through a
+//!   symbolic link below their target ([`localname`]).
 #![forbid(unsafe_code)]
 
 pub mod ascii;
@@ -53,6 +59,7 @@ pub mod creds;
 mod data;
 pub mod error;
 pub mod hash;
+pub mod localname;
 pub mod mirror;
 pub mod netrc;
 pub mod progress;
@@ -64,10 +71,10 @@ pub mod transfer;
 pub use client::{Client, ConnectOptions, Credentials, DataMode, Features, Greeted};
 pub use error::{Error, ErrorKind, Result};
 pub use kftp_proto::listing::Kind;
-pub use kftp_proto::listing_parse::RemoteEntry;
+pub use kftp_proto::listing_parse::{RefusedEntry, RemoteEntry};
 pub use kftp_proto::{HashAlgo, Password};
 pub use mirror::{mirror_down, mirror_up, MirrorOptions, MirrorReport};
 pub use progress::{Progress, Silent};
 pub use stream::{Stream, TlsSetup};
 pub use target::{Security, Target};
-pub use transfer::{TransferOptions, TransferReport};
+pub use transfer::{Listing, TransferOptions, TransferReport};

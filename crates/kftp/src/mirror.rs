@@ -6,9 +6,16 @@
 //!
 //! Listing, directory creation and deletion run on the caller's session; the file
 //! transfers are spread over `parallel` sessions.
+//!
+//! The remote tree's names are untrusted: an entry whose name is not one plain component
+//! (`../x`, `/tmp/x`, ...) is skipped with a message, counted in
+//! [`MirrorReport::refused`], and makes the run fail; so is a local path below the
+//! target that would go through a symbolic link. Local paths are built only by
+//! [`crate::localname`].
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
+use crate::localname;
 use crate::progress::Progress;
 use crate::transfer::{TransferOptions, TransferReport};
 use kftp_proto::listing::Kind;
@@ -44,6 +51,10 @@ pub struct MirrorReport {
     pub dirs_created: usize,
     /// Files that failed (the run continues past them).
     pub failed: usize,
+    /// Entries not mirrored because their names are unsafe (from the server: not one
+    /// plain path component) or their local path goes through a symbolic link below the
+    /// target. The run continues past them and then fails.
+    pub refused: usize,
 }
 
 /// One file as found on either side.
@@ -59,6 +70,8 @@ struct Tree {
     /// Relative paths (with `/`) of directories, parents before children.
     dirs: Vec<String>,
     files: BTreeMap<String, FileInfo>,
+    /// Entries refused for their names (remote trees only); each already announced.
+    refused: Vec<Error>,
 }
 
 fn join_remote(base: &str, rel: &str) -> String {
@@ -70,6 +83,7 @@ fn join_remote(base: &str, rel: &str) -> String {
     }
 }
 
+/// `dir/name` in a tree's relative paths.
 fn join_rel(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_string()
@@ -96,7 +110,20 @@ async fn walk_remote(c: &mut Client, root: &str, progress: &dyn Progress) -> Res
     let mut tree = Tree::default();
     let mut queue = VecDeque::from([String::new()]);
     while let Some(dir) = queue.pop_front() {
-        for e in c.list(&join_remote(root, &dir)).await? {
+        let listed = join_remote(root, &dir);
+        let listing = c.list(&listed).await?;
+        for r in &listing.refused {
+            progress.message(&localname::refusal_message(&listed, r));
+            tree.refused.push(localname::refused(&listed, r));
+        }
+        for e in listing.entries {
+            // The parser checked the name already; a relative path of the tree is only
+            // ever made of names that pass the rule.
+            if let Err(err) = localname::check(&e.name) {
+                progress.message(&format!("{err}; skipped"));
+                tree.refused.push(err);
+                continue;
+            }
             let rel = join_rel(&dir, &e.name);
             match e.kind {
                 Kind::Dir => {
@@ -203,7 +230,9 @@ impl Job {
             } => {
                 let r = c.get(remote, local, &opts, &counter).await;
                 if let (Ok(_), Some(t), false) = (&r, mtime, c.features().mdtm) {
-                    if let Ok(f) = std::fs::File::options().write(true).open(local) {
+                    if let Ok(f) =
+                        localname::nofollow(std::fs::File::options().write(true)).open(local)
+                    {
                         let _ =
                             f.set_modified(UNIX_EPOCH + Duration::from_secs((*t).max(0) as u64));
                     }
@@ -313,12 +342,19 @@ async fn run_jobs(
     first_err
 }
 
+/// Counts a refused entry, keeping the first error of the run.
+fn refuse(report: &mut MirrorReport, first_err: &mut Option<Error>, e: Error) {
+    report.refused += 1;
+    first_err.get_or_insert(e);
+}
+
+/// The result of a run: the report, or the first error with the counts in front of it.
 fn finish(report: MirrorReport, err: Option<Error>) -> Result<MirrorReport> {
     match err {
         None => Ok(report),
         Some(e) => Err(e.context(format!(
-            "mirror: {} file(s) failed; the first",
-            report.failed
+            "mirror: {} transferred, {} refused, {} failed; the first",
+            report.transferred, report.refused, report.failed
         ))),
     }
 }
@@ -380,8 +416,12 @@ pub async fn mirror_down(
             format!("mirror: no remote directory '{remote}'"),
         ));
     }
-    let src = walk_remote(c, remote, progress.as_ref()).await?;
+    let mut src = walk_remote(c, remote, progress.as_ref()).await?;
     let mut report = MirrorReport::default();
+    let mut first_err = None;
+    for e in src.refused.drain(..) {
+        refuse(&mut report, &mut first_err, e);
+    }
     if !opts.dry_run {
         std::fs::create_dir_all(local)
             .map_err(|e| Error::local(format!("creating {}", local.display()), e))?;
@@ -389,19 +429,33 @@ pub async fn mirror_down(
     let dst = walk_local(local, progress.as_ref()).unwrap_or_default();
     let mdtm = c.features().mdtm;
     for d in &src.dirs {
-        let p = local.join(d);
-        if !p.is_dir() {
-            report.dirs_created += 1;
-            if opts.dry_run {
-                progress.message(&format!("would create {}", p.display()));
-            } else {
-                std::fs::create_dir_all(&p)
-                    .map_err(|e| Error::local(format!("creating {}", p.display()), e))?;
+        let p = match localname::beneath(local, d) {
+            Ok(p) => p,
+            Err(e) => {
+                progress.message(&format!("{e}; skipped"));
+                refuse(&mut report, &mut first_err, e);
+                continue;
             }
+        };
+        if opts.dry_run {
+            if std::fs::symlink_metadata(&p).is_err() {
+                report.dirs_created += 1;
+                progress.message(&format!("would create {}", p.display()));
+            }
+        } else {
+            report.dirs_created += localname::create_dirs_beneath(local, d)?;
         }
     }
     let mut jobs = Vec::new();
     for (rel, info) in &src.files {
+        let local_path = match localname::beneath(local, rel) {
+            Ok(p) => p,
+            Err(e) => {
+                progress.message(&format!("{e}; skipped"));
+                refuse(&mut report, &mut first_err, e);
+                continue;
+            }
+        };
         let remote_path = join_remote(remote, rel);
         let mut wanted = dst.files.get(rel).is_none_or(|d| differs(info, d));
         // A coarse LIST date can make an unchanged file look newer; ask MDTM to be sure.
@@ -426,14 +480,18 @@ pub async fn mirror_down(
         }
         jobs.push(Job::Get {
             remote: remote_path,
-            local: local.join(rel),
+            local: local_path,
             size: info.size,
             mtime: info.mtime,
         });
     }
     let err = run_jobs(c, jobs, opts.parallel, progress.clone(), &mut report).await;
+    let err = first_err.or(err);
+    // Nothing is deleted after a failure or a refusal: the source is not known well
+    // enough to say what it lacks.
     if opts.delete && err.is_none() {
         for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
+            // A local name (from read_dir, which does not enter symbolic links).
             let p = local.join(rel);
             announce_delete(progress.as_ref(), opts.dry_run, &p.display());
             if !opts.dry_run {
@@ -443,6 +501,7 @@ pub async fn mirror_down(
             report.deleted += 1;
         }
         for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
+            // A local name (from read_dir, which does not enter symbolic links).
             let p = local.join(rel);
             announce_delete(progress.as_ref(), opts.dry_run, &p.display());
             if !opts.dry_run {
@@ -465,8 +524,13 @@ pub async fn mirror_up(
 ) -> Result<MirrorReport> {
     let src = walk_local(local, progress.as_ref())?;
     let mut report = MirrorReport::default();
+    let mut first_err = None;
     let dst = if remote_dir_exists(c, remote).await? {
-        walk_remote(c, remote, progress.as_ref()).await?
+        let mut t = walk_remote(c, remote, progress.as_ref()).await?;
+        for e in t.refused.drain(..) {
+            refuse(&mut report, &mut first_err, e);
+        }
+        t
     } else {
         if !opts.dry_run {
             mkdir_all(c, remote).await?;
@@ -504,6 +568,7 @@ pub async fn mirror_up(
         });
     }
     let err = run_jobs(c, jobs, opts.parallel, progress.clone(), &mut report).await;
+    let err = first_err.or(err);
     if opts.delete && err.is_none() {
         for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
             let p = join_remote(remote, rel);

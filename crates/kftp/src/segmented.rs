@@ -56,13 +56,15 @@ impl Client {
         };
         let size = size.unwrap_or(0);
         let tmp = temp_path(local);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+        let file = crate::localname::nofollow(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
+        )
+        .open(&tmp)
+        .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
         let cleanup = |e: Error| {
             let _ = std::fs::remove_file(&tmp);
             e

@@ -9,7 +9,9 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stream::Stream;
 use kftp_datapath::{copy, PathUsed};
-use kftp_proto::listing_parse::{parse_list_line, parse_mlsx_line, RemoteEntry};
+use kftp_proto::listing_parse::{
+    parse_list_line, parse_mlsx_line, parse_nlst_line, RefusedEntry, RemoteEntry,
+};
 use kftp_proto::{Command, TransferType};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -42,6 +44,34 @@ pub struct TransferReport {
     pub path: PathUsed,
     /// Wall time.
     pub elapsed: std::time::Duration,
+}
+
+/// A parsed directory listing. Names come from the server and are untrusted: an entry
+/// whose name is not one safe path component (`../x`, `/tmp/x`, control characters...;
+/// see [`kftp_proto::name`]) is in `refused`, never in `entries`. A caller that skips
+/// refused entries should say so ([`crate::localname::refusal_message`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Listing<T = RemoteEntry> {
+    /// The entries, without `.` and `..`.
+    pub entries: Vec<T>,
+    /// Entries refused for their names, as the server sent them.
+    pub refused: Vec<RefusedEntry>,
+}
+
+impl<T> Listing<T> {
+    fn collect(parsed: impl Iterator<Item = kftp_proto::listing_parse::Parsed<T>>) -> Self {
+        let mut l = Listing {
+            entries: Vec::new(),
+            refused: Vec::new(),
+        };
+        for p in parsed.flatten() {
+            match p {
+                Ok(e) => l.entries.push(e),
+                Err(r) => l.refused.push(r),
+            }
+        }
+        l
+    }
 }
 
 /// Seconds since the epoch, now.
@@ -85,8 +115,9 @@ impl Drop for RemoveOnDrop {
 
 impl Client {
     /// Lists a directory (MLSD when the server has it, else LIST, parsed), without `.`
-    /// and `..`. Lines that do not parse are skipped.
-    pub async fn list(&mut self, path: &str) -> Result<Vec<RemoteEntry>> {
+    /// and `..`. Lines that do not parse are skipped; entries with unsafe names are
+    /// returned apart, in [`Listing::refused`].
+    pub async fn list(&mut self, path: &str) -> Result<Listing> {
         let arg = (!path.is_empty()).then(|| path.to_string());
         let mlsd = self.features.mlst;
         let cmd = if mlsd {
@@ -101,16 +132,13 @@ impl Client {
         let raw = self.retr_bytes(cmd, &what).await?;
         let text = String::from_utf8_lossy(&raw);
         let now = now();
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                if mlsd {
-                    parse_mlsx_line(l)
-                } else {
-                    parse_list_line(l, now)
-                }
-            })
-            .collect())
+        Ok(Listing::collect(text.lines().map(|l| {
+            if mlsd {
+                parse_mlsx_line(l)
+            } else {
+                parse_list_line(l, now)
+            }
+        })))
     }
 
     /// The raw lines of LIST, for showing to a person.
@@ -131,8 +159,9 @@ impl Client {
             .collect())
     }
 
-    /// NLST: bare names.
-    pub async fn nlst(&mut self, path: &str) -> Result<Vec<String>> {
+    /// NLST: bare names (a `path/` prefix the server puts on them is taken off; any
+    /// other path is refused).
+    pub async fn nlst(&mut self, path: &str) -> Result<Listing<String>> {
         let arg = (!path.is_empty()).then(|| path.to_string());
         let raw = self
             .retr_bytes(
@@ -143,11 +172,11 @@ impl Client {
                 &format!("ls {path}"),
             )
             .await?;
-        Ok(String::from_utf8_lossy(&raw)
-            .lines()
-            .map(|l| l.rsplit('/').next().unwrap_or(l).to_string())
-            .filter(|l| !l.is_empty())
-            .collect())
+        Ok(Listing::collect(
+            String::from_utf8_lossy(&raw)
+                .lines()
+                .map(|l| parse_nlst_line(l, path)),
+        ))
     }
 
     async fn retr_bytes(&mut self, cmd: Command, what: &str) -> Result<Vec<u8>> {
@@ -192,9 +221,11 @@ impl Client {
         let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
         let mut offset = 0;
         let mut guard = RemoveOnDrop(None);
+        // Neither open follows a symbolic link in the final component: a link planted
+        // where the file goes must not redirect the download (the rename below replaces
+        // a link rather than following it).
         let (file, write_path) = if opts.resume && local.exists() {
-            let file = OpenOptions::new()
-                .write(true)
+            let file = crate::localname::nofollow(OpenOptions::new().write(true))
                 .open(local)
                 .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
             offset = file
@@ -204,12 +235,11 @@ impl Client {
             (file, local.to_path_buf())
         } else {
             let tmp = temp_path(local);
-            let file = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&tmp)
-                .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+            let file = crate::localname::nofollow(
+                OpenOptions::new().write(true).create(true).truncate(true),
+            )
+            .open(&tmp)
+            .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
             guard.0 = Some(tmp.clone());
             (file, tmp)
         };

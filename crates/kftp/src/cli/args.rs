@@ -180,7 +180,8 @@ pub enum Cmd {
         #[arg(short = 'n', long)]
         dry_run: bool,
     },
-    /// Interactive session with the classic ftp verbs (type 'help' inside).
+    /// Interactive session with the classic ftp verbs (type 'help' inside). Reading
+    /// commands from a pipe or file, it exits with the code of the first that failed.
     Shell {
         /// Server to open right away.
         url: Option<String>,

@@ -119,6 +119,25 @@ fn basename(path: &str) -> &str {
         .unwrap_or(path)
 }
 
+/// The local file a download of `remote` writes when the user gave no file name: the
+/// remote file's name, in `dir` (`""` for the current directory). A name that is not one
+/// plain component (`..`, a trailing `/`) cannot be used.
+pub fn default_local(dir: &Path, remote: &str) -> Result<PathBuf> {
+    kftp::localname::child(dir, basename(remote)).map_err(|e| {
+        Error::usage(format!(
+            "get {remote}: no usable local file name ({e}); give one"
+        ))
+    })
+}
+
+/// Tells the user, on stderr, about each entry of the listing of `dir` refused for its
+/// name.
+pub fn warn_refused(verb: &str, dir: &str, refused: &[kftp::RefusedEntry]) {
+    for r in refused {
+        eprintln!("{verb}: {}", kftp::localname::refusal_message(dir, r));
+    }
+}
+
 fn file_path(t: &Target, what: &str) -> Result<String> {
     if t.is_dir_like() {
         return Err(Error::usage(format!(
@@ -175,9 +194,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Cmd::Ls { url, long } => {
             let t = Target::parse(&url)?;
             let mut c = connect(&t, &g).await?;
-            let entries = c.list(&t.path).await?;
+            let listing = c.list(&t.path).await?;
+            warn_refused("ls", &t.path, &listing.refused);
             let mut out = String::new();
-            for e in entries {
+            for e in listing.entries {
                 let slash = if e.kind == kftp::Kind::Dir { "/" } else { "" };
                 if long {
                     let kind = match e.kind {
@@ -213,11 +233,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let t = Target::parse(&url)?;
             let remote = file_path(&t, "get")?;
-            let name = basename(&remote).to_string();
             let local = match local {
-                Some(p) if p.is_dir() => p.join(&name),
+                Some(p) if p.is_dir() => default_local(&p, &remote)?,
                 Some(p) => p,
-                None => PathBuf::from(&name),
+                None => default_local(Path::new(""), &remote)?,
             };
             let mut c = connect(&t, &g).await?;
             let r = if segments > 1 && !resume && !g.ascii {
@@ -390,6 +409,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 _ => return Err(Error::usage("mirror needs exactly one URL: 'mirror URL DIR' downloads, 'mirror DIR URL' uploads")),
             };
+            // A run with failures or refusals ends above, with the counts in its error.
             if !g.quiet {
                 bars.println(&format!(
                     "mirror: {} transferred ({}), {} up to date, {} deleted, {} directories created",

@@ -7,7 +7,7 @@
 
 use super::args::Global;
 use super::bars::Bars;
-use super::{connect, format_time, write_stdout};
+use super::{connect, default_local, format_time, warn_refused, write_stdout};
 use kftp::{Client, DataMode, Error, ErrorKind, Progress, Result, Target, TransferOptions};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
 use rustyline::error::ReadlineError;
@@ -17,6 +17,7 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Context, Editor, Helper};
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::runtime::Handle;
@@ -157,11 +158,13 @@ impl ShellHelper {
         let names = self.handle.block_on(async move {
             let mut guard = session.lock().await;
             match guard.as_mut() {
+                // Refused names are left out of completion (and reported by ls and mget).
                 Some(c) => c
                     .list(&d)
                     .await
                     .map(|v| {
-                        v.into_iter()
+                        v.entries
+                            .into_iter()
                             .map(|e| (e.name, e.kind == kftp::Kind::Dir))
                             .collect()
                     })
@@ -254,9 +257,18 @@ pub async fn run(g: Global, url: Option<String>) -> Result<()> {
         session: Arc::new(tokio::sync::Mutex::new(None)),
         bars,
     };
+    // Fed by a script rather than a person, the shell exits with the code of the first
+    // command that failed, so that a failure (say, an mget that refused names) is seen.
+    let scripted = !std::io::stdin().is_terminal();
+    let mut failures: Option<(ErrorKind, usize)> = None;
+    let mut failed = |e: &Error| {
+        eprintln!("kftp: {e}");
+        let f = failures.get_or_insert((e.kind(), 0));
+        f.1 += 1;
+    };
     if let Some(u) = url {
         if let Err(e) = sh.exec(&["open".to_string(), u]).await {
-            eprintln!("kftp: {e}");
+            failed(&e);
         }
     }
     let helper = ShellHelper {
@@ -297,7 +309,7 @@ pub async fn run(g: Global, url: Option<String>) -> Result<()> {
             break;
         }
         if let Err(e) = sh.exec(&words).await {
-            eprintln!("kftp: {e}");
+            failed(&e);
         }
     }
     if let Some(h) = history_path() {
@@ -306,7 +318,13 @@ pub async fn run(g: Global, url: Option<String>) -> Result<()> {
     if let Some(c) = sh.session.lock().await.take() {
         c.quit().await;
     }
-    Ok(())
+    match failures {
+        Some((kind, n)) if scripted => Err(Error::new(
+            kind,
+            format!("shell: {n} command(s) failed; the exit code is the first one's"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn need(words: &[String], n: usize, usage: &str) -> Result<()> {
@@ -393,8 +411,10 @@ impl Shell {
                     .find(|a| !a.starts_with('-'))
                     .cloned()
                     .unwrap_or_default();
+                let listing = c.list(&path).await?;
+                warn_refused(verb, &path, &listing.refused);
                 let mut out = String::new();
-                for e in c.list(&path).await? {
+                for e in listing.entries {
                     let slash = if e.kind == kftp::Kind::Dir { "/" } else { "" };
                     if long {
                         let size = e.size.map(|s| s.to_string()).unwrap_or_default();
@@ -411,10 +431,10 @@ impl Shell {
                 let a: Vec<&String> = args.iter().filter(|a| *a != "-c").collect();
                 need(words, 1, "get [-c] REMOTE [LOCAL]")?;
                 let remote = a.first().map(|s| s.as_str()).unwrap_or_default();
-                let local = a
-                    .get(1)
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from(remote.rsplit('/').next().unwrap_or(remote)));
+                let local = match a.get(1) {
+                    Some(l) => PathBuf::from(l),
+                    None => default_local(Path::new(""), remote)?,
+                };
                 transfer_get(c, &self.bars, remote, &local, &opts(resume)).await?;
             }
             "put" | "reput" => {
@@ -433,31 +453,51 @@ impl Shell {
             }
             "mget" => {
                 need(words, 1, "mget PATTERN...")?;
+                // Names in the listing are the server's: one that is not a plain file
+                // name (`../x`, `/tmp/x`) is refused, reported and makes mget fail, after
+                // the others are fetched. Files land in the current local directory.
+                let mut refused = 0;
                 for pattern in args {
                     let (dir, pat) = match pattern.rfind('/') {
                         Some(i) => (&pattern[..=i], &pattern[i + 1..]),
                         None => ("", pattern.as_str()),
                     };
-                    let names: Vec<String> = c
-                        .list(dir)
-                        .await?
+                    let listing = c.list(dir).await?;
+                    let bad: Vec<_> = listing
+                        .refused
+                        .into_iter()
+                        .filter(|r| r.kind != kftp::Kind::Dir && wildmatch(pat, &r.name))
+                        .collect();
+                    warn_refused("mget", dir, &bad);
+                    refused += bad.len();
+                    let names: Vec<String> = listing
+                        .entries
                         .into_iter()
                         .filter(|e| e.kind == kftp::Kind::File && wildmatch(pat, &e.name))
                         .map(|e| e.name)
                         .collect();
-                    if names.is_empty() {
+                    if names.is_empty() && bad.is_empty() {
                         eprintln!("mget: nothing matches {pattern}");
                     }
                     for n in names {
-                        transfer_get(
-                            c,
-                            &self.bars,
-                            &format!("{dir}{n}"),
-                            Path::new(&n),
-                            &opts(false),
-                        )
-                        .await?;
+                        let paths = kftp::localname::child(Path::new(""), &n)
+                            .and_then(|l| Ok((l, kftp::localname::remote_child(dir, &n)?)));
+                        let (local, remote) = match paths {
+                            Ok(p) => p,
+                            Err(e) => {
+                                eprintln!("mget: {e}; skipped");
+                                refused += 1;
+                                continue;
+                            }
+                        };
+                        transfer_get(c, &self.bars, &remote, &local, &opts(false)).await?;
                     }
+                }
+                if refused > 0 {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        format!("mget: refused {refused} of the server's entries (unsafe names)"),
+                    ));
                 }
             }
             "mput" => {

@@ -1,7 +1,9 @@
 //! kftp against real servers. One test binary (STYLE.md): `vsftpd` starts Debian's
-//! vsftpd; `library` drives the client API; `cli` runs the `kftp` binary itself.
+//! vsftpd; `library` drives the client API; `cli` runs the `kftp` binary itself;
+//! `hostile` runs it against a small lying server of its own.
 
 mod cli;
+mod hostile;
 mod kftpd;
 mod library;
 mod suite;
