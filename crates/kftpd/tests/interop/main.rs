@@ -13,6 +13,9 @@ mod commons_net;
 // The kftpd launcher and raw control client of the main suite.
 #[path = "../it/harness.rs"]
 mod harness;
+mod node_basic_ftp;
+mod perl_net_ftp;
+mod python_aioftp;
 mod rclone;
 #[path = "../it/util.rs"]
 mod util;
