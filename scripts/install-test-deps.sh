@@ -2,9 +2,9 @@
 # Installs every program the test suite drives (cargo test --workspace), on Debian 12:
 #
 #   Debian packages  curl lftp vsftpd python3 rclone wget aria2 perl libio-socket-ssl-perl
-#                    libcommons-net-java, and a JDK (default-jdk-headless) only if javac is
-#                    missing; plus npm and python3-pip when the project-local installs
-#                    below need them
+#                    libcommons-net-java; a JDK (default-jdk-headless) only if javac is
+#                    missing and nodejs only if node is; npm and python3-pip when the
+#                    project-local installs below need them
 #   npm              basic-ftp  -> target/test-deps/node_modules
 #   PyPI             aioftp     -> target/test-deps/python
 #
@@ -39,7 +39,10 @@ for pkg in "${!probe[@]}"; do
     missing+=("$pkg")
   fi
 done
+# Programs that may come from elsewhere than Debian's package of that name (a JDK, a newer
+# Node.js): only their absence counts.
 command -v javac >/dev/null 2>&1 || missing+=(default-jdk-headless)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
 # The project-local installs need npm and pip (only when their package is not there yet).
 if [ ! -f "$deps/node_modules/basic-ftp/package.json" ] && ! command -v npm >/dev/null 2>&1; then
   missing+=(npm)
@@ -78,5 +81,6 @@ if [ -d "$deps/python/aioftp" ]; then
 else
   echo "aioftp: installing into $deps/python"
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+    --root-user-action=ignore \
     --target "$deps/python" aioftp
 fi
