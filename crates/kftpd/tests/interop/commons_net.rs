@@ -17,7 +17,9 @@ const DRIVER: &str = include_str!("Driver.java");
 fn compiled() -> &'static Result<PathBuf, String> {
     static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kftpd-interop-java-{}", std::process::id()));
+        // Under the target directory (a few KiB a run), replaced on the next run.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-java");
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let src = dir.join("Driver.java");
         std::fs::write(&src, DRIVER).map_err(|e| e.to_string())?;
