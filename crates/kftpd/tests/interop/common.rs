@@ -35,20 +35,23 @@ pub fn server(mode: Mode) -> Server {
 }
 
 /// A server for clients that cannot resume the control TLS session on their data
-/// connections (Commons Net's FTPSClient, Perl Net::FTP with TLS 1.3, rclone 1.60).
+/// connections (Commons Net's FTPSClient, Perl Net::FTP with TLS 1.3, rclone 1.60), and
+/// the user they log in as (password [`PASS`]).
 ///
 /// The one place to change when kftpd gets a per-user `tls_reuse_required = false` in the
-/// users file: these clients will then log in as such an account on an otherwise strict
-/// server, instead of the whole server being relaxed with `--no-tls-reuse-required`.
-pub fn relaxed_server(mode: Mode) -> Server {
-    match mode {
+/// users file: these clients will then log in as such an account (returned here) on an
+/// otherwise strict server, instead of the whole server being relaxed with
+/// `--no-tls-reuse-required`.
+pub fn relaxed_server(mode: Mode) -> (Server, &'static str) {
+    let srv = match mode {
         Mode::Implicit => Server::start(&[
             "--no-tls-reuse-required",
             "--implicit-listen",
             "127.0.0.1:0",
         ]),
         _ => Server::start(&["--no-tls-reuse-required"]),
-    }
+    };
+    (srv, USER)
 }
 
 /// The control port a client in `mode` connects to.

@@ -40,11 +40,11 @@ fn compiled() -> &'static Result<PathBuf, String> {
 
 /// Commons Net's FTPSClient opens every data connection with a new TLS session (it has no
 /// way to resume the control connection's), so it gets a server that allows that.
-fn start(mode: Mode) -> Server {
+fn start(mode: Mode) -> (Server, &'static str) {
     if mode.tls() {
         relaxed_server(mode)
     } else {
-        server(mode)
+        (server(mode), USER)
     }
 }
 
@@ -59,7 +59,7 @@ fn run(mode: Mode) {
         return;
     }
     let classes = compiled().as_ref().unwrap_or_else(|e| panic!("{e}"));
-    let srv = start(mode);
+    let (srv, user) = start(mode);
     let sc = Scenario::new(&srv);
     let m = match mode {
         Mode::Plain => "plain",
@@ -72,7 +72,7 @@ fn run(mode: Mode) {
         Command::new("timeout")
             .args(["120", "java", "-cp"])
             .arg(format!("{JAR}:{}", classes.display()))
-            .args(["Driver", m, &port(&srv, mode).to_string(), USER, PASS])
+            .args(["Driver", m, &port(&srv, mode).to_string(), user, PASS])
             .current_dir(sc.dir.path()),
         130,
     );

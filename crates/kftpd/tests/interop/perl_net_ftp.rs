@@ -13,11 +13,11 @@ const DRIVER: &str = include_str!("driver_net_ftp.pl");
 /// Net::FTP over TLS 1.3 does not resume the control connection's session on its data
 /// connections (IO::Socket::SSL's session cache gets the ticket too late), so the TLS
 /// modes get a server that does not require it.
-fn start(mode: Mode) -> Server {
+fn start(mode: Mode) -> (Server, &'static str) {
     if mode.tls() {
         relaxed_server(mode)
     } else {
-        server(mode)
+        (server(mode), USER)
     }
 }
 
@@ -32,7 +32,7 @@ fn run(mode: Mode) {
             return;
         }
     }
-    let srv = start(mode);
+    let (srv, user) = start(mode);
     let sc = Scenario::new(&srv);
     let script = sc.dir.path().join("driver.pl");
     std::fs::write(&script, DRIVER).unwrap();
@@ -47,7 +47,7 @@ fn run(mode: Mode) {
         Command::new("timeout")
             .args(["120", "perl"])
             .arg(&script)
-            .args([m, &port(&srv, mode).to_string(), USER, PASS])
+            .args([m, &port(&srv, mode).to_string(), user, PASS])
             .current_dir(sc.dir.path()),
         130,
     );

@@ -13,12 +13,12 @@ use std::process::Command;
 
 /// rclone 1.60 opens its data connections with a fresh TLS session (no resumption of the
 /// control session), so it gets a server that does not require it.
-fn start(mode: Mode) -> Server {
+fn start(mode: Mode) -> (Server, &'static str) {
     relaxed_server(mode)
 }
 
 /// The on-the-fly remote for `srv` in `mode` (no config file entry needed).
-fn remote(srv: &Server, mode: Mode) -> String {
+fn remote(srv: &Server, user: &str, mode: Mode) -> String {
     let (ok, obscured, err) =
         crate::util::run_limited(Command::new("rclone").args(["obscure", PASS]), 30);
     assert!(ok, "rclone obscure: {err}");
@@ -28,7 +28,7 @@ fn remote(srv: &Server, mode: Mode) -> String {
         Mode::Implicit => ",tls=true,no_check_certificate=true",
     };
     format!(
-        ":ftp,host=127.0.0.1,port={},user={USER},pass={}{tls}:",
+        ":ftp,host=127.0.0.1,port={},user={user},pass={}{tls}:",
         port(srv, mode),
         obscured.trim()
     )
@@ -60,8 +60,8 @@ fn round_trip(mode: Mode) {
     if !need("rclone") {
         return;
     }
-    let srv = start(mode);
-    let r = remote(&srv, mode);
+    let (srv, user) = start(mode);
+    let r = remote(&srv, user, mode);
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("rclone.conf");
     std::fs::write(&cfg, "").unwrap();
