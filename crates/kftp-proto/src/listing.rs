@@ -89,61 +89,133 @@ pub fn format_list_line(e: &Entry, now: i64, out: &mut String) {
     );
 }
 
+/// Which MLSx facts a session asked for with `OPTS MLST` (RFC 3659 7.9); all by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts(u8);
+
+impl Facts {
+    /// Every fact this server offers, in FEAT order, with its bit.
+    const NAMES: [(&'static str, u8); 6] = [
+        ("type", 1),
+        ("size", 2),
+        ("modify", 4),
+        ("perm", 8),
+        ("unique", 16),
+        ("unix.mode", 32),
+    ];
+    /// All facts (the default before any `OPTS MLST`).
+    pub const ALL: Facts = Facts(63);
+
+    /// Parses the argument of `OPTS MLST`: fact names each followed by `;`, any case.
+    /// Unknown names are ignored, as the RFC asks; an empty argument selects none.
+    pub fn parse(arg: &str) -> Facts {
+        let mut bits = 0;
+        for name in arg.split(';').map(str::trim).filter(|n| !n.is_empty()) {
+            if let Some((_, b)) = Self::NAMES
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            {
+                bits |= b;
+            }
+        }
+        Facts(bits)
+    }
+
+    fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// The selected facts as `OPTS MLST` answers them: `type;size;`.
+    pub fn selected(self) -> String {
+        Self::NAMES
+            .iter()
+            .filter(|(_, b)| self.has(*b))
+            .map(|(n, _)| format!("{n};"))
+            .collect()
+    }
+
+    /// Every offered fact for FEAT, the selected ones marked `*`: `type*;size;...`.
+    pub fn feat(self) -> String {
+        Self::NAMES
+            .iter()
+            .map(|(n, b)| format!("{n}{};", if self.has(*b) { "*" } else { "" }))
+            .collect()
+    }
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts::ALL
+    }
+}
+
 /// The MLSx facts of one entry, followed by a space and the name (RFC 3659 7.2).
 /// `cdir`/`pdir` entries are not produced; clients do not need them.
 pub fn format_facts(e: &Entry, perms: Perms, out: &mut String) {
-    let ty = match e.kind {
-        Kind::Dir => "dir",
-        Kind::File => "file",
-        Kind::Symlink => "OS.unix=symlink",
-        Kind::Other => "OS.unix=special",
-    };
-    let _ = write!(out, "type={ty};");
-    if e.kind != Kind::Dir {
+    format_selected_facts(e, perms, Facts::ALL, out)
+}
+
+/// [`format_facts`] with only the facts in `facts`.
+pub fn format_selected_facts(e: &Entry, perms: Perms, facts: Facts, out: &mut String) {
+    if facts.has(1) {
+        let ty = match e.kind {
+            Kind::Dir => "dir",
+            Kind::File => "file",
+            Kind::Symlink => "OS.unix=symlink",
+            Kind::Other => "OS.unix=special",
+        };
+        let _ = write!(out, "type={ty};");
+    }
+    if facts.has(2) && e.kind != Kind::Dir {
         let _ = write!(out, "size={};", e.size);
     }
-    let _ = write!(out, "modify={};perm=", format_mdtm(e.mtime));
-    match e.kind {
-        Kind::Dir => {
-            if perms.write {
-                out.push_str("cm");
-            }
-            if perms.delete {
-                out.push('d');
-            }
-            if perms.read {
-                out.push_str("el");
-            }
-            if perms.delete {
-                out.push('p');
-            }
-        }
-        _ => {
-            if perms.append {
-                out.push('a');
-            }
-            if perms.delete {
-                out.push('d');
-            }
-            if perms.rename {
-                out.push('f');
-            }
-            if perms.read {
-                out.push('r');
-            }
-            if perms.write {
-                out.push('w');
-            }
-        }
+    if facts.has(4) {
+        let _ = write!(out, "modify={};", format_mdtm(e.mtime));
     }
-    let _ = write!(
-        out,
-        ";unique={:x}g{:x};unix.mode=0{:o}; {}",
-        e.dev,
-        e.ino,
-        e.mode & 0o7777,
-        e.name
-    );
+    if facts.has(8) {
+        out.push_str("perm=");
+        match e.kind {
+            Kind::Dir => {
+                if perms.write {
+                    out.push_str("cm");
+                }
+                if perms.delete {
+                    out.push('d');
+                }
+                if perms.read {
+                    out.push_str("el");
+                }
+                if perms.delete {
+                    out.push('p');
+                }
+            }
+            _ => {
+                if perms.append {
+                    out.push('a');
+                }
+                if perms.delete {
+                    out.push('d');
+                }
+                if perms.rename {
+                    out.push('f');
+                }
+                if perms.read {
+                    out.push('r');
+                }
+                if perms.write {
+                    out.push('w');
+                }
+            }
+        }
+        out.push(';');
+    }
+    if facts.has(16) {
+        let _ = write!(out, "unique={:x}g{:x};", e.dev, e.ino);
+    }
+    if facts.has(32) {
+        let _ = write!(out, "unix.mode=0{:o};", e.mode & 0o7777);
+    }
+    let _ = write!(out, " {}", e.name);
 }
 
 /// Whether a name is hidden from plain LIST/NLST (dot files, as `ls` does).
@@ -166,6 +238,27 @@ mod tests {
             dev: 1,
             ino: 0xab,
         }
+    }
+
+    #[test]
+    fn selected_facts() {
+        let f = Facts::parse("Type;size;bogus;");
+        assert_eq!(f.selected(), "type;size;");
+        assert_eq!(f.feat(), "type*;size*;modify;perm;unique;unix.mode;");
+        let mut s = String::new();
+        format_selected_facts(&file(), Perms::default(), f, &mut s);
+        assert_eq!(s, "type=file;size=1234; report.txt");
+        let mut all = String::new();
+        format_facts(&file(), Perms::default(), &mut all);
+        assert!(
+            all.starts_with(
+                "type=file;size=1234;modify=20200101000000;perm=;unique=1gab;unix.mode=0644; "
+            ),
+            "{all}"
+        );
+        let mut none = String::new();
+        format_selected_facts(&file(), Perms::default(), Facts::parse(""), &mut none);
+        assert_eq!(none, " report.txt");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub mod stream;
 pub use client::{client_config, ClientTlsOptions, TlsVersions};
 pub use fingerprint::{fingerprint_of, parse_fingerprint};
 pub use server::{
-    accept_control, accept_data, accept_data_for, DataAcceptError, Lineage, ServerTls,
+    accept_control, accept_data, accept_data_for, DataAcceptError, Lineage, Reuse, ServerTls,
     TLS13_TICKETS_PER_HANDSHAKE,
 };
 pub use stream::MaybeTls;
@@ -129,6 +129,50 @@ where
     };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
     Ok(())
+}
+
+/// A reader over an upload's TLS stream that takes a TCP FIN without `close_notify` as the
+/// end of the stream and remembers it ([`EofWatch::truncated`]).
+///
+/// rustls reports such an end as `UnexpectedEof`, since an attacker on the path could have
+/// cut the stream short with a forged FIN. Many clients close that way all the same (vsftpd
+/// accepts it unless `strict_ssl_read_eof` is set, "because so few clients get it right"),
+/// so the caller decides: every byte read before it came in whole, authenticated records.
+pub struct EofWatch<'a, S> {
+    inner: &'a mut S,
+    truncated: bool,
+}
+
+impl<'a, S> EofWatch<'a, S> {
+    /// Watches `inner`.
+    pub fn new(inner: &'a mut S) -> Self {
+        EofWatch {
+            inner,
+            truncated: false,
+        }
+    }
+
+    /// Whether the stream ended with a bare FIN instead of a `close_notify`.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for EofWatch<'_, S> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut *this.inner).poll_read(cx, buf) {
+            std::task::Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                this.truncated = true;
+                std::task::Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
 }
 
 /// The crypto provider every kftp config uses: ring, with its default suites, which are

@@ -54,6 +54,9 @@ struct Inner {
     /// TLS 1.2 + 1.3, shared session cache and ticket key: for connections that need no
     /// lineage (data connections when reuse is off).
     shared: Arc<ServerConfig>,
+    /// The shared config without TLS 1.3 tickets, for upload data connections that have
+    /// no lineage (see `Lineage::upload_config` for why uploads get none).
+    shared_upload: Arc<ServerConfig>,
 }
 
 /// The current certificate chain and key, swappable.
@@ -133,6 +136,8 @@ impl ServerTls {
         let mut shared = base_config(Arc::clone(&resolver))?;
         shared.session_storage = ServerSessionMemoryCache::new(SHARED_SESSION_CACHE);
         shared.ticketer = rustls::crypto::ring::Ticketer::new()?;
+        let mut shared_upload = shared.clone();
+        shared_upload.send_tls13_tickets = 0;
         Ok(ServerTls {
             inner: Arc::new(Inner {
                 resolver,
@@ -141,6 +146,7 @@ impl ServerTls {
                 generated,
                 fingerprint: RwLock::new(fingerprint),
                 shared: Arc::new(shared),
+                shared_upload: Arc::new(shared_upload),
             }),
         })
     }
@@ -424,27 +430,50 @@ pub async fn accept_data<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    accept_data_for(tls, io, require_reuse_of, false).await
+    let reuse = match require_reuse_of {
+        Some(l) => Reuse::Required(l),
+        None => Reuse::Optional(None),
+    };
+    accept_data_for(tls, io, reuse, false).await
 }
 
-/// [`accept_data`] for a transfer whose direction is known: `upload` connections get no
-/// TLS 1.3 tickets (see `Lineage::upload_config`).
+/// Whether a `PROT P` data connection must resume its control connection's TLS session.
+#[derive(Clone, Copy, Debug)]
+pub enum Reuse<'a> {
+    /// It must resume a session of this lineage (the default policy).
+    Required(&'a Lineage),
+    /// Any handshake is accepted. With the control connection's lineage, a client that can
+    /// resume still does (its tickets come from that lineage), and nothing is checked.
+    Optional(Option<&'a Lineage>),
+}
+
+/// [`accept_data`] for a transfer whose direction is known. On `upload` connections no TLS
+/// 1.3 tickets are sent, on any path: a client that only writes never reads them, and its
+/// close then becomes a TCP reset that can destroy the end of the upload.
 pub async fn accept_data_for<IO>(
     tls: &ServerTls,
     io: IO,
-    require_reuse_of: Option<&Lineage>,
+    reuse: Reuse<'_>,
     upload: bool,
 ) -> Result<TlsStream<IO>, DataAcceptError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let Some(lineage) = require_reuse_of else {
-        let handshake = TlsAcceptor::from(tls.config()).accept(io);
-        return match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-            Ok(Ok(s)) => Ok(s),
-            Ok(Err(e)) => Err(DataAcceptError::Handshake(e)),
-            Err(_) => Err(DataAcceptError::Timeout),
-        };
+    let lineage = match reuse {
+        Reuse::Required(l) | Reuse::Optional(Some(l)) => l,
+        Reuse::Optional(None) => {
+            let config = if upload {
+                &tls.inner.shared_upload
+            } else {
+                &tls.inner.shared
+            };
+            let handshake = TlsAcceptor::from(Arc::clone(config)).accept(io);
+            return match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(DataAcceptError::Handshake(e)),
+                Err(_) => Err(DataAcceptError::Timeout),
+            };
+        }
     };
     let config = if upload {
         &lineage.upload_config
@@ -459,11 +488,17 @@ where
         Err(_) => return Err(DataAcceptError::Timeout),
     };
     let verdict = check_lineage(stream.get_ref().1, lineage);
-    if let Err(refusal) = verdict {
-        tracing::info!(lineage = %lineage.id(), reason = %refusal, "refused FTPS data connection");
-        // Best effort: tell the client we are closing rather than just resetting.
-        let _ = tokio::time::timeout(Duration::from_secs(2), stream.shutdown()).await;
-        return Err(refusal);
+    match (verdict, reuse) {
+        (Ok(()), _) => {}
+        (Err(why), Reuse::Optional(_)) => {
+            tracing::debug!(lineage = %lineage.id(), reason = %why, "FTPS data connection without session reuse, accepted (reuse not required)");
+        }
+        (Err(refusal), Reuse::Required(_)) => {
+            tracing::info!(lineage = %lineage.id(), reason = %refusal, "refused FTPS data connection");
+            // Best effort: tell the client we are closing rather than just resetting.
+            let _ = tokio::time::timeout(Duration::from_secs(2), stream.shutdown()).await;
+            return Err(refusal);
+        }
     }
     Ok(stream)
 }

@@ -393,3 +393,112 @@ async fn ktls_hand_off_or_clean_fallback() {
         kftp_datapath::ktls::available()
     );
 }
+
+/// Counts the TLS 1.3 tickets a client is handed (delegating storage to rustls' cache).
+#[derive(Debug)]
+struct TicketCounter {
+    inner: rustls::client::ClientSessionMemoryCache,
+    tickets: std::sync::atomic::AtomicUsize,
+}
+
+impl rustls::client::ClientSessionStore for TicketCounter {
+    fn set_kx_hint(&self, n: ServerName<'static>, g: rustls::NamedGroup) {
+        self.inner.set_kx_hint(n, g)
+    }
+    fn kx_hint(&self, n: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.inner.kx_hint(n)
+    }
+    fn set_tls12_session(
+        &self,
+        n: ServerName<'static>,
+        v: rustls::client::Tls12ClientSessionValue,
+    ) {
+        self.inner.set_tls12_session(n, v)
+    }
+    fn tls12_session(&self, n: &ServerName<'_>) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.inner.tls12_session(n)
+    }
+    fn remove_tls12_session(&self, n: &ServerName<'static>) {
+        self.inner.remove_tls12_session(n)
+    }
+    fn insert_tls13_ticket(
+        &self,
+        n: ServerName<'static>,
+        v: rustls::client::Tls13ClientSessionValue,
+    ) {
+        self.tickets
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.insert_tls13_ticket(n, v)
+    }
+    fn take_tls13_ticket(
+        &self,
+        n: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        self.inner.take_tls13_ticket(n)
+    }
+}
+
+/// Upload data connections never carry TLS 1.3 tickets, whether session reuse is required
+/// or not, with or without a lineage: a client that only writes never reads them, and its
+/// close then resets the connection and can destroy the end of the upload (rclone and Perl
+/// Net::FTP lost uploads this way under --no-tls-reuse-required). Downloads do get them.
+#[tokio::test]
+async fn upload_data_connections_carry_no_tickets_on_any_path() {
+    use kftp_tls::{accept_data_for, Reuse};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = server_tls(&dir);
+    let lineage = Arc::new(Lineage::new(&tls).expect("lineage"));
+    for (with_lineage, upload) in [(true, true), (false, true), (true, false), (false, false)] {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (server_tls, lineage) = (tls.clone(), Arc::clone(&lineage));
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let reuse = Reuse::Optional(with_lineage.then_some(&*lineage));
+            let mut s = accept_data_for(&server_tls, tcp, reuse, upload)
+                .await
+                .expect("accepted without reuse");
+            let mut got = Vec::new();
+            if upload {
+                s.read_to_end(&mut got).await.expect("read upload");
+            } else {
+                s.write_all(b"download").await.expect("send");
+            }
+            kftp_tls::close_data(s).await.expect("close");
+            got
+        });
+        let counter = Arc::new(TicketCounter {
+            inner: rustls::client::ClientSessionMemoryCache::new(16),
+            tickets: Default::default(),
+        });
+        let mut config = (*pinned(&tls, TlsVersions::Tls13Only)).clone();
+        config.resumption = rustls::client::Resumption::store(counter.clone());
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let mut c = TlsConnector::from(Arc::new(config))
+            .connect(name(), tcp)
+            .await
+            .expect("handshake");
+        if upload {
+            c.write_all(b"upload bytes").await.expect("write");
+            c.shutdown().await.expect("close_notify");
+        }
+        let mut rest = Vec::new();
+        let _ = c.read_to_end(&mut rest).await;
+        drop(c);
+        let got = server.await.expect("server task");
+        let tickets = counter.tickets.load(std::sync::atomic::Ordering::Relaxed);
+        if upload {
+            assert_eq!(got, b"upload bytes");
+            assert_eq!(
+                tickets, 0,
+                "upload (lineage: {with_lineage}) was sent tickets"
+            );
+        } else {
+            assert_eq!(rest, b"download");
+            assert!(
+                tickets > 0,
+                "download (lineage: {with_lineage}) got no tickets"
+            );
+        }
+    }
+}

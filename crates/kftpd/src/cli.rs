@@ -58,6 +58,12 @@ pub enum UserCmd {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// Whether this account's PROT P data connections must resume the control
+        /// connection's TLS session: `optional` for clients that cannot (Java's Commons Net
+        /// FTPSClient, Python's ftplib.FTP_TLS, gvfs), `required` to enforce it even where
+        /// the server relaxes it, `default` for the server's policy.
+        #[arg(long, value_parser = ["required", "optional", "default"])]
+        tls_reuse: Option<String>,
     },
 }
 
@@ -104,6 +110,9 @@ pub struct ServeArgs {
     /// Seconds to wait for a data connection.
     #[arg(long, default_value_t = 30)]
     pub data_timeout: u64,
+    /// Close sessions not logged in within this many seconds (421), whatever they send.
+    #[arg(long, default_value_t = 60)]
+    pub login_timeout: u64,
     /// Accept data connections from, and PORT to, hosts other than the control peer.
     #[arg(long)]
     pub allow_foreign_data_peer: bool,
@@ -129,9 +138,28 @@ pub struct ServeArgs {
     /// so one port serves implicit and explicit FTPS (0 turns this off).
     #[arg(long, default_value_t = 25)]
     pub tls_sniff_ms: u64,
-    /// Let PROT P data connections skip resuming the control TLS session (old clients).
+    /// Let every PROT P data connection skip resuming the control TLS session. Prefer
+    /// relaxing it for one account (`kftpd user add NAME --tls-reuse optional`) or one
+    /// network (--tls-reuse-optional-from): the check stops passive-port theft.
     #[arg(long)]
     pub no_tls_reuse_required: bool,
+    /// Clients in this network (CIDR, repeatable) need not resume the control TLS session
+    /// on PROT P data connections, e.g. an office of Java or gvfs users.
+    #[arg(long, value_name = "CIDR")]
+    pub tls_reuse_optional_from: Vec<ipnet::IpNet>,
+    /// Refuse TLS uploads that end without a TLS close_notify (keep them as resumable part
+    /// files, reply 426). Off by default: many clients close that way, and vsftpd, proftpd
+    /// and pure-ftpd accept it; with it on, a forged FIN cannot cut an upload short unseen.
+    #[arg(long)]
+    pub tls_strict_eof: bool,
+    /// Largest byte range one HASH/XMD5/XSHA*/XCRC may digest (default 16 GiB); larger files
+    /// are hashed in parts with RANG. Digests follow the session's rate limits and stop on
+    /// ABOR, QUIT or disconnect.
+    #[arg(long, default_value_t = 16 << 30, value_name = "BYTES")]
+    pub hash_max_bytes: u64,
+    /// Let anonymous sessions use HASH and the X* digests (off: each costs disk and CPU).
+    #[arg(long)]
+    pub anonymous_hash: bool,
     /// Limits: sessions per user, failed-login bans, anonymous, bandwidth, stalls.
     #[command(flatten)]
     pub abuse: crate::limits::AbuseArgs,
@@ -177,6 +205,7 @@ impl ServeArgs {
         c.max_per_ip = self.max_per_ip.max(1);
         c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
         c.data_timeout = Duration::from_secs(self.data_timeout.max(1));
+        c.login_timeout = Duration::from_secs(self.login_timeout.max(1));
         c.allow_foreign_data_peer = self.allow_foreign_data_peer;
         c.tls_enabled = !self.no_tls;
         c.tls_cert = self.tls_cert.clone();
@@ -184,6 +213,12 @@ impl ServeArgs {
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;
+        c.tls_reuse_optional_from = self.tls_reuse_optional_from.clone();
+        c.tls_strict_eof = self.tls_strict_eof;
+        c.hash = crate::config::HashLimits {
+            max_bytes: self.hash_max_bytes,
+            anonymous: self.anonymous_hash,
+        };
         self.abuse.apply(&mut c);
         c.ops = self.ops.to_config();
         c.s3 = self.s3.to_settings();

@@ -51,6 +51,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How long to wait for a data connection.
     pub data_timeout: Duration,
+    /// A session not logged in by then is closed (421), however busy it keeps itself.
+    pub login_timeout: Duration,
     /// A transfer with no progress for this long is aborted.
     pub stall_timeout: Duration,
     /// Accept data connections (and PORT targets) from hosts other than the control peer.
@@ -71,17 +73,57 @@ pub struct Config {
     /// On plain listeners, how long to wait for a TLS ClientHello before greeting in clear
     /// (one port for implicit and explicit FTPS). Zero disables the sniffing.
     pub tls_sniff: Duration,
-    /// PROT P data connections must resume the control connection's TLS session.
+    /// PROT P data connections must resume the control connection's TLS session (unless
+    /// the account or `tls_reuse_optional_from` says otherwise; see [`Config::tls_reuse_for`]).
     pub tls_require_reuse: bool,
+    /// Client networks exempt from `tls_require_reuse`.
+    pub tls_reuse_optional_from: Vec<ipnet::IpNet>,
+    /// A TLS upload that ends without close_notify is kept as a resumable part file and
+    /// answered 426, instead of being accepted with a log line.
+    pub tls_strict_eof: bool,
     /// Login bans, anonymous limits, bandwidth limits (see [`crate::limits`]).
     pub abuse: crate::limits::AbuseConfig,
     /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
     pub ops: crate::ops::OpsConfig,
     /// How `s3://` roots reach their store.
     pub s3: crate::storage::object::S3Settings,
+    /// What HASH and the X* digests may cost.
+    pub hash: HashLimits,
+}
+
+/// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
+#[derive(Clone, Copy, Debug)]
+pub struct HashLimits {
+    /// Largest range one command may hash (RANG and the X* ranges hash parts of larger
+    /// files).
+    pub max_bytes: u64,
+    /// Whether anonymous sessions may hash.
+    pub anonymous: bool,
+}
+
+impl Default for HashLimits {
+    fn default() -> Self {
+        HashLimits {
+            max_bytes: 16 << 30,
+            anonymous: false,
+        }
+    }
 }
 
 impl Config {
+    /// Whether a login from `peer` must resume its control TLS session on data connections:
+    /// the account's own setting, else the server's, relaxed for `tls_reuse_optional_from`.
+    pub fn tls_reuse_for(&self, account: Option<bool>, peer: IpAddr) -> bool {
+        let peer = peer.to_canonical();
+        account.unwrap_or_else(|| {
+            self.tls_require_reuse
+                && !self
+                    .tls_reuse_optional_from
+                    .iter()
+                    .any(|n| n.contains(&peer))
+        })
+    }
+
     /// Defaults for tests and scripts: loopback, a root, a users file.
     pub fn new(root: PathBuf, users_file: PathBuf, state_dir: PathBuf) -> Self {
         Config {
@@ -99,6 +141,7 @@ impl Config {
             max_per_user: 64,
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
+            login_timeout: Duration::from_secs(60),
             stall_timeout: Duration::from_secs(120),
             allow_foreign_data_peer: false,
             login_fail_delay: Duration::from_millis(500),
@@ -109,9 +152,12 @@ impl Config {
             implicit_listen: Vec::new(),
             tls_sniff: Duration::from_millis(25),
             tls_require_reuse: true,
+            tls_reuse_optional_from: Vec::new(),
+            tls_strict_eof: false,
             abuse: crate::limits::AbuseConfig::default(),
             ops: crate::ops::OpsConfig::default(),
             s3: crate::storage::object::S3Settings::new(),
+            hash: HashLimits::default(),
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct FileConfig {
     no_tls: Option<bool>,
     tls_sniff_ms: Option<u64>,
     no_tls_reuse_required: Option<bool>,
+    tls_reuse_optional_from: Option<Vec<ipnet::IpNet>>,
+    tls_strict_eof: Option<bool>,
+    hash_max_bytes: Option<u64>,
+    anonymous_hash: Option<bool>,
     log_format: Option<Spanned<String>>,
     xferlog: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
@@ -52,6 +56,9 @@ pub struct FileConfig {
     sandbox: Option<bool>,
     seccomp: Option<bool>,
     proxy_protocol: Option<bool>,
+    // Network trust and login deadline (issue #14).
+    proxy_trusted: Option<Vec<ipnet::IpNet>>,
+    login_timeout: Option<u64>,
     // Abuse resistance (see `limits`).
     max_per_user: Option<usize>,
     ban_after: Option<u32>,
@@ -291,9 +298,15 @@ impl FileConfig {
             tls_key,
             no_tls,
             tls_sniff_ms,
-            no_tls_reuse_required
+            no_tls_reuse_required,
+            tls_reuse_optional_from,
+            tls_strict_eof,
+            hash_max_bytes,
+            anonymous_hash
         );
         take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
+        take_in!(ops: proxy_trusted);
+        take!(login_timeout);
         take_in!(
             abuse: max_per_user,
             ban_after,
@@ -426,5 +439,16 @@ mod tests {
         );
         let e = parse("data_path = \"warp\"\n").unwrap_err();
         assert!(e.contains("key `data_path`: expected"), "{e}");
+    }
+
+    #[test]
+    fn proxy_trusted_and_login_timeout() {
+        let f =
+            parse("proxy_trusted = [\"10.0.0.0/8\", \"fd00::/8\"]\nlogin_timeout = 30\n").unwrap();
+        assert_eq!(f.proxy_trusted.as_ref().map(Vec::len), Some(2));
+        assert_eq!(f.login_timeout, Some(30));
+        let e = parse("\nproxy_trusted = [\"10.0.0.0/33\"]\n").unwrap_err();
+        assert!(e.starts_with("k.toml:2:"), "{e}");
+        assert!(e.contains("key `proxy_trusted`"), "{e}");
     }
 }

@@ -8,6 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+/// Foreign hosts knocking on passive ports: logged, but at a bounded rate.
+static FOREIGN_WARN: crate::limits::WarnGate =
+    crate::limits::WarnGate::new("foreign_data_connection");
+
 /// How the next data connection will be made.
 #[derive(Debug)]
 pub enum DataSetup {
@@ -84,12 +88,14 @@ pub async fn open(
                 if same_host(from.ip(), peer_ip) || cfg.allow_foreign_data_peer {
                     break s;
                 }
-                tracing::warn!(
-                    session,
-                    from = %from,
-                    control_peer = %peer_ip,
-                    "refused passive data connection from a host other than the control peer"
-                );
+                if FOREIGN_WARN.pass() {
+                    tracing::warn!(
+                        session,
+                        from = %from,
+                        control_peer = %peer_ip,
+                        "refused passive data connection from a host other than the control peer"
+                    );
+                }
             }
         }
         DataSetup::Active(target) => {

@@ -3,7 +3,9 @@
 //!
 //! # What is limited, and where
 //! - Sessions in total and per source address: [`crate::server`], at accept.
-//! - Banned addresses: refused at accept with 421 ([`Abuse::banned`]).
+//! - "Address" means client key ([`client_key`]): an IPv4 address, or an IPv6 /64.
+//! - Banned addresses: refused at accept with 421 ([`Abuse::banned`]); sessions already
+//!   open from a newly banned key are told 421 and closed ([`Abuse::ban_watch`]).
 //! - Failed logins ([`Abuse::login_failed`]): each failure from an address doubles the
 //!   delay before its `530` (from `--login-delay-ms` to `--login-delay-max-ms`); the
 //!   `--ban-after`th failure within `--ban-window` seconds bans the address for
@@ -205,6 +207,8 @@ struct Inner {
     addrs: Mutex<HashMap<IpAddr, Failures>>,
     users: Mutex<HashMap<String, UserEntry>>,
     global: Option<Arc<RateLimiter>>,
+    /// Bumped on every new ban, so that open sessions from the banned key close.
+    bans: tokio::sync::watch::Sender<u64>,
 }
 
 /// The server-wide abuse state (in [`crate::session::Shared`]).
@@ -220,11 +224,22 @@ pub struct Verdict {
     pub banned: bool,
 }
 
-/// IPv4-mapped IPv6 counts as the IPv4 address (one host, one record).
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+/// The key under which a client is counted, throttled and banned: an IPv4 address (IPv4-
+/// mapped IPv6 included) is itself; any other IPv6 address stands for its /64, the
+/// smallest block a site is normally given, so one host cannot escape per-address caps
+/// and bans by hopping through the 2^64 addresses of its own subnet.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
         v4 => v4,
+    }
+}
+
+/// A client key for logs: `192.0.2.1`, or `2001:db8:1:2::/64`.
+pub fn key_display(key: IpAddr) -> String {
+    match key {
+        IpAddr::V6(v6) => format!("{v6}/64"),
+        v4 => v4.to_string(),
     }
 }
 
@@ -242,20 +257,27 @@ impl Abuse {
             addrs: Mutex::new(HashMap::new()),
             users: Mutex::new(HashMap::new()),
             global: limiter(config.abuse.rate_global),
+            bans: tokio::sync::watch::channel(0).0,
         }))
+    }
+
+    /// Changes whenever an address is banned: sessions watch it and close (421) when
+    /// their own client key is the one banned.
+    pub fn ban_watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.bans.subscribe()
     }
 
     /// How long `ip` remains banned, if it is.
     pub fn banned(&self, ip: IpAddr) -> Option<Duration> {
         let map = self.0.addrs.lock().unwrap_or_else(|p| p.into_inner());
-        let until = map.get(&canonical(ip))?.banned_until?;
+        let until = map.get(&client_key(ip))?.banned_until?;
         until.checked_duration_since(Instant::now())
     }
 
     /// Records a failed login from `ip`: returns the delay to impose and whether the
     /// address is now banned (logged and counted in `metrics.bans`).
     pub fn login_failed(&self, ip: IpAddr, metrics: &Metrics) -> Verdict {
-        let ip = canonical(ip);
+        let ip = client_key(ip);
         let cfg = &self.0.cfg;
         let now = Instant::now();
         let mut map = self.0.addrs.lock().unwrap_or_else(|p| p.into_inner());
@@ -291,8 +313,9 @@ impl Abuse {
             f.recent.clear();
             f.streak = 0;
             metrics.bans.fetch_add(1, Ordering::Relaxed);
+            self.0.bans.send_modify(|n| *n = n.wrapping_add(1));
             tracing::warn!(
-                peer = %ip,
+                peer = %key_display(ip),
                 failures = cfg.ban_after,
                 window_secs = cfg.ban_window.as_secs(),
                 ban_secs = cfg.ban_time.as_secs(),
@@ -304,7 +327,7 @@ impl Abuse {
 
     /// A successful login from `ip` clears its failure record (not a ban in force).
     pub fn login_ok(&self, ip: IpAddr) {
-        let ip = canonical(ip);
+        let ip = client_key(ip);
         let mut map = self.0.addrs.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = map.get_mut(&ip) {
             if f.banned_until.is_some_and(|t| t > Instant::now()) {
@@ -387,6 +410,77 @@ impl Drop for LoginGuard {
                 users.remove(&self.key);
             }
         }
+    }
+}
+
+/// A rate limit on one kind of WARN line (refused connections, bad PROXY headers, foreign
+/// data connections): anyone can cause those, and a flood of them must not flood the log.
+/// At most [`WarnGate::PER_MINUTE`] lines a minute pass; the first one held back says so,
+/// and the first one let through after that says how many were held back.
+#[derive(Debug)]
+pub struct WarnGate {
+    kind: &'static str,
+    state: Mutex<GateState>,
+}
+
+#[derive(Debug)]
+struct GateState {
+    window: Option<Instant>,
+    passed: u32,
+    suppressed: u64,
+}
+
+impl WarnGate {
+    /// Lines of one kind logged per minute at most.
+    pub const PER_MINUTE: u32 = 10;
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    /// A gate for the lines of `kind` (named in the summary lines).
+    pub const fn new(kind: &'static str) -> WarnGate {
+        WarnGate {
+            kind,
+            state: Mutex::new(GateState {
+                window: None,
+                passed: 0,
+                suppressed: 0,
+            }),
+        }
+    }
+
+    /// Whether to log this line.
+    pub fn pass(&self) -> bool {
+        let now = Instant::now();
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st
+            .window
+            .is_none_or(|w| now.duration_since(w) >= Self::WINDOW)
+        {
+            if st.suppressed > 0 {
+                tracing::warn!(
+                    kind = self.kind,
+                    suppressed = st.suppressed,
+                    "warnings of this kind were suppressed in the last minute"
+                );
+            }
+            *st = GateState {
+                window: Some(now),
+                passed: 0,
+                suppressed: 0,
+            };
+        }
+        if st.passed < Self::PER_MINUTE {
+            st.passed += 1;
+            return true;
+        }
+        if st.suppressed == 0 {
+            tracing::warn!(
+                kind = self.kind,
+                per_minute = Self::PER_MINUTE,
+                "more warnings of this kind this minute are suppressed (counted in the next one)"
+            );
+        }
+        st.suppressed += 1;
+        false
     }
 }
 
@@ -498,6 +592,37 @@ mod tests {
         assert_eq!(m.bans.load(Ordering::Relaxed), 1);
         // Another address is unaffected.
         assert!(a.banned(IpAddr::from([192, 0, 2, 2])).is_none());
+    }
+
+    #[test]
+    fn client_keys_group_ipv6_by_64() {
+        let k = |s: &str| client_key(s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(k("192.0.2.7"), k("::ffff:192.0.2.7"));
+        assert_ne!(k("192.0.2.7"), k("192.0.2.8"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2::"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+        assert_eq!(key_display(k("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        // A ban recorded for one address of a /64 holds for its neighbours.
+        let a = abuse(
+            AbuseConfig {
+                ban_after: 1,
+                ..AbuseConfig::default()
+            },
+            0,
+        );
+        let m = Metrics::default();
+        assert!(a.login_failed(k("2001:db8::1"), &m).banned);
+        assert!(a
+            .banned("2001:db8::2".parse().unwrap_or(IpAddr::from([0, 0, 0, 0])))
+            .is_some());
+    }
+
+    #[test]
+    fn warn_gate_passes_a_few_a_minute() {
+        let g = WarnGate::new("test");
+        let passed = (0..100).filter(|_| g.pass()).count();
+        assert_eq!(passed, WarnGate::PER_MINUTE as usize);
     }
 
     #[test]

@@ -42,6 +42,7 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
         root,
         perms,
         password_stdin,
+        tls_reuse,
     } = cmd;
     let password = if *password_stdin {
         let mut line = String::new();
@@ -63,6 +64,14 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
         None => None,
     };
     let existed = users::add_user(path, name, &password, root, perms.clone())?;
+    if let Some(reuse) = tls_reuse {
+        let required = match reuse.as_str() {
+            "required" => Some(true),
+            "optional" => Some(false),
+            _ => None,
+        };
+        users::set_tls_reuse_required(path, name, required)?;
+    }
     println!(
         "{} user '{name}' in {}",
         if existed { "updated" } else { "added" },
@@ -103,8 +112,23 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     if let Some(f) = &file {
         f.apply_to_config(&mut cfg);
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KFTPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    cfg.ops.validate()?;
+    // Libraries speak only of errors unless KFTPD_LOG names them: rustls warns about every
+    // client that sends an IP address as SNI (lftp, gvfs, Net::FTP do), which is harmless and
+    // drowned real warnings. `KFTPD_LOG=debug` is kftpd's debug; `debug,rustls=debug` adds
+    // rustls's.
+    const QUIET_LIBRARIES: &[&str] =
+        &["rustls=error", "opendal=warn", "reqwest=warn", "hyper=warn"];
+    let asked = std::env::var("KFTPD_LOG").unwrap_or_else(|_| "info".into());
+    let mut spec = asked.clone();
+    for quiet in QUIET_LIBRARIES {
+        let target = quiet.split('=').next().unwrap_or(quiet);
+        if !asked.contains(target) {
+            spec = format!("{spec},{quiet}");
+        }
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustls=error"));
     if args.log_format == "json" {
         tracing_subscriber::fmt()
             .json()

@@ -42,8 +42,14 @@ pub struct OpsArgs {
     pub seccomp: bool,
     /// Expect a PROXY protocol v1 or v2 header on every control connection (behind a load
     /// balancer); the address it carries is the client's for limits, logs and data checks.
+    /// Needs --proxy-trusted.
     #[arg(long)]
     pub proxy_protocol: bool,
+    /// Load balancers allowed to send PROXY headers, as networks (repeatable), e.g.
+    /// 10.0.0.0/8 or 192.0.2.10/32; required with --proxy-protocol. Connections from
+    /// other peers are closed.
+    #[arg(long, value_name = "CIDR")]
+    pub proxy_trusted: Vec<ipnet::IpNet>,
 }
 
 /// One split-horizon entry: clients in `network` get `address` in 227 replies.
@@ -128,6 +134,8 @@ pub struct OpsConfig {
     pub seccomp: bool,
     /// PROXY protocol on control listeners.
     pub proxy_protocol: bool,
+    /// Peers allowed to send PROXY headers.
+    pub proxy_trusted: Vec<ipnet::IpNet>,
     /// Split-horizon passive addresses (first match wins).
     pub passive_networks: Vec<PassiveNet>,
 }
@@ -144,8 +152,23 @@ impl OpsArgs {
             sandbox: self.sandbox,
             seccomp: self.seccomp,
             proxy_protocol: self.proxy_protocol,
+            proxy_trusted: self.proxy_trusted.clone(),
             passive_networks: Vec::new(),
         }
+    }
+}
+
+impl OpsConfig {
+    /// Settings that cannot work together, refused before anything starts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.proxy_protocol && self.proxy_trusted.is_empty() {
+            anyhow::bail!(
+                "--proxy-protocol needs --proxy-trusted CIDR (repeatable; config key \
+                 proxy_trusted = [\"10.0.0.0/8\"]) naming the load balancers allowed to send \
+                 PROXY headers: otherwise any client could claim any address"
+            );
+        }
+        Ok(())
     }
 }
 

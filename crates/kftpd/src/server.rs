@@ -1,5 +1,6 @@
 //! The accept loop: limits on who connects and how many, then one task per session.
 
+use crate::limits::{client_key, WarnGate};
 use crate::session::{Session, Shared};
 use std::collections::HashMap;
 use std::future::Future;
@@ -11,12 +12,15 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+static BANNED_WARN: WarnGate = WarnGate::new("refused_banned");
+static LIMIT_WARN: WarnGate = WarnGate::new("refused_limit");
+
 /// Connection limits, shared by all listeners.
 #[derive(Debug)]
 struct Limits {
     /// Total sessions: a permit is held for a session's whole life.
     total: Arc<Semaphore>,
-    /// Sessions per source address.
+    /// Sessions per client key (an IPv4 address or an IPv6 /64, [`client_key`]).
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
@@ -41,6 +45,7 @@ impl Drop for IpSlot {
 
 impl Limits {
     fn admit(self: &Arc<Self>, ip: IpAddr, max_per_ip: usize) -> Result<IpSlot, &'static str> {
+        let ip = client_key(ip);
         let permit = self
             .total
             .clone()
@@ -108,7 +113,7 @@ async fn accept_loop(
                 backoff = Duration::from_millis(5);
                 if shared.config.ops.proxy_protocol && !proxied {
                     // Read the header off the accept loop, bounded in size and time.
-                    crate::proxy::spawn_handshake(s, p, proxied_tx.clone());
+                    crate::proxy::spawn_handshake(s, p, &shared, proxied_tx.clone());
                     continue;
                 }
                 (s, p)
@@ -134,7 +139,9 @@ async fn accept_loop(
                 .metrics
                 .sessions_refused
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(peer = %peer, ban_left_secs = left.as_secs(), "connection refused: address banned");
+            if BANNED_WARN.pass() {
+                tracing::warn!(peer = %peer, ban_left_secs = left.as_secs(), "connection refused: address banned");
+            }
             tokio::spawn(refuse(
                 stream,
                 peer,
@@ -163,7 +170,9 @@ async fn accept_loop(
                     .metrics
                     .sessions_refused
                     .fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(peer = %peer, reason = why, "connection refused by limit");
+                if LIMIT_WARN.pass() {
+                    tracing::warn!(peer = %peer, reason = why, "connection refused by limit");
+                }
                 tokio::spawn(refuse(stream, peer, why));
             }
         }

@@ -12,7 +12,7 @@ use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
 use kftp_tls::ktls::{try_ktls_tx, Offload};
-use kftp_tls::{accept_data_for, Lineage, ServerTls};
+use kftp_tls::{accept_data_for, EofWatch, Lineage, Reuse, ServerTls};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -89,8 +89,11 @@ enum End {
 pub struct DataTls {
     /// Certificates and the shared config.
     pub server: Arc<ServerTls>,
-    /// The control connection's lineage, when session reuse is required.
+    /// The control connection's lineage: its tickets and session cache serve the data
+    /// connections, so a client that can resume does.
     pub lineage: Option<Arc<Lineage>>,
+    /// The data connection must resume that lineage (522 otherwise).
+    pub require_reuse: bool,
 }
 
 enum Conn {
@@ -105,6 +108,7 @@ async fn move_bytes(
     conn: Conn,
     tuning: &Tuning,
     progress: &AtomicU64,
+    strict_eof: bool,
 ) -> io::Result<Outcome> {
     match (job, conn) {
         (
@@ -145,8 +149,11 @@ async fn move_bytes(
             let bytes = match conn {
                 Conn::Plain(mut s) => o.receive(&mut s, *ascii, tuning, progress).await?,
                 Conn::Tls(mut s) => {
-                    let n = o.receive(&mut *s, *ascii, tuning, progress).await?;
+                    let mut r = EofWatch::new(&mut *s);
+                    let n = o.receive(&mut r, *ascii, tuning, progress).await?;
+                    let truncated = r.truncated();
                     close_upload_tls(s).await;
+                    tls_eof_policy(truncated, n, strict_eof)?;
                     n
                 }
             };
@@ -267,9 +274,10 @@ async fn move_bytes(
             },
             Conn::Tls(mut tls),
         ) => {
+            let mut r = EofWatch::new(&mut *tls);
             let bytes = if *ascii {
                 kftp_datapath::ascii::stream_to_file_ascii(
-                    &mut *tls,
+                    &mut r,
                     &upload.file,
                     upload.offset,
                     tuning,
@@ -278,7 +286,7 @@ async fn move_bytes(
                 .await?
             } else {
                 kftp_datapath::copy::stream_to_file(
-                    &mut *tls,
+                    &mut r,
                     &upload.file,
                     upload.offset,
                     tuning,
@@ -286,7 +294,9 @@ async fn move_bytes(
                 )
                 .await?
             };
+            let truncated = r.truncated();
             close_upload_tls(tls).await;
+            tls_eof_policy(truncated, bytes, strict_eof)?;
             let path = if *ascii {
                 PathUsed::Ascii
             } else {
@@ -304,7 +314,10 @@ async fn move_bytes(
                 Conn::Tls(mut s) => {
                     let n = send_listing(body, &mut *s, progress).await?;
                     kftp_tls::close_data(s).await?;
-                    n
+                    return Ok(Outcome {
+                        bytes: n,
+                        path: PathUsed::TlsCopy,
+                    });
                 }
             };
             Ok(Outcome {
@@ -313,6 +326,44 @@ async fn move_bytes(
             })
         }
     }
+}
+
+/// An upload that ended with a bare FIN instead of a TLS close_notify: kept as a resumable
+/// part file under `--tls-strict-eof`, where [`failure_reply`] names the reason.
+#[derive(Debug)]
+struct NoCloseNotify {
+    bytes: u64,
+}
+
+impl std::fmt::Display for NoCloseNotify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the client closed the TLS data connection without close_notify after {} bytes, \
+             so the upload may have been cut short (this server is strict about it); \
+             the bytes are kept: resume with REST {} and STOR, or APPE",
+            self.bytes, self.bytes
+        )
+    }
+}
+
+impl std::error::Error for NoCloseNotify {}
+
+/// The policy for a TLS upload that ended without close_notify (see [`EofWatch`]): accepted
+/// with a log line by default, as vsftpd, proftpd and pure-ftpd do; an error that keeps the
+/// part file with `--tls-strict-eof`.
+fn tls_eof_policy(truncated: bool, bytes: u64, strict: bool) -> io::Result<()> {
+    if !truncated {
+        return Ok(());
+    }
+    if strict {
+        return Err(io::Error::other(NoCloseNotify { bytes }));
+    }
+    tracing::info!(
+        bytes,
+        "TLS upload ended without close_notify: accepted (--tls-strict-eof refuses such uploads)"
+    );
+    Ok(())
 }
 
 /// Ends an upload's TLS data connection. The read ended on the client's close_notify
@@ -349,16 +400,29 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
         match &ctx.tls {
             None => Ok(Conn::Plain(sock)),
-            Some(t) => match accept_data_for(&t.server, sock, t.lineage.as_deref(), upload).await {
-                Ok(s) => Ok(Conn::Tls(Box::new(s))),
-                Err(e) => {
-                    tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
-                    Err(Reply::new(
-                        e.reply_code(),
-                        format!("Data connection refused: {e}."),
-                    ))
+            Some(t) => {
+                let reuse = match (t.require_reuse, t.lineage.as_deref()) {
+                    (true, Some(l)) => Reuse::Required(l),
+                    (_, l) => Reuse::Optional(l),
+                };
+                match accept_data_for(&t.server, sock, reuse, upload).await {
+                    Ok(s) => Ok(Conn::Tls(Box::new(s))),
+                    Err(e) => {
+                        tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
+                        let hint = if e.is_reuse_refusal() {
+                            " If your client cannot resume TLS sessions (Java's FTPSClient, \
+                             Python's ftplib.FTP_TLS, gvfs), ask the server's operator to \
+                             relax this for your account (tls_reuse_required = false)."
+                        } else {
+                            ""
+                        };
+                        Err(Reply::new(
+                            e.reply_code(),
+                            format!("Data connection refused: {e}.{hint}"),
+                        ))
+                    }
                 }
-            },
+            }
         }
     };
     let conn = tokio::select! {
@@ -404,7 +468,7 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     };
 
     let mut end = tokio::select! {
-        r = move_bytes(&mut job, conn, &tuning, &progress) => r.map_or_else(End::Failed, End::Done),
+        r = move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof) => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,
         _ = watchdog => End::Stalled,
     };
@@ -449,7 +513,7 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             426,
             format!("Transfer aborted: no progress for {} s.", stall.as_secs()),
         ),
-        End::Failed(e) => failure_reply(e),
+        End::Failed(e) => failure_reply(e, upload),
     };
     if !matches!(end, End::Done(_)) {
         tracing::warn!(
@@ -501,8 +565,15 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     reply
 }
 
-fn failure_reply(e: &io::Error) -> Reply {
+fn failure_reply(e: &io::Error, upload: bool) -> Reply {
+    if let Some(why) = e.get_ref().and_then(|x| x.downcast_ref::<NoCloseNotify>()) {
+        return Reply::new(426, format!("Upload incomplete: {why}."));
+    }
     match e.kind() {
+        io::ErrorKind::UnexpectedEof if upload => Reply::new(
+            426,
+            format!("Connection closed before the upload ended: {e}; the bytes received are kept for REST or APPE."),
+        ),
         io::ErrorKind::UnexpectedEof => Reply::new(
             451,
             "Transfer aborted: the file changed size while it was being sent.",

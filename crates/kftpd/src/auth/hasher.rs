@@ -7,62 +7,110 @@
 //! each keep one buffer for the life of the process, which also bounds the CPU a login
 //! flood can take: extra checks wait in the queue.
 
+//!
+//! The queue is fair across sources: each client key (an IPv4 address or an IPv6 /64, see
+//! [`crate::limits::client_key`]) has its own line, and the threads serve the lines in
+//! turn, one check each. An address that floods PASS waits behind its own checks, not
+//! everybody else's: a login from another address waits for at most about one check per
+//! other busy address.
+
 use super::{User, Users};
 use argon2::password_hash::PasswordHash;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::cell::RefCell;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Checks waiting, one line per client key, and the keys with checks waiting in the order
+/// they are served (round robin).
+#[derive(Default)]
+struct Queues {
+    lines: HashMap<IpAddr, VecDeque<Job>>,
+    turn: VecDeque<IpAddr>,
+}
+
+impl Queues {
+    fn push(&mut self, key: IpAddr, job: Job) {
+        let line = self.lines.entry(key).or_default();
+        if line.is_empty() {
+            self.turn.push_back(key);
+        }
+        line.push_back(job);
+    }
+
+    /// The next check: the first of the key whose turn it is; that key goes to the back
+    /// of the turn if it has more.
+    fn pop(&mut self) -> Option<Job> {
+        let key = self.turn.pop_front()?;
+        let line = self.lines.get_mut(&key)?;
+        let job = line.pop_front();
+        if line.is_empty() {
+            self.lines.remove(&key);
+        } else {
+            self.turn.push_back(key);
+        }
+        job
+    }
+}
+
 struct Pool {
-    tx: Mutex<mpsc::Sender<Job>>,
+    queues: Mutex<Queues>,
+    ready: Condvar,
 }
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let rx = Arc::new(Mutex::new(rx));
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    let p = POOL.get_or_init(|| Pool {
+        queues: Mutex::new(Queues::default()),
+        ready: Condvar::new(),
+    });
+    STARTED.call_once(|| {
         let n = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         for i in 0..n {
-            let rx = rx.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("kftpd-argon2-{i}"))
                 .spawn(move || loop {
-                    let job = match rx.lock() {
-                        Ok(guard) => guard.recv(),
-                        Err(_) => return,
+                    let job = {
+                        let mut q = p.queues.lock().unwrap_or_else(|e| e.into_inner());
+                        loop {
+                            if let Some(job) = q.pop() {
+                                break job;
+                            }
+                            q = p.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                        }
                     };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
-                    }
+                    job();
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a password-hashing thread");
             }
         }
-        Pool { tx: Mutex::new(tx) }
-    })
+    });
+    p
 }
 
-/// Checks `password` for `name` on the hashing pool. `None` for a wrong password or an
-/// unknown user (which costs the same time).
-pub async fn verify(users: Arc<Users>, name: String, password: String) -> Option<User> {
+/// Checks `password` for `name` on the hashing pool, in the line of client key `key`.
+/// `None` for a wrong password or an unknown user (which costs the same time).
+pub async fn verify(
+    users: Arc<Users>,
+    name: String,
+    password: String,
+    key: IpAddr,
+) -> Option<User> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         let _ = tx.send(users.verify(&name, &password));
     });
-    let sent = pool()
-        .tx
+    let p = pool();
+    p.queues
         .lock()
-        .map(|s| s.send(job).is_ok())
-        .unwrap_or(false);
-    if !sent {
-        return None;
-    }
+        .unwrap_or_else(|e| e.into_inner())
+        .push(key, job);
+    p.ready.notify_one();
     rx.await.ok().flatten()
 }
 
@@ -123,5 +171,33 @@ mod tests {
         assert!(verify_phc(&phc, b"correct horse"));
         assert!(!verify_phc(&phc, b"correct horsE"));
         assert!(!verify_phc("$argon2id$garbage", b"x"));
+    }
+
+    #[test]
+    fn lines_are_served_in_turn() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static ORDER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+        let mut q = Queues::default();
+        let flood: IpAddr = [203, 0, 113, 1].into();
+        let other: IpAddr = [198, 51, 100, 9].into();
+        let ran = Arc::new(AtomicUsize::new(0));
+        for _ in 0..40 {
+            let r = ran.clone();
+            q.push(
+                flood,
+                Box::new(move || {
+                    r.fetch_add(1, Ordering::Relaxed);
+                    ORDER.lock().unwrap().push(b'f');
+                }),
+            );
+        }
+        q.push(other, Box::new(|| ORDER.lock().unwrap().push(b'o')));
+        while let Some(job) = q.pop() {
+            job();
+        }
+        let order = ORDER.lock().unwrap().clone();
+        assert_eq!(ran.load(Ordering::Relaxed), 40);
+        assert_eq!(&order[..3], b"fof", "{order:?}");
+        assert!(q.lines.is_empty() && q.turn.is_empty());
     }
 }

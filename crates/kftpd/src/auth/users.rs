@@ -7,7 +7,14 @@
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$..."
 //! root = "/srv/ftp/alice"        # optional: defaults to the server's --root
 //! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir"]  # optional: all
+//! tls_reuse_required = false     # optional: the server's policy (see below)
 //! ```
+//!
+//! `tls_reuse_required = false` lets this account's `PROT P` data connections skip resuming
+//! the control connection's TLS session, for clients that cannot (Java's Commons Net
+//! FTPSClient, Python's stock `ftplib.FTP_TLS`, GNOME gvfs...). It is per account because
+//! the check is what stops a third party behind the same address from stealing a passive
+//! data connection; `true` enforces it even where the server relaxes it.
 
 use anyhow::{bail, Context, Result};
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
@@ -106,6 +113,8 @@ struct UserRecord {
     root: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     perms: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tls_reuse_required: Option<bool>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -126,6 +135,9 @@ pub struct User {
     pub root: Option<PathBuf>,
     /// Permissions.
     pub perms: Perms,
+    /// Whether PROT P data connections must resume the control TLS session; `None`: the
+    /// server's policy.
+    pub tls_reuse_required: Option<bool>,
 }
 
 /// All accounts, loaded from the users file.
@@ -177,6 +189,7 @@ impl Users {
                     phc: r.password,
                     root: r.root,
                     perms,
+                    tls_reuse_required: r.tls_reuse_required,
                 },
             );
         }
@@ -259,6 +272,7 @@ pub fn add_user(
                 password: phc,
                 root,
                 perms,
+                tls_reuse_required: None,
             });
             false
         }
@@ -266,6 +280,19 @@ pub fn add_user(
     let text = toml::to_string_pretty(&file)?;
     write_private(path, text.as_bytes())?;
     Ok(existed)
+}
+
+/// Sets (or with `None` clears) an account's `tls_reuse_required`. The account must exist.
+pub fn set_tls_reuse_required(path: &Path, name: &str, required: Option<bool>) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file: UsersFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(u) = file.users.iter_mut().find(|u| u.name == name) else {
+        bail!("{}: no user '{name}'", path.display());
+    };
+    u.tls_reuse_required = required;
+    write_private(path, toml::to_string_pretty(&file)?.as_bytes())
 }
 
 /// Writes a file readable only by its owner, atomically (temp file + rename).
@@ -316,6 +343,11 @@ mod tests {
         let u = users.verify("alice", "n3w").unwrap();
         assert_eq!(u.perms, Perms::READ_ONLY);
         assert!(users.verify("bob", "n3w").is_none());
+        assert_eq!(u.tls_reuse_required, None);
+        set_tls_reuse_required(&p, "alice", Some(false)).unwrap();
+        let u = Users::load(&p).unwrap().verify("alice", "n3w").unwrap();
+        assert_eq!(u.tls_reuse_required, Some(false));
+        assert!(set_tls_reuse_required(&p, "nobody", Some(false)).is_err());
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("$argon2id$") && !text.contains("n3w"));
     }

@@ -2,12 +2,16 @@
 //! XSHA1, XSHA256, XSHA512 forms.
 
 use super::storage;
-use crate::session::Session;
+use crate::session::{Running, Session};
 use crate::storage::ReadHandle;
 use kftp_proto::command::{ByteRange, HashAlgo};
 use kftp_proto::Reply;
 use std::fs::File;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::oneshot;
 
 /// An incremental digest of one of the HASH algorithms.
 pub enum Hasher {
@@ -62,20 +66,86 @@ impl Hasher {
     }
 }
 
-/// Digest of bytes `[start, end)` of `file`. Runs on a blocking thread.
+/// Digest of bytes `[start, end)` of `file`. Blocking: for tests and small reads.
 pub fn digest(file: &File, algo: HashAlgo, start: u64, end: u64) -> io::Result<String> {
     let mut h = Hasher::new(algo);
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; CHUNK];
     let mut pos = start;
     while pos < end {
-        let want = buf.len().min((end - pos) as usize);
-        let n = kftp_datapath::copy::pread(file, &mut buf[..want], pos)?;
+        let n = read_chunk(file, &mut h, &mut buf, pos, end)?;
         if n == 0 {
             break;
         }
-        h.update(&buf[..n]);
         pos += n as u64;
     }
+    Ok(h.hex())
+}
+
+/// Bytes hashed per step: between steps the job can be cancelled and rate-limited.
+const CHUNK: usize = 1 << 20;
+
+/// Reads and hashes the next chunk at `pos` (at most up to `end`); the bytes hashed.
+fn read_chunk(
+    file: &File,
+    h: &mut Hasher,
+    buf: &mut [u8],
+    pos: u64,
+    end: u64,
+) -> io::Result<usize> {
+    let want = buf.len().min((end - pos) as usize);
+    let n = kftp_datapath::copy::pread(file, &mut buf[..want], pos)?;
+    h.update(&buf[..n]);
+    Ok(n)
+}
+
+/// What a running digest reports and obeys: bytes done, and the session's rate limits (a
+/// digest reads the disk like a download does).
+struct Pace {
+    progress: Arc<AtomicU64>,
+    limits: Vec<Arc<kftp_datapath::RateLimiter>>,
+}
+
+impl Pace {
+    async fn step(&self, n: usize) {
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        for l in &self.limits {
+            l.acquire(n as u64).await;
+        }
+    }
+}
+
+/// Digest of a local file, one chunk per blocking step. Dropping the future cancels it after
+/// the chunk in hand (at most [`CHUNK`] bytes): ABOR, QUIT and a vanished client stop it.
+async fn file_digest(
+    file: File,
+    algo: HashAlgo,
+    start: u64,
+    end: u64,
+    pace: &Pace,
+) -> io::Result<String> {
+    let file = Arc::new(file);
+    let mut state = Some((Hasher::new(algo), vec![0u8; CHUNK]));
+    let mut pos = start;
+    while pos < end {
+        let (mut h, mut buf) = state
+            .take()
+            .ok_or_else(|| io::Error::other("hash state lost"))?;
+        let f = Arc::clone(&file);
+        let (h, buf, n) = tokio::task::spawn_blocking(move || {
+            let n = read_chunk(&f, &mut h, &mut buf, pos, end);
+            (h, buf, n)
+        })
+        .await
+        .map_err(|_| io::Error::other("hashing thread failed"))?;
+        let n = n?;
+        state = Some((h, buf));
+        if n == 0 {
+            break;
+        }
+        pos += n as u64;
+        pace.step(n).await;
+    }
+    let (h, _) = state.ok_or_else(|| io::Error::other("hash state lost"))?;
     Ok(h.hex())
 }
 
@@ -86,6 +156,7 @@ async fn object_digest(
     algo: HashAlgo,
     start: u64,
     end: u64,
+    pace: &Pace,
 ) -> io::Result<String> {
     use futures::StreamExt;
     if algo == HashAlgo::Md5 && start == 0 && end == o.size() {
@@ -96,46 +167,116 @@ async fn object_digest(
     let mut h = Hasher::new(algo);
     let mut s = o.stream(start, end).await?;
     while let Some(b) = s.next().await {
-        h.update(&b?);
+        let b = b?;
+        h.update(&b);
+        pace.step(b.len()).await;
     }
     Ok(h.hex())
 }
 
-async fn compute(
-    s: &Session,
+/// Which reply form a digest ends with.
+#[derive(Clone, Copy)]
+enum Form {
+    /// `213 <algo> <start>-<end> <hex> <path>` (HASH).
+    Hash,
+    /// `250 <hex>` (XCRC, XMD5, XSHA*).
+    X,
+}
+
+/// Checks the request, then starts the digest as the session's running job, so that the
+/// control loop keeps answering ABOR, STAT and NOOP, and ABOR, QUIT or a closed connection
+/// stop it. `None`: the job's reply comes when it ends.
+async fn start(
+    s: &mut Session,
     arg: &str,
     algo: HashAlgo,
     range: ByteRange,
-) -> Result<(String, u64, u64), Reply> {
-    let fs = storage(s)?;
-    let p = s.resolve(arg)?;
-    let handle = fs
-        .open_read(&p)
-        .await
-        .map_err(|e| Reply::new(e.code(), format!("{arg}: {e}.")))?;
+    form: Form,
+) -> Option<Reply> {
+    let cfg = &s.shared.config;
+    if s.login().is_some_and(|l| l.anonymous) && !cfg.hash.anonymous {
+        return Some(Reply::new(
+            550,
+            "HASH and the X* digests are not available to anonymous users here.",
+        ));
+    }
+    let max = cfg.hash.max_bytes;
+    let fs = match storage(s) {
+        Ok(f) => f,
+        Err(r) => return Some(r),
+    };
+    let p = match s.resolve(arg) {
+        Ok(p) => p,
+        Err(r) => return Some(r),
+    };
+    let handle = match fs.open_read(&p).await {
+        Ok(h) => h,
+        Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
+    };
     let len = handle.size();
     let end = range.end.unwrap_or(len).min(len);
-    if range.start > end {
-        return Err(Reply::new(
+    let start = range.start;
+    if start > end {
+        return Some(Reply::new(
             501,
             format!("Range starts past the end of the file ({len} bytes)."),
         ));
     }
-    let start = range.start;
-    let hex = match handle {
-        ReadHandle::File { file, .. } => {
-            tokio::task::spawn_blocking(move || digest(&file, algo, start, end))
-                .await
-                .map_err(|_| Reply::new(451, "Hashing failed."))?
-        }
-        ReadHandle::Object(o) => object_digest(&o, algo, start, end).await,
+    if end - start > max {
+        return Some(Reply::new(
+            504,
+            format!(
+                "Hashing {} bytes is refused here: the limit is {max} bytes; use RANG (or the \
+                 X* range arguments) to hash the file in parts.",
+                end - start
+            ),
+        ));
     }
-    .map_err(|e| Reply::new(451, format!("Hashing failed: {e}.")))?;
-    Ok((hex, start, end))
+    let pace = Pace {
+        progress: Arc::new(AtomicU64::new(0)),
+        limits: s.login().map(|l| l.guard.limits()).unwrap_or_default(),
+    };
+    let progress = Arc::clone(&pace.progress);
+    let (abort_tx, abort_rx) = oneshot::channel::<()>();
+    let arg = arg.to_string();
+    let job = async move {
+        let work = async {
+            match handle {
+                ReadHandle::File { file, .. } => file_digest(file, algo, start, end, &pace).await,
+                ReadHandle::Object(o) => object_digest(&o, algo, start, end, &pace).await,
+            }
+        };
+        let hex = tokio::select! {
+            r = work => r,
+            _ = abort_rx => return Reply::new(426, "HASH aborted; no digest sent."),
+        };
+        match (hex, form) {
+            (Ok(hex), Form::Hash) => Reply::new(
+                213,
+                format!(
+                    "{} {start}-{} {hex} {arg}",
+                    algo.name(),
+                    end.saturating_sub(1).max(start)
+                ),
+            ),
+            (Ok(hex), Form::X) => Reply::new(250, hex),
+            (Err(e), _) => Reply::new(451, format!("Hashing failed: {e}.")),
+        }
+    };
+    s.running = Some(Running {
+        handle: tokio::spawn(tracing::Instrument::in_current_span(job)),
+        abort: Some(abort_tx),
+        progress,
+        what: format!("HASH {p}"),
+        total: Some(end - start),
+        started: Instant::now(),
+        stop_on_quit: true,
+    });
+    None
 }
 
 /// HASH path: `213 <algo> <start>-<end> <hex> <path>`, end inclusive as the draft shows.
-pub async fn hash(s: &mut Session, arg: &str) -> Reply {
+pub async fn hash(s: &mut Session, arg: &str) -> Option<Reply> {
     let algo = s.hash_algo;
     let range = match s.rang.take() {
         Some((a, b)) => ByteRange {
@@ -147,17 +288,7 @@ pub async fn hash(s: &mut Session, arg: &str) -> Reply {
             end: None,
         },
     };
-    match compute(s, arg, algo, range).await {
-        Ok((hex, start, end)) => Reply::new(
-            213,
-            format!(
-                "{} {start}-{} {hex} {arg}",
-                algo.name(),
-                end.saturating_sub(1).max(start)
-            ),
-        ),
-        Err(r) => r,
-    }
+    start(s, arg, algo, range, Form::Hash).await
 }
 
 /// RANG start end: limits the next HASH; `RANG 1 0` resets.
@@ -174,11 +305,8 @@ pub fn rang(s: &mut Session, a: u64, b: u64) -> Reply {
 }
 
 /// XCRC/XMD5/XSHA*: `250 <hex>`, range end exclusive.
-pub async fn xhash(s: &mut Session, algo: HashAlgo, arg: &str, range: ByteRange) -> Reply {
-    match compute(s, arg, algo, range).await {
-        Ok((hex, ..)) => Reply::new(250, hex),
-        Err(r) => r,
-    }
+pub async fn xhash(s: &mut Session, algo: HashAlgo, arg: &str, range: ByteRange) -> Option<Reply> {
+    start(s, arg, algo, range, Form::X).await
 }
 
 #[cfg(test)]

@@ -31,7 +31,6 @@ pub fn feat(s: &Session) -> Reply {
             "SIZE",
             "REST STREAM",
             "TVFS",
-            "MLST type*;size*;modify*;perm*;unique*;unix.mode*;",
             "RANG STREAM",
             "XCRC",
             "XMD5",
@@ -41,6 +40,7 @@ pub fn feat(s: &Session) -> Reply {
         ]
         .map(String::from),
     );
+    lines.push(format!("MLST {}", s.mlst_facts.feat()));
     lines.push(format!("HASH {}", hashes.join(";")));
     lines.push("End".into());
     Reply::multi(211, lines)
@@ -54,7 +54,10 @@ pub fn opts(s: &mut Session, name: &str, arg: Option<&str>) -> Reply {
             Some("OFF") => Reply::new(504, "UTF8 cannot be turned off: names are UTF-8."),
             Some(_) => Reply::new(501, "OPTS UTF8: expected ON or OFF."),
         },
-        "MLST" => Reply::new(200, "MLST OPTS type;size;modify;perm;unique;unix.mode;"),
+        "MLST" => {
+            s.mlst_facts = kftp_proto::listing::Facts::parse(arg.unwrap_or(""));
+            Reply::new(200, format!("MLST OPTS {}", s.mlst_facts.selected()))
+        }
         "HASH" => match arg {
             None => Reply::new(200, s.hash_algo.name()),
             Some(a) => match HashAlgo::from_name(a) {

@@ -5,7 +5,9 @@ use crate::session::Session;
 use crate::storage::EntryStream;
 use crate::transfer::{Job, ListingBody};
 use futures::{StreamExt, TryStreamExt};
-use kftp_proto::listing::{format_facts, format_list_line, is_hidden, Entry, Kind, Perms};
+use kftp_proto::listing::{
+    format_list_line, format_selected_facts, is_hidden, Entry, Facts, Kind, Perms,
+};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
 use std::io;
@@ -78,6 +80,7 @@ struct Style {
     format: Format,
     all: bool,
     perms: Perms,
+    facts: Facts,
     now: i64,
 }
 
@@ -87,6 +90,7 @@ impl Style {
             format,
             all,
             perms: s.login().map(|l| l.perms.facts()).unwrap_or_default(),
+            facts: s.mlst_facts,
             now: now(),
         }
     }
@@ -99,7 +103,7 @@ impl Style {
             match self.format {
                 Format::Long => format_list_line(e, self.now, out),
                 Format::Names => out.push_str(&e.name),
-                Format::Facts => format_facts(e, self.perms, out),
+                Format::Facts => format_selected_facts(e, self.perms, self.facts, out),
             }
             out.push_str("\r\n");
         }
@@ -161,7 +165,7 @@ pub async fn mlst(s: &Session, arg: Option<&str>) -> Reply {
             e.name = p.to_string();
             let perms = s.login().map(|l| l.perms.facts()).unwrap_or_default();
             let mut facts = String::new();
-            format_facts(&e, perms, &mut facts);
+            format_selected_facts(&e, perms, s.mlst_facts, &mut facts);
             Reply::multi(
                 250,
                 vec![format!("Listing {p}"), format!(" {facts}"), "End".into()],

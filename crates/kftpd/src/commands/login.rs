@@ -46,22 +46,24 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         Phase::Greeted => return Reply::new(503, "Send USER first."),
     };
     let cfg = &s.shared.config;
-    let (root, perms, anonymous) = if name == "anonymous" && cfg.anonymous {
+    let (root, perms, anonymous, account_reuse) = if name == "anonymous" && cfg.anonymous {
         // Read-only, plus STOR into the drop folder when there is one (crate::anon).
         let perms = Perms {
             write: cfg.abuse.anonymous_upload_dir.is_some(),
             ..Perms::READ_ONLY
         };
-        (cfg.root.clone(), perms, true)
+        (cfg.root.clone(), perms, true, None)
     } else {
         let users = s.shared.users();
         let n = name.clone();
-        let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string()).await;
+        let key = crate::limits::client_key(s.peer.ip());
+        let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string(), key).await;
         match verified {
             Some(u) => (
                 u.root.clone().unwrap_or_else(|| cfg.root.clone()),
                 u.perms,
                 false,
+                u.tls_reuse_required,
             ),
             None => {
                 s.shared
@@ -121,6 +123,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         perms,
         anonymous,
         guard,
+        tls_reuse_required: cfg.tls_reuse_for(account_reuse, s.peer.ip()),
     });
     if anonymous {
         match crate::anon::upload_dir(s) {

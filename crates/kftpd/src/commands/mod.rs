@@ -83,11 +83,8 @@ pub(crate) async fn start_transfer(
     let tls = match (s.prot, &s.shared.tls) {
         (Prot::Private, Some(server)) => Some(transfer::DataTls {
             server: server.clone(),
-            lineage: if s.shared.config.tls_require_reuse {
-                s.lineage.clone()
-            } else {
-                None
-            },
+            lineage: s.lineage.clone(),
+            require_reuse: s.login().is_none_or(|l| l.tls_reuse_required),
         }),
         _ => None,
     };
@@ -123,6 +120,7 @@ pub(crate) async fn start_transfer(
         what: format!("{verb} {path}"),
         total,
         started: Instant::now(),
+        stop_on_quit: false,
     });
     None
 }

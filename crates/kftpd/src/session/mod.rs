@@ -92,6 +92,9 @@ pub struct Login {
     pub anonymous: bool,
     /// This login's session slot and bandwidth limits; dropped with the login.
     pub guard: crate::limits::LoginGuard,
+    /// PROT P data connections must resume the control TLS session (the account's
+    /// setting, the server's, and `tls_reuse_optional_from`, resolved at login).
+    pub tls_reuse_required: bool,
 }
 
 /// A transfer in flight.
@@ -108,6 +111,9 @@ pub struct Running {
     pub total: Option<u64>,
     /// Start time.
     pub started: Instant,
+    /// QUIT stops it at once (a digest: nothing is lost) instead of waiting for its end
+    /// (a transfer, which RFC 959 lets finish).
+    pub stop_on_quit: bool,
 }
 
 /// Per-connection state.
@@ -138,6 +144,8 @@ pub struct Session {
     pub hash_algo: HashAlgo,
     /// RANG for the next HASH.
     pub rang: Option<(u64, u64)>,
+    /// MLST/MLSD facts selected with OPTS MLST.
+    pub mlst_facts: kftp_proto::listing::Facts,
     /// PROT level.
     pub prot: Prot,
     /// PBSZ was received (required before PROT).
@@ -149,6 +157,11 @@ pub struct Session {
     /// The TLS session lineage of the control connection (after AUTH TLS or implicit
     /// FTPS); data connections must resume it.
     pub lineage: Option<Arc<Lineage>>,
+    /// Until a login succeeds: when the session is closed for not logging in
+    /// (`--login-timeout`; set afresh after REIN).
+    login_deadline: Option<tokio::time::Instant>,
+    /// Bans imposed anywhere; one on this session's client key closes it.
+    bans: tokio::sync::watch::Receiver<u64>,
     control: Control,
 }
 
@@ -189,6 +202,7 @@ impl Session {
                 return;
             }
         };
+        let bans = shared.abuse.ban_watch();
         let mut s = Session {
             id,
             shared,
@@ -203,11 +217,21 @@ impl Session {
             epsv_all: false,
             hash_algo: HashAlgo::Sha256,
             rang: None,
-            prot: Prot::Clear,
-            pbsz: false,
+            mlst_facts: kftp_proto::listing::Facts::ALL,
+            // A session that starts in TLS (implicit FTPS) protects its data connections
+            // from the start, as if PBSZ 0 and PROT P had been sent: clients such as Perl's
+            // Net::FTP (SSL => 1) never send them and expect TLS on data connections.
+            prot: if lineage.is_some() {
+                Prot::Private
+            } else {
+                Prot::Clear
+            },
+            pbsz: lineage.is_some(),
             running: None,
             quit: false,
             lineage,
+            login_deadline: None,
+            bans,
             control: Control::new(stream),
         };
         tracing::info!(session = id, peer = %peer, "session opened");
@@ -274,6 +298,26 @@ impl Session {
                         .await;
                     return "server shutdown";
                 }
+                Err(Interrupt::LoginTimeout) => {
+                    let secs = self.shared.config.login_timeout.as_secs();
+                    let _ = self
+                        .send(&Reply::new(
+                            421,
+                            format!("Login timeout: not logged in within {secs} s; closing control connection."),
+                        ))
+                        .await;
+                    return "login timeout";
+                }
+                Err(Interrupt::Banned) => {
+                    let _ = self
+                        .send(&Reply::new(
+                            421,
+                            "Your address has been banned after repeated failed logins; \
+                             closing control connection.",
+                        ))
+                        .await;
+                    return "address banned";
+                }
             };
             let cmd = match line {
                 Line::Eof => return "client closed",
@@ -316,8 +360,21 @@ impl Session {
         let mut stop = self.shared.ops.stop.subscribe();
         let mut idle_at = None;
         let mut data_at = None;
+        let mut ban_woke = false;
         loop {
             let stage = *stop.borrow_and_update();
+            if self.ban_seen(std::mem::take(&mut ban_woke)) {
+                if let Some(mut run) = self.running.take() {
+                    if let Some(a) = run.abort.take() {
+                        let _ = a.send(());
+                    }
+                    let reply = (&mut run.handle)
+                        .await
+                        .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
+                    let _ = self.send(&reply).await;
+                }
+                return Err(Interrupt::Banned);
+            }
             if let Some(run) = self.running.as_mut() {
                 if stage == Stop::Now {
                     if let Some(a) = run.abort.take() {
@@ -340,6 +397,7 @@ impl Session {
                         }
                     }
                     Ok(()) = stop.changed() => {}
+                    Ok(()) = self.bans.changed() => ban_woke = true,
                 }
             } else {
                 if stage != Stop::Run {
@@ -349,10 +407,29 @@ impl Session {
                 let idle = *idle_at.get_or_insert(now + self.shared.config.idle_timeout);
                 let passive = matches!(self.data, Some(DataSetup::Passive(_)));
                 let data = *data_at.get_or_insert(now + self.shared.config.data_timeout);
+                // Not logged in: a deadline that no command moves (NOOP resets `idle`).
+                let login = match self.phase {
+                    Phase::Authed(_) => {
+                        self.login_deadline = None;
+                        None
+                    }
+                    _ => Some(
+                        *self
+                            .login_deadline
+                            .get_or_insert(now + self.shared.config.login_timeout),
+                    ),
+                };
+                if login.is_some_and(|l| now >= l) {
+                    return Err(Interrupt::LoginTimeout);
+                }
                 let wake = if passive { idle.min(data) } else { idle };
+                let wake = login.map_or(wake, |l| wake.min(l));
                 tokio::select! {
                     r = self.control.read_line() => return Ok(r.ok()),
                     _ = tokio::time::sleep_until(wake) => {
+                        if login == Some(wake) {
+                            return Err(Interrupt::LoginTimeout);
+                        }
                         if passive && wake < idle {
                             tracing::debug!(session = self.id, "unused passive listener closed");
                             self.data = None;
@@ -361,9 +438,20 @@ impl Session {
                         return Err(Interrupt::Idle);
                     }
                     Ok(()) = stop.changed() => {}
+                    Ok(()) = self.bans.changed() => ban_woke = true,
                 }
             }
         }
+    }
+
+    /// Whether a ban was imposed since the last look (`woke`: the watch just said so), on
+    /// this session's client key.
+    fn ban_seen(&mut self, woke: bool) -> bool {
+        if !woke && !self.bans.has_changed().unwrap_or(false) {
+            return false;
+        }
+        self.bans.borrow_and_update();
+        self.shared.abuse.banned(self.peer.ip()).is_some()
     }
 
     /// Handles one command, taking care of a transfer that is still running.
@@ -371,6 +459,12 @@ impl Session {
         if self.running.is_some() {
             match cmd {
                 Command::Abor => return self.abort().await,
+                Command::Quit if self.running.as_ref().is_some_and(|r| r.stop_on_quit) => {
+                    if let Some(a) = self.running.as_mut().and_then(|r| r.abort.take()) {
+                        let _ = a.send(());
+                    }
+                    self.finish_transfer().await;
+                }
                 Command::Stat(None) => return Some(self.transfer_status()),
                 Command::Noop => return Some(Reply::new(200, "NOOP ok (transfer in progress).")),
                 _ => self.finish_transfer().await,
@@ -463,6 +557,10 @@ enum Interrupt {
     Idle,
     /// The server is shutting down.
     Shutdown,
+    /// Not logged in within `--login-timeout`.
+    LoginTimeout,
+    /// This session's client key was banned.
+    Banned,
 }
 
 impl Shared {

@@ -28,12 +28,15 @@ fn allowed_before_login(cmd: &Command) -> bool {
     )
 }
 
-/// Whether TLS must be in place before USER/PASS on this connection.
+/// Whether TLS must be in place before USER/PASS on this connection. Loopback is exempt
+/// only when both ends are: behind a load balancer on the same host (PROXY protocol) the
+/// listener is loopback but the client, `s.peer` as the trusted header named it, is not.
 pub fn tls_required(s: &Session) -> bool {
+    let loopback = |ip: std::net::IpAddr| ip.to_canonical().is_loopback();
     match s.shared.config.tls_policy {
         TlsPolicy::Always => true,
         TlsPolicy::Never => false,
-        TlsPolicy::NonLoopback => !s.local.ip().is_loopback(),
+        TlsPolicy::NonLoopback => !(loopback(s.local.ip()) && loopback(s.peer.ip())),
     }
 }
 

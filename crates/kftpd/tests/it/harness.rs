@@ -13,6 +13,9 @@ use std::time::Duration;
 pub const USER: &str = "alice";
 pub const PASS: &str = "s3cret-pw";
 pub const READER: &str = "reader";
+/// An account whose PROT P data connections need not resume the control TLS session
+/// (`tls_reuse_required = false`), for clients that cannot (ftplib.FTP_TLS, Commons Net).
+pub const RELAXED: &str = "relaxed";
 
 /// A users file with `alice` (all permissions) and `reader` (list, read), made once.
 fn users_file() -> &'static Path {
@@ -30,6 +33,8 @@ fn users_file() -> &'static Path {
             Some(vec!["list".into(), "read".into()]),
         )
         .unwrap();
+        kftpd::auth::users::add_user(&p, RELAXED, PASS, None, None).unwrap();
+        kftpd::auth::users::set_tls_reuse_required(&p, RELAXED, Some(false)).unwrap();
         p
     })
 }
@@ -114,6 +119,11 @@ impl Server {
             SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
             a => a.to_string(),
         }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// A path in the served root.
@@ -294,6 +304,22 @@ pub fn sha256(b: &[u8]) -> String {
 
 #[allow(unused_imports)] // Not every test target uses all three.
 pub use kftp_testkit::{have, need, skip};
+
+/// CPU time (user + system) a process has used, from /proc.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let ticks = f.iter().sum::<u64>();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
 
 /// Runs a command, returning (status ok, stdout, stderr).
 pub fn run(cmd: &mut Command) -> (bool, String, String) {

@@ -464,7 +464,14 @@ fn first_line(r: &mut BufReader<TcpStream>) -> String {
 
 #[test]
 fn proxy_protocol_address_is_used_for_limits_and_logs() {
-    let srv = Custom::start(&["--no-tls", "--proxy-protocol", "--max-per-ip", "1"]);
+    let srv = Custom::start(&[
+        "--no-tls",
+        "--proxy-protocol",
+        "--proxy-trusted",
+        "127.0.0.1/32",
+        "--max-per-ip",
+        "1",
+    ]);
     let mut a = proxied(srv.addr, b"PROXY TCP4 192.0.2.1 127.0.0.1 40000 21\r\n");
     assert!(first_line(&mut a).starts_with("220 "));
     // Same claimed source over v2: over the per-address limit.
