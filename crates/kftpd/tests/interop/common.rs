@@ -36,22 +36,11 @@ pub fn server(mode: Mode) -> Server {
 
 /// A server for clients that cannot resume the control TLS session on their data
 /// connections (Commons Net's FTPSClient, Perl Net::FTP with TLS 1.3, rclone 1.60), and
-/// the user they log in as (password [`PASS`]).
-///
-/// The one place to change when kftpd gets a per-user `tls_reuse_required = false` in the
-/// users file: these clients will then log in as such an account (returned here) on an
-/// otherwise strict server, instead of the whole server being relaxed with
-/// `--no-tls-reuse-required`.
+/// the user they log in as (password [`PASS`]): the strict default server, and the
+/// harness's account with `tls_reuse_required = false` in the users file, so only these
+/// clients' sessions are relaxed.
 pub fn relaxed_server(mode: Mode) -> (Server, &'static str) {
-    let srv = match mode {
-        Mode::Implicit => Server::start(&[
-            "--no-tls-reuse-required",
-            "--implicit-listen",
-            "127.0.0.1:0",
-        ]),
-        _ => Server::start(&["--no-tls-reuse-required"]),
-    };
-    (srv, USER)
+    (server(mode), RELAXED)
 }
 
 /// The control port a client in `mode` connects to.
