@@ -34,6 +34,9 @@ pub enum FsError {
     NotADirectory,
     /// 550: a file was expected.
     IsADirectory,
+    /// 550: not a regular file (a FIFO, socket or device, or a part file that is a
+    /// symlink): only regular files are read or written.
+    NotRegular,
     /// 550: RMD on a directory with entries.
     NotEmpty,
     /// 553: a name kftpd reserves for itself (upload temp files) or an invalid name.
@@ -79,6 +82,7 @@ impl fmt::Display for FsError {
             FsError::Exists => f.write_str("File exists"),
             FsError::NotADirectory => f.write_str("Not a directory"),
             FsError::IsADirectory => f.write_str("Is a directory"),
+            FsError::NotRegular => f.write_str("Not a regular file"),
             FsError::NotEmpty => f.write_str("Directory not empty"),
             FsError::ReservedName => f.write_str("File name not allowed"),
             FsError::Busy => f.write_str("File busy: another upload to it is in progress"),

@@ -4,6 +4,7 @@ mod abuse;
 mod curl;
 mod ftplib;
 mod ftps;
+mod hardening_fs;
 mod harness;
 mod jail;
 mod lftp;
