@@ -270,9 +270,10 @@ fn large_directory_streams_while_others_are_served() {
         }
         assert_eq!(seen.len(), N, "names missing from the listing");
     }
-    // Not a speed test: the old code held the NOOPs for about the whole listing time.
-    // Allow a second, or a third of the slowest listing on a slow machine.
-    let allowed = Duration::from_secs(1).max(slowest / 3);
+    // Not a speed test: the old code held the NOOPs for seconds, half to all of the time
+    // the listings took.
+    // Allow a second, or a quarter of the slowest listing on a slow machine.
+    let allowed = Duration::from_secs(1).max(slowest / 4);
     eprintln!("{LISTERS} x NLST of {N}: slowest {slowest:?}; worst NOOP {worst:?} of {pings}");
     assert!(
         worst <= allowed,
