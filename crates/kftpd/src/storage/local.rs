@@ -20,8 +20,10 @@
 //! Without a part file, a resume of a file that exists under its final name writes in
 //! place from the offset: the bytes before it are the ones the client already confirmed.
 //! Part files are opened without following a symlink in their own name
-//! (`RESOLVE_NO_SYMLINKS`), and the reserved suffix is matched ASCII-case-insensitively,
-//! so no spelling of it names a part file.
+//! (`RESOLVE_NO_SYMLINKS`) and refused when they have a second hard link (writing would
+//! change another file); such a leftover is no resume point, and `DELE` removes only the
+//! name. The reserved suffix is matched ASCII-case-insensitively, so no spelling of it
+//! names a part file.
 //!
 //! # Only regular files and directories
 //! Data is read from and written to regular files only: every open for RETR, HASH or an
@@ -166,11 +168,16 @@ impl LocalFs {
             Mode::empty()
         };
         let resolve = if part { RESOLVE_NO_LINKS } else { RESOLVE };
-        let fd = open_regular(dir, name, flags, mode, resolve).map_err(|e| match e {
+        let (fd, st) = open_regular(dir, name, flags, mode, resolve).map_err(|e| match e {
             // RESOLVE_NO_SYMLINKS: the part file's name is a symlink.
             FsError::Escape if part => FsError::NotRegular,
             e => e,
         })?;
+        // kftpd never makes a second link to a part file: one that has it is another
+        // file's name too, and truncating or writing it would change that file.
+        if part && st.st_nlink > 1 {
+            return Err(FsError::NotRegular);
+        }
         Ok(File::from(fd))
     }
 }
@@ -185,7 +192,7 @@ fn open_regular(
     flags: OFlags,
     mode: Mode,
     resolve: ResolveFlags,
-) -> Result<OwnedFd, FsError> {
+) -> Result<(OwnedFd, Stat), FsError> {
     let fd = match rustix::fs::openat2(
         dir,
         name,
@@ -207,11 +214,12 @@ fn open_regular(
     }
     let fl = rustix::fs::fcntl_getfl(&fd)?;
     rustix::fs::fcntl_setfl(&fd, fl - OFlags::NONBLOCK)?;
-    Ok(fd)
+    Ok((fd, st))
 }
 
 /// Names clients may not use: the upload part files (so nobody can read or clobber an
 /// upload in flight).
+///
 /// The suffix is matched ASCII-case-insensitively: on a case-insensitive file system
 /// (casefold ext4, CIFS, some FUSE mounts) `.x.KFTP-PART` would name the part file.
 fn check_name(name: &str) -> Result<(), FsError> {
@@ -516,14 +524,13 @@ impl Storage for LocalFs {
         let p = p.clone();
         self.blocking(move |fs| {
             check_path(&p)?;
-            let fd = open_regular(
+            let (fd, st) = open_regular(
                 &fs.root,
                 p.relative(),
                 OFlags::RDONLY,
                 Mode::empty(),
                 RESOLVE,
             )?;
-            let st = rustix::fs::fstat(&fd)?;
             Ok(ReadHandle::File {
                 file: File::from(fd),
                 len: st.st_size.max(0) as u64,
@@ -538,7 +545,9 @@ impl Storage for LocalFs {
             let (dir, name) = fs.parent(&p)?;
             // Only a regular part file is an upload to resume (not a planted symlink).
             Ok(statat_nofollow(&dir, &part_name(name))?
-                .filter(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile)
+                .filter(|st| {
+                    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_nlink == 1
+                })
                 .map(|st| st.st_size.max(0) as u64))
         })
         .await
@@ -627,8 +636,9 @@ impl LocalFs {
         // bring it back, so DELE must reach it. One being written right now stays.
         let part = part_name(name);
         if let Some(st) = statat_nofollow(&dir, &part)? {
-            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-                // Not an upload kftpd made (a symlink, a FIFO): nothing to lock, just go.
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_nlink > 1 {
+                // Not an upload kftpd made (a symlink, a FIFO, a second name of another
+                // file): nothing to lock; removing the name leaves any target alone.
                 rustix::fs::unlinkat(&dir, &part, AtFlags::empty())?;
                 return Ok(());
             }

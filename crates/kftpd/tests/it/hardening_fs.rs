@@ -294,19 +294,27 @@ fn large_directory_streams_while_others_are_served() {
 // Low: part files through symlinks, case variants of the reserved suffix.
 
 /// A part file that is a symlink (planted by someone with shell access, or left by a
-/// restore) used to be followed: STOR truncated and overwrote whatever it pointed at.
+/// restore) used to be followed: STOR truncated and overwrote whatever it pointed at. A
+/// part file that is a hard link to another file is refused the same way.
 #[test]
 fn part_files_are_never_opened_through_symlinks() {
     let srv = Server::start(&["--no-tls"]);
     std::fs::write(srv.path("precious.txt"), b"precious").unwrap();
+    std::fs::write(srv.path("linked.txt"), b"linked").unwrap();
     std::os::unix::fs::symlink("precious.txt", srv.path(".up.txt.kftp-part")).unwrap();
+    std::fs::hard_link(srv.path("linked.txt"), srv.path(".hard.txt.kftp-part")).unwrap();
     let addr = srv.addr;
     within(20, "uploads over a symlinked part file", move || {
         let mut c = Ctl::connect(addr);
         c.expect(&format!("USER {USER}"), 331);
         c.expect(&format!("PASS {PASS}"), 230);
         c.expect("TYPE I", 200);
-        for cmd in ["STOR up.txt", "APPE up.txt"] {
+        for cmd in [
+            "STOR up.txt",
+            "APPE up.txt",
+            "STOR hard.txt",
+            "APPE hard.txt",
+        ] {
             let mut d = c.epsv();
             let r = c.cmd(cmd);
             if r.code == 150 {
@@ -323,12 +331,16 @@ fn part_files_are_never_opened_through_symlinks() {
         c.expect("STOR up.txt", 550);
         // The link is no resume point, and DELE removes the link, not its target.
         c.expect("SIZE up.txt", 550);
+        c.expect("SIZE hard.txt", 550);
         c.expect("DELE up.txt", 250);
+        c.expect("DELE hard.txt", 250);
     });
     assert_eq!(
         std::fs::read(srv.path("precious.txt")).unwrap(),
         b"precious"
     );
+    assert_eq!(std::fs::read(srv.path("linked.txt")).unwrap(), b"linked");
+    assert!(!srv.path(".hard.txt.kftp-part").exists());
     assert!(std::fs::symlink_metadata(srv.path(".up.txt.kftp-part")).is_err());
     assert!(!srv.path("up.txt").exists());
 }
