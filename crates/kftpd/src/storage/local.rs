@@ -488,7 +488,9 @@ impl Storage for LocalFs {
             return Ok(Box::pin(first));
         };
         // The rest, one batch per trip to the blocking pool, read only as the listing is
-        // sent: at most one batch is held at a time.
+        // sent: at most one batch is held at a time. No reader thread feeding a channel:
+        // it would hold a blocking-pool thread for as long as a slow client takes to
+        // read, and enough slow listings would then exhaust the pool for every session.
         let rest = futures::stream::try_unfold(Some(dir), |dir| async move {
             let Some(mut dir) = dir else {
                 return Ok::<_, FsError>(None);
