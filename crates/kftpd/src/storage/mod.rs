@@ -295,6 +295,23 @@ impl Root {
     }
 }
 
+/// Opens the backend for a configured root, at login: a local root is opened on the
+/// blocking pool (a hung mount must not hold an async worker), an object store root as
+/// [`open_root`] does.
+pub async fn open_root_at_login(
+    root: &std::path::Path,
+    s3: &object::S3Settings,
+) -> Result<std::sync::Arc<dyn Storage>, String> {
+    match Root::parse(root)? {
+        Root::Local(p) => tokio::task::spawn_blocking(move || local::LocalFs::open(&p))
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|fs| std::sync::Arc::new(fs) as std::sync::Arc<dyn Storage>)
+            .map_err(|e| e.to_string()),
+        Root::S3 { .. } => open_root(root, s3),
+    }
+}
+
 /// Opens the backend for a configured root.
 pub fn open_root(
     root: &std::path::Path,
