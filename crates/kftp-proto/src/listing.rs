@@ -3,6 +3,15 @@
 //!
 //! The server fills an [`Entry`] from `stat`; formatting is pure so it can be benchmarked
 //! and tested without a file system.
+//!
+//! # Names with control characters
+//! A file name may hold any byte but `/` and NUL, including CR and LF. Written raw, the
+//! name `a\r\n-rw-r--r-- ... ../../x` would add a fake entry to a listing (and in a STAT
+//! reply, a fake line on the control connection). Every name is therefore written with
+//! [`push_name`]: each control character (C0, DEL and C1) becomes `?`, as `ls -q` shows
+//! them. RFC 959's alternative, CR as CR NUL, is not used: client listing parsers do not
+//! undo it, and LF or other control bytes would remain. The displayed name is not the real
+//! one, but a client could not send such a name in a command line anyway.
 
 use crate::time::{format_ls_date, format_mdtm};
 use std::fmt::Write;
@@ -80,13 +89,23 @@ fn mode_string(e: &Entry) -> String {
 pub fn format_list_line(e: &Entry, now: i64, out: &mut String) {
     let _ = write!(
         out,
-        "{} {:>3} ftp      ftp      {:>12} {} {}",
+        "{} {:>3} ftp      ftp      {:>12} {} ",
         mode_string(e),
         e.nlink.max(1),
         e.size,
         format_ls_date(e.mtime, now),
-        e.name
     );
+    push_name(out, &e.name);
+}
+
+/// Appends a file name as listings show it: control characters (CR, LF, the rest of C0,
+/// DEL, C1) replaced by `?`, so a name can never break a listing line or a reply.
+pub fn push_name(out: &mut String, name: &str) {
+    if name.chars().any(char::is_control) {
+        out.extend(name.chars().map(|c| if c.is_control() { '?' } else { c }));
+    } else {
+        out.push_str(name);
+    }
 }
 
 /// Which MLSx facts a session asked for with `OPTS MLST` (RFC 3659 7.9); all by default.
@@ -215,7 +234,8 @@ pub fn format_selected_facts(e: &Entry, perms: Perms, facts: Facts, out: &mut St
     if facts.has(32) {
         let _ = write!(out, "unix.mode=0{:o};", e.mode & 0o7777);
     }
-    let _ = write!(out, " {}", e.name);
+    out.push(' ');
+    push_name(out, &e.name);
 }
 
 /// Whether a name is hidden from plain LIST/NLST (dot files, as `ls` does).
@@ -269,6 +289,21 @@ mod tests {
             s,
             "-rw-r--r--   1 ftp      ftp              1234 Jan  1 00:00 report.txt"
         );
+    }
+
+    #[test]
+    fn control_characters_never_reach_a_line() {
+        let mut e = file();
+        e.name = "a\r\n226 fake\t\u{7f}\u{85}é".into();
+        let mut s = String::new();
+        format_list_line(&e, 1577836800, &mut s);
+        assert!(s.ends_with(" a??226 fake???é"), "{s}");
+        s.clear();
+        format_facts(&e, Perms::default(), &mut s);
+        assert!(s.ends_with("; a??226 fake???é"), "{s}");
+        s.clear();
+        push_name(&mut s, "plain name.txt");
+        assert_eq!(s, "plain name.txt");
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub async fn size(s: &mut Session, arg: &str) -> Reply {
     let fs = try_reply!(storage(s));
     let p = try_reply!(s.resolve(arg));
     match fs.stat(&p).await {
-        Ok(e) if e.kind == Kind::Dir => Reply::new(550, format!("{arg}: not a regular file.")),
+        Ok(e) if e.kind != Kind::File => Reply::new(550, format!("{arg}: not a regular file.")),
         Ok(e) => match fs.partial_size(&p).await {
             Some(n) => Reply::new(213, n.to_string()),
             None => Reply::new(213, e.size.to_string()),

@@ -6,7 +6,7 @@ use crate::storage::EntryStream;
 use crate::transfer::{Job, ListingBody};
 use futures::{StreamExt, TryStreamExt};
 use kftp_proto::listing::{
-    format_list_line, format_selected_facts, is_hidden, Entry, Facts, Kind, Perms,
+    format_list_line, format_selected_facts, is_hidden, push_name, Entry, Facts, Kind, Perms,
 };
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
@@ -30,15 +30,60 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `*` and `?` matching for `NLST *.txt` style arguments.
+/// The longest glob pattern (the last path component of a listing argument) accepted: a
+/// file name is at most 255 bytes (NAME_MAX) anyway.
+pub const MAX_GLOB_LEN: usize = 255;
+/// The most `*` a glob pattern may hold.
+pub const MAX_GLOB_STARS: usize = 16;
+
+/// `*` and `?` matching for `NLST *.txt` style arguments, on bytes.
+///
+/// The classic greedy matcher with one saved star position: on a mismatch it returns to
+/// the last `*` and lets it swallow one more byte. Earlier stars never need revisiting
+/// (whatever they matched, the last one can absorb instead), so the cost is at most
+/// `pat.len() * s.len()` steps, never exponential as naive recursion over `*` is.
 fn glob_match(pat: &[u8], s: &[u8]) -> bool {
-    match (pat.first(), s.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => glob_match(&pat[1..], s) || (!s.is_empty() && glob_match(pat, &s[1..])),
-        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &s[1..]),
-        (Some(a), Some(b)) if a == b => glob_match(&pat[1..], &s[1..]),
-        _ => false,
+    let (mut p, mut i) = (0, 0);
+    // (pattern index just after the last `*`, byte of `s` that star has reached).
+    let mut star: Option<(usize, usize)> = None;
+    while i < s.len() {
+        match pat.get(p) {
+            Some(b'*') => {
+                star = Some((p + 1, i));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == s[i] => {
+                p += 1;
+                i += 1;
+            }
+            _ => match star {
+                Some((after, from)) => {
+                    star = Some((after, from + 1));
+                    p = after;
+                    i = from + 1;
+                }
+                None => return false,
+            },
+        }
     }
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// Whether a glob pattern is within the caps (the 501 reply otherwise).
+fn check_glob(pat: &str) -> Result<(), Reply> {
+    if pat.len() > MAX_GLOB_LEN {
+        return Err(Reply::new(
+            501,
+            format!("Pattern too long: at most {MAX_GLOB_LEN} bytes."),
+        ));
+    }
+    if pat.bytes().filter(|&b| b == b'*').count() > MAX_GLOB_STARS {
+        return Err(Reply::new(
+            501,
+            format!("Pattern has too many '*': at most {MAX_GLOB_STARS}."),
+        ));
+    }
+    Ok(())
 }
 
 /// The entries a listing command shows (read lazily: a prefix of 500,000 objects is never
@@ -49,12 +94,20 @@ async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, EntryStream, 
     let name = p.file_name().to_string();
     if name.contains(['*', '?']) {
         if let Some((parent, _)) = p.split_last() {
+            check_glob(&name)?;
             let list = fs
                 .list(&parent)
                 .await
                 .map_err(|e| Reply::new(e.code(), format!("{}: {e}.", parent)))?;
+            // Filtering can go through many entries without one match, each ready at once:
+            // spend the task's cooperative budget per entry so that such a run yields to
+            // the other sessions on this worker instead of holding it.
             let hits = list.try_filter(move |e| {
-                futures::future::ready(glob_match(name.as_bytes(), e.name.as_bytes()))
+                let hit = glob_match(name.as_bytes(), e.name.as_bytes());
+                async move {
+                    tokio::task::coop::consume_budget().await;
+                    hit
+                }
             });
             return Ok((parent, Box::pin(hits), true));
         }
@@ -102,7 +155,7 @@ impl Style {
             }
             match self.format {
                 Format::Long => format_list_line(e, self.now, out),
-                Format::Names => out.push_str(&e.name),
+                Format::Names => push_name(out, &e.name),
                 Format::Facts => format_selected_facts(e, self.perms, self.facts, out),
             }
             out.push_str("\r\n");
@@ -191,6 +244,9 @@ pub async fn stat_path(s: &Session, arg: &str) -> Reply {
             Ok(e) => got.push(e),
             Err(e) => return Reply::new(e.code(), format!("{dir}: {e}.")),
         }
+        // Entries may all be ready at once (one batch of a local directory): yield now and
+        // then, as every long loop on a worker must.
+        tokio::task::coop::consume_budget().await;
     }
     let more = got.len() > MAX;
     got.truncate(MAX);
@@ -209,7 +265,7 @@ pub async fn stat_path(s: &Session, arg: &str) -> Reply {
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::*;
 
     #[test]
     fn globs() {
@@ -217,5 +273,81 @@ mod tests {
         assert!(glob_match(b"a?c", b"abc"));
         assert!(!glob_match(b"*.txt", b"a.bin"));
         assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"", b""));
+        assert!(!glob_match(b"", b"a"));
+        assert!(!glob_match(b"?", b""));
+        assert!(glob_match(b"a*b*c", b"aXbYbZc"));
+        assert!(!glob_match(b"a*b*c", b"aXbYbZ"));
+        assert!(glob_match(b"*a*", b"bab"));
+        assert!(glob_match(b"**x", b"x"));
+        assert!(glob_match(b"a*", b"a"));
+        assert!(!glob_match(b"a*b", b"ab_"));
+        assert!(glob_match(b"*ab*ab", b"xabyabab"));
+        assert!(glob_match(b"?*?", b"ab"));
+        assert!(!glob_match(b"?*?", b"a"));
+    }
+
+    /// Against a plain recursive reference on every short pattern and name.
+    #[test]
+    fn globs_agree_with_the_reference() {
+        fn reference(p: &[u8], s: &[u8]) -> bool {
+            match (p.first(), s.first()) {
+                (None, None) => true,
+                (Some(b'*'), _) => {
+                    reference(&p[1..], s) || (!s.is_empty() && reference(p, &s[1..]))
+                }
+                (Some(b'?'), Some(_)) => reference(&p[1..], &s[1..]),
+                (Some(a), Some(b)) if a == b => reference(&p[1..], &s[1..]),
+                _ => false,
+            }
+        }
+        fn all(alphabet: &[u8], max: usize) -> Vec<Vec<u8>> {
+            let mut out = vec![vec![]];
+            let mut last = vec![vec![]];
+            for _ in 0..max {
+                let mut next = Vec::new();
+                for w in &last {
+                    for &c in alphabet {
+                        let mut w = w.clone();
+                        w.push(c);
+                        next.push(w);
+                    }
+                }
+                out.extend(next.iter().cloned());
+                last = next;
+            }
+            out
+        }
+        for p in all(b"ab*?", 5) {
+            for s in all(b"ab", 6) {
+                assert_eq!(glob_match(&p, &s), reference(&p, &s), "{p:?} {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn pathological_glob_is_fast() {
+        let pat = [&[b'*'; 16][..], b"Z"].concat();
+        let name = [b'a'; 255];
+        let t = std::time::Instant::now();
+        for _ in 0..1000 {
+            assert!(!glob_match(&pat, &name));
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn glob_caps() {
+        assert!(check_glob(&"*".repeat(MAX_GLOB_STARS)).is_ok());
+        assert_eq!(
+            check_glob(&"*".repeat(MAX_GLOB_STARS + 1))
+                .unwrap_err()
+                .code,
+            501
+        );
+        assert_eq!(
+            check_glob(&"a".repeat(MAX_GLOB_LEN + 1)).unwrap_err().code,
+            501
+        );
     }
 }

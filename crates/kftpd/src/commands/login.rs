@@ -90,7 +90,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
             }
         }
     };
-    let opened = match crate::storage::open_root(&root, &cfg.s3) {
+    let opened = match crate::storage::open_root_at_login(&root, &cfg.s3).await {
         Ok(fs) => fs.check().await.map(|()| fs).map_err(|e| e.to_string()),
         Err(e) => Err(e),
     };

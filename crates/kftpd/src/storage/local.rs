@@ -19,6 +19,29 @@
 //! a second upload to the same name gets 450 instead of sharing the part file.
 //! Without a part file, a resume of a file that exists under its final name writes in
 //! place from the offset: the bytes before it are the ones the client already confirmed.
+//! Part files are opened without following a symlink in their own name
+//! (`RESOLVE_NO_SYMLINKS`) and refused when they have a second hard link (writing would
+//! change another file); such a leftover is no resume point, and `DELE` removes only the
+//! name. The reserved suffix is matched ASCII-case-insensitively, so no spelling of it
+//! names a part file.
+//!
+//! # Only regular files and directories
+//! Data is read from and written to regular files only: every open for RETR, HASH or an
+//! upload uses `O_NONBLOCK` (opening a FIFO must not wait for a peer), checks the type
+//! with `fstat`, refuses anything else with 550 "Not a regular file", and only then
+//! clears `O_NONBLOCK` again (the data path's pread/pwrite, sendfile and splice then see
+//! an ordinary descriptor).
+//!
+//! # Blocking calls
+//! Every system call here can block for as long as the file system likes (NFS, FUSE, a
+//! busy disk), so each operation runs on tokio's blocking pool (`spawn_blocking`), never
+//! on the async workers that serve the control connections.
+//!
+//! # Listings
+//! A directory is read in batches of [`LIST_BATCH`] entries on the blocking pool, pulled by
+//! the listing as it is sent: memory stays bounded whatever the directory's size. A
+//! directory that fits in the first batch is sorted by name; a larger one is listed in
+//! directory (readdir) order, unsorted, since sorting would need all of it in memory.
 
 use super::{EntryStream, FileUpload, FsError, ReadHandle, Storage, Upload, WriteMode};
 use async_trait::async_trait;
@@ -31,11 +54,17 @@ use rustix::fs::{
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Suffix of upload part files.
 pub const PART_SUFFIX: &str = ".kftp-part";
 
+/// Directory entries read (and stat'ed) per trip to the blocking pool while listing.
+pub const LIST_BATCH: usize = 1024;
+
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+/// For part files: their own name must not be a symlink either.
+const RESOLVE_NO_LINKS: ResolveFlags = RESOLVE.union(ResolveFlags::NO_SYMLINKS);
 
 /// What committing an upload does.
 #[derive(Debug)]
@@ -51,11 +80,12 @@ pub(crate) enum Finish {
     InPlace,
 }
 
-/// A directory tree served to one user, rooted where the kernel enforces it.
-#[derive(Debug)]
+/// A directory tree served to one user, rooted where the kernel enforces it. Cloning is
+/// cheap (it shares the root descriptor): a clone is what a blocking task works on.
+#[derive(Clone, Debug)]
 pub struct LocalFs {
-    root: OwnedFd,
-    root_path: PathBuf,
+    root: Arc<OwnedFd>,
+    root_path: Arc<PathBuf>,
 }
 
 impl LocalFs {
@@ -88,8 +118,8 @@ impl LocalFs {
             )
         })?;
         Ok(LocalFs {
-            root: root_fd,
-            root_path: root.to_path_buf(),
+            root: Arc::new(root_fd),
+            root_path: Arc::new(root.to_path_buf()),
         })
     }
 
@@ -101,7 +131,7 @@ impl LocalFs {
     fn open_at(&self, p: &VPath, flags: OFlags) -> Result<OwnedFd, FsError> {
         check_path(p)?;
         Ok(rustix::fs::openat2(
-            &self.root,
+            &*self.root,
             p.relative(),
             flags | OFlags::CLOEXEC,
             Mode::empty(),
@@ -118,9 +148,10 @@ impl LocalFs {
     }
 
     /// Opens an upload target and takes its upload lock: one upload per name at a time,
-    /// so two sessions never write into (or truncate) the same part file.
-    fn open_upload(dir: &OwnedFd, name: &str, flags: OFlags) -> Result<File, FsError> {
-        let file = Self::open_in(dir, name, flags)?;
+    /// so two sessions never write into (or truncate) the same part file. `part` opens
+    /// a part file: a symlink in its name is refused instead of followed.
+    fn open_upload(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
+        let file = Self::open_in(dir, name, flags, part)?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(file),
             Err(rustix::io::Errno::WOULDBLOCK) => Err(FsError::Busy),
@@ -128,25 +159,80 @@ impl LocalFs {
         }
     }
 
-    fn open_in(dir: &OwnedFd, name: &str, flags: OFlags) -> Result<File, FsError> {
+    /// Opens a regular file beneath `dir` for writing (see [`open_regular`]).
+    fn open_in(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
         // openat2 refuses (EINVAL) a mode without O_CREAT, unlike openat.
         let mode = if flags.contains(OFlags::CREATE) {
             Mode::from_raw_mode(0o644)
         } else {
             Mode::empty()
         };
-        let fd = rustix::fs::openat2(dir, name, flags | OFlags::CLOEXEC, mode, RESOLVE)?;
+        let resolve = if part { RESOLVE_NO_LINKS } else { RESOLVE };
+        let (fd, st) = open_regular(dir, name, flags, mode, resolve).map_err(|e| match e {
+            // RESOLVE_NO_SYMLINKS: the part file's name is a symlink.
+            FsError::Escape if part => FsError::NotRegular,
+            e => e,
+        })?;
+        // kftpd never makes a second link to a part file: one that has it is another
+        // file's name too, and truncating or writing it would change that file.
+        if part && st.st_nlink > 1 {
+            return Err(FsError::NotRegular);
+        }
         Ok(File::from(fd))
     }
 }
 
+/// Opens `name` beneath `dir` as a regular file, or fails with [`FsError::NotRegular`]
+/// (or [`FsError::IsADirectory`]): `O_NONBLOCK` so that a FIFO (or a device) never makes
+/// open(2) wait for a peer, `fstat` to check what was opened, then `O_NONBLOCK` cleared so
+/// the data path gets an ordinary descriptor.
+fn open_regular(
+    dir: &OwnedFd,
+    name: &str,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> Result<(OwnedFd, Stat), FsError> {
+    let fd = match rustix::fs::openat2(
+        dir,
+        name,
+        flags | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+        mode,
+        resolve,
+    ) {
+        Ok(fd) => fd,
+        // A FIFO opened for writing with no reader (O_NONBLOCK), or a device with no
+        // driver behind it.
+        Err(rustix::io::Errno::NXIO) => return Err(FsError::NotRegular),
+        Err(e) => return Err(e.into()),
+    };
+    let st = rustix::fs::fstat(&fd)?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Directory => return Err(FsError::IsADirectory),
+        _ => return Err(FsError::NotRegular),
+    }
+    let fl = rustix::fs::fcntl_getfl(&fd)?;
+    rustix::fs::fcntl_setfl(&fd, fl - OFlags::NONBLOCK)?;
+    Ok((fd, st))
+}
+
 /// Names clients may not use: the upload part files (so nobody can read or clobber an
 /// upload in flight).
+///
+/// The suffix is matched ASCII-case-insensitively: on a case-insensitive file system
+/// (casefold ext4, CIFS, some FUSE mounts) `.x.KFTP-PART` would name the part file.
 fn check_name(name: &str) -> Result<(), FsError> {
-    if name.ends_with(PART_SUFFIX) {
+    if is_part_name(name) {
         return Err(FsError::ReservedName);
     }
     Ok(())
+}
+
+/// Whether `name` ends with [`PART_SUFFIX`], in any ASCII case.
+pub fn is_part_name(name: &str) -> bool {
+    let (n, suf) = (name.as_bytes(), PART_SUFFIX.as_bytes());
+    n.len() >= suf.len() && n[n.len() - suf.len()..].eq_ignore_ascii_case(suf)
 }
 
 fn check_path(p: &VPath) -> Result<(), FsError> {
@@ -187,29 +273,58 @@ fn statat_nofollow(dir: &OwnedFd, name: &str) -> Result<Option<Stat>, FsError> {
     }
 }
 
-/// The synchronous halves of the trait methods (all syscalls, no awaits).
-impl LocalFs {
-    fn list_dir(&self, p: &VPath) -> Result<Vec<Entry>, FsError> {
-        let fd = self.open_at(p, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        let dir = rustix::fs::Dir::read_from(&fd)?;
-        let mut out = Vec::new();
-        for ent in dir {
-            let ent = ent?;
-            let name = ent.file_name().to_bytes();
-            if name == b"." || name == b".." {
-                continue;
-            }
-            let name = String::from_utf8_lossy(name).into_owned();
-            if name.ends_with(PART_SUFFIX) {
-                continue;
-            }
-            // An entry can vanish between readdir and stat; skip it rather than fail.
-            if let Ok(st) = rustix::fs::statat(&fd, ent.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
-                out.push(entry(&name, &st));
-            }
+/// Reads up to [`LIST_BATCH`] entries of `dir` (skipping `.`, `..` and part files) and
+/// stats them; whether the directory ended. Runs on a blocking thread.
+fn read_batch(dir: &mut rustix::fs::Dir) -> Result<(Vec<Entry>, bool), FsError> {
+    let mut out = Vec::with_capacity(LIST_BATCH.min(256));
+    for _ in 0..LIST_BATCH {
+        let Some(ent) = dir.read() else {
+            return Ok((out, true));
+        };
+        let ent = ent?;
+        let name = ent.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        let name = String::from_utf8_lossy(name);
+        if is_part_name(&name) {
+            continue;
+        }
+        // An entry can vanish between readdir and stat; skip it rather than fail.
+        let st = rustix::fs::statat(dir.fd()?, ent.file_name(), AtFlags::SYMLINK_NOFOLLOW);
+        if let Ok(st) = st {
+            out.push(entry(&name, &st));
+        }
+    }
+    Ok((out, false))
+}
+
+/// The synchronous halves of the trait methods (all syscalls, no awaits). The trait
+/// methods run them on the blocking pool through [`LocalFs::blocking`].
+impl LocalFs {
+    /// Runs `f` on a clone of this jail on tokio's blocking pool.
+    async fn blocking<T, F>(&self, f: F) -> Result<T, FsError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&LocalFs) -> Result<T, FsError> + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| FsError::Other(io::Error::other(format!("file system task: {e}"))))?
+    }
+
+    /// Opens a directory for listing and reads its first batch (sorted when that was all
+    /// of it); the directory to read on, unless it ended.
+    fn open_list(&self, p: &VPath) -> Result<(Vec<Entry>, Option<rustix::fs::Dir>), FsError> {
+        let fd = self.open_at(p, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let mut dir = rustix::fs::Dir::new(fd)?;
+        let (mut first, eof) = read_batch(&mut dir)?;
+        if eof {
+            first.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok((first, None));
+        }
+        Ok((first, Some(dir)))
     }
 
     fn open_file_write(&self, p: &VPath, mode: WriteMode) -> Result<FileUpload, FsError> {
@@ -234,7 +349,7 @@ impl LocalFs {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                _ => return Err(FsError::PermissionDenied),
+                _ => return Err(FsError::NotRegular),
             }
         }
         let rename = |dir: OwnedFd, no_replace: bool| Finish::Rename {
@@ -246,7 +361,7 @@ impl LocalFs {
         let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
-            let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE)?;
+            let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE, true)?;
             file.set_len(0)?;
             Ok(FileUpload {
                 file,
@@ -269,7 +384,7 @@ impl LocalFs {
             // old and new bytes together.
             WriteMode::ResumeAt(n) => match (existing, partial) {
                 (_, Some(len)) if len >= n => {
-                    let file = Self::open_upload(&dir, &part, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, &part, OFlags::WRONLY, true)?;
                     Ok(FileUpload {
                         file,
                         offset: n,
@@ -281,7 +396,7 @@ impl LocalFs {
                     if (st.st_size.max(0) as u64) < n {
                         return Err(FsError::BadOffset);
                     }
-                    let file = Self::open_upload(&dir, name, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, name, OFlags::WRONLY, false)?;
                     Ok(FileUpload {
                         file,
                         offset: n,
@@ -294,7 +409,7 @@ impl LocalFs {
             },
             WriteMode::Append => match (existing, partial) {
                 (_, Some(len)) => {
-                    let file = Self::open_upload(&dir, &part, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, &part, OFlags::WRONLY, true)?;
                     Ok(FileUpload {
                         file,
                         offset: len,
@@ -303,7 +418,7 @@ impl LocalFs {
                     })
                 }
                 (Some(st), None) => {
-                    let file = Self::open_upload(&dir, name, OFlags::WRONLY)?;
+                    let file = Self::open_upload(&dir, name, OFlags::WRONLY, false)?;
                     let offset = st.st_size.max(0) as u64;
                     Ok(FileUpload {
                         file,
@@ -350,26 +465,57 @@ impl LocalFs {
     }
 }
 
+/// Every method runs its system calls on the blocking pool (see the module comment).
 #[async_trait]
 impl Storage for LocalFs {
     async fn stat(&self, p: &VPath) -> Result<Entry, FsError> {
-        let fd = self.open_at(p, OFlags::PATH)?;
-        let st = rustix::fs::fstat(&fd)?;
-        Ok(entry(p.file_name(), &st))
+        let p = p.clone();
+        self.blocking(move |fs| {
+            let fd = fs.open_at(&p, OFlags::PATH)?;
+            let st = rustix::fs::fstat(&fd)?;
+            Ok(entry(p.file_name(), &st))
+        })
+        .await
     }
 
     async fn list(&self, p: &VPath) -> Result<EntryStream, FsError> {
-        let all = self.list_dir(p)?;
-        Ok(Box::pin(futures::stream::iter(all.into_iter().map(Ok))))
+        use futures::{StreamExt, TryStreamExt};
+        let p = p.clone();
+        // The first batch is read here, so errors about the directory come before 150.
+        let (first, dir) = self.blocking(move |fs| fs.open_list(&p)).await?;
+        let first = futures::stream::iter(first.into_iter().map(Ok));
+        let Some(dir) = dir else {
+            return Ok(Box::pin(first));
+        };
+        // The rest, one batch per trip to the blocking pool, read only as the listing is
+        // sent: at most one batch is held at a time. No reader thread feeding a channel:
+        // it would hold a blocking-pool thread for as long as a slow client takes to
+        // read, and enough slow listings would then exhaust the pool for every session.
+        let rest = futures::stream::try_unfold(Some(dir), |dir| async move {
+            let Some(mut dir) = dir else {
+                return Ok::<_, FsError>(None);
+            };
+            let (batch, eof, dir) = tokio::task::spawn_blocking(move || {
+                read_batch(&mut dir).map(|(batch, eof)| (batch, eof, dir))
+            })
+            .await
+            .map_err(|e| FsError::Other(io::Error::other(format!("listing task: {e}"))))??;
+            Ok(Some((batch, (!eof).then_some(dir))))
+        })
+        .map_ok(|batch| futures::stream::iter(batch.into_iter().map(Ok)))
+        .try_flatten();
+        Ok(Box::pin(first.chain(rest)))
     }
 
     async fn open_write(&self, p: &VPath, mode: WriteMode) -> Result<Upload, FsError> {
-        self.open_file_write(p, mode).map(Upload::File)
+        let p = p.clone();
+        self.blocking(move |fs| fs.open_file_write(&p, mode).map(Upload::File))
+            .await
     }
 
     async fn commit(&self, up: Upload, complete: bool) -> Result<(), FsError> {
         match up {
-            Upload::File(up) => self.commit_file(up, complete),
+            Upload::File(up) => self.blocking(move |fs| fs.commit_file(up, complete)).await,
             _ => Err(FsError::Other(io::Error::other(
                 "not an upload of this backend",
             ))),
@@ -377,36 +523,106 @@ impl Storage for LocalFs {
     }
 
     async fn open_read(&self, p: &VPath) -> Result<ReadHandle, FsError> {
-        let fd = self.open_at(p, OFlags::RDONLY)?;
-        let st = rustix::fs::fstat(&fd)?;
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::RegularFile => {}
-            FileType::Directory => return Err(FsError::IsADirectory),
-            _ => return Err(FsError::PermissionDenied),
-        }
-        Ok(ReadHandle::File {
-            file: File::from(fd),
-            len: st.st_size.max(0) as u64,
+        let p = p.clone();
+        self.blocking(move |fs| {
+            check_path(&p)?;
+            let (fd, st) = open_regular(
+                &fs.root,
+                p.relative(),
+                OFlags::RDONLY,
+                Mode::empty(),
+                RESOLVE,
+            )?;
+            Ok(ReadHandle::File {
+                file: File::from(fd),
+                len: st.st_size.max(0) as u64,
+            })
         })
+        .await
     }
 
     async fn partial_size(&self, p: &VPath) -> Option<u64> {
-        let (dir, name) = self.parent(p).ok()?;
-        let st = statat_nofollow(&dir, &part_name(name)).ok()??;
-        Some(st.st_size.max(0) as u64)
+        let p = p.clone();
+        self.blocking(move |fs| {
+            let (dir, name) = fs.parent(&p)?;
+            // Only a regular part file is an upload to resume (not a planted symlink).
+            Ok(statat_nofollow(&dir, &part_name(name))?
+                .filter(|st| {
+                    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_nlink == 1
+                })
+                .map(|st| st.st_size.max(0) as u64))
+        })
+        .await
+        .ok()
+        .flatten()
     }
 
     async fn mkdir(&self, p: &VPath) -> Result<(), FsError> {
-        let (dir, name) = self.parent(p)?;
-        Ok(rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755))?)
+        let p = p.clone();
+        self.blocking(move |fs| {
+            let (dir, name) = fs.parent(&p)?;
+            Ok(rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o755))?)
+        })
+        .await
     }
 
     async fn rmdir(&self, p: &VPath) -> Result<(), FsError> {
-        let (dir, name) = self.parent(p)?;
-        Ok(rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR)?)
+        let p = p.clone();
+        self.blocking(move |fs| {
+            let (dir, name) = fs.parent(&p)?;
+            Ok(rustix::fs::unlinkat(&dir, name, AtFlags::REMOVEDIR)?)
+        })
+        .await
     }
 
     async fn remove(&self, p: &VPath) -> Result<(), FsError> {
+        let p = p.clone();
+        self.blocking(move |fs| fs.remove_file(&p)).await
+    }
+
+    async fn rename(&self, from: &VPath, to: &VPath) -> Result<(), FsError> {
+        let (from, to) = (from.clone(), to.clone());
+        self.blocking(move |fs| {
+            let (d1, n1) = fs.parent(&from)?;
+            let (d2, n2) = fs.parent(&to)?;
+            Ok(rustix::fs::renameat(&d1, n1, &d2, n2)?)
+        })
+        .await
+    }
+
+    async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError> {
+        let p = p.clone();
+        self.blocking(move |fs| {
+            let fd = fs.open_at(&p, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+            let now = Timespec {
+                tv_sec: 0,
+                tv_nsec: rustix::fs::UTIME_OMIT,
+            };
+            let times = Timestamps {
+                last_access: now,
+                last_modification: Timespec {
+                    tv_sec: mtime,
+                    tv_nsec: 0,
+                },
+            };
+            Ok(rustix::fs::futimens(&fd, &times)?)
+        })
+        .await
+    }
+
+    async fn chmod(&self, p: &VPath, mode: u32) -> Result<(), FsError> {
+        let p = p.clone();
+        self.blocking(move |fs| {
+            let fd = fs.open_at(&p, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+            Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))?)
+        })
+        .await
+    }
+}
+
+impl LocalFs {
+    /// DELE: the file, and an interrupted upload to its name.
+    fn remove_file(&self, p: &VPath) -> Result<(), FsError> {
         let (dir, name) = self.parent(p)?;
         let removed = match statat_nofollow(&dir, name)? {
             None => false,
@@ -421,8 +637,14 @@ impl Storage for LocalFs {
         // An interrupted upload to the name goes too: SIZE reports it and a resume would
         // bring it back, so DELE must reach it. One being written right now stays.
         let part = part_name(name);
-        if statat_nofollow(&dir, &part)?.is_some() {
-            match Self::open_upload(&dir, &part, OFlags::WRONLY) {
+        if let Some(st) = statat_nofollow(&dir, &part)? {
+            if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_nlink > 1 {
+                // Not an upload kftpd made (a symlink, a FIFO, a second name of another
+                // file): nothing to lock; removing the name leaves any target alone.
+                rustix::fs::unlinkat(&dir, &part, AtFlags::empty())?;
+                return Ok(());
+            }
+            match Self::open_upload(&dir, &part, OFlags::WRONLY, true) {
                 Ok(_locked) => {
                     rustix::fs::unlinkat(&dir, &part, AtFlags::empty())?;
                     return Ok(());
@@ -436,32 +658,5 @@ impl Storage for LocalFs {
         } else {
             Err(FsError::NotFound)
         }
-    }
-
-    async fn rename(&self, from: &VPath, to: &VPath) -> Result<(), FsError> {
-        let (d1, n1) = self.parent(from)?;
-        let (d2, n2) = self.parent(to)?;
-        Ok(rustix::fs::renameat(&d1, n1, &d2, n2)?)
-    }
-
-    async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError> {
-        let fd = self.open_at(p, OFlags::RDONLY)?;
-        let now = Timespec {
-            tv_sec: 0,
-            tv_nsec: rustix::fs::UTIME_OMIT,
-        };
-        let times = Timestamps {
-            last_access: now,
-            last_modification: Timespec {
-                tv_sec: mtime,
-                tv_nsec: 0,
-            },
-        };
-        Ok(rustix::fs::futimens(&fd, &times)?)
-    }
-
-    async fn chmod(&self, p: &VPath, mode: u32) -> Result<(), FsError> {
-        let fd = self.open_at(p, OFlags::RDONLY)?;
-        Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))?)
     }
 }

@@ -34,6 +34,9 @@ pub enum FsError {
     NotADirectory,
     /// 550: a file was expected.
     IsADirectory,
+    /// 550: not a regular file (a FIFO, socket or device, or a part file that is a
+    /// symlink): only regular files are read or written.
+    NotRegular,
     /// 550: RMD on a directory with entries.
     NotEmpty,
     /// 553: a name kftpd reserves for itself (upload temp files) or an invalid name.
@@ -79,6 +82,7 @@ impl fmt::Display for FsError {
             FsError::Exists => f.write_str("File exists"),
             FsError::NotADirectory => f.write_str("Not a directory"),
             FsError::IsADirectory => f.write_str("Is a directory"),
+            FsError::NotRegular => f.write_str("Not a regular file"),
             FsError::NotEmpty => f.write_str("Directory not empty"),
             FsError::ReservedName => f.write_str("File name not allowed"),
             FsError::Busy => f.write_str("File busy: another upload to it is in progress"),
@@ -288,6 +292,23 @@ impl Root {
     /// Whether this is a local directory.
     pub fn is_local(p: &std::path::Path) -> bool {
         matches!(Root::parse(p), Ok(Root::Local(_)))
+    }
+}
+
+/// Opens the backend for a configured root, at login: a local root is opened on the
+/// blocking pool (a hung mount must not hold an async worker), an object store root as
+/// [`open_root`] does.
+pub async fn open_root_at_login(
+    root: &std::path::Path,
+    s3: &object::S3Settings,
+) -> Result<std::sync::Arc<dyn Storage>, String> {
+    match Root::parse(root)? {
+        Root::Local(p) => tokio::task::spawn_blocking(move || local::LocalFs::open(&p))
+            .await
+            .map_err(|e| e.to_string())?
+            .map(|fs| std::sync::Arc::new(fs) as std::sync::Arc<dyn Storage>)
+            .map_err(|e| e.to_string()),
+        Root::S3 { .. } => open_root(root, s3),
     }
 }
 

@@ -5,6 +5,7 @@ mod curl;
 mod ftplib;
 mod ftps;
 mod ftps_policy;
+mod hardening_fs;
 mod hardening_net;
 mod harness;
 mod hash_limits;

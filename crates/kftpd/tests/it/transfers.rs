@@ -113,18 +113,29 @@ fn stat_during_transfer_reports_progress() {
     std::fs::write(srv.path("huge.bin"), &data).unwrap();
     let mut c = srv.login();
     let mut d = retr_started(&mut c, "huge.bin");
-    let st = c.expect("STAT", 213);
-    let line = st
-        .lines
-        .iter()
-        .find(|l| l.contains("RETR /huge.bin"))
-        .unwrap_or_else(|| panic!("{st:?}"));
-    let done: u64 = line
-        .split(": ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
+    // The client has read a MiB, but the server counts bytes when a sendfile(2) call
+    // returns, and on a loaded machine the call that sent them may not have returned yet
+    // (the reader drains the socket while it runs): ask again for a while.
+    let t0 = std::time::Instant::now();
+    let (line, done) = loop {
+        let st = c.expect("STAT", 213);
+        let line = st
+            .lines
+            .iter()
+            .find(|l| l.contains("RETR /huge.bin"))
+            .unwrap_or_else(|| panic!("{st:?}"))
+            .clone();
+        let done: u64 = line
+            .split(": ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        if done >= 1 << 20 || t0.elapsed() > Duration::from_secs(10) {
+            break (line, done);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         done >= 1 << 20 && done <= data.len() as u64,
         "bytes so far: {line}"
