@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # kftpd on object storage, measured: starts a throwaway single-node Garage on loopback,
 # creates a bucket and a key, builds release binaries, and runs
-#   kftp bench --only s3
+#   kftp-bench --only s3
 # (RETR and STOR through kftpd vs the same transfers made directly on the store, listing
 # of a prefix of --s3-list-objects objects, kftpd's memory meanwhile; see BENCHMARKS.md),
 # then stops Garage and removes its data.
 #
-# Usage: scripts/bench-s3.sh [kftp bench flags...]
+# Usage: scripts/bench-s3.sh [kftp-bench flags...]
 #   e.g. scripts/bench-s3.sh --json /tmp/s3.json --s3-concurrency 8
 # Environment:
 #   GARAGE_BIN         garage 2.x (default: garage on PATH, else ~/.cargo/bin/garage;
@@ -17,7 +17,7 @@
 #                      which then reuses them instead of starting from empty
 #   BENCH_S3_TIMEOUT   seconds the bench may run (default 1800)
 #   BENCH_S3_GARAGE_CPUS, BENCH_S3_BENCH_CPUS
-#                      taskset CPU lists for Garage and for kftp bench (with its kftpd),
+#                      taskset CPU lists for Garage and for kftp-bench (with its kftpd),
 #                      to keep them off each other's cores (default: unpinned)
 #   CARGO_TARGET_DIR   where the binaries are built (default target)
 set -euo pipefail
@@ -50,8 +50,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-echo "bench-s3: building release kftp and kftpd into $target" >&2
-CARGO_TARGET_DIR="$target" cargo build --release -q -p kftp -p kftpd
+echo "bench-s3: building release kftp-bench and kftpd into $target" >&2
+CARGO_TARGET_DIR="$target" cargo build --release -q -p kftp-bench -p kftpd
 
 fresh=1
 if [ -f "$conf" ] && [ -f "$base/key" ]; then
@@ -121,6 +121,6 @@ secret=$(sed -n 2p "$base/key")
 echo "bench-s3: garage $("$garage" --version | head -n 1 | cut -d' ' -f2) pid $garage_pid on 127.0.0.1:$s3_port" >&2
 AWS_ACCESS_KEY_ID="$key_id" AWS_SECRET_ACCESS_KEY="$secret" \
   timeout "${BENCH_S3_TIMEOUT:-1800}" \
-  ${bench_cmd[@]+"${bench_cmd[@]}"} "$target/release/kftp" bench --only s3 --kftpd "$target/release/kftpd" \
+  ${bench_cmd[@]+"${bench_cmd[@]}"} "$target/release/kftp-bench" --only s3 --kftpd "$target/release/kftpd" \
   --s3-endpoint "http://127.0.0.1:$s3_port" --s3-region garage --s3-bucket kftp \
   --s3-store-pid "$garage_pid" "$@"

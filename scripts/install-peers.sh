@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs the peer FTP servers `kftp bench` compares kftpd with, without letting their
+# Installs the peer FTP servers `kftp-bench` compares kftpd with, without letting their
 # Debian packages fight: vsftpd, proftpd-basic and pure-ftpd all conflict with each other
 # (each "provides ftp-server"), and the test suite needs the vsftpd package at
 # /usr/sbin/vsftpd. So only the peers' shared-library dependencies go in with apt; the
 # servers themselves are downloaded as .debs and unpacked (dpkg-deb -x) into a cache
-# directory, where `kftp bench` finds them:
+# directory, where `kftp-bench` finds them:
 #
 #   $KFTP_PEERS_DIR (default: $XDG_CACHE_HOME/kftp-peers, else ~/.cache/kftp-peers)
 #     vsftpd/usr/sbin/vsftpd
@@ -65,4 +65,4 @@ for name in vsftpd proftpd pure-ftpd; do
     ldd "$bin" | grep 'not found' >&2
   fi
 done
-echo "peers in $dest (kftp bench looks there; or pass --peers-dir)"
+echo "peers in $dest (kftp-bench looks there; or pass --peers-dir)"

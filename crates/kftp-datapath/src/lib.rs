@@ -10,7 +10,6 @@
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
 //! - [`probe`]: run-time detection of what the kernel offers, cached.
-//! - [`raw`]: blocking raw loops that measure the machine's ceiling for `kftp bench`.
 //!
 //! This is the only crate with `unsafe` code, and only at the syscall boundary; every
 //! block carries a `// SAFETY:` comment.
@@ -20,7 +19,6 @@ pub mod copy;
 pub mod ktls;
 pub mod probe;
 pub mod rate;
-pub mod raw;
 pub mod sendfile;
 pub mod splice;
 

@@ -104,8 +104,9 @@ impl Client {
 
     /// Opens a data connection for `cmd` (RETR, STOR, LIST...): sets it up, sends the
     /// command, waits for 1yz, and wraps TLS when PROT P is on. `what` names the
-    /// operation in errors.
-    pub(crate) async fn open_data(&mut self, cmd: Command, what: &str) -> Result<Stream> {
+    /// operation in errors. A low-level door for programs that move the bytes themselves
+    /// (the benchmark does); end it with [`Client::finish_data`].
+    pub async fn open_data(&mut self, cmd: Command, what: &str) -> Result<Stream> {
         let upload = matches!(cmd, Command::Stor(_) | Command::Appe(_) | Command::Stou(_));
         if upload
             && self.data_tls
@@ -187,7 +188,7 @@ impl Client {
     }
 
     /// Reads the reply that ends a transfer (226/250 normally).
-    pub(crate) async fn finish_data(&mut self, what: &str) -> Result<Reply> {
+    pub async fn finish_data(&mut self, what: &str) -> Result<Reply> {
         let r = self.ctl.read_reply_within(FINAL_REPLY_WAIT).await?;
         if r.is_success() {
             Ok(r)

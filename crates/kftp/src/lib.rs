@@ -52,7 +52,6 @@
 #![forbid(unsafe_code)]
 
 pub mod ascii;
-pub mod bench;
 pub mod client;
 pub mod control;
 pub mod creds;

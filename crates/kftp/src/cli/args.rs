@@ -186,9 +186,6 @@ pub enum Cmd {
         /// Server to open right away.
         url: Option<String>,
     },
-    /// Measure kftpd (and vsftpd, proftpd, pure-ftpd if installed) on loopback against
-    /// the raw data-path ceiling: throughput, CPU/GiB, concurrency, small files, logins.
-    Bench(Box<kftp::bench::BenchArgs>),
 }
 
 #[cfg(test)]

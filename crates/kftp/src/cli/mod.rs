@@ -422,7 +422,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Shell { url } => shell::run(g, url).await?,
-        Cmd::Bench(args) => drop(kftp::bench::run(*args).await?),
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! Argon2id needs m_cost KiB of memory per check (19 MiB with the default parameters).
 //! Hashing on tokio's blocking pool let glibc keep those buffers in per-thread arenas, and a
 //! burst of logins left the server with megabytes per session long after it was idle
-//! (measured by `kftp bench`: 10.4 MiB per idle session). Here a fixed number of threads
+//! (measured by `kftp-bench`: 10.4 MiB per idle session). Here a fixed number of threads
 //! each keep one buffer for the life of the process, which also bounds the CPU a login
 //! flood can take: extra checks wait in the queue.
 

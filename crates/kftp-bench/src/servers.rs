@@ -6,7 +6,7 @@
 //! without requiring it (so one instance serves both the plain and the FTPS rows), and has
 //! its session limits raised above the largest concurrency level.
 
-use crate::client::Credentials;
+use kftp::client::Credentials;
 use kftp_proto::Password;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -417,12 +417,12 @@ fn start_pure_ftpd(
 
 /// A server given by URL: not started or accounted here (no CPU or memory figures).
 pub fn from_url(url: &str) -> Result<Server, String> {
-    let t = crate::target::Target::parse(url).map_err(|e| e.to_string())?;
+    let t = kftp::target::Target::parse(url).map_err(|e| e.to_string())?;
     let creds = match &t.user {
         Some(u) => Credentials {
             user: u.clone(),
             password: t.password.clone().or_else(|| {
-                std::env::var(crate::creds::PASSWORD_ENV)
+                std::env::var(kftp::creds::PASSWORD_ENV)
                     .ok()
                     .map(Password::new)
             }),

@@ -17,7 +17,7 @@
 //! thread (the sender for downloads, the receiver for uploads). The crate's paths run on
 //! a current-thread tokio runtime, so that thread is the one that ran the transfer.
 
-use kftp_datapath::raw::{self, RawKind, RawResult};
+use kftp_bench::raw::{self, RawKind, RawResult};
 use kftp_datapath::{PathChoice, Tuning};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};

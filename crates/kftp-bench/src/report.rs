@@ -65,7 +65,7 @@ impl Row {
     }
 }
 
-/// One raw loop of `kftp_datapath::raw`.
+/// One raw loop of `crate::raw`.
 #[derive(Clone, Debug, Serialize)]
 pub struct RawRow {
     /// Loop name (`sendfile`, `splice-up`, ...).
@@ -535,7 +535,7 @@ pub fn render(r: &Report) -> String {
     if !r.raw.is_empty() {
         let _ = writeln!(
             out,
-            "\nraw loops over loopback (kftp_datapath::raw, CPU = measuring thread):"
+            "\nraw loops over loopback (crate::raw, CPU = measuring thread):"
         );
         let h: Vec<String> = ["loop", "dir", "", "", "GB/s", "CPU s/GiB"]
             .iter()

@@ -1,8 +1,8 @@
 //! Raw, blocking loops that measure this machine's data-path ceiling over loopback.
 //!
-//! `kftp bench` (and `examples/ceiling.rs`) call [`measure`] to learn what the kernel can
+//! `kftp-bench` (and `examples/ceiling.rs`) call [`measure`] to learn what the kernel can
 //! do with no FTP, no tokio and no bookkeeping in the way, so the crate's own paths
-//! ([`crate::file_to_socket`], [`crate::socket_to_file`]) can be judged against it.
+//! ([`kftp_datapath::file_to_socket`], [`kftp_datapath::socket_to_file`]) can be judged against it.
 //!
 //! Every measurement builds a fresh loopback TCP connection (`127.0.0.1:0`):
 //!
@@ -277,7 +277,7 @@ fn readwrite_down(f: &File, flen: u64, mut s: &TcpStream, bytes: u64) -> io::Res
     while done < bytes {
         let off = done % flen;
         let want = (bytes - done).min(flen - off).min(RAW_BUF as u64) as usize;
-        let n = crate::copy::pread(f, &mut buf[..want], off)?;
+        let n = kftp_datapath::copy::pread(f, &mut buf[..want], off)?;
         if n == 0 {
             return Err(eof());
         }
@@ -343,7 +343,7 @@ fn readwrite_up(mut s: &TcpStream, f: &File, flen: u64) -> io::Result<u64> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        crate::copy::pwrite_all(f, &buf[..n], off)?;
+        kftp_datapath::copy::pwrite_all(f, &buf[..n], off)?;
         done += n as u64;
     }
 }

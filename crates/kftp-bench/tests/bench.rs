@@ -1,20 +1,20 @@
-//! `kftp bench` end to end against a kftpd it starts itself, with tiny sizes: the JSON has
+//! `kftp-bench` end to end against a kftpd it starts itself, with tiny sizes: the JSON has
 //! the expected rows and every throughput is positive. Peers are left out (they have
 //! their own tests and may not be installed).
 
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The kftpd binary beside the kftp one (built by `cargo test --workspace`), built here
-/// if `cargo test -p kftp` left it out.
+/// The kftpd binary beside the kftp-bench one (built by `cargo test --workspace`), built here
+/// if `cargo test -p kftp-bench` left it out.
 fn kftpd() -> PathBuf {
-    let kftp = PathBuf::from(env!("CARGO_BIN_EXE_kftp"));
+    let kftp = PathBuf::from(env!("CARGO_BIN_EXE_kftp-bench"));
     let p = kftp.with_file_name("kftpd");
     if !p.is_file() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         cmd.args(["build", "-q", "-p", "kftpd", "--bin", "kftpd"]);
-        // Same profile as this test binary: target/<profile>/kftp.
+        // Same profile as this test binary: target/<profile>/kftp-bench.
         if kftp
             .parent()
             .and_then(|d| d.file_name())
@@ -35,8 +35,8 @@ fn bench_runs_against_its_own_kftpd() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let svg = dir.path().join("bench.svg");
-    let out = Command::new(env!("CARGO_BIN_EXE_kftp"))
-        .args(["bench", "--kftpd"])
+    let out = Command::new(env!("CARGO_BIN_EXE_kftp-bench"))
+        .arg("--kftpd")
         .arg(kftpd())
         .args([
             "--size",
@@ -62,12 +62,12 @@ fn bench_runs_against_its_own_kftpd() {
         .arg("--plot")
         .arg(&svg)
         .output()
-        .expect("running kftp bench");
+        .expect("running kftp-bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "kftp bench failed:\n{stdout}\n{stderr}"
+        "kftp-bench failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("targets"), "{stdout}");
 

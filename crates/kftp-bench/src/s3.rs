@@ -1,4 +1,4 @@
-//! `kftp bench --only s3`: kftpd serving an S3-compatible store (`--root s3://B/PREFIX`)
+//! `kftp-bench --only s3`: kftpd serving an S3-compatible store (`--root s3://B/PREFIX`)
 //! against the same operations made directly on the store from this process with
 //! OpenDAL, the library kftpd itself uses, with the same part size and concurrency.
 //!
@@ -26,9 +26,9 @@ use super::proc::{self, CpuMark};
 use super::report::{Report, Row};
 use super::servers::{PASSWORD, USER};
 use super::workload::{self, Sample, Target};
-use crate::client::{Client, Credentials};
 use futures::{StreamExt, TryStreamExt};
 use indicatif::ProgressBar;
+use kftp::client::{Client, Credentials};
 use kftp_proto::{Command, Password};
 use opendal::Operator;
 use std::collections::HashSet;
@@ -40,7 +40,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-/// `kftp bench` flags of the `s3` test.
+/// `kftp-bench` flags of the `s3` test.
 #[derive(clap::Args, Debug, Clone)]
 pub struct S3BenchArgs {
     /// `--only s3`: the S3-compatible endpoint, e.g. http://127.0.0.1:3900 (default:
@@ -321,7 +321,7 @@ async fn seed(
 
 fn say(bar: &ProgressBar, msg: String) {
     if bar.is_hidden() {
-        eprintln!("kftp bench: s3: {msg}");
+        eprintln!("kftp-bench: s3: {msg}");
     }
     bar.set_message(msg);
 }
@@ -360,7 +360,7 @@ impl Kftpd {
         self.child.id()
     }
 
-    fn target(&self, ctx: &Ctx<'_>, tls: bool) -> crate::error::Result<Target> {
+    fn target(&self, ctx: &Ctx<'_>, tls: bool) -> kftp::error::Result<Target> {
         let creds = Credentials {
             user: USER.into(),
             password: Some(Password::new(PASSWORD)),
@@ -651,7 +651,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut Report) {
     let st = match Store::resolve(ctx.args) {
         Ok(s) => s,
         Err(e) => {
-            ctx.bar.println(format!("kftp bench: s3: {e}"));
+            ctx.bar.println(format!("kftp-bench: s3: {e}"));
             fail_all(report, e);
             ctx.bar.inc(STEPS);
             return;
@@ -687,7 +687,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut Report) {
     .await;
     if let Err(e) = prep {
         let e = format!("preparing s3://{}/{}: {e}", st.bucket, st.prefix);
-        ctx.bar.println(format!("kftp bench: s3: {e}"));
+        ctx.bar.println(format!("kftp-bench: s3: {e}"));
         fail_all(report, e);
         ctx.bar.inc(STEPS);
         return;
@@ -698,7 +698,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut Report) {
     let server = match Kftpd::start(ctx.kftpd, ctx.work, &st, "transfers") {
         Ok(k) => k,
         Err(e) => {
-            ctx.bar.println(format!("kftp bench: s3: kftpd: {e}"));
+            ctx.bar.println(format!("kftp-bench: s3: kftpd: {e}"));
             fail_all(report, e);
             ctx.bar.inc(STEPS - 1);
             return;
@@ -790,7 +790,7 @@ pub async fn run(ctx: &Ctx<'_>, report: &mut Report) {
     let seeded = seed(&op, &dir, n, ctx.args.s3_seed_concurrency, ctx.bar).await;
     ctx.bar.inc(1);
     if let Err(e) = seeded {
-        ctx.bar.println(format!("kftp bench: s3: {e}"));
+        ctx.bar.println(format!("kftp-bench: s3: {e}"));
         for (t, unit) in &tests[2..] {
             for &tls in ctx.tls_modes {
                 report.rows.push(row("kftpd", tls, t, unit, Err(e.clone())));

@@ -9,9 +9,9 @@
 
 use super::files;
 use super::proc::{tree_pss_bytes, CpuMark};
-use crate::client::{Client, ConnectOptions, Credentials};
-use crate::error::{Error, Result};
-use crate::transfer::TransferOptions;
+use kftp::client::{Client, ConnectOptions, Credentials};
+use kftp::error::{Error, Result};
+use kftp::transfer::TransferOptions;
 use kftp_proto::Command;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;

@@ -1,4 +1,4 @@
-//! `kftp bench`: measures FTP servers on this machine against its raw data-path ceiling
+//! `kftp-bench`: measures FTP servers on this machine against its raw data-path ceiling
 //! and against each other.
 //!
 //! # Layout
@@ -13,6 +13,8 @@
 //! - `report`: rows, ratios to the ceiling R and to the best peer, targets, the table
 //!   and the JSON.
 //! - `plot`: the SVG of aggregate throughput against connections.
+//! - [`raw`]: blocking raw loops (sendfile, splice, read/write between a file and a loopback
+//!   socket) that measure the machine's ceiling R.
 //! - `s3`: kftpd on an S3-compatible store against the same operations made directly on
 //!   the store (`--only s3`; not in the default set, since it needs a store).
 //!
@@ -21,6 +23,7 @@
 mod files;
 mod plot;
 mod proc;
+pub mod raw;
 mod report;
 mod s3;
 mod servers;
@@ -28,12 +31,12 @@ mod workload;
 
 pub use report::{Report, Row};
 
-use crate::client::ConnectOptions;
-use crate::error::{Error, ErrorKind, Result};
-use crate::stream::TlsSetup;
-use crate::target::Security;
+use crate::raw::RawKind;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kftp_datapath::raw::{self, RawKind};
+use kftp::client::ConnectOptions;
+use kftp::error::{Error, ErrorKind, Result};
+use kftp::stream::TlsSetup;
+use kftp::target::Security;
 use report::{Machine, RawRow};
 use servers::Server;
 use std::io::IsTerminal;
@@ -69,7 +72,7 @@ const PER_SERVER: [&str; 7] = [
     "peers",
 ];
 
-/// `kftp bench` arguments.
+/// `kftp-bench` arguments.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Servers to measure by URL (ftp://user@127.0.0.1:PORT/dir/), in addition to the ones
@@ -320,8 +323,8 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
                     cpu_s_per_gib: x.cpu_per_gib(),
                     bytes: x.bytes,
                 }),
-                Ok(Err(e)) => bar.println(format!("kftp bench: raw loop {kind} failed: {e}")),
-                Err(e) => bar.println(format!("kftp bench: raw loop {kind} failed: {e}")),
+                Ok(Err(e)) => bar.println(format!("kftp-bench: raw loop {kind} failed: {e}")),
+                Err(e) => bar.println(format!("kftp-bench: raw loop {kind} failed: {e}")),
             }
         }
         let _ = std::fs::remove_file(root.join("up/raw-up"));
@@ -374,7 +377,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     let peers_dir = args.peers_dir.clone().unwrap_or_else(default_peers_dir);
     let cert = if tls_modes.contains(&true) && starts.iter().any(|s| matches!(s, Start::Peer(_))) {
         servers::make_cert(&work)
-            .map_err(|e| bar.println(format!("kftp bench: no TLS for peers: {e}")))
+            .map_err(|e| bar.println(format!("kftp-bench: no TLS for peers: {e}")))
             .ok()
     } else {
         None
@@ -407,7 +410,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
         let server = match server {
             Ok(s) => s,
             Err(why) => {
-                bar.println(format!("kftp bench: {name}: {why}"));
+                bar.println(format!("kftp-bench: {name}: {why}"));
                 let (server, path) = match &start {
                     Start::Kftpd(p) => ("kftpd".to_string(), p.clone()),
                     _ => (name.clone(), "-".to_string()),
@@ -434,7 +437,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             if !bar.is_hidden() {
                 bar.set_prefix(what.clone());
             } else {
-                eprintln!("kftp bench: {what}");
+                eprintln!("kftp-bench: {what}");
             }
             run_server(&plan, &server, tls, &t, &big, &levels, &bar, &mut report).await;
         }
@@ -501,7 +504,7 @@ fn target(s: &Server, tls: bool, cfg: &Arc<rustls::ClientConfig>, min_secs: f64)
 fn target_at(
     host: &str,
     port: u16,
-    creds: crate::client::Credentials,
+    creds: kftp::client::Credentials,
     pid: Option<u32>,
     tls: bool,
     cfg: &Arc<rustls::ClientConfig>,
