@@ -1,7 +1,7 @@
 //! Measures this machine's loopback data-path ceiling and the crate's own paths.
 //!
 //! ```text
-//! cargo run --release -p kftp-datapath --example ceiling -- [SIZE] [REPS]
+//! cargo run --release -p kftp-bench --example ceiling -- [SIZE] [REPS]
 //! ```
 //!
 //! SIZE is the file size (default 1G; suffixes K, M, G are powers of 1024), REPS the

@@ -5,7 +5,7 @@
 //! - [`splice`]: socket -> pipe -> file with splice(2) (STOR, get).
 //! - [`copy`]: the user-space loop with a large buffer: the baseline and the path for
 //!   anything that is not a plain TCP socket (user-space TLS). On the development VM it
-//!   is slower than sendfile/splice and costs about twice the CPU (MEASUREMENTS.md).
+//!   is slower than sendfile/splice and costs about twice the CPU (crates/kftp-datapath/MEASUREMENTS.md).
 //! - [`ascii`]: TYPE A line-ending conversion, streaming.
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").

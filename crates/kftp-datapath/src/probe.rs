@@ -4,7 +4,7 @@
 //!
 //! `auto` uses the kernel paths (sendfile for sends, splice for receives) in both
 //! directions. Measured on the development VM (2 vCPUs, Linux 6.18, loopback, 1 GiB
-//! page-cached file; `examples/ceiling.rs`, full tables and caveats in MEASUREMENTS.md):
+//! page-cached file; `kftp-bench/examples/ceiling.rs`, full tables and caveats in crates/kftp-datapath/MEASUREMENTS.md):
 //!
 //! | loop (quietest runs, load ~2)   | GB/s      | CPU s/GiB   |
 //! |---------------------------------|-----------|-------------|

@@ -8,7 +8,7 @@
 //!
 //! TCP_CORK: proftpd corks around sendfile; vsftpd does not. On this machine (loopback,
 //! Linux 6.18, 2 vCPUs) corking was no consistent win: faster in one run, slower in
-//! another, same CPU per GiB (MEASUREMENTS.md). Loopback already sends 64 KiB GSO
+//! another, same CPU per GiB (crates/kftp-datapath/MEASUREMENTS.md). Loopback already sends 64 KiB GSO
 //! segments, leaving cork little to merge. So it is off by default; [`set_cork_default`]
 //! or `KFTP_SENDFILE_CORK=1` turn it on, and a guard uncorks on completion or cancel.
 

@@ -121,14 +121,7 @@ pub async fn open(
 
 /// Whether two addresses are the same host, treating IPv4-mapped IPv6 as IPv4.
 pub fn same_host(a: IpAddr, b: IpAddr) -> bool {
-    canonical(a) == canonical(b)
-}
-
-fn canonical(a: IpAddr) -> IpAddr {
-    match a {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(a),
-        v4 => v4,
-    }
+    a.to_canonical() == b.to_canonical()
 }
 
 /// PORT/EPRT target check (FTP bounce protection): the control peer only, and never a

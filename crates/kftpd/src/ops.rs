@@ -55,10 +55,8 @@ pub struct OpsArgs {
 /// One split-horizon entry: clients in `network` get `address` in 227 replies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PassiveNet {
-    /// Network address.
-    pub net: IpAddr,
-    /// Prefix length.
-    pub prefix: u8,
+    /// The client network.
+    pub net: ipnet::IpNet,
     /// What to advertise.
     pub address: IpAddr,
 }
@@ -66,52 +64,25 @@ pub struct PassiveNet {
 impl PassiveNet {
     /// Parses `10.0.0.0/8` (a bare address is a /32 or /128).
     pub fn parse(network: &str, address: IpAddr) -> Result<PassiveNet, String> {
-        let (ip, prefix) = match network.split_once('/') {
-            Some((ip, p)) => (ip, Some(p)),
-            None => (network, None),
+        let network = network.trim();
+        let net = match network.parse::<ipnet::IpNet>() {
+            Ok(n) => n,
+            Err(_) => network
+                .parse::<IpAddr>()
+                .map(ipnet::IpNet::from)
+                .map_err(|_| {
+                    format!(
+                        "expected a network such as \"10.0.0.0/8\" (prefix length 0-32, or 0-128 \
+                     for IPv6), found {network:?}"
+                    )
+                })?,
         };
-        let net: IpAddr = ip
-            .trim()
-            .parse()
-            .map_err(|_| format!("expected a network such as \"10.0.0.0/8\", found {network:?}"))?;
-        let max = if net.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("prefix length must be 0..={max}, found {p:?}"))?,
-        };
-        Ok(PassiveNet {
-            net,
-            prefix,
-            address,
-        })
+        Ok(PassiveNet { net, address })
     }
 
     /// Whether `ip` is inside this network (IPv4-mapped IPv6 counts as IPv4).
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.net, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
+        self.net.contains(&ip.to_canonical())
     }
 }
 
