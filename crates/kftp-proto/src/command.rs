@@ -115,8 +115,10 @@ pub struct ByteRange {
 ///
 /// Pathname arguments are kept as the client sent them (UTF-8, RFC 2640); the server
 /// resolves them against the session's working directory and root.
+///
+/// Not `#[non_exhaustive]`: the server's dispatch is one exhaustive `match`, so a new verb
+/// does not compile until it has a handler (instead of silently answering 502).
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Command {
     // --- access control (RFC 959 4.1.1)
     /// USER name

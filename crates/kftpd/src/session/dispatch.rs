@@ -69,7 +69,6 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Pbsz(n) => tls::pbsz(s, n),
         C::Prot(p) => tls::prot(s, p),
         C::Ccc => Reply::new(534, "CCC refused: the control connection stays encrypted."),
-        _ => Reply::new(502, "Command not implemented."),
     };
     Some(r)
 }
