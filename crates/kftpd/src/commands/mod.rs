@@ -61,16 +61,11 @@ pub(crate) async fn start_transfer(
     total: Option<u64>,
     opening: String,
 ) -> Option<Reply> {
-    let refusal = if s.data.is_none() {
-        Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."))
-    } else if s.prot == Prot::Clear && crate::session::policy::tls_required(s) {
-        Some(Reply::new(
-            521,
-            "Data connections must be protected here: send PBSZ 0 and PROT P.",
-        ))
-    } else {
-        None
-    };
+    // PROT P, where required, was checked by the policy before the handler ran.
+    let refusal = s
+        .data
+        .is_none()
+        .then(|| Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     let (Some(setup), None) = (s.data.take(), refusal.clone()) else {
         if let Job::Receive {
             upload, storage, ..

@@ -3,6 +3,7 @@
 
 use super::{Phase, Session};
 use crate::config::TlsPolicy;
+use kftp_proto::command::Prot;
 use kftp_proto::{Command, Reply};
 
 /// Commands allowed before login (as vsftpd's prelogin.c).
@@ -87,6 +88,22 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
     }
     if login.anonymous {
         crate::anon::check(s, cmd)?;
+    }
+    let moves_data = matches!(
+        cmd,
+        Command::Retr(_)
+            | Command::Stor(_)
+            | Command::Appe(_)
+            | Command::Stou(_)
+            | Command::List { .. }
+            | Command::Nlst { .. }
+            | Command::Mlsd(_)
+    );
+    if moves_data && s.prot == Prot::Clear && tls_required(s) {
+        return Err(Reply::new(
+            521,
+            "Data connections must be protected here: send PBSZ 0 and PROT P.",
+        ));
     }
     if let Some(name) = needed_perm(cmd) {
         let p = login.perms;

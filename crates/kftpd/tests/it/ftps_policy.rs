@@ -290,3 +290,38 @@ fn opts_mlst_selects_facts() {
     let r = c.expect("MLST f.txt", 250);
     assert_eq!(r.lines[1].trim(), "/f.txt", "{r:?}");
 }
+
+/// Where TLS is required, a data command without PROT P is refused by the policy with 521
+/// before its handler runs: no data connection is waited for and no part file is opened.
+#[test]
+fn data_commands_need_prot_p_where_tls_is_required() {
+    if !need("python3") {
+        return;
+    }
+    let srv = Server::start(&["--require-tls"]);
+    std::fs::write(srv.path("f.txt"), b"secret").unwrap();
+    let script = r#"
+import ftplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+f = ftplib.FTP_TLS(context=ctx, timeout=30)
+f.connect(sys.argv[1], int(sys.argv[2]))
+f.login("alice", "s3cret-pw")
+for cmd in ["RETR f.txt", "STOR up.txt", "APPE up.txt", "LIST", "NLST", "MLSD"]:
+    try:
+        print(cmd, "->", f.sendcmd(cmd))
+    except ftplib.all_errors as e:
+        print(cmd, "->", e)
+f.quit()
+"#;
+    let port = srv.addr.port().to_string();
+    let (ok, out, err) = python(script, &["127.0.0.1", &port]);
+    assert!(ok, "{out}\n{err}");
+    let refused = out
+        .lines()
+        .filter(|l| l.contains("-> 521 Data connections must be protected"))
+        .count();
+    assert_eq!(refused, 6, "{out}");
+    assert!(!srv.path("up.txt").exists() && !srv.path(".up.txt.kftp-part").exists());
+}
