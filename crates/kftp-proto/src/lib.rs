@@ -3,7 +3,7 @@
 //! # Layout
 //! - [`command`]: [`Command`], one variant per verb with typed arguments.
 //! - [`parse`]: bytes of one control line -> [`Command`], with the line cap and verb folding.
-//! - [`reply`]: [`Reply`] and named [`ReplyCode`]s; encoding and incremental decoding.
+//! - [`reply`]: [`Reply`]; encoding and incremental decoding.
 //! - [`addr`]: PORT/PASV (RFC 959) and EPRT/EPSV (RFC 2428) address formats.
 //! - [`path`]: virtual path normalisation relative to a session root.
 //! - [`listing`]: `ls -l` lines and MLSx facts (RFC 3659) for the server; parsers for the client.
@@ -27,4 +27,4 @@ pub mod time;
 
 pub use command::{Command, HashAlgo, Password, Prot, TransferType};
 pub use parse::{parse_line, ParseError, MAX_LINE};
-pub use reply::{Reply, ReplyCode, ReplyDecoder};
+pub use reply::{Reply, ReplyDecoder};

@@ -1,57 +1,11 @@
-//! Replies: named codes, encoding (RFC 959 4.2, single- and multi-line), and an incremental
+//! Replies: encoding (RFC 959 4.2, single- and multi-line), and an incremental
 //! decoder for the client side.
+//!
+//! Codes are plain numbers at every call site, each next to the text that says what it
+//! means (a table of names that nothing used was removed: a name beside a number that the
+//! message already explains added nothing).
 
 use std::fmt;
-
-/// Reply codes kftp sends, by name (as vsftpd's `ftpcodes.h`). A raw `u16` is still
-/// accepted everywhere; the names exist so that call sites read as what they mean.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReplyCode;
-
-#[allow(missing_docs)]
-impl ReplyCode {
-    pub const RESTART_MARKER: u16 = 110;
-    pub const DATA_OPEN_STARTING: u16 = 125;
-    pub const FILE_OK_OPENING: u16 = 150;
-    pub const OK: u16 = 200;
-    pub const NOT_NEEDED: u16 = 202;
-    pub const STATUS: u16 = 211;
-    pub const DIR_STATUS: u16 = 212;
-    pub const FILE_STATUS: u16 = 213;
-    pub const HELP: u16 = 214;
-    pub const SYSTEM: u16 = 215;
-    pub const READY: u16 = 220;
-    pub const CLOSING: u16 = 221;
-    pub const DATA_CLOSING: u16 = 226;
-    pub const PASSIVE: u16 = 227;
-    pub const EXT_PASSIVE: u16 = 229;
-    pub const LOGGED_IN: u16 = 230;
-    pub const AUTH_OK: u16 = 234;
-    pub const FILE_ACTION_OK: u16 = 250;
-    pub const PATH_CREATED: u16 = 257;
-    pub const NEED_PASSWORD: u16 = 331;
-    pub const NEED_ACCOUNT: u16 = 332;
-    pub const PENDING_FURTHER: u16 = 350;
-    pub const NOT_AVAILABLE: u16 = 421;
-    pub const CANT_OPEN_DATA: u16 = 425;
-    pub const TRANSFER_ABORTED: u16 = 426;
-    pub const FILE_BUSY: u16 = 450;
-    pub const LOCAL_ERROR: u16 = 451;
-    pub const NO_SPACE: u16 = 452;
-    pub const UNKNOWN_COMMAND: u16 = 500;
-    pub const SYNTAX_ARGS: u16 = 501;
-    pub const NOT_IMPLEMENTED: u16 = 502;
-    pub const BAD_SEQUENCE: u16 = 503;
-    pub const PARAM_NOT_IMPLEMENTED: u16 = 504;
-    pub const NOT_LOGGED_IN: u16 = 530;
-    pub const NEED_ACCOUNT_STORE: u16 = 532;
-    pub const POLICY_DENIED: u16 = 534;
-    pub const FILE_UNAVAILABLE: u16 = 550;
-    pub const PAGE_TYPE_UNKNOWN: u16 = 551;
-    pub const QUOTA_EXCEEDED: u16 = 552;
-    pub const BAD_FILENAME: u16 = 553;
-    pub const BAD_PROTOCOL: u16 = 522;
-}
 
 /// One reply: a code and one or more lines of text.
 #[derive(Clone, Debug, PartialEq, Eq)]
