@@ -86,7 +86,7 @@ pub struct Config {
     /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
     pub ops: crate::ops::OpsConfig,
     /// How `s3://` roots reach their store.
-    pub s3: crate::storage::object::S3Settings,
+    pub s3: crate::storage::s3args::S3Settings,
     /// What HASH and the X* digests may cost.
     pub hash: HashLimits,
 }
@@ -156,7 +156,7 @@ impl Config {
             tls_strict_eof: false,
             abuse: crate::limits::AbuseConfig::default(),
             ops: crate::ops::OpsConfig::default(),
-            s3: crate::storage::object::S3Settings::new(),
+            s3: crate::storage::s3args::S3Settings::new(),
             hash: HashLimits::default(),
         }
     }

@@ -21,7 +21,12 @@ fn wget(srv: &Server, mode: Mode, cwd: &Path, args: &[&str]) -> String {
         .args(["--user", USER, "--password", PASS])
         .current_dir(cwd);
     if mode.tls() {
-        cmd.arg("--no-check-certificate");
+        // TLS 1.2: Wget 1.21 (GnuTLS) saves the control connection's session for its data
+        // connections right after the handshake, which under TLS 1.3 is before the server's
+        // session ticket has arrived; on a loaded machine it then resumes nothing and the
+        // data connection gets 522 (session reuse is required). TLS 1.2 session IDs are
+        // part of the handshake, so resumption is deterministic there.
+        cmd.args(["--no-check-certificate", "--secure-protocol=TLSv1_2"]);
     }
     if mode == Mode::Implicit {
         cmd.arg("--ftps-implicit");
