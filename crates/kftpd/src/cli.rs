@@ -131,6 +131,10 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds between checks of --tls-cert/--tls-key for a renewal (certbot, ACME clients):
+    /// changed files that parse are loaded for new handshakes, sessions go on (0: off).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub tls_reload_interval: u64,
     /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).
     #[arg(long)]
     pub no_tls: bool,
@@ -210,6 +214,7 @@ impl ServeArgs {
         c.tls_enabled = !self.no_tls;
         c.tls_cert = self.tls_cert.clone();
         c.tls_key = self.tls_key.clone();
+        c.tls_reload_interval = Duration::from_secs(self.tls_reload_interval);
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;

@@ -13,10 +13,11 @@
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
 //!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
-//!   (Landlock, seccomp), [`proxy`] (PROXY protocol).
+//!   (Landlock, seccomp), [`proxy`] (PROXY protocol), [`certwatch`] (certificate renewals).
 
 pub mod anon;
 pub mod auth;
+pub mod certwatch;
 pub mod cli;
 pub mod commands;
 pub mod config;
