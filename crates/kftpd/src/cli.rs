@@ -64,6 +64,18 @@ pub enum UserCmd {
         /// the server relaxes it, `default` for the server's policy.
         #[arg(long, value_parser = ["required", "optional", "default"])]
         tls_reuse: Option<String>,
+        /// Disk quota: bytes under the account's root (uploads past it get 552).
+        #[arg(long, value_name = "N")]
+        quota_bytes: Option<u64>,
+        /// Disk quota: files under the account's root.
+        #[arg(long, value_name = "N")]
+        quota_files: Option<u64>,
+        /// Bytes the account may upload per UTC day.
+        #[arg(long, value_name = "N")]
+        quota_upload_per_day: Option<u64>,
+        /// Bytes the account may download per UTC day.
+        #[arg(long, value_name = "N")]
+        quota_download_per_day: Option<u64>,
     },
 }
 
@@ -135,6 +147,10 @@ pub struct ServeArgs {
     /// changed files that parse are loaded for new handshakes, sessions go on (0: off).
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub tls_reload_interval: u64,
+    /// Seconds a user's disk usage is trusted before their root is walked again (at a
+    /// login, STOR, SITE QUOTA or AVBL): files put there outside kftpd count after this.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub quota_rescan: u64,
     /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).
     #[arg(long)]
     pub no_tls: bool,
@@ -215,6 +231,7 @@ impl ServeArgs {
         c.tls_cert = self.tls_cert.clone();
         c.tls_key = self.tls_key.clone();
         c.tls_reload_interval = Duration::from_secs(self.tls_reload_interval);
+        c.quota_rescan = Duration::from_secs(self.quota_rescan);
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;

@@ -10,6 +10,7 @@
 //! - [`config`], [`cli`] — configuration from flags.
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
+//! - [`quota`] — per-user disk and daily transfer quotas.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
 //!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
@@ -29,6 +30,7 @@ pub mod metrics_http;
 pub mod ops;
 pub mod privdrop;
 pub mod proxy;
+pub mod quota;
 pub mod sandbox;
 pub mod server;
 pub mod session;

@@ -43,6 +43,10 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
         perms,
         password_stdin,
         tls_reuse,
+        quota_bytes,
+        quota_files,
+        quota_upload_per_day,
+        quota_download_per_day,
     } = cmd;
     let password = if *password_stdin {
         let mut line = String::new();
@@ -71,6 +75,15 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
             _ => None,
         };
         users::set_tls_reuse_required(path, name, required)?;
+    }
+    let quota = kftpd::quota::Limits {
+        bytes: *quota_bytes,
+        files: *quota_files,
+        upload_per_day: *quota_upload_per_day,
+        download_per_day: *quota_download_per_day,
+    };
+    if quota.any() {
+        users::set_quota(path, name, quota)?;
     }
     println!(
         "{} user '{name}' in {}",

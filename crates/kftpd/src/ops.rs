@@ -328,6 +328,7 @@ pub fn start(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
         tokio::spawn(crate::metrics_http::serve(shared.clone(), l));
     }
     crate::signals::spawn_reloader(shared.clone());
+    shared.quotas.spawn_writer();
     if let (Some(tls), Some(key)) = (&shared.tls, &shared.config.tls_key) {
         crate::certwatch::spawn(tls.clone(), key.clone(), shared.config.tls_reload_interval);
     }

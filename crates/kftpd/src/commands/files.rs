@@ -24,8 +24,23 @@ fn fail(arg: &str, e: FsError) -> Reply {
 pub async fn dele(s: &mut Session, arg: &str) -> Reply {
     let fs = try_reply!(storage(s));
     let p = try_reply!(s.resolve(arg));
+    // The size it frees, for the quota count (a symbolic link frees nothing counted).
+    let size = match s.login().and_then(|l| l.quota.as_ref()) {
+        Some(_) => fs
+            .stat(&p)
+            .await
+            .ok()
+            .filter(|e| e.kind == kftp_proto::listing::Kind::File)
+            .map(|e| e.size),
+        None => None,
+    };
     match fs.remove(&p).await {
-        Ok(()) => Reply::new(250, format!("Deleted {p}.")),
+        Ok(()) => {
+            if let Some(n) = size {
+                super::quota::deleted(s, n);
+            }
+            Reply::new(250, format!("Deleted {p}."))
+        }
         Err(e) => fail(arg, e),
     }
 }

@@ -28,6 +28,7 @@ pub mod login;
 pub mod params;
 pub mod pasv;
 pub mod port;
+pub mod quota;
 pub mod retr;
 pub mod site;
 pub mod stor;
@@ -61,6 +62,7 @@ pub(crate) async fn start_transfer(
     total: Option<u64>,
     opening: String,
 ) -> Option<Reply> {
+    let quota = s.pending_quota.take();
     let refusal = if s.data.is_none() {
         Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."))
     } else if s.prot == Prot::Clear && crate::session::policy::tls_required(s) {
@@ -109,6 +111,7 @@ pub(crate) async fn start_transfer(
             (Job::Receive { .. }, Some(st)) => crate::limits::control_probe(st),
             _ => None,
         },
+        quota,
     };
     let handle = tokio::spawn(tracing::Instrument::in_current_span(transfer::run(
         job, setup, ctx,

@@ -13,6 +13,7 @@ mod hash_limits;
 mod jail;
 mod lftp;
 mod ops;
+mod quota;
 mod session;
 mod suppaftp;
 mod transfers;

@@ -1,0 +1,179 @@
+//! Quotas (issue #18 item 2): disk bytes and files per account, enforced while the bytes
+//! arrive; usage that includes files put in the root outside kftpd; AVBL and SITE QUOTA;
+//! a daily download quota.
+
+use crate::harness::*;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+fn login(srv: &Server) -> Ctl {
+    let mut c = Ctl::connect(srv.addr);
+    c.expect(&format!("USER {QUOTA_USER}"), 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    c
+}
+
+/// STOR over EPSV; the final reply (or the refusal instead of 150).
+fn put(c: &mut Ctl, name: &str, data: &[u8]) -> kftp_proto::Reply {
+    let mut d = c.epsv();
+    let r = c.cmd(&format!("STOR {name}"));
+    if r.code != 150 {
+        return r;
+    }
+    // The server may stop reading once the quota is reached.
+    let _ = d.write_all(data);
+    drop(d);
+    c.read()
+}
+
+/// RETR over EPSV: the final reply and the bytes.
+fn get(c: &mut Ctl, name: &str) -> (kftp_proto::Reply, Vec<u8>) {
+    let mut d = c.epsv();
+    let r = c.cmd(&format!("RETR {name}"));
+    if r.code != 150 {
+        return (r, Vec::new());
+    }
+    let mut v = Vec::new();
+    let _ = d.read_to_end(&mut v);
+    (c.read(), v)
+}
+
+fn site_quota(c: &mut Ctl) -> String {
+    c.expect("SITE QUOTA", 211).text()
+}
+
+fn avbl(c: &mut Ctl) -> u64 {
+    let r = c.expect("AVBL", 213);
+    r.text()
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("AVBL -> {r}"))
+}
+
+#[test]
+fn upload_over_the_disk_quota_is_refused_and_leaves_nothing() {
+    let srv = Server::start(&[]);
+    let mut c = login(&srv);
+    c.expect("TYPE I", 200);
+    let a = random_bytes(60_000, 1);
+    assert_eq!(put(&mut c, "a.bin", &a).code, 226);
+    let q = site_quota(&mut c);
+    assert!(q.contains("Disk bytes: 60000 used, limit 100000"), "{q}");
+    assert!(q.contains("Disk files: 1 used, limit 3"), "{q}");
+    assert_eq!(avbl(&mut c), 40_000);
+
+    // 60,000 more would cross 100,000: 552, no final name, no part file, a.bin intact.
+    let r = put(&mut c, "b.bin", &random_bytes(60_000, 2));
+    assert_eq!(r.code, 552, "{r}");
+    assert!(r.text().contains("disk quota"), "{r}");
+    assert!(!srv.path("b.bin").exists());
+    assert!(!srv.path(".b.bin.kftp-part").exists());
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("a.bin")).unwrap()),
+        sha256(&a)
+    );
+    let q = site_quota(&mut c);
+    assert!(q.contains("Disk bytes: 60000 used"), "{q}");
+    assert!(q.contains("Disk files: 1 used"), "{q}");
+
+    // Exactly up to the limit fits; then nothing does, refused before 150.
+    assert_eq!(put(&mut c, "c.bin", &random_bytes(40_000, 3)).code, 226);
+    assert_eq!(avbl(&mut c), 0);
+    let r = put(&mut c, "d.bin", b"x");
+    assert_eq!(r.code, 552, "{r}");
+    assert!(r.text().contains("Disk quota"), "{r}");
+
+    // DELE gives the bytes back; replacing a file counts only the difference.
+    c.expect("DELE c.bin", 250);
+    assert_eq!(avbl(&mut c), 40_000);
+    assert_eq!(put(&mut c, "a.bin", &random_bytes(90_000, 4)).code, 226);
+    assert_eq!(avbl(&mut c), 10_000);
+    // An append that would cross the quota is cut back to the file's old length.
+    c.expect("TYPE I", 200);
+    let before = std::fs::read(srv.path("a.bin")).unwrap();
+    let mut d = c.epsv();
+    c.expect("APPE a.bin", 150);
+    let _ = d.write_all(&random_bytes(20_000, 5));
+    drop(d);
+    assert_eq!(c.read().code, 552);
+    assert_eq!(std::fs::read(srv.path("a.bin")).unwrap(), before);
+    assert_eq!(avbl(&mut c), 10_000);
+    c.expect("QUIT", 221);
+}
+
+#[test]
+fn file_count_quota() {
+    let srv = Server::start(&[]);
+    let mut c = login(&srv);
+    for n in ["f1", "f2", "f3"] {
+        assert_eq!(put(&mut c, n, b"small").code, 226);
+    }
+    let r = put(&mut c, "f4", b"small");
+    assert_eq!(r.code, 552, "{r}");
+    assert!(r.text().contains("File quota of 3 files"), "{r}");
+    assert!(!srv.path("f4").exists());
+    // Overwriting is not a new file.
+    assert_eq!(put(&mut c, "f1", b"bigger now").code, 226);
+    c.expect("DELE f2", 250);
+    assert_eq!(put(&mut c, "f4", b"small").code, 226);
+    let q = site_quota(&mut c);
+    assert!(q.contains("Disk files: 3 used, limit 3"), "{q}");
+}
+
+#[test]
+fn files_put_there_outside_kftpd_count_after_the_rescan_interval() {
+    let srv = Server::start(&["--quota-rescan", "1"]);
+    std::fs::write(srv.path("early.bin"), vec![7u8; 10_000]).unwrap();
+    let mut c = login(&srv);
+    // The first login walks the root.
+    assert_eq!(avbl(&mut c), 90_000);
+    std::fs::create_dir(srv.path("sub")).unwrap();
+    std::fs::write(srv.path("sub/outside.bin"), vec![1u8; 30_000]).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(avbl(&mut c), 60_000);
+    let q = site_quota(&mut c);
+    assert!(q.contains("Disk bytes: 40000 used"), "{q}");
+    assert!(q.contains("Disk files: 2 used"), "{q}");
+    // Counted before any upload: 70,000 would cross.
+    assert_eq!(put(&mut c, "big.bin", &random_bytes(70_000, 6)).code, 552);
+    // AVBL of a path that is not a directory.
+    assert_eq!(c.cmd("AVBL early.bin").code, 550);
+    // Accounts without a quota: the file system's free space.
+    let mut plain = srv.login();
+    let r = plain.expect("AVBL /", 213);
+    assert!(r.text().trim().parse::<u64>().is_ok(), "{r}");
+}
+
+#[test]
+fn daily_download_quota() {
+    let srv = Server::start(&[]);
+    let data = random_bytes(100_000, 7);
+    std::fs::write(srv.path("dl.bin"), &data).unwrap();
+    let mut c = login(&srv);
+    c.expect("TYPE I", 200);
+    let (r, got) = get(&mut c, "dl.bin");
+    assert_eq!(r.code, 226, "{r}");
+    assert_eq!(got, data);
+    // 100,000 more would pass 150,000 today: refused before 150.
+    let (r, _) = get(&mut c, "dl.bin");
+    assert_eq!(r.code, 451, "{r}");
+    assert!(r.text().contains("Daily download quota"), "{r}");
+    // A range that fits still goes.
+    c.expect("REST 60000", 350);
+    let (r, got) = get(&mut c, "dl.bin");
+    assert_eq!(r.code, 226, "{r}");
+    assert_eq!(got, data[60_000..]);
+    let q = site_quota(&mut c);
+    assert!(
+        q.contains("Downloaded today: 140000 bytes, limit 150000"),
+        "{q}"
+    );
+    // The count is saved in the state directory for the next start.
+    let state = srv.log.parent().unwrap().join("transfer-quota.toml");
+    assert!(
+        crate::util::wait_until(5, || std::fs::read_to_string(&state)
+            .is_ok_and(|t| t.contains("down = 140000"))),
+        "{:?}",
+        std::fs::read_to_string(&state)
+    );
+}
