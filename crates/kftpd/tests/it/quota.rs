@@ -177,3 +177,41 @@ fn daily_download_quota() {
         std::fs::read_to_string(&state)
     );
 }
+
+#[test]
+fn user_add_sets_quotas_and_feat_lists_avbl() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["user", "add", "bob", "--password-stdin", "--users"])
+        .arg(&users)
+        .args(["--quota-bytes", "5000", "--quota-files", "7"])
+        .args([
+            "--quota-upload-per-day",
+            "800",
+            "--quota-download-per-day",
+            "900",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&users).unwrap();
+    for want in [
+        "quota_bytes = 5000",
+        "quota_files = 7",
+        "quota_upload_bytes_per_day = 800",
+        "quota_download_bytes_per_day = 900",
+    ] {
+        assert!(text.contains(want), "{want} missing: {text}");
+    }
+    let u = kftpd::auth::Users::load(&users).unwrap();
+    assert_eq!(u.get("bob").unwrap().quota.files, Some(7));
+
+    let srv = Server::start(&[]);
+    let mut c = Ctl::connect(srv.addr);
+    let f = c.expect("FEAT", 211);
+    assert!(f.lines.iter().any(|l| l == "AVBL"), "{f:?}");
+}
