@@ -151,6 +151,14 @@ pub struct ServeArgs {
     /// login, STOR, SITE QUOTA or AVBL): files put there outside kftpd count after this.
     #[arg(long, default_value_t = 60, value_name = "SECS")]
     pub quota_rescan: u64,
+    /// Run PROGRAM with one JSON object on stdin for each login, logout, upload, download,
+    /// delete, rename, mkdir and rmdir (user, peer, path, size, duration, data path). Runs
+    /// are queued (bounded; never waited for by a session) and run one at a time.
+    #[arg(long, value_name = "PROGRAM")]
+    pub event_exec: Option<PathBuf>,
+    /// Seconds one run of --event-exec may take before it is killed.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub event_timeout: u64,
     /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).
     #[arg(long)]
     pub no_tls: bool,
@@ -232,6 +240,8 @@ impl ServeArgs {
         c.tls_key = self.tls_key.clone();
         c.tls_reload_interval = Duration::from_secs(self.tls_reload_interval);
         c.quota_rescan = Duration::from_secs(self.quota_rescan);
+        c.event_exec = self.event_exec.clone();
+        c.event_timeout = Duration::from_secs(self.event_timeout.max(1));
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;

@@ -11,6 +11,7 @@
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
 //! - [`quota`] — per-user disk and daily transfer quotas.
+//! - [`events`] — `--event-exec`: a program run with JSON for logins, transfers, changes.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
 //!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
@@ -24,6 +25,7 @@ pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod datachan;
+pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;

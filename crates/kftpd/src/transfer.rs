@@ -570,6 +570,26 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     if let Some(q) = &mut ctx.quota {
         q.finish(upload, complete, progress.load(Ordering::Relaxed), freed);
     }
+    if file_job {
+        let kind = if ctx.verb == "RETR" {
+            "download"
+        } else {
+            "upload"
+        };
+        let mut ev =
+            crate::events::Event::new(kind, ctx.session, &ctx.user, ctx.peer_ip).path(&ctx.path);
+        ev.size = Some(match &end {
+            End::Done(o) => o.bytes,
+            _ => progress.load(Ordering::Relaxed),
+        });
+        ev.duration_ms = Some(started.elapsed().as_millis() as u64);
+        ev.data_path = match &end {
+            End::Done(o) => Some(o.path.name()),
+            _ => None,
+        };
+        ev.ok = Some(reply.code == 226);
+        ctx.shared.events.emit(ev);
+    }
     if let (Some(x), true) = (&ctx.shared.ops.xferlog, file_job) {
         let bytes = match &end {
             End::Done(o) => o.bytes,

@@ -131,6 +131,9 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         None
     };
     s.shared.abuse.login_ok(s.peer.ip());
+    s.shared
+        .events
+        .emit(crate::events::Event::new("login", s.id, &name, s.peer.ip()));
     s.shared.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = s.id, peer = %s.peer, user = %name, root = %root.display(), "logged in");
     s.cwd = VPath::root();

@@ -46,6 +46,8 @@ pub struct Shared {
     pub ops: crate::ops::OpsState,
     /// Per-user disk counts and daily transfer counters.
     pub quotas: Arc<crate::quota::Quotas>,
+    /// `--event-exec` (off unless started in the runtime).
+    pub events: crate::events::Events,
 }
 
 impl Shared {
@@ -54,6 +56,7 @@ impl Shared {
         Shared {
             abuse: crate::limits::Abuse::new(&config),
             ops: crate::ops::OpsState::new(&config.ops),
+            events: crate::events::Events::off(),
             quotas: Arc::new(crate::quota::Quotas::new(
                 &config.state_dir,
                 config.quota_rescan,
@@ -248,12 +251,18 @@ impl Session {
             control: Control::new(stream),
         };
         tracing::info!(session = id, peer = %peer, "session opened");
+        let opened = Instant::now();
         let end = s.serve().await;
         if let Some(r) = s.running.take() {
             if let Some(a) = r.abort {
                 let _ = a.send(());
             }
             let _ = r.handle.await;
+        }
+        if let Phase::Authed(l) = &s.phase {
+            let mut ev = crate::events::Event::new("logout", id, &l.user, peer.ip());
+            ev.duration_ms = Some(opened.elapsed().as_millis() as u64);
+            s.shared.events.emit(ev);
         }
         tracing::info!(session = id, peer = %peer, reason = end, "session closed");
     }

@@ -3,6 +3,7 @@
 mod abuse;
 mod certwatch;
 mod curl;
+mod events;
 mod ftplib;
 mod ftps;
 mod ftps_policy;
