@@ -215,3 +215,40 @@ fn user_add_sets_quotas_and_feat_lists_avbl() {
     let f = c.expect("FEAT", 211);
     assert!(f.lines.iter().any(|l| l == "AVBL"), "{f:?}");
 }
+
+#[test]
+fn daily_upload_quota_stops_the_upload_that_crosses_it() {
+    let srv = Server::start(&[]);
+    let mut c = Ctl::connect(srv.addr);
+    c.expect(&format!("USER {DAILY_USER}"), 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    c.expect("TYPE I", 200);
+    assert_eq!(put(&mut c, "one", &random_bytes(30_000, 8)).code, 226);
+    assert_eq!(avbl(&mut c), 20_000);
+    // Crosses 50,000 on the way: stopped, discarded.
+    let r = put(&mut c, "two", &random_bytes(30_000, 9));
+    assert_eq!(r.code, 552, "{r}");
+    assert!(r.text().contains("daily upload quota"), "{r}");
+    assert!(!srv.path("two").exists() && !srv.path(".two.kftp-part").exists());
+    // Up to the limit still fits (the refused chunk was not counted); then 552 before 150.
+    let left = avbl(&mut c);
+    assert!(left > 0 && left <= 20_000, "{left}");
+    assert_eq!(
+        put(&mut c, "three", &random_bytes(left as usize, 10)).code,
+        226
+    );
+    assert_eq!(avbl(&mut c), 0);
+    let r = put(&mut c, "four", b"x");
+    assert_eq!(r.code, 552, "{r}");
+    assert!(
+        r.text()
+            .contains("Daily upload quota of 50000 bytes reached"),
+        "{r}"
+    );
+    let q = site_quota(&mut c);
+    assert!(
+        q.contains("Uploaded today: 50000 bytes, limit 50000"),
+        "{q}"
+    );
+    assert!(!q.contains("Disk bytes"), "{q}");
+}
