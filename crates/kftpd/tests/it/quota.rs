@@ -252,3 +252,44 @@ fn daily_upload_quota_stops_the_upload_that_crosses_it() {
     );
     assert!(!q.contains("Disk bytes"), "{q}");
 }
+
+#[test]
+fn disk_quota_holds_on_the_copy_path_and_in_ascii() {
+    let srv = Server::start(&["--data-path", "copy"]);
+    let mut c = login(&srv);
+    c.expect("TYPE I", 200);
+    assert_eq!(put(&mut c, "a.bin", &random_bytes(60_000, 11)).code, 226);
+    assert_eq!(put(&mut c, "b.bin", &random_bytes(60_000, 12)).code, 552);
+    assert!(!srv.path("b.bin").exists() && !srv.path(".b.bin.kftp-part").exists());
+    c.expect("TYPE A", 200);
+    let text = "line\r\n".repeat(10_000);
+    assert_eq!(put(&mut c, "c.txt", text.as_bytes()).code, 552);
+    assert!(!srv.path("c.txt").exists() && !srv.path(".c.txt.kftp-part").exists());
+    assert_eq!(avbl(&mut c), 40_000);
+    assert!(srv.log_text().contains("data_path=\"copy\""));
+}
+
+#[test]
+fn disk_quota_holds_for_tls_uploads() {
+    let srv = Server::start(&[]);
+    let opts = kftp_tls::ClientTlsOptions {
+        pin_sha256: srv.fingerprint.clone(),
+        ..Default::default()
+    };
+    let config = kftp_tls::client_config(&opts).expect("client config");
+    let ftp = suppaftp::RustlsFtpStream::connect(srv.addr).unwrap();
+    let mut ftp = ftp
+        .into_secure(suppaftp::RustlsConnector::from(config), "127.0.0.1")
+        .unwrap();
+    ftp.login(QUOTA_USER, PASS).unwrap();
+    ftp.transfer_type(suppaftp::types::FileType::Binary)
+        .unwrap();
+    ftp.put_file("a.bin", &mut std::io::Cursor::new(random_bytes(60_000, 13)))
+        .unwrap();
+    let e = ftp
+        .put_file("b.bin", &mut std::io::Cursor::new(random_bytes(60_000, 14)))
+        .unwrap_err();
+    assert!(e.to_string().contains("552"), "{e}");
+    assert!(!srv.path("b.bin").exists() && !srv.path(".b.bin.kftp-part").exists());
+    assert_eq!(std::fs::metadata(srv.path("a.bin")).unwrap().len(), 60_000);
+}
