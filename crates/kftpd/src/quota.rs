@@ -363,6 +363,8 @@ pub struct TransferQuota {
     /// Bytes of the file the upload replaces when it completes: given back while the
     /// upload runs (the quota applies to the result), taken again if it does not complete.
     replaces: u64,
+    /// Bytes of an old part file that opening the upload truncates (see [`Self::opened`]).
+    pub truncates: u64,
     /// A download's reservation on the day's download budget.
     pub reserved: Option<(Arc<Budget>, u64)>,
     /// Where to report changes of the daily counters.
@@ -377,6 +379,7 @@ impl TransferQuota {
             disk: None,
             new_file: false,
             replaces: 0,
+            truncates: 0,
             reserved: None,
             quotas: Some(quotas),
         }
@@ -390,6 +393,13 @@ impl TransferQuota {
         self.replaces = replaces;
         self.budgets.push(user.disk.clone());
         self.disk = Some(user);
+    }
+
+    /// The upload's file is open: an old part file it truncated no longer counts.
+    pub fn opened(&mut self) {
+        if let Some(d) = &self.disk {
+            d.disk.refund(std::mem::take(&mut self.truncates));
+        }
     }
 
     /// The transfer ended: `complete` with `moved` bytes, or `discarded` (quota) after

@@ -79,7 +79,7 @@ pub async fn for_upload(
                 0
             };
         if matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
-            uq.disk.refund(partial.unwrap_or(0));
+            q.truncates = partial.unwrap_or(0);
         }
         q.upload_into(uq, replaces);
     }

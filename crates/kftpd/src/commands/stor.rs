@@ -101,7 +101,10 @@ async fn open_and_start(
         Ok(u) => u,
         Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
     };
-    s.pending_quota = quota;
+    s.pending_quota = quota.map(|mut q| {
+        q.opened();
+        q
+    });
     let opening = match unique {
         Some(name) => format!("FILE: {name}"),
         None => format!(
