@@ -218,9 +218,13 @@ impl Quotas {
     }
 
     /// The user's shared disk count (created at the first login), with `limits` applied.
-    /// `root` is the local root, `None` for object storage.
+    /// `root` is the local root, `None` for object storage. A root changed by a reload of
+    /// the users file starts a new count (sessions still on the old root keep theirs).
     pub fn user(&self, name: &str, limits: Limits, root: Option<&Path>) -> Arc<UserQuota> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if users.get(name).is_some_and(|q| q.root.as_deref() != root) {
+            users.remove(name);
+        }
         let q = users
             .entry(name.to_string())
             .or_insert_with(|| {
