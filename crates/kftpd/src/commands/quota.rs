@@ -52,7 +52,8 @@ pub async fn for_upload(
             Err(_) => None,
         };
         let partial = fs.partial_size(p).await;
-        q.new_file = existing.is_none() && partial.is_none();
+        // A part file is not counted as a file: finishing it makes one.
+        q.new_file = existing.is_none();
         if q.new_file && !uq.file_fits() {
             return Err(Reply::new(
                 552,
@@ -62,14 +63,6 @@ pub async fn for_upload(
                 ),
             ));
         }
-        if let Some(max) = limits.bytes {
-            if uq.disk.remaining() == 0 {
-                return Err(Reply::new(
-                    552,
-                    format!("Disk quota of {max} bytes reached; delete some files first."),
-                ));
-            }
-        }
         // The part file is renamed over the final name at the end: what is there now is
         // freed then. A fresh STOR truncates an old part file at once.
         let replaces =
@@ -78,6 +71,14 @@ pub async fn for_upload(
             } else {
                 0
             };
+        if let Some(max) = limits.bytes {
+            if uq.disk.remaining().saturating_add(replaces) == 0 {
+                return Err(Reply::new(
+                    552,
+                    format!("Disk quota of {max} bytes reached; delete some files first."),
+                ));
+            }
+        }
         if matches!(mode, WriteMode::Replace | WriteMode::CreateNew) {
             q.truncates = partial.unwrap_or(0);
         }

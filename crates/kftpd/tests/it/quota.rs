@@ -293,3 +293,20 @@ fn disk_quota_holds_for_tls_uploads() {
     assert!(!srv.path("b.bin").exists() && !srv.path(".b.bin.kftp-part").exists());
     assert_eq!(std::fs::metadata(srv.path("a.bin")).unwrap().len(), 60_000);
 }
+
+#[test]
+fn a_full_account_may_still_replace_a_file_within_its_size() {
+    let srv = Server::start(&[]);
+    let mut c = login(&srv);
+    c.expect("TYPE I", 200);
+    assert_eq!(
+        put(&mut c, "full.bin", &random_bytes(100_000, 15)).code,
+        226
+    );
+    assert_eq!(avbl(&mut c), 0);
+    assert_eq!(put(&mut c, "new.bin", b"x").code, 552);
+    let smaller = random_bytes(80_000, 16);
+    assert_eq!(put(&mut c, "full.bin", &smaller).code, 226);
+    assert_eq!(std::fs::read(srv.path("full.bin")).unwrap(), smaller);
+    assert_eq!(avbl(&mut c), 20_000);
+}
