@@ -144,6 +144,7 @@ pub async fn stream_to_file_ascii<R: AsyncRead + Unpin>(
         } else {
             conv.convert(&buf[..n], &mut out);
         }
+        crate::charge(tuning, out.len() as u64)?;
         pwrite_all(file, &out, offset + done)?;
         done += out.len() as u64;
         progress.fetch_add(out.len() as u64, Ordering::Relaxed);

@@ -136,6 +136,7 @@ pub async fn socket_to_file(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(e),
         };
+        crate::charge(tuning, n as u64)?;
         pwrite_all(file, &buf[..n], offset + done)?;
         done += n as u64;
         progress.fetch_add(n as u64, Ordering::Relaxed);
@@ -189,6 +190,7 @@ pub async fn stream_to_file<R: AsyncRead + Unpin>(
         if n == 0 {
             return Ok(done);
         }
+        crate::charge(tuning, n as u64)?;
         pwrite_all(file, &buf[..n], offset + done)?;
         done += n as u64;
         progress.fetch_add(n as u64, Ordering::Relaxed);

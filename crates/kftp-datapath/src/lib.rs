@@ -26,7 +26,7 @@ use std::fmt;
 use std::fs::File;
 use std::io;
 use std::str::FromStr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
@@ -122,6 +122,114 @@ pub struct Tuning {
     pub buf_size: usize,
     /// Bandwidth limits that apply (session, user, global); all are honoured.
     pub limits: Vec<Arc<RateLimiter>>,
+    /// Byte ceilings (quotas) that receive loops charge before writing each chunk.
+    pub budgets: Vec<Arc<Budget>>,
+}
+
+/// A byte ceiling shared by transfers (a disk or daily quota). Receive loops
+/// [`charge`] each chunk before writing it: a chunk that would cross the ceiling is not
+/// written and the transfer ends with [`QuotaExceeded`]. Nothing past the ceiling reaches
+/// the file; concurrent transfers charging one budget cannot together cross it.
+#[derive(Debug)]
+pub struct Budget {
+    used: AtomicU64,
+    limit: AtomicU64,
+    what: &'static str,
+}
+
+impl Budget {
+    /// A budget with `used` bytes spent out of `limit` (`u64::MAX`: none).
+    pub fn new(used: u64, limit: u64, what: &'static str) -> Budget {
+        Budget {
+            used: AtomicU64::new(used),
+            limit: AtomicU64::new(limit),
+            what,
+        }
+    }
+
+    /// Spends `n` bytes, or spends nothing and fails if that would cross the limit.
+    pub fn try_spend(&self, n: u64) -> Result<(), QuotaExceeded> {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= limit)
+            })
+            .map(|_| ())
+            .map_err(|_| QuotaExceeded {
+                what: self.what,
+                limit,
+            })
+    }
+
+    /// Adds `n` bytes whatever the limit (a download reserved in advance, a rescan).
+    pub fn add(&self, n: u64) {
+        self.used.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// Gives `n` bytes back (a file deleted, an upload discarded).
+    pub fn refund(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    /// Bytes spent.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Replaces the count (after a rescan).
+    pub fn set_used(&self, n: u64) {
+        self.used.store(n, Ordering::Release);
+    }
+
+    /// The ceiling (`u64::MAX`: none).
+    pub fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Replaces the ceiling (the users file was reloaded).
+    pub fn set_limit(&self, n: u64) {
+        self.limit.store(n, Ordering::Release);
+    }
+
+    /// Bytes left before the ceiling.
+    pub fn remaining(&self) -> u64 {
+        self.limit().saturating_sub(self.used())
+    }
+}
+
+/// The error a receive loop ends with when a [`Budget`] is exhausted (inside an
+/// `io::Error` of kind `Other`; find it with `get_ref().downcast_ref()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuotaExceeded {
+    /// Which budget ("disk quota", "daily upload quota").
+    pub what: &'static str,
+    /// Its ceiling in bytes.
+    pub limit: u64,
+}
+
+impl fmt::Display for QuotaExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} of {} bytes exceeded", self.what, self.limit)
+    }
+}
+
+impl std::error::Error for QuotaExceeded {}
+
+/// Charges `n` bytes to every budget of `tuning`, all or none.
+pub fn charge(tuning: &Tuning, n: u64) -> io::Result<()> {
+    for (i, b) in tuning.budgets.iter().enumerate() {
+        if let Err(e) = b.try_spend(n) {
+            for done in &tuning.budgets[..i] {
+                done.refund(n);
+            }
+            return Err(io::Error::other(e));
+        }
+    }
+    Ok(())
 }
 
 impl Default for Tuning {
@@ -130,6 +238,7 @@ impl Default for Tuning {
             choice: PathChoice::Auto,
             buf_size: 1 << 20,
             limits: Vec::new(),
+            budgets: Vec::new(),
         }
     }
 }
@@ -218,4 +327,28 @@ pub async fn socket_to_file(
         bytes,
         path: PathUsed::Copy,
     })
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn budget_charges_all_or_none() {
+        let disk = Arc::new(Budget::new(90, 100, "disk quota"));
+        let day = Arc::new(Budget::new(0, 1000, "daily upload quota"));
+        let t = Tuning {
+            budgets: vec![day.clone(), disk.clone()],
+            ..Tuning::default()
+        };
+        charge(&t, 10).unwrap();
+        assert_eq!((disk.used(), day.used()), (100, 10));
+        let e = charge(&t, 1).unwrap_err();
+        let q = e.get_ref().and_then(|x| x.downcast_ref::<QuotaExceeded>());
+        assert_eq!(q.map(|q| q.what), Some("disk quota"));
+        // The failed charge left nothing behind in the budget that had room.
+        assert_eq!((disk.used(), day.used()), (100, 10));
+        disk.refund(500);
+        assert_eq!(disk.remaining(), 100);
+    }
 }

@@ -144,6 +144,7 @@ pub async fn recv(
         // non-empty pipe can also say EAGAIN); EOF and errors wait until the pipe is empty.
         let (n, after) = top_up(sock, &pipe.w, n, want);
         lease.held.set(n);
+        crate::charge(tuning, n as u64)?;
         match drain_to_file(&pipe.r, file, offset + done, n) {
             Ok(()) => lease.held.set(0),
             Err((moved, e)) if is_unsupported(&e) => {

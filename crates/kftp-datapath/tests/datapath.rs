@@ -270,6 +270,7 @@ async fn rate_limit_paces_sendfile_and_splice() {
         choice: PathChoice::Kernel,
         buf_size: 1 << 20,
         limits: vec![Arc::new(RateLimiter::new(rate))],
+        budgets: Vec::new(),
     };
     let (down_tuning, up_tuning) = (limited(), limited());
     let (_t, file) = temp_with(&data()[..len as usize]);

@@ -220,6 +220,8 @@ pub enum Command {
     Mlst(Option<String>),
     /// MLSD [path]
     Mlsd(Option<String>),
+    /// AVBL [path] (draft-peterson-streamlined-ftp-command-extensions): bytes available.
+    Avbl(Option<String>),
     // --- RFC 7151
     /// HOST name
     Host(String),
@@ -287,6 +289,7 @@ impl Command {
             Mdtm(_) => "MDTM",
             Mfmt(..) => "MFMT",
             Mlst(_) => "MLST",
+            Avbl(_) => "AVBL",
             Mlsd(_) => "MLSD",
             Host(_) => "HOST",
             Hash(_) => "HASH",
@@ -316,7 +319,7 @@ impl Command {
             | Rnto(s) | Dele(s) | Rmd(s) | Mkd(s) | Site(s) | Size(s) | Mdtm(s) | Host(s)
             | Hash(s) | Auth(s) => with(s),
             Pass(p) => with(p.expose()),
-            Stou(p) | Stat(p) | Help(p) | Mlst(p) | Mlsd(p) => match p {
+            Stou(p) | Stat(p) | Help(p) | Mlst(p) | Mlsd(p) | Avbl(p) => match p {
                 Some(p) => with(p),
                 None => v.to_string(),
             },

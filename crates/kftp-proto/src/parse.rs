@@ -203,6 +203,7 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         }
         "MLST" => Command::Mlst(opt),
         "MLSD" => Command::Mlsd(opt),
+        "AVBL" => Command::Avbl(opt),
         "HOST" => Command::Host(need!("HOST").trim().to_string()),
         "HASH" => Command::Hash(need!("HASH")),
         "RANG" => {

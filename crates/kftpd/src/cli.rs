@@ -64,6 +64,18 @@ pub enum UserCmd {
         /// the server relaxes it, `default` for the server's policy.
         #[arg(long, value_parser = ["required", "optional", "default"])]
         tls_reuse: Option<String>,
+        /// Disk quota: bytes under the account's root (uploads past it get 552).
+        #[arg(long, value_name = "N")]
+        quota_bytes: Option<u64>,
+        /// Disk quota: files under the account's root.
+        #[arg(long, value_name = "N")]
+        quota_files: Option<u64>,
+        /// Bytes the account may upload per UTC day.
+        #[arg(long, value_name = "N")]
+        quota_upload_per_day: Option<u64>,
+        /// Bytes the account may download per UTC day.
+        #[arg(long, value_name = "N")]
+        quota_download_per_day: Option<u64>,
     },
 }
 
@@ -131,6 +143,22 @@ pub struct ServeArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Seconds between checks of --tls-cert/--tls-key for a renewal (certbot, ACME clients):
+    /// changed files that parse are loaded for new handshakes, sessions go on (0: off).
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub tls_reload_interval: u64,
+    /// Seconds a user's disk usage is trusted before their root is walked again (at a
+    /// login, STOR, SITE QUOTA or AVBL): files put there outside kftpd count after this.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub quota_rescan: u64,
+    /// Run PROGRAM with one JSON object on stdin for each login, logout, upload, download,
+    /// delete, rename, mkdir and rmdir (user, peer, path, size, duration, data path). Runs
+    /// are queued (bounded; never waited for by a session) and run one at a time.
+    #[arg(long, value_name = "PROGRAM")]
+    pub event_exec: Option<PathBuf>,
+    /// Seconds one run of --event-exec may take before it is killed.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub event_timeout: u64,
     /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).
     #[arg(long)]
     pub no_tls: bool,
@@ -210,6 +238,10 @@ impl ServeArgs {
         c.tls_enabled = !self.no_tls;
         c.tls_cert = self.tls_cert.clone();
         c.tls_key = self.tls_key.clone();
+        c.tls_reload_interval = Duration::from_secs(self.tls_reload_interval);
+        c.quota_rescan = Duration::from_secs(self.quota_rescan);
+        c.event_exec = self.event_exec.clone();
+        c.event_timeout = Duration::from_secs(self.event_timeout.max(1));
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));
         c.tls_require_reuse = !self.no_tls_reuse_required;

@@ -68,6 +68,14 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key.
     pub tls_key: Option<PathBuf>,
+    /// How often the given certificate and key files are checked for a renewal (zero: never).
+    pub tls_reload_interval: Duration,
+    /// How long a user's walked disk usage is trusted (see [`crate::quota`]).
+    pub quota_rescan: Duration,
+    /// Program run with one JSON event on stdin per login, logout, transfer, change.
+    pub event_exec: Option<PathBuf>,
+    /// How long one run of `event_exec` may take before it is killed.
+    pub event_timeout: Duration,
     /// Listeners that speak TLS from the first byte (implicit FTPS, usually port 990).
     pub implicit_listen: Vec<SocketAddr>,
     /// On plain listeners, how long to wait for a TLS ClientHello before greeting in clear
@@ -149,6 +157,10 @@ impl Config {
             tls_enabled: true,
             tls_cert: None,
             tls_key: None,
+            tls_reload_interval: Duration::from_secs(10),
+            quota_rescan: Duration::from_secs(60),
+            event_exec: None,
+            event_timeout: Duration::from_secs(10),
             implicit_listen: Vec::new(),
             tls_sniff: Duration::from_millis(25),
             tls_require_reuse: true,

@@ -41,6 +41,10 @@ pub struct FileConfig {
     implicit_listen: Option<Vec<SocketAddr>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    tls_reload_interval: Option<u64>,
+    quota_rescan: Option<u64>,
+    event_exec: Option<PathBuf>,
+    event_timeout: Option<u64>,
     no_tls: Option<bool>,
     tls_sniff_ms: Option<u64>,
     no_tls_reuse_required: Option<bool>,
@@ -306,6 +310,9 @@ impl FileConfig {
         );
         take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
         take_in!(ops: proxy_trusted);
+        take!(tls_reload_interval);
+        take!(quota_rescan);
+        take!(event_exec, event_timeout);
         take!(login_timeout);
         take_in!(
             abuse: max_per_user,

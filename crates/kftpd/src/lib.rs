@@ -10,24 +10,29 @@
 //! - [`config`], [`cli`] — configuration from flags.
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
+//! - [`quota`] — per-user disk and daily transfer quotas.
+//! - [`events`] — `--event-exec`: a program run with JSON for logins, transfers, changes.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
 //!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
-//!   (Landlock, seccomp), [`proxy`] (PROXY protocol).
+//!   (Landlock, seccomp), [`proxy`] (PROXY protocol), [`certwatch`] (certificate renewals).
 
 pub mod anon;
 pub mod auth;
+pub mod certwatch;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod datachan;
+pub mod events;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;
 pub mod ops;
 pub mod privdrop;
 pub mod proxy;
+pub mod quota;
 pub mod sandbox;
 pub mod server;
 pub mod session;

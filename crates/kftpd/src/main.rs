@@ -43,6 +43,10 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
         perms,
         password_stdin,
         tls_reuse,
+        quota_bytes,
+        quota_files,
+        quota_upload_per_day,
+        quota_download_per_day,
     } = cmd;
     let password = if *password_stdin {
         let mut line = String::new();
@@ -71,6 +75,15 @@ fn user_cmd(cmd: &UserCmd) -> Result<()> {
             _ => None,
         };
         users::set_tls_reuse_required(path, name, required)?;
+    }
+    let quota = kftpd::quota::Limits {
+        bytes: *quota_bytes,
+        files: *quota_files,
+        upload_per_day: *quota_upload_per_day,
+        download_per_day: *quota_download_per_day,
+    };
+    if quota.any() {
+        users::set_quota(path, name, quota)?;
     }
     println!(
         "{} user '{name}' in {}",
@@ -113,6 +126,10 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         f.apply_to_config(&mut cfg);
     }
     cfg.ops.validate()?;
+    anyhow::ensure!(
+        !(cfg.event_exec.is_some() && cfg.ops.seccomp),
+        "--event-exec runs a program (execve), which --seccomp forbids: use one or the other"
+    );
     // Libraries speak only of errors unless KFTPD_LOG names them: rustls warns about every
     // client that sends an IP address as SNI (lftp, gvfs, Net::FTP do), which is harmless and
     // drowned real warnings. `KFTPD_LOG=debug` is kftpd's debug; `debug,rustls=debug` adds
@@ -235,6 +252,9 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         out.flush()?;
         drop(out);
         let mut shared = Shared::new(cfg, users);
+        if let Some(p) = &shared.config.event_exec {
+            shared.events = kftpd::events::Events::start(p.clone(), shared.config.event_timeout);
+        }
         shared.tls = tls;
         shared.ops.xferlog = xferlog;
         let shared = Arc::new(shared);

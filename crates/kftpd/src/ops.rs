@@ -275,6 +275,10 @@ pub fn confine(
             ro.push(parent(t.cert_path()));
         }
         ro.extend(cfg.tls_key.as_deref().map(parent));
+        // certbot's live/ names are symlinks into archive/: renewals land beside the targets.
+        for p in cfg.tls_cert.iter().chain(&cfg.tls_key) {
+            ro.extend(std::fs::canonicalize(p).ok().as_deref().map(parent));
+        }
         crate::sandbox::apply_landlock(&rw, &ro)?;
     } else {
         tracing::info!("Landlock not applied (enable with --sandbox)");
@@ -295,6 +299,10 @@ pub fn start(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
         tokio::spawn(crate::metrics_http::serve(shared.clone(), l));
     }
     crate::signals::spawn_reloader(shared.clone());
+    shared.quotas.spawn_writer();
+    if let (Some(tls), Some(key)) = (&shared.tls, &shared.config.tls_key) {
+        crate::certwatch::spawn(tls.clone(), key.clone(), shared.config.tls_reload_interval);
+    }
     Ok(())
 }
 

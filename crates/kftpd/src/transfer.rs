@@ -76,6 +76,14 @@ pub struct Ctx {
     /// The control socket (a duplicate), to check that an uploading client is still
     /// there before committing ([`crate::limits::control_closed`]).
     pub control: Option<rustix::fd::OwnedFd>,
+    /// Quota budgets and bookkeeping (see [`crate::quota`]).
+    pub quota: Option<crate::quota::TransferQuota>,
+}
+
+/// The quota a failed transfer ran into, if that is why it failed.
+fn quota_error(e: &io::Error) -> Option<&kftp_datapath::QuotaExceeded> {
+    e.get_ref()
+        .and_then(|x| x.downcast_ref::<kftp_datapath::QuotaExceeded>())
 }
 
 enum End {
@@ -432,6 +440,9 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     let conn = match conn {
         Ok(c) => c,
         Err(reply) => {
+            if let Some(q) = &mut ctx.quota {
+                q.finish(upload, false, 0, 0);
+            }
             if let Job::Receive {
                 upload, storage, ..
             } = job
@@ -445,6 +456,11 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         choice: cfg.data_path,
         buf_size: cfg.buf_size,
         limits: std::mem::take(&mut ctx.limits),
+        budgets: ctx
+            .quota
+            .as_ref()
+            .map(|q| q.budgets.clone())
+            .unwrap_or_default(),
     };
     let started = Instant::now();
     let progress = ctx.progress.clone();
@@ -530,6 +546,9 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         Job::Send { ascii: true, .. } | Job::Receive { ascii: true, .. }
     );
     let file_job = !matches!(job, Job::Listing(_));
+    let over_quota = matches!(&end, End::Failed(e) if quota_error(e).is_some());
+    let mut freed = 0;
+    let mut complete = matches!(end, End::Done(_));
     if let Job::Receive {
         mut upload,
         storage,
@@ -537,12 +556,39 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     } = job
     {
         upload.set_written(progress.load(Ordering::Relaxed));
-        let complete = matches!(end, End::Done(_));
+        if over_quota {
+            // Nothing of a refused upload may stay to count against the quota.
+            freed = upload.discard();
+        }
         if let Err(e) = storage.commit(upload, complete).await {
             if complete {
+                complete = false;
                 reply = Reply::new(e.code(), format!("Upload could not be saved: {e}."));
             }
         }
+    }
+    if let Some(q) = &mut ctx.quota {
+        q.finish(upload, complete, progress.load(Ordering::Relaxed), freed);
+    }
+    if file_job {
+        let kind = if ctx.verb == "RETR" {
+            "download"
+        } else {
+            "upload"
+        };
+        let mut ev =
+            crate::events::Event::new(kind, ctx.session, &ctx.user, ctx.peer_ip).path(&ctx.path);
+        ev.size = Some(match &end {
+            End::Done(o) => o.bytes,
+            _ => progress.load(Ordering::Relaxed),
+        });
+        ev.duration_ms = Some(started.elapsed().as_millis() as u64);
+        ev.data_path = match &end {
+            End::Done(o) => Some(o.path.name()),
+            _ => None,
+        };
+        ev.ok = Some(reply.code == 226);
+        ctx.shared.events.emit(ev);
     }
     if let (Some(x), true) = (&ctx.shared.ops.xferlog, file_job) {
         let bytes = match &end {
@@ -566,6 +612,12 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
 }
 
 fn failure_reply(e: &io::Error, upload: bool) -> Reply {
+    if let Some(q) = quota_error(e) {
+        return Reply::new(
+            552,
+            format!("Transfer aborted: {q}; the upload was discarded (see SITE QUOTA)."),
+        );
+    }
     if let Some(why) = e.get_ref().and_then(|x| x.downcast_ref::<NoCloseNotify>()) {
         return Reply::new(426, format!("Upload incomplete: {why}."));
     }

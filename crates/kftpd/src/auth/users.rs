@@ -8,6 +8,10 @@
 //! root = "/srv/ftp/alice"        # optional: defaults to the server's --root
 //! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir"]  # optional: all
 //! tls_reuse_required = false     # optional: the server's policy (see below)
+//! quota_bytes = 10737418240      # optional quotas (see crate::quota): bytes and files
+//! quota_files = 10000            #   under the root, bytes per UTC day up and down
+//! quota_upload_bytes_per_day = 1073741824
+//! quota_download_bytes_per_day = 5368709120
 //! ```
 //!
 //! `tls_reuse_required = false` lets this account's `PROT P` data connections skip resuming
@@ -115,6 +119,14 @@ struct UserRecord {
     perms: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls_reuse_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota_files: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota_upload_bytes_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    quota_download_bytes_per_day: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -138,6 +150,8 @@ pub struct User {
     /// Whether PROT P data connections must resume the control TLS session; `None`: the
     /// server's policy.
     pub tls_reuse_required: Option<bool>,
+    /// Disk and daily transfer quotas (see [`crate::quota`]).
+    pub quota: crate::quota::Limits,
 }
 
 /// All accounts, loaded from the users file.
@@ -190,6 +204,12 @@ impl Users {
                     root: r.root,
                     perms,
                     tls_reuse_required: r.tls_reuse_required,
+                    quota: crate::quota::Limits {
+                        bytes: r.quota_bytes,
+                        files: r.quota_files,
+                        upload_per_day: r.quota_upload_bytes_per_day,
+                        download_per_day: r.quota_download_bytes_per_day,
+                    },
                 },
             );
         }
@@ -199,6 +219,11 @@ impl Users {
     /// The root directories that accounts name (the sandbox allows them).
     pub fn roots(&self) -> impl Iterator<Item = &Path> + '_ {
         self.by_name.values().filter_map(|u| u.root.as_deref())
+    }
+
+    /// The account called `name`.
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.by_name.get(name)
     }
 
     /// Number of accounts.
@@ -273,6 +298,10 @@ pub fn add_user(
                 root,
                 perms,
                 tls_reuse_required: None,
+                quota_bytes: None,
+                quota_files: None,
+                quota_upload_bytes_per_day: None,
+                quota_download_bytes_per_day: None,
             });
             false
         }
@@ -292,6 +321,23 @@ pub fn set_tls_reuse_required(path: &Path, name: &str, required: Option<bool>) -
         bail!("{}: no user '{name}'", path.display());
     };
     u.tls_reuse_required = required;
+    write_private(path, toml::to_string_pretty(&file)?.as_bytes())
+}
+
+/// Sets the account's quotas that `limits` names (`Some`); the others stay as they are.
+/// The account must exist.
+pub fn set_quota(path: &Path, name: &str, limits: crate::quota::Limits) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file: UsersFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(u) = file.users.iter_mut().find(|u| u.name == name) else {
+        bail!("{}: no user '{name}'", path.display());
+    };
+    u.quota_bytes = limits.bytes.or(u.quota_bytes);
+    u.quota_files = limits.files.or(u.quota_files);
+    u.quota_upload_bytes_per_day = limits.upload_per_day.or(u.quota_upload_bytes_per_day);
+    u.quota_download_bytes_per_day = limits.download_per_day.or(u.quota_download_bytes_per_day);
     write_private(path, toml::to_string_pretty(&file)?.as_bytes())
 }
 

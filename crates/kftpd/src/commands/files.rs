@@ -24,9 +24,34 @@ fn fail(arg: &str, e: FsError) -> Reply {
 pub async fn dele(s: &mut Session, arg: &str) -> Reply {
     let fs = try_reply!(storage(s));
     let p = try_reply!(s.resolve(arg));
+    // The size it frees, for the quota count (a symbolic link frees nothing counted).
+    let size = match s.login().and_then(|l| l.quota.as_ref()) {
+        Some(_) => fs
+            .stat(&p)
+            .await
+            .ok()
+            .filter(|e| e.kind == kftp_proto::listing::Kind::File)
+            .map(|e| e.size),
+        None => None,
+    };
     match fs.remove(&p).await {
-        Ok(()) => Reply::new(250, format!("Deleted {p}.")),
+        Ok(()) => {
+            if let Some(n) = size {
+                super::quota::deleted(s, n);
+            }
+            event(s, "delete", &p);
+            Reply::new(250, format!("Deleted {p}."))
+        }
         Err(e) => fail(arg, e),
+    }
+}
+
+/// Tells `--event-exec` about a change to `p`.
+fn event(s: &Session, kind: &'static str, p: &kftp_proto::path::VPath) {
+    if let Some(l) = s.login() {
+        s.shared
+            .events
+            .emit(crate::events::Event::new(kind, s.id, &l.user, s.peer.ip()).path(p));
     }
 }
 
@@ -42,7 +67,10 @@ pub async fn rmd(s: &mut Session, arg: &str) -> Reply {
         );
     }
     match fs.rmdir(&p).await {
-        Ok(()) => Reply::new(250, format!("Removed directory {p}.")),
+        Ok(()) => {
+            event(s, "rmdir", &p);
+            Reply::new(250, format!("Removed directory {p}."))
+        }
         Err(e) => fail(arg, e),
     }
 }
@@ -52,7 +80,10 @@ pub async fn mkd(s: &mut Session, arg: &str) -> Reply {
     let fs = try_reply!(storage(s));
     let p = try_reply!(s.resolve(arg));
     match fs.mkdir(&p).await {
-        Ok(()) => Reply::new(257, format!("{} created.", p.quoted())),
+        Ok(()) => {
+            event(s, "mkdir", &p);
+            Reply::new(257, format!("{} created.", p.quoted()))
+        }
         Err(e) => fail(arg, e),
     }
 }
@@ -79,7 +110,15 @@ pub async fn rnto(s: &mut Session, arg: &str) -> Reply {
     let fs = try_reply!(storage(s));
     let to = try_reply!(s.resolve(arg));
     match fs.rename(&from, &to).await {
-        Ok(()) => Reply::new(250, format!("Renamed {from} to {to}.")),
+        Ok(()) => {
+            if let Some(l) = s.login() {
+                let mut ev =
+                    crate::events::Event::new("rename", s.id, &l.user, s.peer.ip()).path(&to);
+                ev.from = Some(from.to_string());
+                s.shared.events.emit(ev);
+            }
+            Reply::new(250, format!("Renamed {from} to {to}."))
+        }
         Err(e) => fail(arg, e),
     }
 }

@@ -29,6 +29,7 @@ pub fn feat(s: &Session) -> Reply {
             "MDTM",
             "MFMT",
             "SIZE",
+            "AVBL",
             "REST STREAM",
             "TVFS",
             "RANG STREAM",

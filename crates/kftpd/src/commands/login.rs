@@ -46,13 +46,21 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         Phase::Greeted => return Reply::new(503, "Send USER first."),
     };
     let cfg = &s.shared.config;
-    let (root, perms, anonymous, account_reuse) = if name == "anonymous" && cfg.anonymous {
+    let (root, perms, anonymous, account_reuse, quota_limits) = if name == "anonymous"
+        && cfg.anonymous
+    {
         // Read-only, plus STOR into the drop folder when there is one (crate::anon).
         let perms = Perms {
             write: cfg.abuse.anonymous_upload_dir.is_some(),
             ..Perms::READ_ONLY
         };
-        (cfg.root.clone(), perms, true, None)
+        (
+            cfg.root.clone(),
+            perms,
+            true,
+            None,
+            crate::quota::Limits::default(),
+        )
     } else {
         let users = s.shared.users();
         let n = name.clone();
@@ -64,6 +72,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
                 u.perms,
                 false,
                 u.tls_reuse_required,
+                u.quota,
             ),
             None => {
                 s.shared
@@ -113,7 +122,18 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
             return Reply::new(421, format!("{why}; try again later."));
         }
     };
+    let quota = if quota_limits.any() {
+        let local = crate::storage::Root::is_local(&root).then_some(root.as_path());
+        let q = s.shared.quotas.user(&name, quota_limits, local);
+        s.shared.quotas.refresh(&q).await;
+        Some(q)
+    } else {
+        None
+    };
     s.shared.abuse.login_ok(s.peer.ip());
+    s.shared
+        .events
+        .emit(crate::events::Event::new("login", s.id, &name, s.peer.ip()));
     s.shared.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = s.id, peer = %s.peer, user = %name, root = %root.display(), "logged in");
     s.cwd = VPath::root();
@@ -124,6 +144,8 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         anonymous,
         guard,
         tls_reuse_required: cfg.tls_reuse_for(account_reuse, s.peer.ip()),
+        quota_limits,
+        quota,
     });
     if anonymous {
         match crate::anon::upload_dir(s) {

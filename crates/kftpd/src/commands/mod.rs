@@ -28,6 +28,7 @@ pub mod login;
 pub mod params;
 pub mod pasv;
 pub mod port;
+pub mod quota;
 pub mod retr;
 pub mod site;
 pub mod stor;
@@ -61,6 +62,7 @@ pub(crate) async fn start_transfer(
     total: Option<u64>,
     opening: String,
 ) -> Option<Reply> {
+    let quota = s.pending_quota.take();
     // PROT P, where required, was checked by the policy before the handler ran.
     let refusal = s
         .data
@@ -104,6 +106,7 @@ pub(crate) async fn start_transfer(
             (Job::Receive { .. }, Some(st)) => crate::limits::control_probe(st),
             _ => None,
         },
+        quota,
     };
     let handle = tokio::spawn(tracing::Instrument::in_current_span(transfer::run(
         job, setup, ctx,

@@ -27,6 +27,10 @@ pub async fn retr(s: &mut Session, arg: &str) -> Option<Reply> {
             format!("Restart offset {offset} is past the end of the file ({len} bytes)."),
         ));
     }
+    s.pending_quota = match super::quota::for_download(s, len - offset) {
+        Ok(q) => q,
+        Err(r) => return Some(r),
+    };
     let ascii = s.ttype == TransferType::Ascii;
     let opening = format!(
         "Opening {} mode data connection for {} ({} bytes).",

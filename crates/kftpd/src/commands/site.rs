@@ -1,4 +1,4 @@
-//! SITE HELP and SITE CHMOD.
+//! SITE HELP, SITE CHMOD and SITE QUOTA.
 
 use super::storage;
 use crate::session::Session;
@@ -14,10 +14,12 @@ pub async fn site(s: &mut Session, args: &str) -> Reply {
             vec![
                 "SITE commands:".into(),
                 "CHMOD <octal-mode> <path>".into(),
+                "QUOTA".into(),
                 "HELP".into(),
                 "End.".into(),
             ],
         ),
+        "QUOTA" => super::quota::site_quota(s).await,
         "CHMOD" => {
             let (Some(mode), Some(path)) = (words.next(), words.next()) else {
                 return Reply::new(501, "Usage: SITE CHMOD <octal-mode> <path>.");

@@ -93,10 +93,18 @@ async fn open_and_start(
     if s.data.is_none() {
         return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
+    let quota = match super::quota::for_upload(s, &fs, &p, mode).await {
+        Ok(q) => q,
+        Err(r) => return Some(r),
+    };
     let upload = match fs.open_write(&p, mode).await {
         Ok(u) => u,
         Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
     };
+    s.pending_quota = quota.map(|mut q| {
+        q.opened();
+        q
+    });
     let opening = match unique {
         Some(name) => format!("FILE: {name}"),
         None => format!(

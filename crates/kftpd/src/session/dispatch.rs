@@ -54,6 +54,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Hash(p) => return hash::hash(s, &p).await,
         C::Rang(a, b) => hash::rang(s, a, b),
         C::XHash(algo, p, range) => return hash::xhash(s, algo, &p, range).await,
+        C::Avbl(p) => quota::avbl(s, p.as_deref()).await,
         C::Site(args) => site::site(s, &args).await,
         C::Syst => Reply::new(215, "UNIX Type: L8"),
         C::Help(verb) => info::help(verb.as_deref()),

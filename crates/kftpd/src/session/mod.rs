@@ -44,6 +44,10 @@ pub struct Shared {
     pub abuse: crate::limits::Abuse,
     /// Shutdown stage, transfer log, reloadable passive addresses.
     pub ops: crate::ops::OpsState,
+    /// Per-user disk counts and daily transfer counters.
+    pub quotas: Arc<crate::quota::Quotas>,
+    /// `--event-exec` (off unless started in the runtime).
+    pub events: crate::events::Events,
 }
 
 impl Shared {
@@ -52,6 +56,11 @@ impl Shared {
         Shared {
             abuse: crate::limits::Abuse::new(&config),
             ops: crate::ops::OpsState::new(&config.ops),
+            events: crate::events::Events::off(),
+            quotas: Arc::new(crate::quota::Quotas::new(
+                &config.state_dir,
+                config.quota_rescan,
+            )),
             config,
             users: RwLock::new(Arc::new(users)),
             ports: PortPool::default(),
@@ -95,6 +104,10 @@ pub struct Login {
     /// PROT P data connections must resume the control TLS session (the account's
     /// setting, the server's, and `tls_reuse_optional_from`, resolved at login).
     pub tls_reuse_required: bool,
+    /// The account's quotas (all `None` for most accounts).
+    pub quota_limits: crate::quota::Limits,
+    /// The shared disk count, when the account has a quota.
+    pub quota: Option<Arc<crate::quota::UserQuota>>,
 }
 
 /// A transfer in flight.
@@ -152,6 +165,8 @@ pub struct Session {
     pub pbsz: bool,
     /// The transfer in flight.
     pub running: Option<Running>,
+    /// Quota bookkeeping for the transfer about to start (taken by `start_transfer`).
+    pub pending_quota: Option<crate::quota::TransferQuota>,
     /// Set by QUIT: close after the reply.
     pub quit: bool,
     /// The TLS session lineage of the control connection (after AUTH TLS or implicit
@@ -228,6 +243,7 @@ impl Session {
             },
             pbsz: lineage.is_some(),
             running: None,
+            pending_quota: None,
             quit: false,
             lineage,
             login_deadline: None,
@@ -235,12 +251,18 @@ impl Session {
             control: Control::new(stream),
         };
         tracing::info!(session = id, peer = %peer, "session opened");
+        let opened = Instant::now();
         let end = s.serve().await;
         if let Some(r) = s.running.take() {
             if let Some(a) = r.abort {
                 let _ = a.send(());
             }
             let _ = r.handle.await;
+        }
+        if let Phase::Authed(l) = &s.phase {
+            let mut ev = crate::events::Event::new("logout", id, &l.user, peer.ip());
+            ev.duration_ms = Some(opened.elapsed().as_millis() as u64);
+            s.shared.events.emit(ev);
         }
         tracing::info!(session = id, peer = %peer, reason = end, "session closed");
     }

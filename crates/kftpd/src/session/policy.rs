@@ -45,7 +45,7 @@ pub fn tls_required(s: &Session) -> bool {
 fn needed_perm(cmd: &Command) -> Option<&'static str> {
     Some(match cmd {
         Command::List { .. } | Command::Nlst { .. } | Command::Mlsd(_) | Command::Mlst(_) => "list",
-        Command::Stat(Some(_)) => "list",
+        Command::Stat(Some(_)) | Command::Avbl(_) => "list",
         Command::Retr(_)
         | Command::Size(_)
         | Command::Mdtm(_)

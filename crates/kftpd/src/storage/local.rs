@@ -367,6 +367,7 @@ impl LocalFs {
                 file,
                 offset: 0,
                 written: 0,
+                discard: false,
                 finish: rename(dir, no_replace),
             })
         };
@@ -389,6 +390,7 @@ impl LocalFs {
                         file,
                         offset: n,
                         written: 0,
+                        discard: false,
                         finish: rename(dir, false),
                     })
                 }
@@ -401,6 +403,7 @@ impl LocalFs {
                         file,
                         offset: n,
                         written: 0,
+                        discard: false,
                         finish: Finish::InPlace,
                     })
                 }
@@ -414,6 +417,7 @@ impl LocalFs {
                         file,
                         offset: len,
                         written: 0,
+                        discard: false,
                         finish: rename(dir, false),
                     })
                 }
@@ -424,6 +428,7 @@ impl LocalFs {
                         file,
                         offset,
                         written: 0,
+                        discard: false,
                         finish: Finish::InPlace,
                     })
                 }
@@ -450,14 +455,16 @@ impl LocalFs {
                         RenameFlags::empty()
                     };
                     rustix::fs::renameat_with(&dir, &part, &dir, &name, flags)?;
-                } else if end == 0 {
-                    // Nothing arrived: leave no litter.
+                } else if end == 0 || up.discard {
+                    // Nothing arrived, or a quota refused it: leave no litter.
                     let _ = rustix::fs::unlinkat(&dir, &part, AtFlags::empty());
                 }
             }
             Finish::InPlace => {
                 if complete {
                     up.file.set_len(end)?;
+                } else if up.discard {
+                    up.file.set_len(up.offset)?;
                 }
             }
         }

@@ -200,6 +200,25 @@ impl Upload {
     }
 
     /// Records how many bytes the transfer delivered, before commit.
+    /// Marks the upload to be thrown away by `commit(.., false)` (a quota refusal): the
+    /// part file is removed, an in-place resume or append cut back to where it began.
+    /// Returns the bytes that frees on disk.
+    pub fn discard(&mut self) -> u64 {
+        match self {
+            Upload::File(f) => {
+                f.discard = true;
+                match f.finish {
+                    local::Finish::InPlace => f.written,
+                    local::Finish::Rename { .. } => {
+                        f.file.metadata().map_or(f.offset + f.written, |m| m.len())
+                    }
+                }
+            }
+            // An object upload that is not completed leaves nothing.
+            Upload::Object(_) => 0,
+        }
+    }
+
     pub fn set_written(&mut self, n: u64) {
         match self {
             Upload::File(f) => f.written = n,
@@ -217,6 +236,8 @@ pub struct FileUpload {
     pub offset: u64,
     /// Bytes written so far; the caller sets it before commit.
     pub written: u64,
+    /// Throw the upload away instead of keeping it resumable (see [`Upload::discard`]).
+    pub discard: bool,
     /// What commit does.
     pub(crate) finish: local::Finish,
 }

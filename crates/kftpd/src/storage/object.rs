@@ -405,6 +405,7 @@ impl ObjectUpload {
                 }
                 buf.extend_from_slice(&out);
                 let stored = (buf.len() - before) as u64;
+                kftp_datapath::charge(tuning, stored)?;
                 done += stored;
                 progress.fetch_add(stored, Ordering::Relaxed);
                 n
@@ -412,6 +413,7 @@ impl ObjectUpload {
                 // Straight into the buffer that becomes the part: no copy in between.
                 buf.reserve(256 << 10);
                 let n = r.read_buf(&mut buf).await?;
+                kftp_datapath::charge(tuning, n as u64)?;
                 done += n as u64;
                 progress.fetch_add(n as u64, Ordering::Relaxed);
                 n

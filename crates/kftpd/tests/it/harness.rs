@@ -16,6 +16,15 @@ pub const READER: &str = "reader";
 /// An account whose PROT P data connections need not resume the control TLS session
 /// (`tls_reuse_required = false`), for clients that cannot (ftplib.FTP_TLS, Commons Net).
 pub const RELAXED: &str = "relaxed";
+/// An account with quotas: [`QUOTA_BYTES`] and [`QUOTA_FILES`] on disk, and
+/// [`QUOTA_DOWN_PER_DAY`] bytes of downloads a day.
+pub const QUOTA_USER: &str = "quota";
+pub const QUOTA_BYTES: u64 = 100_000;
+pub const QUOTA_FILES: u64 = 3;
+pub const QUOTA_DOWN_PER_DAY: u64 = 150_000;
+/// An account whose only quota is [`DAILY_UP`] bytes of uploads a day.
+pub const DAILY_USER: &str = "daily";
+pub const DAILY_UP: u64 = 50_000;
 
 /// A users file with `alice` (all permissions) and `reader` (list, read), made once.
 fn users_file() -> &'static Path {
@@ -35,6 +44,28 @@ fn users_file() -> &'static Path {
         .unwrap();
         kftpd::auth::users::add_user(&p, RELAXED, PASS, None, None).unwrap();
         kftpd::auth::users::set_tls_reuse_required(&p, RELAXED, Some(false)).unwrap();
+        kftpd::auth::users::add_user(&p, QUOTA_USER, PASS, None, None).unwrap();
+        kftpd::auth::users::set_quota(
+            &p,
+            QUOTA_USER,
+            kftpd::quota::Limits {
+                bytes: Some(QUOTA_BYTES),
+                files: Some(QUOTA_FILES),
+                upload_per_day: None,
+                download_per_day: Some(QUOTA_DOWN_PER_DAY),
+            },
+        )
+        .unwrap();
+        kftpd::auth::users::add_user(&p, DAILY_USER, PASS, None, None).unwrap();
+        kftpd::auth::users::set_quota(
+            &p,
+            DAILY_USER,
+            kftpd::quota::Limits {
+                upload_per_day: Some(DAILY_UP),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         p
     })
 }

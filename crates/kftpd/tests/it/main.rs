@@ -1,7 +1,9 @@
 //! kftpd integration tests: one binary, a real server per test, real clients.
 
 mod abuse;
+mod certwatch;
 mod curl;
+mod events;
 mod ftplib;
 mod ftps;
 mod ftps_policy;
@@ -12,6 +14,7 @@ mod hash_limits;
 mod jail;
 mod lftp;
 mod ops;
+mod quota;
 mod session;
 mod suppaftp;
 mod transfers;
