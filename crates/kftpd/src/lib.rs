@@ -10,11 +10,13 @@
 //! - [`config`], [`cli`] — configuration from flags.
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
+//! - [`admin`] — the admin API (HTTP+JSON) and its session registry.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
 //!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
 //!   (Landlock, seccomp), [`proxy`] (PROXY protocol).
 
+pub mod admin;
 pub mod anon;
 pub mod auth;
 pub mod cli;

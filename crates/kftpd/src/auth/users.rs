@@ -8,6 +8,7 @@
 //! root = "/srv/ftp/alice"        # optional: defaults to the server's --root
 //! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir"]  # optional: all
 //! tls_reuse_required = false     # optional: the server's policy (see below)
+//! disabled = true                # optional: logins refused with 530 (admin API: disable)
 //! ```
 //!
 //! `tls_reuse_required = false` lets this account's `PROT P` data connections skip resuming
@@ -92,6 +93,22 @@ impl Perms {
         Ok(p)
     }
 
+    /// The names of the permissions granted (as the users file spells them).
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.list, "list"),
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.append, "append"),
+            (self.delete, "delete"),
+            (self.rename, "rename"),
+            (self.mkdir, "mkdir"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect()
+    }
+
     /// The MLSx `perm` view of these permissions.
     pub fn facts(self) -> kftp_proto::listing::Perms {
         kftp_proto::listing::Perms {
@@ -115,6 +132,8 @@ struct UserRecord {
     perms: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls_reuse_required: Option<bool>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -138,6 +157,8 @@ pub struct User {
     /// Whether PROT P data connections must resume the control TLS session; `None`: the
     /// server's policy.
     pub tls_reuse_required: Option<bool>,
+    /// `disabled = true`: logins are refused with 530 (the account stays in the file).
+    pub disabled: bool,
 }
 
 /// All accounts, loaded from the users file.
@@ -190,6 +211,7 @@ impl Users {
                     root: r.root,
                     perms,
                     tls_reuse_required: r.tls_reuse_required,
+                    disabled: r.disabled,
                 },
             );
         }
@@ -199,6 +221,16 @@ impl Users {
     /// The root directories that accounts name (the sandbox allows them).
     pub fn roots(&self) -> impl Iterator<Item = &Path> + '_ {
         self.by_name.values().filter_map(|u| u.root.as_deref())
+    }
+
+    /// Every account, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &User> + '_ {
+        self.by_name.values()
+    }
+
+    /// The account `name`.
+    pub fn get(&self, name: &str) -> Option<&User> {
+        self.by_name.get(name)
     }
 
     /// Number of accounts.
@@ -273,6 +305,7 @@ pub fn add_user(
                 root,
                 perms,
                 tls_reuse_required: None,
+                disabled: false,
             });
             false
         }
@@ -292,6 +325,30 @@ pub fn set_tls_reuse_required(path: &Path, name: &str, required: Option<bool>) -
         bail!("{}: no user '{name}'", path.display());
     };
     u.tls_reuse_required = required;
+    write_private(path, toml::to_string_pretty(&file)?.as_bytes())
+}
+
+/// Sets an account's `disabled` flag (a disabled account's logins get 530). The account
+/// must exist.
+pub fn set_disabled(path: &Path, name: &str, disabled: bool) -> Result<()> {
+    edit_user(path, name, |u| u.disabled = disabled)
+}
+
+/// Replaces an existing account's password (Argon2id). The account must exist.
+pub fn set_password(path: &Path, name: &str, password: &str) -> Result<()> {
+    let phc = hash_password(password)?;
+    edit_user(path, name, |u| u.password = phc)
+}
+
+fn edit_user(path: &Path, name: &str, f: impl FnOnce(&mut UserRecord)) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut file: UsersFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let Some(u) = file.users.iter_mut().find(|u| u.name == name) else {
+        bail!("{}: no user '{name}'", path.display());
+    };
+    f(u);
     write_private(path, toml::to_string_pretty(&file)?.as_bytes())
 }
 
@@ -350,6 +407,15 @@ mod tests {
         assert!(set_tls_reuse_required(&p, "nobody", Some(false)).is_err());
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("$argon2id$") && !text.contains("n3w"));
+        assert!(!text.contains("disabled"));
+        set_disabled(&p, "alice", true).unwrap();
+        assert!(Users::load(&p).unwrap().get("alice").unwrap().disabled);
+        set_password(&p, "alice", "third").unwrap();
+        let u = Users::load(&p).unwrap().verify("alice", "third").unwrap();
+        assert!(u.disabled && u.perms.names() == ["list", "read"]);
+        set_disabled(&p, "alice", false).unwrap();
+        assert!(!Users::load(&p).unwrap().get("alice").unwrap().disabled);
+        assert!(set_password(&p, "nobody", "x").is_err());
     }
 
     #[test]
