@@ -433,6 +433,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn openapi_names_every_route() {
+        let doc = include_str!("../../../../docs/admin-api.yaml");
+        for path in [
+            "/api/v1/sessions:",
+            "/api/v1/sessions/{id}:",
+            "/api/v1/users:",
+            "/api/v1/users/{name}/password:",
+            "/api/v1/users/{name}/disable:",
+            "/api/v1/users/{name}/enable:",
+            "/api/v1/reload:",
+        ] {
+            assert!(
+                doc.contains(&format!("  {path}\n")),
+                "{path} missing from docs/admin-api.yaml"
+            );
+        }
+    }
+
+    #[test]
     fn compare_and_token() {
         assert!(constant_time_eq(b"abc", b"abc"));
         assert!(!constant_time_eq(b"abc", b"abd") && !constant_time_eq(b"abc", b"ab"));

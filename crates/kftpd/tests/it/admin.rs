@@ -20,19 +20,19 @@ struct Admin {
 
 impl Admin {
     fn start(extra: &[&str]) -> Admin {
+        Admin::start_on("127.0.0.1:0", false, extra)
+    }
+
+    /// `tls`: FTPS on (a self-signed certificate in the state directory).
+    fn start_on(admin_listen: &str, tls: bool, extra: &[&str]) -> Admin {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir_all(d.join("root")).unwrap();
         kftpd::auth::users::add_user(&d.join("users.toml"), USER, PASS, None, None).unwrap();
         let log = d.join("kftpd.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args([
-                "--no-tls",
-                "--listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-            ])
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", admin_listen])
+            .args(if tls { &[][..] } else { &["--no-tls"][..] })
             .arg("--root")
             .arg(d.join("root"))
             .arg("--users")
@@ -45,7 +45,7 @@ impl Admin {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start kftpd");
-        let ftp = launched(&mut child, false, &log).addr;
+        let ftp = launched(&mut child, tls, &log).addr;
         let deadline = Instant::now() + Duration::from_secs(20);
         let api = loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -391,4 +391,51 @@ fn admin_non_loopback_needs_tls() {
         .arg(dir.path().join("root")));
     assert!(!ok);
     assert!(err.contains("not a loopback address"), "{err}");
+    // The same from the config file's admin_listen.
+    let conf = dir.path().join("k.toml");
+    std::fs::write(&conf, "no_tls = true\nadmin_listen = \"0.0.0.0:0\"\n").unwrap();
+    let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&conf)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--root")
+        .arg(dir.path().join("root")));
+    assert!(!ok);
+    assert!(err.contains("not a loopback address"), "{err}");
+}
+
+#[test]
+fn admin_over_tls_when_not_loopback() {
+    // Any address but loopback is served over TLS with the FTPS certificate.
+    let srv = Admin::start_on("0.0.0.0:0", true, &[]);
+    let _c = Ctl::connect(srv.ftp);
+    let url = format!("https://localhost:{}", srv.api.port());
+    let (ok, out, err) = run(Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["admin", "--admin-url", &url, "--cacert"])
+        .arg(srv.path("state/tls-cert.pem"))
+        .arg("--state-dir")
+        .arg(srv.path("state"))
+        .arg("sessions"));
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    // Plain HTTP gets no answer from the TLS port.
+    let local: SocketAddr = format!("127.0.0.1:{}", srv.api.port()).parse().unwrap();
+    let mut s = TcpStream::connect(local).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /api/v1/sessions HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    assert!(
+        !resp.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&resp)
+    );
+    // Without trusting the self-signed certificate the CLI refuses the server.
+    let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["admin", "--admin-url", &url, "--state-dir"])
+        .arg(srv.path("state"))
+        .arg("sessions"));
+    assert!(!ok, "{err}");
 }
