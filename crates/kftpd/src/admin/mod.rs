@@ -313,6 +313,9 @@ async fn edit_and_reload(
 ) -> Result<Response, ApiError> {
     let shared = api.shared.clone();
     tokio::task::spawn_blocking(move || {
+        // One edit at a time: each reads, changes and rewrites the whole file.
+        static EDITS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = EDITS.lock().unwrap_or_else(|p| p.into_inner());
         let mut v = edit(&shared.config.users_file)?;
         let failed = crate::signals::reload(&shared);
         v["reload_failures"] = json!(failed);

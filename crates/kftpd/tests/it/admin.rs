@@ -358,6 +358,29 @@ fn admin_users_and_reload() {
         "{body}"
     );
     assert_eq!(srv.login_code("dave", "pw-d"), 230);
+    let admin = |args: &[&str]| {
+        run(Command::new(env!("CARGO_BIN_EXE_kftpd"))
+            .args([
+                "admin",
+                "--admin-url",
+                &format!("http://{}", srv.api),
+                "--state-dir",
+            ])
+            .arg(srv.path("state"))
+            .args(args))
+    };
+    let (ok, out, err) = admin(&["reload"]);
+    assert!(ok && out.contains("reloaded"), "{out}\n{err}");
+    let (ok, out, err) = admin(&["users"]);
+    assert!(
+        ok && out.lines().any(|l| l.starts_with("dave ")),
+        "{out}\n{err}"
+    );
+    let (ok, _, err) = admin(&["kick", "999"]);
+    assert!(
+        !ok && err.contains("404") && err.contains("no session 999"),
+        "{err}"
+    );
 
     // Bad bodies: JSON errors; oversized bodies refused.
     let (code, body) = srv.call("POST", "/api/v1/users", Some("{not json"));
