@@ -202,6 +202,13 @@ impl Registration {
         });
     }
 
+    /// Resolves when an administrator asks this session to end (at once if already asked).
+    pub async fn wait_kicked(&mut self) {
+        if self.kicked.wait_for(|k| *k).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
     /// Whether an administrator asked this session to end.
     pub fn is_kicked(&self) -> bool {
         *self.kicked.borrow()

@@ -539,11 +539,20 @@ impl Session {
     }
 
     async fn finish_transfer(&mut self) {
-        if let Some(run) = self.running.take() {
-            let reply = run
-                .handle
-                .await
-                .unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
+        if let Some(mut run) = self.running.take() {
+            // An administrator's kick (admin API) aborts the transfer being waited for; the
+            // session then ends at its next read.
+            let done = tokio::select! {
+                r = &mut run.handle => r,
+                () = self.admin.wait_kicked() => {
+                    if let Some(a) = run.abort.take() {
+                        let _ = a.send(());
+                    }
+                    (&mut run.handle).await
+                }
+            };
+            let reply =
+                done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
             let _ = self.send(&reply).await;
         }
     }

@@ -280,6 +280,29 @@ fn admin_token_sessions_and_kick() {
         200
     );
     assert_eq!(idle.read().code, 421);
+    // A session waiting for its transfer to end before the next command (PWD sent during
+    // a RETR) is kicked too: the transfer is aborted, PWD answered, then 421.
+    let mut c = Ctl::connect(srv.ftp);
+    c.expect(&format!("USER {USER}"), 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    let mut d = c.epsv();
+    c.expect("RETR big.bin", 150);
+    d.read_exact(&mut first).unwrap();
+    c.send_raw(b"PWD\r\n");
+    std::thread::sleep(Duration::from_millis(200));
+    let (_, list) = srv.call("GET", "/api/v1/sessions", None);
+    let id = list[0]["id"].as_u64().unwrap();
+    assert_eq!(
+        srv.call("DELETE", &format!("/api/v1/sessions/{id}"), None)
+            .0,
+        200
+    );
+    let started = Instant::now();
+    assert_eq!(c.read().code, 426);
+    assert_eq!(c.read().code, 257);
+    assert_eq!(c.read().code, 421);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(d);
 }
 
 #[test]
