@@ -18,8 +18,8 @@ pub struct AdminCli {
     /// The server's state directory (where admin-token is).
     #[arg(long, default_value = ".kftpd-state", env = "KFTPD_STATE_DIR")]
     pub state_dir: PathBuf,
-    /// PEM certificate to trust for an https:// URL (e.g. <state-dir>/cert.pem when the
-    /// server's certificate is self-signed).
+    /// PEM certificate to trust for an https:// URL (e.g. <state-dir>/tls-cert.pem when the
+    /// server generated its own certificate).
     #[arg(long)]
     pub cacert: Option<PathBuf>,
     /// Print the API's JSON instead of a table.
