@@ -35,6 +35,9 @@ pub enum Sub {
         /// The file to check.
         file: Option<PathBuf>,
     },
+    /// Talk to a running server's admin API (--admin-listen): list or end sessions, list
+    /// users, reload.
+    Admin(crate::admin::client::AdminCli),
 }
 
 /// `kftpd user ...`
@@ -200,6 +203,9 @@ pub struct ServeArgs {
     /// Configuration file, transfer log, metrics, drain, privileges, sandbox, PROXY protocol.
     #[command(flatten)]
     pub ops: crate::ops::OpsArgs,
+    /// Admin API.
+    #[command(flatten)]
+    pub admin: crate::admin::AdminArgs,
 }
 
 /// Parses a port range `LOW-HIGH` (also used for the config file).
@@ -254,6 +260,7 @@ impl ServeArgs {
         self.abuse.apply(&mut c);
         c.ops = self.ops.to_config();
         c.s3 = self.s3.to_settings();
+        c.admin_listen = self.admin.admin_listen;
         c.tls_policy = if self.require_tls {
             TlsPolicy::Always
         } else if self.no_tls_required || self.no_tls {

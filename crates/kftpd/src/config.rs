@@ -97,6 +97,8 @@ pub struct Config {
     pub s3: crate::storage::s3args::S3Settings,
     /// What HASH and the X* digests may cost.
     pub hash: HashLimits,
+    /// Admin API address (`--admin-listen`; off when `None`).
+    pub admin_listen: Option<std::net::SocketAddr>,
 }
 
 /// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
@@ -170,6 +172,7 @@ impl Config {
             ops: crate::ops::OpsConfig::default(),
             s3: crate::storage::s3args::S3Settings::new(),
             hash: HashLimits::default(),
+            admin_listen: None,
         }
     }
 }

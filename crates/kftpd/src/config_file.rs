@@ -85,6 +85,8 @@ pub struct FileConfig {
     s3_concurrency: Option<usize>,
     s3_access_key_id: Option<String>,
     s3_secret_access_key: Option<String>,
+    // Admin API (see `admin`).
+    admin_listen: Option<SocketAddr>,
 }
 
 /// One `passive_networks` entry: clients in `network` are told `address` in 227 replies.
@@ -338,6 +340,7 @@ impl FileConfig {
             s3_access_key_id,
             s3_secret_access_key
         );
+        take_in!(admin: admin_listen);
         if let Some(p) = &self.passive_ports {
             if unset("passive_ports") {
                 args.passive_ports = crate::cli::parse_range(p.get_ref()).ok();

@@ -12,11 +12,13 @@
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
 //! - [`quota`] — per-user disk and daily transfer quotas.
 //! - [`events`] — `--event-exec`: a program run with JSON for logins, transfers, changes.
+//! - [`admin`] — the admin API (HTTP+JSON) and its session registry.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
 //!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
 //!   (Landlock, seccomp), [`proxy`] (PROXY protocol), [`certwatch`] (certificate renewals).
 
+pub mod admin;
 pub mod anon;
 pub mod auth;
 pub mod certwatch;

@@ -21,6 +21,7 @@ fn main() -> ExitCode {
     let result = match (&cli.command, file) {
         (_, Err(e)) => Err(e.into()),
         (Some(Sub::User(cmd)), _) => user_cmd(cmd),
+        (Some(Sub::Admin(a)), _) => kftpd::admin::client::run(a),
         (Some(Sub::CheckConfig { file }), _) => {
             kftpd::config_file::check_cmd(file.as_deref().or(cli.serve.ops.config.as_deref()))
         }
@@ -202,6 +203,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     // confine the process while it is still single-threaded.
     let mut pre = kftpd::ops::bind_all(&cfg)?;
     let xferlog = kftpd::ops::open_xferlog(&cfg)?;
+    let admin = kftpd::admin::prepare(&cfg)?;
     kftpd::ops::confine(&cfg, &users, tls.as_deref())?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -259,6 +261,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         shared.ops.xferlog = xferlog;
         let shared = Arc::new(shared);
         kftpd::ops::start(&shared, &mut pre)?;
+        kftpd::admin::start(&shared, admin)?;
         let drain = shared.config.ops.drain_timeout;
         kftpd::server::run(shared, listeners, kftpd::signals::stop_requested(), drain).await;
         Ok::<_, anyhow::Error>(())

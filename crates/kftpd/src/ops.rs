@@ -264,6 +264,9 @@ pub fn confine(
         rw.retain(|p| crate::storage::Root::is_local(p));
         rw.extend(cfg.ops.xferlog.as_deref().map(parent));
         let mut ro = vec![parent(&cfg.users_file)];
+        if cfg.admin_listen.is_some() {
+            rw.push(parent(&cfg.users_file)); // the admin API edits the users file
+        }
         if object_roots {
             // The S3 client resolves names and verifies certificates: load its roots now
             // and leave /etc (resolv.conf, hosts, ssl) readable.

@@ -12,6 +12,7 @@
 //! quota_files = 10000            #   under the root, bytes per UTC day up and down
 //! quota_upload_bytes_per_day = 1073741824
 //! quota_download_bytes_per_day = 5368709120
+//! disabled = true                # optional: logins refused with 530 (admin API: disable)
 //! ```
 //!
 //! `tls_reuse_required = false` lets this account's `PROT P` data connections skip resuming
@@ -96,6 +97,22 @@ impl Perms {
         Ok(p)
     }
 
+    /// The names of the permissions granted (as the users file spells them).
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.list, "list"),
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.append, "append"),
+            (self.delete, "delete"),
+            (self.rename, "rename"),
+            (self.mkdir, "mkdir"),
+        ]
+        .into_iter()
+        .filter_map(|(on, n)| on.then_some(n))
+        .collect()
+    }
+
     /// The MLSx `perm` view of these permissions.
     pub fn facts(self) -> kftp_proto::listing::Perms {
         kftp_proto::listing::Perms {
@@ -127,6 +144,8 @@ struct UserRecord {
     quota_upload_bytes_per_day: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     quota_download_bytes_per_day: Option<u64>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    disabled: bool,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -152,6 +171,8 @@ pub struct User {
     pub tls_reuse_required: Option<bool>,
     /// Disk and daily transfer quotas (see [`crate::quota`]).
     pub quota: crate::quota::Limits,
+    /// `disabled = true`: logins are refused with 530 (the account stays in the file).
+    pub disabled: bool,
 }
 
 /// All accounts, loaded from the users file.
@@ -210,6 +231,7 @@ impl Users {
                         upload_per_day: r.quota_upload_bytes_per_day,
                         download_per_day: r.quota_download_bytes_per_day,
                     },
+                    disabled: r.disabled,
                 },
             );
         }
@@ -221,7 +243,12 @@ impl Users {
         self.by_name.values().filter_map(|u| u.root.as_deref())
     }
 
-    /// The account called `name`.
+    /// Every account, by name.
+    pub fn iter(&self) -> impl Iterator<Item = &User> + '_ {
+        self.by_name.values()
+    }
+
+    /// The account `name`.
     pub fn get(&self, name: &str) -> Option<&User> {
         self.by_name.get(name)
     }
@@ -302,6 +329,7 @@ pub fn add_user(
                 quota_files: None,
                 quota_upload_bytes_per_day: None,
                 quota_download_bytes_per_day: None,
+                disabled: false,
             });
             false
         }
@@ -327,6 +355,27 @@ pub fn set_tls_reuse_required(path: &Path, name: &str, required: Option<bool>) -
 /// Sets the account's quotas that `limits` names (`Some`); the others stay as they are.
 /// The account must exist.
 pub fn set_quota(path: &Path, name: &str, limits: crate::quota::Limits) -> Result<()> {
+    edit_user(path, name, |u| {
+        u.quota_bytes = limits.bytes.or(u.quota_bytes);
+        u.quota_files = limits.files.or(u.quota_files);
+        u.quota_upload_bytes_per_day = limits.upload_per_day.or(u.quota_upload_bytes_per_day);
+        u.quota_download_bytes_per_day = limits.download_per_day.or(u.quota_download_bytes_per_day);
+    })
+}
+
+/// Sets an account's `disabled` flag (a disabled account's logins get 530). The account
+/// must exist.
+pub fn set_disabled(path: &Path, name: &str, disabled: bool) -> Result<()> {
+    edit_user(path, name, |u| u.disabled = disabled)
+}
+
+/// Replaces an existing account's password (Argon2id). The account must exist.
+pub fn set_password(path: &Path, name: &str, password: &str) -> Result<()> {
+    let phc = hash_password(password)?;
+    edit_user(path, name, |u| u.password = phc)
+}
+
+fn edit_user(path: &Path, name: &str, f: impl FnOnce(&mut UserRecord)) -> Result<()> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut file: UsersFile =
@@ -334,10 +383,7 @@ pub fn set_quota(path: &Path, name: &str, limits: crate::quota::Limits) -> Resul
     let Some(u) = file.users.iter_mut().find(|u| u.name == name) else {
         bail!("{}: no user '{name}'", path.display());
     };
-    u.quota_bytes = limits.bytes.or(u.quota_bytes);
-    u.quota_files = limits.files.or(u.quota_files);
-    u.quota_upload_bytes_per_day = limits.upload_per_day.or(u.quota_upload_bytes_per_day);
-    u.quota_download_bytes_per_day = limits.download_per_day.or(u.quota_download_bytes_per_day);
+    f(u);
     write_private(path, toml::to_string_pretty(&file)?.as_bytes())
 }
 
@@ -396,6 +442,15 @@ mod tests {
         assert!(set_tls_reuse_required(&p, "nobody", Some(false)).is_err());
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("$argon2id$") && !text.contains("n3w"));
+        assert!(!text.contains("disabled"));
+        set_disabled(&p, "alice", true).unwrap();
+        assert!(Users::load(&p).unwrap().get("alice").unwrap().disabled);
+        set_password(&p, "alice", "third").unwrap();
+        let u = Users::load(&p).unwrap().verify("alice", "third").unwrap();
+        assert!(u.disabled && u.perms.names() == ["list", "read"]);
+        set_disabled(&p, "alice", false).unwrap();
+        assert!(!Users::load(&p).unwrap().get("alice").unwrap().disabled);
+        assert!(set_password(&p, "nobody", "x").is_err());
     }
 
     #[test]

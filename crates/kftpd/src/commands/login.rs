@@ -67,6 +67,10 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         let key = crate::limits::client_key(s.peer.ip());
         let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string(), key).await;
         match verified {
+            Some(u) if u.disabled => {
+                tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login refused: account disabled");
+                return Reply::new(530, "Login refused: this account is disabled.");
+            }
             Some(u) => (
                 u.root.clone().unwrap_or_else(|| cfg.root.clone()),
                 u.perms,

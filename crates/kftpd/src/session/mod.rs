@@ -48,6 +48,8 @@ pub struct Shared {
     pub quotas: Arc<crate::quota::Quotas>,
     /// `--event-exec` (off unless started in the runtime).
     pub events: crate::events::Events,
+    /// Live sessions, for the admin API.
+    pub sessions: crate::admin::registry::Registry,
 }
 
 impl Shared {
@@ -67,6 +69,7 @@ impl Shared {
             metrics: Metrics::default(),
             next_id: AtomicU64::new(1),
             tls: None,
+            sessions: Default::default(),
         }
     }
 
@@ -177,6 +180,8 @@ pub struct Session {
     login_deadline: Option<tokio::time::Instant>,
     /// Bans imposed anywhere; one on this session's client key closes it.
     bans: tokio::sync::watch::Receiver<u64>,
+    /// This session in the admin registry (user, transfer, kick); removed on drop.
+    admin: crate::admin::registry::Registration,
     control: Control,
 }
 
@@ -218,6 +223,7 @@ impl Session {
             }
         };
         let bans = shared.abuse.ban_watch();
+        let admin = shared.sessions.register(id, peer);
         let mut s = Session {
             id,
             shared,
@@ -248,6 +254,7 @@ impl Session {
             lineage,
             login_deadline: None,
             bans,
+            admin,
             control: Control::new(stream),
         };
         tracing::info!(session = id, peer = %peer, "session opened");
@@ -330,6 +337,15 @@ impl Session {
                         .await;
                     return "login timeout";
                 }
+                Err(Interrupt::Kicked) => {
+                    let _ = self
+                        .send(&Reply::new(
+                            421,
+                            "Session ended by the administrator; closing control connection.",
+                        ))
+                        .await;
+                    return "ended by administrator";
+                }
                 Err(Interrupt::Banned) => {
                     let _ = self
                         .send(&Reply::new(
@@ -362,6 +378,7 @@ impl Session {
                     self.handle(cmd).await
                 }
             };
+            self.admin_sync();
             if let Some(r) = reply {
                 if self.send(&r).await.is_err() {
                     return "write error";
@@ -397,6 +414,18 @@ impl Session {
                 }
                 return Err(Interrupt::Banned);
             }
+            if self.admin.is_kicked() {
+                if let Some(mut run) = self.running.take() {
+                    if let Some(a) = run.abort.take() {
+                        let _ = a.send(());
+                    }
+                    let reply = (&mut run.handle)
+                        .await
+                        .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
+                    let _ = self.send(&reply).await;
+                }
+                return Err(Interrupt::Kicked);
+            }
             if let Some(run) = self.running.as_mut() {
                 if stage == Stop::Now {
                     if let Some(a) = run.abort.take() {
@@ -413,6 +442,7 @@ impl Session {
                     line = self.control.read_line() => return Ok(line.ok()),
                     done = &mut run.handle => {
                         self.running = None;
+                        self.admin_sync();
                         let reply = done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
                         if self.send(&reply).await.is_err() {
                             return Ok(None);
@@ -420,6 +450,7 @@ impl Session {
                     }
                     Ok(()) = stop.changed() => {}
                     Ok(()) = self.bans.changed() => ban_woke = true,
+                    Ok(()) = self.admin.kicked.changed() => {}
                 }
             } else {
                 if stage != Stop::Run {
@@ -461,9 +492,23 @@ impl Session {
                     }
                     Ok(()) = stop.changed() => {}
                     Ok(()) = self.bans.changed() => ban_woke = true,
+                    Ok(()) = self.admin.kicked.changed() => {}
                 }
             }
         }
+    }
+
+    /// Publishes the login and running transfer to the admin registry when they changed.
+    fn admin_sync(&mut self) {
+        let user = match &self.phase {
+            Phase::Authed(l) => Some(l.user.as_str()),
+            _ => None,
+        };
+        let transfer = self
+            .running
+            .as_ref()
+            .map(|r| (r.what.as_str(), &r.progress, r.total, r.started));
+        self.admin.sync(user, transfer);
     }
 
     /// Whether a ban was imposed since the last look (`woke`: the watch just said so), on
@@ -516,11 +561,20 @@ impl Session {
     }
 
     async fn finish_transfer(&mut self) {
-        if let Some(run) = self.running.take() {
-            let reply = run
-                .handle
-                .await
-                .unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
+        if let Some(mut run) = self.running.take() {
+            // An administrator's kick (admin API) aborts the transfer being waited for; the
+            // session then ends at its next read.
+            let done = tokio::select! {
+                r = &mut run.handle => r,
+                () = self.admin.wait_kicked() => {
+                    if let Some(a) = run.abort.take() {
+                        let _ = a.send(());
+                    }
+                    (&mut run.handle).await
+                }
+            };
+            let reply =
+                done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
             let _ = self.send(&reply).await;
         }
     }
@@ -583,6 +637,8 @@ enum Interrupt {
     LoginTimeout,
     /// This session's client key was banned.
     Banned,
+    /// An administrator ended the session (admin API).
+    Kicked,
 }
 
 impl Shared {

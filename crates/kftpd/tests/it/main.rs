@@ -1,6 +1,7 @@
 //! kftpd integration tests: one binary, a real server per test, real clients.
 
 mod abuse;
+mod admin;
 mod certwatch;
 mod curl;
 mod events;
