@@ -22,6 +22,7 @@ pub mod commands;
 pub mod config;
 pub mod config_file;
 pub mod datachan;
+pub mod hardening;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;

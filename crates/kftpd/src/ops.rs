@@ -50,6 +50,14 @@ pub struct OpsArgs {
     /// other peers are closed.
     #[arg(long, value_name = "CIDR")]
     pub proxy_trusted: Vec<ipnet::IpNet>,
+    /// Serve as root when started as root without --user (logs a warning at start and on
+    /// every login). Without it kftpd refuses to start as root unless --user is given.
+    #[arg(long)]
+    pub allow_root: bool,
+    /// Let --metrics-listen be a non-loopback address (the endpoint has no
+    /// authentication: firewall it to the scraper). Without it kftpd refuses to start.
+    #[arg(long)]
+    pub metrics_public: bool,
 }
 
 /// One split-horizon entry: clients in `network` get `address` in 227 replies.
@@ -138,6 +146,10 @@ pub struct OpsConfig {
     pub proxy_trusted: Vec<ipnet::IpNet>,
     /// Split-horizon passive addresses (first match wins).
     pub passive_networks: Vec<PassiveNet>,
+    /// Serve as root without --user (warned about).
+    pub allow_root: bool,
+    /// Metrics endpoint may listen beyond loopback.
+    pub metrics_public: bool,
 }
 
 impl OpsArgs {
@@ -154,6 +166,8 @@ impl OpsArgs {
             proxy_protocol: self.proxy_protocol,
             proxy_trusted: self.proxy_trusted.clone(),
             passive_networks: Vec::new(),
+            allow_root: self.allow_root,
+            metrics_public: self.metrics_public,
         }
     }
 }

@@ -295,24 +295,62 @@ pub fn set_tls_reuse_required(path: &Path, name: &str, required: Option<bool>) -
     write_private(path, toml::to_string_pretty(&file)?.as_bytes())
 }
 
-/// Writes a file readable only by its owner, atomically (temp file + rename).
+/// Writes a file readable only by its owner, atomically: a new temp file with a random
+/// name beside it (`create_new` and `O_NOFOLLOW`, so neither a planted file nor a symbolic
+/// link at that name is ever written through), mode 0600, synced, renamed over `path`, and
+/// the directory synced so the rename survives a crash.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use rand::Rng;
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.to_path_buf()
+        }
+        None => PathBuf::from("."),
+    };
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (tmp, mut f) = {
+        let mut tries = 0;
+        loop {
+            let tag: u64 = rand::rngs::OsRng.gen();
+            let tmp = dir.join(format!(".{base}.{tag:016x}.tmp"));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp)
+            {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => {
+                    tries += 1;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating {}", tmp.display()));
+                }
+            }
+        }
+    };
+    let written = (|| -> Result<()> {
+        // The umask may have narrowed 0600 further, never widened it; make it exact.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))?;
     Ok(())
 }
 
@@ -350,6 +388,32 @@ mod tests {
         assert!(set_tls_reuse_required(&p, "nobody", Some(false)).is_err());
         let text = std::fs::read_to_string(&p).unwrap();
         assert!(text.contains("$argon2id$") && !text.contains("n3w"));
+    }
+
+    #[test]
+    fn write_private_follows_no_planted_link_and_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("users.toml");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        // The old, predictable temp names: a link planted there must not be written through.
+        std::os::unix::fs::symlink(&victim, dir.path().join("users.tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".users.toml.tmp")).unwrap();
+        add_user(&p, "alice", "pw", None, None).unwrap();
+        add_user(&p, "bob", "pw", None, None).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(Users::load(&p).unwrap().len(), 2);
+        // No temp file is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".users.toml.") && n != ".users.toml.tmp")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

@@ -54,6 +54,7 @@ impl Proc {
             .arg("--state-dir")
             .arg(state.path())
             .args(extra)
+            .args(kftp_testkit::kftpd_root_args())
             .env("KFTPD_LOG", "debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())

@@ -1,0 +1,284 @@
+//! Deployment hardening (issue #14) against the real binary: kftpd's own files never inside
+//! a served root, no serving as root by accident, the initial password printed once, the
+//! metrics endpoint on loopback unless said otherwise, and what clients may learn or do in
+//! the anonymous drop folder, with SITE CHMOD and the passive port pool.
+
+use crate::harness::*;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs kftpd with `args` (plus `--listen 127.0.0.1:0`) and expects it to exit within 15 s;
+/// returns (success, stderr).
+fn refused(args: &[&str], root_args: bool) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kftpd"));
+    cmd.args(["--listen", "127.0.0.1:0"]).args(args);
+    if root_args {
+        cmd.args(kftp_testkit::kftpd_root_args());
+    }
+    let mut child = cmd
+        .env("KFTPD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kftpd");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("kftpd {args:?} started instead of refusing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.success(), err)
+}
+
+/// Starts kftpd with `args`; returns the child and its stdout lines up to the certificate
+/// line (the last start-up line with TLS on).
+fn started(args: &[&str]) -> (Child, Vec<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .args(kftp_testkit::kftpd_root_args())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kftpd");
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        if out.read_line(&mut l).unwrap_or(0) == 0 {
+            break;
+        }
+        let done = l.contains("SHA-256");
+        lines.push(l.trim_end().to_string());
+        if done {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn state_dir_inside_the_root_refuses_to_start() {
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("pub");
+    std::fs::create_dir(&root).unwrap();
+    let state = root.join(".kftpd-state");
+    let (ok, err) = refused(
+        &["--root", s(&root), "--state-dir", s(&state), "--anonymous"],
+        true,
+    );
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("state directory") && err.contains("inside the served root"),
+        "{err}"
+    );
+    assert!(err.contains("--state-dir /var/lib/kftpd"), "{err}");
+    assert!(
+        !state.join("users.toml").exists(),
+        "nothing written into the root"
+    );
+    // A users file or TLS key inside the root is refused the same way.
+    let (ok, err) = refused(
+        &[
+            "--root",
+            s(&root),
+            "--state-dir",
+            s(&d.path().join("state")),
+            "--users",
+            s(&root.join("users.toml")),
+        ],
+        true,
+    );
+    assert!(!ok && err.contains("the users file"), "{err}");
+    // Through a symbolic link to the root, too (paths are compared canonical).
+    std::os::unix::fs::symlink(&root, d.path().join("alias")).unwrap();
+    let (ok, err) = refused(
+        &[
+            "--root",
+            s(&d.path().join("alias")),
+            "--state-dir",
+            s(&d.path().join("state2")),
+            "--xferlog",
+            s(&root.join("logs/xferlog")),
+        ],
+        true,
+    );
+    assert!(!ok && err.contains("the transfer log"), "{err}");
+}
+
+#[test]
+fn a_user_root_that_contains_the_state_dir_refuses_to_start() {
+    let d = tempfile::tempdir().unwrap();
+    let users = d.path().join("etc/users.toml");
+    // bob's root is the whole directory: it holds the state directory.
+    kftpd::auth::users::add_user(&users, "bob", PASS, Some(d.path().to_path_buf()), None).unwrap();
+    std::fs::create_dir(d.path().join("pub")).unwrap();
+    let (ok, err) = refused(
+        &[
+            "--root",
+            s(&d.path().join("pub")),
+            "--users",
+            s(&users),
+            "--state-dir",
+            s(&d.path().join("state")),
+        ],
+        true,
+    );
+    assert!(!ok && err.contains("inside the served root"), "{err}");
+}
+
+#[test]
+fn sibling_root_and_state_dir_start() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut child, lines) = started(&[
+        "--root",
+        s(&d.path().join("public")),
+        "--state-dir",
+        s(&d.path().join(".kftpd-state")),
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines.iter().any(|l| l.contains("listening on")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn root_without_user_refuses_to_start() {
+    if !kftp_testkit::running_as_root() {
+        kftp_testkit::skip("needs root: kftpd only refuses when started as root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let (ok, err) = refused(
+        &[
+            "--root",
+            s(&d.path().join("public")),
+            "--state-dir",
+            s(&d.path().join("state")),
+        ],
+        false,
+    );
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("--user ftp") && err.contains("--allow-root"),
+        "{err}"
+    );
+    // --allow-root serves, and says so loudly.
+    let state = d.path().join("state");
+    let log = d.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["--listen", "127.0.0.1:0", "--no-tls", "--allow-root"])
+        .args([
+            "--root",
+            s(&d.path().join("public")),
+            "--state-dir",
+            s(&state),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let l = launched(&mut child, false, &log);
+    let pw = std::fs::read_to_string(state.join("initial-password")).unwrap();
+    let mut c = Ctl::connect(l.addr);
+    c.expect("USER kftp", 331);
+    c.expect(&format!("PASS {}", pw.trim()), 230);
+    c.expect("QUIT", 221);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        if t.contains("this session acts as root") || Instant::now() > deadline {
+            break t;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("WARN") && text.contains("--allow-root: serving as root"),
+        "{text}"
+    );
+    assert!(text.contains("this session acts as root"), "{text}");
+}
+
+#[test]
+fn initial_password_is_printed_only_on_the_first_start() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    let public = d.path().join("public");
+    let args = ["--root", s(&public), "--state-dir", s(&state)];
+    let (mut first, lines) = started(&args);
+    let _ = first.kill();
+    let _ = first.wait();
+    let pw = std::fs::read_to_string(state.join("initial-password")).unwrap();
+    let pw = pw.trim();
+    let text = lines.join("\n");
+    assert!(text.contains(pw), "first start shows the password: {text}");
+    let (mut second, lines) = started(&args);
+    let _ = second.kill();
+    let _ = second.wait();
+    let text = lines.join("\n");
+    assert!(text.contains("listening on"), "{text}");
+    assert!(!text.contains(pw), "second start must not print it: {text}");
+    assert!(
+        text.contains(s(&state.join("initial-password"))),
+        "says where it is: {text}"
+    );
+}
+
+#[test]
+fn metrics_beyond_loopback_need_metrics_public() {
+    let d = tempfile::tempdir().unwrap();
+    let (ok, err) = refused(
+        &[
+            "--root",
+            s(&d.path().join("public")),
+            "--state-dir",
+            s(&d.path().join("state")),
+            "--metrics-listen",
+            "0.0.0.0:0",
+        ],
+        true,
+    );
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("not a loopback address") && err.contains("--metrics-public"),
+        "{err}"
+    );
+    let (mut child, lines) = started(&[
+        "--root",
+        s(&d.path().join("public")),
+        "--state-dir",
+        s(&d.path().join("state")),
+        "--metrics-listen",
+        "0.0.0.0:0",
+        "--metrics-public",
+    ]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lines.iter().any(|l| l.contains("listening on")),
+        "{lines:?}"
+    );
+}
