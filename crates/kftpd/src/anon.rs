@@ -4,6 +4,10 @@
 //! read-only, except for an optional drop folder (`--anonymous-upload-dir`): there STOR
 //! creates new files (never overwriting, never resuming), and nothing in it can be listed,
 //! downloaded, sized or hashed, so the folder cannot become a free file-sharing service.
+//! Nor can it be probed: those refusals are the same whether a name exists or not, and a
+//! STOR to a taken name stores under a fresh one (`name.<16 hex>`) with the same replies
+//! (`commands/stor.rs`). One upload may write `--anonymous-upload-max-bytes` (552 past it)
+//! and a failed anonymous upload leaves nothing, part file included (`transfer.rs`).
 //! Outside it nothing can be written. Anonymous sessions have their own session cap and a
 //! bandwidth limit shared by all of them (see [`crate::limits`]).
 //!

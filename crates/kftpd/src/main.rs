@@ -164,8 +164,15 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     // layout before anything is written into the state directory.
     let known = Users::load(&cfg.users_file).unwrap_or_default();
     kftpd::hardening::check_private_paths(&cfg, &known).map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&cfg.state_dir)
-        .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Owner only: it holds the initial password and the generated TLS key.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.state_dir)
+            .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    }
     kftpd::hardening::check_modes(&cfg)?;
     let (initial, has_initial) = ensure_default_user(&cfg, args.users.is_some())?;
     let users = Users::load(&cfg.users_file)?;

@@ -76,12 +76,23 @@ pub struct Ctx {
     /// The control socket (a duplicate), to check that an uploading client is still
     /// there before committing ([`crate::limits::control_closed`]).
     pub control: Option<rustix::fd::OwnedFd>,
+    /// Anonymous uploads: the size cap (552 past it), and nothing of a failed upload is
+    /// kept (it cannot be resumed, so a part file would only take space).
+    pub anonymous_upload: Option<UploadCap>,
+}
+
+/// How an anonymous upload is bounded.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadCap {
+    /// Largest size in bytes (0: no cap).
+    pub max_bytes: u64,
 }
 
 enum End {
     Done(Outcome),
     Aborted,
     Stalled,
+    TooLarge(u64),
     Failed(io::Error),
 }
 
@@ -467,11 +478,31 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         }
     };
 
+    // The anonymous size cap, checked as bytes arrive.
+    let cap = ctx.anonymous_upload.map_or(0, |c| c.max_bytes);
+    let over_cap = async {
+        if cap == 0 {
+            return std::future::pending().await;
+        }
+        loop {
+            if progress.load(Ordering::Relaxed) > cap {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+
     let mut end = tokio::select! {
         r = move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof) => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,
         _ = watchdog => End::Stalled,
+        _ = over_cap => End::TooLarge(cap),
     };
+    if let End::Done(o) = &end {
+        if cap != 0 && o.bytes > cap {
+            end = End::TooLarge(cap);
+        }
+    }
     // An upload whose client vanished (control connection closed) is not committed.
     if upload
         && matches!(end, End::Done(_))
@@ -513,6 +544,10 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             426,
             format!("Transfer aborted: no progress for {} s.", stall.as_secs()),
         ),
+        End::TooLarge(cap) => Reply::new(
+            552,
+            format!("Upload exceeds the anonymous size limit of {cap} bytes; nothing was kept."),
+        ),
         End::Failed(e) => failure_reply(e, upload),
     };
     if !matches!(end, End::Done(_)) {
@@ -536,8 +571,14 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         ..
     } = job
     {
-        upload.set_written(progress.load(Ordering::Relaxed));
         let complete = matches!(end, End::Done(_));
+        // A failed anonymous upload leaves nothing (a zero-length part is removed).
+        let kept = if ctx.anonymous_upload.is_some() && !complete {
+            0
+        } else {
+            progress.load(Ordering::Relaxed)
+        };
+        upload.set_written(kept);
         if let Err(e) = storage.commit(upload, complete).await {
             if complete {
                 reply = Reply::new(e.code(), format!("Upload could not be saved: {e}."));

@@ -282,3 +282,100 @@ fn metrics_beyond_loopback_need_metrics_public() {
         "{lines:?}"
     );
 }
+
+/// STOR `name` with `data` on a fresh EPSV connection; returns (150 reply, final reply).
+fn stor(c: &mut Ctl, name: &str, data: &[u8]) -> (kftp_proto::Reply, kftp_proto::Reply) {
+    use std::io::Write;
+    let mut d = c.epsv();
+    let opening = c.expect(&format!("STOR {name}"), 150);
+    let _ = d.write_all(data);
+    drop(d);
+    (opening, c.read())
+}
+
+fn anon(srv: &Server) -> Ctl {
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("USER anonymous", 331);
+    c.expect("PASS guest@example.org", 230);
+    c
+}
+
+/// Names in `dir` (hidden ones too).
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn anonymous_drop_folder_does_not_tell_whether_a_name_exists() {
+    let srv = Server::start(&["--anonymous", "--anonymous-upload-dir", "incoming"]);
+    std::fs::create_dir(srv.path("incoming")).unwrap();
+    std::fs::create_dir(srv.path("incoming/sub")).unwrap();
+    std::fs::write(srv.path("incoming/taken.txt"), b"someone else's").unwrap();
+    let mut c = anon(&srv);
+    // Upload over a taken name, a directory's name and a free name: the same replies.
+    let (o1, r1) = stor(&mut c, "incoming/taken.txt", b"mine");
+    let (o2, r2) = stor(&mut c, "incoming/free.txt", b"mine too");
+    let (o3, r3) = stor(&mut c, "incoming/sub", b"third");
+    for (o, r) in [(&o1, &r1), (&o2, &r2), (&o3, &r3)] {
+        assert_eq!((o.code, r.code), (150, 226), "{o} / {r}");
+    }
+    let strip = |t: String, n: &str| t.replace(n, "NAME");
+    assert_eq!(
+        strip(o1.text(), "taken.txt"),
+        strip(o2.text(), "free.txt"),
+        "the 150 replies differ only in the name"
+    );
+    // Nothing was overwritten; the upload over the taken name is kept beside it.
+    assert_eq!(
+        std::fs::read(srv.path("incoming/taken.txt")).unwrap(),
+        b"someone else's"
+    );
+    assert_eq!(
+        std::fs::read(srv.path("incoming/free.txt")).unwrap(),
+        b"mine too"
+    );
+    let all = names(&srv.path("incoming"));
+    let fresh: Vec<_> = all.iter().filter(|n| n.starts_with("taken.txt.")).collect();
+    assert_eq!(fresh.len(), 1, "{all:?}");
+    assert_eq!(
+        std::fs::read(srv.path("incoming").join(fresh[0])).unwrap(),
+        b"mine"
+    );
+    // SIZE, MDTM, LIST, NLST, MLST: refused alike whether the name exists or not.
+    for verb in ["SIZE", "MDTM", "LIST", "NLST", "MLST", "RETR"] {
+        let a = c.cmd(&format!("{verb} incoming/taken.txt"));
+        let b = c.cmd(&format!("{verb} incoming/nothing.txt"));
+        assert_eq!((a.code, b.code), (550, 550), "{verb}: {a} / {b}");
+        assert_eq!(a.text(), b.text(), "{verb}");
+    }
+    c.expect("QUIT", 221);
+}
+
+#[test]
+fn anonymous_uploads_are_capped_and_leave_nothing() {
+    let srv = Server::start(&[
+        "--anonymous",
+        "--anonymous-upload-dir",
+        "incoming",
+        "--anonymous-upload-max-bytes",
+        "100000",
+    ]);
+    std::fs::create_dir(srv.path("incoming")).unwrap();
+    let mut c = anon(&srv);
+    let (_, r) = stor(&mut c, "incoming/small.bin", &random_bytes(100_000, 1));
+    assert_eq!(r.code, 226, "{r}");
+    let (_, r) = stor(&mut c, "incoming/big.bin", &random_bytes(3_000_000, 2));
+    assert_eq!(r.code, 552, "{r}");
+    assert!(r.text().contains("100000 bytes"), "{r}");
+    // Nothing under the final name, and no part file either.
+    assert_eq!(names(&srv.path("incoming")), vec!["small.bin".to_string()]);
+    // The account may go on.
+    let (_, r) = stor(&mut c, "incoming/after.bin", b"ok");
+    assert_eq!(r.code, 226, "{r}");
+    c.expect("QUIT", 221);
+}
