@@ -89,6 +89,8 @@ pub struct Config {
     pub s3: crate::storage::object::S3Settings,
     /// What HASH and the X* digests may cost.
     pub hash: HashLimits,
+    /// Mode of files created by uploads (before the umask).
+    pub upload_mode: u32,
 }
 
 /// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
@@ -158,6 +160,7 @@ impl Config {
             ops: crate::ops::OpsConfig::default(),
             s3: crate::storage::object::S3Settings::new(),
             hash: HashLimits::default(),
+            upload_mode: 0o640,
         }
     }
 }

@@ -48,6 +48,7 @@ pub struct FileConfig {
     tls_strict_eof: Option<bool>,
     hash_max_bytes: Option<u64>,
     anonymous_hash: Option<bool>,
+    upload_mode: Option<Spanned<u32>>,
     log_format: Option<Spanned<String>>,
     xferlog: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
@@ -239,6 +240,18 @@ impl FileConfig {
                     )
                 })?;
         }
+        if let Some(m) = &self.upload_mode {
+            if *m.get_ref() > 0o777 {
+                return Err(err(
+                    m.span(),
+                    "upload_mode",
+                    format!(
+                        "expected permission bits such as 0o640 (at most 0o777), found {:o}",
+                        m.get_ref()
+                    ),
+                ));
+            }
+        }
         if let Some(f) = &self.log_format {
             if !matches!(f.get_ref().as_str(), "text" | "json") {
                 return Err(err(
@@ -347,6 +360,11 @@ impl FileConfig {
                 if let Ok(d) = d.get_ref().parse() {
                     args.data_path = d;
                 }
+            }
+        }
+        if let Some(m) = &self.upload_mode {
+            if unset("upload_mode") {
+                args.upload_mode = *m.get_ref();
             }
         }
         if let Some(f) = &self.log_format {

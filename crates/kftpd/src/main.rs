@@ -174,6 +174,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
             .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
     }
     kftpd::hardening::check_modes(&cfg)?;
+    kftpd::storage::local::set_upload_mode(cfg.upload_mode);
     let (initial, has_initial) = ensure_default_user(&cfg, args.users.is_some())?;
     let users = Users::load(&cfg.users_file)?;
     if users.is_empty() && !cfg.anonymous {

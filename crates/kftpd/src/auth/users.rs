@@ -6,7 +6,7 @@
 //! name = "alice"
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$..."
 //! root = "/srv/ftp/alice"        # optional: defaults to the server's --root
-//! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir"]  # optional: all
+//! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir", "chmod"]  # optional: all
 //! tls_reuse_required = false     # optional: the server's policy (see below)
 //! ```
 //!
@@ -36,10 +36,12 @@ pub struct Perms {
     pub append: bool,
     /// DELE, RMD.
     pub delete: bool,
-    /// RNFR/RNTO, MFMT, SITE CHMOD.
+    /// RNFR/RNTO, MFMT.
     pub rename: bool,
     /// MKD.
     pub mkdir: bool,
+    /// SITE CHMOD (permission bits only, never setuid/setgid/sticky or world-writable).
+    pub chmod: bool,
 }
 
 impl Perms {
@@ -52,6 +54,7 @@ impl Perms {
         delete: true,
         rename: true,
         mkdir: true,
+        chmod: true,
     };
     /// List and download only (anonymous).
     pub const READ_ONLY: Perms = Perms {
@@ -62,6 +65,7 @@ impl Perms {
         delete: false,
         rename: false,
         mkdir: false,
+        chmod: false,
     };
 
     fn from_names(names: &[String]) -> Result<Perms> {
@@ -73,6 +77,7 @@ impl Perms {
             delete: false,
             rename: false,
             mkdir: false,
+            chmod: false,
         };
         for n in names {
             match n.as_str() {
@@ -83,9 +88,10 @@ impl Perms {
                 "delete" => p.delete = true,
                 "rename" => p.rename = true,
                 "mkdir" => p.mkdir = true,
+                "chmod" => p.chmod = true,
                 "all" => p = Perms::ALL,
                 other => bail!(
-                    "unknown permission '{other}' (expected list, read, write, append, delete, rename, mkdir or all)"
+                    "unknown permission '{other}' (expected list, read, write, append, delete, rename, mkdir, chmod or all)"
                 ),
             }
         }

@@ -72,6 +72,61 @@ fn started(args: &[&str]) -> (Child, Vec<String>) {
     (child, lines)
 }
 
+/// A kftpd with its own users file: root `<dir>/root`, state `<dir>/state`.
+struct Own {
+    child: Child,
+    addr: std::net::SocketAddr,
+    root: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Own {
+    fn start(dir: &tempfile::TempDir, users: &Path, extra: &[&str]) -> Own {
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let log = dir.path().join("kftpd.log");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--root",
+                s(&root),
+                "--users",
+                s(users),
+            ])
+            .args(["--state-dir", s(&dir.path().join("state"))])
+            .args(extra)
+            .args(kftp_testkit::kftpd_root_args())
+            .env("KFTPD_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let l = launched(&mut child, !extra.contains(&"--no-tls"), &log);
+        Own {
+            child,
+            addr: l.addr,
+            root,
+            log,
+        }
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.root.join(rel)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -378,4 +433,105 @@ fn anonymous_uploads_are_capped_and_leave_nothing() {
     let (_, r) = stor(&mut c, "incoming/after.bin", b"ok");
     assert_eq!(r.code, 226, "{r}");
     c.expect("QUIT", 221);
+}
+
+fn mode_of(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn uploads_are_created_0640_and_upload_mode_sets_it() {
+    let srv = Server::start(&["--no-tls"]);
+    let mut c = srv.login();
+    let (_, r) = stor(&mut c, "up.bin", b"data");
+    assert_eq!(r.code, 226, "{r}");
+    // 0640 before the umask, which can only take bits away.
+    assert_eq!(
+        mode_of(&srv.path("up.bin")) & 0o037,
+        0,
+        "no group write, nothing for others"
+    );
+    assert_eq!(mode_of(&srv.path("up.bin")) & 0o600, 0o600);
+    drop(c);
+    let srv = Server::start(&["--no-tls", "--upload-mode", "0600"]);
+    let mut c = srv.login();
+    let (_, r) = stor(&mut c, "up.bin", b"data");
+    assert_eq!(r.code, 226, "{r}");
+    assert_eq!(mode_of(&srv.path("up.bin")), 0o600);
+}
+
+#[test]
+fn site_chmod_needs_the_chmod_permission_and_never_sets_dangerous_bits() {
+    let d = tempfile::tempdir().unwrap();
+    let users = d.path().join("users.toml");
+    // carol may write and rename, but not chmod; dave has everything.
+    kftpd::auth::users::add_user(
+        &users,
+        "carol",
+        PASS,
+        None,
+        Some(
+            ["list", "read", "write", "rename"]
+                .map(String::from)
+                .to_vec(),
+        ),
+    )
+    .unwrap();
+    kftpd::auth::users::add_user(&users, "dave", PASS, None, None).unwrap();
+    let srv = Own::start(&d, &users, &["--no-tls"]);
+    std::fs::write(srv.path("f"), b"x").unwrap();
+    let before = mode_of(&srv.path("f"));
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("USER carol", 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    let r = c.expect("SITE CHMOD 600 f", 550);
+    assert!(r.text().contains("'chmod'"), "{r}");
+    assert_eq!(mode_of(&srv.path("f")), before);
+    c.expect("QUIT", 221);
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("USER dave", 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    c.expect("SITE CHMOD 600 f", 200);
+    assert_eq!(mode_of(&srv.path("f")), 0o600);
+    let r = c.expect("SITE CHMOD 777 f", 200);
+    assert!(r.text().contains("world-write"), "{r}");
+    assert_eq!(mode_of(&srv.path("f")), 0o775);
+    for m in ["4755", "2755", "1777", "6777"] {
+        c.expect(&format!("SITE CHMOD {m} f"), 501);
+    }
+    assert_eq!(mode_of(&srv.path("f")), 0o775);
+    c.expect("QUIT", 221);
+}
+
+#[test]
+fn sighup_rejects_a_users_file_whose_root_holds_the_state_dir() {
+    let d = tempfile::tempdir().unwrap();
+    let users = d.path().join("users.toml");
+    kftpd::auth::users::add_user(&users, "bob", PASS, None, None).unwrap();
+    let srv = Own::start(&d, &users, &["--no-tls"]);
+    // eve's root is the directory that holds the state directory and the users file.
+    kftpd::auth::users::add_user(&users, "eve", PASS, Some(d.path().to_path_buf()), None).unwrap();
+    let ok = Command::new("kill")
+        .args(["-HUP", &srv.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !srv.log_text().contains("users file rejected") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = srv.log_text();
+    assert!(
+        log.contains("users file rejected") && log.contains("inside the served root"),
+        "{log}"
+    );
+    // The old accounts stay: bob logs in, eve does not exist.
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("USER bob", 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    let mut e = Ctl::connect(srv.addr);
+    e.expect("USER eve", 331);
+    e.expect(&format!("PASS {PASS}"), 530);
 }
