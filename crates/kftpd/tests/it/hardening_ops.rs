@@ -535,3 +535,61 @@ fn sighup_rejects_a_users_file_whose_root_holds_the_state_dir() {
     e.expect("USER eve", 331);
     e.expect(&format!("PASS {PASS}"), 530);
 }
+
+/// A free-looking range of `n` ports (the kernel's pick, and the ones after it).
+fn port_range(n: u16) -> String {
+    for _ in 0..50 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let lo = l.local_addr().unwrap().port();
+        drop(l);
+        if lo < 65535 - n
+            && (lo..lo + n).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        {
+            return format!("{lo}-{}", lo + n - 1);
+        }
+    }
+    panic!("no free port range");
+}
+
+#[test]
+fn one_account_cannot_take_the_whole_passive_pool() {
+    // 8 ports: one account may hold max(4, 8/8) = 4.
+    let range = port_range(8);
+    let srv = Server::start(&["--no-tls", "--passive-ports", &range]);
+    let mut alice: Vec<Ctl> = (0..5).map(|_| srv.login()).collect();
+    for c in alice.iter_mut().take(4) {
+        c.expect("EPSV", 229);
+    }
+    let r = alice[4].expect("EPSV", 425);
+    assert!(
+        r.text()
+            .contains("Too many passive ports in use by your account"),
+        "{r}"
+    );
+    // A session's new PASV replaces its own listener: no extra port, so it works at the cap.
+    alice[0].expect("EPSV", 229);
+    alice[0].expect("PASV", 227);
+    // Other accounts still get ports.
+    let mut reader = Ctl::connect(srv.addr);
+    reader.expect(&format!("USER {READER}"), 331);
+    reader.expect(&format!("PASS {PASS}"), 230);
+    reader.expect("EPSV", 229);
+    // A session that ends gives its port back.
+    alice[1].expect("QUIT", 221);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = alice[4].cmd("EPSV");
+        if r.code == 229 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "port not given back: {r}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The ports are real: a transfer over one works.
+    std::fs::write(srv.path("f"), b"abc").unwrap();
+    let d = alice[2].epsv();
+    alice[2].expect("RETR f", 150);
+    assert_eq!(read_all(d), b"abc");
+    let r = alice[2].read();
+    assert_eq!(r.code, 226, "{r}");
+}
