@@ -606,6 +606,12 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     reply
 }
 
+/// [`failure_reply`] of a download, for tests of what clients are told.
+#[cfg(test)]
+pub(crate) fn failure_reply_for_test(e: &io::Error) -> Reply {
+    failure_reply(e, false)
+}
+
 fn failure_reply(e: &io::Error, upload: bool) -> Reply {
     if let Some(why) = e.get_ref().and_then(|x| x.downcast_ref::<NoCloseNotify>()) {
         return Reply::new(426, format!("Upload incomplete: {why}."));
@@ -632,7 +638,10 @@ fn failure_reply(e: &io::Error, upload: bool) -> Reply {
             Some(fe @ (FsError::NoSpace | FsError::Quota)) => {
                 Reply::new(fe.code(), format!("Transfer aborted: {fe}."))
             }
-            _ => Reply::new(451, format!("Transfer aborted: local error: {e}.")),
+            _ => Reply::new(
+                451,
+                format!("Transfer aborted: {}.", crate::storage::hidden(e)),
+            ),
         },
     }
 }
