@@ -321,7 +321,14 @@ impl FileConfig {
             hash_max_bytes,
             anonymous_hash
         );
-        take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
+        take_in!(ops: xferlog, metrics_listen, drain_timeout, user, seccomp, proxy_protocol);
+        // `sandbox = false` in the file is --no-sandbox, unless a flag said either.
+        if let Some(on) = self.sandbox {
+            if unset("sandbox") && unset("no_sandbox") {
+                args.ops.sandbox = on;
+                args.ops.no_sandbox = !on;
+            }
+        }
         take_in!(ops: proxy_trusted);
         take!(login_timeout);
         take_in!(ops: allow_root, metrics_public);

@@ -34,9 +34,13 @@ pub struct OpsArgs {
     /// Started as root: drop to this user (and its group) after binding and loading keys.
     #[arg(long)]
     pub user: Option<String>,
-    /// Confine file access with Landlock to the served roots, state and log directories.
-    #[arg(long)]
+    /// Confine file access with Landlock to the served roots, state and log directories
+    /// (the default where the kernel has Landlock; kept for older command lines).
+    #[arg(long, conflicts_with = "no_sandbox")]
     pub sandbox: bool,
+    /// Do not confine file access with Landlock (on by default where the kernel has it).
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// Install a seccomp system-call allow-list (other calls fail with EPERM).
     #[arg(long)]
     pub seccomp: bool,
@@ -136,7 +140,7 @@ pub struct OpsConfig {
     pub drain_timeout: Duration,
     /// Unprivileged user to switch to.
     pub user: Option<String>,
-    /// Landlock.
+    /// Landlock (on unless --no-sandbox).
     pub sandbox: bool,
     /// seccomp allow-list.
     pub seccomp: bool,
@@ -161,7 +165,7 @@ impl OpsArgs {
             metrics_listen: self.metrics_listen,
             drain_timeout: Duration::from_secs(self.drain_timeout),
             user: self.user.clone(),
-            sandbox: self.sandbox,
+            sandbox: !self.no_sandbox,
             seccomp: self.seccomp,
             proxy_protocol: self.proxy_protocol,
             proxy_trusted: self.proxy_trusted.clone(),
@@ -318,9 +322,20 @@ pub fn confine(
             ro.push(parent(t.cert_path()));
         }
         ro.extend(cfg.tls_key.as_deref().map(parent));
+        // A directory that does not exist (yet) cannot be a Landlock rule; leave it out
+        // rather than refuse to start (its users cannot log in until a restart).
+        let exists = |p: &PathBuf| {
+            let ok = p.exists();
+            if !ok {
+                tracing::warn!(path = %p.display(), "not in the Landlock sandbox: it does not exist; accounts under it cannot log in until kftpd restarts");
+            }
+            ok
+        };
+        rw.retain(exists);
+        ro.retain(exists);
         crate::sandbox::apply_landlock(&rw, &ro)?;
     } else {
-        tracing::info!("Landlock not applied (enable with --sandbox)");
+        tracing::info!("Landlock not applied (--no-sandbox)");
     }
     if cfg.ops.seccomp {
         crate::sandbox::apply_seccomp()?;

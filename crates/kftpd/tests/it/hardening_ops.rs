@@ -593,3 +593,30 @@ fn one_account_cannot_take_the_whole_passive_pool() {
     let r = alice[2].read();
     assert_eq!(r.code, 226, "{r}");
 }
+
+#[test]
+fn landlock_is_on_by_default_and_no_sandbox_turns_it_off() {
+    let d = tempfile::tempdir().unwrap();
+    let users = d.path().join("users.toml");
+    kftpd::auth::users::add_user(&users, "bob", PASS, None, None).unwrap();
+    let srv = Own::start(&d, &users, &["--no-tls"]);
+    let log = srv.log_text();
+    if log.contains("this kernel does not support it") {
+        assert!(log.contains("INFO"), "{log}");
+        kftp_testkit::skip("kernel without Landlock: only the fallback line is checked");
+        return;
+    }
+    assert!(log.contains("Landlock applied"), "{log}");
+    // Serving still works under it: upload, list, download.
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("USER bob", 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    let (_, r) = stor(&mut c, "x.bin", b"landlocked");
+    assert_eq!(r.code, 226, "{r}");
+    assert_eq!(std::fs::read(srv.path("x.bin")).unwrap(), b"landlocked");
+    drop(srv);
+    let d2 = tempfile::tempdir().unwrap();
+    let srv = Own::start(&d2, &users, &["--no-tls", "--no-sandbox"]);
+    let log = srv.log_text();
+    assert!(log.contains("Landlock not applied (--no-sandbox)"), "{log}");
+}
