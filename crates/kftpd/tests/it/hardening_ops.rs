@@ -620,3 +620,88 @@ fn landlock_is_on_by_default_and_no_sandbox_turns_it_off() {
     let log = srv.log_text();
     assert!(log.contains("Landlock not applied (--no-sandbox)"), "{log}");
 }
+
+#[test]
+fn world_writable_state_refuses_to_start_and_readable_state_is_logged() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (ok, err) = refused(
+        &[
+            "--root",
+            s(&d.path().join("public")),
+            "--state-dir",
+            s(&state),
+        ],
+        true,
+    );
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("world-writable") && err.contains("chmod"),
+        "{err}"
+    );
+    // Readable by others: it starts, and says so.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let users = d.path().join("users.toml");
+    kftpd::auth::users::add_user(&users, "bob", PASS, None, None).unwrap();
+    let log = d.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["--listen", "127.0.0.1:0", "--no-tls", "--users", s(&users)])
+        .args([
+            "--root",
+            s(&d.path().join("public")),
+            "--state-dir",
+            s(&state),
+        ])
+        .args(kftp_testkit::kftpd_root_args())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    launched(&mut child, false, &log);
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("readable by other local users"), "{text}");
+}
+
+#[test]
+fn root_with_user_serves_without_allow_root() {
+    if !kftp_testkit::running_as_root() {
+        kftp_testkit::skip("needs root: --user only switches users when started as root");
+        return;
+    }
+    if nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        kftp_testkit::skip("no user 'nobody' on this machine");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let public = d.path().join("public");
+    std::fs::create_dir(&public).unwrap();
+    let log = d.path().join("log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(["--listen", "127.0.0.1:0", "--no-tls", "--user", "nobody"])
+        .args([
+            "--root",
+            s(&public),
+            "--state-dir",
+            s(&d.path().join("state")),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let l = launched(&mut child, false, &log);
+    let mut c = Ctl::connect(l.addr);
+    c.expect("NOOP", 200);
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("dropped privileges"), "{text}");
+}
