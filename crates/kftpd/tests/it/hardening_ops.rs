@@ -408,6 +408,22 @@ fn anonymous_drop_folder_does_not_tell_whether_a_name_exists() {
         assert_eq!((a.code, b.code), (550, 550), "{verb}: {a} / {b}");
         assert_eq!(a.text(), b.text(), "{verb}");
     }
+    // Subfolders are not told apart from missing ones either: no CWD below the folder, no
+    // STOR below it.
+    c.expect("EPSV", 229);
+    for verb in ["CWD", "STOR"] {
+        let a = c.cmd(&format!(
+            "{verb} incoming/sub{}",
+            if verb == "STOR" { "/x" } else { "" }
+        ));
+        let b = c.cmd(&format!(
+            "{verb} incoming/nosuch{}",
+            if verb == "STOR" { "/x" } else { "" }
+        ));
+        assert_eq!((a.code, b.code), (550, 550), "{verb}: {a} / {b}");
+        assert_eq!(a.text(), b.text(), "{verb}");
+    }
+    c.expect("CWD incoming", 250);
     c.expect("QUIT", 221);
 }
 
