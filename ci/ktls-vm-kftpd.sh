@@ -33,6 +33,7 @@ mkdir -p /tmp/root /tmp/state
 head -c $size /dev/urandom > /tmp/root/big.bin
 KFTPD_LOG=info ./kftpd --listen 127.0.0.1:2121 --root /tmp/root --users ./users.toml \
   --state-dir /tmp/state --require-tls --data-path kernel --tls-sniff-ms 0 \
+  --allow-root \
   >/tmp/kftpd.out 2>/tmp/kftpd.log &
 pid=\$!
 i=0

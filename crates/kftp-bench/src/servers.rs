@@ -490,6 +490,11 @@ pub(crate) fn spawn_kftpd(
     log_file: std::fs::File,
     log: &Path,
 ) -> Result<(Child, u16), String> {
+    // The bench runs wherever it is started, root included (a container, CI): kftpd
+    // refuses to serve as root without --user unless told so.
+    if std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0) {
+        cmd.arg("--allow-root");
+    }
     let mut child = cmd
         .env("KFTPD_LOG", "warn")
         .stdin(Stdio::null())

@@ -84,3 +84,19 @@ pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Whether this test process runs as root (effective uid 0: the owner of `/proc/self`).
+pub fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Flags every test that starts `kftpd` passes: kftpd refuses to serve as root without
+/// `--user` unless told `--allow-root`, and the tests run as root in CI.
+pub fn kftpd_root_args() -> &'static [&'static str] {
+    if running_as_root() {
+        &["--allow-root"]
+    } else {
+        &[]
+    }
+}

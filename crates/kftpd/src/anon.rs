@@ -4,6 +4,10 @@
 //! read-only, except for an optional drop folder (`--anonymous-upload-dir`): there STOR
 //! creates new files (never overwriting, never resuming), and nothing in it can be listed,
 //! downloaded, sized or hashed, so the folder cannot become a free file-sharing service.
+//! Nor can it be probed: those refusals are the same whether a name exists or not, and a
+//! STOR to a taken name stores under a fresh one (`name.<16 hex>`) with the same replies
+//! (`commands/stor.rs`). One upload may write `--anonymous-upload-max-bytes` (552 past it)
+//! and a failed anonymous upload leaves nothing, part file included (`transfer.rs`).
 //! Outside it nothing can be written. Anonymous sessions have their own session cap and a
 //! bandwidth limit shared by all of them (see [`crate::limits`]).
 //!
@@ -54,10 +58,12 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
                 return Err(read_only());
             };
             let p = s.resolve(arg)?;
-            if !inside(&p, d) || p == *d {
+            // Directly in the folder: a deeper path would answer differently whether its
+            // subfolders exist.
+            if p.split_last().map(|(parent, _)| parent) != Some(d.clone()) {
                 return Err(Reply::new(
                     550,
-                    format!("Permission denied: anonymous uploads go to {d} only."),
+                    format!("Permission denied: anonymous uploads go to {d} only (no subfolders)."),
                 ));
             }
             if s.rest != 0 {
@@ -93,6 +99,16 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             // ls-style clients send LIST with options only; a path of "" means cwd.
             let arg = path.as_deref().filter(|p| !p.is_empty());
             if in_drop(arg)? {
+                return Err(write_only());
+            }
+            Ok(())
+        }
+        // Into the folder, not below it: whether a subfolder exists is not told either.
+        Command::Cwd(a) => {
+            let (Some(d), Ok(p)) = (&drop, s.resolve(a)) else {
+                return Ok(());
+            };
+            if inside(&p, d) && p != *d {
                 return Err(write_only());
             }
             Ok(())

@@ -55,7 +55,8 @@ pub enum UserCmd {
         /// The user's root directory (default: the server's --root).
         #[arg(long)]
         root: Option<PathBuf>,
-        /// Permissions, comma-separated: list,read,write,append,delete,rename,mkdir or all.
+        /// Permissions, comma-separated: list,read,write,append,delete,rename,mkdir,chmod or
+        /// all (chmod: SITE CHMOD, permission bits only).
         #[arg(long, value_delimiter = ',')]
         perms: Option<Vec<String>>,
         /// Read the password from the first line of standard input.
@@ -191,6 +192,10 @@ pub struct ServeArgs {
     /// Let anonymous sessions use HASH and the X* digests (off: each costs disk and CPU).
     #[arg(long)]
     pub anonymous_hash: bool,
+    /// Mode of files created by uploads (octal; the process umask still applies). 0640:
+    /// the owner and its group read, nobody else.
+    #[arg(long, value_parser = parse_mode, default_value = "0640", value_name = "OCTAL")]
+    pub upload_mode: u32,
     /// Limits: sessions per user, failed-login bans, anonymous, bandwidth, stalls.
     #[command(flatten)]
     pub abuse: crate::limits::AbuseArgs,
@@ -206,6 +211,16 @@ pub struct ServeArgs {
     /// Admin API.
     #[command(flatten)]
     pub admin: crate::admin::AdminArgs,
+}
+
+/// Parses an octal file mode such as `0640` (permission bits only, at most 0777).
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let m = u32::from_str_radix(s.trim().trim_start_matches("0o"), 8)
+        .map_err(|_| format!("expected an octal mode such as 0640, found {s:?}"))?;
+    if m > 0o777 {
+        return Err(format!("only permission bits (at most 0777), found {s:?}"));
+    }
+    Ok(m)
 }
 
 /// Parses a port range `LOW-HIGH` (also used for the config file).
@@ -258,6 +273,7 @@ impl ServeArgs {
             anonymous: self.anonymous_hash,
         };
         self.abuse.apply(&mut c);
+        c.upload_mode = self.upload_mode;
         c.ops = self.ops.to_config();
         c.s3 = self.s3.to_settings();
         c.admin_listen = self.admin.admin_listen;

@@ -99,6 +99,8 @@ pub struct Config {
     pub hash: HashLimits,
     /// Admin API address (`--admin-listen`; off when `None`).
     pub admin_listen: Option<std::net::SocketAddr>,
+    /// Mode of files created by uploads (before the umask).
+    pub upload_mode: u32,
 }
 
 /// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
@@ -173,6 +175,7 @@ impl Config {
             s3: crate::storage::s3args::S3Settings::new(),
             hash: HashLimits::default(),
             admin_listen: None,
+            upload_mode: 0o640,
         }
     }
 }

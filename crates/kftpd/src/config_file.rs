@@ -52,6 +52,7 @@ pub struct FileConfig {
     tls_strict_eof: Option<bool>,
     hash_max_bytes: Option<u64>,
     anonymous_hash: Option<bool>,
+    upload_mode: Option<Spanned<u32>>,
     log_format: Option<Spanned<String>>,
     xferlog: Option<PathBuf>,
     metrics_listen: Option<SocketAddr>,
@@ -63,6 +64,9 @@ pub struct FileConfig {
     // Network trust and login deadline (issue #14).
     proxy_trusted: Option<Vec<ipnet::IpNet>>,
     login_timeout: Option<u64>,
+    // Deployment hardening (issue #14).
+    allow_root: Option<bool>,
+    metrics_public: Option<bool>,
     // Abuse resistance (see `limits`).
     max_per_user: Option<usize>,
     ban_after: Option<u32>,
@@ -73,6 +77,7 @@ pub struct FileConfig {
     stall_timeout: Option<u64>,
     anonymous_upload_dir: Option<String>,
     anonymous_max_sessions: Option<usize>,
+    anonymous_upload_max_bytes: Option<u64>,
     anonymous_rate: Option<u64>,
     rate_session: Option<u64>,
     rate_user: Option<u64>,
@@ -241,6 +246,18 @@ impl FileConfig {
                     )
                 })?;
         }
+        if let Some(m) = &self.upload_mode {
+            if *m.get_ref() > 0o777 {
+                return Err(err(
+                    m.span(),
+                    "upload_mode",
+                    format!(
+                        "expected permission bits such as 0o640 (at most 0o777), found {:o}",
+                        m.get_ref()
+                    ),
+                ));
+            }
+        }
         if let Some(f) = &self.log_format {
             if !matches!(f.get_ref().as_str(), "text" | "json") {
                 return Err(err(
@@ -310,12 +327,20 @@ impl FileConfig {
             hash_max_bytes,
             anonymous_hash
         );
-        take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
+        take_in!(ops: xferlog, metrics_listen, drain_timeout, user, seccomp, proxy_protocol);
+        // `sandbox = false` in the file is --no-sandbox, unless a flag said either.
+        if let Some(on) = self.sandbox {
+            if unset("sandbox") && unset("no_sandbox") {
+                args.ops.sandbox = on;
+                args.ops.no_sandbox = !on;
+            }
+        }
         take_in!(ops: proxy_trusted);
         take!(tls_reload_interval);
         take!(quota_rescan);
         take!(event_exec, event_timeout);
         take!(login_timeout);
+        take_in!(ops: allow_root, metrics_public);
         take_in!(
             abuse: max_per_user,
             ban_after,
@@ -326,6 +351,7 @@ impl FileConfig {
             stall_timeout,
             anonymous_upload_dir,
             anonymous_max_sessions,
+            anonymous_upload_max_bytes,
             anonymous_rate,
             rate_session,
             rate_user,
@@ -351,6 +377,11 @@ impl FileConfig {
                 if let Ok(d) = d.get_ref().parse() {
                     args.data_path = d;
                 }
+            }
+        }
+        if let Some(m) = &self.upload_mode {
+            if unset("upload_mode") {
+                args.upload_mode = *m.get_ref();
             }
         }
         if let Some(f) = &self.log_format {

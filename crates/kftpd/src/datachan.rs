@@ -3,9 +3,11 @@
 
 use crate::config::Config;
 use kftp_proto::Reply;
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 /// Foreign hosts knocking on passive ports: logged, but at a bounded rate.
@@ -15,8 +17,9 @@ static FOREIGN_WARN: crate::limits::WarnGate =
 /// How the next data connection will be made.
 #[derive(Debug)]
 pub enum DataSetup {
-    /// PASV/EPSV: we listen, the client connects.
-    Passive(TcpListener),
+    /// PASV/EPSV: we listen, the client connects. The slot counts the port against its
+    /// account until the listener is dropped.
+    Passive(TcpListener, PassiveSlot),
     /// PORT/EPRT: we connect to the client.
     Active(SocketAddr),
 }
@@ -24,17 +27,89 @@ pub enum DataSetup {
 /// Hands out passive ports round-robin from the configured range, so that a client that
 /// opens many data connections (directory browsing) does not keep hitting ports still in
 /// TIME_WAIT.
+///
+/// With a configured range, one account (a user name; anonymous sessions by client key)
+/// may hold at most [`PortPool::per_account_cap`] of its ports at once, so that one user's
+/// sessions cannot take the whole pool from everyone else.
 #[derive(Debug, Default)]
 pub struct PortPool {
     cursor: AtomicU32,
+    held: Held,
+}
+
+/// Passive ports held, per account.
+type Held = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One passive port counted against an account; released on drop.
+#[derive(Debug, Default)]
+pub struct PassiveSlot {
+    held: Option<(Held, String)>,
+}
+
+impl Drop for PassiveSlot {
+    fn drop(&mut self) {
+        if let Some((held, key)) = self.held.take() {
+            let mut m = held.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(n) = m.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// Why no passive listener was opened.
+#[derive(Debug)]
+pub enum BindError {
+    /// The account holds its share of the pool already.
+    AccountCap(usize),
+    /// The system refused (or the range is exhausted).
+    Io(io::Error),
 }
 
 impl PortPool {
-    /// Binds a passive listener on `ip`, from the range if one is configured.
-    pub async fn bind(&self, ip: IpAddr, cfg: &Config) -> io::Result<TcpListener> {
+    /// How many ports of a pool of `pool` one account may hold: max(4, pool / 8).
+    pub fn per_account_cap(pool: usize) -> usize {
+        (pool / 8).max(4)
+    }
+
+    /// Binds a passive listener on `ip` for `account`, from the range if one is configured.
+    pub async fn bind(
+        &self,
+        ip: IpAddr,
+        cfg: &Config,
+        account: &str,
+    ) -> Result<(TcpListener, PassiveSlot), BindError> {
         let Some(range) = &cfg.passive_ports else {
-            return listen(SocketAddr::new(ip, 0));
+            return listen(SocketAddr::new(ip, 0))
+                .map(|l| (l, PassiveSlot::default()))
+                .map_err(BindError::Io);
         };
+        let pool = usize::from(*range.end() - *range.start()) + 1;
+        let cap = Self::per_account_cap(pool);
+        let slot = {
+            let mut m = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            let n = m.entry(account.to_string()).or_insert(0);
+            if *n >= cap {
+                return Err(BindError::AccountCap(cap));
+            }
+            *n += 1;
+            PassiveSlot {
+                held: Some((self.held.clone(), account.to_string())),
+            }
+        };
+        self.bind_range(ip, range)
+            .map(|l| (l, slot))
+            .map_err(BindError::Io)
+    }
+
+    fn bind_range(
+        &self,
+        ip: IpAddr,
+        range: &std::ops::RangeInclusive<u16>,
+    ) -> io::Result<TcpListener> {
         let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
         let n = hi - lo + 1;
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
@@ -74,7 +149,7 @@ pub async fn open(
 ) -> Result<TcpStream, Reply> {
     let fail = |why: String| Reply::new(425, format!("Can't open data connection: {why}."));
     let stream = match setup {
-        DataSetup::Passive(listener) => {
+        DataSetup::Passive(listener, _slot) => {
             let deadline = tokio::time::Instant::now() + cfg.data_timeout;
             loop {
                 let accepted = tokio::time::timeout_at(deadline, listener.accept()).await;

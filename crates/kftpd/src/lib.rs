@@ -28,6 +28,7 @@ pub mod config;
 pub mod config_file;
 pub mod datachan;
 pub mod events;
+pub mod hardening;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;

@@ -50,6 +50,8 @@ pub struct AbuseConfig {
     pub anonymous_upload_dir: Option<String>,
     /// Concurrent anonymous sessions.
     pub anonymous_max_sessions: usize,
+    /// Largest anonymous upload in bytes (0: no cap); past it 552 and nothing is kept.
+    pub anonymous_upload_max_bytes: u64,
     /// Bandwidth of all anonymous sessions together, bytes/s (0: unlimited).
     pub anonymous_rate: u64,
     /// Bandwidth per session, bytes/s (0: unlimited).
@@ -69,6 +71,7 @@ impl Default for AbuseConfig {
             login_delay_max: Duration::from_secs(8),
             anonymous_upload_dir: None,
             anonymous_max_sessions: 50,
+            anonymous_upload_max_bytes: 100 << 20,
             anonymous_rate: 0,
             rate_session: 0,
             rate_user: 0,
@@ -109,6 +112,10 @@ pub struct AbuseArgs {
     /// Maximum concurrent anonymous sessions.
     #[arg(long, default_value_t = 50)]
     pub anonymous_max_sessions: usize,
+    /// Largest file one anonymous upload may write, in bytes (suffixes as for
+    /// --anonymous-rate; 0: no cap). Past it the upload ends with 552 and nothing is kept.
+    #[arg(long, value_parser = parse_rate, default_value = "100Mi")]
+    pub anonymous_upload_max_bytes: u64,
     /// Bandwidth of all anonymous sessions together, bytes/s (k, M, G suffixes: powers
     /// of 1000; Ki, Mi, Gi: powers of 1024; 0: unlimited).
     #[arg(long, value_parser = parse_rate, default_value = "0")]
@@ -139,6 +146,7 @@ impl AbuseArgs {
             ),
             anonymous_upload_dir: self.anonymous_upload_dir.clone(),
             anonymous_max_sessions: self.anonymous_max_sessions.max(1),
+            anonymous_upload_max_bytes: self.anonymous_upload_max_bytes,
             anonymous_rate: self.anonymous_rate,
             rate_session: self.rate_session,
             rate_user: self.rate_user,

@@ -104,20 +104,24 @@ fn random_password() -> String {
 }
 
 /// First start with no users file: create one account and remember its password in the
-/// state directory, so that the embedded default works without any setup.
-fn ensure_default_user(cfg: &kftpd::config::Config, explicit: bool) -> Result<Option<String>> {
+/// state directory, so that the embedded default works without any setup. Returns the
+/// password only when it was just created (it is printed once; later starts say where it
+/// is), and whether an initial-password file exists.
+fn ensure_default_user(
+    cfg: &kftpd::config::Config,
+    explicit: bool,
+) -> Result<(Option<String>, bool)> {
     let pw_file = cfg.state_dir.join("initial-password");
-    if !explicit && !cfg.users_file.exists() {
+    if explicit {
+        return Ok((None, false));
+    }
+    if !cfg.users_file.exists() {
         let pw = random_password();
         users::add_user(&cfg.users_file, "kftp", &pw, None, None)?;
         users::write_private(&pw_file, format!("{pw}\n").as_bytes())?;
+        return Ok((Some(pw), true));
     }
-    if explicit {
-        return Ok(None);
-    }
-    Ok(std::fs::read_to_string(&pw_file)
-        .ok()
-        .map(|s| s.trim().to_string()))
+    Ok((None, pw_file.exists()))
 }
 
 fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> {
@@ -161,8 +165,8 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
             .with_writer(std::io::stderr)
             .init();
     }
-    std::fs::create_dir_all(&cfg.state_dir)
-        .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    kftpd::hardening::check_root(&cfg)?;
+    kftpd::hardening::check_metrics(&cfg)?;
     let cfg = if Root::is_local(&cfg.root) {
         std::fs::create_dir_all(&cfg.root)
             .with_context(|| format!("creating root {}", cfg.root.display()))?;
@@ -174,7 +178,22 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         Root::parse(&cfg.root).map_err(anyhow::Error::msg)?;
         cfg
     };
-    let initial = ensure_default_user(&cfg, args.users.is_some())?;
+    // kftpd's own files (state, users, keys, logs) must not be downloadable: check the
+    // layout before anything is written into the state directory.
+    let known = Users::load(&cfg.users_file).unwrap_or_default();
+    kftpd::hardening::check_private_paths(&cfg, &known).map_err(anyhow::Error::msg)?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Owner only: it holds the initial password and the generated TLS key.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&cfg.state_dir)
+            .with_context(|| format!("creating state dir {}", cfg.state_dir.display()))?;
+    }
+    kftpd::hardening::check_modes(&cfg)?;
+    kftpd::storage::local::set_upload_mode(cfg.upload_mode);
+    let (initial, has_initial) = ensure_default_user(&cfg, args.users.is_some())?;
     let users = Users::load(&cfg.users_file)?;
     if users.is_empty() && !cfg.anonymous {
         tracing::warn!(users = %cfg.users_file.display(), "no accounts: nobody can log in (add one with `kftpd user add`)");
@@ -230,6 +249,12 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
                     cfg.state_dir.join("initial-password").display()
                 )?;
                 writeln!(out, "  try: curl -u kftp:{pw} ftp://{host}/")?;
+            } else if has_initial {
+                writeln!(
+                    out,
+                    "  log in as kftp with the password in {} (shown only on the first start)",
+                    cfg.state_dir.join("initial-password").display()
+                )?;
             }
             listeners.push((l, false));
         }

@@ -34,9 +34,13 @@ pub struct OpsArgs {
     /// Started as root: drop to this user (and its group) after binding and loading keys.
     #[arg(long)]
     pub user: Option<String>,
-    /// Confine file access with Landlock to the served roots, state and log directories.
-    #[arg(long)]
+    /// Confine file access with Landlock to the served roots, state and log directories
+    /// (the default where the kernel has Landlock; kept for older command lines).
+    #[arg(long, conflicts_with = "no_sandbox")]
     pub sandbox: bool,
+    /// Do not confine file access with Landlock (on by default where the kernel has it).
+    #[arg(long)]
+    pub no_sandbox: bool,
     /// Install a seccomp system-call allow-list (other calls fail with EPERM).
     #[arg(long)]
     pub seccomp: bool,
@@ -50,6 +54,14 @@ pub struct OpsArgs {
     /// other peers are closed.
     #[arg(long, value_name = "CIDR")]
     pub proxy_trusted: Vec<ipnet::IpNet>,
+    /// Serve as root when started as root without --user (logs a warning at start and on
+    /// every login). Without it kftpd refuses to start as root unless --user is given.
+    #[arg(long)]
+    pub allow_root: bool,
+    /// Let --metrics-listen be a non-loopback address (the endpoint has no
+    /// authentication: firewall it to the scraper). Without it kftpd refuses to start.
+    #[arg(long)]
+    pub metrics_public: bool,
 }
 
 /// One split-horizon entry: clients in `network` get `address` in 227 replies.
@@ -99,7 +111,7 @@ pub struct OpsConfig {
     pub drain_timeout: Duration,
     /// Unprivileged user to switch to.
     pub user: Option<String>,
-    /// Landlock.
+    /// Landlock (on unless --no-sandbox).
     pub sandbox: bool,
     /// seccomp allow-list.
     pub seccomp: bool,
@@ -109,6 +121,10 @@ pub struct OpsConfig {
     pub proxy_trusted: Vec<ipnet::IpNet>,
     /// Split-horizon passive addresses (first match wins).
     pub passive_networks: Vec<PassiveNet>,
+    /// Serve as root without --user (warned about).
+    pub allow_root: bool,
+    /// Metrics endpoint may listen beyond loopback.
+    pub metrics_public: bool,
 }
 
 impl OpsArgs {
@@ -120,11 +136,13 @@ impl OpsArgs {
             metrics_listen: self.metrics_listen,
             drain_timeout: Duration::from_secs(self.drain_timeout),
             user: self.user.clone(),
-            sandbox: self.sandbox,
+            sandbox: !self.no_sandbox,
             seccomp: self.seccomp,
             proxy_protocol: self.proxy_protocol,
             proxy_trusted: self.proxy_trusted.clone(),
             passive_networks: Vec::new(),
+            allow_root: self.allow_root,
+            metrics_public: self.metrics_public,
         }
     }
 }
@@ -282,9 +300,20 @@ pub fn confine(
         for p in cfg.tls_cert.iter().chain(&cfg.tls_key) {
             ro.extend(std::fs::canonicalize(p).ok().as_deref().map(parent));
         }
+        // A directory that does not exist (yet) cannot be a Landlock rule; leave it out
+        // rather than refuse to start (its users cannot log in until a restart).
+        let exists = |p: &PathBuf| {
+            let ok = p.exists();
+            if !ok {
+                tracing::warn!(path = %p.display(), "not in the Landlock sandbox: it does not exist; accounts under it cannot log in until kftpd restarts");
+            }
+            ok
+        };
+        rw.retain(exists);
+        ro.retain(exists);
         crate::sandbox::apply_landlock(&rw, &ro)?;
     } else {
-        tracing::info!("Landlock not applied (enable with --sandbox)");
+        tracing::info!("Landlock not applied (--no-sandbox)");
     }
     if cfg.ops.seccomp {
         crate::sandbox::apply_seccomp()?;

@@ -1,7 +1,7 @@
 //! Confinement after start-up, while the process is still single-threaded (so every thread
 //! the runtime starts later inherits it):
 //!
-//! - **Landlock** (`--sandbox`): file access is limited to the served roots (every user's
+//! - **Landlock** (on by default, `--no-sandbox` turns it off): file access is limited to the served roots (every user's
 //!   root and the default root, read-write), the state directory (read-write), the
 //!   transfer log's directory (read-write), and the directories of the users file, config
 //!   file and certificates (read-only, for SIGHUP reloads). A user added later with a
@@ -50,7 +50,10 @@ pub fn landlock(rw: &[PathBuf], ro: &[PathBuf]) -> Result<Applied, String> {
 pub fn apply_landlock(rw: &[PathBuf], ro: &[PathBuf]) -> anyhow::Result<()> {
     match landlock(rw, ro) {
         Ok(Applied::NotApplied) => {
-            tracing::warn!("Landlock not applied: this kernel does not support it");
+            tracing::info!(
+                "Landlock not applied: this kernel does not support it (file access is limited \
+                 by the jail and the process's user only)"
+            );
         }
         Ok(a) => tracing::info!(
             enforcement = if a == Applied::Full { "full" } else { "partial" },

@@ -58,7 +58,12 @@ pub fn reload(shared: &Shared) -> usize {
             }
         }
     }
-    match crate::auth::Users::load(&shared.config.users_file) {
+    let loaded = crate::auth::Users::load(&shared.config.users_file).and_then(|u| {
+        // A new account root must not contain kftpd's own files either.
+        crate::hardening::check_private_paths(&shared.config, &u).map_err(anyhow::Error::msg)?;
+        Ok(u)
+    });
+    match loaded {
         Ok(u) => {
             let n = u.len();
             *shared.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(u);

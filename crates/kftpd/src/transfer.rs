@@ -78,6 +78,9 @@ pub struct Ctx {
     pub control: Option<rustix::fd::OwnedFd>,
     /// Quota budgets and bookkeeping (see [`crate::quota`]).
     pub quota: Option<crate::quota::TransferQuota>,
+    /// Anonymous uploads: the size cap (552 past it), and nothing of a failed upload is
+    /// kept (it cannot be resumed, so a part file would only take space).
+    pub anonymous_upload: Option<UploadCap>,
 }
 
 /// The quota a failed transfer ran into, if that is why it failed.
@@ -86,10 +89,18 @@ fn quota_error(e: &io::Error) -> Option<&kftp_datapath::QuotaExceeded> {
         .and_then(|x| x.downcast_ref::<kftp_datapath::QuotaExceeded>())
 }
 
+/// How an anonymous upload is bounded.
+#[derive(Clone, Copy, Debug)]
+pub struct UploadCap {
+    /// Largest size in bytes (0: no cap).
+    pub max_bytes: u64,
+}
+
 enum End {
     Done(Outcome),
     Aborted,
     Stalled,
+    TooLarge(u64),
     Failed(io::Error),
 }
 
@@ -483,11 +494,31 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         }
     };
 
+    // The anonymous size cap, checked as bytes arrive.
+    let cap = ctx.anonymous_upload.map_or(0, |c| c.max_bytes);
+    let over_cap = async {
+        if cap == 0 {
+            return std::future::pending().await;
+        }
+        loop {
+            if progress.load(Ordering::Relaxed) > cap {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+
     let mut end = tokio::select! {
         r = move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof) => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,
         _ = watchdog => End::Stalled,
+        _ = over_cap => End::TooLarge(cap),
     };
+    if let End::Done(o) = &end {
+        if cap != 0 && o.bytes > cap {
+            end = End::TooLarge(cap);
+        }
+    }
     // An upload whose client vanished (control connection closed) is not committed.
     if upload
         && matches!(end, End::Done(_))
@@ -529,6 +560,10 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             426,
             format!("Transfer aborted: no progress for {} s.", stall.as_secs()),
         ),
+        End::TooLarge(cap) => Reply::new(
+            552,
+            format!("Upload exceeds the anonymous size limit of {cap} bytes; nothing was kept."),
+        ),
         End::Failed(e) => failure_reply(e, upload),
     };
     if !matches!(end, End::Done(_)) {
@@ -555,7 +590,13 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         ..
     } = job
     {
-        upload.set_written(progress.load(Ordering::Relaxed));
+        // A failed anonymous upload leaves nothing (a zero-length part is removed).
+        let kept = if ctx.anonymous_upload.is_some() && !complete {
+            0
+        } else {
+            progress.load(Ordering::Relaxed)
+        };
+        upload.set_written(kept);
         if over_quota {
             // Nothing of a refused upload may stay to count against the quota.
             freed = upload.discard();
@@ -611,6 +652,12 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     reply
 }
 
+/// [`failure_reply`] of a download, for tests of what clients are told.
+#[cfg(test)]
+pub(crate) fn failure_reply_for_test(e: &io::Error) -> Reply {
+    failure_reply(e, false)
+}
+
 fn failure_reply(e: &io::Error, upload: bool) -> Reply {
     if let Some(q) = quota_error(e) {
         return Reply::new(
@@ -643,7 +690,10 @@ fn failure_reply(e: &io::Error, upload: bool) -> Reply {
             Some(fe @ (FsError::NoSpace | FsError::Quota)) => {
                 Reply::new(fe.code(), format!("Transfer aborted: {fe}."))
             }
-            _ => Reply::new(451, format!("Transfer aborted: local error: {e}.")),
+            _ => Reply::new(
+                451,
+                format!("Transfer aborted: {}.", crate::storage::hidden(e)),
+            ),
         },
     }
 }

@@ -74,6 +74,7 @@ impl Kftpd {
             .arg(&users)
             .arg("--state-dir")
             .arg(dir.path().join("state"))
+            .args(kftp_testkit::kftpd_root_args())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -6,7 +6,7 @@
 //! name = "alice"
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$..."
 //! root = "/srv/ftp/alice"        # optional: defaults to the server's --root
-//! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir"]  # optional: all
+//! perms = ["list", "read", "write", "append", "delete", "rename", "mkdir", "chmod"]  # optional: all
 //! tls_reuse_required = false     # optional: the server's policy (see below)
 //! quota_bytes = 10737418240      # optional quotas (see crate::quota): bytes and files
 //! quota_files = 10000            #   under the root, bytes per UTC day up and down
@@ -41,10 +41,12 @@ pub struct Perms {
     pub append: bool,
     /// DELE, RMD.
     pub delete: bool,
-    /// RNFR/RNTO, MFMT, SITE CHMOD.
+    /// RNFR/RNTO, MFMT.
     pub rename: bool,
     /// MKD.
     pub mkdir: bool,
+    /// SITE CHMOD (permission bits only, never setuid/setgid/sticky or world-writable).
+    pub chmod: bool,
 }
 
 impl Perms {
@@ -57,6 +59,7 @@ impl Perms {
         delete: true,
         rename: true,
         mkdir: true,
+        chmod: true,
     };
     /// List and download only (anonymous).
     pub const READ_ONLY: Perms = Perms {
@@ -67,6 +70,7 @@ impl Perms {
         delete: false,
         rename: false,
         mkdir: false,
+        chmod: false,
     };
 
     fn from_names(names: &[String]) -> Result<Perms> {
@@ -78,6 +82,7 @@ impl Perms {
             delete: false,
             rename: false,
             mkdir: false,
+            chmod: false,
         };
         for n in names {
             match n.as_str() {
@@ -88,9 +93,10 @@ impl Perms {
                 "delete" => p.delete = true,
                 "rename" => p.rename = true,
                 "mkdir" => p.mkdir = true,
+                "chmod" => p.chmod = true,
                 "all" => p = Perms::ALL,
                 other => bail!(
-                    "unknown permission '{other}' (expected list, read, write, append, delete, rename, mkdir or all)"
+                    "unknown permission '{other}' (expected list, read, write, append, delete, rename, mkdir, chmod or all)"
                 ),
             }
         }
@@ -387,24 +393,62 @@ fn edit_user(path: &Path, name: &str, f: impl FnOnce(&mut UserRecord)) -> Result
     write_private(path, toml::to_string_pretty(&file)?.as_bytes())
 }
 
-/// Writes a file readable only by its owner, atomically (temp file + rename).
+/// Writes a file readable only by its owner, atomically: a new temp file with a random
+/// name beside it (`create_new` and `O_NOFOLLOW`, so neither a planted file nor a symbolic
+/// link at that name is ever written through), mode 0600, synced, renamed over `path`, and
+/// the directory synced so the rename survives a crash.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use rand::Rng;
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        Some(d) => {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            d.to_path_buf()
+        }
+        None => PathBuf::from("."),
+    };
+    let base = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (tmp, mut f) = {
+        let mut tries = 0;
+        loop {
+            let tag: u64 = rand::rngs::OsRng.gen();
+            let tmp = dir.join(format!(".{base}.{tag:016x}.tmp"));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&tmp)
+            {
+                Ok(f) => break (tmp, f),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && tries < 8 => {
+                    tries += 1;
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("creating {}", tmp.display()));
+                }
+            }
+        }
+    };
+    let written = (|| -> Result<()> {
+        // The umask may have narrowed 0600 further, never widened it; make it exact.
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing {}", tmp.display()));
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    std::fs::File::open(&dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing directory {}", dir.display()))?;
     Ok(())
 }
 
@@ -451,6 +495,32 @@ mod tests {
         set_disabled(&p, "alice", false).unwrap();
         assert!(!Users::load(&p).unwrap().get("alice").unwrap().disabled);
         assert!(set_password(&p, "nobody", "x").is_err());
+    }
+
+    #[test]
+    fn write_private_follows_no_planted_link_and_is_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("users.toml");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        // The old, predictable temp names: a link planted there must not be written through.
+        std::os::unix::fs::symlink(&victim, dir.path().join("users.tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(".users.toml.tmp")).unwrap();
+        add_user(&p, "alice", "pw", None, None).unwrap();
+        add_user(&p, "bob", "pw", None, None).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(Users::load(&p).unwrap().len(), 2);
+        // No temp file is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".users.toml.") && n != ".users.toml.tmp")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
     }
 
     #[test]

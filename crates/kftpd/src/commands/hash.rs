@@ -260,7 +260,10 @@ async fn start(
                 ),
             ),
             (Ok(hex), Form::X) => Reply::new(250, hex),
-            (Err(e), _) => Reply::new(451, format!("Hashing failed: {e}.")),
+            (Err(e), _) => Reply::new(
+                451,
+                format!("Hashing failed: {}.", crate::storage::hidden(&e)),
+            ),
         }
     };
     s.running = Some(Running {

@@ -140,6 +140,9 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         .emit(crate::events::Event::new("login", s.id, &name, s.peer.ip()));
     s.shared.metrics.logins_ok.fetch_add(1, Ordering::Relaxed);
     tracing::info!(session = s.id, peer = %s.peer, user = %name, root = %root.display(), "logged in");
+    if s.shared.config.ops.allow_root && crate::hardening::is_root() {
+        tracing::warn!(session = s.id, user = %name, "--allow-root: this session acts as root on the file system");
+    }
     s.cwd = VPath::root();
     s.phase = Phase::Authed(Login {
         user: name.clone(),

@@ -107,6 +107,12 @@ pub(crate) async fn start_transfer(
             _ => None,
         },
         quota,
+        anonymous_upload: match (&job, s.login().is_some_and(|l| l.anonymous)) {
+            (Job::Receive { .. }, true) => Some(transfer::UploadCap {
+                max_bytes: s.shared.config.abuse.anonymous_upload_max_bytes,
+            }),
+            _ => None,
+        },
     };
     let handle = tokio::spawn(tracing::Instrument::in_current_span(transfer::run(
         job, setup, ctx,

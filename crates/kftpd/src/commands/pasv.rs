@@ -1,6 +1,6 @@
 //! PASV and EPSV: passive data connections.
 
-use crate::datachan::DataSetup;
+use crate::datachan::{BindError, DataSetup};
 use crate::session::Session;
 use kftp_proto::addr::{epsv_reply_text, pasv_reply_text};
 use kftp_proto::command::EpsvArg;
@@ -9,16 +9,32 @@ use std::net::{IpAddr, SocketAddr};
 
 async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
     let ip = s.local.ip();
-    let listener = s
+    // One passive listener per session: the previous one closes (and frees its port and
+    // its place in the account's share) before a new one is bound.
+    s.data = None;
+    let account = match s.login() {
+        Some(l) if !l.anonymous => l.user.clone(),
+        _ => format!("anonymous@{}", crate::limits::client_key(s.peer.ip())),
+    };
+    let (listener, slot) = s
         .shared
         .ports
-        .bind(ip, &s.shared.config)
+        .bind(ip, &s.shared.config, &account)
         .await
-        .map_err(|e| Reply::new(425, format!("Can't open passive listener: {e}.")))?;
+        .map_err(|e| match e {
+            BindError::AccountCap(cap) => Reply::new(
+                425,
+                format!(
+                    "Too many passive ports in use by your account ({cap}); finish or abort \
+                     a transfer in another session first."
+                ),
+            ),
+            BindError::Io(e) => Reply::new(425, format!("Can't open passive listener: {e}.")),
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| Reply::new(425, format!("Can't open passive listener: {e}.")))?;
-    s.data = Some(DataSetup::Passive(listener));
+    s.data = Some(DataSetup::Passive(listener, slot));
     Ok(addr)
 }
 

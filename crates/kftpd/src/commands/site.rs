@@ -4,6 +4,10 @@ use super::storage;
 use crate::session::Session;
 use kftp_proto::Reply;
 
+/// The bits SITE CHMOD may set: permission bits, except world-write (setuid, setgid and
+/// sticky are refused before this).
+const ALLOWED: u32 = 0o775;
+
 /// SITE subcommands.
 pub async fn site(s: &mut Session, args: &str) -> Reply {
     let mut words = args.splitn(3, ' ');
@@ -30,15 +34,20 @@ pub async fn site(s: &mut Session, args: &str) -> Reply {
             if mode > 0o777 {
                 return Reply::new(
                     501,
-                    "SITE CHMOD: only permission bits (at most 777) may be set.",
+                    "SITE CHMOD: only permission bits (at most 777) may be set; setuid, \
+                     setgid and sticky never.",
                 );
             }
-            if !s.login().is_some_and(|l| l.perms.write) {
+            // The session policy checked it too; this handler must not depend on that.
+            if !s.login().is_some_and(|l| l.perms.chmod) {
                 return Reply::new(
                     550,
-                    "Permission denied: SITE CHMOD needs the 'write' permission.",
+                    "Permission denied: SITE CHMOD needs the 'chmod' permission.",
                 );
             }
+            // Nothing a client uploads may become writable by every local user.
+            let asked = mode;
+            let mode = asked & ALLOWED;
             let fs = match storage(s) {
                 Ok(f) => f,
                 Err(r) => return r,
@@ -48,6 +57,13 @@ pub async fn site(s: &mut Session, args: &str) -> Reply {
                 Err(r) => return r,
             };
             match fs.chmod(&p, mode).await {
+                Ok(()) if mode != asked => Reply::new(
+                    200,
+                    format!(
+                        "Mode of {p} set to {mode:o}, not {asked:o}: the world-write bit is \
+                         never set."
+                    ),
+                ),
                 Ok(()) => Reply::new(200, format!("Mode of {p} set to {mode:o}.")),
                 Err(e) => Reply::new(e.code(), format!("{path}: {e}.")),
             }

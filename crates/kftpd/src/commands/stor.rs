@@ -3,7 +3,7 @@
 
 use super::{mode_name, start_transfer, storage};
 use crate::session::Session;
-use crate::storage::WriteMode;
+use crate::storage::{FsError, WriteMode};
 use crate::transfer::Job;
 use kftp_proto::{Reply, TransferType};
 
@@ -75,6 +75,23 @@ pub async fn stou(s: &mut Session, hint: Option<&str>) -> Option<Reply> {
     open_and_start(s, &name, WriteMode::CreateNew, "STOU", Some(&name)).await
 }
 
+/// `p` with a random suffix (`name.<16 hex>`), opened as a new file.
+async fn fresh_name(
+    fs: &std::sync::Arc<dyn crate::storage::Storage>,
+    p: &kftp_proto::path::VPath,
+) -> Option<(crate::storage::Upload, kftp_proto::path::VPath)> {
+    use rand::Rng;
+    for _ in 0..4 {
+        let tag: u64 = rand::rngs::OsRng.gen();
+        let (dir, name) = p.split_last()?;
+        let candidate = dir.join(&format!("{name}.{tag:016x}"));
+        if let Ok(u) = fs.open_write(&candidate, WriteMode::CreateNew).await {
+            return Some((u, candidate));
+        }
+    }
+    None
+}
+
 async fn open_and_start(
     s: &mut Session,
     arg: &str,
@@ -97,20 +114,42 @@ async fn open_and_start(
         Ok(q) => q,
         Err(r) => return Some(r),
     };
-    let upload = match fs.open_write(&p, mode).await {
-        Ok(u) => u,
+    let anonymous = s.login().is_some_and(|l| l.anonymous);
+    let (upload, stored) = match fs.open_write(&p, mode).await {
+        Ok(u) => (u, p.clone()),
+        // Anonymous uploads (drop folder only): a taken name must not be told apart from a
+        // free one, so the file goes under a fresh name with the same replies; the client
+        // cannot list or read the folder, and never learns which name was used.
+        Err(FsError::Exists | FsError::Busy | FsError::IsADirectory)
+            if anonymous && mode == WriteMode::CreateNew =>
+        {
+            match fresh_name(&fs, &p).await {
+                Some(r) => r,
+                None => {
+                    return Some(Reply::new(
+                        451,
+                        format!("{arg}: could not store the upload."),
+                    ))
+                }
+            }
+        }
         Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
     };
     s.pending_quota = quota.map(|mut q| {
         q.opened();
         q
     });
+    if stored != p {
+        tracing::info!(session = s.id, asked = %p, stored = %stored, "anonymous upload: name taken, storing under a fresh name");
+    }
+    let p_shown = p;
+    let p = stored;
     let opening = match unique {
         Some(name) => format!("FILE: {name}"),
         None => format!(
             "Opening {} mode data connection for {} (from byte {}).",
             mode_name(s),
-            p,
+            p_shown,
             upload.offset()
         ),
     };

@@ -458,7 +458,7 @@ impl Session {
                 }
                 let now = tokio::time::Instant::now();
                 let idle = *idle_at.get_or_insert(now + self.shared.config.idle_timeout);
-                let passive = matches!(self.data, Some(DataSetup::Passive(_)));
+                let passive = matches!(self.data, Some(DataSetup::Passive(..)));
                 let data = *data_at.get_or_insert(now + self.shared.config.data_timeout);
                 // Not logged in: a deadline that no command moves (NOOP resets `idle`).
                 let login = match self.phase {

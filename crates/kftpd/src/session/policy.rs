@@ -56,6 +56,7 @@ fn needed_perm(cmd: &Command) -> Option<&'static str> {
         Command::Dele(_) | Command::Rmd(_) => "delete",
         Command::Rnfr(_) | Command::Rnto(_) | Command::Mfmt(..) => "rename",
         Command::Mkd(_) => "mkdir",
+        Command::Site(t) if t.trim_start().to_ascii_uppercase().starts_with("CHMOD") => "chmod",
         _ => return None,
     })
 }
@@ -116,6 +117,7 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             "delete" => p.delete,
             "rename" => p.rename,
             "mkdir" => p.mkdir,
+            "chmod" => p.chmod,
             _ => false,
         };
         if !ok {

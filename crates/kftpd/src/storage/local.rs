@@ -163,7 +163,7 @@ impl LocalFs {
     fn open_in(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
         // openat2 refuses (EINVAL) a mode without O_CREAT, unlike openat.
         let mode = if flags.contains(OFlags::CREATE) {
-            Mode::from_raw_mode(0o644)
+            Mode::from_raw_mode(upload_mode())
         } else {
             Mode::empty()
         };
@@ -180,6 +180,17 @@ impl LocalFs {
         }
         Ok(File::from(fd))
     }
+}
+
+static UPLOAD_MODE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0o640);
+
+/// Sets the mode of files uploads create (`--upload-mode`; the umask still applies).
+pub fn set_upload_mode(mode: u32) {
+    UPLOAD_MODE.store(mode & 0o777, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn upload_mode() -> u32 {
+    UPLOAD_MODE.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Opens `name` beneath `dir` as a regular file, or fails with [`FsError::NotRegular`]

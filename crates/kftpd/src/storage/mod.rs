@@ -99,12 +99,24 @@ impl fmt::Display for FsError {
             FsError::Changed => {
                 f.write_str("The file changed on the server while this was being done; try again")
             }
-            FsError::Other(e) => write!(f, "Local error: {e}"),
+            // The error itself can name the S3 endpoint, bucket, keys or local paths: the
+            // client gets a reference to the log line that has it.
+            FsError::Other(e) => f.write_str(&hidden(e)),
         }
     }
 }
 
 impl std::error::Error for FsError {}
+
+/// What a client is told about an internal error `e`: a generic text with a reference,
+/// while the whole error goes to the log under that reference (a hash of its text, so the
+/// same failure always has the same reference).
+pub fn hidden(e: &dyn std::fmt::Display) -> String {
+    let detail = e.to_string();
+    let reference = format!("{:08x}", crc32fast::hash(detail.as_bytes()));
+    tracing::warn!(reference = %reference, error = %detail, "storage error (details withheld from the client)");
+    format!("storage error (ref {reference}); the server log has details")
+}
 
 impl From<io::Error> for FsError {
     fn from(e: io::Error) -> Self {
@@ -362,6 +374,34 @@ pub fn open_root(
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn internal_errors_reach_clients_without_details() {
+        let secret = "object store: Unexpected at https://s3.internal.example:3900/kftp-bucket/alice/payroll.xlsx";
+        let e = FsError::Other(io::Error::other(secret));
+        let shown = format!("{e}");
+        assert!(shown.contains("storage error (ref "), "{shown}");
+        assert!(shown.contains("server log"), "{shown}");
+        for leak in [
+            "s3.internal",
+            "kftp-bucket",
+            "payroll",
+            "3900",
+            "object store",
+        ] {
+            assert!(!shown.contains(leak), "{leak} in {shown}");
+        }
+        // The reference is the same for the same failure (it is looked up in the log).
+        assert_eq!(
+            shown,
+            format!("{}", FsError::Other(io::Error::other(secret)))
+        );
+        // Errors that say nothing about the setup keep their words.
+        assert_eq!(
+            format!("{}", FsError::NotFound),
+            "No such file or directory"
+        );
+    }
 
     #[test]
     fn roots_parse() {

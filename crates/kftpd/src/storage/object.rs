@@ -733,3 +733,30 @@ impl ObjectFs {
         }
     }
 }
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::*;
+
+    #[test]
+    fn store_errors_are_not_shown_to_clients() {
+        let e = opendal::Error::new(ErrorKind::Unexpected, "SignatureDoesNotMatch")
+            .with_context("endpoint", "https://s3.internal.example:3900")
+            .with_context("bucket", "kftp-bucket")
+            .with_context("path", "alice/payroll.xlsx");
+        let full = e.to_string();
+        assert!(full.contains("kftp-bucket"), "the log keeps it: {full}");
+        let shown = err(e).to_string();
+        for leak in ["s3.internal", "kftp-bucket", "payroll", "Signature"] {
+            assert!(!shown.contains(leak), "{leak} in {shown}");
+        }
+        // Errors in a transfer (io::Error) end in a reply that hides them the same way.
+        let e = opendal::Error::new(ErrorKind::Unexpected, "boom")
+            .with_context("bucket", "kftp-bucket");
+        let shown = crate::transfer::failure_reply_for_test(&io_err(e)).to_string();
+        assert!(
+            shown.starts_with("451 ") && !shown.contains("kftp-bucket"),
+            "{shown}"
+        );
+    }
+}

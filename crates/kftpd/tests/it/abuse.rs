@@ -54,6 +54,7 @@ impl Proc {
             .arg("--state-dir")
             .arg(state.path())
             .args(extra)
+            .args(kftp_testkit::kftpd_root_args())
             .env("KFTPD_LOG", "debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -666,9 +667,14 @@ fn anonymous_read_only_and_drop_folder() {
         std::fs::read(srv.path("incoming/up.txt")).unwrap(),
         b"hello"
     );
-    c.expect("EPSV", 229);
-    let r = c.cmd("STOR incoming/up.txt");
-    assert!(r.code == 550 || r.code == 553, "overwrite refused: {r}");
+    // A taken name is never overwritten, and the reply does not tell it was taken: the
+    // upload lands under a fresh name (see hardening_ops for the details).
+    let (r, _) = stor(&mut c, "incoming/up.txt", b"again");
+    assert_eq!(r.code, 226, "{r}");
+    assert_eq!(
+        std::fs::read(srv.path("incoming/up.txt")).unwrap(),
+        b"hello"
+    );
     c.expect("REST 3", 350);
     c.expect("STOR incoming/up2.txt", 550);
     c.expect("REST 0", 350);

@@ -118,6 +118,7 @@ impl Server {
             .arg("--state-dir")
             .arg(state.path())
             .args(extra)
+            .args(kftp_testkit::kftpd_root_args())
             .env("KFTPD_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

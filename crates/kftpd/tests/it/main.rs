@@ -10,6 +10,7 @@ mod ftps;
 mod ftps_policy;
 mod hardening_fs;
 mod hardening_net;
+mod hardening_ops;
 mod harness;
 mod hash_limits;
 mod jail;

@@ -41,6 +41,7 @@ impl Custom {
             .arg("--state-dir")
             .arg(d.join("state"))
             .args(extra)
+            .args(kftp_testkit::kftpd_root_args())
             .env("KFTPD_LOG", "debug")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -63,8 +63,8 @@ fn session(mode: Mode) {
         f.is_file() && f.name() == "p.bin" && f.size() == data.len(),
         "{f:?}"
     );
-    // suppaftp's MLSx parser insists on a 3-digit unix.mode; kftpd sends "0644" as
-    // ProFTPD and Pure-FTPd do, so check the facts here.
+    // suppaftp's MLSx parser insists on a 3-digit unix.mode; kftpd sends 4 digits as
+    // ProFTPD and Pure-FTPd do, so check the facts here (uploads are created 0640).
     let mlsd = ftp.mlsd(None).unwrap();
     assert_eq!(mlsd.len(), 1, "{mlsd:?}");
     let (facts, name) = mlsd[0].split_once("; ").unwrap();
@@ -75,7 +75,7 @@ fn session(mode: Mode) {
         facts.contains(&format!("size={}", data.len()).as_str()),
         "{facts:?}"
     );
-    assert!(facts.contains(&"unix.mode=0644"), "{facts:?}");
+    assert!(facts.contains(&"unix.mode=0640"), "{facts:?}");
     ftp.cdup().unwrap();
     let root = ftp.list(None).unwrap();
     let d = File::from_str(&root[0]).unwrap();
