@@ -97,14 +97,25 @@ impl Events {
         }
     }
 
-    /// Starts the worker that runs `program` (inside the runtime).
-    pub fn start(program: PathBuf, timeout: Duration) -> Events {
+    /// Starts the worker that runs `program`, on a thread of its own with a small runtime.
+    ///
+    /// Call it *before* the process confines itself (`ops::confine`): Landlock restricts
+    /// only the thread that applies it and threads started after, so the operator's
+    /// program runs outside kftpd's file-system sandbox (it would otherwise be unable to
+    /// execute, or to write its own files), while the privilege drop, which glibc applies
+    /// to every thread, still makes it run as `--user`.
+    pub fn start(program: PathBuf, timeout: Duration) -> std::io::Result<Events> {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(worker(program, timeout, rx));
-        Events {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("kftpd-events".into())
+            .spawn(move || rt.block_on(worker(program, timeout, rx)))?;
+        Ok(Events {
             tx: Some(tx),
             dropped: AtomicU64::new(0),
-        }
+        })
     }
 
     /// Queues `ev` without waiting; drops it when the queue is full.

@@ -223,6 +223,11 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     let mut pre = kftpd::ops::bind_all(&cfg)?;
     let xferlog = kftpd::ops::open_xferlog(&cfg)?;
     let admin = kftpd::admin::prepare(&cfg)?;
+    // The event program's thread starts outside the sandbox (see Events::start).
+    let events = match &cfg.event_exec {
+        Some(p) => Some(kftpd::events::Events::start(p.clone(), cfg.event_timeout)?),
+        None => None,
+    };
     kftpd::ops::confine(&cfg, &users, tls.as_deref())?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -279,8 +284,8 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         out.flush()?;
         drop(out);
         let mut shared = Shared::new(cfg, users);
-        if let Some(p) = &shared.config.event_exec {
-            shared.events = kftpd::events::Events::start(p.clone(), shared.config.event_timeout);
+        if let Some(events) = events {
+            shared.events = events;
         }
         shared.tls = tls;
         shared.ops.xferlog = xferlog;

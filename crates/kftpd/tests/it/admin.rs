@@ -31,6 +31,7 @@ impl Admin {
         kftpd::auth::users::add_user(&d.join("users.toml"), USER, PASS, None, None).unwrap();
         let log = d.join("kftpd.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+            .args(kftp_testkit::kftpd_root_args())
             .args(["--listen", "127.0.0.1:0", "--admin-listen", admin_listen])
             .args(if tls { &[][..] } else { &["--no-tls"][..] })
             .arg("--root")
@@ -424,6 +425,7 @@ fn admin_users_and_reload() {
 fn admin_non_loopback_needs_tls() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(kftp_testkit::kftpd_root_args())
         .args([
             "--no-tls",
             "--listen",
@@ -441,6 +443,7 @@ fn admin_non_loopback_needs_tls() {
     let conf = dir.path().join("k.toml");
     std::fs::write(&conf, "no_tls = true\nadmin_listen = \"0.0.0.0:0\"\n").unwrap();
     let (ok, _, err) = run(Command::new(env!("CARGO_BIN_EXE_kftpd"))
+        .args(kftp_testkit::kftpd_root_args())
         .args(["--listen", "127.0.0.1:0", "--config"])
         .arg(&conf)
         .arg("--state-dir")
