@@ -59,6 +59,7 @@ pub struct FileConfig {
     // Network trust and login deadline (issue #14).
     proxy_trusted: Option<Vec<ipnet::IpNet>>,
     login_timeout: Option<u64>,
+    auth_cache_ttl: Option<u64>,
     // Abuse resistance (see `limits`).
     max_per_user: Option<usize>,
     ban_after: Option<u32>,
@@ -307,6 +308,7 @@ impl FileConfig {
         take_in!(ops: xferlog, metrics_listen, drain_timeout, user, sandbox, seccomp, proxy_protocol);
         take_in!(ops: proxy_trusted);
         take!(login_timeout);
+        take!(auth_cache_ttl);
         take_in!(
             abuse: max_per_user,
             ban_after,

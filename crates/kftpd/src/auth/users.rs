@@ -140,6 +140,13 @@ pub struct User {
     pub tls_reuse_required: Option<bool>,
 }
 
+impl User {
+    /// The Argon2id PHC string this account has now.
+    pub(crate) fn phc(&self) -> &str {
+        &self.phc
+    }
+}
+
 /// All accounts, loaded from the users file.
 #[derive(Debug, Default, Clone)]
 pub struct Users {
@@ -209,6 +216,11 @@ impl Users {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
+    }
+
+    /// The account named `name`, unverified (the authentication cache checks its PHC).
+    pub(crate) fn get(&self, name: &str) -> Option<&User> {
+        self.by_name.get(name)
     }
 
     /// Checks a password. Runs Argon2id: call from [`super::hasher::verify`], not from an

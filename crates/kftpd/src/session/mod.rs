@@ -44,6 +44,8 @@ pub struct Shared {
     pub abuse: crate::limits::Abuse,
     /// Shutdown stage, transfer log, reloadable passive addresses.
     pub ops: crate::ops::OpsState,
+    /// Recent successful logins (cleared on reload).
+    pub auth_cache: crate::auth::cache::AuthCache,
 }
 
 impl Shared {
@@ -52,6 +54,7 @@ impl Shared {
         Shared {
             abuse: crate::limits::Abuse::new(&config),
             ops: crate::ops::OpsState::new(&config.ops),
+            auth_cache: crate::auth::cache::AuthCache::new(config.auth_cache_ttl),
             config,
             users: RwLock::new(Arc::new(users)),
             ports: PortPool::default(),

@@ -1,6 +1,7 @@
 //! kftpd integration tests: one binary, a real server per test, real clients.
 
 mod abuse;
+mod auth_cache;
 mod curl;
 mod ftplib;
 mod ftps;
