@@ -2,6 +2,7 @@
 
 mod abuse;
 mod auth_cache;
+mod auto_path;
 mod curl;
 mod ftplib;
 mod ftps;
