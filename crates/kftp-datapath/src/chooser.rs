@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 /// Smallest transfer that counts as a measurement.
 pub const MIN_SAMPLE_BYTES: u64 = 4 << 20;
 /// Measurements of each path before the first decision.
-pub const PROBE_SAMPLES: u8 = 2;
+pub const PROBE_SAMPLES: u8 = 3;
 /// Measurements kept per path; the estimate is their median.
 pub const KEEP: usize = 3;
 /// Measured transfers between re-probes.
@@ -54,7 +54,7 @@ impl Samples {
         self.n = (self.n + 1).min(KEEP);
     }
 
-    /// The median of what is kept (the lower middle of an even count).
+    /// The median of what is kept (the mean of the two middle values of an even count).
     fn estimate(&self) -> Option<f64> {
         if self.n == 0 {
             return None;
@@ -62,7 +62,12 @@ impl Samples {
         let mut v = self.v;
         let v = &mut v[..self.n];
         v.sort_by(f64::total_cmp);
-        Some(v[(self.n - 1) / 2])
+        let mid = self.n / 2;
+        Some(if self.n % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        })
     }
 }
 
@@ -286,13 +291,13 @@ mod tests {
         let rate = |k: bool| if k { 450.0 } else { 700.0 };
         let mut order = Vec::new();
         let mut decision = None;
-        for _ in 0..4 {
+        for _ in 0..6 {
             let (k, d) = run(&mut l, t, rate);
             order.push(k);
             decision = decision.or(d);
         }
-        assert_eq!(order, [true, false, true, false]);
-        let d = decision.expect("decided after two of each");
+        assert_eq!(order, [true, false, true, false, true, false]);
+        let d = decision.expect("decided after three of each");
         assert!(!d.kernel);
         assert!((d.kernel_rate / 1e6 - 450.0).abs() < 1.0);
         assert!((d.copy_rate / 1e6 - 700.0).abs() < 1.0);
@@ -305,12 +310,12 @@ mod tests {
     fn kernel_wins_where_it_is_faster_and_ties_keep_the_kernel() {
         let mut l = Lane::new(true);
         let t = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..6 {
             run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
         }
         assert_eq!(l.best(), Some(true));
         let mut l = Lane::new(true);
-        for _ in 0..4 {
+        for _ in 0..6 {
             run(&mut l, t, |_| 500.0);
         }
         assert_eq!(l.best(), Some(true));
@@ -333,7 +338,7 @@ mod tests {
     fn one_outlier_does_not_flip_a_decision() {
         let mut l = Lane::new(true);
         let t = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..6 {
             run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
         }
         // A kernel transfer slowed down by a neighbour: the median of three holds.
@@ -347,7 +352,7 @@ mod tests {
     fn reprobes_after_enough_transfers_and_follows_a_change() {
         let mut l = Lane::new(true);
         let t = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..6 {
             run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
         }
         assert_eq!(l.best(), Some(true));
@@ -372,7 +377,7 @@ mod tests {
     fn reprobes_after_time_too() {
         let mut l = Lane::new(true);
         let t = Instant::now();
-        for _ in 0..4 {
+        for _ in 0..6 {
             run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
         }
         assert!(l.pick());
@@ -389,7 +394,7 @@ mod tests {
         s.push(5.0);
         assert_eq!(s.estimate(), Some(5.0));
         s.push(1.0);
-        assert_eq!(s.estimate(), Some(1.0));
+        assert_eq!(s.estimate(), Some(3.0));
         s.push(9.0);
         assert_eq!(s.estimate(), Some(5.0));
         s.push(7.0); // replaces 5.0: {7, 1, 9}
