@@ -114,7 +114,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60)]
     pub login_timeout: u64,
     /// Seconds a successful login is remembered (a keyed MAC, never the password), so
-    /// repeated logins skip Argon2id; wrong passwords always pay it (0 turns this off).
+    /// repeated logins skip Argon2id; wrong passwords always pay it (0 turns this off;
+    /// at most 86400).
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     pub auth_cache_ttl: u64,
     /// Accept data connections from, and PORT to, hosts other than the control peer.

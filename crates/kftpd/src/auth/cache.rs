@@ -33,6 +33,9 @@ use std::time::{Duration, Instant};
 /// Most users remembered at once.
 pub const MAX_ENTRIES: usize = 10_000;
 
+/// Longest TTL honoured (a larger `--auth-cache-ttl` is cut to this): one day.
+pub const MAX_TTL: Duration = Duration::from_secs(86_400);
+
 /// The keyed MAC of one user name and password.
 #[derive(Clone, Copy)]
 pub struct Mac([u8; 32]);
@@ -81,6 +84,7 @@ impl AuthCache {
     }
 
     fn with_capacity(ttl: Duration, max: usize) -> Self {
+        let ttl = ttl.min(MAX_TTL);
         let key = if ttl.is_zero() || max == 0 {
             None
         } else {
@@ -163,7 +167,7 @@ impl AuthCache {
             Entry {
                 mac,
                 phc: phc.to_string(),
-                expires: now + self.ttl,
+                expires: now.checked_add(self.ttl).unwrap_or(now),
             },
         );
     }
@@ -270,6 +274,10 @@ mod tests {
         assert!(!off.enabled() && off.mac("u", "p").is_none());
         off.insert("u", a.mac("u", "p").unwrap(), PHC_A);
         assert!(off.is_empty());
+        let huge = AuthCache::new(Duration::from_secs(u64::MAX));
+        assert_eq!(huge.ttl, MAX_TTL);
+        huge.insert("u", huge.mac("u", "p").unwrap(), PHC_A);
+        assert!(huge.hit("u", &huge.mac("u", "p").unwrap(), PHC_A));
     }
 
     #[test]
