@@ -222,6 +222,27 @@ pub fn enable_ulp(fd: BorrowedFd<'_>) -> io::Result<()> {
     }
 }
 
+/// Whether an upper-layer protocol (kernel TLS) is attached to a TCP socket. Such a socket
+/// is not measured by `--data-path auto` (crate::chooser): its cost is the encryption.
+#[allow(unsafe_code)]
+pub fn has_ulp(fd: BorrowedFd<'_>) -> bool {
+    let mut name = [0u8; 16];
+    let mut len = name.len() as libc::socklen_t;
+    // SAFETY: `name` is a writable buffer of `len` bytes and `len` a valid socklen_t, both
+    // live for the call; the kernel writes at most `len` bytes and stores the length used.
+    // `fd` is a borrowed, open descriptor.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_TCP,
+            TCP_ULP,
+            name.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    rc == 0 && len > 0 && name[0] != 0
+}
+
 /// Installs the transmit keys: from now on the kernel encrypts what is written.
 pub fn install_tx(fd: BorrowedFd<'_>, params: &CryptoParams) -> io::Result<()> {
     install(fd, TLS_TX, params)
@@ -377,6 +398,17 @@ mod tests {
         assert_eq!(std::mem::size_of::<CryptoInfo<AesGcm128Body>>(), 40);
         assert_eq!(std::mem::size_of::<CryptoInfo<AesGcm256Body>>(), 56);
         assert_eq!(std::mem::size_of::<CryptoInfo<Chacha20Body>>(), 56);
+    }
+
+    #[test]
+    fn ulp_is_seen_only_once_attached() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_server, _) = listener.accept().unwrap();
+        assert!(!has_ulp(client.as_fd()));
+        if enable_ulp(client.as_fd()).is_ok() {
+            assert!(has_ulp(client.as_fd()));
+        }
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
 //! - [`probe`]: run-time detection of what the kernel offers, cached.
+//! - [`chooser`]: what `--data-path auto` picks, per direction, from measured throughput.
 //!
 //! This is the only crate with `unsafe` code, and only at the syscall boundary; every
 //! block carries a `// SAFETY:` comment.
 
 pub mod ascii;
+pub mod chooser;
 pub mod copy;
 pub mod ktls;
 pub mod probe;
@@ -25,10 +27,14 @@ pub mod splice;
 use std::fmt;
 use std::fs::File;
 use std::io;
+use std::os::fd::AsFd;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::net::TcpStream;
+
+use chooser::Direction;
 
 pub use rate::RateLimiter;
 
@@ -39,7 +45,7 @@ pub enum PathChoice {
     Kernel,
     /// Always the user-space copy loop.
     Copy,
-    /// Whatever the benchmark showed to be faster on this kind of machine.
+    /// Whichever of the two measures faster here, per direction ([`chooser`]).
     #[default]
     Auto,
 }
@@ -264,11 +270,43 @@ pub async fn file_to_socket(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
-    let kernel = match tuning.choice {
-        PathChoice::Kernel => true,
-        PathChoice::Copy => false,
-        PathChoice::Auto => probe::auto_prefers_kernel_send(),
-    };
+    let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), sock);
+    let started = Instant::now();
+    let out = send_on(kernel, file, offset, len, sock, tuning, progress).await?;
+    if measure {
+        chooser::record(
+            Direction::Send,
+            out.path == PathUsed::Sendfile,
+            out.bytes,
+            started.elapsed(),
+        );
+    }
+    Ok(out)
+}
+
+/// The path for one transfer (`true`: kernel), and whether `auto` should learn from it:
+/// not when pinned, rate-limited, or on a kernel-TLS socket.
+fn resolve(tuning: &Tuning, dir: Direction, len: Option<u64>, sock: &TcpStream) -> (bool, bool) {
+    match tuning.choice {
+        PathChoice::Kernel => (true, false),
+        PathChoice::Copy => (false, false),
+        PathChoice::Auto => match probe::auto_override() {
+            Some(kernel) => (kernel, false),
+            None if ktls::has_ulp(sock.as_fd()) => (true, false),
+            None => (chooser::pick_for(dir, len), tuning.limits.is_empty()),
+        },
+    }
+}
+
+async fn send_on(
+    kernel: bool,
+    file: &File,
+    offset: u64,
+    len: u64,
+    sock: &TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
     if kernel && probe::sendfile_works() {
         match sendfile::send(file, offset, len, sock, tuning, progress).await {
             Err(e) if sendfile::is_unsupported(&e) => {
@@ -300,11 +338,28 @@ pub async fn socket_to_file(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
-    let kernel = match tuning.choice {
-        PathChoice::Kernel => true,
-        PathChoice::Copy => false,
-        PathChoice::Auto => probe::auto_prefers_kernel_recv(),
-    };
+    let (kernel, measure) = resolve(tuning, Direction::Recv, None, sock);
+    let started = Instant::now();
+    let out = recv_on(kernel, sock, file, offset, tuning, progress).await?;
+    if measure {
+        chooser::record(
+            Direction::Recv,
+            out.path == PathUsed::Splice,
+            out.bytes,
+            started.elapsed(),
+        );
+    }
+    Ok(out)
+}
+
+async fn recv_on(
+    kernel: bool,
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
     if kernel && probe::splice_works() {
         match splice::recv(sock, file, offset, tuning, progress).await {
             Err(e) if splice::is_unsupported(&e) => {

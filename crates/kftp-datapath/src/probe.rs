@@ -1,27 +1,24 @@
 //! Run-time detection of kernel facilities, decided once and cached.
 //!
-//! # What `auto` picks, and why
+//! # What `auto` picks
 //!
-//! `auto` uses the kernel paths (sendfile for sends, splice for receives) in both
-//! directions. Measured on the development VM (2 vCPUs, Linux 6.18, loopback, 1 GiB
-//! page-cached file; `kftp-bench/examples/ceiling.rs`, full tables and caveats in crates/kftp-datapath/MEASUREMENTS.md):
+//! `auto` measures: [`crate::chooser`] tries the kernel path and the copy loop in turn on
+//! the first large transfers of each direction and then keeps the faster, re-probing now
+//! and then. The kernel path (sendfile, splice) is what it uses before it has measured,
+//! and for transfers too small to measure. On the development VM (2 vCPUs, Linux 6.18,
+//! loopback, 1 GiB page-cached file; `kftp-bench/examples/ceiling.rs`, crates/kftp-datapath/MEASUREMENTS.md) the kernel
+//! paths won both directions in the raw loops:
 //!
 //! | loop (quietest runs, load ~2)   | GB/s      | CPU s/GiB   |
 //! |---------------------------------|-----------|-------------|
 //! | raw sendfile (download)         | 4.4-5.4   | 0.15-0.19   |
 //! | raw read/write 1 MiB (download) | 3.2       | 0.33        |
-//! | crate kernel = sendfile         | 5.6       | 0.19        |
-//! | crate copy (download)           | 2.6       | 0.41        |
 //! | raw splice (upload)             | 4.2-4.5   | 0.22        |
 //! | raw read/write 1 MiB (upload)   | 2.5-2.9   | 0.37-0.42   |
-//! | crate kernel = splice (upload)  | 3.8-4.3   | 0.23-0.27   |
-//! | crate copy (upload)             | 3.0       | 0.36        |
 //!
-//! Under heavy load (load average 10-13, interleaved runs) every loop falls to ~0.6-1 GB/s
-//! of wall clock, but the kernel paths still cost about half the CPU per GiB (download
-//! 0.12 vs 0.27, upload 0.33 vs 0.45). The "read/write beats sendfile on loopback"
-//! observation does not hold on this kernel. `KFTP_AUTO_PATH=kernel|copy` overrides the
-//! choice for both directions (read once per process).
+//! but through a real client the copy loop can win socket -> file (`curl -T` into kftpd:
+//! BENCHMARKS.md, "auto path choice"), which is why the choice is no longer a constant.
+//! `KFTP_AUTO_PATH=kernel|copy` pins the choice for both directions (read once per process).
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -49,11 +46,6 @@ pub fn mark_splice_broken(e: &io::Error) {
     }
 }
 
-/// The built-in choice for `auto` sends, from the measurements above.
-const AUTO_KERNEL_SEND: bool = true;
-/// The built-in choice for `auto` receives, from the measurements above.
-const AUTO_KERNEL_RECV: bool = true;
-
 /// 0 = not read yet, 1 = no override, 2 = kernel, 3 = copy.
 static OVERRIDE: AtomicU8 = AtomicU8::new(0);
 
@@ -74,7 +66,7 @@ fn parse_override(v: Option<&str>) -> u8 {
 }
 
 /// `KFTP_AUTO_PATH`, read once: `Some(true)` for kernel, `Some(false)` for copy.
-fn env_override() -> Option<bool> {
+pub fn auto_override() -> Option<bool> {
     let v = match OVERRIDE.load(Ordering::Relaxed) {
         0 => {
             let v = parse_override(std::env::var("KFTP_AUTO_PATH").ok().as_deref());
@@ -90,13 +82,13 @@ fn env_override() -> Option<bool> {
     }
 }
 
-/// What `auto` picks for sends: sendfile (see the module docs for the numbers).
+/// What `auto` would pick for the next large send now: `true` for sendfile.
 pub fn auto_prefers_kernel_send() -> bool {
-    env_override().unwrap_or(AUTO_KERNEL_SEND)
+    auto_override().unwrap_or_else(|| crate::chooser::pick(crate::chooser::Direction::Send))
 }
-/// What `auto` picks for receives: splice (see the module docs for the numbers).
+/// What `auto` would pick for the next receive now: `true` for splice.
 pub fn auto_prefers_kernel_recv() -> bool {
-    env_override().unwrap_or(AUTO_KERNEL_RECV)
+    auto_override().unwrap_or_else(|| crate::chooser::pick(crate::chooser::Direction::Recv))
 }
 
 #[cfg(test)]

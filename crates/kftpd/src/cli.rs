@@ -129,6 +129,11 @@ pub struct ServeArgs {
     /// Close sessions not logged in within this many seconds (421), whatever they send.
     #[arg(long, default_value_t = 60)]
     pub login_timeout: u64,
+    /// Seconds a successful login is remembered (a keyed MAC, never the password), so
+    /// repeated logins skip Argon2id; wrong passwords always pay it (0 turns this off;
+    /// at most 86400).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    pub auth_cache_ttl: u64,
     /// Accept data connections from, and PORT to, hosts other than the control peer.
     #[arg(long)]
     pub allow_foreign_data_peer: bool,
@@ -255,6 +260,7 @@ impl ServeArgs {
         c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
         c.data_timeout = Duration::from_secs(self.data_timeout.max(1));
         c.login_timeout = Duration::from_secs(self.login_timeout.max(1));
+        c.auth_cache_ttl = Duration::from_secs(self.auth_cache_ttl);
         c.allow_foreign_data_peer = self.allow_foreign_data_peer;
         c.tls_enabled = !self.no_tls;
         c.tls_cert = self.tls_cert.clone();

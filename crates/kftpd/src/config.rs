@@ -59,6 +59,8 @@ pub struct Config {
     pub allow_foreign_data_peer: bool,
     /// Delay before answering a failed login.
     pub login_fail_delay: Duration,
+    /// How long a successful login is remembered (`auth::cache`); zero: not at all.
+    pub auth_cache_ttl: Duration,
     /// When TLS is required.
     pub tls_policy: TlsPolicy,
     /// Offer TLS at all (AUTH TLS, implicit FTPS).
@@ -157,6 +159,7 @@ impl Config {
             stall_timeout: Duration::from_secs(120),
             allow_foreign_data_peer: false,
             login_fail_delay: Duration::from_millis(500),
+            auth_cache_ttl: Duration::from_secs(300),
             tls_policy: TlsPolicy::NonLoopback,
             tls_enabled: true,
             tls_cert: None,

@@ -67,6 +67,7 @@ pub struct FileConfig {
     // Deployment hardening (issue #14).
     allow_root: Option<bool>,
     metrics_public: Option<bool>,
+    auth_cache_ttl: Option<u64>,
     // Abuse resistance (see `limits`).
     max_per_user: Option<usize>,
     ban_after: Option<u32>,
@@ -341,6 +342,7 @@ impl FileConfig {
         take!(event_exec, event_timeout);
         take!(login_timeout);
         take_in!(ops: allow_root, metrics_public);
+        take!(auth_cache_ttl);
         take_in!(
             abuse: max_per_user,
             ban_after,

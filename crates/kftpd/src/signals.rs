@@ -67,6 +67,7 @@ pub fn reload(shared: &Shared) -> usize {
         Ok(u) => {
             let n = u.len();
             *shared.users.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(u);
+            shared.auth_cache.clear();
             tracing::info!(users = n, "reload: users file loaded");
         }
         Err(e) => {

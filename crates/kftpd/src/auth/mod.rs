@@ -1,5 +1,7 @@
-//! Who may log in, and what they may do: the users file and Argon2id verification.
+//! Who may log in, and what they may do: the users file, Argon2id verification and the
+//! cache of recent successful logins.
 
+pub mod cache;
 pub mod hasher;
 pub mod users;
 

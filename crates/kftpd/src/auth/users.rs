@@ -181,6 +181,13 @@ pub struct User {
     pub disabled: bool,
 }
 
+impl User {
+    /// The Argon2id PHC string this account has now.
+    pub(crate) fn phc(&self) -> &str {
+        &self.phc
+    }
+}
+
 /// All accounts, loaded from the users file.
 #[derive(Debug, Default, Clone)]
 pub struct Users {
@@ -254,7 +261,7 @@ impl Users {
         self.by_name.values()
     }
 
-    /// The account `name`.
+    /// The account `name`, unverified (the authentication cache checks its PHC).
     pub fn get(&self, name: &str) -> Option<&User> {
         self.by_name.get(name)
     }

@@ -65,7 +65,8 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         let users = s.shared.users();
         let n = name.clone();
         let key = crate::limits::client_key(s.peer.ip());
-        let verified = crate::auth::hasher::verify(users, n, pw.expose().to_string(), key).await;
+        let pw = pw.expose().to_string();
+        let verified = crate::auth::cache::verify(&s.shared.auth_cache, users, n, pw, key).await;
         match verified {
             Some(u) if u.disabled => {
                 tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login refused: account disabled");

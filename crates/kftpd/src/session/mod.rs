@@ -50,6 +50,8 @@ pub struct Shared {
     pub events: crate::events::Events,
     /// Live sessions, for the admin API.
     pub sessions: crate::admin::registry::Registry,
+    /// Recent successful logins (cleared on reload).
+    pub auth_cache: crate::auth::cache::AuthCache,
 }
 
 impl Shared {
@@ -63,6 +65,7 @@ impl Shared {
                 &config.state_dir,
                 config.quota_rescan,
             )),
+            auth_cache: crate::auth::cache::AuthCache::new(config.auth_cache_ttl),
             config,
             users: RwLock::new(Arc::new(users)),
             ports: PortPool::default(),

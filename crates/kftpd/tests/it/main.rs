@@ -2,6 +2,8 @@
 
 mod abuse;
 mod admin;
+mod auth_cache;
+mod auto_path;
 mod certwatch;
 mod curl;
 mod events;

@@ -1,0 +1,403 @@
+//! `--data-path auto`: the faster path for each direction, measured at run time.
+//!
+//! Which path wins depends on the machine: on the development VM splice beat read/write for
+//! socket -> file (probe.rs), on another VM `curl -T` into kftpd ran 568-850 MB/s with the
+//! copy loop against 358-537 MB/s with splice. So `auto` measures instead of believing.
+//!
+//! Each direction (sends: sendfile or copy; receives: splice or copy) has a [`Lane`]:
+//!
+//! 1. **Probe**: transfers take the kernel path and the copy loop in turn until each has
+//!    [`PROBE_SAMPLES`] measurements. A measurement is the wall-clock throughput (bytes /
+//!    seconds inside the data path, after the data connection is open) of one transfer of at
+//!    least [`MIN_SAMPLE_BYTES`] that ended cleanly without a rate limit; smaller ones say
+//!    more about latency than about the path, so they are not counted (they still run on
+//!    the path the lane picks).
+//! 2. **Decide**: the path with the higher median of its last [`KEEP`] measurements. Once
+//!    decided, the other path must beat it by [`SWITCH_MARGIN`] to take over, so noise
+//!    does not flip the choice back and forth.
+//! 3. **Re-probe**: after [`REPROBE_EVERY`] measured transfers or [`REPROBE_AFTER`],
+//!    whichever comes first, the losing path runs twice more (and the winner once), so a
+//!    change of load, kernel or storage is noticed.
+//!
+//! Concurrent transfers share one lane; the state is a few numbers under a mutex taken
+//! twice per transfer (pick and record). Every change of choice is logged at INFO with both
+//! estimates. `KFTP_AUTO_PATH=kernel|copy` still pins the choice (probe.rs).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Smallest transfer that counts as a measurement.
+pub const MIN_SAMPLE_BYTES: u64 = 4 << 20;
+/// Measurements of each path before the first decision.
+pub const PROBE_SAMPLES: u8 = 3;
+/// Measurements kept per path; the estimate is their median.
+pub const KEEP: usize = 3;
+/// Measured transfers between re-probes.
+pub const REPROBE_EVERY: u32 = 64;
+/// Longest time between re-probes.
+pub const REPROBE_AFTER: Duration = Duration::from_secs(600);
+/// How much faster the other path must be to replace a decided one.
+pub const SWITCH_MARGIN: f64 = 1.05;
+
+/// The last few throughputs of one path, bytes per second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Samples {
+    v: [f64; KEEP],
+    n: usize,
+    next: usize,
+}
+
+impl Samples {
+    fn push(&mut self, x: f64) {
+        self.v[self.next] = x;
+        self.next = (self.next + 1) % KEEP;
+        self.n = (self.n + 1).min(KEEP);
+    }
+
+    /// The median of what is kept (the mean of the two middle values of an even count).
+    fn estimate(&self) -> Option<f64> {
+        if self.n == 0 {
+            return None;
+        }
+        let mut v = self.v;
+        let v = &mut v[..self.n];
+        v.sort_by(f64::total_cmp);
+        let mid = self.n / 2;
+        Some(if self.n % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        })
+    }
+}
+
+/// One direction's measurements and choice. `kernel == true` names sendfile/splice.
+#[derive(Clone, Debug)]
+pub struct Lane {
+    kernel: Samples,
+    copy: Samples,
+    /// Measurements still wanted in the current probe round, per path.
+    want_kernel: u8,
+    want_copy: u8,
+    /// The decided path, once there is one.
+    best: Option<bool>,
+    /// Measured transfers since the last probe round ended.
+    since_probe: u32,
+    /// When the last probe round ended.
+    decided_at: Option<Instant>,
+    /// What to use before any decision, for transfers too small to measure.
+    default_kernel: bool,
+}
+
+/// A change of choice, for the log.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    /// The path now chosen (true: kernel).
+    pub kernel: bool,
+    /// Median throughput of the kernel path, bytes/s.
+    pub kernel_rate: f64,
+    /// Median throughput of the copy loop, bytes/s.
+    pub copy_rate: f64,
+}
+
+impl Lane {
+    /// A lane that has measured nothing yet.
+    pub const fn new(default_kernel: bool) -> Lane {
+        Lane {
+            kernel: Samples {
+                v: [0.0; KEEP],
+                n: 0,
+                next: 0,
+            },
+            copy: Samples {
+                v: [0.0; KEEP],
+                n: 0,
+                next: 0,
+            },
+            want_kernel: PROBE_SAMPLES,
+            want_copy: PROBE_SAMPLES,
+            best: None,
+            since_probe: 0,
+            decided_at: None,
+            default_kernel,
+        }
+    }
+
+    fn probing(&self) -> bool {
+        self.want_kernel > 0 || self.want_copy > 0
+    }
+
+    /// The path for the next transfer: `true` for the kernel path.
+    pub fn pick(&self) -> bool {
+        if self.probing() {
+            // The path that still wants more measurements; the kernel path first on a tie.
+            return self.want_kernel >= self.want_copy;
+        }
+        self.best.unwrap_or(self.default_kernel)
+    }
+
+    /// The decided path, if the lane has decided.
+    pub fn best(&self) -> Option<bool> {
+        self.best
+    }
+
+    /// Records a transfer that ended cleanly on the kernel path (`kernel`) or the copy loop,
+    /// moving `bytes` in `elapsed`. Returns the new choice when it changed.
+    pub fn record(
+        &mut self,
+        kernel: bool,
+        bytes: u64,
+        elapsed: Duration,
+        now: Instant,
+    ) -> Option<Decision> {
+        let secs = elapsed.as_secs_f64();
+        if bytes < MIN_SAMPLE_BYTES || secs <= 0.0 {
+            return None;
+        }
+        let rate = bytes as f64 / secs;
+        if kernel {
+            self.kernel.push(rate);
+            self.want_kernel = self.want_kernel.saturating_sub(1);
+        } else {
+            self.copy.push(rate);
+            self.want_copy = self.want_copy.saturating_sub(1);
+        }
+        if self.probing() {
+            return None;
+        }
+        if self.decided_at.is_none() {
+            return self.decide(now);
+        }
+        self.since_probe += 1;
+        let stale = self
+            .decided_at
+            .is_some_and(|t| now.saturating_duration_since(t) >= REPROBE_AFTER);
+        if self.since_probe >= REPROBE_EVERY || stale {
+            // A short round: the loser twice, the winner once, then decide again.
+            let best = self.best.unwrap_or(self.default_kernel);
+            (self.want_kernel, self.want_copy) = if best { (1, 2) } else { (2, 1) };
+            self.decided_at = None;
+        }
+        None
+    }
+
+    /// Ends a probe round: keeps or changes the choice. Returns it when it changed.
+    fn decide(&mut self, now: Instant) -> Option<Decision> {
+        self.since_probe = 0;
+        self.decided_at = Some(now);
+        let (Some(k), Some(c)) = (self.kernel.estimate(), self.copy.estimate()) else {
+            return None;
+        };
+        let kernel = match self.best {
+            None => k >= c,
+            Some(true) => c <= k * SWITCH_MARGIN,
+            Some(false) => k > c * SWITCH_MARGIN,
+        };
+        let changed = self.best != Some(kernel);
+        self.best = Some(kernel);
+        changed.then_some(Decision {
+            kernel,
+            kernel_rate: k,
+            copy_rate: c,
+        })
+    }
+}
+
+/// Which way bytes move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// File -> socket: sendfile or the copy loop.
+    Send,
+    /// Socket -> file: splice or the copy loop.
+    Recv,
+}
+
+impl Direction {
+    fn lane(self) -> &'static Mutex<Lane> {
+        static SEND: Mutex<Lane> = Mutex::new(Lane::new(true));
+        static RECV: Mutex<Lane> = Mutex::new(Lane::new(true));
+        match self {
+            Direction::Send => &SEND,
+            Direction::Recv => &RECV,
+        }
+    }
+
+    fn kernel_name(self) -> &'static str {
+        match self {
+            Direction::Send => "sendfile",
+            Direction::Recv => "splice",
+        }
+    }
+}
+
+/// What this process's `auto` picks for the next transfer in `dir`: `true` for the kernel
+/// path.
+pub fn pick(dir: Direction) -> bool {
+    pick_for(dir, None)
+}
+
+/// Like [`pick`], for a transfer of `len` bytes when known: one too small to measure takes
+/// the decided path (or the default) rather than a probe's.
+pub fn pick_for(dir: Direction, len: Option<u64>) -> bool {
+    let l = dir.lane().lock().unwrap_or_else(|p| p.into_inner());
+    match len {
+        Some(n) if n < MIN_SAMPLE_BYTES => l.best().unwrap_or(l.default_kernel),
+        _ => l.pick(),
+    }
+}
+
+/// Feeds one finished transfer to this process's lane for `dir`; logs a change of choice.
+pub fn record(dir: Direction, kernel: bool, bytes: u64, elapsed: Duration) {
+    let d = dir.lane().lock().unwrap_or_else(|p| p.into_inner()).record(
+        kernel,
+        bytes,
+        elapsed,
+        Instant::now(),
+    );
+    if let Some(d) = d {
+        let kernel_name = dir.kernel_name();
+        tracing::info!(
+            direction = ?dir,
+            chosen = if d.kernel { kernel_name } else { "copy" },
+            kernel_mb_s = format!("{:.0}", d.kernel_rate / 1e6),
+            copy_mb_s = format!("{:.0}", d.copy_rate / 1e6),
+            "data-path auto: measured, choosing"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    /// Records one transfer of 64 MiB at `mb_s` MB/s on the path the lane picks.
+    fn run(l: &mut Lane, now: Instant, rate_of: impl Fn(bool) -> f64) -> (bool, Option<Decision>) {
+        let kernel = l.pick();
+        let bytes = 64 * MIB;
+        let secs = bytes as f64 / (rate_of(kernel) * 1e6);
+        (
+            kernel,
+            l.record(kernel, bytes, Duration::from_secs_f64(secs), now),
+        )
+    }
+
+    #[test]
+    fn probes_alternately_then_picks_the_faster() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        // Copy is faster here (the receive direction on the VM of issue #16).
+        let rate = |k: bool| if k { 450.0 } else { 700.0 };
+        let mut order = Vec::new();
+        let mut decision = None;
+        for _ in 0..6 {
+            let (k, d) = run(&mut l, t, rate);
+            order.push(k);
+            decision = decision.or(d);
+        }
+        assert_eq!(order, [true, false, true, false, true, false]);
+        let d = decision.expect("decided after three of each");
+        assert!(!d.kernel);
+        assert!((d.kernel_rate / 1e6 - 450.0).abs() < 1.0);
+        assert!((d.copy_rate / 1e6 - 700.0).abs() < 1.0);
+        for _ in 0..10 {
+            assert!(!run(&mut l, t, rate).0, "stays on copy");
+        }
+    }
+
+    #[test]
+    fn kernel_wins_where_it_is_faster_and_ties_keep_the_kernel() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        for _ in 0..6 {
+            run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
+        }
+        assert_eq!(l.best(), Some(true));
+        let mut l = Lane::new(true);
+        for _ in 0..6 {
+            run(&mut l, t, |_| 500.0);
+        }
+        assert_eq!(l.best(), Some(true));
+    }
+
+    #[test]
+    fn small_failed_or_instant_transfers_are_not_measurements() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        for _ in 0..10 {
+            assert!(l.pick(), "small transfers do not advance the probe");
+            l.record(true, MIN_SAMPLE_BYTES - 1, Duration::from_millis(1), t);
+            l.record(true, 64 * MIB, Duration::ZERO, t);
+        }
+        assert_eq!(l.kernel.n, 0);
+        assert!(l.pick() && l.best().is_none());
+    }
+
+    #[test]
+    fn one_outlier_does_not_flip_a_decision() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        for _ in 0..6 {
+            run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
+        }
+        // A kernel transfer slowed down by a neighbour: the median of three holds.
+        l.record(true, 64 * MIB, Duration::from_secs(10), t);
+        assert!(l.pick());
+        // Within the margin, a decided path is kept.
+        assert!(l.kernel.estimate().unwrap() > 800e6);
+    }
+
+    #[test]
+    fn reprobes_after_enough_transfers_and_follows_a_change() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        for _ in 0..6 {
+            run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
+        }
+        assert_eq!(l.best(), Some(true));
+        // The machine changes: copy is now much faster. Until the re-probe, the lane
+        // stays on the kernel path (it only sees kernel measurements).
+        let now_rate = |k: bool| if k { 300.0 } else { 800.0 };
+        let mut picks = Vec::new();
+        let mut changed = None;
+        for _ in 0..(REPROBE_EVERY as usize + 6) {
+            let (k, d) = run(&mut l, t, now_rate);
+            picks.push(k);
+            changed = changed.or(d);
+        }
+        let first_copy = picks.iter().position(|k| !k).expect("a re-probe ran copy");
+        assert!(first_copy >= REPROBE_EVERY as usize - 1, "{first_copy}");
+        let d = changed.expect("switched to copy after the re-probe");
+        assert!(!d.kernel);
+        assert!(!l.pick());
+    }
+
+    #[test]
+    fn reprobes_after_time_too() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        for _ in 0..6 {
+            run(&mut l, t, |k| if k { 900.0 } else { 600.0 });
+        }
+        assert!(l.pick());
+        run(&mut l, t + Duration::from_secs(1), |_| 900.0);
+        assert!(l.pick(), "no re-probe yet");
+        run(&mut l, t + REPROBE_AFTER, |_| 900.0);
+        assert!(!l.pick(), "the loser is probed again");
+    }
+
+    #[test]
+    fn median_of_kept_samples() {
+        let mut s = Samples::default();
+        assert_eq!(s.estimate(), None);
+        s.push(5.0);
+        assert_eq!(s.estimate(), Some(5.0));
+        s.push(1.0);
+        assert_eq!(s.estimate(), Some(3.0));
+        s.push(9.0);
+        assert_eq!(s.estimate(), Some(5.0));
+        s.push(7.0); // replaces 5.0: {7, 1, 9}
+        assert_eq!(s.estimate(), Some(7.0));
+    }
+}
