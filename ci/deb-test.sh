@@ -21,8 +21,11 @@ if dpkg-query -W -f='${Status}' kftpd 2>/dev/null | grep -q 'installed\|config-f
   fail "a kftpd package is already on this machine; not touching it"
 fi
 getent passwd kftpd >/dev/null && fail "a kftpd user already exists; not touching it"
+# The default root, or (when /srv/ftp was there before, e.g. vsftpd's, root's and
+# untouched by the package) a root of the test account's own.
 srv_existed=0
 [[ -e /srv/ftp ]] && srv_existed=1
+srv_before=$(stat -c '%a %U %G' /srv/ftp 2>/dev/null || true)
 
 work=$(mktemp -d /tmp/kftpd-deb-test.XXXXXX)
 chmod 755 "$work"
@@ -36,7 +39,7 @@ cleanup() {
   if [[ $installed == 1 ]]; then
     [[ $rc != 0 && -s "$work/curl.log" ]] && { echo '--- curl'; grep -E '^[<>*] ' "$work/curl.log" | tail -n 40; } >&2
     [[ $rc != 0 && -s "$work/server.log" ]] && { echo '--- kftpd output'; cat "$work/server.log"; } >&2
-    rm -f /srv/ftp/ci-upload.bin
+    [[ -n "${root:-}" ]] && rm -f "$root/ci-upload.bin"
     dpkg --purge kftpd >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
@@ -106,8 +109,15 @@ for p in $(shuf -i 600-999 -n 50); do
 done
 [[ -n $port ]] || fail "no free port below 1024"
 
+root=/srv/ftp
+root_args=()
+if [[ $srv_existed == 1 ]]; then
+  root=$work/root
+  install -d -o kftpd -g kftpd -m 0755 "$root"
+  root_args=(--root "$root")
+fi
 printf 'ci-secret-pw\n' | runuser -u kftpd -- /usr/sbin/kftpd user add ci --users /var/lib/kftpd/users.toml \
-  --password-stdin >/dev/null || fail "kftpd user add"
+  "${root_args[@]}" --password-stdin >/dev/null || fail "kftpd user add"
 
 : >"$work/server.log"
 # shellcheck disable=SC2086 # ExecStart's words, as systemd splits them (no quoting in it)
@@ -124,7 +134,7 @@ done
 grep -q "listening on 127.0.0.1:$port" "$work/server.log" || fail "kftpd not listening after 10 s"
 owner=$(ps -o user= -p "$pid" | tr -d ' ')
 [[ $owner == kftpd ]] || fail "kftpd runs as $owner"
-say "kftpd (pid $pid) as kftpd on 127.0.0.1:$port"
+say "kftpd (pid $pid) as kftpd on 127.0.0.1:$port, account root $root"
 
 url="ftp://127.0.0.1:$port"
 # curl's dialogue goes to curl.log, shown when the test fails.
@@ -137,7 +147,7 @@ head -c 3000000 /dev/urandom >"$work/up.bin"
 curl_ -T "$work/up.bin" "$url/ci-upload.bin" || fail "upload"
 curl_ -o "$work/down.bin" "$url/ci-upload.bin" || fail "download"
 cmp "$work/up.bin" "$work/down.bin" || fail "downloaded bytes differ"
-[[ $(stat -c %U /srv/ftp/ci-upload.bin) == kftpd ]] || fail "uploaded file not kftpd's"
+[[ $(stat -c %U "$root/ci-upload.bin") == kftpd ]] || fail "uploaded file not kftpd's"
 say "FTPS upload and download byte-exact (3 MB)"
 
 # ExecReload: SIGHUP reloads and keeps serving.
@@ -174,6 +184,9 @@ for f in /usr/sbin/kftpd /usr/bin/kftp /etc/kftpd /var/lib/kftpd /var/log/kftpd 
   [[ -e $f || -L $f ]] && left+=("$f")
 done
 [[ $srv_existed == 0 && -e /srv/ftp ]] && left+=(/srv/ftp)
+if [[ $srv_existed == 1 && $(stat -c '%a %U %G' /srv/ftp 2>/dev/null) != "$srv_before" ]]; then
+  fail "the /srv/ftp that was there before ($srv_before) was changed or removed"
+fi
 getent passwd kftpd >/dev/null && left+=("user kftpd")
 getent group kftpd >/dev/null && left+=("group kftpd")
 dpkg-query -W -f='${Status}' kftpd 2>/dev/null | grep -q 'installed\|config-files' && left+=("dpkg status")
