@@ -3,11 +3,15 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod generate;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    if let Some(code) = generate::requested(cli::args::Cli::command, "1") {
+        return code;
+    }
     let cli = match cli::args::Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

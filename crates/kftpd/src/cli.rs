@@ -13,7 +13,8 @@ use std::time::Duration;
 /// With no arguments it serves ./public on 127.0.0.1:2121, keeps its state in
 /// ./.kftpd-state, and prints how to log in.
 #[derive(Parser, Debug)]
-#[command(name = "kftpd", version, about, long_about)]
+#[command(name = "kftpd", about, long_about)]
+#[command(version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KFTP_BUILD"), ")"))]
 pub struct Cli {
     /// Subcommand; without one, run the server.
     #[command(subcommand)]

@@ -10,7 +10,12 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+mod generate;
+
 fn main() -> ExitCode {
+    if let Some(code) = generate::requested(Cli::command, "8") {
+        return code;
+    }
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The config file sits under the flags and the environment.

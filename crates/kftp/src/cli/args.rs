@@ -36,7 +36,8 @@ Examples:
 
 /// A fast, secure-by-default FTP and FTPS client.
 #[derive(Parser, Debug)]
-#[command(name = "kftp", version, after_long_help = EXIT_CODES, after_help = "See 'kftp --help' for locations, credentials, exit codes and examples.")]
+#[command(version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KFTP_BUILD"), ")"))]
+#[command(name = "kftp", after_long_help = EXIT_CODES, after_help = "See 'kftp --help' for locations, credentials, exit codes and examples.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
