@@ -97,8 +97,24 @@ pub fn is_root() -> bool {
 }
 
 /// Refuses to serve as root without `--user` unless `--allow-root`; with it, warns.
-pub fn check_root(cfg: &Config) -> anyhow::Result<()> {
+///
+/// `embedded_default`: kftpd was started with no arguments at all (the README's first
+/// command) and listens on loopback only. Then it serves as root with a loud warning instead
+/// of refusing: only local users can reach it, and a newcomer's first try should work.
+pub fn check_root(cfg: &Config, embedded_default: bool) -> anyhow::Result<()> {
     if !is_root() || cfg.ops.user.is_some() {
+        return Ok(());
+    }
+    let loopback_only = cfg
+        .listen
+        .iter()
+        .chain(&cfg.implicit_listen)
+        .all(|a| a.ip().to_canonical().is_loopback());
+    if embedded_default && loopback_only && !cfg.ops.allow_root {
+        tracing::warn!(
+            "started as root with no arguments: serving the embedded default on loopback only, \
+             as root. For anything real add --user ftp (or another unprivileged account)"
+        );
         return Ok(());
     }
     if !cfg.ops.allow_root {

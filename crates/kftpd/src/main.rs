@@ -170,7 +170,15 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
             .with_writer(std::io::stderr)
             .init();
     }
-    kftpd::hardening::check_root(&cfg)?;
+    // No arguments and no KFTPD_* settings from the environment (KFTPD_LOG is only the log
+    // level): the embedded default.
+    let embedded_default = std::env::args_os().len() == 1
+        && file.is_none()
+        && !std::env::vars_os().any(|(k, _)| {
+            let k = k.to_string_lossy();
+            k.starts_with("KFTPD_") && k != "KFTPD_LOG"
+        });
+    kftpd::hardening::check_root(&cfg, embedded_default)?;
     kftpd::hardening::check_metrics(&cfg)?;
     let cfg = if Root::is_local(&cfg.root) {
         std::fs::create_dir_all(&cfg.root)

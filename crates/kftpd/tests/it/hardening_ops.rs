@@ -721,3 +721,45 @@ fn root_with_user_serves_without_allow_root() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("dropped privileges"), "{text}");
 }
+
+/// The README's first command (`kftpd` with no arguments) works for a newcomer who happens to
+/// be root: loopback only, with a loud warning, instead of the refusal that any other
+/// configuration gets.
+#[test]
+fn embedded_default_serves_as_root_on_loopback_with_a_warning() {
+    if !kftp_testkit::running_as_root() {
+        kftp_testkit::skip("needs root: the exception is for root");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kftpd"));
+    cmd.current_dir(d.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("KFTPD_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("running as root without --user"),
+        "{stderr}"
+    );
+    // Port 2121 may be taken on a busy machine; then the start fails for that reason only.
+    assert!(
+        stdout.contains("listening on") || stderr.contains("2121"),
+        "{stdout}\n{stderr}"
+    );
+    if stdout.contains("listening on") {
+        assert!(
+            stderr.contains("started as root with no arguments"),
+            "{stderr}"
+        );
+    }
+}
