@@ -24,6 +24,7 @@ impl Srv {
         kftpd::auth::users::add_user(&d.join("users.toml"), USER, PASS, None, None).unwrap();
         let log = d.join("kftpd.log");
         let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
+            .args(kftp_testkit::kftpd_root_args())
             .args(["--listen", "127.0.0.1:0", "--no-tls", "--root"])
             .arg(d.join("root"))
             .arg("--users")
