@@ -668,6 +668,12 @@ fn failure_reply(e: &io::Error, upload: bool) -> Reply {
     if let Some(why) = e.get_ref().and_then(|x| x.downcast_ref::<NoCloseNotify>()) {
         return Reply::new(426, format!("Upload incomplete: {why}."));
     }
+    if let Some(why) = e
+        .get_ref()
+        .and_then(|x| x.downcast_ref::<crate::storage::SourceReplaced>())
+    {
+        return Reply::new(451, format!("Transfer aborted: {why}."));
+    }
     match e.kind() {
         io::ErrorKind::UnexpectedEof if upload => Reply::new(
             426,

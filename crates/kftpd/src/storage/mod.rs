@@ -108,6 +108,19 @@ impl fmt::Display for FsError {
 
 impl std::error::Error for FsError {}
 
+/// A download's source changed under it (an object replaced mid-transfer): the client is
+/// told so, since it is about its file, not about the server's internals.
+#[derive(Debug)]
+pub struct SourceReplaced;
+
+impl fmt::Display for SourceReplaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the object was replaced while it was being sent (ETag changed)")
+    }
+}
+
+impl std::error::Error for SourceReplaced {}
+
 /// What a client is told about an internal error `e`: a generic text with a reference,
 /// while the whole error goes to the log under that reference (a hash of its text, so the
 /// same failure always has the same reference).

@@ -212,9 +212,7 @@ fn err(e: opendal::Error) -> FsError {
 
 fn io_err(e: opendal::Error) -> io::Error {
     match e.kind() {
-        ErrorKind::ConditionNotMatch => {
-            io::Error::other("the object was replaced while it was being sent (ETag changed)")
-        }
+        ErrorKind::ConditionNotMatch => io::Error::other(super::SourceReplaced),
         _ => io::Error::other(format!("object store: {e}")),
     }
 }
