@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+#[path = "../../../dist/generate.rs"]
 mod generate;
 
 use clap::{CommandFactory, Parser};

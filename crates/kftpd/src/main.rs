@@ -10,6 +10,7 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+#[path = "../../../dist/generate.rs"]
 mod generate;
 
 fn main() -> ExitCode {

@@ -1,6 +1,6 @@
-//! Version stamp: `kftpd --version` says the commit it was built from,
+//! Version stamp, the build script of both kftpd and kftp (`build = ...` in their
+//! Cargo.toml): `kftpd --version` says the commit it was built from,
 //! `kftpd 0.1.0 (abc1234 2026-12-07)`. Outside git (a source tarball) it says `unknown`.
-//! The same file is crates/kftp/build.rs.
 
 use std::path::PathBuf;
 use std::process::Command;

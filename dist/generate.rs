@@ -1,7 +1,8 @@
-//! `kftp generate-dist DIR`: writes the manual pages and shell completions made from the
-//! clap definitions, for packages (dist/deb.sh). Not a clap subcommand, so it shows in no
-//! help text, page or completion: `DIR/man/*.1`, `DIR/bash/kftp`, `DIR/zsh/_kftp`,
-//! `DIR/fish/kftp.fish`. The same code is in crates/kftpd/src/generate.rs.
+//! `kftpd generate-dist DIR` and `kftp generate-dist DIR`: write the manual pages and shell
+//! completions made from the clap definitions, for packages (dist/deb.sh). Not a clap
+//! subcommand, so it shows in no help text, page or completion: `DIR/man/*.8` (or `.1`),
+//! `DIR/bash/NAME`, `DIR/zsh/_NAME`, `DIR/fish/NAME.fish`. Both binaries include this one
+//! file (`#[path]` in their main.rs).
 
 use clap_complete::Shell;
 use std::ffi::OsString;
@@ -52,7 +53,7 @@ fn write_all(cmd: clap::Command, section: &str, dir: &Path) -> std::io::Result<(
     Ok(())
 }
 
-/// One page per command and visible subcommand (`kftp.1`, `kftp-get.1`, ...).
+/// One page per command and visible subcommand (`kftpd.8`, `kftpd-user-add.8`, `kftp-get.1`...).
 fn write_man(cmd: clap::Command, section: &str, dir: &Path) -> std::io::Result<()> {
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned() {
         write_man(sub, section, dir)?;
