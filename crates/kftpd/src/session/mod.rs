@@ -312,52 +312,10 @@ impl Session {
             let line = match self.next_line().await {
                 Ok(Some(l)) => l,
                 Ok(None) => return "client closed",
-                Err(Interrupt::Idle) => {
-                    let _ = self
-                        .send(&Reply::new(
-                            421,
-                            "Idle timeout: closing control connection.",
-                        ))
-                        .await;
-                    return "idle timeout";
-                }
-                Err(Interrupt::Shutdown) => {
-                    let _ = self
-                        .send(&Reply::new(
-                            421,
-                            "Server shutting down: closing control connection.",
-                        ))
-                        .await;
-                    return "server shutdown";
-                }
-                Err(Interrupt::LoginTimeout) => {
-                    let secs = self.shared.config.login_timeout.as_secs();
-                    let _ = self
-                        .send(&Reply::new(
-                            421,
-                            format!("Login timeout: not logged in within {secs} s; closing control connection."),
-                        ))
-                        .await;
-                    return "login timeout";
-                }
-                Err(Interrupt::Kicked) => {
-                    let _ = self
-                        .send(&Reply::new(
-                            421,
-                            "Session ended by the administrator; closing control connection.",
-                        ))
-                        .await;
-                    return "ended by administrator";
-                }
-                Err(Interrupt::Banned) => {
-                    let _ = self
-                        .send(&Reply::new(
-                            421,
-                            "Your address has been banned after repeated failed logins; \
-                             closing control connection.",
-                        ))
-                        .await;
-                    return "address banned";
+                Err(why) => {
+                    let (text, reason) = why.farewell(self.shared.config.login_timeout);
+                    let _ = self.send(&Reply::new(421, text)).await;
+                    return reason;
                 }
             };
             let cmd = match line {
@@ -642,6 +600,39 @@ enum Interrupt {
     Banned,
     /// An administrator ended the session (admin API).
     Kicked,
+}
+
+impl Interrupt {
+    /// The text of the `421` that ends the session, and the reason the log gives.
+    fn farewell(&self, login_timeout: std::time::Duration) -> (String, &'static str) {
+        match self {
+            Interrupt::Idle => (
+                "Idle timeout: closing control connection.".into(),
+                "idle timeout",
+            ),
+            Interrupt::Shutdown => (
+                "Server shutting down: closing control connection.".into(),
+                "server shutdown",
+            ),
+            Interrupt::LoginTimeout => (
+                format!(
+                    "Login timeout: not logged in within {} s; closing control connection.",
+                    login_timeout.as_secs()
+                ),
+                "login timeout",
+            ),
+            Interrupt::Kicked => (
+                "Session ended by the administrator; closing control connection.".into(),
+                "ended by administrator",
+            ),
+            Interrupt::Banned => (
+                "Your address has been banned after repeated failed logins; closing control \
+                 connection."
+                    .into(),
+                "address banned",
+            ),
+        }
+    }
 }
 
 impl Shared {
