@@ -364,39 +364,16 @@ impl Session {
         loop {
             let stage = *stop.borrow_and_update();
             if self.ban_seen(std::mem::take(&mut ban_woke)) {
-                if let Some(mut run) = self.running.take() {
-                    if let Some(a) = run.abort.take() {
-                        let _ = a.send(());
-                    }
-                    let reply = (&mut run.handle)
-                        .await
-                        .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
-                    let _ = self.send(&reply).await;
-                }
+                self.abort_running().await;
                 return Err(Interrupt::Banned);
             }
             if self.admin.is_kicked() {
-                if let Some(mut run) = self.running.take() {
-                    if let Some(a) = run.abort.take() {
-                        let _ = a.send(());
-                    }
-                    let reply = (&mut run.handle)
-                        .await
-                        .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
-                    let _ = self.send(&reply).await;
-                }
+                self.abort_running().await;
                 return Err(Interrupt::Kicked);
             }
             if let Some(run) = self.running.as_mut() {
                 if stage == Stop::Now {
-                    if let Some(a) = run.abort.take() {
-                        let _ = a.send(());
-                    }
-                    let reply = (&mut run.handle)
-                        .await
-                        .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
-                    self.running = None;
-                    let _ = self.send(&reply).await;
+                    self.abort_running().await;
                     return Err(Interrupt::Shutdown);
                 }
                 tokio::select! {
@@ -507,9 +484,18 @@ impl Session {
     /// ABOR: with a transfer running, 426 for the transfer and then 226 for the ABOR
     /// (RFC 959 4.1.3).
     async fn abort(&mut self) -> Option<Reply> {
-        let Some(mut run) = self.running.take() else {
+        if !self.abort_running().await {
             self.data = None;
             return Some(Reply::new(226, "No transfer to abort."));
+        }
+        Some(Reply::new(226, "ABOR command successful."))
+    }
+
+    /// Stops the running transfer, if any, and sends its final reply (`426` for one cut
+    /// short). Whether there was one.
+    async fn abort_running(&mut self) -> bool {
+        let Some(mut run) = self.running.take() else {
+            return false;
         };
         if let Some(a) = run.abort.take() {
             let _ = a.send(());
@@ -518,7 +504,7 @@ impl Session {
             .await
             .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
         let _ = self.send(&reply).await;
-        Some(Reply::new(226, "ABOR command successful."))
+        true
     }
 
     async fn finish_transfer(&mut self) {
