@@ -7,16 +7,20 @@
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
 //! - [`storage`] — the storage seam and the kernel-jailed local backend.
 //! - [`auth`] — the users file and Argon2id.
-//! - [`config`], [`cli`] — configuration from flags.
+//! - [`config`] — every setting once (flags and TOML file), resolved into plain data;
+//!   [`cli`] — the command line around it.
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
 //! - [`quota`] — per-user disk and daily transfer quotas.
 //! - [`events`] — `--event-exec`: a program run with JSON for logins, transfers, changes.
 //! - [`admin`] — the admin API (HTTP+JSON) and its session registry.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
-//! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
-//!   [`xferlog`], [`metrics_http`], [`signals`] (drain, reload), [`privdrop`], [`sandbox`]
-//!   (Landlock, seccomp), [`proxy`] (PROXY protocol), [`certwatch`] (certificate renewals).
+//! - [`startup`] — from settings to a serving process: bind, transfer log, default user,
+//!   privilege drop and confinement, banner; [`shutdown`] — the stop stage and the drain;
+//!   [`opstate`] — what operating the server shares with sessions.
+//! - Operating the server: [`xferlog`], [`metrics_http`], [`signals`] (stop, reload),
+//!   [`privdrop`], [`sandbox`] (Landlock, seccomp), [`proxy`] (PROXY protocol),
+//!   [`certwatch`] (certificate renewals).
 
 pub mod admin;
 pub mod anon;
@@ -25,21 +29,22 @@ pub mod certwatch;
 pub mod cli;
 pub mod commands;
 pub mod config;
-pub mod config_file;
 pub mod datachan;
 pub mod events;
 pub mod hardening;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;
-pub mod ops;
+pub mod opstate;
 pub mod privdrop;
 pub mod proxy;
 pub mod quota;
 pub mod sandbox;
 pub mod server;
 pub mod session;
+pub mod shutdown;
 pub mod signals;
+pub mod startup;
 pub mod storage;
 pub mod transfer;
 pub mod xferlog;

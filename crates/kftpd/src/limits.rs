@@ -22,9 +22,8 @@
 //! Memory is bounded: the per-address table holds at most [`MAX_TRACKED`] addresses and
 //! forgets expired entries first.
 
-use crate::config::Config;
+use crate::config::{AbuseConfig, Config};
 use crate::metrics::Metrics;
-use clap::Args;
 use kftp_datapath::RateLimiter;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -34,150 +33,6 @@ use std::time::{Duration, Instant};
 
 /// Addresses tracked for failed logins and bans at most.
 pub const MAX_TRACKED: usize = 65_536;
-
-/// Abuse-related settings (part of [`Config`]).
-#[derive(Clone, Debug)]
-pub struct AbuseConfig {
-    /// Failed logins within `ban_window` that ban an address (0: never ban).
-    pub ban_after: u32,
-    /// The window in which failures are counted.
-    pub ban_window: Duration,
-    /// How long a ban lasts.
-    pub ban_time: Duration,
-    /// Upper bound of the growing delay before a failed login's 530.
-    pub login_delay_max: Duration,
-    /// Anonymous upload-only folder (virtual path under the anonymous root).
-    pub anonymous_upload_dir: Option<String>,
-    /// Concurrent anonymous sessions.
-    pub anonymous_max_sessions: usize,
-    /// Largest anonymous upload in bytes (0: no cap); past it 552 and nothing is kept.
-    pub anonymous_upload_max_bytes: u64,
-    /// Bandwidth of all anonymous sessions together, bytes/s (0: unlimited).
-    pub anonymous_rate: u64,
-    /// Bandwidth per session, bytes/s (0: unlimited).
-    pub rate_session: u64,
-    /// Bandwidth per user (all their sessions together), bytes/s (0: unlimited).
-    pub rate_user: u64,
-    /// Bandwidth of the whole server, bytes/s (0: unlimited).
-    pub rate_global: u64,
-}
-
-impl Default for AbuseConfig {
-    fn default() -> Self {
-        AbuseConfig {
-            ban_after: 5,
-            ban_window: Duration::from_secs(60),
-            ban_time: Duration::from_secs(300),
-            login_delay_max: Duration::from_secs(8),
-            anonymous_upload_dir: None,
-            anonymous_max_sessions: 50,
-            anonymous_upload_max_bytes: 100 << 20,
-            anonymous_rate: 0,
-            rate_session: 0,
-            rate_user: 0,
-            rate_global: 0,
-        }
-    }
-}
-
-/// Command-line flags for the limits (flattened into the server's flags).
-#[derive(Args, Debug, Clone)]
-pub struct AbuseArgs {
-    /// Maximum concurrent sessions per user (checked at PASS).
-    #[arg(long, default_value_t = 64)]
-    pub max_per_user: usize,
-    /// Ban an address after this many failed logins within --ban-window (0: never).
-    #[arg(long, default_value_t = 5)]
-    pub ban_after: u32,
-    /// Seconds in which failed logins are counted towards a ban.
-    #[arg(long, default_value_t = 60)]
-    pub ban_window: u64,
-    /// Seconds a banned address is refused at connect.
-    #[arg(long, default_value_t = 300)]
-    pub ban_time: u64,
-    /// Delay before answering the first failed login from an address, in milliseconds;
-    /// it doubles with each further failure.
-    #[arg(long, default_value_t = 500)]
-    pub login_delay_ms: u64,
-    /// Cap of the growing failed-login delay, in milliseconds.
-    #[arg(long, default_value_t = 8000)]
-    pub login_delay_max_ms: u64,
-    /// Abort a transfer that makes no progress for this many seconds.
-    #[arg(long, default_value_t = 120)]
-    pub stall_timeout: u64,
-    /// Anonymous upload-only folder, relative to the anonymous root: STOR is allowed
-    /// there only (never overwriting), and nothing in it can be listed or downloaded.
-    #[arg(long, requires = "anonymous")]
-    pub anonymous_upload_dir: Option<String>,
-    /// Maximum concurrent anonymous sessions.
-    #[arg(long, default_value_t = 50)]
-    pub anonymous_max_sessions: usize,
-    /// Largest file one anonymous upload may write, in bytes (suffixes as for
-    /// --anonymous-rate; 0: no cap). Past it the upload ends with 552 and nothing is kept.
-    #[arg(long, value_parser = parse_rate, default_value = "100Mi")]
-    pub anonymous_upload_max_bytes: u64,
-    /// Bandwidth of all anonymous sessions together, bytes/s (k, M, G suffixes: powers
-    /// of 1000; Ki, Mi, Gi: powers of 1024; 0: unlimited).
-    #[arg(long, value_parser = parse_rate, default_value = "0")]
-    pub anonymous_rate: u64,
-    /// Bandwidth per session, bytes/s (suffixes as for --anonymous-rate).
-    #[arg(long, value_parser = parse_rate, default_value = "0")]
-    pub rate_session: u64,
-    /// Bandwidth per user, all their sessions together, bytes/s.
-    #[arg(long, value_parser = parse_rate, default_value = "0")]
-    pub rate_user: u64,
-    /// Bandwidth of the whole server, bytes/s.
-    #[arg(long, value_parser = parse_rate, default_value = "0")]
-    pub rate_global: u64,
-}
-
-impl AbuseArgs {
-    /// Writes these settings into `c`.
-    pub fn apply(&self, c: &mut Config) {
-        c.max_per_user = self.max_per_user.max(1);
-        c.stall_timeout = Duration::from_secs(self.stall_timeout.max(1));
-        c.login_fail_delay = Duration::from_millis(self.login_delay_ms);
-        c.abuse = AbuseConfig {
-            ban_after: self.ban_after,
-            ban_window: Duration::from_secs(self.ban_window.max(1)),
-            ban_time: Duration::from_secs(self.ban_time.max(1)),
-            login_delay_max: Duration::from_millis(
-                self.login_delay_max_ms.max(self.login_delay_ms),
-            ),
-            anonymous_upload_dir: self.anonymous_upload_dir.clone(),
-            anonymous_max_sessions: self.anonymous_max_sessions.max(1),
-            anonymous_upload_max_bytes: self.anonymous_upload_max_bytes,
-            anonymous_rate: self.anonymous_rate,
-            rate_session: self.rate_session,
-            rate_user: self.rate_user,
-            rate_global: self.rate_global,
-        };
-    }
-}
-
-/// Parses a rate in bytes per second: `500000`, `500k`, `2M`, `1G`, `1Mi`, `64KiB`.
-pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let t = t.strip_suffix("/s").unwrap_or(t);
-    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("bad rate '{s}': expected bytes/s such as 500k, 2M or 1Gi"))?;
-    let mult: u64 = match unit {
-        "" => 1,
-        "k" | "K" => 1_000,
-        "M" | "m" => 1_000_000,
-        "G" | "g" => 1_000_000_000,
-        "Ki" | "ki" => 1 << 10,
-        "Mi" | "mi" => 1 << 20,
-        "Gi" | "gi" => 1 << 30,
-        _ => return Err(format!("bad rate unit in '{s}': use k, M, G, Ki, Mi or Gi")),
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("rate '{s}' is too large"))
-}
 
 /// Failed logins of one address.
 #[derive(Debug, Default)]
@@ -562,19 +417,6 @@ mod tests {
         c.max_per_user = 2;
         c.abuse = cfg;
         Abuse::new(&c)
-    }
-
-    #[test]
-    fn rates_parse() {
-        assert_eq!(parse_rate("1000"), Ok(1000));
-        assert_eq!(parse_rate("500k"), Ok(500_000));
-        assert_eq!(parse_rate("2M"), Ok(2_000_000));
-        assert_eq!(parse_rate("1Gi"), Ok(1 << 30));
-        assert_eq!(parse_rate("64KiB"), Ok(64 << 10));
-        assert_eq!(parse_rate("3MB/s"), Ok(3_000_000));
-        assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("1T").is_err());
-        assert!(parse_rate("99999999999999999999G").is_err());
     }
 
     #[test]

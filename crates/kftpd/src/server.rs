@@ -2,6 +2,7 @@
 
 use crate::limits::{client_key, WarnGate};
 use crate::session::{Session, Shared};
+use crate::shutdown::SessionGuard;
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -77,6 +78,7 @@ pub async fn run(
         total: Arc::new(Semaphore::new(shared.config.max_sessions)),
         per_ip: Mutex::new(HashMap::new()),
     });
+    let (guard, drained) = crate::shutdown::session_guard();
     let mut tasks = Vec::new();
     for (l, implicit) in listeners {
         tasks.push(tokio::spawn(accept_loop(
@@ -84,14 +86,16 @@ pub async fn run(
             limits.clone(),
             l,
             implicit,
+            guard.clone(),
         )));
     }
     shutdown.await;
     tracing::info!("shutting down: no new sessions");
     for t in &tasks {
-        t.abort();
+        t.abort(); // drops the loop's guard
     }
-    crate::signals::drain(&shared, drain).await;
+    let active = || shared.metrics.sessions_active.load(Ordering::Relaxed);
+    crate::shutdown::drain(&shared.ops.stop, guard, drained, drain, active).await;
 }
 
 async fn accept_loop(
@@ -99,6 +103,7 @@ async fn accept_loop(
     limits: Arc<Limits>,
     listener: TcpListener,
     implicit: bool,
+    guard: SessionGuard,
 ) {
     let mut backoff = Duration::from_millis(5);
     // Connections whose PROXY header has been read come back here with the real client.
@@ -152,7 +157,9 @@ async fn accept_loop(
         match limits.admit(peer.ip(), shared.config.max_per_ip) {
             Ok(slot) => {
                 let shared = shared.clone();
+                let guard = guard.clone();
                 tokio::spawn(async move {
+                    let _guard = guard; // the drain waits for every clone to go
                     shared
                         .metrics
                         .sessions_active

@@ -1,9 +1,8 @@
-//! Signals: SIGTERM and SIGINT drain and stop the server; SIGHUP reloads what can change
+//! Signals: SIGTERM and SIGINT drain and stop the server ([`crate::shutdown`]); SIGHUP reloads what can change
 //! without dropping sessions — the users file, the TLS certificate, the transfer log (reopened
 //! for rotation) and the reloadable part of the config file (`passive_networks`). A reload
 //! that fails (a broken file) logs the error and keeps the old state.
 
-use crate::config_file::FileConfig;
 use crate::session::Shared;
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,13 +43,14 @@ pub fn reload(shared: &Shared) -> usize {
     let started = Instant::now();
     let mut failed = 0;
     if let Some(path) = &shared.config.ops.config_file {
-        match FileConfig::load(path) {
+        match crate::config::load(path) {
             Ok(f) => {
                 *shared
                     .ops
                     .passive_networks
                     .write()
-                    .unwrap_or_else(|p| p.into_inner()) = Arc::new(f.passive_networks());
+                    .unwrap_or_else(|p| p.into_inner()) =
+                    Arc::new(crate::config::file::passive_networks(&f));
             }
             Err(e) => {
                 failed += 1;
@@ -93,35 +93,4 @@ pub fn reload(shared: &Shared) -> usize {
         "SIGHUP: reload done"
     );
     failed
-}
-
-/// Drains after the listeners stopped: sessions finish their running transfer and are
-/// told 421; at `deadline` the rest are aborted (426, then 421) and closed.
-pub async fn drain(shared: &Shared, deadline: std::time::Duration) {
-    use crate::ops::Stop;
-    use std::sync::atomic::Ordering;
-    use std::time::Duration;
-    let active = || shared.metrics.sessions_active.load(Ordering::Relaxed);
-    let wait = |limit: Duration| async move {
-        let end = tokio::time::Instant::now() + limit;
-        while active() > 0 && tokio::time::Instant::now() < end {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tracing::info!(
-        sessions = active(),
-        deadline_secs = deadline.as_secs(),
-        "draining"
-    );
-    shared.ops.stop.send_replace(Stop::Drain);
-    wait(deadline).await;
-    if active() > 0 {
-        tracing::warn!(
-            sessions = active(),
-            "drain deadline passed: aborting the rest"
-        );
-        shared.ops.stop.send_replace(Stop::Now);
-        wait(Duration::from_secs(5)).await;
-    }
-    tracing::info!(sessions = active(), "drained");
 }

@@ -25,10 +25,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,16 +36,6 @@ use tokio::sync::Semaphore;
 pub const MAX_BODY: usize = 64 * 1024;
 const MAX_CONNECTIONS: usize = 16;
 const CONNECTION_TIME: Duration = Duration::from_secs(60);
-
-/// The admin API's flag.
-#[derive(Args, Debug, Clone, Default)]
-pub struct AdminArgs {
-    /// Serve the admin API (HTTP+JSON; sessions, users, reload) on this address, e.g.
-    /// 127.0.0.1:2122. Bearer token in <state-dir>/admin-token. A non-loopback address is
-    /// served over TLS with the FTPS certificate.
-    #[arg(long, env = "KFTPD_ADMIN_LISTEN", value_name = "ADDR")]
-    pub admin_listen: Option<SocketAddr>,
-}
 
 /// The admin socket and token, prepared before the runtime (and before privileges drop).
 #[derive(Debug)]

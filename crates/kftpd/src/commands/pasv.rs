@@ -41,7 +41,9 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
 /// PASV: IPv4 only (its reply cannot carry an IPv6 address).
 pub async fn pasv(s: &mut Session) -> Reply {
     let advertised = match (
-        crate::ops::passive_address_for(&s.shared, s.peer.ip()),
+        s.shared
+            .ops
+            .passive_address_for(s.peer.ip(), s.shared.config.passive_address),
         s.local.ip(),
     ) {
         (Some(a), _) => a,

@@ -43,7 +43,7 @@ pub struct Shared {
     /// Failed-login bans, sessions per user, bandwidth limiters.
     pub abuse: crate::limits::Abuse,
     /// Shutdown stage, transfer log, reloadable passive addresses.
-    pub ops: crate::ops::OpsState,
+    pub ops: crate::opstate::OpsState,
     /// Per-user disk counts and daily transfer counters.
     pub quotas: Arc<crate::quota::Quotas>,
     /// `--event-exec` (off unless started in the runtime).
@@ -59,7 +59,7 @@ impl Shared {
     pub fn new(config: Config, users: Users) -> Self {
         Shared {
             abuse: crate::limits::Abuse::new(&config),
-            ops: crate::ops::OpsState::new(&config.ops),
+            ops: crate::opstate::OpsState::new(&config.ops),
             events: crate::events::Events::off(),
             quotas: Arc::new(crate::quota::Quotas::new(
                 &config.state_dir,
@@ -356,7 +356,7 @@ impl Session {
     /// transfer finish first); `Ok(None)` when the connection broke. A passive listener
     /// nobody used within `data_timeout` is closed, so abandoned PASVs do not hold ports.
     async fn next_line(&mut self) -> Result<Option<Line>, Interrupt> {
-        use crate::ops::Stop;
+        use crate::shutdown::Stop;
         let mut stop = self.shared.ops.stop.subscribe();
         let mut idle_at = None;
         let mut data_at = None;

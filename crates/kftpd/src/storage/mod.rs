@@ -14,7 +14,6 @@ pub mod object;
 #[cfg(not(feature = "s3"))]
 #[path = "object_off.rs"]
 pub mod object;
-pub mod s3args;
 
 use async_trait::async_trait;
 use kftp_proto::listing::Entry;
@@ -352,7 +351,7 @@ impl Root {
 /// [`open_root`] does.
 pub async fn open_root_at_login(
     root: &std::path::Path,
-    s3: &s3args::S3Settings,
+    s3: &crate::config::S3Settings,
 ) -> Result<std::sync::Arc<dyn Storage>, String> {
     match Root::parse(root)? {
         Root::Local(p) => tokio::task::spawn_blocking(move || local::LocalFs::open(&p))
@@ -367,7 +366,7 @@ pub async fn open_root_at_login(
 /// Opens the backend for a configured root.
 pub fn open_root(
     root: &std::path::Path,
-    s3: &s3args::S3Settings,
+    s3: &crate::config::S3Settings,
 ) -> Result<std::sync::Arc<dyn Storage>, String> {
     match Root::parse(root)? {
         Root::Local(p) => local::LocalFs::open(&p)

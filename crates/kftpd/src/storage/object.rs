@@ -35,8 +35,8 @@
 //! Renaming a directory would copy every object under it, non-atomically, and is refused
 //! with 504, as are MFMT and SITE CHMOD, which objects do not have.
 
-use super::s3args::{S3Settings, MIN_PART};
 use super::{EntryStream, FsError, ReadHandle, Storage, Upload, WriteMode};
+use crate::config::{S3Settings, MIN_PART};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};

@@ -3,8 +3,8 @@
 //! matches on them compiles unchanged and those arms can never run, and a root written
 //! `s3://...` is refused with a reason ([`ObjectFs::open`]).
 
-use super::s3args::S3Settings;
 use super::Storage;
+use crate::config::S3Settings;
 use bytes::Bytes;
 use kftp_datapath::Tuning;
 use std::io;

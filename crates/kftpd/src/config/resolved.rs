@@ -1,5 +1,6 @@
-//! The server's runtime configuration: everything a session needs to know, resolved from
-//! flags (and, later, a config file) before the first connection is accepted.
+//! The resolved configuration: plain data, everything a session needs to know, made by
+//! [`super::resolve`] from the flags, the environment and the file before the first
+//! connection is accepted.
 
 use kftp_datapath::PathChoice;
 use std::net::{IpAddr, SocketAddr};
@@ -72,7 +73,7 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// How often the given certificate and key files are checked for a renewal (zero: never).
     pub tls_reload_interval: Duration,
-    /// How long a user's walked disk usage is trusted (see [`crate::quota`]).
+    /// How long a user's walked disk usage is trusted (see `quota`).
     pub quota_rescan: Duration,
     /// Program run with one JSON event on stdin per login, logout, transfer, change.
     pub event_exec: Option<PathBuf>,
@@ -91,12 +92,12 @@ pub struct Config {
     /// A TLS upload that ends without close_notify is kept as a resumable part file and
     /// answered 426, instead of being accepted with a log line.
     pub tls_strict_eof: bool,
-    /// Login bans, anonymous limits, bandwidth limits (see [`crate::limits`]).
-    pub abuse: crate::limits::AbuseConfig,
+    /// Login bans, anonymous limits, bandwidth limits (see `limits`).
+    pub abuse: AbuseConfig,
     /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
-    pub ops: crate::ops::OpsConfig,
+    pub ops: OpsConfig,
     /// How `s3://` roots reach their store.
-    pub s3: crate::storage::s3args::S3Settings,
+    pub s3: super::s3::S3Settings,
     /// What HASH and the X* digests may cost.
     pub hash: HashLimits,
     /// Admin API address (`--admin-listen`; off when `None`).
@@ -115,15 +116,6 @@ pub struct HashLimits {
     pub anonymous: bool,
 }
 
-impl Default for HashLimits {
-    fn default() -> Self {
-        HashLimits {
-            max_bytes: 16 << 30,
-            anonymous: false,
-        }
-    }
-}
-
 impl Config {
     /// Whether a login from `peer` must resume its control TLS session on data connections:
     /// the account's own setting, else the server's, relaxed for `tls_reuse_optional_from`.
@@ -138,47 +130,123 @@ impl Config {
         })
     }
 
-    /// Defaults for tests and scripts: loopback, a root, a users file.
+    /// The defaults, with a root, a users file and a state directory (for tests).
     pub fn new(root: PathBuf, users_file: PathBuf, state_dir: PathBuf) -> Self {
-        Config {
-            listen: vec!["127.0.0.1:2121".parse().expect("static address")],
-            root,
-            users_file,
-            state_dir,
-            passive_ports: None,
-            passive_address: None,
-            data_path: PathChoice::Auto,
-            buf_size: 1 << 20,
-            anonymous: false,
-            max_sessions: 2000,
-            max_per_ip: 64,
-            max_per_user: 64,
-            idle_timeout: Duration::from_secs(300),
-            data_timeout: Duration::from_secs(30),
-            login_timeout: Duration::from_secs(60),
-            stall_timeout: Duration::from_secs(120),
-            allow_foreign_data_peer: false,
-            login_fail_delay: Duration::from_millis(500),
-            auth_cache_ttl: Duration::from_secs(300),
-            tls_policy: TlsPolicy::NonLoopback,
-            tls_enabled: true,
-            tls_cert: None,
-            tls_key: None,
-            tls_reload_interval: Duration::from_secs(10),
-            quota_rescan: Duration::from_secs(60),
-            event_exec: None,
-            event_timeout: Duration::from_secs(10),
-            implicit_listen: Vec::new(),
-            tls_sniff: Duration::from_millis(25),
-            tls_require_reuse: true,
-            tls_reuse_optional_from: Vec::new(),
-            tls_strict_eof: false,
-            abuse: crate::limits::AbuseConfig::default(),
-            ops: crate::ops::OpsConfig::default(),
-            s3: crate::storage::s3args::S3Settings::new(),
-            hash: HashLimits::default(),
-            admin_listen: None,
-            upload_mode: 0o640,
-        }
+        let s = super::Settings {
+            root: Some(root),
+            users: Some(users_file),
+            state_dir: Some(state_dir),
+            ..Default::default()
+        };
+        super::resolve(s, super::Settings::default()).expect("the defaults resolve")
+    }
+}
+
+/// Abuse-related settings (see `limits`).
+#[derive(Clone, Debug)]
+pub struct AbuseConfig {
+    /// Failed logins within `ban_window` that ban an address (0: never ban).
+    pub ban_after: u32,
+    /// The window in which failures are counted.
+    pub ban_window: Duration,
+    /// How long a ban lasts.
+    pub ban_time: Duration,
+    /// Upper bound of the growing delay before a failed login's 530.
+    pub login_delay_max: Duration,
+    /// Anonymous upload-only folder (virtual path under the anonymous root).
+    pub anonymous_upload_dir: Option<String>,
+    /// Concurrent anonymous sessions.
+    pub anonymous_max_sessions: usize,
+    /// Largest anonymous upload in bytes (0: no cap); past it 552 and nothing is kept.
+    pub anonymous_upload_max_bytes: u64,
+    /// Bandwidth of all anonymous sessions together, bytes/s (0: unlimited).
+    pub anonymous_rate: u64,
+    /// Bandwidth per session, bytes/s (0: unlimited).
+    pub rate_session: u64,
+    /// Bandwidth per user (all their sessions together), bytes/s (0: unlimited).
+    pub rate_user: u64,
+    /// Bandwidth of the whole server, bytes/s (0: unlimited).
+    pub rate_global: u64,
+}
+
+impl Default for AbuseConfig {
+    fn default() -> Self {
+        Config::new("/".into(), "/u".into(), "/s".into()).abuse
+    }
+}
+
+/// One split-horizon entry: clients in `network` get `address` in 227 replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassiveNet {
+    /// The client network.
+    pub net: ipnet::IpNet,
+    /// What to advertise.
+    pub address: IpAddr,
+}
+
+impl PassiveNet {
+    /// Parses `10.0.0.0/8` (a bare address is a /32 or /128).
+    pub fn parse(network: &str, address: IpAddr) -> Result<PassiveNet, String> {
+        let net = super::values::parse_network(network)?;
+        Ok(PassiveNet { net, address })
+    }
+
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.net.contains(&ip.to_canonical())
+    }
+}
+
+/// Operational settings: config file, transfer log, metrics, drain, privileges, sandbox,
+/// PROXY protocol, split horizon.
+#[derive(Clone, Debug)]
+pub struct OpsConfig {
+    /// The configuration file, if any (re-read on SIGHUP).
+    pub config_file: Option<PathBuf>,
+    /// Transfer log path.
+    pub xferlog: Option<PathBuf>,
+    /// Metrics endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long a drain may take.
+    pub drain_timeout: Duration,
+    /// Unprivileged user to switch to.
+    pub user: Option<String>,
+    /// Landlock (on unless --no-sandbox).
+    pub sandbox: bool,
+    /// seccomp allow-list.
+    pub seccomp: bool,
+    /// PROXY protocol on control listeners.
+    pub proxy_protocol: bool,
+    /// Peers allowed to send PROXY headers.
+    pub proxy_trusted: Vec<ipnet::IpNet>,
+    /// Split-horizon passive addresses (first match wins).
+    pub passive_networks: Vec<PassiveNet>,
+    /// Serve as root without --user (warned about).
+    pub allow_root: bool,
+    /// Metrics endpoint may listen beyond loopback.
+    pub metrics_public: bool,
+    /// Log format on stderr.
+    pub log_format: super::LogFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_match() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = PassiveNet::parse("10.0.0.0/8", ip("10.0.0.5")).unwrap();
+        assert!(n.contains(ip("10.200.1.1")));
+        assert!(n.contains(ip("::ffff:10.1.2.3")));
+        assert!(!n.contains(ip("11.0.0.1")));
+        let all = PassiveNet::parse("0.0.0.0/0", ip("1.2.3.4")).unwrap();
+        assert!(all.contains(ip("8.8.8.8")));
+        let one = PassiveNet::parse("192.168.1.7", ip("1.2.3.4")).unwrap();
+        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
+        let v6 = PassiveNet::parse("fd00::/8", ip("10.0.0.5")).unwrap();
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        assert!(PassiveNet::parse("10.0.0.0/33", ip("1.2.3.4")).is_err());
+        assert!(PassiveNet::parse("ten", ip("1.2.3.4")).is_err());
     }
 }
