@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod metrics_http;
 pub mod opstate;
 pub mod privdrop;
+pub mod privfile;
 pub mod proxy;
 pub mod quota;
 pub mod sandbox;

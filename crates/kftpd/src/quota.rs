@@ -344,7 +344,7 @@ impl Quotas {
                 let text = q.snapshot();
                 let path = q.state_file.clone();
                 let r = tokio::task::spawn_blocking(move || {
-                    crate::auth::users::write_private(&path, text.as_bytes())
+                    crate::privfile::write_private(&path, text.as_bytes())
                 })
                 .await;
                 if let Ok(Err(e)) = r {

@@ -3,32 +3,8 @@
 //! error names the file, line, column and key, and what was expected.
 
 use super::settings::Settings;
-use super::values::parse_network;
-use serde::Deserialize;
 use std::fmt;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use toml::Spanned;
-
-/// One `passive_networks` entry: clients in `network` are told `address` in 227 replies.
-/// The network stays a spanned string until [`load`] checks it, so an error can point at
-/// it as `passive_networks.network` (serde's own path stops at the array).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetEntry {
-    network: Spanned<String>,
-    address: IpAddr,
-}
-
-impl NetEntry {
-    /// The resolved entry (checked by [`load`]; an entry built otherwise may fail).
-    pub fn to_passive_net(&self) -> Result<super::PassiveNet, String> {
-        Ok(super::PassiveNet {
-            net: parse_network(self.network.get_ref())?,
-            address: self.address,
-        })
-    }
-}
 
 /// A configuration error, with its place in the file when it comes from one.
 #[derive(Debug)]
@@ -176,7 +152,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
     for n in settings.passive_networks.iter().flatten() {
         n.to_passive_net().map_err(|m| {
             at(
-                Some(n.network.span()),
+                Some(n.network_span()),
                 Some("passive_networks.network".into()),
                 m,
             )

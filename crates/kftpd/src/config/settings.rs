@@ -10,7 +10,7 @@
 //!
 //! Flags of type `bool` take no value (`--anonymous`; `--anonymous=false` also works).
 
-use super::values::{self, Bytes, DataPath, LogFormat, Mode, PortRange};
+use super::values::{self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -121,7 +121,7 @@ pub struct Settings {
     /// Split horizon (file only, reloaded on SIGHUP): clients in `network` are told
     /// `address` in 227 replies; first match wins.
     #[arg(skip)]
-    pub passive_networks: Option<Vec<super::file::NetEntry>>,
+    pub passive_networks: Option<Vec<NetEntry>>,
     /// Expect a PROXY protocol v1 or v2 header on every control connection (behind a load
     /// balancer); the address it carries is the client's for limits, logs and data checks.
     /// Needs --proxy-trusted.

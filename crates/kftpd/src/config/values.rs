@@ -7,6 +7,7 @@ use serde::Deserialize;
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
+use toml::Spanned;
 
 /// How file data moves (`--data-path`): the kernel's sendfile/splice, a user-space copy,
 /// or whichever the probe says works here.
@@ -238,6 +239,31 @@ pub fn parse_network(network: &str) -> Result<ipnet::IpNet, String> {
                      for IPv6), found {network:?}"
                 )
             }),
+    }
+}
+
+/// One `passive_networks` entry: clients in `network` are told `address` in 227 replies.
+/// The network stays a spanned string until `file::load` checks it, so an error can point at
+/// it as `passive_networks.network` (serde's own path stops at the array).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetEntry {
+    network: Spanned<String>,
+    address: std::net::IpAddr,
+}
+
+impl NetEntry {
+    /// The resolved entry (checked by `file::load`; an entry built otherwise may fail).
+    pub fn to_passive_net(&self) -> Result<super::PassiveNet, String> {
+        Ok(super::PassiveNet {
+            net: parse_network(self.network.get_ref())?,
+            address: self.address,
+        })
+    }
+
+    /// Where the network is written in the file (bytes).
+    pub fn network_span(&self) -> std::ops::Range<usize> {
+        self.network.span()
     }
 }
 
