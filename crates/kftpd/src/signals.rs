@@ -1,7 +1,8 @@
-//! Signals: SIGTERM and SIGINT drain and stop the server ([`crate::shutdown`]); SIGHUP reloads what can change
-//! without dropping sessions — the users file, the TLS certificate, the transfer log (reopened
-//! for rotation) and the reloadable part of the config file (`passive_networks`). A reload
-//! that fails (a broken file) logs the error and keeps the old state.
+//! Signals: SIGTERM and SIGINT drain and stop the server ([`crate::shutdown`]); SIGHUP
+//! reloads what can change without dropping sessions — the users file, the TLS
+//! certificate, the transfer log (reopened for rotation) and the reloadable part of the
+//! config file (`passive_networks`). A reload that fails (a broken file) logs the error and
+//! keeps the old state.
 
 use crate::session::Shared;
 use std::sync::Arc;

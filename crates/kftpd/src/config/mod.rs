@@ -176,7 +176,7 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
             endpoint: get!(s3_endpoint),
             region: get!(s3_region),
             access_key_id: get!(s3_access_key_id),
-            secret_access_key: get!(s3_secret_access_key),
+            secret_access_key: get!(s3_secret_access_key).map(|s| s.0),
             session_token: None,
             virtual_host_style: get!(s3_virtual_host_style).unwrap_or(false),
             part_size: get!(s3_part_size)

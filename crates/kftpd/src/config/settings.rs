@@ -10,7 +10,7 @@
 //!
 //! Flags of type `bool` take no value (`--anonymous`; `--anonymous=false` also works).
 
-use super::values::{self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange};
+use super::values::{self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange, Secret};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -344,5 +344,5 @@ pub struct Settings {
     pub s3_access_key_id: Option<String>,
     /// Secret key (config file only, or $AWS_SECRET_ACCESS_KEY).
     #[arg(skip)]
-    pub s3_secret_access_key: Option<String>,
+    pub s3_secret_access_key: Option<Secret>,
 }

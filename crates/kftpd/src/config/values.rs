@@ -72,6 +72,17 @@ impl TlsReuse {
     }
 }
 
+/// A credential from the file: kept out of `Debug` output (and so out of logs).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// Implements `Deserialize` through `FromStr` for a type written as a string in the file.
 macro_rules! deserialize_from_str {
     ($t:ty) => {
