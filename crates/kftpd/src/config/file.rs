@@ -243,6 +243,11 @@ mod tests {
             e.starts_with("k.toml:2:14: key `log_format`: expected `text` or `json`, found `xml`"),
             "{e}"
         );
+        let e = parse("tls_required = \"sometimes\"\n").unwrap_err();
+        assert!(
+            e.contains("key `tls_required`: expected one of `non-loopback`, `always`, `never`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -82,20 +82,16 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
     let secs = Duration::from_secs;
     let state_dir = get!(state_dir).unwrap_or_else(|| STATE_DIR.into());
     let users_file = get!(users).unwrap_or_else(|| state_dir.join("users.toml"));
-    // Which of require_tls / no_tls_required applies: the flags' if they say either.
-    let (require_tls, clear_text) =
-        if flags.require_tls.is_some() || flags.no_tls_required.is_some() {
-            (flags.require_tls, flags.no_tls_required)
-        } else {
-            (file.require_tls, file.no_tls_required)
-        };
+    // tls_required, or the older require_tls / no_tls_required, as a whole per layer: a
+    // flag saying one beats a file saying the other.
     let no_tls = get!(no_tls).unwrap_or(false);
-    let tls_policy = match (require_tls, clear_text) {
-        (_, Some(true)) => TlsPolicy::Never,
-        (Some(true), _) => TlsPolicy::Always,
-        _ if no_tls => TlsPolicy::Never,
-        _ => TlsPolicy::NonLoopback,
-    };
+    let tls_policy = tls_required(&flags)
+        .or_else(|| tls_required(&file))
+        .unwrap_or(if no_tls {
+            TlsPolicy::Never
+        } else {
+            TLS_REQUIRED
+        });
     // --no-sandbox wins over everything; else `sandbox` as any layer says.
     let sandbox = flags.no_sandbox != Some(true) && get!(sandbox).unwrap_or(SANDBOX);
     let login_delay_ms = get!(login_delay_ms).unwrap_or(LOGIN_DELAY_MS);
@@ -194,6 +190,16 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
     };
     check(&c)?;
     Ok(c)
+}
+
+/// The TLS policy one layer (the flags, or the file) states, if any.
+fn tls_required(s: &Settings) -> Option<TlsPolicy> {
+    s.tls_required.or(match (s.require_tls, s.no_tls_required) {
+        (_, Some(true)) => Some(TlsPolicy::Never),
+        (Some(true), _) => Some(TlsPolicy::Always),
+        (Some(false), _) | (_, Some(false)) => Some(TLS_REQUIRED),
+        (None, None) => None,
+    })
 }
 
 /// Settings that cannot work together, refused before anything starts.

@@ -8,8 +8,9 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// When TLS is required before login.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// When TLS is required before login (`--tls-required`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TlsPolicy {
     /// Required on every listener that is not loopback (the default).
     #[default]

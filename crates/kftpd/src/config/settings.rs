@@ -10,6 +10,7 @@
 //!
 //! Flags of type `bool` take no value (`--anonymous`; `--anonymous=false` also works).
 
+use super::resolved::TlsPolicy;
 use super::values::{self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange, Secret};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -43,6 +44,8 @@ pub const TLS_RELOAD_INTERVAL: u64 = 10;
 pub const QUOTA_RESCAN: u64 = 60;
 /// Default `--event-timeout`.
 pub const EVENT_TIMEOUT: u64 = 10;
+/// Default `--tls-required` (with TLS on; `--no-tls` makes it `never`).
+pub const TLS_REQUIRED: TlsPolicy = TlsPolicy::NonLoopback;
 /// Default `--tls-sniff-ms`.
 pub const TLS_SNIFF_MS: u64 = 25;
 /// Default `--hash-max-bytes` (16 GiB).
@@ -230,10 +233,15 @@ pub struct Settings {
     pub anonymous_hash: Option<bool>,
 
     // --- TLS ---
-    /// Require TLS before login even on loopback.
+    /// When TLS is required before login: on listeners that are not loopback, always
+    /// (loopback included), or never (clear-text logins everywhere; logs a warning).
+    #[arg(long, value_enum, default_value = values::name(TLS_REQUIRED))]
+    #[arg(conflicts_with_all = ["require_tls", "no_tls_required"])]
+    pub tls_required: Option<TlsPolicy>,
+    /// Require TLS before login even on loopback (--tls-required always).
     #[arg(long, conflicts_with = "no_tls_required")]
     pub require_tls: Option<bool>,
-    /// Allow clear-text logins on every listener (logs a warning).
+    /// Allow clear-text logins on every listener (--tls-required never; logs a warning).
     #[arg(long)]
     pub no_tls_required: Option<bool>,
     /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).

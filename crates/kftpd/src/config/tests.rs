@@ -115,6 +115,15 @@ fn tls_policy_flag_beats_file() {
         TlsPolicy::Always
     );
     assert_eq!(policy(&["--no-tls"], ""), TlsPolicy::Never);
+    assert_eq!(
+        policy(&["--tls-required", "always"], "no_tls_required = true\n"),
+        TlsPolicy::Always
+    );
+    assert_eq!(policy(&[], "tls_required = \"never\"\n"), TlsPolicy::Never);
+    assert_eq!(
+        policy(&[], "tls_required = \"non-loopback\"\n"),
+        TlsPolicy::NonLoopback
+    );
 }
 
 #[test]
