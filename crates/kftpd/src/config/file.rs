@@ -3,6 +3,7 @@
 //! error names the file, line, column and key, and what was expected.
 
 use super::settings::Settings;
+use super::values::PassiveNet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -162,7 +163,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Settings, ConfigError> {
 }
 
 /// The split-horizon passive addresses of a file's settings (entries [`load`] checked).
-pub fn passive_networks(s: &Settings) -> Vec<super::PassiveNet> {
+pub fn passive_networks(s: &Settings) -> Vec<PassiveNet> {
     s.passive_networks
         .iter()
         .flatten()

@@ -1,25 +1,17 @@
 //! The resolved configuration: plain data, everything a session needs to know, made by
-//! [`super::resolve`] from the flags, the environment and the file before the first
-//! connection is accepted.
+//! [`resolve`] from the flags, the environment and the file before the first connection
+//! is accepted. A new setting's field goes into [`Config`] here, with its line in
+//! [`resolve`].
 
+use super::file::{self, ConfigError};
+use super::s3::S3Settings;
+use super::settings::*;
+use super::values::{self, PassiveNet, TlsPolicy};
 use kftp_datapath::PathChoice;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// When TLS is required before login (`--tls-required`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TlsPolicy {
-    /// Required on every listener that is not loopback (the default).
-    #[default]
-    NonLoopback,
-    /// Required everywhere, loopback included.
-    Always,
-    /// Never required (logged as a warning at start).
-    Never,
-}
 
 /// Resolved configuration.
 #[derive(Clone, Debug)]
@@ -98,13 +90,162 @@ pub struct Config {
     /// Transfer log, metrics, drain, privileges, sandbox, PROXY protocol, split horizon.
     pub ops: OpsConfig,
     /// How `s3://` roots reach their store.
-    pub s3: super::s3::S3Settings,
+    pub s3: S3Settings,
     /// What HASH and the X* digests may cost.
     pub hash: HashLimits,
     /// Admin API address (`--admin-listen`; off when `None`).
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Mode of files created by uploads (before the umask).
     pub upload_mode: u32,
+}
+
+/// Resolves the settings the flags (and the `KFTPD_*` variables, which clap reads into
+/// the same fields) and the file give: for each field the flag, else the file, else the
+/// default. Returns plain data, or why the settings cannot work together.
+pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, ConfigError> {
+    macro_rules! get {
+        ($f:ident) => {
+            flags.$f.take().or_else(|| file.$f.take())
+        };
+    }
+    let secs = Duration::from_secs;
+    let state_dir = get!(state_dir).unwrap_or_else(|| STATE_DIR.into());
+    let users_file = get!(users).unwrap_or_else(|| state_dir.join("users.toml"));
+    // tls_required, or the older require_tls / no_tls_required, as a whole per layer: a
+    // flag saying one beats a file saying the other.
+    let no_tls = get!(no_tls).unwrap_or(false);
+    let tls_policy = tls_required(&flags)
+        .or_else(|| tls_required(&file))
+        .unwrap_or(if no_tls {
+            TlsPolicy::Never
+        } else {
+            TLS_REQUIRED
+        });
+    // --no-sandbox wins over everything; else `sandbox` as any layer says.
+    let sandbox = flags.no_sandbox != Some(true) && get!(sandbox).unwrap_or(SANDBOX);
+    let login_delay_ms = get!(login_delay_ms).unwrap_or(LOGIN_DELAY_MS);
+    let rate = |b: Option<values::Bytes>| b.unwrap_or(UNLIMITED).0;
+    let passive_networks = file::passive_networks(&file);
+    let c = Config {
+        listen: get!(listen).unwrap_or_else(|| vec![LISTEN.parse().expect("static address")]),
+        root: get!(root).unwrap_or_else(|| ROOT.into()),
+        users_file,
+        state_dir,
+        passive_ports: get!(passive_ports).map(|r| r.0),
+        passive_address: get!(passive_address),
+        data_path: get!(data_path).unwrap_or(DATA_PATH).into(),
+        buf_size: get!(buffer_size)
+            .unwrap_or(BUFFER_SIZE)
+            .clamp(4096, 64 << 20),
+        anonymous: get!(anonymous).unwrap_or(false),
+        max_sessions: get!(max_sessions).unwrap_or(MAX_SESSIONS).max(1),
+        max_per_ip: get!(max_per_ip).unwrap_or(MAX_PER_IP).max(1),
+        max_per_user: get!(max_per_user).unwrap_or(MAX_PER_USER).max(1),
+        idle_timeout: secs(get!(idle_timeout).unwrap_or(IDLE_TIMEOUT).max(1)),
+        data_timeout: secs(get!(data_timeout).unwrap_or(DATA_TIMEOUT).max(1)),
+        login_timeout: secs(get!(login_timeout).unwrap_or(LOGIN_TIMEOUT).max(1)),
+        stall_timeout: secs(get!(stall_timeout).unwrap_or(STALL_TIMEOUT).max(1)),
+        allow_foreign_data_peer: get!(allow_foreign_data_peer).unwrap_or(false),
+        login_fail_delay: Duration::from_millis(login_delay_ms),
+        auth_cache_ttl: secs(get!(auth_cache_ttl).unwrap_or(AUTH_CACHE_TTL)),
+        tls_policy,
+        tls_enabled: !no_tls,
+        tls_cert: get!(tls_cert),
+        tls_key: get!(tls_key),
+        tls_reload_interval: secs(get!(tls_reload_interval).unwrap_or(TLS_RELOAD_INTERVAL)),
+        quota_rescan: secs(get!(quota_rescan).unwrap_or(QUOTA_RESCAN)),
+        event_exec: get!(event_exec),
+        event_timeout: secs(get!(event_timeout).unwrap_or(EVENT_TIMEOUT).max(1)),
+        implicit_listen: get!(implicit_listen).unwrap_or_default(),
+        tls_sniff: Duration::from_millis(get!(tls_sniff_ms).unwrap_or(TLS_SNIFF_MS).min(5000)),
+        tls_require_reuse: !get!(no_tls_reuse_required).unwrap_or(false),
+        tls_reuse_optional_from: get!(tls_reuse_optional_from).unwrap_or_default(),
+        tls_strict_eof: get!(tls_strict_eof).unwrap_or(false),
+        abuse: AbuseConfig {
+            ban_after: get!(ban_after).unwrap_or(BAN_AFTER),
+            ban_window: secs(get!(ban_window).unwrap_or(BAN_WINDOW).max(1)),
+            ban_time: secs(get!(ban_time).unwrap_or(BAN_TIME).max(1)),
+            login_delay_max: Duration::from_millis(
+                get!(login_delay_max_ms)
+                    .unwrap_or(LOGIN_DELAY_MAX_MS)
+                    .max(login_delay_ms),
+            ),
+            anonymous_upload_dir: get!(anonymous_upload_dir),
+            anonymous_max_sessions: get!(anonymous_max_sessions)
+                .unwrap_or(ANONYMOUS_MAX_SESSIONS)
+                .max(1),
+            anonymous_upload_max_bytes: get!(anonymous_upload_max_bytes)
+                .unwrap_or(ANONYMOUS_UPLOAD_MAX_BYTES)
+                .0,
+            anonymous_rate: rate(get!(anonymous_rate)),
+            rate_session: rate(get!(rate_session)),
+            rate_user: rate(get!(rate_user)),
+            rate_global: rate(get!(rate_global)),
+        },
+        ops: OpsConfig {
+            config_file: get!(config),
+            xferlog: get!(xferlog),
+            metrics_listen: get!(metrics_listen),
+            drain_timeout: secs(get!(drain_timeout).unwrap_or(DRAIN_TIMEOUT)),
+            user: get!(user),
+            sandbox,
+            seccomp: get!(seccomp).unwrap_or(false),
+            proxy_protocol: get!(proxy_protocol).unwrap_or(false),
+            proxy_trusted: get!(proxy_trusted).unwrap_or_default(),
+            passive_networks,
+            allow_root: get!(allow_root).unwrap_or(false),
+            metrics_public: get!(metrics_public).unwrap_or(false),
+            log_format: get!(log_format).unwrap_or(LOG_FORMAT),
+        },
+        s3: S3Settings {
+            endpoint: get!(s3_endpoint),
+            region: get!(s3_region),
+            access_key_id: get!(s3_access_key_id),
+            secret_access_key: get!(s3_secret_access_key).map(|s| s.0),
+            session_token: None,
+            virtual_host_style: get!(s3_virtual_host_style).unwrap_or(false),
+            part_size: get!(s3_part_size)
+                .unwrap_or(S3_PART_SIZE)
+                .clamp(5, 5 * 1024)
+                << 20,
+            concurrency: get!(s3_concurrency).unwrap_or(S3_CONCURRENCY).clamp(1, 64),
+        },
+        hash: HashLimits {
+            max_bytes: get!(hash_max_bytes).unwrap_or(HASH_MAX_BYTES),
+            anonymous: get!(anonymous_hash).unwrap_or(false),
+        },
+        admin_listen: get!(admin_listen),
+        upload_mode: get!(upload_mode).unwrap_or(UPLOAD_MODE).0,
+    };
+    check(&c)?;
+    Ok(c)
+}
+
+/// The TLS policy one layer (the flags, or the file) states, if any.
+fn tls_required(s: &Settings) -> Option<TlsPolicy> {
+    s.tls_required.or(match (s.require_tls, s.no_tls_required) {
+        (_, Some(true)) => Some(TlsPolicy::Never),
+        (Some(true), _) => Some(TlsPolicy::Always),
+        (Some(false), _) | (_, Some(false)) => Some(TLS_REQUIRED),
+        (None, None) => None,
+    })
+}
+
+/// Settings that cannot work together, refused before anything starts.
+fn check(c: &Config) -> Result<(), ConfigError> {
+    if c.ops.proxy_protocol && c.ops.proxy_trusted.is_empty() {
+        return Err(ConfigError::conflict(
+            "--proxy-protocol needs --proxy-trusted CIDR (repeatable; config key \
+             proxy_trusted = [\"10.0.0.0/8\"]) naming the load balancers allowed to send \
+             PROXY headers: otherwise any client could claim any address",
+        ));
+    }
+    if c.event_exec.is_some() && c.ops.seccomp {
+        return Err(ConfigError::conflict(
+            "--event-exec runs a program (execve), which --seccomp forbids: use one or the other",
+        ));
+    }
+    Ok(())
 }
 
 /// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
@@ -133,13 +274,13 @@ impl Config {
 
     /// The defaults, with a root, a users file and a state directory (for tests).
     pub fn new(root: PathBuf, users_file: PathBuf, state_dir: PathBuf) -> Self {
-        let s = super::Settings {
+        let s = Settings {
             root: Some(root),
             users: Some(users_file),
             state_dir: Some(state_dir),
             ..Default::default()
         };
-        super::resolve(s, super::Settings::default()).expect("the defaults resolve")
+        resolve(s, Settings::default()).expect("the defaults resolve")
     }
 }
 
@@ -176,28 +317,6 @@ impl Default for AbuseConfig {
     }
 }
 
-/// One split-horizon entry: clients in `network` get `address` in 227 replies.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PassiveNet {
-    /// The client network.
-    pub net: ipnet::IpNet,
-    /// What to advertise.
-    pub address: IpAddr,
-}
-
-impl PassiveNet {
-    /// Parses `10.0.0.0/8` (a bare address is a /32 or /128).
-    pub fn parse(network: &str, address: IpAddr) -> Result<PassiveNet, String> {
-        let net = super::values::parse_network(network)?;
-        Ok(PassiveNet { net, address })
-    }
-
-    /// Whether `ip` is inside this network (IPv4-mapped IPv6 counts as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        self.net.contains(&ip.to_canonical())
-    }
-}
-
 /// Operational settings: config file, transfer log, metrics, drain, privileges, sandbox,
 /// PROXY protocol, split horizon.
 #[derive(Clone, Debug)]
@@ -227,27 +346,5 @@ pub struct OpsConfig {
     /// Metrics endpoint may listen beyond loopback.
     pub metrics_public: bool,
     /// Log format on stderr.
-    pub log_format: super::LogFormat,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn networks_match() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let n = PassiveNet::parse("10.0.0.0/8", ip("10.0.0.5")).unwrap();
-        assert!(n.contains(ip("10.200.1.1")));
-        assert!(n.contains(ip("::ffff:10.1.2.3")));
-        assert!(!n.contains(ip("11.0.0.1")));
-        let all = PassiveNet::parse("0.0.0.0/0", ip("1.2.3.4")).unwrap();
-        assert!(all.contains(ip("8.8.8.8")));
-        let one = PassiveNet::parse("192.168.1.7", ip("1.2.3.4")).unwrap();
-        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
-        let v6 = PassiveNet::parse("fd00::/8", ip("10.0.0.5")).unwrap();
-        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
-        assert!(PassiveNet::parse("10.0.0.0/33", ip("1.2.3.4")).is_err());
-        assert!(PassiveNet::parse("ten", ip("1.2.3.4")).is_err());
-    }
+    pub log_format: values::LogFormat,
 }

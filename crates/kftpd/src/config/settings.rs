@@ -6,12 +6,13 @@
 //! said here", so [`super::resolve`] can layer the file under the environment and the flags
 //! and fill in the default (the `const` beside the field) only when nobody said anything.
 //! `default_value = CONST.to_string()` shows the default in `--help` and the man page;
-//! [`super::command`] takes it out of the parser again so that an unset flag stays `None`.
+//! [`flags_only`] takes it out of the parser again so that an unset flag stays `None`.
 //!
 //! Flags of type `bool` take no value (`--anonymous`; `--anonymous=false` also works).
 
-use super::resolved::TlsPolicy;
-use super::values::{self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange, Secret};
+use super::values::{
+    self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange, Secret, TlsPolicy,
+};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -353,4 +354,38 @@ pub struct Settings {
     /// Secret key (config file only, or $AWS_SECRET_ACCESS_KEY).
     #[arg(skip)]
     pub s3_secret_access_key: Option<Secret>,
+}
+
+/// `cmd` as a parser of what was actually said: every default of its arguments moves into
+/// the help text (`[default: X]`) and out of the parser, so an unset flag parses as `None`
+/// and [`resolve()`] can put the file under it. Flags of type `bool` take no value
+/// (`--anonymous`, or `--anonymous=false` to override a file).
+pub fn flags_only(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|mut a| {
+        if a.get_value_parser().type_id() == std::any::TypeId::of::<bool>() {
+            a = a
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true")
+                .hide_possible_values(true);
+        }
+        let defaults: Vec<String> = a
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        if defaults.is_empty() {
+            return a;
+        }
+        let note = format!("[default: {}]", defaults.join(", "));
+        let help = match a.get_help() {
+            Some(h) => format!("{h} {note}"),
+            None => note.clone(),
+        };
+        if let Some(long) = a.get_long_help() {
+            let long = format!("{long}\n\n{note}");
+            a = a.long_help(long);
+        }
+        a.help(help).default_value(None::<&'static str>)
+    })
 }

@@ -4,6 +4,7 @@
 use super::*;
 use clap::{Args, FromArgMatches};
 use std::path::Path;
+use std::time::Duration;
 
 /// The settings the command line `args` gives (with the process environment).
 fn flags(args: &[&str]) -> Settings {

@@ -5,6 +5,7 @@
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
+use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::str::FromStr;
 use toml::Spanned;
@@ -47,6 +48,19 @@ pub fn name(v: impl clap::ValueEnum) -> String {
     v.to_possible_value()
         .map(|p| p.get_name().to_string())
         .unwrap_or_default()
+}
+
+/// When TLS is required before login (`--tls-required`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsPolicy {
+    /// Required on every listener that is not loopback (the default).
+    #[default]
+    NonLoopback,
+    /// Required everywhere, loopback included.
+    Always,
+    /// Never required (logged as a warning at start).
+    Never,
 }
 
 /// Whether an account's PROT P data connections must resume the control TLS session
@@ -265,8 +279,8 @@ pub struct NetEntry {
 
 impl NetEntry {
     /// The resolved entry (checked by `file::load`; an entry built otherwise may fail).
-    pub fn to_passive_net(&self) -> Result<super::PassiveNet, String> {
-        Ok(super::PassiveNet {
+    pub fn to_passive_net(&self) -> Result<PassiveNet, String> {
+        Ok(PassiveNet {
             net: parse_network(self.network.get_ref())?,
             address: self.address,
         })
@@ -275,6 +289,28 @@ impl NetEntry {
     /// Where the network is written in the file (bytes).
     pub fn network_span(&self) -> std::ops::Range<usize> {
         self.network.span()
+    }
+}
+
+/// One split-horizon entry: clients in `network` get `address` in 227 replies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassiveNet {
+    /// The client network.
+    pub net: ipnet::IpNet,
+    /// What to advertise.
+    pub address: IpAddr,
+}
+
+impl PassiveNet {
+    /// Parses `10.0.0.0/8` (a bare address is a /32 or /128).
+    pub fn parse(network: &str, address: IpAddr) -> Result<PassiveNet, String> {
+        let net = parse_network(network)?;
+        Ok(PassiveNet { net, address })
+    }
+
+    /// Whether `ip` is inside this network (IPv4-mapped IPv6 counts as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.net.contains(&ip.to_canonical())
     }
 }
 
@@ -305,5 +341,22 @@ mod tests {
         assert_eq!("30000-30099".parse(), Ok(PortRange(30000..=30099)));
         assert!("9-3".parse::<PortRange>().is_err());
         assert!("0-3".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn networks_match() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let n = PassiveNet::parse("10.0.0.0/8", ip("10.0.0.5")).unwrap();
+        assert!(n.contains(ip("10.200.1.1")));
+        assert!(n.contains(ip("::ffff:10.1.2.3")));
+        assert!(!n.contains(ip("11.0.0.1")));
+        let all = PassiveNet::parse("0.0.0.0/0", ip("1.2.3.4")).unwrap();
+        assert!(all.contains(ip("8.8.8.8")));
+        let one = PassiveNet::parse("192.168.1.7", ip("1.2.3.4")).unwrap();
+        assert!(one.contains(ip("192.168.1.7")) && !one.contains(ip("192.168.1.8")));
+        let v6 = PassiveNet::parse("fd00::/8", ip("10.0.0.5")).unwrap();
+        assert!(v6.contains(ip("fd12::1")) && !v6.contains(ip("fe80::1")));
+        assert!(PassiveNet::parse("10.0.0.0/33", ip("1.2.3.4")).is_err());
+        assert!(PassiveNet::parse("ten", ip("1.2.3.4")).is_err());
     }
 }
