@@ -6,16 +6,17 @@
 //! - [`file`]: reading the file, with errors that name file, line, column and key.
 //! - [`values`]: value types that parse alike from a flag and from the file (port range,
 //!   mode, byte rates, the enums).
-//! - [`resolve()`]: defaults < file < environment < flags, into [`Config`], plain data that
-//!   sessions read ([`resolved`], [`s3`]).
+//! - [`resolved`]: [`resolve()`], defaults < file < environment < flags, into [`Config`],
+//!   plain data that sessions read (with [`s3`]).
 //!
 //! Nothing here imports a runtime module: the rest of the crate depends on `config`,
 //! never the other way round.
 //!
 //! # Adding a setting: two edits
 //! 1. A field in [`Settings`] (its doc comment is the `--help` text; `#[arg(long)]`, plus
-//!    `env = "KFTPD_..."` if it should have a variable, plus `default_value_t = CONST`
-//!    with a `const` beside it if it has a default). That makes the flag and the TOML key.
+//!    `env = "KFTPD_..."` if it should have a variable, plus
+//!    `default_value = CONST.to_string()` with a `const` beside it if it has a default).
+//!    That makes the flag and the TOML key.
 //! 2. In [`resolved`]: its field in [`Config`] (or a sub-struct) and the line in
 //!    [`resolve()`] that fills it, `get!(name).unwrap_or(CONST)` (the compiler points at
 //!    the missing initializer).
