@@ -217,6 +217,9 @@ pub struct ServeArgs {
     /// Admin API.
     #[command(flatten)]
     pub admin: crate::admin::AdminArgs,
+    /// System accounts through PAM.
+    #[command(flatten)]
+    pub pam: crate::auth::pam::PamArgs,
 }
 
 /// Parses an octal file mode such as `0640` (permission bits only, at most 0777).
@@ -284,6 +287,7 @@ impl ServeArgs {
         c.ops = self.ops.to_config();
         c.s3 = self.s3.to_settings();
         c.admin_listen = self.admin.admin_listen;
+        self.pam.apply(&mut c);
         c.tls_policy = if self.require_tls {
             TlsPolicy::Always
         } else if self.no_tls_required || self.no_tls {

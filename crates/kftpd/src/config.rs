@@ -103,6 +103,10 @@ pub struct Config {
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Mode of files created by uploads (before the umask).
     pub upload_mode: u32,
+    /// Where logins are checked, in order (`--auth`).
+    pub auth: Vec<crate::auth::pam::Source>,
+    /// PAM logins (`--auth pam`).
+    pub pam: crate::auth::pam::PamSettings,
 }
 
 /// Limits on HASH, XCRC, XMD5, XSHA*: each reads the whole range from disk and burns CPU.
@@ -179,6 +183,8 @@ impl Config {
             hash: HashLimits::default(),
             admin_listen: None,
             upload_mode: 0o640,
+            auth: vec![crate::auth::pam::Source::File],
+            pam: crate::auth::pam::PamSettings::default(),
         }
     }
 }

@@ -93,6 +93,12 @@ pub struct FileConfig {
     s3_secret_access_key: Option<String>,
     // Admin API (see `admin`).
     admin_listen: Option<SocketAddr>,
+    // System accounts (see `auth::pam`).
+    auth: Option<Spanned<String>>,
+    pam_service: Option<String>,
+    pam_root: Option<String>,
+    pam_perms: Option<Spanned<String>>,
+    pam_min_uid: Option<u32>,
 }
 
 /// One `passive_networks` entry: clients in `network` are told `address` in 227 replies.
@@ -268,6 +274,13 @@ impl FileConfig {
                 ));
             }
         }
+        if let Some(a) = &self.auth {
+            crate::auth::pam::parse_sources(a.get_ref()).map_err(|m| err(a.span(), "auth", m))?;
+        }
+        if let Some(p) = &self.pam_perms {
+            crate::auth::pam::parse_perms(p.get_ref())
+                .map_err(|m| err(p.span(), "pam_perms", m))?;
+        }
         for n in self.passive_networks.iter().flatten() {
             PassiveNet::parse(n.network.get_ref(), n.address)
                 .map_err(|m| err(n.network.span(), "passive_networks.network", m))?;
@@ -369,6 +382,17 @@ impl FileConfig {
             s3_secret_access_key
         );
         take_in!(admin: admin_listen);
+        take_in!(pam: pam_service, pam_root, pam_min_uid);
+        if let Some(a) = &self.auth {
+            if unset("auth") {
+                args.pam.auth = a.get_ref().clone();
+            }
+        }
+        if let Some(p) = &self.pam_perms {
+            if unset("pam_perms") {
+                args.pam.pam_perms = p.get_ref().clone();
+            }
+        }
         if let Some(p) = &self.passive_ports {
             if unset("passive_ports") {
                 args.passive_ports = crate::cli::parse_range(p.get_ref()).ok();

@@ -141,6 +141,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         !(cfg.event_exec.is_some() && cfg.ops.seccomp),
         "--event-exec runs a program (execve), which --seccomp forbids: use one or the other"
     );
+    kftpd::auth::pam::check_config(&cfg)?;
     // Libraries speak only of errors unless KFTPD_LOG names them: rustls warns about every
     // client that sends an IP address as SNI (lftp, gvfs, Net::FTP do), which is harmless and
     // drowned real warnings. `KFTPD_LOG=debug` is kftpd's debug; `debug,rustls=debug` adds

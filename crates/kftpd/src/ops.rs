@@ -273,15 +273,21 @@ pub fn confine(
     tls: Option<&kftp_tls::ServerTls>,
 ) -> anyhow::Result<()> {
     if let Some(u) = &cfg.ops.user {
-        crate::privdrop::drop_to(u)?;
+        crate::privdrop::drop_to(u, crate::auth::pam::groups_to_keep(cfg))?;
     }
-    if cfg.ops.sandbox {
+    let pam = crate::auth::pam::landlock_paths(cfg);
+    if cfg.ops.sandbox && pam.is_none() {
+        tracing::warn!("Landlock not applied: --auth pam serves home directories, which are known only at login (set --pam-root to keep the sandbox)");
+    }
+    if let (true, Some((pam_rw, pam_ro))) = (cfg.ops.sandbox, pam) {
         let mut rw = vec![cfg.root.clone(), cfg.state_dir.clone()];
         rw.extend(users.roots().map(|p| p.to_path_buf()));
+        rw.extend(pam_rw);
         let object_roots = rw.iter().any(|p| !crate::storage::Root::is_local(p));
         rw.retain(|p| crate::storage::Root::is_local(p));
         rw.extend(cfg.ops.xferlog.as_deref().map(parent));
         let mut ro = vec![parent(&cfg.users_file)];
+        ro.extend(pam_ro);
         if cfg.admin_listen.is_some() {
             rw.push(parent(&cfg.users_file)); // the admin API edits the users file
         }
@@ -312,7 +318,7 @@ pub fn confine(
         rw.retain(exists);
         ro.retain(exists);
         crate::sandbox::apply_landlock(&rw, &ro)?;
-    } else {
+    } else if !cfg.ops.sandbox {
         tracing::info!("Landlock not applied (--no-sandbox)");
     }
     if cfg.ops.seccomp {

@@ -1,0 +1,367 @@
+//! System accounts through PAM (`--auth pam`): the machine's users (and, through the
+//! site's NSS and PAM modules, LDAP or SSSD users) log in with their own passwords.
+//!
+//! A login runs the PAM service (`--pam-service`, default `kftpd`: `/etc/pam.d/kftpd`, which
+//! the Debian package installs as `common-auth` + `common-account`) with
+//! `pam_authenticate` and `pam_acct_mgmt`, so expired or locked accounts are refused by
+//! PAM's own rules. Then the account is looked up through NSS (`getpwnam`): uid 0 and uids
+//! below `--pam-min-uid` (daemon accounts) are refused whatever PAM said, and the user is
+//! jailed to their home directory, or to `--pam-root` (`{user}` in it is the login name).
+//! Their permissions are `--pam-perms` (default all: read and write in their own home, as
+//! vsftpd's `local_enable` + `write_enable`); per-user session limits, bans and the failed
+//! login delay are the same as for users-file accounts (`commands::login`).
+//!
+//! PAM is blocking and slow by design (pam_unix sleeps about 2 s after a failure; an LDAP
+//! module waits on the network), so every conversation runs on tokio's blocking pool, never
+//! on an async worker, and at most [`MAX_CONCURRENT`] at once: a flood of logins waits for
+//! a permit instead of taking every blocking thread.
+//!
+//! Successes are not put in the authentication cache (`auth::cache`): that cache trusts an
+//! entry only while the account's password hash is unchanged, which kftpd can see for the
+//! users file but not behind PAM (a password changed with `passwd`, an account locked by
+//! faillock or expired in LDAP), so every PAM login asks PAM.
+//!
+//! What privileges PAM needs is a matter of the PAM stack; see SECURITY.md.
+
+use super::{Perms, User};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// PAM conversations running at once, at most.
+pub const MAX_CONCURRENT: usize = 16;
+
+/// Longest login name handed to PAM (Linux allows 32; LDAP names can be longer).
+const MAX_NAME: usize = 256;
+
+/// How PAM logins are checked and jailed.
+#[derive(Clone, Debug)]
+pub struct PamSettings {
+    /// The PAM service name (`/etc/pam.d/<service>`).
+    pub service: String,
+    /// A root for every PAM user instead of their home; `{user}` is the login name.
+    pub root: Option<String>,
+    /// What PAM users may do.
+    pub perms: Perms,
+    /// Accounts with a smaller uid (system and daemon accounts) are refused.
+    pub min_uid: u32,
+}
+
+impl Default for PamSettings {
+    fn default() -> Self {
+        PamSettings {
+            service: "kftpd".into(),
+            root: None,
+            perms: Perms::ALL,
+            min_uid: 1000,
+        }
+    }
+}
+
+/// Where logins are checked, in the order written in `--auth`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The users file (Argon2id).
+    File,
+    /// PAM and NSS.
+    Pam,
+}
+
+/// Parses `--auth`: `file`, `pam`, `pam,file` or `file,pam`.
+pub fn parse_sources(s: &str) -> Result<Vec<Source>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim) {
+        let src = match part {
+            "file" => Source::File,
+            "pam" => Source::Pam,
+            other => {
+                return Err(format!(
+                    "unknown auth source {other:?} (expected file or pam)"
+                ))
+            }
+        };
+        if out.contains(&src) {
+            return Err(format!("{part} named twice"));
+        }
+        out.push(src);
+    }
+    Ok(out)
+}
+
+/// Parses `--pam-perms`: the users file's permission names, comma-separated.
+pub fn parse_perms(s: &str) -> Result<Perms, String> {
+    let names: Vec<String> = s.split(',').map(|n| n.trim().to_string()).collect();
+    Perms::from_names(&names).map_err(|e| e.to_string())
+}
+
+/// The flags (and config-file keys of the same names).
+#[derive(clap::Args, Debug, Clone)]
+pub struct PamArgs {
+    /// Where logins are checked, in order: `file` (the users file, the default), `pam`
+    /// (the machine's accounts, jailed to their home), `pam,file` or `file,pam`.
+    #[arg(long, default_value = "file", value_parser = check_sources, value_name = "SOURCES")]
+    pub auth: String,
+    /// PAM service name: the stack in /etc/pam.d/NAME.
+    #[arg(long, default_value = "kftpd", value_name = "NAME")]
+    pub pam_service: String,
+    /// Jail every PAM user here instead of their home directory; `{user}` is replaced by
+    /// the login name (e.g. /srv/ftp/{user}).
+    #[arg(long, value_name = "DIR")]
+    pub pam_root: Option<String>,
+    /// What PAM users may do (users-file permission names, comma-separated).
+    #[arg(long, default_value = "all", value_parser = check_perms, value_name = "PERMS")]
+    pub pam_perms: String,
+    /// PAM accounts with a smaller uid (system and daemon accounts) are refused; root
+    /// always is.
+    #[arg(long, default_value_t = 1000, value_name = "UID")]
+    pub pam_min_uid: u32,
+}
+
+fn check_sources(s: &str) -> Result<String, String> {
+    parse_sources(s).map(|_| s.to_string())
+}
+
+fn check_perms(s: &str) -> Result<String, String> {
+    parse_perms(s).map(|_| s.to_string())
+}
+
+impl PamArgs {
+    /// Into the configuration (the values were checked when parsed).
+    pub fn apply(&self, c: &mut crate::config::Config) {
+        c.auth = parse_sources(&self.auth).unwrap_or_else(|_| vec![Source::File]);
+        c.pam = PamSettings {
+            service: self.pam_service.clone(),
+            root: self.pam_root.clone(),
+            perms: parse_perms(&self.pam_perms).unwrap_or(Perms::READ_ONLY),
+            min_uid: self.pam_min_uid,
+        };
+    }
+}
+
+/// Start-up checks for `--auth pam` (refusals and warnings).
+pub fn check_config(cfg: &crate::config::Config) -> anyhow::Result<()> {
+    if !cfg.auth.contains(&Source::Pam) {
+        return Ok(());
+    }
+    let pam = &cfg.pam;
+    anyhow::ensure!(
+        cfg!(feature = "pam"),
+        "--auth pam: this kftpd was built without the `pam` feature"
+    );
+    anyhow::ensure!(
+        !cfg.ops.seccomp,
+        "--auth pam loads PAM modules whose system calls (and helper programs) --seccomp's list does not allow: use one or the other"
+    );
+    anyhow::ensure!(
+        plausible_name(&pam.service),
+        "--pam-service {:?}: expected a name in /etc/pam.d",
+        pam.service
+    );
+    if let Some(r) = &pam.root {
+        anyhow::ensure!(
+            r.starts_with('/'),
+            "--pam-root {r}: expected an absolute path"
+        );
+    }
+    if !std::path::Path::new("/etc/pam.d")
+        .join(&pam.service)
+        .exists()
+    {
+        tracing::warn!(service = %pam.service, "no /etc/pam.d/{}: PAM uses its `other` stack (usually: refuse everyone)", pam.service);
+    }
+    Ok(())
+}
+
+/// Supplementary groups the privilege drop keeps (when `--user` is a member): `shadow`,
+/// which lets pam_unix read the password hashes of /etc/shadow itself. Its helper
+/// unix_chkpwd checks only the calling user's own password, so without the group a kftpd
+/// that dropped root could check no local account (SECURITY.md weighs this).
+pub fn groups_to_keep(cfg: &crate::config::Config) -> &'static [&'static str] {
+    if cfg.auth.contains(&Source::Pam) {
+        &["shadow"]
+    } else {
+        &[]
+    }
+}
+
+/// What the Landlock sandbox must leave open for PAM logins, as (read-write, read-only)
+/// directories; `None` when it cannot be known before the first login: home directories
+/// come from NSS one login at a time, so serving homes means no Landlock (`--pam-root`
+/// keeps it). PAM reads its stacks, modules and the account databases under /etc, /usr and
+/// /lib.
+pub fn landlock_paths(cfg: &crate::config::Config) -> Option<(Vec<PathBuf>, Vec<PathBuf>)> {
+    if !cfg.auth.contains(&Source::Pam) {
+        return Some((Vec::new(), Vec::new()));
+    }
+    let template = cfg.pam.root.as_deref()?;
+    // The part of the template before the first component that names the user.
+    let base: PathBuf = std::path::Path::new(template)
+        .components()
+        .take_while(|c| !c.as_os_str().to_string_lossy().contains("{user}"))
+        .collect();
+    let ro = ["/etc", "/usr", "/lib", "/lib64", "/run"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    Some((vec![base], ro))
+}
+
+/// The PAM side of logins: settings and the concurrency bound.
+#[derive(Debug)]
+pub struct Pam {
+    settings: PamSettings,
+    permits: Arc<Semaphore>,
+}
+
+impl Pam {
+    /// PAM logins with `settings`.
+    pub fn new(settings: PamSettings) -> Pam {
+        Pam {
+            settings,
+            permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
+        }
+    }
+
+    /// Checks `name` and `password` from `peer` with PAM, then finds the account's root.
+    /// `None` for any refusal (the reason is logged, never told to the client).
+    pub async fn verify(&self, name: String, password: String, peer: IpAddr) -> Option<User> {
+        if !plausible_name(&name) {
+            return None;
+        }
+        // The semaphore is never closed, so acquiring fails only if it were.
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        let settings = self.settings.clone();
+        let rhost = peer.to_canonical().to_string();
+        let checked = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            conversation(&settings.service, &name, &password, &rhost)?;
+            account(&settings, &name)
+        })
+        .await;
+        match checked {
+            Ok(Ok(u)) => Some(u),
+            Ok(Err(why)) => {
+                tracing::info!(reason = %why, "PAM login refused");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "PAM conversation failed");
+                None
+            }
+        }
+    }
+}
+
+/// Names PAM is asked about: no separators that could leave a `{user}` root, no control
+/// characters, bounded.
+fn plausible_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME
+        && name != "."
+        && name != ".."
+        && !name.chars().any(|c| c == '/' || c.is_control())
+}
+
+/// `pam_authenticate` then `pam_acct_mgmt` for `name` (blocking).
+#[cfg(feature = "pam")]
+fn conversation(service: &str, name: &str, password: &str, rhost: &str) -> Result<(), String> {
+    use pam_client::{conv_mock::Conversation, Context, Flag};
+    let conv = Conversation::with_credentials(name, password);
+    let mut ctx = Context::new(service, Some(name), conv)
+        .map_err(|e| format!("PAM service {service}: {e}"))?;
+    // Modules such as pam_faillock and pam_access see where the login comes from.
+    ctx.set_rhost(Some(rhost))
+        .map_err(|e| format!("PAM_RHOST: {e}"))?;
+    ctx.authenticate(Flag::DISALLOW_NULL_AUTHTOK)
+        .map_err(|e| format!("user {name}: {e}"))?;
+    ctx.acct_mgmt(Flag::DISALLOW_NULL_AUTHTOK)
+        .map_err(|e| format!("user {name}: account: {e}"))?;
+    Ok(())
+}
+
+#[cfg(not(feature = "pam"))]
+fn conversation(_: &str, _: &str, _: &str, _: &str) -> Result<(), String> {
+    Err("kftpd was built without the pam feature".into())
+}
+
+/// The account PAM accepted, from NSS, as kftpd serves it.
+fn account(settings: &PamSettings, name: &str) -> Result<User, String> {
+    let pw = nix::unistd::User::from_name(name)
+        .map_err(|e| format!("user {name}: getpwnam: {e}"))?
+        .ok_or_else(|| format!("user {name}: accepted by PAM but unknown to NSS"))?;
+    let uid = pw.uid.as_raw();
+    if uid == 0 || uid < settings.min_uid {
+        return Err(format!(
+            "user {name}: uid {uid} is below --pam-min-uid {} (or root)",
+            settings.min_uid
+        ));
+    }
+    let root = match &settings.root {
+        Some(t) => PathBuf::from(t.replace("{user}", name)),
+        None => pw.dir,
+    };
+    if !root.is_absolute() {
+        return Err(format!(
+            "user {name}: root {} is not absolute",
+            root.display()
+        ));
+    }
+    Ok(User::system(name, root, settings.perms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_in_the_order_written() {
+        assert_eq!(parse_sources("file").unwrap(), [Source::File]);
+        assert_eq!(
+            parse_sources("pam,file").unwrap(),
+            [Source::Pam, Source::File]
+        );
+        assert_eq!(
+            parse_sources("file, pam").unwrap(),
+            [Source::File, Source::Pam]
+        );
+        assert!(parse_sources("pam,pam").is_err());
+        assert!(parse_sources("ldap").is_err());
+        assert!(parse_sources("").is_err());
+    }
+
+    #[test]
+    fn names_that_could_leave_a_root_are_not_asked() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a\nb",
+            "a\0b",
+            &"x".repeat(300),
+        ] {
+            assert!(!plausible_name(bad), "{bad:?}");
+        }
+        assert!(plausible_name("alice") && plausible_name("j.doe@EXAMPLE.ORG"));
+    }
+
+    #[test]
+    fn root_and_daemon_accounts_are_refused() {
+        let s = PamSettings::default();
+        assert!(account(&s, "root").unwrap_err().contains("uid 0"));
+        // "nobody" is 65534 on Debian; "daemon" is 1.
+        assert!(account(&s, "daemon").is_err());
+        let anyone = PamSettings {
+            min_uid: 1,
+            root: Some("/srv/ftp/{user}".into()),
+            ..PamSettings::default()
+        };
+        let u = account(&anyone, "daemon").unwrap();
+        assert_eq!(
+            u.root.as_deref(),
+            Some(std::path::Path::new("/srv/ftp/daemon"))
+        );
+    }
+}
