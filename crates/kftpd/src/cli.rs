@@ -164,9 +164,19 @@ pub struct ServeArgs {
     /// Run PROGRAM with one JSON object on stdin for each login, logout, upload, download,
     /// delete, rename, mkdir and rmdir (user, peer, path, size, duration, data path). Runs
     /// are queued (bounded; never waited for by a session) and run one at a time.
+    /// Repeatable: each program gets every event.
     #[arg(long, value_name = "PROGRAM")]
-    pub event_exec: Option<PathBuf>,
-    /// Seconds one run of --event-exec may take before it is killed.
+    pub event_exec: Vec<PathBuf>,
+    /// POST each event (the same JSON) to URL, queued like --event-exec, retried with
+    /// backoff (3 tries). Repeatable.
+    #[arg(long, value_name = "URL", value_parser = crate::events::webhook::parse_url)]
+    pub event_webhook: Vec<String>,
+    /// Ask URL (POST, the upload's JSON with `local_path`) before keeping each upload: the
+    /// 226 waits for it; 2xx keeps the file, anything else or no answer within
+    /// --event-timeout discards it with 550 and the first line of the answer.
+    #[arg(long, value_name = "URL", value_parser = crate::events::webhook::parse_url)]
+    pub event_webhook_sync: Option<String>,
+    /// Seconds one run of --event-exec, or one webhook request, may take.
     #[arg(long, default_value_t = 10, value_name = "SECS")]
     pub event_timeout: u64,
     /// Disable TLS entirely (AUTH TLS is refused; implies --no-tls-required).
@@ -272,6 +282,8 @@ impl ServeArgs {
         c.tls_reload_interval = Duration::from_secs(self.tls_reload_interval);
         c.quota_rescan = Duration::from_secs(self.quota_rescan);
         c.event_exec = self.event_exec.clone();
+        c.event_webhook = self.event_webhook.clone();
+        c.event_webhook_sync = self.event_webhook_sync.clone();
         c.event_timeout = Duration::from_secs(self.event_timeout.max(1));
         c.implicit_listen = self.implicit_listen.clone();
         c.tls_sniff = Duration::from_millis(self.tls_sniff_ms.min(5000));

@@ -74,9 +74,13 @@ pub struct Config {
     pub tls_reload_interval: Duration,
     /// How long a user's walked disk usage is trusted (see [`crate::quota`]).
     pub quota_rescan: Duration,
-    /// Program run with one JSON event on stdin per login, logout, transfer, change.
-    pub event_exec: Option<PathBuf>,
-    /// How long one run of `event_exec` may take before it is killed.
+    /// Programs run with one JSON event on stdin per login, logout, transfer, change.
+    pub event_exec: Vec<PathBuf>,
+    /// URLs each event is POSTed to (JSON).
+    pub event_webhook: Vec<String>,
+    /// URL asked before an upload is kept (2xx: keep; otherwise 550 and discarded).
+    pub event_webhook_sync: Option<String>,
+    /// How long one run of an event program, or one webhook request, may take.
     pub event_timeout: Duration,
     /// Listeners that speak TLS from the first byte (implicit FTPS, usually port 990).
     pub implicit_listen: Vec<SocketAddr>,
@@ -170,7 +174,9 @@ impl Config {
             tls_key: None,
             tls_reload_interval: Duration::from_secs(10),
             quota_rescan: Duration::from_secs(60),
-            event_exec: None,
+            event_exec: Vec::new(),
+            event_webhook: Vec::new(),
+            event_webhook_sync: None,
             event_timeout: Duration::from_secs(10),
             implicit_listen: Vec::new(),
             tls_sniff: Duration::from_millis(25),

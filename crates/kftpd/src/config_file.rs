@@ -43,7 +43,9 @@ pub struct FileConfig {
     tls_key: Option<PathBuf>,
     tls_reload_interval: Option<u64>,
     quota_rescan: Option<u64>,
-    event_exec: Option<PathBuf>,
+    event_exec: Option<OneOrMany<PathBuf>>,
+    event_webhook: Option<Spanned<OneOrMany<String>>>,
+    event_webhook_sync: Option<Spanned<String>>,
     event_timeout: Option<u64>,
     no_tls: Option<bool>,
     tls_sniff_ms: Option<u64>,
@@ -99,6 +101,29 @@ pub struct FileConfig {
     pam_root: Option<String>,
     pam_perms: Option<Spanned<String>>,
     pam_min_uid: Option<u32>,
+}
+
+/// A key that takes one value or an array of them (`event_exec = "/bin/x"` or `["/a", "/b"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T: Clone> OneOrMany<T> {
+    fn to_vec(&self) -> Vec<T> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+impl<T: Clone> From<OneOrMany<T>> for Vec<T> {
+    fn from(v: OneOrMany<T>) -> Vec<T> {
+        v.to_vec()
+    }
 }
 
 /// One `passive_networks` entry: clients in `network` are told `address` in 227 replies.
@@ -274,6 +299,16 @@ impl FileConfig {
                 ));
             }
         }
+        if let Some(urls) = &self.event_webhook {
+            for u in urls.get_ref().to_vec() {
+                crate::events::webhook::parse_url(&u)
+                    .map_err(|m| err(urls.span(), "event_webhook", m))?;
+            }
+        }
+        if let Some(u) = &self.event_webhook_sync {
+            crate::events::webhook::parse_url(u.get_ref())
+                .map_err(|m| err(u.span(), "event_webhook_sync", m))?;
+        }
         if let Some(a) = &self.auth {
             crate::auth::pam::parse_sources(a.get_ref()).map_err(|m| err(a.span(), "auth", m))?;
         }
@@ -353,6 +388,16 @@ impl FileConfig {
         take!(tls_reload_interval);
         take!(quota_rescan);
         take!(event_exec, event_timeout);
+        if let Some(urls) = &self.event_webhook {
+            if unset("event_webhook") {
+                args.event_webhook = urls.get_ref().to_vec();
+            }
+        }
+        if let Some(url) = &self.event_webhook_sync {
+            if unset("event_webhook_sync") {
+                args.event_webhook_sync = Some(url.get_ref().clone());
+            }
+        }
         take!(login_timeout);
         take_in!(ops: allow_root, metrics_public);
         take!(auth_cache_ttl);
@@ -466,6 +511,19 @@ mod tests {
 
     fn parse(text: &str) -> Result<FileConfig, String> {
         FileConfig::parse(Path::new("k.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn hooks_take_one_value_or_an_array_and_urls_are_checked() {
+        let f =
+            parse("event_exec = \"/bin/a\"\nevent_webhook = [\"http://h/1\", \"https://h/2\"]\n")
+                .unwrap();
+        assert_eq!(f.event_exec.unwrap().to_vec(), [PathBuf::from("/bin/a")]);
+        assert_eq!(f.event_webhook.unwrap().get_ref().to_vec().len(), 2);
+        let e = parse("event_webhook_sync = \"ftp://h/\"\n").unwrap_err();
+        assert!(e.contains("key `event_webhook_sync`"), "{e}");
+        let e = parse("auth = \"pam,ldap\"\n").unwrap_err();
+        assert!(e.contains("k.toml:1:8: key `auth`"), "{e}");
     }
 
     #[test]

@@ -6,12 +6,13 @@
 //! - [`commands`] — one handler module per verb (family); see its table.
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
 //! - [`storage`] — the storage seam and the kernel-jailed local backend.
-//! - [`auth`] — the users file and Argon2id.
+//! - [`auth`] — the users file and Argon2id, system accounts through PAM.
 //! - [`config`], [`cli`] — configuration from flags.
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
 //! - [`quota`] — per-user disk and daily transfer quotas.
-//! - [`events`] — `--event-exec`: a program run with JSON for logins, transfers, changes.
+//! - [`events`] — JSON events for logins, transfers, changes: programs, webhooks, and the
+//!   synchronous upload hook; [`http_tls`] — the TLS of outgoing HTTP clients.
 //! - [`admin`] — the admin API (HTTP+JSON) and its session registry.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`ops`] — operating the server: [`config_file`] (`--config`, `check-config`),
@@ -29,6 +30,7 @@ pub mod config_file;
 pub mod datachan;
 pub mod events;
 pub mod hardening;
+pub mod http_tls;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;

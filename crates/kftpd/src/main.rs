@@ -138,7 +138,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     }
     cfg.ops.validate()?;
     anyhow::ensure!(
-        !(cfg.event_exec.is_some() && cfg.ops.seccomp),
+        cfg.event_exec.is_empty() || !cfg.ops.seccomp,
         "--event-exec runs a program (execve), which --seccomp forbids: use one or the other"
     );
     kftpd::auth::pam::check_config(&cfg)?;
@@ -238,11 +238,8 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     let mut pre = kftpd::ops::bind_all(&cfg)?;
     let xferlog = kftpd::ops::open_xferlog(&cfg)?;
     let admin = kftpd::admin::prepare(&cfg)?;
-    // The event program's thread starts outside the sandbox (see Events::start).
-    let events = match &cfg.event_exec {
-        Some(p) => Some(kftpd::events::Events::start(p.clone(), cfg.event_timeout)?),
-        None => None,
-    };
+    // The event hooks' thread starts outside the sandbox (see Events::start).
+    let events = kftpd::events::Events::start(&kftpd::events::Hooks::of(&cfg))?;
     kftpd::ops::confine(&cfg, &users, tls.as_deref())?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
@@ -299,9 +296,7 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         out.flush()?;
         drop(out);
         let mut shared = Shared::new(cfg, users);
-        if let Some(events) = events {
-            shared.events = events;
-        }
+        shared.events = events;
         shared.tls = tls;
         shared.ops.xferlog = xferlog;
         let shared = Arc::new(shared);
