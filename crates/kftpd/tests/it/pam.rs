@@ -162,6 +162,21 @@ fn pam_account_is_jailed_to_its_home_and_moves_exact_bytes() {
     let log = plain_log(&srv);
     assert!(log.contains("PAM login refused"), "{log}");
     assert!(log.contains("Landlock not applied: --auth pam"), "{log}");
+    drop(srv);
+
+    // PAM failures count toward the same ban as users-file failures.
+    let srv = Server::start(&[
+        "--auth",
+        "pam",
+        "--pam-service",
+        &acct.service,
+        "--ban-after",
+        "2",
+    ]);
+    let mut c = login(&srv, &acct.name, "wrong-password", 530);
+    c.expect(&format!("USER {}", acct.name), 331);
+    let r = c.cmd("PASS wrong-again");
+    assert!(r.code == 421 && r.text().contains("banned"), "{r}");
 }
 
 #[test]
@@ -198,4 +213,90 @@ fn pam_and_file_both_log_in_in_the_order_written_and_pam_root_keeps_landlock() {
         assert!(!log.contains("Landlock not applied"), "{order}: {log}");
     }
     assert!(!jail.join("newdir").exists());
+}
+
+/// kftpd's own service account for `--user`, removed on drop.
+struct ServiceUser(String);
+
+impl ServiceUser {
+    fn create(tag: &str, groups: &[&str]) -> ServiceUser {
+        let name = format!("kftps{}{tag}", std::process::id());
+        let mut cmd = Command::new("useradd");
+        cmd.args([
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+        ]);
+        if !groups.is_empty() {
+            cmd.args(["--groups", &groups.join(",")]);
+        }
+        let (ok, _, err) = run(cmd.arg(&name));
+        assert!(ok, "useradd {name}: {err}");
+        ServiceUser(name)
+    }
+}
+
+impl Drop for ServiceUser {
+    fn drop(&mut self) {
+        let _ = Command::new("userdel")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn pam_after_dropping_root_needs_only_group_shadow() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !can_run() {
+        return;
+    }
+    let acct = Account::create("c");
+    // kftpd works as its own user: it must reach the home (SECURITY.md).
+    let set_mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    set_mode(acct._dir.path(), 0o755).unwrap();
+    set_mode(&acct.home, 0o777).unwrap();
+    let with = ServiceUser::create("s", &["shadow"]);
+    let srv = Server::start(&[
+        "--auth",
+        "pam",
+        "--pam-service",
+        &acct.service,
+        "--user",
+        &with.0,
+    ]);
+    let mut c = login(&srv, &acct.name, &acct.password, 230);
+    let mut d = c.epsv();
+    c.expect("STOR dropped.txt", 150);
+    std::io::Write::write_all(&mut d, b"as the service user").unwrap();
+    drop(d);
+    assert_eq!(c.read().code, 226);
+    c.expect("QUIT", 221);
+    let meta = std::fs::metadata(acct.home.join("dropped.txt")).unwrap();
+    let svc_uid = nix_uid(&with.0);
+    assert_eq!(meta.uid(), svc_uid, "files are created as kftpd's user");
+    login(&srv, &acct.name, "wrong-password", 530);
+    assert!(plain_log(&srv).contains("kept supplementary group"));
+    drop(srv);
+
+    // Without the group pam_unix cannot read /etc/shadow, and unix_chkpwd answers only for
+    // the caller's own account: the login fails, and kftpd said why at start.
+    let without = ServiceUser::create("n", &[]);
+    let srv = Server::start(&[
+        "--auth",
+        "pam",
+        "--pam-service",
+        &acct.service,
+        "--user",
+        &without.0,
+    ]);
+    login(&srv, &acct.name, &acct.password, 530);
+    assert!(plain_log(&srv).contains("is not in group shadow"));
+}
+
+fn nix_uid(name: &str) -> u32 {
+    let (ok, out, _) = run(Command::new("id").args(["-u", name]));
+    assert!(ok);
+    out.trim().parse().unwrap()
 }
