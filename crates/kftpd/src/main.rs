@@ -141,7 +141,6 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
         cfg.event_exec.is_empty() || !cfg.ops.seccomp,
         "--event-exec runs a program (execve), which --seccomp forbids: use one or the other"
     );
-    kftpd::auth::pam::check_config(&cfg)?;
     // Libraries speak only of errors unless KFTPD_LOG names them: rustls warns about every
     // client that sends an IP address as SNI (lftp, gvfs, Net::FTP do), which is harmless and
     // drowned real warnings. `KFTPD_LOG=debug` is kftpd's debug; `debug,rustls=debug` adds
@@ -180,6 +179,8 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
             let k = k.to_string_lossy();
             k.starts_with("KFTPD_") && k != "KFTPD_LOG"
         });
+    // After the log is set up: it warns as well as refuses.
+    kftpd::auth::pam::check_config(&cfg)?;
     kftpd::hardening::check_root(&cfg, embedded_default)?;
     kftpd::hardening::check_metrics(&cfg)?;
     let cfg = if Root::is_local(&cfg.root) {
@@ -208,9 +209,11 @@ fn serve(cli: &Cli, file: Option<kftpd::config_file::FileConfig>) -> Result<()> 
     }
     kftpd::hardening::check_modes(&cfg)?;
     kftpd::storage::local::set_upload_mode(cfg.upload_mode);
-    let (initial, has_initial) = ensure_default_user(&cfg, args.users.is_some())?;
+    // No generated `kftp` account when the users file is not asked (`--auth pam`).
+    let file_auth = cfg.auth.contains(&kftpd::auth::pam::Source::File);
+    let (initial, has_initial) = ensure_default_user(&cfg, args.users.is_some() || !file_auth)?;
     let users = Users::load(&cfg.users_file)?;
-    if users.is_empty() && !cfg.anonymous {
+    if users.is_empty() && !cfg.anonymous && file_auth {
         tracing::warn!(users = %cfg.users_file.display(), "no accounts: nobody can log in (add one with `kftpd user add`)");
     }
     if cfg.tls_policy == kftpd::config::TlsPolicy::Never {
