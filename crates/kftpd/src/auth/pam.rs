@@ -4,8 +4,8 @@
 //! A login runs the PAM service (`--pam-service`, default `kftpd`: `/etc/pam.d/kftpd`, which
 //! the Debian package installs as `common-auth` + `common-account`) with
 //! `pam_authenticate` and `pam_acct_mgmt`, so expired or locked accounts are refused by
-//! PAM's own rules. Then the account is looked up through NSS (`getpwnam`): uid 0 and uids
-//! below `--pam-min-uid` (daemon accounts) are refused whatever PAM said, and the user is
+//! PAM's own rules. The account is looked up through NSS (`getpwnam`) first: uid 0 and uids
+//! below `--pam-min-uid` (daemon accounts) are refused without asking PAM, and the user is
 //! jailed to their home directory, or to `--pam-root` (`{user}` in it is the login name).
 //! Their permissions are `--pam-perms` (default all: read and write in their own home, as
 //! vsftpd's `local_enable` + `write_enable`); per-user session limits, bans and the failed
@@ -235,8 +235,16 @@ impl Pam {
         let rhost = peer.to_canonical().to_string();
         let checked = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            // The account is looked up first: a refused one (root, a daemon) never reaches
+            // PAM, whose answer time (pam_unix sleeps only after a failure) would otherwise
+            // tell a guesser when its password was right. An unknown name still goes
+            // through PAM and costs what a wrong password costs.
+            let found = account(&settings, &name);
+            if let Err(why @ Refused::Policy(_)) = &found {
+                return Err(why.to_string());
+            }
             conversation(&settings.service, &name, &password, &rhost)?;
-            account(&settings, &name)
+            found.map_err(|why| why.to_string())
         })
         .await;
         match checked {
@@ -285,27 +293,45 @@ fn conversation(_: &str, _: &str, _: &str, _: &str) -> Result<(), String> {
     Err("kftpd was built without the pam feature".into())
 }
 
-/// The account PAM accepted, from NSS, as kftpd serves it.
-fn account(settings: &PamSettings, name: &str) -> Result<User, String> {
+/// Why an account is not served.
+#[derive(Debug)]
+enum Refused {
+    /// NSS does not know the name (or could not be asked).
+    Unknown(String),
+    /// Known, but not to be served whatever its password: root, a uid below the floor, a
+    /// root that is not absolute.
+    Policy(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::Unknown(s) | Refused::Policy(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The account `name` from NSS, as kftpd would serve it (blocking).
+fn account(settings: &PamSettings, name: &str) -> Result<User, Refused> {
     let pw = nix::unistd::User::from_name(name)
-        .map_err(|e| format!("user {name}: getpwnam: {e}"))?
-        .ok_or_else(|| format!("user {name}: accepted by PAM but unknown to NSS"))?;
+        .map_err(|e| Refused::Unknown(format!("user {name}: getpwnam: {e}")))?
+        .ok_or_else(|| Refused::Unknown(format!("user {name}: unknown to NSS")))?;
     let uid = pw.uid.as_raw();
     if uid == 0 || uid < settings.min_uid {
-        return Err(format!(
-            "user {name}: uid {uid} is below --pam-min-uid {} (or root)",
+        return Err(Refused::Policy(format!(
+            "user {name}: uid {uid} is below --pam-min-uid {} (or root); PAM not asked",
             settings.min_uid
-        ));
+        )));
     }
     let root = match &settings.root {
         Some(t) => PathBuf::from(t.replace("{user}", name)),
         None => pw.dir,
     };
     if !root.is_absolute() {
-        return Err(format!(
+        return Err(Refused::Policy(format!(
             "user {name}: root {} is not absolute",
             root.display()
-        ));
+        )));
     }
     Ok(User::system(name, root, settings.perms))
 }
@@ -350,7 +376,10 @@ mod tests {
     #[test]
     fn root_and_daemon_accounts_are_refused() {
         let s = PamSettings::default();
-        assert!(account(&s, "root").unwrap_err().contains("uid 0"));
+        assert!(account(&s, "root")
+            .unwrap_err()
+            .to_string()
+            .contains("uid 0"));
         // "nobody" is 65534 on Debian; "daemon" is 1.
         assert!(account(&s, "daemon").is_err());
         let anyone = PamSettings {

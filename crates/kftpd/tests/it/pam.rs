@@ -161,6 +161,10 @@ fn pam_account_is_jailed_to_its_home_and_moves_exact_bytes() {
     login(&srv, "root", "whatever", 530);
     let log = plain_log(&srv);
     assert!(log.contains("PAM login refused"), "{log}");
+    assert!(
+        log.contains("uid 0 is below"),
+        "root never reaches PAM: {log}"
+    );
     assert!(log.contains("Landlock not applied: --auth pam"), "{log}");
     drop(srv);
 
