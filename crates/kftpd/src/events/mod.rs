@@ -182,7 +182,7 @@ impl Events {
             let client = webhook::client(hooks.timeout)?;
             for url in &hooks.webhook {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                queues.push(Queue::new(url.clone(), tx));
+                queues.push(Queue::new(webhook::shown(url), tx));
                 workers.push(Box::pin(webhook::worker(client.clone(), url.clone(), rx)));
             }
         }

@@ -29,6 +29,19 @@ pub fn parse_url(s: &str) -> Result<String, String> {
     }
 }
 
+/// `url` as logs may show it: no user, password or query (where tokens tend to be).
+pub fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.to_string()
+        }
+        Err(_) => "(bad URL)".into(),
+    }
+}
+
 /// One HTTP client for the hooks ([`crate::http_tls`]), each request limited to `timeout`.
 pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     let tls = crate::http_tls::client_config();
@@ -41,6 +54,7 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 
 /// POSTs each event of `rx` to `url`.
 pub async fn worker(client: reqwest::Client, url: String, mut rx: mpsc::Receiver<Arc<Event>>) {
+    let shown = shown(&url);
     while let Some(ev) = rx.recv().await {
         let Some(body) = ev.json_line() else { continue };
         let mut wait = BACKOFF;
@@ -48,16 +62,16 @@ pub async fn worker(client: reqwest::Client, url: String, mut rx: mpsc::Receiver
             let why = match post(&client, &url, body.clone()).await {
                 Ok(st) if st.is_success() => break,
                 Ok(st) if !retryable(st) => {
-                    tracing::warn!(event = ev.event, url = %url, status = %st, "event webhook refused the event");
+                    tracing::warn!(event = ev.event, url = %shown, status = %st, "event webhook refused the event");
                     break;
                 }
                 Ok(st) => st.to_string(),
-                Err(e) => e.to_string(),
+                Err(e) => e.without_url().to_string(),
             };
             if attempt == TRIES {
-                tracing::warn!(event = ev.event, url = %url, tries = TRIES, error = %why, "event webhook failed: event dropped");
+                tracing::warn!(event = ev.event, url = %shown, tries = TRIES, error = %why, "event webhook failed: event dropped");
             } else {
-                tracing::debug!(event = ev.event, url = %url, attempt, error = %why, "event webhook failed: retrying");
+                tracing::debug!(event = ev.event, url = %shown, attempt, error = %why, "event webhook failed: retrying");
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
@@ -118,12 +132,13 @@ impl Gate {
         let resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(url = %self.url, error = %e, "upload hook unreachable: upload refused");
-                return Err(if e.is_timeout() {
-                    "the upload hook did not answer in time".into()
+                let why = if e.is_timeout() {
+                    "the upload hook did not answer in time"
                 } else {
-                    "the upload hook is unavailable".into()
-                });
+                    "the upload hook is unavailable"
+                };
+                tracing::warn!(url = %shown(&self.url), error = %e.without_url(), "upload hook unreachable: upload refused");
+                return Err(why.into());
             }
         };
         let status = resp.status();
@@ -132,7 +147,7 @@ impl Gate {
         }
         let text = read_bounded(resp).await;
         let reason = first_line(&text);
-        tracing::info!(url = %self.url, status = %status, reason = %reason, path = ev.path.as_deref().unwrap_or(""), "upload hook refused the upload");
+        tracing::info!(url = %shown(&self.url), status = %status, reason = %reason, path = ev.path.as_deref().unwrap_or(""), "upload hook refused the upload");
         Err(if reason.is_empty() {
             format!("refused by the upload hook ({status})")
         } else {
@@ -200,6 +215,10 @@ mod tests {
     fn only_http_urls() {
         assert!(parse_url("http://127.0.0.1:8080/hook").is_ok());
         assert!(parse_url("https://scan.example/v1").is_ok());
+        assert_eq!(
+            shown("https://u:tok@scan.example:8443/v1?key=s3cret"),
+            "https://scan.example:8443/v1"
+        );
         for bad in ["ftp://x/", "file:///etc/passwd", "not a url", "http://"] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }
