@@ -14,7 +14,9 @@
 //! PAM is blocking and slow by design (pam_unix sleeps about 2 s after a failure; an LDAP
 //! module waits on the network), so every conversation runs on tokio's blocking pool, never
 //! on an async worker, and at most [`MAX_CONCURRENT`] at once: a flood of logins waits for
-//! a permit instead of taking every blocking thread.
+//! a permit instead of taking every blocking thread. One client key (an IPv4 address or an
+//! IPv6 /64, [`crate::limits::client_key`]) holds at most [`MAX_PER_KEY`] of them, so one
+//! flooding address waits behind itself, not in front of everybody else.
 //!
 //! Successes are not put in the authentication cache (`auth::cache`): that cache trusts an
 //! entry only while the account's password hash is unchanged, which kftpd can see for the
@@ -24,6 +26,7 @@
 //! What privileges PAM needs is a matter of the PAM stack; see SECURITY.md.
 
 use super::{Perms, User};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +34,9 @@ use tokio::sync::Semaphore;
 
 /// PAM conversations running at once, at most.
 pub const MAX_CONCURRENT: usize = 16;
+
+/// PAM conversations one client key may run at once.
+pub const MAX_PER_KEY: usize = 2;
 
 /// Longest login name handed to PAM (Linux allows 32; LDAP names can be longer).
 const MAX_NAME: usize = 256;
@@ -212,6 +218,7 @@ pub fn landlock_paths(cfg: &crate::config::Config) -> Option<(Vec<PathBuf>, Vec<
 pub struct Pam {
     settings: PamSettings,
     permits: Arc<Semaphore>,
+    per_key: Arc<PerKey>,
 }
 
 impl Pam {
@@ -220,6 +227,7 @@ impl Pam {
         Pam {
             settings,
             permits: Arc::new(Semaphore::new(MAX_CONCURRENT)),
+            per_key: Arc::default(),
         }
     }
 
@@ -229,8 +237,12 @@ impl Pam {
         if !plausible_name(&name) {
             return None;
         }
-        // The semaphore is never closed, so acquiring fails only if it were.
-        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        // The semaphores are never closed, so acquiring fails only if one were.
+        let mine = self
+            .per_key
+            .acquire(crate::limits::client_key(peer))
+            .await?;
+        let permit = (self.permits.clone().acquire_owned().await.ok()?, mine);
         let settings = self.settings.clone();
         let rhost = peer.to_canonical().to_string();
         let checked = tokio::task::spawn_blocking(move || {
@@ -257,6 +269,62 @@ impl Pam {
                 tracing::error!(error = %e, "PAM conversation failed");
                 None
             }
+        }
+    }
+}
+
+/// Conversations running per client key; a key's entry lives while someone holds or
+/// waits for one of its permits.
+#[derive(Debug, Default)]
+struct PerKey {
+    keys: std::sync::Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+}
+
+/// One of a key's [`MAX_PER_KEY`] permits; dropping it forgets the key when unused.
+struct KeyPermit {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    key: IpAddr,
+    owner: Arc<PerKey>,
+}
+
+impl PerKey {
+    async fn acquire(self: &Arc<Self>, key: IpAddr) -> Option<KeyPermit> {
+        let sem = self
+            .lock()
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_PER_KEY)))
+            .clone();
+        // From here the guard forgets the key however this ends (also if cancelled).
+        let mut guard = KeyPermit {
+            permit: None,
+            key,
+            owner: self.clone(),
+        };
+        guard.permit = Some(sem.acquire_owned().await.ok()?);
+        Some(guard)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Arc<Semaphore>>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl Drop for KeyPermit {
+    fn drop(&mut self) {
+        // The permit holds a clone of the semaphore: release it first.
+        self.permit = None;
+        let mut keys = self.owner.lock();
+        // Only the map's own reference left: nobody holds or waits.
+        if keys
+            .get(&self.key)
+            .is_some_and(|s| Arc::strong_count(s) == 1)
+        {
+            keys.remove(&self.key);
         }
     }
 }
@@ -339,6 +407,23 @@ fn account(settings: &PamSettings, name: &str) -> Result<User, Refused> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_client_key_holds_at_most_its_share() {
+        let k = Arc::new(PerKey::default());
+        let (a, b): (IpAddr, IpAddr) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
+        let a1 = k.acquire(a).await.unwrap();
+        let a2 = k.acquire(a).await.unwrap();
+        let third = tokio::time::timeout(std::time::Duration::from_millis(50), k.acquire(a));
+        assert!(third.await.is_err(), "a third for the same key waits");
+        let b1 = k.acquire(b).await.unwrap();
+        assert_eq!(k.len(), 2);
+        drop((a1, b1));
+        assert_eq!(k.len(), 1, "b is forgotten, a still held");
+        let a3 = k.acquire(a).await.unwrap();
+        drop((a2, a3));
+        assert_eq!(k.len(), 0);
+    }
 
     #[test]
     fn sources_in_the_order_written() {
