@@ -82,6 +82,7 @@ if [[ $srv_existed == 0 ]]; then
 fi
 dpkg-query -W -f='${Conffiles}\n' kftpd | grep -q '^ /etc/kftpd/kftpd.toml ' || fail "/etc/kftpd/kftpd.toml is not a conffile"
 /usr/sbin/kftpd check-config /etc/kftpd/kftpd.toml >/dev/null || fail "check-config on the installed config"
+dpkg-query -W -f='${Conffiles}\n' kftpd | grep -q '^ /etc/pam.d/kftpd ' || fail "/etc/pam.d/kftpd (--auth pam) is not a conffile"
 
 unit=$(dpkg -L kftpd | grep '/systemd/system/kftpd.service$') || fail "no unit in the package"
 [[ -L /etc/systemd/system/multi-user.target.wants/kftpd.service ]] || fail "unit not enabled"
@@ -178,7 +179,7 @@ say "SIGTERM: clean exit"
 timeout 120 dpkg --purge kftpd >"$work/dpkg.log" 2>&1 || { cat "$work/dpkg.log" >&2; fail "dpkg --purge"; }
 installed=0
 left=()
-for f in /usr/sbin/kftpd /usr/bin/kftp /etc/kftpd /var/lib/kftpd /var/log/kftpd "$unit" \
+for f in /usr/sbin/kftpd /usr/bin/kftp /etc/kftpd /etc/pam.d/kftpd /var/lib/kftpd /var/log/kftpd "$unit" \
          /etc/systemd/system/multi-user.target.wants/kftpd.service \
          /usr/share/man/man8/kftpd.8.gz /usr/share/doc/kftpd; do
   [[ -e $f || -L $f ]] && left+=("$f")

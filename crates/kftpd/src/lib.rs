@@ -6,13 +6,14 @@
 //! - [`commands`] — one handler module per verb (family); see its table.
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
 //! - [`storage`] — the storage seam and the kernel-jailed local backend.
-//! - [`auth`] — the users file and Argon2id.
+//! - [`auth`] — the users file and Argon2id, system accounts through PAM.
 //! - [`config`] — every setting once (flags and TOML file), resolved into plain data;
 //!   [`cli`] — the command line around it.
 //! - [`metrics`] — counters.
 //! - [`limits`] — login throttling and bans, sessions per user, bandwidth limits.
 //! - [`quota`] — per-user disk and daily transfer quotas.
-//! - [`events`] — `--event-exec`: a program run with JSON for logins, transfers, changes.
+//! - [`events`] — JSON events for logins, transfers, changes: programs, webhooks, and the
+//!   synchronous upload hook; [`http_tls`] — the TLS of outgoing HTTP clients.
 //! - [`admin`] — the admin API (HTTP+JSON) and its session registry.
 //! - [`anon`] — what anonymous sessions may do (read-only, upload-only drop folder).
 //! - [`startup`] — from settings to a serving process: bind, transfer log, default user,
@@ -32,6 +33,7 @@ pub mod config;
 pub mod datachan;
 pub mod events;
 pub mod hardening;
+pub mod http_tls;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;

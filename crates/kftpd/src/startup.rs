@@ -73,6 +73,8 @@ fn init_logging(format: LogFormat) {
 
 /// Everything after the settings and logging, up to the end of the drain.
 fn run(cfg: Config, embedded_default: bool, users_named: bool) -> Result<()> {
+    // After the log is set up: it warns as well as refuses.
+    crate::auth::pam::check_config(&cfg)?;
     crate::hardening::check_root(&cfg, embedded_default)?;
     crate::hardening::check_metrics(&cfg)?;
     let cfg = if Root::is_local(&cfg.root) {
@@ -101,9 +103,11 @@ fn run(cfg: Config, embedded_default: bool, users_named: bool) -> Result<()> {
     }
     crate::hardening::check_modes(&cfg)?;
     crate::storage::local::set_upload_mode(cfg.upload_mode);
-    let first = ensure_default_user(&cfg, users_named)?;
+    // No generated `kftp` account when the users file is not asked (`--auth pam`).
+    let file_auth = cfg.auth.contains(&crate::config::AuthSource::File);
+    let first = ensure_default_user(&cfg, users_named || !file_auth)?;
     let users = Users::load(&cfg.users_file)?;
-    if users.is_empty() && !cfg.anonymous {
+    if users.is_empty() && !cfg.anonymous && file_auth {
         tracing::warn!(users = %cfg.users_file.display(), "no accounts: nobody can log in (add one with `kftpd user add`)");
     }
     if cfg.tls_policy == TlsPolicy::Never {
@@ -131,20 +135,15 @@ fn run(cfg: Config, embedded_default: bool, users_named: bool) -> Result<()> {
     let mut pre = bind_all(&cfg)?;
     let xferlog = open_xferlog(&cfg)?;
     let admin = crate::admin::prepare(&cfg)?;
-    // The event program's thread starts outside the sandbox (see Events::start).
-    let events = match &cfg.event_exec {
-        Some(p) => Some(crate::events::Events::start(p.clone(), cfg.event_timeout)?),
-        None => None,
-    };
+    // The event hooks' thread starts outside the sandbox (see Events::start).
+    let events = crate::events::Events::start(&crate::events::Hooks::of(&cfg))?;
     confine(&cfg, &users, tls.as_deref())?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         crate::limits::catch_sigxfsz();
         let listeners = take_and_announce(&cfg, &mut pre, &first, tls.as_deref())?;
         let mut shared = Shared::new(cfg, users);
-        if let Some(events) = events {
-            shared.events = events;
-        }
+        shared.events = events;
         shared.tls = tls;
         shared.ops.xferlog = xferlog;
         let shared = Arc::new(shared);
@@ -323,15 +322,21 @@ pub fn confine(
     tls: Option<&kftp_tls::ServerTls>,
 ) -> anyhow::Result<()> {
     if let Some(u) = &cfg.ops.user {
-        crate::privdrop::drop_to(u)?;
+        crate::privdrop::drop_to(u, crate::auth::pam::groups_to_keep(cfg))?;
     }
-    if cfg.ops.sandbox {
+    let pam = crate::auth::pam::landlock_paths(cfg);
+    if cfg.ops.sandbox && pam.is_none() {
+        tracing::warn!("Landlock not applied: --auth pam serves home directories, which are known only at login (set --pam-root to keep the sandbox)");
+    }
+    if let (true, Some((pam_rw, pam_ro))) = (cfg.ops.sandbox, pam) {
         let mut rw = vec![cfg.root.clone(), cfg.state_dir.clone()];
         rw.extend(users.roots().map(|p| p.to_path_buf()));
+        rw.extend(pam_rw);
         let object_roots = rw.iter().any(|p| !crate::storage::Root::is_local(p));
         rw.retain(|p| crate::storage::Root::is_local(p));
         rw.extend(cfg.ops.xferlog.as_deref().map(parent));
         let mut ro = vec![parent(&cfg.users_file)];
+        ro.extend(pam_ro);
         if cfg.admin_listen.is_some() {
             rw.push(parent(&cfg.users_file)); // the admin API edits the users file
         }
@@ -362,7 +367,7 @@ pub fn confine(
         rw.retain(exists);
         ro.retain(exists);
         crate::sandbox::apply_landlock(&rw, &ro)?;
-    } else {
+    } else if !cfg.ops.sandbox {
         tracing::info!("Landlock not applied (--no-sandbox)");
     }
     if cfg.ops.seccomp {

@@ -601,6 +601,16 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             // Nothing of a refused upload may stay to count against the quota.
             freed = upload.discard();
         }
+        // The synchronous hook sees the upload before its name does (crate::events).
+        if let (true, Some(gate)) = (complete, ctx.shared.events.gate()) {
+            let mut ev = file_event(&ctx, &end, &progress, started);
+            ev.local_path = crate::events::webhook::local_path(&upload);
+            if let Err(why) = gate.ask(&ev).await {
+                freed = upload.discard();
+                complete = false;
+                reply = Reply::new(550, format!("Upload refused: {why}; it was not kept."));
+            }
+        }
         if let Err(e) = storage.commit(upload, complete).await {
             if complete {
                 complete = false;
@@ -612,22 +622,7 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         q.finish(upload, complete, progress.load(Ordering::Relaxed), freed);
     }
     if file_job {
-        let kind = if ctx.verb == "RETR" {
-            "download"
-        } else {
-            "upload"
-        };
-        let mut ev =
-            crate::events::Event::new(kind, ctx.session, &ctx.user, ctx.peer_ip).path(&ctx.path);
-        ev.size = Some(match &end {
-            End::Done(o) => o.bytes,
-            _ => progress.load(Ordering::Relaxed),
-        });
-        ev.duration_ms = Some(started.elapsed().as_millis() as u64);
-        ev.data_path = match &end {
-            End::Done(o) => Some(o.path.name()),
-            _ => None,
-        };
+        let mut ev = file_event(&ctx, &end, &progress, started);
         ev.ok = Some(reply.code == 226);
         ctx.shared.events.emit(ev);
     }
@@ -650,6 +645,32 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
         });
     }
     reply
+}
+
+/// The event of a file transfer: who, what, how much, how long, which data path.
+fn file_event(
+    ctx: &Ctx,
+    end: &End,
+    progress: &AtomicU64,
+    started: Instant,
+) -> crate::events::Event {
+    let kind = if ctx.verb == "RETR" {
+        "download"
+    } else {
+        "upload"
+    };
+    let mut ev =
+        crate::events::Event::new(kind, ctx.session, &ctx.user, ctx.peer_ip).path(&ctx.path);
+    ev.size = Some(match end {
+        End::Done(o) => o.bytes,
+        _ => progress.load(Ordering::Relaxed),
+    });
+    ev.duration_ms = Some(started.elapsed().as_millis() as u64);
+    ev.data_path = match end {
+        End::Done(o) => Some(o.path.name()),
+        _ => None,
+    };
+    ev
 }
 
 /// [`failure_reply`] of a download, for tests of what clients are told.

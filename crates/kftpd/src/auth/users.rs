@@ -73,7 +73,8 @@ impl Perms {
         chmod: false,
     };
 
-    fn from_names(names: &[String]) -> Result<Perms> {
+    /// From the names the users file uses (`list`, `read`, ..., `all`).
+    pub fn from_names(names: &[String]) -> Result<Perms> {
         let mut p = Perms {
             list: false,
             read: false,
@@ -182,6 +183,19 @@ pub struct User {
 }
 
 impl User {
+    /// A system account (PAM): no password hash here, the server's TLS policy, no quota.
+    pub(crate) fn system(name: &str, root: PathBuf, perms: Perms) -> User {
+        User {
+            name: name.to_string(),
+            phc: String::new(),
+            root: Some(root),
+            perms,
+            tls_reuse_required: None,
+            quota: crate::quota::Limits::default(),
+            disabled: false,
+        }
+    }
+
     /// The Argon2id PHC string this account has now.
     pub(crate) fn phc(&self) -> &str {
         &self.phc

@@ -35,7 +35,8 @@ pub async fn user(s: &mut Session, name: String) -> Reply {
     Reply::new(331, format!("Password required for '{name}'."))
 }
 
-/// PASS: check the password (Argon2id, on the hashing pool), then open the user's jail.
+/// PASS: check the password (the users file's Argon2id on the hashing pool, or PAM; see
+/// [`crate::auth::verify`]), then open the user's jail.
 pub async fn pass(s: &mut Session, pw: Password) -> Reply {
     let name = match std::mem::replace(&mut s.phase, Phase::Greeted) {
         Phase::NeedPass { user } => user,
@@ -62,11 +63,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
             crate::quota::Limits::default(),
         )
     } else {
-        let users = s.shared.users();
-        let n = name.clone();
-        let key = crate::limits::client_key(s.peer.ip());
-        let pw = pw.expose().to_string();
-        let verified = crate::auth::cache::verify(&s.shared.auth_cache, users, n, pw, key).await;
+        let verified = crate::auth::verify(&s.shared, &name, pw.expose(), s.peer.ip()).await;
         match verified {
             Some(u) if u.disabled => {
                 tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login refused: account disabled");

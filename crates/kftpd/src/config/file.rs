@@ -189,6 +189,19 @@ mod tests {
     }
 
     #[test]
+    fn hooks_take_one_value_or_an_array_and_urls_are_checked() {
+        let f =
+            parse("event_exec = \"/bin/a\"\nevent_webhook = [\"http://h/1\", \"https://h/2\"]\n")
+                .unwrap();
+        assert_eq!(f.event_exec.unwrap(), [std::path::PathBuf::from("/bin/a")]);
+        assert_eq!(f.event_webhook.unwrap().len(), 2);
+        let e = parse("event_webhook_sync = \"ftp://h/\"\n").unwrap_err();
+        assert!(e.contains("key `event_webhook_sync`"), "{e}");
+        let e = parse("auth = \"pam,ldap\"\n").unwrap_err();
+        assert!(e.contains("k.toml:1:8: key `auth`"), "{e}");
+    }
+
+    #[test]
     fn example_file_parses() {
         parse(include_str!("../../../../kftpd.example.toml")).unwrap();
         parse(include_str!("../../../../dist/debian/kftpd.toml")).unwrap();

@@ -31,10 +31,10 @@ pub mod values;
 
 pub use file::{check_cmd, load, ConfigError};
 pub use resolved::resolve;
-pub use resolved::{AbuseConfig, Config, HashLimits, OpsConfig};
+pub use resolved::{AbuseConfig, Config, HashLimits, OpsConfig, PamConfig};
 pub use s3::{S3Settings, MIN_PART};
 pub use settings::{flags_only, Settings};
-pub use values::{DataPath, LogFormat, PassiveNet, TlsPolicy, TlsReuse};
+pub use values::{AuthSource, DataPath, LogFormat, PassiveNet, TlsPolicy, TlsReuse};
 
 #[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@
 use super::file::{self, ConfigError};
 use super::s3::S3Settings;
 use super::settings::*;
-use super::values::{self, PassiveNet, TlsPolicy};
+use super::values::{self, AuthSource, AuthSources, PassiveNet, TlsPolicy};
 use kftp_datapath::PathChoice;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
@@ -68,9 +68,13 @@ pub struct Config {
     pub tls_reload_interval: Duration,
     /// How long a user's walked disk usage is trusted (see `quota`).
     pub quota_rescan: Duration,
-    /// Program run with one JSON event on stdin per login, logout, transfer, change.
-    pub event_exec: Option<PathBuf>,
-    /// How long one run of `event_exec` may take before it is killed.
+    /// Programs run with one JSON event on stdin per login, logout, transfer, change.
+    pub event_exec: Vec<PathBuf>,
+    /// URLs each event is POSTed to (JSON).
+    pub event_webhook: Vec<String>,
+    /// URL asked before an upload is kept (2xx: keep; otherwise 550 and discarded).
+    pub event_webhook_sync: Option<String>,
+    /// How long one run of an event program, or one webhook request, may take.
     pub event_timeout: Duration,
     /// Listeners that speak TLS from the first byte (implicit FTPS, usually port 990).
     pub implicit_listen: Vec<SocketAddr>,
@@ -97,6 +101,24 @@ pub struct Config {
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Mode of files created by uploads (before the umask).
     pub upload_mode: u32,
+    /// Where logins are checked, in order (`--auth`).
+    pub auth: Vec<AuthSource>,
+    /// PAM logins (`--auth pam`).
+    pub pam: PamConfig,
+}
+
+/// How PAM logins are checked and jailed (see `auth::pam`).
+#[derive(Clone, Debug)]
+pub struct PamConfig {
+    /// The PAM service name (`/etc/pam.d/<service>`).
+    pub service: String,
+    /// A root for every PAM user instead of their home; `{user}` is the login name.
+    pub root: Option<String>,
+    /// What PAM users may do: users-file permission names, comma-separated (checked at
+    /// start by `auth::pam::check_config`).
+    pub perms: String,
+    /// Accounts with a smaller uid (system and daemon accounts) are refused.
+    pub min_uid: u32,
 }
 
 /// Resolves the settings the flags (and the `KFTPD_*` variables, which clap reads into
@@ -154,7 +176,13 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
         tls_key: get!(tls_key),
         tls_reload_interval: secs(get!(tls_reload_interval).unwrap_or(TLS_RELOAD_INTERVAL)),
         quota_rescan: secs(get!(quota_rescan).unwrap_or(QUOTA_RESCAN)),
-        event_exec: get!(event_exec),
+        event_exec: get!(event_exec).unwrap_or_default(),
+        event_webhook: get!(event_webhook)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| u.0)
+            .collect(),
+        event_webhook_sync: get!(event_webhook_sync).map(|u| u.0),
         event_timeout: secs(get!(event_timeout).unwrap_or(EVENT_TIMEOUT).max(1)),
         implicit_listen: get!(implicit_listen).unwrap_or_default(),
         tls_sniff: Duration::from_millis(get!(tls_sniff_ms).unwrap_or(TLS_SNIFF_MS).min(5000)),
@@ -216,6 +244,15 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
         },
         admin_listen: get!(admin_listen),
         upload_mode: get!(upload_mode).unwrap_or(UPLOAD_MODE).0,
+        auth: get!(auth)
+            .unwrap_or_else(|| AUTH.parse::<AuthSources>().expect("static default"))
+            .0,
+        pam: PamConfig {
+            service: get!(pam_service).unwrap_or_else(|| PAM_SERVICE.into()),
+            root: get!(pam_root),
+            perms: get!(pam_perms).unwrap_or_else(|| PAM_PERMS.into()),
+            min_uid: get!(pam_min_uid).unwrap_or(PAM_MIN_UID),
+        },
     };
     check(&c)?;
     Ok(c)
@@ -240,7 +277,7 @@ fn check(c: &Config) -> Result<(), ConfigError> {
              PROXY headers: otherwise any client could claim any address",
         ));
     }
-    if c.event_exec.is_some() && c.ops.seccomp {
+    if !c.event_exec.is_empty() && c.ops.seccomp {
         return Err(ConfigError::conflict(
             "--event-exec runs a program (execve), which --seccomp forbids: use one or the other",
         ));

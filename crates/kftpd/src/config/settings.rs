@@ -11,7 +11,8 @@
 //! Flags of type `bool` take no value (`--anonymous`; `--anonymous=false` also works).
 
 use super::values::{
-    self, Bytes, DataPath, LogFormat, Mode, NetEntry, PortRange, Secret, TlsPolicy,
+    self, AuthSources, Bytes, DataPath, HttpUrl, LogFormat, Mode, NetEntry, PortRange, Secret,
+    TlsPolicy,
 };
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
@@ -43,6 +44,14 @@ pub const AUTH_CACHE_TTL: u64 = 300;
 pub const TLS_RELOAD_INTERVAL: u64 = 10;
 /// Default `--quota-rescan`.
 pub const QUOTA_RESCAN: u64 = 60;
+/// Default `--auth`.
+pub const AUTH: &str = "file";
+/// Default `--pam-service`.
+pub const PAM_SERVICE: &str = "kftpd";
+/// Default `--pam-perms`.
+pub const PAM_PERMS: &str = "all";
+/// Default `--pam-min-uid`.
+pub const PAM_MIN_UID: u32 = 1000;
 /// Default `--event-timeout`.
 pub const EVENT_TIMEOUT: u64 = 10;
 /// Default `--tls-required` (with TLS on; `--no-tls` makes it `never`).
@@ -233,6 +242,26 @@ pub struct Settings {
     #[arg(long)]
     pub anonymous_hash: Option<bool>,
 
+    // --- System accounts (PAM) ---
+    /// Where logins are checked, in order: `file` (the users file), `pam` (the machine's
+    /// accounts, jailed to their home), `pam,file` or `file,pam`.
+    #[arg(long, value_name = "SOURCES", default_value = AUTH)]
+    pub auth: Option<AuthSources>,
+    /// PAM service name: the stack in /etc/pam.d/NAME.
+    #[arg(long, value_name = "NAME", default_value = PAM_SERVICE)]
+    pub pam_service: Option<String>,
+    /// Jail every PAM user here instead of their home directory; `{user}` is replaced by
+    /// the login name (e.g. /srv/ftp/{user}).
+    #[arg(long, value_name = "DIR")]
+    pub pam_root: Option<String>,
+    /// What PAM users may do (users-file permission names, comma-separated).
+    #[arg(long, value_name = "PERMS", default_value = PAM_PERMS)]
+    pub pam_perms: Option<String>,
+    /// PAM accounts with a smaller uid (system and daemon accounts) are refused; root
+    /// always is.
+    #[arg(long, value_name = "UID", default_value = PAM_MIN_UID.to_string())]
+    pub pam_min_uid: Option<u32>,
+
     // --- TLS ---
     /// When TLS is required before login: on listeners that are not loopback, always
     /// (loopback included), or never (clear-text logins everywhere; logs a warning).
@@ -294,9 +323,21 @@ pub struct Settings {
     /// Run PROGRAM with one JSON object on stdin for each login, logout, upload, download,
     /// delete, rename, mkdir and rmdir (user, peer, path, size, duration, data path). Runs
     /// are queued (bounded; never waited for by a session) and run one at a time.
+    /// Repeatable: each program gets every event.
     #[arg(long, value_name = "PROGRAM")]
-    pub event_exec: Option<PathBuf>,
-    /// Seconds one run of --event-exec may take before it is killed.
+    #[serde(default, deserialize_with = "values::one_or_many")]
+    pub event_exec: Option<Vec<PathBuf>>,
+    /// POST each event (the same JSON) to URL, queued like --event-exec, retried with
+    /// backoff (3 tries). Repeatable.
+    #[arg(long, value_name = "URL")]
+    #[serde(default, deserialize_with = "values::one_or_many")]
+    pub event_webhook: Option<Vec<HttpUrl>>,
+    /// Ask URL (POST, the upload's JSON with `local_path`) before keeping each upload: the
+    /// 226 waits for it; 2xx keeps the file, anything else or no answer within
+    /// --event-timeout discards it with 550 and the first line of the answer.
+    #[arg(long, value_name = "URL")]
+    pub event_webhook_sync: Option<HttpUrl>,
+    /// Seconds one run of --event-exec, or one webhook request, may take.
     #[arg(long, value_name = "SECS", default_value = EVENT_TIMEOUT.to_string())]
     pub event_timeout: Option<u64>,
     /// Serve the admin API (HTTP+JSON; sessions, users, reload) on this address, e.g.

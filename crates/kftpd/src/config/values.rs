@@ -360,3 +360,75 @@ mod tests {
         assert!(PassiveNet::parse("ten", ip("1.2.3.4")).is_err());
     }
 }
+
+/// One place logins are checked (`--auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthSource {
+    /// The users file (Argon2id).
+    File,
+    /// PAM and NSS: the machine's accounts.
+    Pam,
+}
+
+/// Where logins are checked, in the order written: `file`, `pam`, `pam,file`, `file,pam`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSources(pub Vec<AuthSource>);
+
+impl FromStr for AuthSources {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let src = match part {
+                "file" => AuthSource::File,
+                "pam" => AuthSource::Pam,
+                other => {
+                    return Err(format!(
+                        "unknown auth source {other:?} (expected file, pam, pam,file or file,pam)"
+                    ))
+                }
+            };
+            if out.contains(&src) {
+                return Err(format!("auth source {part:?} given twice"));
+            }
+            out.push(src);
+        }
+        Ok(AuthSources(out))
+    }
+}
+deserialize_from_str!(AuthSources);
+
+/// An http:// or https:// URL with a host (`--event-webhook`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpUrl(pub String);
+
+impl FromStr for HttpUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let u = reqwest::Url::parse(s).map_err(|e| format!("{s:?}: {e}"))?;
+        match u.scheme() {
+            "http" | "https" if u.host().is_some() => Ok(HttpUrl(s.to_string())),
+            _ => Err(format!("{s:?}: expected an http:// or https:// URL")),
+        }
+    }
+}
+deserialize_from_str!(HttpUrl);
+
+/// For file keys that take one value or an array (`event_exec = "/a"` or `["/a", "/b"]`),
+/// as the flag they mirror can be given once or repeated.
+pub fn one_or_many<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(Some(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(v) => vec![v],
+        OneOrMany::Many(v) => v,
+    }))
+}

@@ -52,6 +52,8 @@ pub struct Shared {
     pub sessions: crate::admin::registry::Registry,
     /// Recent successful logins (cleared on reload).
     pub auth_cache: crate::auth::cache::AuthCache,
+    /// PAM logins (`--auth pam`).
+    pub pam: crate::auth::pam::Pam,
 }
 
 impl Shared {
@@ -66,6 +68,7 @@ impl Shared {
                 config.quota_rescan,
             )),
             auth_cache: crate::auth::cache::AuthCache::new(config.auth_cache_ttl),
+            pam: crate::auth::pam::Pam::new(crate::auth::pam::PamSettings::of(&config.pam)),
             config,
             users: RwLock::new(Arc::new(users)),
             ports: PortPool::default(),

@@ -64,17 +64,7 @@ pub fn prepare() {
 fn install_http_client() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        for c in rustls_native_certs::load_native_certs().certs {
-            let _ = roots.add(c);
-        }
-        // ring is what every other TLS config of kftp uses; reqwest is built without a
-        // provider of its own, so it must be the process default too.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::http_tls::client_config();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .build()

@@ -18,6 +18,7 @@ mod hash_limits;
 mod jail;
 mod lftp;
 mod ops;
+mod pam;
 mod quota;
 mod session;
 mod suppaftp;
