@@ -5,4 +5,4 @@ pub mod cache;
 pub mod hasher;
 pub mod users;
 
-pub use users::{Perms, User, Users};
+pub use users::{Perm, Perms, User, Users};

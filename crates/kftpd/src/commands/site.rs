@@ -39,7 +39,10 @@ pub async fn site(s: &mut Session, args: &str) -> Reply {
                 );
             }
             // The session policy checked it too; this handler must not depend on that.
-            if !s.login().is_some_and(|l| l.perms.chmod) {
+            if !s
+                .login()
+                .is_some_and(|l| l.perms.has(crate::auth::Perm::Chmod))
+            {
                 return Reply::new(
                     550,
                     "Permission denied: SITE CHMOD needs the 'chmod' permission.",

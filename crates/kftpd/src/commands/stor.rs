@@ -23,7 +23,9 @@ pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Option<Reply> {
         (Kind::Appe, _) => WriteMode::Append,
         (Kind::Stor, 0) => WriteMode::Replace,
         (Kind::Stor, n) => {
-            let can_append = s.login().is_some_and(|l| l.perms.append || l.perms.write);
+            let can_append = s
+                .login()
+                .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append));
             if !can_append {
                 return Some(Reply::new(
                     550,
