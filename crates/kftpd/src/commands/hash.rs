@@ -1,7 +1,7 @@
 //! HASH with OPTS HASH and RANG (draft-bryan-ftpext-hash), and the older XCRC, XMD5,
 //! XSHA1, XSHA256, XSHA512 forms.
 
-use super::storage;
+use super::{storage, Answer, OrReply, Replied};
 use crate::session::{Running, Session};
 use crate::storage::ReadHandle;
 use kftp_proto::command::{ByteRange, HashAlgo};
@@ -185,45 +185,36 @@ enum Form {
 
 /// Checks the request, then starts the digest as the session's running job, so that the
 /// control loop keeps answering ABOR, STAT and NOOP, and ABOR, QUIT or a closed connection
-/// stop it. `None`: the job's reply comes when it ends.
+/// stop it. `Ok`: the job's reply comes when it ends.
 async fn start(
     s: &mut Session,
     arg: &str,
     algo: HashAlgo,
     range: ByteRange,
     form: Form,
-) -> Option<Reply> {
+) -> Replied {
     let cfg = &s.shared.config;
     if s.login().is_some_and(|l| l.anonymous) && !cfg.hash.anonymous {
-        return Some(Reply::new(
+        return Err(Reply::new(
             550,
             "HASH and the X* digests are not available to anonymous users here.",
         ));
     }
     let max = cfg.hash.max_bytes;
-    let fs = match storage(s) {
-        Ok(f) => f,
-        Err(r) => return Some(r),
-    };
-    let p = match s.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return Some(r),
-    };
-    let handle = match fs.open_read(&p).await {
-        Ok(h) => h,
-        Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
-    };
+    let fs = storage(s)?;
+    let p = s.resolve(arg)?;
+    let handle = fs.open_read(&p).await.or_reply(arg)?;
     let len = handle.size();
     let end = range.end.unwrap_or(len).min(len);
     let start = range.start;
     if start > end {
-        return Some(Reply::new(
+        return Err(Reply::new(
             501,
             format!("Range starts past the end of the file ({len} bytes)."),
         ));
     }
     if end - start > max {
-        return Some(Reply::new(
+        return Err(Reply::new(
             504,
             format!(
                 "Hashing {} bytes is refused here: the limit is {max} bytes; use RANG (or the \
@@ -275,11 +266,11 @@ async fn start(
         started: Instant::now(),
         stop_on_quit: true,
     });
-    None
+    Ok(())
 }
 
 /// HASH path: `213 <algo> <start>-<end> <hex> <path>`, end inclusive as the draft shows.
-pub async fn hash(s: &mut Session, arg: &str) -> Option<Reply> {
+pub async fn hash(s: &mut Session, arg: &str) -> Replied {
     let algo = s.hash_algo;
     let range = match s.rang.take() {
         Some((a, b)) => ByteRange {
@@ -295,20 +286,20 @@ pub async fn hash(s: &mut Session, arg: &str) -> Option<Reply> {
 }
 
 /// RANG start end: limits the next HASH; `RANG 1 0` resets.
-pub fn rang(s: &mut Session, a: u64, b: u64) -> Reply {
+pub fn rang(s: &mut Session, a: u64, b: u64) -> Answer {
     if a == 1 && b == 0 {
         s.rang = None;
-        return Reply::new(350, "Range reset.");
+        return Ok(Reply::new(350, "Range reset."));
     }
     if a > b {
-        return Reply::new(501, "RANG start must not exceed end.");
+        return Err(Reply::new(501, "RANG start must not exceed end."));
     }
     s.rang = Some((a, b));
-    Reply::new(350, format!("Range set to {a}-{b}; send HASH."))
+    Ok(Reply::new(350, format!("Range set to {a}-{b}; send HASH.")))
 }
 
 /// XCRC/XMD5/XSHA*: `250 <hex>`, range end exclusive.
-pub async fn xhash(s: &mut Session, algo: HashAlgo, arg: &str, range: ByteRange) -> Option<Reply> {
+pub async fn xhash(s: &mut Session, algo: HashAlgo, arg: &str, range: ByteRange) -> Replied {
     start(s, arg, algo, range, Form::X).await
 }
 
