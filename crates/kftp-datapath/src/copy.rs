@@ -6,8 +6,10 @@
 use crate::Tuning;
 use std::fs::File;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 async fn pace(tuning: &Tuning, n: u64) {
@@ -78,19 +80,58 @@ pub fn pwrite_all(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()
     Ok(())
 }
 
-async fn sock_write_all(sock: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        sock.writable().await?;
-        match sock.try_write(buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+/// A shared `&TcpStream` as an async reader and writer, through readiness and
+/// `try_read`/`try_write`: the sendfile and splice paths hold only a shared reference, and
+/// fall back to this copy loop on the same socket. Flush and shutdown do nothing (TCP has
+/// no user-space buffer; the caller closes the socket).
+struct SockIo<'a>(&'a TcpStream);
+
+impl AsyncRead for SockIo<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
     }
-    Ok(())
 }
 
-/// Sends `len` bytes of `file` from `offset` through a user-space buffer.
+impl AsyncWrite for SockIo<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset` through a user-space buffer: the loop of
+/// [`file_to_stream`] on the bare socket.
 pub async fn file_to_socket(
     file: &File,
     offset: u64,
@@ -99,26 +140,11 @@ pub async fn file_to_socket(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut buf = send_buf(tuning, len);
-    let mut done = 0u64;
-    while done < len {
-        let want = buf.len().min((len - done) as usize);
-        let n = pread(file, &mut buf[..want], offset + done)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank during transfer",
-            ));
-        }
-        pace(tuning, n as u64).await;
-        sock_write_all(sock, &buf[..n]).await?;
-        done += n as u64;
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    Ok(done)
+    file_to_stream(file, offset, len, &mut SockIo(sock), tuning, progress).await
 }
 
-/// Receives until EOF from `sock` into `file` at `offset`.
+/// Receives until EOF from `sock` into `file` at `offset`: the loop of [`stream_to_file`]
+/// on the bare socket.
 pub async fn socket_to_file(
     sock: &TcpStream,
     file: &File,
@@ -126,23 +152,7 @@ pub async fn socket_to_file(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut buf = recv_buf(tuning);
-    let mut done = 0u64;
-    loop {
-        sock.readable().await?;
-        let n = match sock.try_read(&mut buf) {
-            Ok(0) => return Ok(done),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        };
-        crate::charge(tuning, n as u64)?;
-        pwrite_all(file, &buf[..n], offset + done)?;
-        done += n as u64;
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-        pace(tuning, n as u64).await;
-        grow(&mut buf, n, tuning);
-    }
+    stream_to_file(&mut SockIo(sock), file, offset, tuning, progress).await
 }
 
 /// Sends `len` bytes of `file` from `offset` to any async writer (TLS streams).

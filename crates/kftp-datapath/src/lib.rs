@@ -6,7 +6,9 @@
 //! - [`copy`]: the user-space loop with a large buffer: the baseline and the path for
 //!   anything that is not a plain TCP socket (user-space TLS). On the development VM it
 //!   is slower than sendfile/splice and costs about twice the CPU (crates/kftp-datapath/MEASUREMENTS.md).
+//!   One loop per direction: the bare-socket forms run the stream loop over the socket.
 //! - [`ascii`]: TYPE A line-ending conversion, streaming.
+//! - [`digest`]: the HASH/X* digests of a file range, for the server and the client.
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
 //! - [`probe`]: run-time detection of what the kernel offers, cached.
@@ -18,6 +20,7 @@
 pub mod ascii;
 pub mod chooser;
 pub mod copy;
+pub mod digest;
 pub mod ktls;
 pub mod probe;
 pub mod rate;

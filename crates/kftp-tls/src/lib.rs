@@ -13,6 +13,10 @@
 //!   form or plain hex.
 //! - [`ktls`]: turning a finished rustls stream into a kTLS socket (TX) when the kernel can,
 //!   so `PROT P` downloads still go through `sendfile(2)`.
+//! - [`send`]: [`send_file`], the one kTLS -> sendfile -> rustls fallback sequence, used by
+//!   the server's RETR and the client's uploads.
+//! - [`stream`]: [`MaybeTls`], plain or TLS, for control and data connections on both
+//!   sides ([`ServerStream`], [`ClientStream`]).
 //! - [`looks_like_client_hello`]: tells implicit FTPS from plain FTP on one port.
 //!
 //! # Data-channel session reuse (the `require_ssl_reuse` of vsftpd)
@@ -49,16 +53,18 @@
 pub mod client;
 pub mod fingerprint;
 pub mod ktls;
+pub mod send;
 pub mod server;
 pub mod stream;
 
 pub use client::{client_config, ClientTlsOptions, TlsVersions};
 pub use fingerprint::{fingerprint_of, parse_fingerprint};
+pub use send::send_file;
 pub use server::{
     accept_control, accept_data, accept_data_for, DataAcceptError, Lineage, Reuse, ServerTls,
     TLS13_TICKETS_PER_HANDSHAKE,
 };
-pub use stream::MaybeTls;
+pub use stream::{ClientStream, MaybeTls, ServerStream};
 
 /// Errors setting up TLS (certificates, keys, configs). Never caused by a peer.
 #[derive(Debug, thiserror::Error)]

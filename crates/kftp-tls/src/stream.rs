@@ -12,6 +12,12 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// A server's control or data connection.
+pub type ServerStream = MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+
+/// A client's control or data connection.
+pub type ClientStream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
+
 /// Plain TCP, or `T` (a tokio-rustls server or client stream) over TCP.
 #[derive(Debug)]
 pub enum MaybeTls<T> {

@@ -6,8 +6,6 @@ use crate::data::unsupported;
 use crate::error::{Error, ErrorKind, Result};
 use kftp_proto::command::ByteRange;
 use kftp_proto::{Command, HashAlgo};
-use sha2::Digest;
-use std::io::Read;
 use std::path::Path;
 
 /// The order in which X* commands are tried when FEAT lists none of them: strongest first.
@@ -174,49 +172,11 @@ pub async fn local_hash(path: &Path, algo: HashAlgo) -> Result<String> {
 }
 
 fn hash_file(path: &Path, algo: HashAlgo) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 20];
-    macro_rules! digest {
-        ($h:expr) => {{
-            let mut h = $h;
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            hex(&h.finalize())
-        }};
-    }
-    Ok(match algo {
-        HashAlgo::Sha256 => digest!(sha2::Sha256::new()),
-        HashAlgo::Sha512 => digest!(sha2::Sha512::new()),
-        HashAlgo::Sha1 => digest!(sha1::Sha1::new()),
-        HashAlgo::Md5 => digest!(md5::Md5::new()),
-        HashAlgo::Crc32 => {
-            let mut h = crc32fast::Hasher::new();
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            format!("{:08x}", h.finalize())
-        }
-    })
+    let f = std::fs::File::open(path)?;
+    kftp_datapath::digest::digest_range(&f, algo, 0, u64::MAX)
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub use kftp_datapath::digest::hex;
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,6 @@
 use std::io;
 use std::sync::Arc;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 /// What a TLS connection needs: the client config (shared by the control and all data
@@ -56,4 +55,4 @@ impl TlsSetup {
 }
 
 /// A plain or TLS stream (see [`kftp_tls::MaybeTls`], shared with the server).
-pub type Stream = kftp_tls::MaybeTls<TlsStream<TcpStream>>;
+pub type Stream = kftp_tls::ClientStream;

@@ -512,46 +512,25 @@ pub(crate) async fn send(
     tuning: &kftp_datapath::Tuning,
     progress: &AtomicU64,
 ) -> std::io::Result<(u64, PathUsed)> {
-    let mut data = data;
-    if !ascii {
-        // Over TLS, hand the keys to the kernel when it can take them, so the upload is
-        // still a sendfile(2); otherwise rustls encrypts in user space below.
-        if let Stream::Tls(tls) = data {
-            match kftp_tls::ktls::try_ktls_tx(*tls, len).await? {
-                kftp_tls::ktls::Offload::Kernel(k) => {
-                    let o =
-                        kftp_datapath::file_to_socket(file, offset, len, k.tcp(), tuning, progress)
-                            .await?;
-                    // close_notify, FIN, and a drain of what the server still sends.
-                    k.shutdown().await?;
-                    let path = if o.path == PathUsed::Sendfile {
-                        PathUsed::KtlsSendfile
-                    } else {
-                        PathUsed::TlsCopy
-                    };
-                    return Ok((o.bytes, path));
-                }
-                kftp_tls::ktls::Offload::User(tls) => data = Stream::Tls(Box::new(tls)),
-            }
+    let mut data = match (data, ascii) {
+        // Over TLS the shared routine sends (through kTLS and sendfile when the kernel
+        // takes the keys) and closes.
+        (Stream::Tls(tls), false) => {
+            let o = kftp_tls::send_file(*tls, file, offset, len, tuning, progress).await?;
+            return Ok((o.bytes, o.path));
         }
-    }
+        (data, _) => data,
+    };
     let (n, path) = if ascii {
         (
             crate::ascii::send_ascii(file, &mut data, progress).await?,
             PathUsed::Ascii,
         )
     } else {
-        match &mut data {
-            Stream::Plain(tcp) => {
-                let o =
-                    kftp_datapath::file_to_socket(file, offset, len, tcp, tuning, progress).await?;
-                (o.bytes, o.path)
-            }
-            Stream::Tls(tls) => (
-                copy::file_to_stream(file, offset, len, tls, tuning, progress).await?,
-                PathUsed::TlsCopy,
-            ),
-        }
+        // Plain TCP here: TLS went above.
+        let o =
+            kftp_datapath::file_to_socket(file, offset, len, data.tcp(), tuning, progress).await?;
+        (o.bytes, o.path)
     };
     data.shutdown().await?;
     drain(&mut data).await;

@@ -11,7 +11,6 @@ use futures::StreamExt;
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
-use kftp_tls::ktls::{try_ktls_tx, Offload};
 use kftp_tls::{accept_data_for, EofWatch, Lineage, Reuse, ServerTls};
 use std::io;
 use std::net::IpAddr;
@@ -115,10 +114,8 @@ pub struct DataTls {
     pub require_reuse: bool,
 }
 
-enum Conn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
+/// The data connection, plain or TLS (the same type as the control connection's).
+type Conn = kftp_tls::ServerStream;
 
 /// Moves the bytes of `job` over `conn`, ending with a clean close (FIN, or TLS
 /// close_notify) on success.
@@ -227,37 +224,8 @@ async fn move_bytes(
                 });
             }
             let n = len.saturating_sub(*offset);
-            // Hand the keys to the kernel when it can take them, so PROT P still sendfiles.
-            match try_ktls_tx(*tls, n).await? {
-                Offload::Kernel(k) => {
-                    let o =
-                        kftp_datapath::file_to_socket(file, *offset, n, k.tcp(), tuning, progress)
-                            .await?;
-                    k.shutdown().await?;
-                    let path = if o.path == PathUsed::Sendfile {
-                        PathUsed::KtlsSendfile
-                    } else {
-                        PathUsed::TlsCopy
-                    };
-                    Ok(Outcome {
-                        bytes: o.bytes,
-                        path,
-                    })
-                }
-                Offload::User(mut tls) => {
-                    let bytes = kftp_datapath::copy::file_to_stream(
-                        file, *offset, n, &mut tls, tuning, progress,
-                    )
-                    .await?;
-                    // close_notify, FIN, then drain: closing with unread bytes would reset
-                    // the connection and could destroy data the client has not read yet.
-                    kftp_tls::close_data(tls).await?;
-                    Ok(Outcome {
-                        bytes,
-                        path: PathUsed::TlsCopy,
-                    })
-                }
-            }
+            // kTLS and sendfile when the kernel takes the keys, so PROT P still sendfiles.
+            kftp_tls::send_file(*tls, file, *offset, n, tuning, progress).await
         }
         (
             Job::Receive {

@@ -6,7 +6,7 @@ pub mod hasher;
 pub mod pam;
 pub mod users;
 
-pub use users::{Perms, User, Users};
+pub use users::{Perm, Perms, User, Users};
 
 /// Checks a login against each source of `--auth` in the order written; the first that
 /// accepts wins. `None` when none does: the caller applies the same failed-login delay and

@@ -28,28 +28,116 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// One permission, spelled in the users file as its lowercase name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Perm {
+    /// LIST, NLST, MLSD, MLST, STAT path, AVBL.
+    List,
+    /// RETR, SIZE, MDTM, HASH.
+    Read,
+    /// STOR, STOU (and overwrite).
+    Write,
+    /// APPE, REST+STOR.
+    Append,
+    /// DELE, RMD.
+    Delete,
+    /// RNFR/RNTO, MFMT.
+    Rename,
+    /// MKD.
+    Mkdir,
+    /// SITE CHMOD (permission bits only, never setuid/setgid/sticky or world-writable).
+    Chmod,
+}
+
+impl Perm {
+    /// Every permission, in the users file's order.
+    pub const EVERY: [Perm; 8] = [
+        Perm::List,
+        Perm::Read,
+        Perm::Write,
+        Perm::Append,
+        Perm::Delete,
+        Perm::Rename,
+        Perm::Mkdir,
+        Perm::Chmod,
+    ];
+
+    /// The users file's spelling (the same as serde's, which a test checks).
+    pub fn name(self) -> &'static str {
+        match self {
+            Perm::List => "list",
+            Perm::Read => "read",
+            Perm::Write => "write",
+            Perm::Append => "append",
+            Perm::Delete => "delete",
+            Perm::Rename => "rename",
+            Perm::Mkdir => "mkdir",
+            Perm::Chmod => "chmod",
+        }
+    }
+}
+
+/// One entry of a users-file `perms` list: a permission, or `"all"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Grant {
+    /// Every permission.
+    All,
+    /// One permission.
+    #[serde(untagged)]
+    One(Perm),
+}
+
+impl std::str::FromStr for Grant {
+    type Err = anyhow::Error;
+
+    /// The command line's and the admin API's spelling, which is the users file's.
+    fn from_str(s: &str) -> Result<Grant> {
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            s.into_deserializer();
+        Grant::deserialize(de).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown permission '{s}' (expected list, read, write, append, delete, rename, mkdir, chmod or all)"
+            )
+        })
+    }
+}
+
 /// What a user may do. Checked by the session policy before any handler runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Perms {
-    /// LIST, NLST, MLSD, MLST, STAT path.
+    /// See [`Perm::List`].
     pub list: bool,
-    /// RETR, SIZE, MDTM, HASH.
+    /// See [`Perm::Read`].
     pub read: bool,
-    /// STOR, STOU (and overwrite).
+    /// See [`Perm::Write`].
     pub write: bool,
-    /// APPE, REST+STOR.
+    /// See [`Perm::Append`].
     pub append: bool,
-    /// DELE, RMD.
+    /// See [`Perm::Delete`].
     pub delete: bool,
-    /// RNFR/RNTO, MFMT.
+    /// See [`Perm::Rename`].
     pub rename: bool,
-    /// MKD.
+    /// See [`Perm::Mkdir`].
     pub mkdir: bool,
-    /// SITE CHMOD (permission bits only, never setuid/setgid/sticky or world-writable).
+    /// See [`Perm::Chmod`].
     pub chmod: bool,
 }
 
 impl Perms {
+    /// Nothing.
+    pub const NONE: Perms = Perms {
+        list: false,
+        read: false,
+        write: false,
+        append: false,
+        delete: false,
+        rename: false,
+        mkdir: false,
+        chmod: false,
+    };
     /// Everything.
     pub const ALL: Perms = Perms {
         list: true,
@@ -65,59 +153,62 @@ impl Perms {
     pub const READ_ONLY: Perms = Perms {
         list: true,
         read: true,
-        write: false,
-        append: false,
-        delete: false,
-        rename: false,
-        mkdir: false,
-        chmod: false,
+        ..Perms::NONE
     };
 
-    /// From the names the users file uses (`list`, `read`, ..., `all`).
-    pub fn from_names(names: &[String]) -> Result<Perms> {
-        let mut p = Perms {
-            list: false,
-            read: false,
-            write: false,
-            append: false,
-            delete: false,
-            rename: false,
-            mkdir: false,
-            chmod: false,
-        };
-        for n in names {
-            match n.as_str() {
-                "list" => p.list = true,
-                "read" => p.read = true,
-                "write" => p.write = true,
-                "append" => p.append = true,
-                "delete" => p.delete = true,
-                "rename" => p.rename = true,
-                "mkdir" => p.mkdir = true,
-                "chmod" => p.chmod = true,
-                "all" => p = Perms::ALL,
-                other => bail!(
-                    "unknown permission '{other}' (expected list, read, write, append, delete, rename, mkdir, chmod or all)"
-                ),
-            }
+    /// The flag that stores `p`.
+    fn flag(&mut self, p: Perm) -> &mut bool {
+        match p {
+            Perm::List => &mut self.list,
+            Perm::Read => &mut self.read,
+            Perm::Write => &mut self.write,
+            Perm::Append => &mut self.append,
+            Perm::Delete => &mut self.delete,
+            Perm::Rename => &mut self.rename,
+            Perm::Mkdir => &mut self.mkdir,
+            Perm::Chmod => &mut self.chmod,
         }
-        Ok(p)
+    }
+
+    /// Whether `p` was granted.
+    pub fn has(mut self, p: Perm) -> bool {
+        *self.flag(p)
+    }
+
+    /// Whether a command needing `p` may run: as `has`, except that `write` also allows
+    /// appending, since REST+STOR and APPE both extend an existing file.
+    pub fn allows(self, p: Perm) -> bool {
+        self.has(p) || (p == Perm::Append && self.write)
+    }
+
+    /// From the names the users file uses (`list`, `read`, ..., `all`), as `--pam-perms`
+    /// writes them.
+    pub fn from_names(names: &[String]) -> Result<Perms> {
+        let grants = names
+            .iter()
+            .map(|n| n.parse())
+            .collect::<Result<Vec<Grant>>>()?;
+        Ok(Perms::from_grants(&grants))
+    }
+
+    fn from_grants(grants: &[Grant]) -> Perms {
+        grants.iter().fold(Perms::NONE, |mut acc, g| match g {
+            Grant::All => Perms::ALL,
+            Grant::One(p) => {
+                *acc.flag(*p) = true;
+                acc
+            }
+        })
+    }
+
+    /// The permissions granted, in the users file's order.
+    pub fn granted(self) -> impl Iterator<Item = Perm> {
+        Perm::EVERY.into_iter().filter(move |p| self.has(*p))
     }
 
     /// The names of the permissions granted (as the users file spells them).
     pub fn names(self) -> Vec<&'static str> {
-        [
-            (self.list, "list"),
-            (self.read, "read"),
-            (self.write, "write"),
-            (self.append, "append"),
-            (self.delete, "delete"),
-            (self.rename, "rename"),
-            (self.mkdir, "mkdir"),
-        ]
-        .into_iter()
-        .filter_map(|(on, n)| on.then_some(n))
-        .collect()
+        self.granted().map(Perm::name).collect()
     }
 
     /// The MLSx `perm` view of these permissions.
@@ -140,7 +231,7 @@ struct UserRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     root: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    perms: Option<Vec<String>>,
+    perms: Option<Vec<Grant>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls_reuse_required: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,11 +330,7 @@ impl Users {
                     r.name
                 );
             }
-            let perms = match &r.perms {
-                Some(p) => Perms::from_names(p)
-                    .with_context(|| format!("{}: user '{}'", path.display(), r.name))?,
-                None => Perms::ALL,
-            };
+            let perms = r.perms.as_deref().map_or(Perms::ALL, Perms::from_grants);
             by_name.insert(
                 r.name.clone(),
                 User {
@@ -325,9 +412,14 @@ pub fn add_user(
     if name.is_empty() || name.contains(char::is_whitespace) {
         bail!("user name must be non-empty and contain no spaces");
     }
-    if let Some(p) = &perms {
-        Perms::from_names(p)?;
-    }
+    let perms = perms
+        .map(|names| {
+            names
+                .iter()
+                .map(|n| n.parse())
+                .collect::<Result<Vec<Grant>>>()
+        })
+        .transpose()?;
     let mut file: UsersFile = match std::fs::read_to_string(path) {
         Ok(t) => toml::from_str(&t).with_context(|| format!("parsing {}", path.display()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => UsersFile::default(),
@@ -493,6 +585,45 @@ mod tests {
         let p = dir.path().join("u.toml");
         std::fs::write(&p, "[[user]]\nname='a'\npassword='x'\nshell='/bin/sh'\n").unwrap();
         assert!(Users::load(&p).is_err());
-        assert!(Perms::from_names(&["fly".into()]).is_err());
+        assert!("fly".parse::<Grant>().is_err());
+        std::fs::write(&p, "[[user]]\nname='a'\npassword='x'\nperms=['fly']\n").unwrap();
+        assert!(Users::load(&p).is_err());
+    }
+
+    fn record(name: &str) -> UserRecord {
+        UserRecord {
+            name: name.into(),
+            password: DUMMY_PHC.into(),
+            root: None,
+            perms: None,
+            tls_reuse_required: None,
+            quota_bytes: None,
+            quota_files: None,
+            quota_upload_bytes_per_day: None,
+            quota_download_bytes_per_day: None,
+            disabled: false,
+        }
+    }
+
+    #[test]
+    fn perm_spelling_is_serdes() {
+        for p in Perm::EVERY {
+            assert_eq!(p.name().parse::<Grant>().unwrap(), Grant::One(p));
+            let toml = toml::to_string(&UsersFile {
+                users: vec![UserRecord {
+                    perms: Some(vec![Grant::One(p), Grant::All]),
+                    ..record("a")
+                }],
+            })
+            .unwrap();
+            assert!(
+                toml.contains(&format!("\"{}\", \"all\"", p.name())),
+                "{toml}"
+            );
+        }
+        let p = Perms::from_grants(&[Grant::One(Perm::Read), Grant::One(Perm::Chmod)]);
+        assert_eq!(p.names(), ["read", "chmod"]);
+        assert!(!p.allows(Perm::Append) && Perms::READ_ONLY.allows(Perm::List));
+        assert!(Perms::from_grants(&[Grant::One(Perm::Write)]).allows(Perm::Append));
     }
 }

@@ -1,11 +1,17 @@
-//! FEAT, OPTS, HELP, STAT.
+//! FEAT, OPTS, HELP, and the commands answered while a transfer runs: STAT, NOOP, ABOR.
+//!
+//! Those three are the only ones the session lets through beside a running transfer
+//! ([`beside_transfer`]); every other command waits for it to end.
 
+use super::Answer;
 use crate::session::{Phase, Session};
 use kftp_proto::command::HashAlgo;
+use kftp_proto::Command;
 use kftp_proto::Reply;
+use std::sync::atomic::Ordering;
 
 /// FEAT (RFC 2389): one feature per line, each line starting with a space.
-pub fn feat(s: &Session) -> Reply {
+pub fn feat(s: &Session) -> Answer {
     let hashes: Vec<String> = HashAlgo::ALL
         .iter()
         .map(|a| {
@@ -44,35 +50,44 @@ pub fn feat(s: &Session) -> Reply {
     lines.push(format!("MLST {}", s.mlst_facts.feat()));
     lines.push(format!("HASH {}", hashes.join(";")));
     lines.push("End".into());
-    Reply::multi(211, lines)
+    Ok(Reply::multi(211, lines))
 }
 
 /// OPTS UTF8, OPTS MLST, OPTS HASH.
-pub fn opts(s: &mut Session, name: &str, arg: Option<&str>) -> Reply {
+pub fn opts(s: &mut Session, name: &str, arg: Option<&str>) -> Answer {
     match name {
         "UTF8" | "UTF-8" => match arg.map(str::to_ascii_uppercase).as_deref() {
-            Some("ON") | None => Reply::new(200, "UTF8 mode is always on."),
-            Some("OFF") => Reply::new(504, "UTF8 cannot be turned off: names are UTF-8."),
-            Some(_) => Reply::new(501, "OPTS UTF8: expected ON or OFF."),
+            Some("ON") | None => Ok(Reply::new(200, "UTF8 mode is always on.")),
+            Some("OFF") => Err(Reply::new(
+                504,
+                "UTF8 cannot be turned off: names are UTF-8.",
+            )),
+            Some(_) => Err(Reply::new(501, "OPTS UTF8: expected ON or OFF.")),
         },
         "MLST" => {
             s.mlst_facts = kftp_proto::listing::Facts::parse(arg.unwrap_or(""));
-            Reply::new(200, format!("MLST OPTS {}", s.mlst_facts.selected()))
+            Ok(Reply::new(
+                200,
+                format!("MLST OPTS {}", s.mlst_facts.selected()),
+            ))
         }
-        "HASH" => match arg {
-            None => Reply::new(200, s.hash_algo.name()),
-            Some(a) => match HashAlgo::from_name(a) {
-                Some(algo) => {
-                    s.hash_algo = algo;
-                    Reply::new(200, algo.name())
-                }
-                None => Reply::new(
+        "HASH" => {
+            let Some(a) = arg else {
+                return Ok(Reply::new(200, s.hash_algo.name()));
+            };
+            let algo = HashAlgo::from_name(a).ok_or_else(|| {
+                Reply::new(
                     501,
                     "Unknown algorithm; supported: SHA-256, SHA-512, SHA-1, MD5, CRC32.",
-                ),
-            },
-        },
-        _ => Reply::new(501, format!("OPTS {name}: option not recognised.")),
+                )
+            })?;
+            s.hash_algo = algo;
+            Ok(Reply::new(200, algo.name()))
+        }
+        _ => Err(Reply::new(
+            501,
+            format!("OPTS {name}: option not recognised."),
+        )),
     }
 }
 
@@ -85,17 +100,17 @@ const VERBS: &[&str] = &[
 ];
 
 /// HELP [verb].
-pub fn help(verb: Option<&str>) -> Reply {
+pub fn help(verb: Option<&str>) -> Answer {
     match verb {
         Some(v) => {
             let v = v.trim().to_ascii_uppercase();
             if VERBS.contains(&v.as_str()) {
-                Reply::new(
+                Ok(Reply::new(
                     214,
                     format!("{v} is supported; see RFC 959 and its extensions."),
-                )
+                ))
             } else {
-                Reply::new(502, format!("Unknown command '{v}'."))
+                Err(Reply::new(502, format!("Unknown command '{v}'.")))
             }
         }
         None => {
@@ -104,13 +119,55 @@ pub fn help(verb: Option<&str>) -> Reply {
                 lines.push(chunk.join(" "));
             }
             lines.push("Help OK.".into());
-            Reply::multi(214, lines)
+            Ok(Reply::multi(214, lines))
         }
     }
 }
 
-/// STAT without argument and no transfer: the session's status.
-pub fn stat(s: &Session) -> Reply {
+/// Whether `cmd` is answered while a transfer (or a HASH job) runs, instead of waiting for
+/// it to end.
+pub fn beside_transfer(cmd: &Command) -> bool {
+    matches!(cmd, Command::Abor | Command::Stat(None) | Command::Noop)
+}
+
+/// NOOP.
+pub fn noop(s: &Session) -> Answer {
+    Ok(match s.running {
+        Some(_) => Reply::new(200, "NOOP ok (transfer in progress)."),
+        None => Reply::new(200, "NOOP ok."),
+    })
+}
+
+/// ABOR: with a transfer running, its final reply (426 for one cut short) and then 226;
+/// without, a prepared data connection is closed (RFC 959 4.1.3).
+pub async fn abor(s: &mut Session) -> Answer {
+    if s.abort_running().await {
+        return Ok(Reply::new(226, "ABOR command successful."));
+    }
+    s.data = None;
+    Ok(Reply::new(226, "No transfer to abort."))
+}
+
+/// STAT without argument: the running transfer's progress, or the session's status.
+pub fn stat(s: &Session) -> Answer {
+    let Some(run) = &s.running else {
+        return Ok(session_status(s));
+    };
+    let done = run.progress.load(Ordering::Relaxed);
+    let secs = run.started.elapsed().as_secs_f64();
+    let total = run.total.map(|t| format!(" of {t}")).unwrap_or_default();
+    Ok(Reply::multi(
+        213,
+        vec![
+            "Status of transfer:".to_string(),
+            format!("{}: {done}{total} bytes in {secs:.1} s", run.what),
+            format!("Data path: {}", s.shared.config.data_path),
+            "End of status.".to_string(),
+        ],
+    ))
+}
+
+fn session_status(s: &Session) -> Reply {
     let who = match &s.phase {
         Phase::Authed(l) => format!("Logged in as {}", l.user),
         _ => "Not logged in".to_string(),

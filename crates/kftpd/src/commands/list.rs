@@ -1,6 +1,6 @@
 //! LIST, NLST, MLSD (over the data connection), MLST and STAT path (over control).
 
-use super::{start_transfer, storage};
+use super::{start_transfer, storage, Answer, OrReply, Replied};
 use crate::session::Session;
 use crate::storage::EntryStream;
 use crate::transfer::{Job, ListingBody};
@@ -95,10 +95,7 @@ async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, EntryStream, 
     if name.contains(['*', '?']) {
         if let Some((parent, _)) = p.split_last() {
             check_glob(&name)?;
-            let list = fs
-                .list(&parent)
-                .await
-                .map_err(|e| Reply::new(e.code(), format!("{}: {e}.", parent)))?;
+            let list = fs.list(&parent).await.or_reply(&parent)?;
             // Filtering can go through many entries without one match, each ready at once:
             // spend the task's cooperative budget per entry so that such a run yields to
             // the other sessions on this worker instead of holding it.
@@ -112,15 +109,9 @@ async fn entries(s: &Session, arg: Option<&str>) -> Result<(VPath, EntryStream, 
             return Ok((parent, Box::pin(hits), true));
         }
     }
-    let st = fs
-        .stat(&p)
-        .await
-        .map_err(|e| Reply::new(e.code(), format!("{}: {e}.", arg.unwrap_or("."))))?;
+    let st = fs.stat(&p).await.or_reply(arg.unwrap_or("."))?;
     if st.kind == Kind::Dir {
-        let list = fs
-            .list(&p)
-            .await
-            .map_err(|e| Reply::new(e.code(), format!("{p}: {e}.")))?;
+        let list = fs.list(&p).await.or_reply(&p)?;
         Ok((p, list, true))
     } else {
         Ok((p, Box::pin(futures::stream::iter([Ok(st)])), false))
@@ -177,18 +168,15 @@ impl Style {
 }
 
 /// LIST, NLST, MLSD.
-pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format) -> Option<Reply> {
+pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format) -> Replied {
     // REST applies to the transfer command that follows it; a listing consumes it.
     s.rest = 0;
     if s.data.is_none() {
-        return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
+        return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
-    let (dir, list, is_dir) = match entries(s, arg).await {
-        Ok(x) => x,
-        Err(r) => return Some(r),
-    };
+    let (dir, list, is_dir) = entries(s, arg).await?;
     if format == Format::Facts && !is_dir {
-        return Some(Reply::new(
+        return Err(Reply::new(
             501,
             "MLSD needs a directory; use MLST for a file.",
         ));
@@ -204,46 +192,30 @@ pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format)
 }
 
 /// MLST: facts of one object, on the control connection.
-pub async fn mlst(s: &Session, arg: Option<&str>) -> Reply {
-    let fs = match storage(s) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let p = match s.resolve(arg.unwrap_or(".")) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match fs.stat(&p).await {
-        Ok(mut e) => {
-            e.name = p.to_string();
-            let perms = s.login().map(|l| l.perms.facts()).unwrap_or_default();
-            let mut facts = String::new();
-            format_selected_facts(&e, perms, s.mlst_facts, &mut facts);
-            Reply::multi(
-                250,
-                vec![format!("Listing {p}"), format!(" {facts}"), "End".into()],
-            )
-        }
-        Err(e) => Reply::new(e.code(), format!("{}: {e}.", arg.unwrap_or("."))),
-    }
+pub async fn mlst(s: &Session, arg: Option<&str>) -> Answer {
+    let fs = storage(s)?;
+    let p = s.resolve(arg.unwrap_or("."))?;
+    let mut e = fs.stat(&p).await.or_reply(arg.unwrap_or("."))?;
+    e.name = p.to_string();
+    let perms = s.login().map(|l| l.perms.facts()).unwrap_or_default();
+    let mut facts = String::new();
+    format_selected_facts(&e, perms, s.mlst_facts, &mut facts);
+    Ok(Reply::multi(
+        250,
+        vec![format!("Listing {p}"), format!(" {facts}"), "End".into()],
+    ))
 }
 
 /// STAT path: an `ls -l` listing over the control connection (213 for a file, 212 for a
 /// directory).
-pub async fn stat_path(s: &Session, arg: &str) -> Reply {
-    let (dir, list, is_dir) = match entries(s, Some(arg)).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn stat_path(s: &Session, arg: &str) -> Answer {
+    let (dir, list, is_dir) = entries(s, Some(arg)).await?;
     // Over the control connection, so it is bounded: the first entries, and a note.
     const MAX: usize = 10_000;
     let mut list = list.take(MAX + 1);
     let mut got = Vec::new();
     while let Some(e) = list.next().await {
-        match e {
-            Ok(e) => got.push(e),
-            Err(e) => return Reply::new(e.code(), format!("{dir}: {e}.")),
-        }
+        got.push(e.or_reply(&dir)?);
         // Entries may all be ready at once (one batch of a local directory): yield now and
         // then, as every long loop on a worker must.
         tokio::task::coop::consume_budget().await;
@@ -260,7 +232,7 @@ pub async fn stat_path(s: &Session, arg: &str) -> Reply {
     let mut lines = vec![format!("Status of {dir}:")];
     lines.extend(text.lines().map(str::to_string));
     lines.push("End of status.".into());
-    Reply::multi(if is_dir { 212 } else { 213 }, lines)
+    Ok(Reply::multi(if is_dir { 212 } else { 213 }, lines))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! USER, PASS, ACCT, REIN, QUIT, HOST.
 
+use super::Answer;
 use crate::auth::Perms;
 use crate::session::{Login, Phase, Session};
 use kftp_proto::path::VPath;
@@ -12,39 +13,39 @@ fn is_anonymous_name(name: &str) -> bool {
 
 /// USER: remember the name and ask for a password. The reply is the same whether or not
 /// the account exists, so names cannot be probed.
-pub async fn user(s: &mut Session, name: String) -> Reply {
+pub async fn user(s: &mut Session, name: String) -> Answer {
     if let Phase::Authed(l) = &s.phase {
-        return Reply::new(
+        return Err(Reply::new(
             530,
             format!(
                 "Already logged in as '{}'; send REIN to start over.",
                 l.user
             ),
-        );
+        ));
     }
     if is_anonymous_name(&name) && s.shared.config.anonymous {
         s.phase = Phase::NeedPass {
             user: "anonymous".into(),
         };
-        return Reply::new(
+        return Ok(Reply::new(
             331,
             "Anonymous login ok; send your e-mail address as password.",
-        );
+        ));
     }
     s.phase = Phase::NeedPass { user: name.clone() };
-    Reply::new(331, format!("Password required for '{name}'."))
+    Ok(Reply::new(331, format!("Password required for '{name}'.")))
 }
 
 /// PASS: check the password (the users file's Argon2id on the hashing pool, or PAM; see
 /// [`crate::auth::verify`]), then open the user's jail.
-pub async fn pass(s: &mut Session, pw: Password) -> Reply {
+pub async fn pass(s: &mut Session, pw: Password) -> Answer {
     let name = match std::mem::replace(&mut s.phase, Phase::Greeted) {
         Phase::NeedPass { user } => user,
         Phase::Authed(l) => {
             s.phase = Phase::Authed(l);
-            return Reply::new(503, "Already logged in.");
+            return Err(Reply::new(503, "Already logged in."));
         }
-        Phase::Greeted => return Reply::new(503, "Send USER first."),
+        Phase::Greeted => return Err(Reply::new(503, "Send USER first.")),
     };
     let cfg = &s.shared.config;
     let (root, perms, anonymous, account_reuse, quota_limits) = if name == "anonymous"
@@ -67,7 +68,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         match verified {
             Some(u) if u.disabled => {
                 tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login refused: account disabled");
-                return Reply::new(530, "Login refused: this account is disabled.");
+                return Err(Reply::new(530, "Login refused: this account is disabled."));
             }
             Some(u) => (
                 u.root.clone().unwrap_or_else(|| cfg.root.clone()),
@@ -88,16 +89,16 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
                 tokio::time::sleep(v.delay).await;
                 if v.banned {
                     s.quit = true;
-                    return Reply::new(
+                    return Err(Reply::new(
                         421,
                         format!(
                             "Too many failed logins from {}: banned for {} s.",
                             s.peer.ip(),
                             cfg.abuse.ban_time.as_secs()
                         ),
-                    );
+                    ));
                 }
-                return Reply::new(530, "Login incorrect.");
+                return Err(Reply::new(530, "Login incorrect."));
             }
         }
     };
@@ -109,7 +110,10 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         Ok(fs) => fs,
         Err(e) => {
             tracing::error!(session = s.id, user = %name, root = %root.display(), error = %e, "cannot open user root");
-            return Reply::new(530, "Login failed: your home directory is unavailable.");
+            return Err(Reply::new(
+                530,
+                "Login failed: your home directory is unavailable.",
+            ));
         }
     };
     let guard = match s.shared.abuse.admit_user(&name, anonymous) {
@@ -121,7 +125,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
                 .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(session = s.id, peer = %s.peer, user = %name, reason = %why, "login refused by limit");
             s.quit = true;
-            return Reply::new(421, format!("{why}; try again later."));
+            return Err(Reply::new(421, format!("{why}; try again later.")));
         }
     };
     let quota = if quota_limits.any() {
@@ -152,7 +156,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         quota_limits,
         quota,
     });
-    if anonymous {
+    Ok(if anonymous {
         match crate::anon::upload_dir(s) {
             Some(d) => Reply::new(
                 230,
@@ -162,38 +166,38 @@ pub async fn pass(s: &mut Session, pw: Password) -> Reply {
         }
     } else {
         Reply::new(230, format!("User '{name}' logged in."))
-    }
+    })
 }
 
 /// ACCT: no accounts beyond users.
-pub fn acct(s: &Session) -> Reply {
+pub fn acct(s: &Session) -> Answer {
     match s.phase {
-        Phase::Authed(_) => Reply::new(202, "ACCT not needed."),
-        _ => Reply::new(503, "Send USER and PASS; ACCT is not used."),
+        Phase::Authed(_) => Ok(Reply::new(202, "ACCT not needed.")),
+        _ => Err(Reply::new(503, "Send USER and PASS; ACCT is not used.")),
     }
 }
 
 /// REIN: back to the state of a new connection (TLS stays, as RFC 4217 allows).
-pub fn rein(s: &mut Session) -> Reply {
+pub fn rein(s: &mut Session) -> Answer {
     s.phase = Phase::Greeted;
     s.cwd = VPath::root();
     s.rest = 0;
     s.rnfr = None;
     s.data = None;
     s.ttype = kftp_proto::TransferType::Image;
-    Reply::new(220, "Session reinitialised; send USER.")
+    Ok(Reply::new(220, "Session reinitialised; send USER."))
 }
 
 /// QUIT.
-pub fn quit(s: &mut Session) -> Reply {
+pub fn quit(s: &mut Session) -> Answer {
     s.quit = true;
-    Reply::new(221, "Goodbye.")
+    Ok(Reply::new(221, "Goodbye."))
 }
 
 /// HOST (RFC 7151): one virtual host, so any name is accepted, but only before login.
-pub fn host(s: &Session, name: &str) -> Reply {
+pub fn host(s: &Session, name: &str) -> Answer {
     match s.phase {
-        Phase::Greeted => Reply::new(220, format!("Host '{name}' accepted.")),
-        _ => Reply::new(503, "HOST must be sent before USER."),
+        Phase::Greeted => Ok(Reply::new(220, format!("Host '{name}' accepted."))),
+        _ => Err(Reply::new(503, "HOST must be sent before USER.")),
     }
 }

@@ -16,8 +16,12 @@
 //! | `info` | FEAT OPTS HELP STAT |
 //! | `tls` | AUTH PBSZ PROT |
 //!
-//! Handlers return the reply; the ones that start a transfer answer 150 themselves and
-//! return `None`.
+//! Every handler has one error style: it returns an [`Answer`] (`Ok` the reply to a
+//! command that did what it asked, `Err` the reply refusing or failing it; both are sent
+//! alike, the split is for `?`), or, when it sends its own replies (150 before a transfer,
+//! 234 before a handshake), a [`Replied`]. Storage errors become replies with
+//! [`OrReply::or_reply`]; `Session::resolve`, [`storage`] and the quota checks already
+//! return the reply.
 
 pub mod cwd;
 pub mod files;
@@ -35,7 +39,7 @@ pub mod stor;
 pub mod tls;
 
 use crate::session::{Running, Session};
-use crate::storage::Storage;
+use crate::storage::{FsError, Storage};
 use crate::transfer::{self, Job};
 use kftp_proto::command::Prot;
 use kftp_proto::path::VPath;
@@ -44,6 +48,25 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// What a handler answers: see the module docs.
+pub type Answer = Result<Reply, Reply>;
+
+/// What a handler that sends its own replies answers: `Ok` once it has (the transfer it
+/// started sends the final one), `Err` the reply refusing the command instead.
+pub type Replied = Result<(), Reply>;
+
+/// Storage errors as FTP replies.
+pub(crate) trait OrReply<T> {
+    /// The error's reply code, with the text `<what>: <error>.`.
+    fn or_reply(self, what: impl std::fmt::Display) -> Result<T, Reply>;
+}
+
+impl<T> OrReply<T> for Result<T, FsError> {
+    fn or_reply(self, what: impl std::fmt::Display) -> Result<T, Reply> {
+        self.map_err(|e| Reply::new(e.code(), format!("{what}: {e}.")))
+    }
+}
 
 /// The logged-in user's storage. Policy guarantees a login for every command that calls
 /// this; the error arm only guards that invariant.
@@ -61,21 +84,17 @@ pub(crate) async fn start_transfer(
     path: VPath,
     total: Option<u64>,
     opening: String,
-) -> Option<Reply> {
+) -> Replied {
     let quota = s.pending_quota.take();
     // PROT P, where required, was checked by the policy before the handler ran.
-    let refusal = s
-        .data
-        .is_none()
-        .then(|| Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
-    let (Some(setup), None) = (s.data.take(), refusal.clone()) else {
+    let Some(setup) = s.data.take() else {
         if let Job::Receive {
             upload, storage, ..
         } = job
         {
             let _ = storage.commit(upload, false).await;
         }
-        return refusal;
+        return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     };
     let tls = match (s.prot, &s.shared.tls) {
         (Prot::Private, Some(server)) => Some(transfer::DataTls {
@@ -86,7 +105,7 @@ pub(crate) async fn start_transfer(
         _ => None,
     };
     if s.send(&Reply::new(150, opening)).await.is_err() {
-        return None;
+        return Ok(());
     }
     let progress = Arc::new(AtomicU64::new(0));
     let (abort_tx, abort_rx) = oneshot::channel();
@@ -126,7 +145,7 @@ pub(crate) async fn start_transfer(
         started: Instant::now(),
         stop_on_quit: false,
     });
-    None
+    Ok(())
 }
 
 /// "BINARY" or "ASCII", for 150 replies.

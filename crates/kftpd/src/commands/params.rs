@@ -1,44 +1,45 @@
 //! TYPE, STRU, MODE, REST.
 
+use super::Answer;
 use crate::session::Session;
 use kftp_proto::{Reply, TransferType};
 
 /// TYPE A or I.
-pub fn type_(s: &mut Session, t: TransferType) -> Reply {
+pub fn type_(s: &mut Session, t: TransferType) -> Answer {
     s.ttype = t;
-    match t {
+    Ok(match t {
         TransferType::Ascii => Reply::new(200, "Type set to A (line endings converted)."),
         TransferType::Image => Reply::new(200, "Type set to I (binary)."),
-    }
+    })
 }
 
 /// STRU: file structure only.
-pub fn stru(c: char) -> Reply {
+pub fn stru(c: char) -> Answer {
     match c {
-        'F' => Reply::new(200, "Structure set to F."),
-        _ => Reply::new(
+        'F' => Ok(Reply::new(200, "Structure set to F.")),
+        _ => Err(Reply::new(
             504,
             format!("STRU {c} not implemented; only F (file) is supported."),
-        ),
+        )),
     }
 }
 
 /// MODE: stream mode only.
-pub fn mode(c: char) -> Reply {
+pub fn mode(c: char) -> Answer {
     match c {
-        'S' => Reply::new(200, "Mode set to S."),
-        _ => Reply::new(
+        'S' => Ok(Reply::new(200, "Mode set to S.")),
+        _ => Err(Reply::new(
             504,
             format!("MODE {c} not implemented; only S (stream) is supported."),
-        ),
+        )),
     }
 }
 
 /// REST: the offset for the next RETR, STOR or APPE.
-pub fn rest(s: &mut Session, n: u64) -> Reply {
+pub fn rest(s: &mut Session, n: u64) -> Answer {
     s.rest = n;
-    Reply::new(
+    Ok(Reply::new(
         350,
         format!("Restarting at {n}. Send RETR or STOR to resume."),
-    )
+    ))
 }

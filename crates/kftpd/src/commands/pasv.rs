@@ -1,5 +1,6 @@
 //! PASV and EPSV: passive data connections.
 
+use super::Answer;
 use crate::datachan::{BindError, DataSetup};
 use crate::session::Session;
 use kftp_proto::addr::{epsv_reply_text, pasv_reply_text};
@@ -39,7 +40,7 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
 }
 
 /// PASV: IPv4 only (its reply cannot carry an IPv6 address).
-pub async fn pasv(s: &mut Session) -> Reply {
+pub async fn pasv(s: &mut Session) -> Answer {
     let advertised = match (
         s.shared
             .ops
@@ -50,40 +51,45 @@ pub async fn pasv(s: &mut Session) -> Reply {
         (None, IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
             None => {
-                return Reply::new(
+                return Err(Reply::new(
                     522,
                     "PASV cannot describe an IPv6 address; use EPSV (1) or (2).",
-                )
+                ))
             }
         },
         (None, v4) => v4,
     };
-    match bind(s).await {
-        Ok(addr) => match pasv_reply_text(&SocketAddr::new(advertised, addr.port())) {
-            Some(text) => Reply::new(227, text),
-            None => Reply::new(522, "PASV cannot describe an IPv6 address; use EPSV."),
-        },
-        Err(r) => r,
+    let addr = bind(s).await?;
+    match pasv_reply_text(&SocketAddr::new(advertised, addr.port())) {
+        Some(text) => Ok(Reply::new(227, text)),
+        None => Err(Reply::new(
+            522,
+            "PASV cannot describe an IPv6 address; use EPSV.",
+        )),
     }
 }
 
 /// EPSV, EPSV 1|2, EPSV ALL (RFC 2428).
-pub async fn epsv(s: &mut Session, arg: EpsvArg) -> Reply {
+pub async fn epsv(s: &mut Session, arg: EpsvArg) -> Answer {
     match arg {
         EpsvArg::All => {
             s.epsv_all = true;
-            return Reply::new(200, "EPSV ALL ok: only EPSV will be accepted from now on.");
+            return Ok(Reply::new(
+                200,
+                "EPSV ALL ok: only EPSV will be accepted from now on.",
+            ));
         }
         EpsvArg::Proto(p) => {
             let ours = if s.local.is_ipv4() { 1 } else { 2 };
             if p != ours {
-                return Reply::new(522, format!("Network protocol not supported, use ({ours})"));
+                return Err(Reply::new(
+                    522,
+                    format!("Network protocol not supported, use ({ours})"),
+                ));
             }
         }
         EpsvArg::Any => {}
     }
-    match bind(s).await {
-        Ok(addr) => Reply::new(229, epsv_reply_text(addr.port())),
-        Err(r) => r,
-    }
+    let addr = bind(s).await?;
+    Ok(Reply::new(229, epsv_reply_text(addr.port())))
 }

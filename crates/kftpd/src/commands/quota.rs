@@ -1,6 +1,7 @@
 //! Quotas at the command level (the counting is in [`crate::quota`]): what STOR and RETR
 //! check before their 150, DELE's bookkeeping, `SITE QUOTA` and `AVBL`.
 
+use super::{Answer, OrReply};
 use crate::quota::{Limits, TransferQuota, UserQuota};
 use crate::session::Session;
 use crate::storage::{Storage, WriteMode};
@@ -122,9 +123,9 @@ fn limit(v: Option<u64>) -> String {
 }
 
 /// `SITE QUOTA`: use and limits.
-pub async fn site_quota(s: &Session) -> Reply {
+pub async fn site_quota(s: &Session) -> Answer {
     let Some((user, limits, uq)) = account(s) else {
-        return Reply::new(211, "No quota applies to this account.");
+        return Ok(Reply::new(211, "No quota applies to this account."));
     };
     let day = s.shared.quotas.daily(&user, limits);
     let mut lines = vec![format!("Quota for {user}:")];
@@ -157,24 +158,16 @@ pub async fn site_quota(s: &Session) -> Reply {
         limit(limits.download_per_day)
     ));
     lines.push("End.".into());
-    Reply::multi(211, lines)
+    Ok(Reply::multi(211, lines))
 }
 
 /// `AVBL [path]`: bytes that may still be uploaded (the disk quota and today's upload
 /// quota, whichever is less); with no quota, the file system's free space.
-pub async fn avbl(s: &Session, arg: Option<&str>) -> Reply {
-    let fs = match super::storage(s) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
-    let p = match s.resolve(arg.unwrap_or(".")) {
-        Ok(p) => p,
-        Err(r) => return r,
-    };
-    match fs.stat(&p).await {
-        Ok(e) if e.kind == Kind::Dir => {}
-        Ok(_) => return Reply::new(550, format!("{p}: not a directory.")),
-        Err(e) => return Reply::new(e.code(), format!("{p}: {e}.")),
+pub async fn avbl(s: &Session, arg: Option<&str>) -> Answer {
+    let fs = super::storage(s)?;
+    let p = s.resolve(arg.unwrap_or("."))?;
+    if fs.stat(&p).await.or_reply(&p)?.kind != Kind::Dir {
+        return Err(Reply::new(550, format!("{p}: not a directory.")));
     }
     let mut avail: Option<u64> = None;
     if let Some((user, limits, uq)) = account(s) {
@@ -199,10 +192,9 @@ pub async fn avbl(s: &Session, arg: Option<&str>) -> Reply {
             None => None,
         },
     };
-    let Some(avail) = avail else {
-        return Reply::new(550, "Available space is not known for this storage.");
-    };
-    Reply::new(213, avail.to_string())
+    let avail =
+        avail.ok_or_else(|| Reply::new(550, "Available space is not known for this storage."))?;
+    Ok(Reply::new(213, avail.to_string()))
 }
 
 /// The session's local root, for the file system's free space (statvfs `f_bavail`: what

@@ -1,6 +1,6 @@
 //! SITE HELP, SITE CHMOD and SITE QUOTA.
 
-use super::storage;
+use super::{storage, Answer, OrReply};
 use crate::session::Session;
 use kftp_proto::Reply;
 
@@ -9,11 +9,11 @@ use kftp_proto::Reply;
 const ALLOWED: u32 = 0o775;
 
 /// SITE subcommands.
-pub async fn site(s: &mut Session, args: &str) -> Reply {
+pub async fn site(s: &mut Session, args: &str) -> Answer {
     let mut words = args.splitn(3, ' ');
     let sub = words.next().unwrap_or("").to_ascii_uppercase();
     match sub.as_str() {
-        "HELP" => Reply::multi(
+        "HELP" => Ok(Reply::multi(
             214,
             vec![
                 "SITE commands:".into(),
@@ -22,52 +22,53 @@ pub async fn site(s: &mut Session, args: &str) -> Reply {
                 "HELP".into(),
                 "End.".into(),
             ],
-        ),
+        )),
         "QUOTA" => super::quota::site_quota(s).await,
         "CHMOD" => {
             let (Some(mode), Some(path)) = (words.next(), words.next()) else {
-                return Reply::new(501, "Usage: SITE CHMOD <octal-mode> <path>.");
+                return Err(Reply::new(501, "Usage: SITE CHMOD <octal-mode> <path>."));
             };
             let Ok(mode) = u32::from_str_radix(mode, 8) else {
-                return Reply::new(501, "SITE CHMOD: mode must be octal, e.g. 644.");
+                return Err(Reply::new(501, "SITE CHMOD: mode must be octal, e.g. 644."));
             };
             if mode > 0o777 {
-                return Reply::new(
+                return Err(Reply::new(
                     501,
                     "SITE CHMOD: only permission bits (at most 777) may be set; setuid, \
                      setgid and sticky never.",
-                );
+                ));
             }
             // The session policy checked it too; this handler must not depend on that.
-            if !s.login().is_some_and(|l| l.perms.chmod) {
-                return Reply::new(
+            if !s
+                .login()
+                .is_some_and(|l| l.perms.has(crate::auth::Perm::Chmod))
+            {
+                return Err(Reply::new(
                     550,
                     "Permission denied: SITE CHMOD needs the 'chmod' permission.",
-                );
+                ));
             }
             // Nothing a client uploads may become writable by every local user.
             let asked = mode;
             let mode = asked & ALLOWED;
-            let fs = match storage(s) {
-                Ok(f) => f,
-                Err(r) => return r,
-            };
-            let p = match s.resolve(path) {
-                Ok(p) => p,
-                Err(r) => return r,
-            };
-            match fs.chmod(&p, mode).await {
-                Ok(()) if mode != asked => Reply::new(
+            let fs = storage(s)?;
+            let p = s.resolve(path)?;
+            fs.chmod(&p, mode).await.or_reply(path)?;
+            Ok(if mode != asked {
+                Reply::new(
                     200,
                     format!(
                         "Mode of {p} set to {mode:o}, not {asked:o}: the world-write bit is \
                          never set."
                     ),
-                ),
-                Ok(()) => Reply::new(200, format!("Mode of {p} set to {mode:o}.")),
-                Err(e) => Reply::new(e.code(), format!("{path}: {e}.")),
-            }
+                )
+            } else {
+                Reply::new(200, format!("Mode of {p} set to {mode:o}."))
+            })
         }
-        _ => Reply::new(500, format!("Unknown SITE command '{sub}'; try SITE HELP.")),
+        _ => Err(Reply::new(
+            500,
+            format!("Unknown SITE command '{sub}'; try SITE HELP."),
+        )),
     }
 }

@@ -1,7 +1,7 @@
 //! STOR, APPE, STOU. Uploads go to a part file that is renamed into place only on success
 //! (see [`crate::storage::local`] for the design).
 
-use super::{mode_name, start_transfer, storage};
+use super::{mode_name, start_transfer, storage, OrReply, Replied};
 use crate::session::Session;
 use crate::storage::{FsError, WriteMode};
 use crate::transfer::Job;
@@ -17,15 +17,17 @@ pub enum Kind {
 }
 
 /// STOR and APPE.
-pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Option<Reply> {
+pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Replied {
     let rest = std::mem::take(&mut s.rest);
     let mode = match (kind, rest) {
         (Kind::Appe, _) => WriteMode::Append,
         (Kind::Stor, 0) => WriteMode::Replace,
         (Kind::Stor, n) => {
-            let can_append = s.login().is_some_and(|l| l.perms.append || l.perms.write);
+            let can_append = s
+                .login()
+                .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append));
             if !can_append {
-                return Some(Reply::new(
+                return Err(Reply::new(
                     550,
                     "Permission denied: resuming needs the 'append' permission.",
                 ));
@@ -46,12 +48,9 @@ pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Option<Reply> {
 }
 
 /// STOU: store under a name that does not exist yet; the 150 reply names it (RFC 1123).
-pub async fn stou(s: &mut Session, hint: Option<&str>) -> Option<Reply> {
+pub async fn stou(s: &mut Session, hint: Option<&str>) -> Replied {
     s.rest = 0;
-    let fs = match storage(s) {
-        Ok(f) => f,
-        Err(r) => return Some(r),
-    };
+    let fs = storage(s)?;
     let base = hint.unwrap_or("file").to_string();
     let mut chosen = None;
     for i in 0..1000u32 {
@@ -60,18 +59,13 @@ pub async fn stou(s: &mut Session, hint: Option<&str>) -> Option<Reply> {
         } else {
             format!("{base}.{i}")
         };
-        let p = match s.resolve(&name) {
-            Ok(p) => p,
-            Err(r) => return Some(r),
-        };
+        let p = s.resolve(&name)?;
         if fs.stat(&p).await.is_err() {
             chosen = Some(name);
             break;
         }
     }
-    let Some(name) = chosen else {
-        return Some(Reply::new(553, "Could not find a unique file name."));
-    };
+    let name = chosen.ok_or_else(|| Reply::new(553, "Could not find a unique file name."))?;
     open_and_start(s, &name, WriteMode::CreateNew, "STOU", Some(&name)).await
 }
 
@@ -98,22 +92,13 @@ async fn open_and_start(
     mode: WriteMode,
     verb: &'static str,
     unique: Option<&str>,
-) -> Option<Reply> {
-    let fs = match storage(s) {
-        Ok(f) => f,
-        Err(r) => return Some(r),
-    };
-    let p = match s.resolve(arg) {
-        Ok(p) => p,
-        Err(r) => return Some(r),
-    };
+) -> Replied {
+    let fs = storage(s)?;
+    let p = s.resolve(arg)?;
     if s.data.is_none() {
-        return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
+        return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
-    let quota = match super::quota::for_upload(s, &fs, &p, mode).await {
-        Ok(q) => q,
-        Err(r) => return Some(r),
-    };
+    let quota = super::quota::for_upload(s, &fs, &p, mode).await?;
     let anonymous = s.login().is_some_and(|l| l.anonymous);
     let (upload, stored) = match fs.open_write(&p, mode).await {
         Ok(u) => (u, p.clone()),
@@ -123,17 +108,11 @@ async fn open_and_start(
         Err(FsError::Exists | FsError::Busy | FsError::IsADirectory)
             if anonymous && mode == WriteMode::CreateNew =>
         {
-            match fresh_name(&fs, &p).await {
-                Some(r) => r,
-                None => {
-                    return Some(Reply::new(
-                        451,
-                        format!("{arg}: could not store the upload."),
-                    ))
-                }
-            }
+            fresh_name(&fs, &p)
+                .await
+                .ok_or_else(|| Reply::new(451, format!("{arg}: could not store the upload.")))?
         }
-        Err(e) => return Some(Reply::new(e.code(), format!("{arg}: {e}."))),
+        Err(e) => return Err(e).or_reply(arg),
     };
     s.pending_quota = quota.map(|mut q| {
         q.opened();

@@ -4,11 +4,10 @@
 use kftp_proto::{Reply, MAX_LINE};
 use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// The control stream, plain or TLS: an enum (not a trait object) so that AUTH TLS can
 /// take the TCP stream back out and wrap it.
-pub type CtrlStream = kftp_tls::MaybeTls<tokio_rustls::server::TlsStream<TcpStream>>;
+pub type CtrlStream = kftp_tls::ServerStream;
 
 /// What [`Control::read_line`] produced.
 #[derive(Debug, PartialEq, Eq)]

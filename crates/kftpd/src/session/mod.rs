@@ -462,21 +462,22 @@ impl Session {
         self.shared.abuse.banned(self.peer.ip()).is_some()
     }
 
-    /// Handles one command, taking care of a transfer that is still running.
+    /// Handles one command. A running transfer is waited for first, unless the command is
+    /// one answered beside it (ABOR, STAT, NOOP: [`crate::commands::info`]); QUIT stops a
+    /// HASH job rather than wait for it.
     async fn handle(&mut self, cmd: Command) -> Option<Reply> {
-        if self.running.is_some() {
-            match cmd {
-                Command::Abor => return self.abort().await,
-                Command::Quit if self.running.as_ref().is_some_and(|r| r.stop_on_quit) => {
-                    if let Some(a) = self.running.as_mut().and_then(|r| r.abort.take()) {
-                        let _ = a.send(());
-                    }
-                    self.finish_transfer().await;
+        if self.running.is_some() && !crate::commands::info::beside_transfer(&cmd) {
+            if matches!(cmd, Command::Quit) {
+                if let Some(a) = self
+                    .running
+                    .as_mut()
+                    .filter(|r| r.stop_on_quit)
+                    .and_then(|r| r.abort.take())
+                {
+                    let _ = a.send(());
                 }
-                Command::Stat(None) => return Some(self.transfer_status()),
-                Command::Noop => return Some(Reply::new(200, "NOOP ok (transfer in progress).")),
-                _ => self.finish_transfer().await,
             }
+            self.finish_transfer().await;
         }
         if let Err(r) = policy::check(self, &cmd) {
             return Some(r);
@@ -484,19 +485,9 @@ impl Session {
         dispatch::dispatch(self, cmd).await
     }
 
-    /// ABOR: with a transfer running, 426 for the transfer and then 226 for the ABOR
-    /// (RFC 959 4.1.3).
-    async fn abort(&mut self) -> Option<Reply> {
-        if !self.abort_running().await {
-            self.data = None;
-            return Some(Reply::new(226, "No transfer to abort."));
-        }
-        Some(Reply::new(226, "ABOR command successful."))
-    }
-
     /// Stops the running transfer, if any, and sends its final reply (`426` for one cut
     /// short). Whether there was one.
-    async fn abort_running(&mut self) -> bool {
+    pub(crate) async fn abort_running(&mut self) -> bool {
         let Some(mut run) = self.running.take() else {
             return false;
         };
@@ -527,24 +518,6 @@ impl Session {
                 done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
             let _ = self.send(&reply).await;
         }
-    }
-
-    fn transfer_status(&self) -> Reply {
-        let Some(run) = &self.running else {
-            return Reply::new(211, "No transfer in progress.");
-        };
-        let done = run.progress.load(Ordering::Relaxed);
-        let secs = run.started.elapsed().as_secs_f64();
-        let total = run.total.map(|t| format!(" of {t}")).unwrap_or_default();
-        Reply::multi(
-            213,
-            vec![
-                "Status of transfer:".to_string(),
-                format!("{}: {done}{total} bytes in {secs:.1} s", run.what),
-                format!("Data path: {}", self.shared.config.data_path),
-                "End of status.".to_string(),
-            ],
-        )
     }
 
     /// Sends one reply on the control connection.

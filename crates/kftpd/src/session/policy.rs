@@ -2,6 +2,7 @@
 //! without the user's permission. Handlers can assume it passed.
 
 use super::{Phase, Session};
+use crate::auth::Perm;
 use crate::config::TlsPolicy;
 use kftp_proto::command::Prot;
 use kftp_proto::{Command, Reply};
@@ -41,22 +42,24 @@ pub fn tls_required(s: &Session) -> bool {
     }
 }
 
-/// The permission a command needs, by name, if any.
-fn needed_perm(cmd: &Command) -> Option<&'static str> {
+/// The permission a command needs, if any.
+fn needed_perm(cmd: &Command) -> Option<Perm> {
     Some(match cmd {
-        Command::List { .. } | Command::Nlst { .. } | Command::Mlsd(_) | Command::Mlst(_) => "list",
-        Command::Stat(Some(_)) | Command::Avbl(_) => "list",
+        Command::List { .. } | Command::Nlst { .. } | Command::Mlsd(_) | Command::Mlst(_) => {
+            Perm::List
+        }
+        Command::Stat(Some(_)) | Command::Avbl(_) => Perm::List,
         Command::Retr(_)
         | Command::Size(_)
         | Command::Mdtm(_)
         | Command::Hash(_)
-        | Command::XHash(..) => "read",
-        Command::Stor(_) | Command::Stou(_) => "write",
-        Command::Appe(_) => "append",
-        Command::Dele(_) | Command::Rmd(_) => "delete",
-        Command::Rnfr(_) | Command::Rnto(_) | Command::Mfmt(..) => "rename",
-        Command::Mkd(_) => "mkdir",
-        Command::Site(t) if t.trim_start().to_ascii_uppercase().starts_with("CHMOD") => "chmod",
+        | Command::XHash(..) => Perm::Read,
+        Command::Stor(_) | Command::Stou(_) => Perm::Write,
+        Command::Appe(_) => Perm::Append,
+        Command::Dele(_) | Command::Rmd(_) => Perm::Delete,
+        Command::Rnfr(_) | Command::Rnto(_) | Command::Mfmt(..) => Perm::Rename,
+        Command::Mkd(_) => Perm::Mkdir,
+        Command::Site(t) if t.trim_start().to_ascii_uppercase().starts_with("CHMOD") => Perm::Chmod,
         _ => return None,
     })
 }
@@ -106,29 +109,15 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             "Data connections must be protected here: send PBSZ 0 and PROT P.",
         ));
     }
-    if let Some(name) = needed_perm(cmd) {
-        let p = login.perms;
-        let ok = match name {
-            "list" => p.list,
-            "read" => p.read,
-            "write" => p.write,
-            // REST+STOR and APPE both extend an existing file.
-            "append" => p.append || p.write,
-            "delete" => p.delete,
-            "rename" => p.rename,
-            "mkdir" => p.mkdir,
-            "chmod" => p.chmod,
-            _ => false,
-        };
-        if !ok {
-            return Err(Reply::new(
-                550,
-                format!(
-                    "Permission denied: user '{}' lacks the '{name}' permission.",
-                    login.user
-                ),
-            ));
-        }
+    if let Some(perm) = needed_perm(cmd).filter(|p| !login.perms.allows(*p)) {
+        return Err(Reply::new(
+            550,
+            format!(
+                "Permission denied: user '{}' lacks the '{}' permission.",
+                login.user,
+                perm.name()
+            ),
+        ));
     }
     Ok(())
 }

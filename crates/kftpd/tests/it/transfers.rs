@@ -154,6 +154,30 @@ fn stat_during_transfer_reports_progress() {
     c.expect("STAT", 211);
 }
 
+/// Beside a running transfer only ABOR, STAT and NOOP are answered at once; any other
+/// command is answered after the transfer's final reply, in order.
+#[test]
+fn other_commands_wait_for_the_running_transfer() {
+    let srv = Server::start(&[]);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    c.expect("STOR up.bin", 150);
+    let data = random_bytes(300_000, 161);
+    d.write_all(&data).unwrap();
+    let noop = c.expect("NOOP", 200);
+    assert!(noop.text().contains("transfer in progress"), "{noop}");
+    c.send_raw(b"PWD\r\n");
+    drop(d);
+    let (a, b) = (c.read(), c.read());
+    assert_eq!((a.code, b.code), (226, 257), "{a} / {b}");
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("up.bin")).unwrap()),
+        sha256(&data)
+    );
+    assert_eq!(c.expect("NOOP", 200).text(), "NOOP ok.");
+}
+
 /// 64 MiB up and down on one data path; returns the two 226 texts.
 fn round_trip_64m(path: &str) -> (String, String, String) {
     let srv = Server::start(&["--data-path", path]);
