@@ -251,28 +251,36 @@ fn passive_connection_from_another_host_refused() {
 // ---------------------------------------------------------------------------------------
 // 6. Timeouts and caps.
 
-#[test]
-fn idle_timeout_421() {
-    let srv = Server::start(&["--idle-timeout", "1"]);
-    let mut c = Ctl::connect(srv.addr);
-    let t = Instant::now();
-    let r = c.read();
+// The timers on a paused clock, in-process: virtual seconds, no sleeping.
+
+#[tokio::test]
+async fn idle_timeout_421() {
+    let srv = start_in_process(&["--idle-timeout", "1"]).await;
+    tokio::time::pause();
+    let t = tokio::time::Instant::now();
+    let mut c = AsyncCtl::connect(srv.addr).await;
+    let r = c.read().await;
     assert_eq!(r.code, 421, "{r}");
-    assert!(t.elapsed() < Duration::from_secs(4));
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
 }
 
-#[test]
-fn data_connection_that_never_arrives_425() {
-    let srv = Server::start(&["--data-timeout", "1"]);
+#[tokio::test]
+async fn data_connection_that_never_arrives_425() {
+    let srv = start_in_process(&["--data-timeout", "1"]).await;
     std::fs::write(srv.path("f"), b"x").unwrap();
-    let mut c = srv.login();
-    c.expect("EPSV", 229);
-    let t = Instant::now();
-    c.expect("RETR f", 150);
-    let r = c.read();
+    let mut c = AsyncCtl::login(srv.addr, USER, PASS).await;
+    tokio::time::pause();
+    c.epsv().await;
+    let t = tokio::time::Instant::now();
+    c.expect("RETR f", 150).await;
+    let r = c.read().await;
     assert_eq!(r.code, 425, "{r}");
-    assert!(t.elapsed() < Duration::from_secs(4));
-    c.expect("NOOP", 200);
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    c.expect("NOOP", 200).await;
 }
 
 #[test]

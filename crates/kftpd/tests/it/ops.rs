@@ -447,23 +447,26 @@ fn proxy_protocol_address_is_used_for_limits_and_logs() {
     assert!(log.contains("bad PROXY header"), "{log}");
 }
 
-#[test]
-fn abandoned_pasv_listener_is_closed_after_data_timeout() {
+/// In-process on a paused clock: the data timeout passes in virtual time.
+#[tokio::test]
+async fn abandoned_pasv_listener_is_closed_after_data_timeout() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let range = format!("{port}-{port}");
-    let srv = Custom::start(&["--no-tls", "--passive-ports", &range, "--data-timeout", "1"]);
-    let mut a = srv.login(USER);
-    a.expect("EPSV", 229);
-    let mut b = srv.login(USER);
-    b.expect("EPSV", 425); // The one port is taken...
-    std::thread::sleep(Duration::from_millis(1600));
-    let r = b.expect("EPSV", 229); // ...until the unused listener is dropped.
+    let srv =
+        start_in_process(&["--no-tls", "--passive-ports", &range, "--data-timeout", "1"]).await;
+    let mut a = AsyncCtl::login(srv.addr, USER, PASS).await;
+    let mut b = AsyncCtl::login(srv.addr, USER, PASS).await;
+    tokio::time::pause();
+    a.expect("EPSV", 229).await;
+    b.expect("EPSV", 425).await; // The one port is taken...
+    tokio::time::advance(Duration::from_millis(1600)).await;
+    let r = b.expect("EPSV", 229).await; // ...until the unused listener is dropped.
     assert!(r.text().contains(&format!("|||{port}|")), "{r}");
-    a.expect("NOOP", 200);
+    a.expect("NOOP", 200).await;
 }
 
 #[test]
