@@ -6,6 +6,10 @@
 //!
 //! Passwords are checked on kftpd's own hashing threads, which a paused clock does not
 //! wait for: log in first, then pause.
+//!
+//! The server logs (debug) to `kftpd.log` in its directory through a subscriber that is
+//! this thread's default while the server lives: a current-thread runtime polls every
+//! kftpd task on the test's thread, so each test's log holds only its own server.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -20,14 +24,33 @@ pub struct InProcess {
     /// The certificate's SHA-256 fingerprint, unless `--no-tls`.
     pub fingerprint: Option<String>,
     root: PathBuf,
+    log: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _logging: tracing::subscriber::DefaultGuard,
     _dir: tempfile::TempDir,
 }
 
+/// This thread's log subscriber, writing to `log`.
+fn log_to(log: &Path) -> tracing::subscriber::DefaultGuard {
+    let file = std::fs::File::create(log).expect("log file");
+    let filter = "debug,rustls=error,hyper=warn,reqwest=warn,opendal=warn";
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .finish();
+    tracing::subscriber::set_default(subscriber)
+}
+
 pub(crate) async fn start(args: Vec<OsString>, dir: tempfile::TempDir, root: PathBuf) -> InProcess {
+    let log = dir.path().join("kftpd.log");
+    let logging = log_to(&log);
     let server = kftpd::embed::bind_with_args(args.clone())
         .await
-        .unwrap_or_else(|e| panic!("in-process kftpd {args:?} did not start: {e:#}"));
+        .unwrap_or_else(|e| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("in-process kftpd {args:?} did not start: {e:#}\n{text}")
+        });
     let addr = server.addrs[0];
     let implicit_addr = server.implicit_addrs.first().copied();
     let fingerprint = server.fingerprint.clone();
@@ -40,7 +63,9 @@ pub(crate) async fn start(args: Vec<OsString>, dir: tempfile::TempDir, root: Pat
         implicit_addr,
         fingerprint,
         root,
+        log,
         stop: Some(stop),
+        _logging: logging,
         _dir: dir,
     }
 }
@@ -55,12 +80,24 @@ impl InProcess {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.root.join(rel)
     }
+
+    /// What the server logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 impl Drop for InProcess {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- kftpd log ({}) ---\n{}",
+                self.log.display(),
+                self.log_text()
+            );
         }
     }
 }

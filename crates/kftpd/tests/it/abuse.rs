@@ -264,6 +264,13 @@ async fn idle_timeout_421() {
     let waited = t.elapsed();
     assert!(waited >= Duration::from_secs(1), "{waited:?}");
     assert!(waited < Duration::from_secs(4), "{waited:?}");
+    // Closed, and logged (the line is written before the socket is dropped).
+    assert!(c.try_read().await.is_none(), "closed after 421");
+    let log = srv.log_text();
+    assert!(
+        log.contains("session closed") && log.contains("idle timeout"),
+        "{log}"
+    );
 }
 
 #[tokio::test]

@@ -484,11 +484,7 @@ fn sighup_rejects_a_users_file_whose_root_holds_the_state_dir() {
     // eve's root is the directory that holds the state directory and the users file.
     kftpd::auth::users::add_user(&users, "eve", PASS, Some(srv.dir().to_path_buf()), None).unwrap();
     srv.signal("-HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !srv.log_text().contains("users file rejected") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = srv.log_text();
+    let log = srv.wait_log("users file rejected", 1);
     assert!(
         log.contains("users file rejected") && log.contains("inside the served root"),
         "{log}"
