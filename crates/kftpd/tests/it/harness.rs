@@ -158,6 +158,9 @@ pub fn login_as(addr: SocketAddr, user: &str) -> Ctl {
 
 #[allow(unused_imports)] // Not every test target uses all of them.
 pub use kftp_testkit::{read_banner, AsyncCtl, Banner, InProcess, Running};
+// The names tests used before the test kit owned the start-up lines.
+#[allow(unused_imports)]
+pub use kftp_testkit::{read_banner as launched, Banner as Launched};
 
 /// A raw control connection.
 pub struct Ctl {
