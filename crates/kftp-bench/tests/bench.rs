@@ -2,42 +2,22 @@
 //! the expected rows and every throughput is positive. Peers are left out (they have
 //! their own tests and may not be installed).
 
-use std::path::PathBuf;
 use std::process::Command;
-
-/// The kftpd binary beside the kftp-bench one (built by `cargo test --workspace`), built here
-/// if `cargo test -p kftp-bench` left it out.
-fn kftpd() -> PathBuf {
-    let kftp = PathBuf::from(env!("CARGO_BIN_EXE_kftp-bench"));
-    let p = kftp.with_file_name("kftpd");
-    if !p.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "-q", "-p", "kftpd", "--bin", "kftpd"]);
-        // Same profile as this test binary: target/<profile>/kftp-bench.
-        if kftp
-            .parent()
-            .and_then(|d| d.file_name())
-            .is_some_and(|n| n == "release")
-        {
-            cmd.arg("--release");
-        }
-        assert!(
-            cmd.status().expect("running cargo").success(),
-            "building kftpd"
-        );
-    }
-    p
-}
 
 #[test]
 fn bench_runs_against_its_own_kftpd() {
+    // kftpd is another package: its binary is beside this test's when `cargo test
+    // --workspace` (CI) built it; a test does not run cargo.
+    let Some(kftpd) = kftp_testkit::kftpd_bin() else {
+        kftp_testkit::skip("kftpd binary not built beside the tests (cargo build -p kftpd)");
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
     let svg = dir.path().join("bench.svg");
     let out = Command::new(env!("CARGO_BIN_EXE_kftp-bench"))
         .arg("--kftpd")
-        .arg(kftpd())
+        .arg(kftpd)
         .args([
             "--size",
             "4MiB",

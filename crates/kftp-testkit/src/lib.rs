@@ -11,6 +11,23 @@
 //!   output capture, so it shows in a normal `cargo test` run) and, when `KFTP_SKIP_LOG`
 //!   names a file, appends the reason there. `scripts/test` sets that variable and prints
 //!   the skips as a summary after the run.
+//!
+//! # Servers
+//!
+//! [`Server`] is how every test starts kftpd: `.start()` runs the real binary (signals,
+//! privilege drop, rlimits, Landlock, start-up output) and reads its start-up lines once,
+//! in [`read_banner`]; `.start_in_process()` runs the same flags inside the test on the
+//! current tokio runtime, for timer tests on a paused clock ([`InProcess`], [`AsyncCtl`]).
+
+mod banner;
+mod ctl;
+mod in_process;
+mod server;
+
+pub use banner::{read_banner, Banner};
+pub use ctl::AsyncCtl;
+pub use in_process::InProcess;
+pub use server::{kftpd_bin, Running, Server};
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,7 +1,8 @@
 //! kftpd: an FTP/FTPS server whose data path stays in the kernel where that wins.
 //!
 //! # Layout
-//! - [`server`] — accept loop and connection limits.
+//! - [`server`] — accept loop and connection limits; [`embed`] — the same server inside
+//!   another program's runtime, from a command-line argument list (the test kit's).
 //! - [`session`] — one control connection: line -> policy -> dispatch -> reply.
 //! - [`commands`] — one handler module per verb (family); see its table.
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod datachan;
+pub mod embed;
 pub mod events;
 pub mod hardening;
 pub mod http_tls;

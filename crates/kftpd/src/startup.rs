@@ -377,7 +377,7 @@ pub fn confine(
 }
 
 /// Starts the metrics endpoint and the SIGHUP reloader (inside the runtime).
-fn start_services(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
+pub(crate) fn start_services(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
     if let Some(l) = bound.metrics.take() {
         let l = tokio::net::TcpListener::from_std(l)?;
         let addr = l.local_addr()?;

@@ -1,40 +1,25 @@
 //! The client against this project's own server, `kftpd`, started as a process the way a
-//! user would: `kftpd user add`, then `kftpd --listen 127.0.0.1:0 --root DIR ...`, reading
-//! the address and certificate pin from its first lines of output.
+//! user would: `kftpd user add`, then kftpd through `kftp_testkit::Server`, which reads the
+//! address and certificate pin from its first lines of output.
 //!
 //! kftpd is another package of the workspace, so its binary is found beside this test's
-//! (`target/<profile>/kftpd`), where `cargo test --workspace` builds it. Without it the
+//! (`kftp_testkit::kftpd_bin`), where `cargo test --workspace` builds it. Without it the
 //! tests print SKIP.
 
 use crate::suite::Fixture;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 const USER: &str = "alice";
 const PASS: &str = "correct horse battery";
 
 pub struct Kftpd {
-    child: Child,
     pub port: u16,
     pub pin: String,
     pub root: PathBuf,
     pub tls: bool,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Kftpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn binary() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/it-<hash> -> target/<profile>/kftpd
-    let p = exe.parent()?.parent()?.join("kftpd");
-    p.exists().then_some(p)
+    _srv: kftp_testkit::Running,
 }
 
 impl Kftpd {
@@ -43,19 +28,17 @@ impl Kftpd {
     }
 
     pub fn start_on(listen: &str, tls: bool) -> Option<Kftpd> {
-        let Some(bin) = binary() else {
+        let Some(bin) = kftp_testkit::kftpd_bin() else {
             crate::vsftpd::skip(
                 "kftpd binary not built beside the tests (run cargo test --workspace)",
             );
             return None;
         };
+        // The account the way a user makes it; the server runs in the same directory.
         let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().join("root");
-        std::fs::create_dir(&root).expect("root");
-        let users = dir.path().join("users.toml");
         let mut add = Command::new(&bin)
             .args(["user", "add", USER, "--password-stdin", "--users"])
-            .arg(&users)
+            .arg(dir.path().join("users.toml"))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -67,53 +50,21 @@ impl Kftpd {
             .write_all(format!("{PASS}\n").as_bytes())
             .expect("password");
         assert!(add.wait().expect("kftpd user add").success());
-        let mut child = Command::new(&bin)
-            .args(["--listen", listen, "--root"])
-            .arg(&root)
-            .arg("--users")
-            .arg(&users)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .args(kftp_testkit::kftpd_root_args())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting kftpd");
-        let mut out = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let (mut port, mut pin) = (None, None);
-        for _ in 0..10 {
-            let mut line = String::new();
-            if out.read_line(&mut line).unwrap_or(0) == 0 {
-                break;
-            }
-            if let Some(i) = line.find("listening on ") {
-                port = line[i + 13..]
-                    .split([',', ' '])
-                    .next()
-                    .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-                    .map(|a| a.port());
-            }
-            if let Some(i) = line.find("SHA-256 ") {
-                pin = line[i + 8..].split_whitespace().next().map(str::to_string);
-                break;
-            }
-        }
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = out.read_to_end(&mut sink);
-        });
-        let (Some(port), Some(pin)) = (port, pin) else {
-            let _ = child.kill();
-            panic!("kftpd did not print its address and certificate pin");
-        };
+        let srv = kftp_testkit::Server::new()
+            .bin(bin)
+            .dir(dir)
+            .listen(listen)
+            .start();
+        let pin = srv
+            .fingerprint
+            .clone()
+            .expect("kftpd printed its certificate pin");
         Some(Kftpd {
-            child,
-            port,
+            port: srv.addr.port(),
             pin,
-            root,
+            root: srv.root().to_path_buf(),
             tls,
-            _dir: dir,
+            _srv: srv,
         })
     }
 

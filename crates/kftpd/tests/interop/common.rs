@@ -138,7 +138,7 @@ fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
 /// Upload part files left anywhere under the served root.
 pub fn part_files(srv: &Server) -> Vec<PathBuf> {
     let mut all = Vec::new();
-    walk(srv.root.path(), srv.root.path(), &mut all);
+    walk(srv.root(), srv.root(), &mut all);
     all.into_iter()
         .filter(|p| p.ends_with(".kftp-part"))
         .map(PathBuf::from)

@@ -5,93 +5,19 @@
 //! Tests that need root or a missing facility print `SKIP: <reason>` and return.
 
 use crate::harness::*;
+use crate::util::wait_until;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------
-// Helpers: a server process we can SIGKILL, restart on the same root and measure.
+// Helpers: a server on a root we choose (so it can be restarted on it) and measure.
 
-fn users_file() -> &'static Path {
-    static USERS: OnceLock<PathBuf> = OnceLock::new();
-    USERS.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kftpd-abuse-users-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join("users.toml");
-        kftpd::auth::users::add_user(&p, USER, PASS, None, None).unwrap();
-        kftpd::auth::users::add_user(
-            &p,
-            READER,
-            PASS,
-            None,
-            Some(vec!["list".into(), "read".into()]),
-        )
-        .unwrap();
-        p
-    })
-}
-
-/// kftpd on a root we choose (so it can be restarted on it), with its pid.
-struct Proc {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    _state: tempfile::TempDir,
-}
-
-impl Proc {
-    fn start(root: &Path, extra: &[&str]) -> Proc {
-        let state = tempfile::tempdir().unwrap();
-        let log = state.path().join("kftpd.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args(["--listen", "127.0.0.1:0", "--root"])
-            .arg(root)
-            .arg("--users")
-            .arg(users_file())
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(extra)
-            .args(kftp_testkit::kftpd_root_args())
-            .env("KFTPD_LOG", "debug")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kftpd");
-        let addr = launched(&mut child, !extra.contains(&"--no-tls"), &log).addr;
-        Proc {
-            child,
-            addr,
-            log,
-            _state: state,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn log_text(&self) -> String {
-        strip_ansi(&std::fs::read_to_string(&self.log).unwrap_or_default())
-    }
-
-    fn login(&self) -> Ctl {
-        login_as(self.addr, USER)
-    }
-
-    fn kill9(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
+/// kftpd serving `root` with `extra` flags.
+fn on_root(root: &Path, extra: &[&str]) -> Server {
+    Server(builder().root(root).args(extra).start())
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -113,13 +39,6 @@ fn strip_ansi(s: &str) -> String {
 
 fn log_of(srv: &Server) -> String {
     strip_ansi(&srv.log_text())
-}
-
-fn login_as(addr: SocketAddr, user: &str) -> Ctl {
-    let mut c = Ctl::connect(addr);
-    c.expect(&format!("USER {user}"), 331);
-    c.expect(&format!("PASS {PASS}"), 230);
-    c
 }
 
 /// A TCP connection to `dst` from the source address `src` (any of 127.0.0.0/8 works on
@@ -145,17 +64,6 @@ fn first_line(s: &TcpStream) -> String {
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
-}
-
-fn wait_until(secs: f64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs_f64(secs);
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    cond()
 }
 
 fn part(root: &Path, name: &str) -> PathBuf {
@@ -230,7 +138,7 @@ fn limits_per_ip_total_and_user() {
     // When alice leaves, her slot is released.
     a.expect("QUIT", 221);
     drop(a);
-    assert!(wait_until(5.0, || {
+    assert!(wait_until(5, || {
         let mut c = Ctl::connect(srv.addr);
         c.expect(&format!("USER {USER}"), 331);
         c.cmd(&format!("PASS {PASS}")).code == 230
@@ -343,28 +251,43 @@ fn passive_connection_from_another_host_refused() {
 // ---------------------------------------------------------------------------------------
 // 6. Timeouts and caps.
 
-#[test]
-fn idle_timeout_421() {
-    let srv = Server::start(&["--idle-timeout", "1"]);
-    let mut c = Ctl::connect(srv.addr);
-    let t = Instant::now();
-    let r = c.read();
+// The timers on a paused clock, in-process: virtual seconds, no sleeping.
+
+#[tokio::test]
+async fn idle_timeout_421() {
+    let srv = start_in_process(&["--idle-timeout", "1"]).await;
+    tokio::time::pause();
+    let t = tokio::time::Instant::now();
+    let mut c = AsyncCtl::connect(srv.addr).await;
+    let r = c.read().await;
     assert_eq!(r.code, 421, "{r}");
-    assert!(t.elapsed() < Duration::from_secs(4));
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    // Closed, and logged (the line is written before the socket is dropped).
+    assert!(c.try_read().await.is_none(), "closed after 421");
+    let log = srv.log_text();
+    assert!(
+        log.contains("session closed") && log.contains("idle timeout"),
+        "{log}"
+    );
 }
 
-#[test]
-fn data_connection_that_never_arrives_425() {
-    let srv = Server::start(&["--data-timeout", "1"]);
+#[tokio::test]
+async fn data_connection_that_never_arrives_425() {
+    let srv = start_in_process(&["--data-timeout", "1"]).await;
     std::fs::write(srv.path("f"), b"x").unwrap();
-    let mut c = srv.login();
-    c.expect("EPSV", 229);
-    let t = Instant::now();
-    c.expect("RETR f", 150);
-    let r = c.read();
+    let mut c = AsyncCtl::login(srv.addr, USER, PASS).await;
+    tokio::time::pause();
+    c.epsv().await;
+    let t = tokio::time::Instant::now();
+    c.expect("RETR f", 150).await;
+    let r = c.read().await;
     assert_eq!(r.code, 425, "{r}");
-    assert!(t.elapsed() < Duration::from_secs(4));
-    c.expect("NOOP", 200);
+    let waited = t.elapsed();
+    assert!(waited >= Duration::from_secs(1), "{waited:?}");
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    c.expect("NOOP", 200).await;
 }
 
 #[test]
@@ -380,7 +303,7 @@ fn stalled_upload_aborted() {
     assert!(r.text().contains("no progress"), "{r}");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert!(!srv.path("stalled.bin").exists());
-    assert_eq!(len(&part(srv.root.path(), "stalled.bin")), 1000);
+    assert_eq!(len(&part(srv.root(), "stalled.bin")), 1000);
     c.expect("NOOP", 200);
 }
 
@@ -425,8 +348,8 @@ fn vanish_mid_upload(how: Vanish) {
     let d = c.epsv();
     c.expect("STOR big.bin", 150);
     (&d).write_all(&data[..1 << 20]).unwrap();
-    let p = part(srv.root.path(), "big.bin");
-    assert!(wait_until(5.0, || len(&p) == 1 << 20), "{how:?}");
+    let p = part(srv.root(), "big.bin");
+    assert!(wait_until(5, || len(&p) == 1 << 20), "{how:?}");
     match how {
         Vanish::Together => {
             // A dying process closes its descriptors in order: the control connection
@@ -446,7 +369,7 @@ fn vanish_mid_upload(how: Vanish) {
             drop(c);
         }
     }
-    assert!(wait_until(5.0, || log_of(&srv).contains("session closed")));
+    assert!(wait_until(5, || log_of(&srv).contains("session closed")));
     std::thread::sleep(Duration::from_millis(100));
     assert!(
         !srv.path("big.bin").exists(),
@@ -484,7 +407,7 @@ fn client_vanishes_mid_download() {
     d.read_exact(&mut buf).unwrap();
     drop(d);
     drop(c);
-    assert!(wait_until(5.0, || {
+    assert!(wait_until(5, || {
         let l = log_of(&srv);
         l.contains("transfer failed") && l.contains("session closed")
     }));
@@ -520,7 +443,7 @@ fn disk_full_452_nothing_corrupt_server_keeps_serving() {
     }
     let _m = Mount(root.clone());
     std::fs::write(root.join("keep.txt"), b"keep me").unwrap();
-    let srv = Proc::start(&root, &[]);
+    let srv = on_root(&root, &[]);
     let mut c = srv.login();
     let data = random_bytes(4 << 20, 11);
     let (r, _) = stor(&mut c, "big.bin", &data);
@@ -547,7 +470,7 @@ fn file_size_limit_552_server_survives() {
         return;
     }
     let root = tempfile::tempdir().unwrap();
-    let srv = Proc::start(root.path(), &[]);
+    let srv = on_root(root.path(), &[]);
     let ok = Command::new("prlimit")
         .arg(format!("--pid={}", srv.pid()))
         .arg("--fsize=1048576:1048576")
@@ -571,19 +494,20 @@ fn file_size_limit_552_server_survives() {
 #[test]
 fn sigkill_mid_upload_then_restart_nothing_under_final_name() {
     let root = tempfile::tempdir().unwrap();
-    let mut srv = Proc::start(root.path(), &[]);
+    let mut srv = on_root(root.path(), &[]);
     let data = random_bytes(2 << 20, 13);
     let mut c = srv.login();
     let mut d = c.epsv();
     c.expect("STOR killed.bin", 150);
     d.write_all(&data[..1 << 20]).unwrap();
     let p = part(root.path(), "killed.bin");
-    assert!(wait_until(5.0, || len(&p) == 1 << 20));
-    srv.kill9();
+    assert!(wait_until(5, || len(&p) == 1 << 20));
+    let _ = srv.child().kill(); // SIGKILL
+    let _ = srv.child().wait();
     drop(d);
     drop(c);
     assert!(!root.path().join("killed.bin").exists());
-    let srv = Proc::start(root.path(), &[]);
+    let srv = on_root(root.path(), &[]);
     let mut c = srv.login();
     assert!(!root.path().join("killed.bin").exists());
     let have: usize = c
@@ -819,7 +743,7 @@ fn load(n: usize) -> (u64, u64) {
     let data = random_bytes(1 << 20, 31);
     std::fs::write(root.path().join("f.bin"), &data).unwrap();
     let cap = (n + 100).to_string();
-    let srv = Proc::start(
+    let srv = on_root(
         root.path(),
         &[
             "--max-sessions",

@@ -6,16 +6,15 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A kftpd with its own users file (the API edits it) and the admin API on loopback.
 struct Admin {
-    child: Child,
+    srv: Running,
     ftp: SocketAddr,
     api: SocketAddr,
     token: String,
-    dir: tempfile::TempDir,
 }
 
 impl Admin {
@@ -25,61 +24,37 @@ impl Admin {
 
     /// `tls`: FTPS on (a self-signed certificate in the state directory).
     fn start_on(admin_listen: &str, tls: bool, extra: &[&str]) -> Admin {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("root")).unwrap();
-        kftpd::auth::users::add_user(&d.join("users.toml"), USER, PASS, None, None).unwrap();
-        let log = d.join("kftpd.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args(kftp_testkit::kftpd_root_args())
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", admin_listen])
+        let srv = kftp_testkit::Server::new()
+            .bin(env!("CARGO_BIN_EXE_kftpd"))
+            .user(USER, PASS)
+            .args(["--admin-listen", admin_listen])
             .args(if tls { &[][..] } else { &["--no-tls"][..] })
-            .arg("--root")
-            .arg(d.join("root"))
-            .arg("--users")
-            .arg(d.join("users.toml"))
-            .arg("--state-dir")
-            .arg(d.join("state"))
             .args(extra)
-            .env("KFTPD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kftpd");
-        let ftp = launched(&mut child, tls, &log).addr;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let api = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let found = text
-                .lines()
-                .find(|l| l.contains("admin API listening"))
-                .and_then(|l| l.split("addr=").nth(1))
-                .and_then(|a| a.split_whitespace().next())
-                .and_then(|a| a.parse().ok());
-            if let Some(a) = found {
-                break a;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no admin address in log:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+            .start();
+        let ftp = srv.addr;
+        let text = srv.wait_log("admin API listening", 1);
+        let api = text
+            .lines()
+            .find(|l| l.contains("admin API listening"))
+            .and_then(|l| l.split("addr=").nth(1))
+            .and_then(|a| a.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no admin address in log:\n{text}"));
+        let d = srv.dir();
         let token = std::fs::read_to_string(d.join("state/admin-token"))
             .unwrap()
             .trim()
             .to_string();
         Admin {
-            child,
+            srv,
             ftp,
             api,
             token,
-            dir,
         }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
+        self.srv.dir().join(rel)
     }
 
     /// One request with the right token.
@@ -91,13 +66,6 @@ impl Admin {
         let mut c = Ctl::connect(self.ftp);
         c.expect(&format!("USER {user}"), 331);
         c.cmd(&format!("PASS {pass}")).code
-    }
-}
-
-impl Drop for Admin {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -2,56 +2,32 @@
 //! the debug log ("login verified from cache"), never inferred from timings.
 
 use crate::harness::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
 const HIT: &str = "login verified from cache";
 
 /// A kftpd with its own users file (alice), so a test may change her password.
-struct Srv {
-    child: Child,
-    addr: std::net::SocketAddr,
-    log: PathBuf,
-    dir: tempfile::TempDir,
+struct Srv(Running);
+
+impl std::ops::Deref for Srv {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.0
+    }
 }
 
 impl Srv {
     fn start(extra: &[&str]) -> Srv {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("root")).unwrap();
-        kftpd::auth::users::add_user(&d.join("users.toml"), USER, PASS, None, None).unwrap();
-        let log = d.join("kftpd.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args(kftp_testkit::kftpd_root_args())
-            .args(["--listen", "127.0.0.1:0", "--no-tls", "--root"])
-            .arg(d.join("root"))
-            .arg("--users")
-            .arg(d.join("users.toml"))
-            .arg("--state-dir")
-            .arg(d.join("state"))
+        Srv(kftp_testkit::Server::new()
+            .bin(env!("CARGO_BIN_EXE_kftpd"))
+            .user(USER, PASS)
+            .arg("--no-tls")
             .args(extra)
-            .env("KFTPD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kftpd");
-        let addr = launched(&mut child, false, &log).addr;
-        Srv {
-            child,
-            addr,
-            log,
-            dir,
-        }
+            .start())
     }
 
     fn users(&self) -> PathBuf {
-        self.dir.path().join("users.toml")
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.dir().join("users.toml")
     }
 
     fn hits(&self) -> usize {
@@ -69,32 +45,8 @@ impl Srv {
 
     fn reload(&self) {
         let before = self.log_text().matches("SIGHUP: reload done").count();
-        let ok = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill -HUP");
-        wait_for(&self.log, "SIGHUP: reload done", before + 1);
-    }
-}
-
-impl Drop for Srv {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(log: &Path, needle: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let t = std::fs::read_to_string(log).unwrap_or_default();
-        if t.matches(needle).count() >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no {needle:?} in log:\n{t}");
-        std::thread::sleep(Duration::from_millis(20));
+        self.signal("-HUP");
+        self.wait_log("SIGHUP: reload done", before + 1);
     }
 }
 

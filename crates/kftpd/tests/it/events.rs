@@ -278,7 +278,7 @@ fn a_synchronous_hook_decides_whether_an_upload_is_kept() {
         }
     });
     let srv = Server::start(&["--event-webhook-sync", &hook.url]);
-    *root_seen.lock().unwrap() = Some(std::fs::canonicalize(srv.root.path()).unwrap());
+    *root_seen.lock().unwrap() = Some(std::fs::canonicalize(srv.root()).unwrap());
     let mut c = srv.login();
     put(&mut c, "clean.txt", b"nothing to see");
     assert_eq!(

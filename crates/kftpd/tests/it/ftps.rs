@@ -22,7 +22,7 @@ fn curl_explicit_tls12_and_tls13_round_trip() {
     let srv = Server::start(&[]);
     let data = random_bytes(2 << 20, 11);
     std::fs::write(srv.path("f.bin"), &data).unwrap();
-    let local = srv.root.path().join("../up-src.bin");
+    let local = srv.root().join("../up-src.bin");
     std::fs::write(&local, &data).unwrap();
     for (i, ver) in [
         ["--tlsv1.2", "--tls-max", "1.2"],
@@ -32,7 +32,7 @@ fn curl_explicit_tls12_and_tls13_round_trip() {
     .enumerate()
     {
         let url = format!("{}/f.bin", srv.url());
-        let out = srv.root.path().join(format!("../dl{i}.bin"));
+        let out = srv.root().join(format!("../dl{i}.bin"));
         let (ok, _, err) = curl(&[
             ver[0],
             ver[1],

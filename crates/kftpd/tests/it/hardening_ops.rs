@@ -72,59 +72,14 @@ fn started(args: &[&str]) -> (Child, Vec<String>) {
     (child, lines)
 }
 
-/// A kftpd with its own users file: root `<dir>/root`, state `<dir>/state`.
-struct Own {
-    child: Child,
-    addr: std::net::SocketAddr,
-    root: std::path::PathBuf,
-    log: std::path::PathBuf,
-}
-
-impl Own {
-    fn start(dir: &tempfile::TempDir, users: &Path, extra: &[&str]) -> Own {
-        let root = dir.path().join("root");
-        std::fs::create_dir_all(&root).unwrap();
-        let log = dir.path().join("kftpd.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--root",
-                s(&root),
-                "--users",
-                s(users),
-            ])
-            .args(["--state-dir", s(&dir.path().join("state"))])
-            .args(extra)
-            .args(kftp_testkit::kftpd_root_args())
-            .env("KFTPD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let l = launched(&mut child, !extra.contains(&"--no-tls"), &log);
-        Own {
-            child,
-            addr: l.addr,
-            root,
-            log,
-        }
-    }
-
-    fn path(&self, rel: &str) -> std::path::PathBuf {
-        self.root.join(rel)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Own {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A kftpd in `dir`, with the users file the test wrote there: root `<dir>/root`, state
+/// `<dir>/state`, users `<dir>/users.toml`.
+fn own(dir: tempfile::TempDir, extra: &[&str]) -> Running {
+    kftp_testkit::Server::new()
+        .bin(env!("CARGO_BIN_EXE_kftpd"))
+        .dir(dir)
+        .args(extra)
+        .start()
 }
 
 fn s(p: &Path) -> &str {
@@ -254,7 +209,7 @@ fn root_without_user_refuses_to_start() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let l = launched(&mut child, false, &log);
+    let l = read_banner(&mut child, false, &log);
     let pw = std::fs::read_to_string(state.join("initial-password")).unwrap();
     let mut c = Ctl::connect(l.addr);
     c.expect("USER kftp", 331);
@@ -495,7 +450,7 @@ fn site_chmod_needs_the_chmod_permission_and_never_sets_dangerous_bits() {
     )
     .unwrap();
     kftpd::auth::users::add_user(&users, "dave", PASS, None, None).unwrap();
-    let srv = Own::start(&d, &users, &["--no-tls"]);
+    let srv = own(d, &["--no-tls"]);
     std::fs::write(srv.path("f"), b"x").unwrap();
     let before = mode_of(&srv.path("f"));
     let mut c = Ctl::connect(srv.addr);
@@ -525,20 +480,11 @@ fn sighup_rejects_a_users_file_whose_root_holds_the_state_dir() {
     let d = tempfile::tempdir().unwrap();
     let users = d.path().join("users.toml");
     kftpd::auth::users::add_user(&users, "bob", PASS, None, None).unwrap();
-    let srv = Own::start(&d, &users, &["--no-tls"]);
+    let srv = own(d, &["--no-tls"]);
     // eve's root is the directory that holds the state directory and the users file.
-    kftpd::auth::users::add_user(&users, "eve", PASS, Some(d.path().to_path_buf()), None).unwrap();
-    let ok = Command::new("kill")
-        .args(["-HUP", &srv.child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !srv.log_text().contains("users file rejected") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let log = srv.log_text();
+    kftpd::auth::users::add_user(&users, "eve", PASS, Some(srv.dir().to_path_buf()), None).unwrap();
+    srv.signal("-HUP");
+    let log = srv.wait_log("users file rejected", 1);
     assert!(
         log.contains("users file rejected") && log.contains("inside the served root"),
         "{log}"
@@ -615,7 +561,7 @@ fn landlock_is_on_by_default_and_no_sandbox_turns_it_off() {
     let d = tempfile::tempdir().unwrap();
     let users = d.path().join("users.toml");
     kftpd::auth::users::add_user(&users, "bob", PASS, None, None).unwrap();
-    let srv = Own::start(&d, &users, &["--no-tls"]);
+    let srv = own(d, &["--no-tls"]);
     let log = srv.log_text();
     if log.contains("this kernel does not support it") {
         assert!(log.contains("INFO"), "{log}");
@@ -631,8 +577,7 @@ fn landlock_is_on_by_default_and_no_sandbox_turns_it_off() {
     assert_eq!(r.code, 226, "{r}");
     assert_eq!(std::fs::read(srv.path("x.bin")).unwrap(), b"landlocked");
     drop(srv);
-    let d2 = tempfile::tempdir().unwrap();
-    let srv = Own::start(&d2, &users, &["--no-tls", "--no-sandbox"]);
+    let srv = own(tempfile::tempdir().unwrap(), &["--no-tls", "--no-sandbox"]);
     let log = srv.log_text();
     assert!(log.contains("Landlock not applied (--no-sandbox)"), "{log}");
 }
@@ -676,7 +621,7 @@ fn world_writable_state_refuses_to_start_and_readable_state_is_logged() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    launched(&mut child, false, &log);
+    read_banner(&mut child, false, &log);
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
@@ -713,7 +658,7 @@ fn root_with_user_serves_without_allow_root() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let l = launched(&mut child, false, &log);
+    let l = read_banner(&mut child, false, &log);
     let mut c = Ctl::connect(l.addr);
     c.expect("NOOP", 200);
     let _ = child.kill();

@@ -1,12 +1,12 @@
-//! A real kftpd on an ephemeral loopback port, in temp directories, and a raw control
-//! client that asserts exact replies.
+//! This suite's accounts and helpers over `kftp-testkit` (which starts every kftpd and
+//! reads its address), and a raw control client that asserts exact replies.
 #![allow(dead_code)] // Shared by test modules; not every module uses every helper.
 
 use kftp_proto::{Reply, ReplyDecoder};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -70,20 +70,34 @@ fn users_file() -> &'static Path {
     })
 }
 
-/// A running server. Killed on drop.
-pub struct Server {
-    child: Child,
-    /// Control address.
-    pub addr: SocketAddr,
-    /// The served root.
-    pub root: tempfile::TempDir,
-    _state: tempfile::TempDir,
-    /// What the server logged so far is read on demand from this file.
-    pub log: PathBuf,
-    /// The implicit FTPS listener, if one was asked for with `--implicit-listen`.
-    pub implicit_addr: Option<SocketAddr>,
-    /// SHA-256 fingerprint of the server certificate (unless `--no-tls`).
-    pub fingerprint: Option<String>,
+/// A running kftpd (the binary) with the users above: [`kftp_testkit::Running`] with the
+/// suite's accounts and helpers. Killed on drop.
+pub struct Server(pub Running);
+
+impl std::ops::Deref for Server {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.0
+    }
+}
+
+/// The builder of this suite's servers: this package's kftpd binary, the shared users file.
+pub fn builder() -> kftp_testkit::Server {
+    kftp_testkit::Server::new()
+        .bin(env!("CARGO_BIN_EXE_kftpd"))
+        .users(users_file())
+}
+
+/// An in-process kftpd with the shared users file and `extra` flags, on the test's
+/// runtime (see [`kftp_testkit::InProcess`]).
+pub async fn start_in_process(extra: &[&str]) -> InProcess {
+    builder().args(extra).start_in_process().await
 }
 
 impl Server {
@@ -105,39 +119,14 @@ impl Server {
         extra: &[&str],
         env: &[(String, String)],
     ) -> Server {
-        let root = tempfile::tempdir().unwrap();
-        let state = tempfile::tempdir().unwrap();
-        let log = state.path().join("kftpd.log");
-        let root_arg = root_arg.map_or_else(|| root.path().as_os_str().to_owned(), Into::into);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args(["--listen", listen, "--root"])
-            .arg(root_arg)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .arg("--users")
-            .arg(users_file())
-            .arg("--state-dir")
-            .arg(state.path())
-            .args(extra)
-            .args(kftp_testkit::kftpd_root_args())
-            .env("KFTPD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kftpd");
-        let Launched {
-            addr,
-            implicit_addr,
-            fingerprint,
-        } = launched(&mut child, !extra.contains(&"--no-tls"), &log);
-        Server {
-            child,
-            addr,
-            root,
-            _state: state,
-            log,
-            implicit_addr,
-            fingerprint,
+        let mut b = builder().listen(listen).args(extra);
+        if let Some(r) = root_arg {
+            b = b.root(r);
         }
+        for (k, v) in env {
+            b = b.env(k, v);
+        }
+        Server(b.start())
     }
 
     /// `ftp://user:pass@host:port`
@@ -153,90 +142,25 @@ impl Server {
         }
     }
 
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// A path in the served root.
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.path().join(rel)
-    }
-
-    /// The server log so far.
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// A raw control connection, logged in as `alice`.
     pub fn login(&self) -> Ctl {
-        let mut c = Ctl::connect(self.addr);
-        c.expect(&format!("USER {USER}"), 331);
-        c.expect(&format!("PASS {PASS}"), 230);
-        c
+        login_as(self.addr, USER)
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A raw control connection to `addr`, logged in as `user` (password [`PASS`]).
+pub fn login_as(addr: SocketAddr, user: &str) -> Ctl {
+    let mut c = Ctl::connect(addr);
+    c.expect(&format!("USER {user}"), 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    c
 }
 
-/// What a freshly started kftpd reported on stdout.
-pub struct Launched {
-    /// The first control listener.
-    pub addr: SocketAddr,
-    /// The implicit FTPS listener, if one was asked for.
-    pub implicit_addr: Option<SocketAddr>,
-    /// SHA-256 fingerprint of the server certificate, when TLS is on.
-    pub fingerprint: Option<String>,
-}
-
-/// Reads kftpd's start-up lines from `child`'s piped stdout (the listener, implicit
-/// listeners, and with `tls` the certificate line that ends them), then keeps draining
-/// stdout so the server never blocks on it. Panics with the server log if it did not start.
-pub fn launched(child: &mut Child, tls: bool, log: &Path) -> Launched {
-    let mut out = BufReader::new(child.stdout.take().expect("stdout piped"));
-    let (mut addr, mut implicit_addr, mut fingerprint) = (None, None, None);
-    loop {
-        let mut l = String::new();
-        if out.read_line(&mut l).unwrap_or(0) == 0 {
-            break;
-        }
-        if l.contains("implicit FTPS listening on") {
-            implicit_addr = l.split_whitespace().last().and_then(|a| a.parse().ok());
-        } else if addr.is_none() && l.contains("listening on") {
-            addr = l
-                .split_whitespace()
-                .skip_while(|w| *w != "on")
-                .nth(1)
-                .and_then(|a| a.trim_end_matches(',').parse().ok());
-        }
-        if let Some(i) = l.find("SHA-256 ") {
-            fingerprint = l[i + 8..].split_whitespace().next().map(str::to_string);
-        }
-        if fingerprint.is_some() || (!tls && addr.is_some()) {
-            break;
-        }
-    }
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = out.read_to_end(&mut sink);
-    });
-    let addr = addr.unwrap_or_else(|| {
-        panic!(
-            "kftpd did not start: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        )
-    });
-    Launched {
-        addr,
-        implicit_addr,
-        fingerprint,
-    }
-}
+#[allow(unused_imports)] // Not every test target uses all of them.
+pub use kftp_testkit::{read_banner, AsyncCtl, Banner, InProcess, Running};
+// The names tests used before the test kit owned the start-up lines.
+#[allow(unused_imports)]
+pub use kftp_testkit::{read_banner as launched, Banner as Launched};
 
 /// A raw control connection.
 pub struct Ctl {

@@ -103,7 +103,7 @@ fn lftp_mirror_both_ways() {
     }
     // No upload part files are left anywhere.
     let out = Command::new("find")
-        .arg(srv.root.path())
+        .arg(srv.root())
         .args(["-name", "*.kftp-part"])
         .output()
         .unwrap();

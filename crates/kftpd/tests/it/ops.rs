@@ -5,102 +5,48 @@ use crate::harness::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A kftpd whose every flag the test chooses (own users file, state dir, config).
-struct Custom {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    fingerprint: Option<String>,
-    dir: tempfile::TempDir,
+/// A kftpd whose every flag the test chooses (own users file, state dir, config): paths
+/// are relative to its directory, which holds `root/`, `state/` and `users.toml`.
+struct Custom(Running);
+
+impl std::ops::Deref for Custom {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Custom {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.0
+    }
 }
 
 impl Custom {
-    /// Starts kftpd in a fresh directory holding `root/`, `state/` and `users.toml`
-    /// (with alice), plus `extra` flags.
+    /// Starts kftpd in a fresh directory with alice in its `users.toml`, plus `extra` flags.
     fn start(extra: &[&str]) -> Custom {
-        let dir = tempfile::tempdir().unwrap();
-        Self::start_in(dir, extra)
+        Self::start_in(tempfile::tempdir().unwrap(), extra)
     }
 
+    /// The same in `dir`, where the test may have written a config file.
     fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Custom {
-        let d = dir.path();
-        std::fs::create_dir_all(d.join("root")).unwrap();
-        let users = d.join("users.toml");
-        if !users.exists() {
-            kftpd::auth::users::add_user(&users, USER, PASS, None, None).unwrap();
+        let mut b = kftp_testkit::Server::new().bin(env!("CARGO_BIN_EXE_kftpd"));
+        if !dir.path().join("users.toml").exists() {
+            b = b.user(USER, PASS);
         }
-        let log = d.join("kftpd.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kftpd"))
-            .args(["--listen", "127.0.0.1:0", "--root"])
-            .arg(d.join("root"))
-            .arg("--users")
-            .arg(&users)
-            .arg("--state-dir")
-            .arg(d.join("state"))
-            .args(extra)
-            .args(kftp_testkit::kftpd_root_args())
-            .env("KFTPD_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start kftpd");
-        let Launched {
-            addr, fingerprint, ..
-        } = launched(&mut child, !extra.contains(&"--no-tls"), &log);
-        Custom {
-            child,
-            addr,
-            log,
-            fingerprint,
-            dir,
-        }
+        Custom(b.dir(dir).args(extra).start())
     }
 
+    /// A path in the server's directory (not its root).
     fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the log has `needle` `n` times; returns the log.
-    fn wait_log(&self, needle: &str, n: usize) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let t = self.log_text();
-            if t.matches(needle).count() >= n {
-                return t;
-            }
-            assert!(Instant::now() < deadline, "no {needle:?} in log:\n{t}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
+        self.dir().join(rel)
     }
 
     fn login(&self, user: &str) -> Ctl {
-        let mut c = Ctl::connect(self.addr);
-        c.expect(&format!("USER {user}"), 331);
-        c.expect(&format!("PASS {PASS}"), 230);
-        c
-    }
-}
-
-impl Drop for Custom {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        login_as(self.addr, user)
     }
 }
 
@@ -340,7 +286,7 @@ fn sigterm_drains_a_running_transfer_then_exits_0() {
     assert_eq!(c.read().code, 421);
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(s) = srv.child.try_wait().unwrap() {
+        if let Some(s) = srv.child().try_wait().unwrap() {
             break s;
         }
         assert!(Instant::now() < deadline, "kftpd did not exit");
@@ -501,23 +447,26 @@ fn proxy_protocol_address_is_used_for_limits_and_logs() {
     assert!(log.contains("bad PROXY header"), "{log}");
 }
 
-#[test]
-fn abandoned_pasv_listener_is_closed_after_data_timeout() {
+/// In-process on a paused clock: the data timeout passes in virtual time.
+#[tokio::test]
+async fn abandoned_pasv_listener_is_closed_after_data_timeout() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let range = format!("{port}-{port}");
-    let srv = Custom::start(&["--no-tls", "--passive-ports", &range, "--data-timeout", "1"]);
-    let mut a = srv.login(USER);
-    a.expect("EPSV", 229);
-    let mut b = srv.login(USER);
-    b.expect("EPSV", 425); // The one port is taken...
-    std::thread::sleep(Duration::from_millis(1600));
-    let r = b.expect("EPSV", 229); // ...until the unused listener is dropped.
+    let srv =
+        start_in_process(&["--no-tls", "--passive-ports", &range, "--data-timeout", "1"]).await;
+    let mut a = AsyncCtl::login(srv.addr, USER, PASS).await;
+    let mut b = AsyncCtl::login(srv.addr, USER, PASS).await;
+    tokio::time::pause();
+    a.expect("EPSV", 229).await;
+    b.expect("EPSV", 425).await; // The one port is taken...
+    tokio::time::advance(Duration::from_millis(1600)).await;
+    let r = b.expect("EPSV", 229).await; // ...until the unused listener is dropped.
     assert!(r.text().contains(&format!("|||{port}|")), "{r}");
-    a.expect("NOOP", 200);
+    a.expect("NOOP", 200).await;
 }
 
 #[test]
@@ -600,7 +549,7 @@ fn started_as_root_it_drops_to_user() {
     )
     .unwrap();
     let srv = Custom::start_in(dir, &["--no-tls", "--user", "nobody"]);
-    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.pid())).unwrap();
     let uids: Vec<u32> = status
         .lines()
         .find(|l| l.starts_with("Uid:"))
@@ -618,6 +567,6 @@ fn started_as_root_it_drops_to_user() {
     let mut c = srv.login(USER);
     round_trip(&mut c, "p.bin", &random_bytes(100_000, 4));
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(srv.dir.path().join("root/p.bin")).unwrap();
+    let meta = std::fs::metadata(srv.dir().join("root/p.bin")).unwrap();
     assert_eq!(meta.uid(), nobody.uid.as_raw());
 }

@@ -169,7 +169,7 @@ fn daily_download_quota() {
         "{q}"
     );
     // The count is saved in the state directory for the next start.
-    let state = srv.log.parent().unwrap().join("transfer-quota.toml");
+    let state = srv.dir().join("state/transfer-quota.toml");
     assert!(
         crate::util::wait_until(5, || std::fs::read_to_string(&state)
             .is_ok_and(|t| t.contains("down = 140000"))),

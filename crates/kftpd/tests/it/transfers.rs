@@ -424,30 +424,30 @@ fn connect_from(from: Ipv4Addr, to: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(TcpStream::from(fd))
 }
 
-#[test]
-fn passive_connection_from_foreign_host_is_refused() {
-    let srv = Server::start(&["--data-timeout", "2"]);
+/// In-process on a paused clock: the data timeout runs out in virtual time.
+#[tokio::test]
+async fn passive_connection_from_foreign_host_is_refused() {
+    use tokio::io::AsyncReadExt;
+    let srv = start_in_process(&["--data-timeout", "2"]).await;
     std::fs::write(srv.path("f"), b"private\n").unwrap();
-    let mut c = srv.login();
-    let r = c.expect("EPSV", 229);
-    let port = kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
-    let to = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut intruder = match connect_from(Ipv4Addr::new(127, 0, 0, 2), to) {
+    let mut c = AsyncCtl::login(srv.addr, USER, PASS).await;
+    tokio::time::pause();
+    let to = c.epsv().await;
+    let intruder = match connect_from(Ipv4Addr::new(127, 0, 0, 2), to) {
         Ok(s) => s,
         Err(e) => {
             skip(&format!("cannot connect from 127.0.0.2: {e}"));
             return;
         }
     };
-    let t0 = Instant::now();
-    c.expect("RETR f", 150);
-    intruder
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    intruder.set_nonblocking(true).unwrap();
+    let mut intruder = tokio::net::TcpStream::from_std(intruder).unwrap();
+    let t0 = tokio::time::Instant::now();
+    c.expect("RETR f", 150).await;
     let mut buf = Vec::new();
-    let _ = intruder.read_to_end(&mut buf);
+    let _ = tokio::time::timeout(Duration::from_secs(5), intruder.read_to_end(&mut buf)).await;
     assert!(buf.is_empty(), "a foreign peer got data: {buf:?}");
-    let r = c.read();
+    let r = c.read().await;
     assert_eq!(r.code, 425, "{r}");
     let waited = t0.elapsed();
     assert!(
@@ -455,14 +455,17 @@ fn passive_connection_from_foreign_host_is_refused() {
         "425 after the data timeout, got {waited:?}"
     );
     assert!(
-        plain_log(&srv).contains("refused passive data connection"),
+        srv.log_text().contains("refused passive data connection"),
         "the refusal is logged"
     );
     // The rightful client still gets its file.
-    let d = c.epsv();
-    c.expect("RETR f", 150);
-    assert_eq!(read_all(d), b"private\n");
-    assert_eq!(c.read().code, 226);
+    let d = c.epsv().await;
+    c.expect("RETR f", 150).await;
+    let mut got = Vec::new();
+    let mut d = tokio::net::TcpStream::connect(d).await.unwrap();
+    d.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"private\n");
+    assert_eq!(c.read().await.code, 226);
 }
 
 #[test]
