@@ -29,7 +29,9 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock (std's outside a runtime): tests can pause it and let a ban expire.
+use tokio::time::Instant;
 
 /// Addresses tracked for failed logins and bans at most.
 pub const MAX_TRACKED: usize = 65_536;
