@@ -1,12 +1,11 @@
 //! FEAT, OPTS, HELP, and the commands answered while a transfer runs: STAT, NOOP, ABOR.
 //!
 //! Those three are the only ones the session lets through beside a running transfer
-//! ([`beside_transfer`]); every other command waits for it to end.
+//! ([`crate::session::policy::beside_transfer`]); every other command waits for it to end.
 
 use super::Answer;
 use crate::session::{Phase, Session};
 use kftp_proto::command::HashAlgo;
-use kftp_proto::Command;
 use kftp_proto::Reply;
 use std::sync::atomic::Ordering;
 
@@ -122,12 +121,6 @@ pub fn help(verb: Option<&str>) -> Answer {
             Ok(Reply::multi(214, lines))
         }
     }
-}
-
-/// Whether `cmd` is answered while a transfer (or a HASH job) runs, instead of waiting for
-/// it to end.
-pub fn beside_transfer(cmd: &Command) -> bool {
-    matches!(cmd, Command::Abor | Command::Stat(None) | Command::Noop)
 }
 
 /// NOOP.

@@ -1,8 +1,8 @@
 //! USER, PASS, ACCT, REIN, QUIT, HOST.
 
 use super::Answer;
-use crate::auth::Perms;
-use crate::session::{Login, Phase, Session};
+use crate::auth::{Perms, User};
+use crate::session::{Login, Phase, Session, Shared};
 use kftp_proto::path::VPath;
 use kftp_proto::{Password, Reply};
 use std::sync::atomic::Ordering;
@@ -37,7 +37,7 @@ pub async fn user(s: &mut Session, name: String) -> Answer {
 }
 
 /// PASS: check the password (the users file's Argon2id on the hashing pool, or PAM; see
-/// [`crate::auth::verify`]), then open the user's jail.
+/// [`verify`]), then open the user's jail.
 pub async fn pass(s: &mut Session, pw: Password) -> Answer {
     let name = match std::mem::replace(&mut s.phase, Phase::Greeted) {
         Phase::NeedPass { user } => user,
@@ -64,7 +64,7 @@ pub async fn pass(s: &mut Session, pw: Password) -> Answer {
             crate::quota::Limits::default(),
         )
     } else {
-        let verified = crate::auth::verify(&s.shared, &name, pw.expose(), s.peer.ip()).await;
+        let verified = verify(&s.shared, &name, pw.expose(), s.peer.ip()).await;
         match verified {
             Some(u) if u.disabled => {
                 tracing::warn!(session = s.id, peer = %s.peer, user = %name, "login refused: account disabled");
@@ -200,4 +200,34 @@ pub fn host(s: &Session, name: &str) -> Answer {
         Phase::Greeted => Ok(Reply::new(220, format!("Host '{name}' accepted."))),
         _ => Err(Reply::new(503, "HOST must be sent before USER.")),
     }
+}
+
+/// Checks a login against each source of `--auth` in the order written; the first that
+/// accepts wins. `None` when none does: the caller applies the same failed-login delay and
+/// bans whichever source refused.
+async fn verify(
+    shared: &Shared,
+    name: &str,
+    password: &str,
+    peer: std::net::IpAddr,
+) -> Option<User> {
+    for source in &shared.config.auth {
+        let found = match source {
+            crate::auth::pam::Source::File => {
+                let key = crate::limits::client_key(peer);
+                let (n, pw) = (name.to_string(), password.to_string());
+                crate::auth::cache::verify(&shared.auth_cache, shared.users(), n, pw, key).await
+            }
+            crate::auth::pam::Source::Pam => {
+                (shared
+                    .pam
+                    .verify(name.to_string(), password.to_string(), peer))
+                .await
+            }
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }

@@ -154,7 +154,7 @@ impl Events {
 
     /// Starts the workers of `hooks`, on a thread of their own with a small runtime.
     ///
-    /// Call it *before* the process confines itself (`ops::confine`): Landlock restricts
+    /// Call it *before* the process confines itself (`startup::confine`): Landlock restricts
     /// only the thread that applies it and threads started after, so the operator's
     /// programs run outside kftpd's file-system sandbox (they would otherwise be unable to
     /// execute, or to write their own files), and the HTTP client reads the system's CA

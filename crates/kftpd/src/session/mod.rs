@@ -463,10 +463,10 @@ impl Session {
     }
 
     /// Handles one command. A running transfer is waited for first, unless the command is
-    /// one answered beside it (ABOR, STAT, NOOP: [`crate::commands::info`]); QUIT stops a
+    /// one answered beside it (ABOR, STAT, NOOP: [`policy::beside_transfer`], answered in `commands::info`); QUIT stops a
     /// HASH job rather than wait for it.
     async fn handle(&mut self, cmd: Command) -> Option<Reply> {
-        if self.running.is_some() && !crate::commands::info::beside_transfer(&cmd) {
+        if self.running.is_some() && !policy::beside_transfer(&cmd) {
             if matches!(cmd, Command::Quit) {
                 if let Some(a) = self
                     .running

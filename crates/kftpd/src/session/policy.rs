@@ -121,3 +121,9 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
     }
     Ok(())
 }
+
+/// Whether `cmd` is answered while a transfer (or a HASH job) runs, instead of waiting for
+/// it to end.
+pub fn beside_transfer(cmd: &Command) -> bool {
+    matches!(cmd, Command::Abor | Command::Stat(None) | Command::Noop)
+}
