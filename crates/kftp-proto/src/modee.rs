@@ -484,7 +484,9 @@ mod tests {
         let t = format_range_marker(&r);
         assert_eq!(t, "Range Marker 0-3000000");
         assert_eq!(parse_range_marker(&t), Some(r));
-        for bad in ["", "5", "9-3", "5-5", "a-b", "1-2,", "-1-2", "1 -2x", "1-2;3-4"] {
+        for bad in [
+            "", "5", "9-3", "5-5", "a-b", "1-2,", "-1-2", "1 -2x", "1-2;3-4",
+        ] {
             assert_eq!(Ranges::parse(bad), None, "{bad:?}");
         }
         let many: Vec<String> = (0..=MAX_RANGES as u64)
