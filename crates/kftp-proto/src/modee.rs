@@ -165,12 +165,22 @@ impl EodCounter {
     /// counted as it announced).
     pub fn note(&mut self, h: &Header) -> bool {
         if h.descriptor & DESC_EOF != 0 {
-            self.expected = Some(h.offset);
+            self.note_eof(h.offset);
         }
         if h.is_eod() {
-            self.received = self.received.saturating_add(1);
+            self.note_eod();
         }
         self.done()
+    }
+
+    /// Records EOF's announced EOD count.
+    pub fn note_eof(&mut self, eod_count: u64) {
+        self.expected = Some(eod_count);
+    }
+
+    /// Counts one connection's EOD.
+    pub fn note_eod(&mut self) {
+        self.received = self.received.saturating_add(1);
     }
 
     /// True once EOF was seen and its EOD count reached.

@@ -127,6 +127,10 @@ pub struct ServeArgs {
     /// Seconds to wait for a data connection.
     #[arg(long, default_value_t = 30)]
     pub data_timeout: u64,
+    /// Most data streams one MODE E (GridFTP extended block) transfer may use; 0 turns
+    /// MODE E off (at most 64).
+    #[arg(long, default_value_t = 16)]
+    pub max_streams: usize,
     /// Close sessions not logged in within this many seconds (421), whatever they send.
     #[arg(long, default_value_t = 60)]
     pub login_timeout: u64,
@@ -260,6 +264,7 @@ impl ServeArgs {
         c.max_per_ip = self.max_per_ip.max(1);
         c.idle_timeout = Duration::from_secs(self.idle_timeout.max(1));
         c.data_timeout = Duration::from_secs(self.data_timeout.max(1));
+        c.max_streams = self.max_streams.min(64);
         c.login_timeout = Duration::from_secs(self.login_timeout.max(1));
         c.auth_cache_ttl = Duration::from_secs(self.auth_cache_ttl);
         c.allow_foreign_data_peer = self.allow_foreign_data_peer;

@@ -51,6 +51,8 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// How long to wait for a data connection.
     pub data_timeout: Duration,
+    /// Most streams of one MODE E transfer (0: MODE E off).
+    pub max_streams: usize,
     /// A session not logged in by then is closed (421), however busy it keeps itself.
     pub login_timeout: Duration,
     /// A transfer with no progress for this long is aborted.
@@ -155,6 +157,7 @@ impl Config {
             max_per_user: 64,
             idle_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(30),
+            max_streams: 16,
             login_timeout: Duration::from_secs(60),
             stall_timeout: Duration::from_secs(120),
             allow_foreign_data_peer: false,

@@ -5,6 +5,7 @@
 //! - [`session`] — one control connection: line -> policy -> dispatch -> reply.
 //! - [`commands`] — one handler module per verb (family); see its table.
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
+//! - [`modee`] — MODE E (GridFTP extended block mode): parallel streams, cached streams.
 //! - [`storage`] — the storage seam and the kernel-jailed local backend.
 //! - [`auth`] — the users file and Argon2id.
 //! - [`config`], [`cli`] — configuration from flags.
@@ -32,6 +33,7 @@ pub mod hardening;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;
+pub mod modee;
 pub mod ops;
 pub mod privdrop;
 pub mod proxy;

@@ -411,10 +411,29 @@ async fn send_listing<W: tokio::io::AsyncWrite + Unpin>(
     Ok(n)
 }
 
+/// How a transfer reaches the client: MODE S's one data connection, or MODE E's streams
+/// of blocks ([`crate::modee`], which opens them itself).
+pub enum Channel {
+    /// MODE S.
+    Stream(DataSetup),
+    /// MODE E.
+    Blocks(crate::modee::Plan),
+}
+
+/// What moves the bytes once the channel is open.
+enum Wire {
+    Stream(Conn),
+    Blocks(crate::modee::Plan),
+}
+
 /// Opens the data connection, moves the bytes, and returns the final reply.
-pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
+pub async fn run(job: Job, channel: Channel, mut ctx: Ctx) -> Reply {
     let cfg = &ctx.shared.config;
     let upload = matches!(job, Job::Receive { .. });
+    let setup = match channel {
+        Channel::Stream(setup) => setup,
+        Channel::Blocks(plan) => return run_opened(job, Wire::Blocks(plan), ctx).await,
+    };
     let opened = async {
         let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
         match &ctx.tls {
@@ -463,6 +482,13 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             return reply;
         }
     };
+    run_opened(job, Wire::Stream(conn), ctx).await
+}
+
+/// Moves the bytes over an open channel and returns the final reply.
+async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
+    let cfg = &ctx.shared.config;
+    let upload = matches!(job, Job::Receive { .. });
     let tuning = Tuning {
         choice: cfg.data_path,
         buf_size: cfg.buf_size,
@@ -476,6 +502,7 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     let started = Instant::now();
     let progress = ctx.progress.clone();
     let stall = cfg.stall_timeout;
+    let (peer_ip, local_ip, session) = (ctx.peer_ip, ctx.local_ip, ctx.session);
 
     // The watchdog: a transfer that makes no progress for `stall_timeout` ends with 426
     // instead of holding a session and a file forever.
@@ -509,7 +536,12 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     };
 
     let mut end = tokio::select! {
-        r = move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof) => r.map_or_else(End::Failed, End::Done),
+        r = async {
+            match wire {
+                Wire::Stream(conn) => move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof).await,
+                Wire::Blocks(plan) => crate::modee::move_blocks(&mut job, plan, (peer_ip, local_ip, session), cfg, &tuning, &progress).await,
+            }
+        } => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,
         _ = watchdog => End::Stalled,
         _ = over_cap => End::TooLarge(cap),
@@ -659,6 +691,9 @@ pub(crate) fn failure_reply_for_test(e: &io::Error) -> Reply {
 }
 
 fn failure_reply(e: &io::Error, upload: bool) -> Reply {
+    if let Some(crate::modee::OpenFailed(r)) = e.get_ref().and_then(|x| x.downcast_ref()) {
+        return r.clone();
+    }
     if let Some(q) = quota_error(e) {
         return Reply::new(
             552,

@@ -41,6 +41,10 @@ pub fn feat(s: &Session) -> Reply {
         ]
         .map(String::from),
     );
+    if s.shared.config.max_streams > 0 {
+        // GridFTP clients look for PARALLEL before using MODE E with several streams.
+        lines.push("PARALLEL".into());
+    }
     lines.push(format!("MLST {}", s.mlst_facts.feat()));
     lines.push(format!("HASH {}", hashes.join(";")));
     lines.push("End".into());
@@ -72,6 +76,7 @@ pub fn opts(s: &mut Session, name: &str, arg: Option<&str>) -> Reply {
                 ),
             },
         },
+        "RETR" => crate::modee::opts_retr(s, arg),
         _ => Reply::new(501, format!("OPTS {name}: option not recognised.")),
     }
 }

@@ -23,13 +23,17 @@ pub fn stru(c: char) -> Reply {
     }
 }
 
-/// MODE: stream mode only.
-pub fn mode(c: char) -> Reply {
+/// MODE: stream, or GridFTP's extended block mode (see [`crate::modee`]).
+pub fn mode(s: &mut Session, c: char) -> Reply {
     match c {
-        'S' => Reply::new(200, "Mode set to S."),
+        'S' => {
+            crate::modee::mode_s(s);
+            Reply::new(200, "Mode set to S.")
+        }
+        'E' => crate::modee::mode_e(s),
         _ => Reply::new(
             504,
-            format!("MODE {c} not implemented; only S (stream) is supported."),
+            format!("MODE {c} not implemented; S (stream) and E (extended block) are."),
         ),
     }
 }

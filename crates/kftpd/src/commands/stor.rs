@@ -107,7 +107,7 @@ async fn open_and_start(
         Ok(p) => p,
         Err(r) => return Some(r),
     };
-    if s.data.is_none() {
+    if s.data.is_none() && !s.modee.has_cached() {
         return Some(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
     let quota = match super::quota::for_upload(s, &fs, &p, mode).await {
