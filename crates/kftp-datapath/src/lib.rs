@@ -6,6 +6,8 @@
 //! - [`copy`]: the user-space loop with a large buffer: the baseline and the path for
 //!   anything that is not a plain TCP socket (user-space TLS). On the development VM it
 //!   is slower than sendfile/splice and costs about twice the CPU (crates/kftp-datapath/MEASUREMENTS.md).
+//! - [`modee`]: MODE E (GridFTP extended block mode): blocks over several streams, both
+//!   directions, for the server and the client.
 //! - [`ascii`]: TYPE A line-ending conversion, streaming.
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
@@ -19,6 +21,7 @@ pub mod ascii;
 pub mod chooser;
 pub mod copy;
 pub mod ktls;
+pub mod modee;
 pub mod probe;
 pub mod rate;
 pub mod sendfile;

@@ -5,9 +5,10 @@
 //! - this file: the session's MODE E state (`MODE E`, `OPTS RETR Parallelism=`, the
 //!   connection cache) and [`admit`], which turns a transfer into a [`Plan`] or refuses it
 //!   before `150`.
-//! - [`send`]: RETR: kftpd connects the streams and sends blocks (sendfile per block).
-//! - [`recv`]: STOR: the client connects; blocks are written at their offsets (pwrite),
-//!   until EOF's EOD count is reached.
+//! - [`send`]: RETR: kftpd connects the streams (or reuses cached ones).
+//! - [`recv`]: STOR: the client connects the streams; cached ones are read too.
+//!
+//! Moving the blocks is [`kftp_datapath::modee`], shared with the client.
 //!
 //! # Which side connects
 //! In MODE E the sender of the data is the active side (GFD.20: EOF carries the number of
@@ -211,13 +212,6 @@ impl std::error::Error for OpenFailed {}
 /// Wraps a data-connection refusal so that [`crate::transfer`] answers it as is.
 pub(crate) fn open_failed(r: Reply) -> std::io::Error {
     std::io::Error::other(OpenFailed(r))
-}
-
-/// A cached stream is still usable when the peer has not closed or reset it: nothing to
-/// read yet (the next transfer's blocks have not started).
-pub(crate) fn alive(s: &TcpStream) -> bool {
-    let mut b = [0u8; 1];
-    matches!(s.try_read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
 /// Runs a MODE E transfer admitted by [`admit`]: RETR through [`send`], STOR through
