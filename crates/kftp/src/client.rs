@@ -92,6 +92,8 @@ pub struct Features {
     pub mfmt: bool,
     /// UTF8 (RFC 2640).
     pub utf8: bool,
+    /// PARALLEL (GridFTP): MODE E with `OPTS RETR Parallelism`.
+    pub parallel: bool,
     /// HASH algorithms, with the one currently selected first.
     pub hash: Vec<HashAlgo>,
     /// XSHA256, XSHA1, XMD5, XCRC... as listed.
@@ -118,6 +120,7 @@ impl Features {
                 "MDTM" => f.mdtm = true,
                 "MFMT" => f.mfmt = true,
                 "UTF8" => f.utf8 = true,
+                "PARALLEL" => f.parallel = true,
                 "HASH" => {
                     let mut algos: Vec<(bool, HashAlgo)> = arg
                         .split(';')
@@ -164,6 +167,8 @@ pub struct Client {
     pub(crate) no_eprt: bool,
     /// Data connections are TLS (PROT P).
     pub(crate) data_tls: bool,
+    /// The server is in MODE E (see [`crate::modee`]); MODE S data connections switch back.
+    pub(crate) mode_e: bool,
 }
 
 impl Greeted {
@@ -271,6 +276,7 @@ impl Greeted {
             no_epsv: false,
             no_eprt: false,
             data_tls: secure,
+            mode_e: false,
         })
     }
 }

@@ -28,7 +28,7 @@ pub(crate) fn unsupported(code: u16) -> bool {
 }
 
 impl Client {
-    fn peer(&self) -> Result<SocketAddr> {
+    pub(crate) fn peer(&self) -> Result<SocketAddr> {
         self.ctl
             .stream()
             .tcp()
@@ -37,7 +37,7 @@ impl Client {
     }
 
     /// Asks for a passive port and returns where to connect.
-    async fn passive_addr(&mut self) -> Result<SocketAddr> {
+    pub(crate) async fn passive_addr(&mut self) -> Result<SocketAddr> {
         let peer = self.peer()?;
         if !self.no_epsv {
             let r = self.ctl.cmd(&Command::Epsv(EpsvArg::Any)).await?;
@@ -69,7 +69,7 @@ impl Client {
     }
 
     /// Sends EPRT (or PORT) for a listener on the control connection's local address.
-    async fn active_listener(&mut self) -> Result<TcpListener> {
+    pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
         let local = self
             .ctl
             .stream()
@@ -118,6 +118,9 @@ impl Client {
                 .is_some_and(|t| t.low())
         {
             self.refill_tickets().await;
+        }
+        if self.mode_e {
+            self.stream_mode().await?;
         }
         let timeout = self.ctl.timeout();
         let tcp = match self.opts.mode {
@@ -178,7 +181,7 @@ impl Client {
         }
     }
 
-    async fn expect_preliminary(&mut self, cmd: &Command, what: &str) -> Result<()> {
+    pub(crate) async fn expect_preliminary(&mut self, cmd: &Command, what: &str) -> Result<()> {
         let r = self.ctl.cmd(cmd).await?;
         if r.is_preliminary() {
             Ok(())

@@ -103,7 +103,7 @@ async fn read_all<R: AsyncRead + Unpin>(r: &mut R, limit: u64) -> std::io::Resul
 
 /// Removes the file at `path` when dropped, unless disarmed: a failed or cancelled
 /// download leaves no temp file behind.
-struct RemoveOnDrop(Option<PathBuf>);
+pub(crate) struct RemoveOnDrop(pub(crate) Option<PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {

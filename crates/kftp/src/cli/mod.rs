@@ -239,7 +239,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                 None => default_local(Path::new(""), &remote)?,
             };
             let mut c = connect(&t, &g).await?;
-            let r = if segments > 1 && !resume && !g.ascii {
+            let r = if segments <= 1 && !resume && c.mode_e_applies(g.streams, g.ascii) {
+                let size = c.size(&remote).await.ok().flatten();
+                let counter = bars.begin(&remote, size, 0);
+                let r = c.get_mode_e(&remote, &local, g.streams, &counter).await;
+                bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
+                r?
+            } else if segments > 1 && !resume && !g.ascii {
                 let size = c.size(&remote).await.ok().flatten();
                 let counter = bars.begin(&remote, size, 0);
                 let r = c.get_segmented(&remote, &local, segments, counter).await;
@@ -286,7 +292,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .len();
             let mut c = connect(&t, &g).await?;
             let counter = bars.begin(&remote, Some(size), 0);
-            let r = c.put(&local, &remote, &topts(resume), &counter).await;
+            let r = if !resume && c.mode_e_applies(g.streams, g.ascii) {
+                c.put_mode_e(&local, &remote, g.streams, &counter).await
+            } else {
+                c.put(&local, &remote, &topts(resume), &counter).await
+            };
             bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
             let r = r?;
             summary(g.quiet, "put", &remote, &r);

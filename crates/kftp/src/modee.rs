@@ -1,0 +1,219 @@
+//! MODE E (GridFTP extended block mode): one file over several TCP streams of one session,
+//! against kftpd and GridFTP servers (FEAT `PARALLEL`). The block I/O is
+//! [`kftp_datapath::modee`], shared with kftpd.
+//!
+//! The sender of the data connects (GFD.20): for a download kftp listens (EPRT, falling
+//! back to PORT) and the server opens `Parallelism` streams to it; only streams from the
+//! control peer's address are read. For an upload kftp asks for a passive port (EPSV,
+//! falling back to PASV) and connects its streams there. Replies 111 (restart ranges) and
+//! 112 (performance markers) that the server sends before the final one are read and
+//! passed over. Listings and other transfers switch back to MODE S first.
+//!
+//! Not here yet: PROT P on the streams, and reusing streams across files.
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
+use kftp_datapath::modee::{recv_blocks, send_blocks, Accept, RecvLimits};
+use kftp_proto::modee::format_retr_opts;
+use kftp_proto::{Command, Reply, TransferType};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// Most streams kftp asks for or accepts in one transfer.
+pub const MAX_STREAMS: u32 = 64;
+
+impl Client {
+    /// Whether a transfer of `streams` streams would run in MODE E here: more than one
+    /// stream, a server that offers it, plain data connections (PROT P streams are not
+    /// supported yet) and binary mode.
+    pub fn mode_e_applies(&self, streams: u32, ascii: bool) -> bool {
+        streams > 1 && self.features.parallel && !self.data_tls && !ascii
+    }
+
+    /// Downloads `remote` to `local` in MODE E over `streams` streams the server opens.
+    pub async fn get_mode_e(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        streams: u32,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("get {remote}");
+        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let tmp = temp_path(local);
+        let file =
+            crate::localname::nofollow(OpenOptions::new().write(true).create(true).truncate(true))
+                .open(&tmp)
+                .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+        let mut guard = RemoveOnDrop(Some(tmp.clone()));
+        self.block_mode().await?;
+        let n = streams.clamp(1, MAX_STREAMS);
+        let r = self
+            .ctl
+            .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
+            .await?;
+        if !r.is_success() {
+            return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
+        }
+        let listener = self.active_listener().await?;
+        self.expect_preliminary(&Command::Retr(remote.into()), &what)
+            .await?;
+        let peer = self.peer()?.ip().to_canonical();
+        let timeout = self.ctl.timeout();
+        let listener = &listener;
+        let accept: Accept<'_> = Box::new(move || {
+            Box::pin(async move {
+                loop {
+                    let (s, from) = tokio::time::timeout(timeout, listener.accept())
+                        .await
+                        .map_err(|_| std::io::Error::other("no data stream from the server"))??;
+                    if from.ip().to_canonical() == peer {
+                        return Ok(s);
+                    }
+                    tracing::warn!(%from, "refused a MODE E stream from a host that is not the server");
+                }
+            })
+        });
+        let limits = RecvLimits {
+            max_streams: MAX_STREAMS as usize,
+            // A server cannot make the local file larger than it said it is.
+            max_end: size.unwrap_or(u64::MAX),
+        };
+        let tuning = self.opts.tuning.clone();
+        let got = stall_guard(
+            recv_blocks(&file, Vec::new(), Some(accept), limits, &tuning, progress),
+            progress,
+            timeout,
+        )
+        .await
+        .map_err(|e| Error::net(what.clone(), e));
+        let got = match got {
+            Ok(g) => g,
+            Err(e) => return Err(self.final_error(&what, e).await),
+        };
+        drop(got.reusable);
+        self.finish_blocks(&what).await?;
+        if let Some(size) = size {
+            if got.bytes != size {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "{what}: received {} bytes, but the server said the file has {size}",
+                        got.bytes
+                    ),
+                ));
+            }
+        }
+        // Blocks are written where they belong; a file that ends in a hole still gets its
+        // full length.
+        if let Some(size) = size {
+            file.set_len(size)
+                .map_err(|e| Error::local(format!("{}", tmp.display()), e))?;
+        }
+        drop(file);
+        std::fs::rename(&tmp, local)
+            .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))?;
+        guard.0 = None;
+        Ok(TransferReport {
+            bytes: got.bytes,
+            skipped: 0,
+            path: kftp_datapath::PathUsed::Copy,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Uploads `local` to `remote` in MODE E over `streams` streams kftp opens.
+    pub async fn put_mode_e(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        streams: u32,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("put {remote}");
+        let file = File::open(local)
+            .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::local(format!("{}", local.display()), e))?
+            .len();
+        self.block_mode().await?;
+        let addr = self.passive_addr().await?;
+        let timeout = self.ctl.timeout();
+        let mut socks = Vec::new();
+        for _ in 0..streams.clamp(1, MAX_STREAMS) {
+            let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
+                .await
+                .map_err(|_| crate::control::timeout_error("opening a MODE E stream"))?
+                .map_err(|e| Error::net(format!("data stream to {addr}"), e))?;
+            let _ = s.set_nodelay(true);
+            socks.push(s);
+        }
+        self.expect_preliminary(&Command::Stor(remote.into()), &what)
+            .await?;
+        let tuning = self.opts.tuning.clone();
+        let sent = stall_guard(
+            send_blocks(&file, 0, len, socks, &tuning, progress),
+            progress,
+            timeout,
+        )
+        .await
+        .map_err(|e| Error::net(what.clone(), e));
+        let (socks, outcome) = match sent {
+            Ok(s) => s,
+            Err(e) => return Err(self.final_error(&what, e).await),
+        };
+        self.finish_blocks(&what).await?;
+        drop(socks);
+        Ok(TransferReport {
+            bytes: outcome.bytes,
+            skipped: 0,
+            path: outcome.path,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// TYPE I and MODE E, unless already set.
+    async fn block_mode(&mut self) -> Result<()> {
+        self.set_type(TransferType::Image).await?;
+        if !self.mode_e {
+            self.ctl.cmd_ok(&Command::Mode('E'), "MODE E").await?;
+            self.mode_e = true;
+        }
+        Ok(())
+    }
+
+    /// MODE S again, before a transfer that uses one plain data connection.
+    pub(crate) async fn stream_mode(&mut self) -> Result<()> {
+        self.ctl.cmd_ok(&Command::Mode('S'), "MODE S").await?;
+        self.mode_e = false;
+        Ok(())
+    }
+
+    /// The final reply of a MODE E transfer, past any 111/112 markers.
+    async fn finish_blocks(&mut self, what: &str) -> Result<Reply> {
+        loop {
+            let r = self.ctl.read_reply_within(Duration::from_secs(300)).await?;
+            match r.code {
+                111 | 112 => continue,
+                c if (200..300).contains(&c) => return Ok(r),
+                _ => return Err(Error::reply(what.to_string(), r)),
+            }
+        }
+    }
+
+    /// A failed MODE E transfer: the server's reply, when it comes soon, says more than
+    /// the socket error.
+    async fn final_error(&mut self, what: &str, e: Error) -> Error {
+        match tokio::time::timeout(Duration::from_secs(2), self.finish_blocks(what)).await {
+            Ok(Err(r)) => r,
+            _ => e,
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! MODE E (GridFTP extended block mode) from the client: byte-exact get and put over four
+//! streams against kftpd and against GridFTP's own server (`globus-gridftp-server` from
+//! Debian's globus-gridftp-server-progs, started here on loopback), and MODE S again for
+//! what follows (a listing, a plain get).
+
+use crate::kftpd::Kftpd;
+use crate::{random_bytes, sha256_file};
+use kftp::{Client, ConnectOptions, Credentials, TransferOptions};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// put_mode_e then get_mode_e of a multi-MiB file at `remote_dir` (a path on the server),
+/// checking both copies, then a listing and a MODE S get on the same session.
+async fn round_trip(c: &mut Client, remote_dir: &str, on_disk: &Path) {
+    assert!(c.features().parallel, "the server offers PARALLEL");
+    assert!(c.mode_e_applies(4, false));
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src.bin");
+    std::fs::write(&src, random_bytes((5 << 20) + 4321, 41)).unwrap();
+    let p = AtomicU64::new(0);
+    let remote = format!("{remote_dir}up.bin");
+    let r = c.put_mode_e(&src, &remote, 4, &p).await.unwrap();
+    assert_eq!(r.bytes, (5 << 20) + 4321);
+    assert_eq!(sha256_file(&on_disk.join("up.bin")), sha256_file(&src));
+
+    let dst = local.path().join("dst.bin");
+    let r = c.get_mode_e(&remote, &dst, 4, &p).await.unwrap();
+    assert_eq!(r.bytes, (5 << 20) + 4321);
+    assert_eq!(sha256_file(&dst), sha256_file(&src));
+    assert_eq!(
+        std::fs::read_dir(local.path()).unwrap().count(),
+        2,
+        "no temp file left"
+    );
+
+    // Back to MODE S by itself.
+    let names: Vec<String> = c
+        .list(remote_dir)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(names.contains(&"up.bin".to_string()), "{names:?}");
+    let plain = local.path().join("plain.bin");
+    c.get(&remote, &plain, &TransferOptions::default(), &p)
+        .await
+        .unwrap();
+    assert_eq!(sha256_file(&plain), sha256_file(&src));
+}
+
+#[tokio::test]
+async fn mode_e_get_and_put_against_kftpd() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let mut c = s.fixture().client().await;
+    round_trip(&mut c, "", &s.root).await;
+    c.quit().await;
+}
+
+/// The kftp binary picks MODE E by itself against kftpd (`--streams 4`, the default).
+#[test]
+fn cli_uses_mode_e_by_itself() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("f.bin"), random_bytes(3_000_001, 42)).unwrap();
+    let url = |p: &str| format!("ftp://alice@127.0.0.1:{}/{p}", s.port);
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_kftp"))
+            .args(["-vv", "--netrc"])
+            .arg(d.join("none"))
+            .args(args)
+            .env("KFTP_PASSWORD", "correct horse battery")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}: {err}");
+        err
+    };
+    let put = run(&["put", "f.bin", &url("f.bin")]);
+    assert!(put.contains("MODE E"), "{put}");
+    let get = run(&["get", &url("f.bin"), "back.bin"]);
+    assert!(get.contains("Parallelism=4,4,4"), "{get}");
+    assert_eq!(
+        sha256_file(&d.join("back.bin")),
+        sha256_file(&d.join("f.bin"))
+    );
+    // --streams 1 keeps MODE S.
+    let one = run(&["--streams", "1", "get", &url("f.bin"), "one.bin"]);
+    assert!(!one.contains("MODE E"), "{one}");
+    assert_eq!(
+        sha256_file(&d.join("one.bin")),
+        sha256_file(&d.join("f.bin"))
+    );
+}
+
+struct Gridftp(Child);
+
+impl Drop for Gridftp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn mode_e_get_and_put_against_globus_gridftp_server() {
+    let bin = "/usr/sbin/globus-gridftp-server";
+    if !Path::new(bin).exists() {
+        kftp_testkit::skip("globus-gridftp-server is not installed (scripts/install-test-deps.sh)");
+        return;
+    }
+    // Anonymous logins run as this account; as root the server needs one that is not.
+    let user = if kftp_testkit::running_as_root() {
+        "nobody".to_string()
+    } else {
+        std::env::var("USER").unwrap_or_else(|_| "nobody".into())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.path(), root.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _srv = Gridftp(
+        Command::new(bin)
+            // In the foreground, a process per session (-no-fork would serve only one).
+            .args(["-aa", "-anonymous-user", &user, "-d", "error"])
+            .args(["-control-interface", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting globus-gridftp-server"),
+    );
+    let mut login = None;
+    for _ in 0..100 {
+        match Client::connect(
+            ConnectOptions::new("127.0.0.1", port),
+            Credentials::anonymous(),
+        )
+        .await
+        {
+            Ok(c) => {
+                login = Some(c);
+                break;
+            }
+            Err(e) if e.kind() == kftp::ErrorKind::Network => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("anonymous login to globus-gridftp-server: {e}"),
+        }
+    }
+    let mut c = login.expect("globus-gridftp-server listening within 20 s");
+    // Its paths are the file system's.
+    round_trip(&mut c, &format!("{}/", root.display()), &root).await;
+    c.quit().await;
+}
