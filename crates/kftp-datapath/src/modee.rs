@@ -9,7 +9,7 @@
 //! - [`recv_blocks`]: the receiver's side. Streams are read block by block; each block's
 //!   bytes go to the file at its offset through the bounded copy loop (pwrite, quota
 //!   charged per chunk, at most `buf_size` of buffer), so a block of any size costs bounded
-//!   memory. New streams are accepted until EOF's EOD count is reached, since one may
+//!   memory; one buffer per stream serves all its blocks. New streams are accepted until EOF's EOD count is reached, since one may
 //!   still be in flight when all open ones have ended.
 
 use crate::{copy, Outcome, PathUsed, Tuning};
@@ -216,6 +216,7 @@ async fn recv_stream(
 ) -> io::Result<StreamEnd> {
     let mut eof = None;
     let mut first = true;
+    let mut buf = copy::recv_buf(tuning);
     loop {
         let Some(h) = read_header(&mut sock).await? else {
             if first && cached {
@@ -252,10 +253,8 @@ async fn recv_stream(
                         format!("MODE E block ends past the size limit of {max_end} bytes"),
                     ));
                 }
-                let mut body = (&mut sock).take(len);
-                let n = copy::stream_to_file(&mut body, file, offset, tuning, progress).await?;
-                short(n, len)?;
-                written.fetch_add(n, Ordering::Relaxed);
+                block_to_file(&mut sock, len, file, offset, &mut buf, tuning, progress).await?;
+                written.fetch_add(len, Ordering::Relaxed);
             }
         }
         if h.is_eod() {
@@ -267,6 +266,34 @@ async fn recv_stream(
             });
         }
     }
+}
+
+/// Reads exactly `len` bytes of a block into `file` at `offset` through `buf` (kept
+/// across blocks), charging quotas before each write, as the copy loop does.
+async fn block_to_file(
+    sock: &mut TcpStream,
+    len: u64,
+    file: &File,
+    offset: u64,
+    buf: &mut Vec<u8>,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<()> {
+    let mut done = 0u64;
+    while done < len {
+        let want = buf.len().min((len - done).min(usize::MAX as u64) as usize);
+        let n = sock.read(&mut buf[..want]).await?;
+        if n == 0 {
+            return short(done, len);
+        }
+        crate::charge(tuning, n as u64)?;
+        copy::pwrite_all(file, &buf[..n], offset + done)?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        copy::pace(tuning, n as u64).await;
+        copy::grow(buf, n, tuning);
+    }
+    Ok(())
 }
 
 fn short(got: u64, want: u64) -> io::Result<()> {
