@@ -66,3 +66,56 @@ fn globus_url_copy_parallel_download_and_upload() {
         "both transfers ran over four streams: {log}"
     );
 }
+
+/// `-fast` keeps the data channels open between files: the second file of each direction
+/// goes over the four cached streams, with no new PORT or PASV.
+#[test]
+fn globus_url_copy_reuses_cached_streams() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let (a, b) = (payload(21), random_bytes((2 << 20) + 5, 22));
+    std::fs::write(srv.path("a.bin"), &a).unwrap();
+    std::fs::write(srv.path("b.bin"), &b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let list = |name: &str, lines: [(String, String); 2]| {
+        let p = t.join(name);
+        let text: String = lines.iter().map(|(f, to)| format!("{f} {to}\n")).collect();
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let file = |n: &str| format!("file://{}", t.join(n).display());
+    let down = list(
+        "down.list",
+        [
+            (url(&srv, "a.bin"), file("a.bin")),
+            (url(&srv, "b.bin"), file("b.bin")),
+        ],
+    );
+    let up = list(
+        "up.list",
+        [
+            (file("a.bin"), url(&srv, "ua.bin")),
+            (file("b.bin"), url(&srv, "ub.bin")),
+        ],
+    );
+    for l in [&down, &up] {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-fast", "-p", "4", "-f"]).arg(l);
+        client_ok(&srv, "globus-url-copy -fast", &mut cmd, 120);
+    }
+    assert_eq!(sha_of(&t.join("a.bin")), sha256(&a));
+    assert_eq!(sha_of(&t.join("b.bin")), sha256(&b));
+    assert_eq!(sha_of(&srv.path("ua.bin")), sha256(&a));
+    assert_eq!(sha_of(&srv.path("ub.bin")), sha256(&b));
+    let cmds = commands(&srv);
+    let count = |verb: &str| cmds.iter().filter(|c| c.starts_with(verb)).count();
+    assert_eq!((count("RETR"), count("STOR")), (2, 2), "{cmds:?}");
+    assert_eq!(
+        (count("PORT") + count("EPRT"), count("PASV") + count("EPSV")),
+        (1, 1),
+        "one data setup per direction: {cmds:?}"
+    );
+}
