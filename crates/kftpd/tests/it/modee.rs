@@ -132,6 +132,26 @@ fn mode_e_roles_blocks_cache_and_bad_headers() {
     assert!(r.code >= 400, "{r}");
     c.expect("NOOP", 200);
 
+    // REIN closes the cached streams: after a new login there is nothing to send on.
+    let mut a = c.epsv();
+    c.expect("STOR cached.bin", 150);
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226);
+    c.expect("STOR cached2.bin", 150);
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226, "the cached stream serves the next STOR");
+    c.expect("REIN", 220);
+    c.expect(&format!("USER {USER}"), 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    c.expect("MODE E", 200);
+    c.expect("STOR cached3.bin", 425);
+    let mut probe = [0u8; 1];
+    assert_eq!(
+        a.read(&mut probe).unwrap(),
+        0,
+        "the cached stream was closed"
+    );
+
     // Listings and resumes stay in MODE S; MODE S brings plain streams back.
     c.expect("REST 5", 350);
     c.expect("RETR a.bin", 504);
