@@ -19,23 +19,34 @@ use kftp_proto::modee::{Block, EodCounter, Header, HEADER_LEN};
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Bytes per block sent: large enough that a header per block costs nothing, small enough
 /// that the streams finish together.
 pub const BLOCK: u64 = 1 << 20;
 
+/// A stream blocks are sent on: a plain TCP socket (sendfile for the bytes), or any other
+/// writer such as a TLS stream (the copy loop).
+pub enum Sink<W> {
+    /// Plain TCP.
+    Tcp(TcpStream),
+    /// TLS or anything else that is not a bare socket.
+    Stream(W),
+}
+
 /// Sends `file[offset..end]` as blocks over `streams` (at least one); returns the streams
-/// (for a cache) and what moved.
-pub async fn send_blocks(
+/// (for a cache) and what moved. `close` sets the close bit on each stream's last block
+/// (the sender will close it rather than keep it for another transfer).
+pub async fn send_blocks<W: AsyncWrite + Unpin + Send>(
     file: &File,
     offset: u64,
     end: u64,
-    streams: Vec<TcpStream>,
+    streams: Vec<Sink<W>>,
+    close: bool,
     tuning: &Tuning,
     progress: &AtomicU64,
-) -> io::Result<(Vec<TcpStream>, Outcome)> {
+) -> io::Result<(Vec<Sink<W>>, Outcome)> {
     if streams.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -46,14 +57,14 @@ pub async fn send_blocks(
     let cursor = AtomicU64::new(offset);
     let runs = streams.into_iter().enumerate().map(|(i, s)| {
         let eof = (i == 0).then_some(n);
-        send_stream(s, file, &cursor, end, eof, tuning, progress)
+        send_stream(s, file, &cursor, end, eof, close, tuning, progress)
     });
     let ends = futures::future::try_join_all(runs).await?;
-    let path = if ends.iter().any(|(_, p)| *p == Some(PathUsed::Copy)) {
-        PathUsed::Copy
-    } else {
-        PathUsed::Sendfile
-    };
+    // The slowest path any block took names the transfer.
+    let path = [PathUsed::TlsCopy, PathUsed::Copy]
+        .into_iter()
+        .find(|p| ends.iter().any(|(_, q)| *q == Some(*p)))
+        .unwrap_or(PathUsed::Sendfile);
     let streams = ends.into_iter().map(|(s, _)| s).collect();
     Ok((
         streams,
@@ -66,15 +77,17 @@ pub async fn send_blocks(
 
 /// One stream: blocks from the cursor until the range is sent, then EOD (with EOF on the
 /// stream given `eof`). Returns the stream and the path its blocks took.
-async fn send_stream(
-    mut s: TcpStream,
+#[allow(clippy::too_many_arguments)]
+async fn send_stream<W: AsyncWrite + Unpin + Send>(
+    mut s: Sink<W>,
     file: &File,
     cursor: &AtomicU64,
     end: u64,
     eof: Option<u64>,
+    close: bool,
     tuning: &Tuning,
     progress: &AtomicU64,
-) -> io::Result<(TcpStream, Option<PathUsed>)> {
+) -> io::Result<(Sink<W>, Option<PathUsed>)> {
     let mut path = None;
     loop {
         let at = cursor.fetch_add(BLOCK, Ordering::Relaxed);
@@ -82,16 +95,36 @@ async fn send_stream(
             break;
         }
         let len = BLOCK.min(end - at);
-        s.write_all(&Header::data(at, len).encode()).await?;
-        let o = crate::file_to_socket(file, at, len, &s, tuning, progress).await?;
-        path = Some(o.path);
+        let header = Header::data(at, len).encode();
+        path = Some(match &mut s {
+            Sink::Tcp(t) => {
+                t.write_all(&header).await?;
+                crate::file_to_socket(file, at, len, t, tuning, progress)
+                    .await?
+                    .path
+            }
+            Sink::Stream(w) => {
+                w.write_all(&header).await?;
+                copy::file_to_stream(file, at, len, w, tuning, progress).await?;
+                PathUsed::TlsCopy
+            }
+        });
     }
     let last = match eof {
-        Some(n) => Header::eof(n, false),
-        None => Header::eod(false),
-    };
-    s.write_all(&last.encode()).await?;
-    s.flush().await?;
+        Some(n) => Header::eof(n, close),
+        None => Header::eod(close),
+    }
+    .encode();
+    match &mut s {
+        Sink::Tcp(t) => {
+            t.write_all(&last).await?;
+            t.flush().await?;
+        }
+        Sink::Stream(w) => {
+            w.write_all(&last).await?;
+            w.flush().await?;
+        }
+    }
     Ok((s, path))
 }
 
@@ -107,28 +140,29 @@ pub struct RecvLimits {
 
 /// What a receive delivered.
 #[derive(Debug)]
-pub struct Received {
+pub struct Received<S> {
     /// File bytes written.
     pub bytes: u64,
     /// EODs counted (the streams the sender used).
     pub streams: u64,
     /// Streams that ended with EOD and no close bit, to cache for the next transfer.
-    pub reusable: Vec<TcpStream>,
+    pub reusable: Vec<S>,
 }
 
-/// Accepts the next stream of a transfer (checked against the control peer by the caller).
-pub type Accept<'a> = Box<dyn FnMut() -> BoxFuture<'a, io::Result<TcpStream>> + Send + 'a>;
+/// Accepts the next stream of a transfer (checked against the control peer, and wrapped
+/// in TLS where the session has PROT P, by the caller).
+pub type Accept<'a, S = TcpStream> = Box<dyn FnMut() -> BoxFuture<'a, io::Result<S>> + Send + 'a>;
 
 /// Receives blocks into `file` from `cached` streams and from streams `accept` brings,
 /// until EOF's EOD count is reached.
-pub async fn recv_blocks(
+pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
     file: &File,
-    cached: Vec<TcpStream>,
-    mut accept: Option<Accept<'_>>,
+    cached: Vec<S>,
+    mut accept: Option<Accept<'_, S>>,
     limits: RecvLimits,
     tuning: &Tuning,
     progress: &AtomicU64,
-) -> io::Result<Received> {
+) -> io::Result<Received<S>> {
     let written = AtomicU64::new(0);
     let mut readers = FuturesUnordered::new();
     let mut opened = 0usize;
@@ -194,8 +228,8 @@ pub async fn recv_blocks(
 }
 
 /// How one stream's part of a transfer ended.
-struct StreamEnd {
-    sock: TcpStream,
+struct StreamEnd<S> {
+    sock: S,
     /// EOF came on this stream with this EOD count.
     eof: Option<u64>,
     /// EOD without the close bit: the stream may be cached.
@@ -205,15 +239,15 @@ struct StreamEnd {
 }
 
 /// Reads one stream's blocks until its EOD.
-async fn recv_stream(
-    mut sock: TcpStream,
+async fn recv_stream<S: AsyncRead + Unpin>(
+    mut sock: S,
     file: &File,
     max_end: u64,
     cached: bool,
     tuning: &Tuning,
     progress: &AtomicU64,
     written: &AtomicU64,
-) -> io::Result<StreamEnd> {
+) -> io::Result<StreamEnd<S>> {
     let mut eof = None;
     let mut first = true;
     let mut buf = copy::recv_buf(tuning);
@@ -270,8 +304,8 @@ async fn recv_stream(
 
 /// Reads exactly `len` bytes of a block into `file` at `offset` through `buf` (kept
 /// across blocks), charging quotas before each write, as the copy loop does.
-async fn block_to_file(
-    sock: &mut TcpStream,
+async fn block_to_file<S: AsyncRead + Unpin>(
+    sock: &mut S,
     len: u64,
     file: &File,
     offset: u64,
@@ -344,11 +378,17 @@ mod tests {
         let tuning = Tuning::default();
         let (sent, got) = (AtomicU64::new(0), AtomicU64::new(0));
         let send = async {
-            let mut v = Vec::new();
-            for _ in 0..3 {
-                v.push(TcpStream::connect(addr).await.unwrap());
+            let mut v: Vec<Sink<TcpStream>> = Vec::new();
+            for i in 0..3 {
+                let s = TcpStream::connect(addr).await.unwrap();
+                // One stream through the generic writer path, as TLS streams go.
+                v.push(if i == 0 {
+                    Sink::Stream(s)
+                } else {
+                    Sink::Tcp(s)
+                });
             }
-            send_blocks(&src, 0, data.len() as u64, v, &tuning, &sent).await
+            send_blocks(&src, 0, data.len() as u64, v, false, &tuning, &sent).await
         };
         let accept: Accept<'_> = Box::new(|| Box::pin(async { Ok(l.accept().await?.0) }));
         let limits = RecvLimits {

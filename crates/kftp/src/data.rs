@@ -168,7 +168,7 @@ impl Client {
     /// ones): rustls uses each ticket once, and kftpd sends none on upload connections,
     /// so a run of uploads would otherwise leave nothing to resume the control session
     /// with. Best effort: a server that refuses the listing costs one round trip.
-    async fn refill_tickets(&mut self) {
+    pub(crate) async fn refill_tickets(&mut self) {
         let cmd = Command::Nlst {
             path: Some(".kftp-ticket-refill-*".into()),
             all: false,

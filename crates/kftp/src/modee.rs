@@ -9,12 +9,18 @@
 //! 112 (performance markers) that the server sends before the final one are read and
 //! passed over. Listings and other transfers switch back to MODE S first.
 //!
-//! Not here yet: PROT P on the streams, and reusing streams across files.
+//! Under PROT P every stream runs its own TLS handshake with the control connection's
+//! session store, so each resumes the control session as kftpd requires (a download's
+//! streams each bring new tickets; before an upload the store is topped up if low).
+//!
+//! Not here yet: kTLS on MODE E streams (TLS blocks go through the copy loop), and
+//! reusing streams across files.
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
+use crate::stream::Stream;
 use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
-use kftp_datapath::modee::{recv_blocks, send_blocks, Accept, RecvLimits};
+use kftp_datapath::modee::{recv_blocks, send_blocks, Accept, RecvLimits, Sink};
 use kftp_proto::modee::format_retr_opts;
 use kftp_proto::{Command, Reply, TransferType};
 use std::fs::{File, OpenOptions};
@@ -28,10 +34,17 @@ pub const MAX_STREAMS: u32 = 64;
 
 impl Client {
     /// Whether a transfer of `streams` streams would run in MODE E here: more than one
-    /// stream, a server that offers it, plain data connections (PROT P streams are not
-    /// supported yet) and binary mode.
+    /// stream, a server that offers it, and binary mode.
     pub fn mode_e_applies(&self, streams: u32, ascii: bool) -> bool {
-        streams > 1 && self.features.parallel && !self.data_tls && !ascii
+        streams > 1 && self.features.parallel && !ascii
+    }
+
+    /// The client side of a stream: TLS under PROT P.
+    async fn wrap(&self, tcp: TcpStream) -> std::io::Result<Stream> {
+        match (&self.opts.tls, self.data_tls) {
+            (Some(tls), true) => tls.connect(tcp).await,
+            _ => Ok(Stream::Plain(tcp)),
+        }
     }
 
     /// Downloads `remote` to `local` in MODE E over `streams` streams the server opens.
@@ -66,14 +79,18 @@ impl Client {
         let peer = self.peer()?.ip().to_canonical();
         let timeout = self.ctl.timeout();
         let listener = &listener;
-        let accept: Accept<'_> = Box::new(move || {
+        let this = &*self;
+        let accept: Accept<'_, Stream> = Box::new(move || {
             Box::pin(async move {
                 loop {
                     let (s, from) = tokio::time::timeout(timeout, listener.accept())
                         .await
                         .map_err(|_| std::io::Error::other("no data stream from the server"))??;
                     if from.ip().to_canonical() == peer {
-                        return Ok(s);
+                        let _ = s.set_nodelay(true);
+                        return tokio::time::timeout(timeout, this.wrap(s)).await.map_err(
+                            |_| std::io::Error::other("TLS handshake on a MODE E stream timed out"),
+                        )?;
                     }
                     tracing::warn!(%from, "refused a MODE E stream from a host that is not the server");
                 }
@@ -86,7 +103,7 @@ impl Client {
         };
         let tuning = self.opts.tuning.clone();
         let got = stall_guard(
-            recv_blocks(&file, Vec::new(), Some(accept), limits, &tuning, progress),
+            recv_blocks::<Stream>(&file, Vec::new(), Some(accept), limits, &tuning, progress),
             progress,
             timeout,
         )
@@ -143,23 +160,47 @@ impl Client {
             .metadata()
             .map_err(|e| Error::local(format!("{}", local.display()), e))?
             .len();
+        let tickets_low = self
+            .opts
+            .tls
+            .as_ref()
+            .and_then(|t| t.tickets.as_ref())
+            .is_some_and(|t| t.tickets() < streams as usize);
+        if self.data_tls && tickets_low {
+            self.refill_tickets().await;
+        }
         self.block_mode().await?;
         let addr = self.passive_addr().await?;
         let timeout = self.ctl.timeout();
-        let mut socks = Vec::new();
+        let mut tcp = Vec::new();
         for _ in 0..streams.clamp(1, MAX_STREAMS) {
             let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
                 .await
                 .map_err(|_| crate::control::timeout_error("opening a MODE E stream"))?
                 .map_err(|e| Error::net(format!("data stream to {addr}"), e))?;
             let _ = s.set_nodelay(true);
-            socks.push(s);
+            tcp.push(s);
         }
         self.expect_preliminary(&Command::Stor(remote.into()), &what)
             .await?;
+        // TLS after the 150, as for a MODE S data connection: the server accepts the
+        // streams (in the order they connected) once the transfer has started.
+        let mut socks: Vec<Sink<Stream>> = Vec::new();
+        for s in tcp {
+            socks.push(if self.data_tls {
+                let s = tokio::time::timeout(timeout, self.wrap(s))
+                    .await
+                    .map_err(|_| crate::control::timeout_error("TLS on a MODE E stream"))?
+                    .map_err(|e| Error::net("TLS handshake on a MODE E stream", e))?;
+                Sink::Stream(s)
+            } else {
+                Sink::Tcp(s)
+            });
+        }
         let tuning = self.opts.tuning.clone();
+        let close = self.data_tls;
         let sent = stall_guard(
-            send_blocks(&file, 0, len, socks, &tuning, progress),
+            send_blocks(&file, 0, len, socks, close, &tuning, progress),
             progress,
             timeout,
         )
@@ -169,8 +210,13 @@ impl Client {
             Ok(s) => s,
             Err(e) => return Err(self.final_error(&what, e).await),
         };
+        // TLS streams end with close_notify, so the server sees a clean end of each.
+        for s in socks {
+            if let Sink::Stream(mut s) = s {
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+            }
+        }
         self.finish_blocks(&what).await?;
-        drop(socks);
         Ok(TransferReport {
             bytes: outcome.bytes,
             skipped: 0,

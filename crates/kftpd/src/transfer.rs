@@ -115,6 +115,16 @@ pub struct DataTls {
     pub require_reuse: bool,
 }
 
+impl DataTls {
+    /// Whether a data connection must resume the control connection's session.
+    pub fn reuse(&self) -> Reuse<'_> {
+        match (self.require_reuse, self.lineage.as_deref()) {
+            (true, Some(l)) => Reuse::Required(l),
+            (_, l) => Reuse::Optional(l),
+        }
+    }
+}
+
 enum Conn {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
@@ -438,29 +448,23 @@ pub async fn run(job: Job, channel: Channel, mut ctx: Ctx) -> Reply {
         let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
         match &ctx.tls {
             None => Ok(Conn::Plain(sock)),
-            Some(t) => {
-                let reuse = match (t.require_reuse, t.lineage.as_deref()) {
-                    (true, Some(l)) => Reuse::Required(l),
-                    (_, l) => Reuse::Optional(l),
-                };
-                match accept_data_for(&t.server, sock, reuse, upload).await {
-                    Ok(s) => Ok(Conn::Tls(Box::new(s))),
-                    Err(e) => {
-                        tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
-                        let hint = if e.is_reuse_refusal() {
-                            " If your client cannot resume TLS sessions (Java's FTPSClient, \
+            Some(t) => match accept_data_for(&t.server, sock, t.reuse(), upload).await {
+                Ok(s) => Ok(Conn::Tls(Box::new(s))),
+                Err(e) => {
+                    tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
+                    let hint = if e.is_reuse_refusal() {
+                        " If your client cannot resume TLS sessions (Java's FTPSClient, \
                              Python's ftplib.FTP_TLS, gvfs), ask the server's operator to \
                              relax this for your account (tls_reuse_required = false)."
-                        } else {
-                            ""
-                        };
-                        Err(Reply::new(
-                            e.reply_code(),
-                            format!("Data connection refused: {e}.{hint}"),
-                        ))
-                    }
+                    } else {
+                        ""
+                    };
+                    Err(Reply::new(
+                        e.reply_code(),
+                        format!("Data connection refused: {e}.{hint}"),
+                    ))
                 }
-            }
+            },
         }
     };
     let conn = tokio::select! {
@@ -503,6 +507,7 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
     let progress = ctx.progress.clone();
     let stall = cfg.stall_timeout;
     let (peer_ip, local_ip, session) = (ctx.peer_ip, ctx.local_ip, ctx.session);
+    let data_tls = ctx.tls.as_ref();
 
     // The watchdog: a transfer that makes no progress for `stall_timeout` ends with 426
     // instead of holding a session and a file forever.
@@ -539,7 +544,7 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
         r = async {
             match wire {
                 Wire::Stream(conn) => move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof).await,
-                Wire::Blocks(plan) => crate::modee::move_blocks(&mut job, plan, (peer_ip, local_ip, session), cfg, &tuning, &progress).await,
+                Wire::Blocks(plan) => crate::modee::move_blocks(&mut job, plan, (peer_ip, local_ip, session), data_tls, cfg, &tuning, &progress).await,
             }
         } => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,

@@ -1,5 +1,5 @@
 //! MODE E (GridFTP extended block mode) from the client: byte-exact get and put over four
-//! streams against kftpd and against GridFTP's own server (`globus-gridftp-server` from
+//! streams against kftpd (plain and PROT P) and against GridFTP's own server (`globus-gridftp-server` from
 //! Debian's globus-gridftp-server-progs, started here on loopback), and MODE S again for
 //! what follows (a listing, a plain get).
 
@@ -56,6 +56,18 @@ async fn round_trip(c: &mut Client, remote_dir: &str, on_disk: &Path) {
 async fn mode_e_get_and_put_against_kftpd() {
     let Some(s) = Kftpd::start(false) else { return };
     let mut c = s.fixture().client().await;
+    round_trip(&mut c, "", &s.root).await;
+    c.quit().await;
+}
+
+/// PROT P on every stream: each stream's TLS handshake resumes the control session (kftpd
+/// refuses any that does not), and the bytes arrive intact both ways.
+#[tokio::test]
+async fn mode_e_over_tls_against_kftpd() {
+    let Some(s) = Kftpd::start(true) else { return };
+    let mut c = s.fixture().client().await;
+    round_trip(&mut c, "", &s.root).await;
+    // Twice, so the second transfer's streams resume on tickets the first ones brought.
     round_trip(&mut c, "", &s.root).await;
     c.quit().await;
 }

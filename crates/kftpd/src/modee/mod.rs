@@ -17,6 +17,12 @@
 //! streams as it likes (up to `--max-streams`) to that listener. The other combinations
 //! are refused with `425` before any data moves.
 //!
+//! # PROT P
+//! Under `PROT P` every stream runs its own TLS handshake, which must resume the control
+//! connection's session (as a MODE S data connection must), and blocks go through the
+//! copy loop; TLS streams are closed after each transfer (close bit, close_notify), never
+//! cached.
+//!
 //! # Streams belong to the session
 //! Every stream passes the checks of a MODE S data connection ([`crate::datachan`]): a
 //! passive stream must come from the control peer's address, an active target passed the
@@ -133,9 +139,6 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
     }
     let cfg = &s.shared.config;
     let refuse = |why: &str| Err(Reply::new(504, format!("MODE E: {why}")));
-    if s.prot == kftp_proto::Prot::Private {
-        return refuse("PROT P data streams are not supported yet; use PROT C or MODE S.");
-    }
     let sending = match job {
         Job::Send { ascii: true, .. } | Job::Receive { ascii: true, .. } => {
             return refuse("needs TYPE I.")
@@ -209,6 +212,24 @@ impl std::fmt::Display for OpenFailed {
 
 impl std::error::Error for OpenFailed {}
 
+/// The TLS handshake on one stream under `PROT P`: it must resume the control
+/// connection's session, as a MODE S data connection must.
+pub(crate) async fn tls_stream(
+    t: &crate::transfer::DataTls,
+    sock: TcpStream,
+    upload: bool,
+) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    kftp_tls::accept_data_for(&t.server, sock, t.reuse(), upload)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "refused TLS on a MODE E stream");
+            open_failed(Reply::new(
+                e.reply_code(),
+                format!("Data connection refused: {e}."),
+            ))
+        })
+}
+
 /// Wraps a data-connection refusal so that [`crate::transfer`] answers it as is.
 pub(crate) fn open_failed(r: Reply) -> std::io::Error {
     std::io::Error::other(OpenFailed(r))
@@ -220,6 +241,7 @@ pub(crate) async fn move_blocks(
     job: &mut Job,
     plan: Plan,
     peer: (std::net::IpAddr, std::net::IpAddr, u64),
+    tls: Option<&crate::transfer::DataTls>,
     cfg: &crate::config::Config,
     tuning: &kftp_datapath::Tuning,
     progress: &std::sync::atomic::AtomicU64,
@@ -231,11 +253,17 @@ pub(crate) async fn move_blocks(
             handle: ReadHandle::File { file, len },
             offset,
             ..
-        } => send::send(file, *offset, *len, plan, local_ip, cfg, tuning, progress).await,
+        } => {
+            let range = (*offset, *len);
+            send::send(file, range, plan, local_ip, tls, cfg, tuning, progress).await
+        }
         Job::Receive {
             upload: Upload::File(up),
             ..
-        } => recv::recv(&up.file, plan, peer_ip, cfg, session, tuning, progress).await,
+        } => {
+            let peer = (peer_ip, session);
+            recv::recv(&up.file, plan, peer, tls, cfg, tuning, progress).await
+        }
         // admit() refuses every other job before 150.
         _ => Err(std::io::Error::other("MODE E: unsupported transfer")),
     };
