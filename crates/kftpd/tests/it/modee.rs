@@ -169,3 +169,58 @@ fn mode_e_can_be_turned_off() {
     assert!(!c.expect("FEAT", 211).text().contains("PARALLEL"));
     c.expect("MODE E", 504);
 }
+
+/// Under PROT P a MODE E stream must resume its own control connection's TLS session: a
+/// stream with a fresh handshake (as another session's client would make) is refused and
+/// the transfer ends with a reply, not with the stream's bytes in the file.
+#[test]
+fn mode_e_tls_stream_must_resume_the_control_session() {
+    use std::io::BufRead;
+    use tokio_rustls::rustls;
+    let srv = Server::start(&[]);
+    let config = || {
+        kftp_tls::client_config(&kftp_tls::ClientTlsOptions {
+            insecure: true,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let name = || rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("AUTH TLS", 234);
+    let tcp = c.socket().try_clone().unwrap();
+    let conn = rustls::ClientConnection::new(config(), name()).unwrap();
+    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let mut cmd = |line: &str| -> String {
+        tls.get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        let mut reply = String::new();
+        loop {
+            let mut l = String::new();
+            assert!(tls.read_line(&mut l).unwrap() > 0, "control closed");
+            reply.push_str(&l);
+            if l.len() > 3 && l.as_bytes()[3] == b' ' {
+                return reply;
+            }
+        }
+    };
+    assert!(cmd(&format!("USER {USER}")).starts_with("331"));
+    assert!(cmd(&format!("PASS {PASS}")).starts_with("230"));
+    assert!(cmd("PBSZ 0").starts_with("200"));
+    assert!(cmd("PROT P").starts_with("200"));
+    assert!(cmd("MODE E").starts_with("200"));
+    let epsv = cmd("EPSV");
+    let port = kftp_proto::addr::parse_epsv_reply(epsv[4..].trim()).expect(&epsv);
+    let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(cmd("STOR stolen.bin").starts_with("150"));
+    // A full handshake with its own, empty session store: no resumption.
+    let conn = rustls::ClientConnection::new(config(), name()).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, data);
+    let _ = stream.write_all(&Header::eof(1, false).encode());
+    let _ = stream.flush();
+    let mut l = String::new();
+    tls.read_line(&mut l).unwrap();
+    assert!(l.starts_with("522"), "{l}");
+    assert!(!srv.path("stolen.bin").exists());
+}
