@@ -26,7 +26,7 @@ use kftp_proto::{Command, Reply, TransferType};
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::net::TcpStream;
 
 /// Most streams kftp asks for or accepts in one transfer.
@@ -132,6 +132,12 @@ impl Client {
             file.set_len(size)
                 .map_err(|e| Error::local(format!("{}", tmp.display()), e))?;
         }
+        // The server's modification time, as a MODE S get and a segmented get keep it.
+        if self.features.mdtm {
+            if let Ok(Some(t)) = self.mdtm(remote).await {
+                let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
+            }
+        }
         drop(file);
         std::fs::rename(&tmp, local)
             .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))?;
@@ -217,6 +223,14 @@ impl Client {
             }
         }
         self.finish_blocks(&what).await?;
+        // The local modification time, as a MODE S put keeps it (MFMT, where offered).
+        if let Ok(Ok(d)) = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|m| m.duration_since(UNIX_EPOCH))
+        {
+            let _ = self.set_mtime(remote, d.as_secs() as i64).await;
+        }
         Ok(TransferReport {
             bytes: outcome.bytes,
             skipped: 0,

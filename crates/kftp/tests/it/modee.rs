@@ -34,6 +34,18 @@ async fn round_trip(c: &mut Client, remote_dir: &str, on_disk: &Path) {
         2,
         "no temp file left"
     );
+    // Modification times travel as in MODE S: MFMT after put, MDTM after get.
+    let secs = |p: &Path| {
+        p.metadata()
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    assert_eq!(secs(&on_disk.join("up.bin")), secs(&src));
+    assert_eq!(secs(&dst), secs(&src));
 
     // Back to MODE S by itself.
     let names: Vec<String> = c
