@@ -169,6 +169,8 @@ pub struct Client {
     pub(crate) data_tls: bool,
     /// The server is in MODE E (see [`crate::modee`]); MODE S data connections switch back.
     pub(crate) mode_e: bool,
+    /// Plain MODE E streams kept after EOD for the next transfer (see [`crate::modee`]).
+    pub(crate) mode_e_cache: crate::modee::Cache,
 }
 
 impl Greeted {
@@ -277,6 +279,7 @@ impl Greeted {
             no_eprt: false,
             data_tls: secure,
             mode_e: false,
+            mode_e_cache: Default::default(),
         })
     }
 }

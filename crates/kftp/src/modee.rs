@@ -13,30 +13,70 @@
 //! session store, so each resumes the control session as kftpd requires (a download's
 //! streams each bring new tickets; before an upload the store is topped up if low).
 //!
-//! Not here yet: kTLS on MODE E streams (TLS blocks go through the copy loop), and
-//! reusing streams across files.
+//! Plain streams outlive a transfer (EOD without the close bit, as GridFTP servers keep
+//! theirs): the next get reads the server's cached streams without EPRT, the next put
+//! writes to the same streams without EPSV, so a run of files costs no new connections.
+//! Streams the server has closed meanwhile are dropped first (and new ones made); `MODE S`
+//! and the end of the session close them.
+//!
+//! Not here yet: kTLS on MODE E streams (TLS blocks go through the copy loop).
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stream::Stream;
 use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
-use kftp_datapath::modee::{recv_blocks, send_blocks, Accept, RecvLimits, Sink};
+use kftp_datapath::modee::{alive, recv_blocks, send_blocks, Accept, RecvLimits, Sink};
 use kftp_proto::modee::format_retr_opts;
 use kftp_proto::{Command, Reply, TransferType};
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, UNIX_EPOCH};
+use tokio::net::TcpListener;
 use tokio::net::TcpStream;
 
 /// Most streams kftp asks for or accepts in one transfer.
 pub const MAX_STREAMS: u32 = 64;
+
+/// Plain streams kept between MODE E transfers of one session.
+#[derive(Debug, Default)]
+pub struct Cache {
+    /// After a get: our listener (the server's PORT target) and the server's streams.
+    recv: Option<(TcpListener, Vec<Stream>)>,
+    /// After a put: our streams to the server's passive port.
+    send: Vec<TcpStream>,
+}
+
+/// Opens one stream to the server's passive port.
+async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStream> {
+    let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| crate::control::timeout_error("opening a MODE E stream"))?
+        .map_err(|e| Error::net(format!("data stream to {addr}"), e))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// A plain stream the peer has not closed (TLS streams are never cached).
+fn live(s: &Stream) -> bool {
+    matches!(s, Stream::Plain(t) if alive(t))
+}
 
 impl Client {
     /// Whether a transfer of `streams` streams would run in MODE E here: more than one
     /// stream, a server that offers it, and binary mode.
     pub fn mode_e_applies(&self, streams: u32, ascii: bool) -> bool {
         streams > 1 && self.features.parallel && !ascii
+    }
+
+    /// The local addresses of the MODE E streams kept for the next transfer (downloads'
+    /// then uploads'): the same addresses after another transfer mean it reused them.
+    pub fn cached_streams(&self) -> Vec<std::net::SocketAddr> {
+        let c = &self.mode_e_cache;
+        let recv = c.recv.iter().flat_map(|(_, v)| v.iter().map(|s| s.tcp()));
+        recv.chain(c.send.iter())
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
     }
 
     /// The client side of a stream: TLS under PROT P.
@@ -73,17 +113,30 @@ impl Client {
         if !r.is_success() {
             return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
         }
-        let listener = self.active_listener().await?;
-        self.expect_preliminary(&Command::Retr(remote.into()), &what)
-            .await?;
+        // The server reuses its streams when no new PORT comes, and connects any it lacks
+        // to the old target, our listener.
+        let (mut listener, mut cached) = match self.mode_e_cache.recv.take() {
+            Some((l, s)) if !s.is_empty() && s.iter().all(live) => (l, s),
+            _ => (self.active_listener().await?, Vec::new()),
+        };
+        let retr = Command::Retr(remote.into());
+        if let Err(e) = self.expect_preliminary(&retr, &what).await {
+            if cached.is_empty() {
+                return Err(e);
+            }
+            // The server no longer has the streams (425): set up new ones, once.
+            cached.clear();
+            listener = self.active_listener().await?;
+            self.expect_preliminary(&retr, &what).await?;
+        }
         let peer = self.peer()?.ip().to_canonical();
         let timeout = self.ctl.timeout();
-        let listener = &listener;
+        let listening = &listener;
         let this = &*self;
         let accept: Accept<'_, Stream> = Box::new(move || {
             Box::pin(async move {
                 loop {
-                    let (s, from) = tokio::time::timeout(timeout, listener.accept())
+                    let (s, from) = tokio::time::timeout(timeout, listening.accept())
                         .await
                         .map_err(|_| std::io::Error::other("no data stream from the server"))??;
                     if from.ip().to_canonical() == peer {
@@ -103,7 +156,7 @@ impl Client {
         };
         let tuning = self.opts.tuning.clone();
         let got = stall_guard(
-            recv_blocks::<Stream>(&file, Vec::new(), Some(accept), limits, &tuning, progress),
+            recv_blocks::<Stream>(&file, cached, Some(accept), limits, &tuning, progress),
             progress,
             timeout,
         )
@@ -113,8 +166,11 @@ impl Client {
             Ok(g) => g,
             Err(e) => return Err(self.final_error(&what, e).await),
         };
-        drop(got.reusable);
         self.finish_blocks(&what).await?;
+        let keep: Vec<Stream> = got.reusable.into_iter().filter(live).collect();
+        if !keep.is_empty() {
+            self.mode_e_cache.recv = Some((listener, keep));
+        }
         if let Some(size) = size {
             if got.bytes != size {
                 return Err(Error::new(
@@ -176,19 +232,37 @@ impl Client {
             self.refill_tickets().await;
         }
         self.block_mode().await?;
-        let addr = self.passive_addr().await?;
         let timeout = self.ctl.timeout();
-        let mut tcp = Vec::new();
-        for _ in 0..streams.clamp(1, MAX_STREAMS) {
-            let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
-                .await
-                .map_err(|_| crate::control::timeout_error("opening a MODE E stream"))?
-                .map_err(|e| Error::net(format!("data stream to {addr}"), e))?;
-            let _ = s.set_nodelay(true);
-            tcp.push(s);
+        // The server reads its cached streams when no new PASV comes.
+        let mut tcp: Vec<TcpStream> = std::mem::take(&mut self.mode_e_cache.send);
+        if !tcp.iter().all(alive) {
+            tcp.clear();
         }
-        self.expect_preliminary(&Command::Stor(remote.into()), &what)
-            .await?;
+        let want = if tcp.is_empty() {
+            streams.clamp(1, MAX_STREAMS) as usize
+        } else {
+            0
+        };
+        let addr = match want {
+            0 => None,
+            _ => Some(self.passive_addr().await?),
+        };
+        for addr in addr.into_iter().flat_map(|a| std::iter::repeat_n(a, want)) {
+            tcp.push(connect(addr, timeout).await?);
+        }
+        let stor = Command::Stor(remote.into());
+        if let Err(e) = self.expect_preliminary(&stor, &what).await {
+            if want > 0 {
+                return Err(e);
+            }
+            // The server no longer reads the cached streams (425): new ones, once.
+            let addr = self.passive_addr().await?;
+            tcp.clear();
+            for _ in 0..streams.clamp(1, MAX_STREAMS) {
+                tcp.push(connect(addr, timeout).await?);
+            }
+            self.expect_preliminary(&stor, &what).await?;
+        }
         // TLS after the 150, as for a MODE S data connection: the server accepts the
         // streams (in the order they connected) once the transfer has started.
         let mut socks: Vec<Sink<Stream>> = Vec::new();
@@ -216,13 +290,19 @@ impl Client {
             Ok(s) => s,
             Err(e) => return Err(self.final_error(&what, e).await),
         };
-        // TLS streams end with close_notify, so the server sees a clean end of each.
+        // TLS streams end with close_notify, so the server sees a clean end of each; plain
+        // ones stay for the next put.
+        let mut keep = Vec::new();
         for s in socks {
-            if let Sink::Stream(mut s) = s {
-                let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+            match s {
+                Sink::Tcp(t) => keep.push(t),
+                Sink::Stream(mut s) => {
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+                }
             }
         }
         self.finish_blocks(&what).await?;
+        self.mode_e_cache.send = keep;
         // The local modification time, as a MODE S put keeps it (MFMT, where offered).
         if let Ok(Ok(d)) = file
             .metadata()
@@ -253,6 +333,8 @@ impl Client {
     pub(crate) async fn stream_mode(&mut self) -> Result<()> {
         self.ctl.cmd_ok(&Command::Mode('S'), "MODE S").await?;
         self.mode_e = false;
+        // The server closes its cached streams on MODE S; so do we.
+        self.mode_e_cache = Cache::default();
         Ok(())
     }
 

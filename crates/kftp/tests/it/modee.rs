@@ -72,6 +72,54 @@ async fn mode_e_get_and_put_against_kftpd() {
     c.quit().await;
 }
 
+/// A run of files in one session reuses the streams: the second get reads the server's
+/// cached streams and the second put writes to its own, without new connections (the
+/// same local addresses), byte-exact; a listing (MODE S) closes them.
+#[tokio::test]
+async fn mode_e_streams_are_reused_across_files() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let mut c = s.fixture().client().await;
+    let files: Vec<Vec<u8>> = (0..3)
+        .map(|i| random_bytes((2 << 20) + i * 999, 50 + i as u64))
+        .collect();
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(s.root.join(format!("f{i}.bin")), f).unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let p = AtomicU64::new(0);
+    let mut seen = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let dst = local.path().join(format!("f{i}.bin"));
+        c.get_mode_e(&format!("f{i}.bin"), &dst, 4, &p)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dst).unwrap(), *f);
+        seen.push(c.cached_streams());
+    }
+    assert_eq!(seen[0].len(), 4, "{seen:?}");
+    assert!(
+        seen.iter().all(|s| *s == seen[0]),
+        "the same streams each time: {seen:?}"
+    );
+    let mut sent = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let src = local.path().join(format!("f{i}.bin"));
+        c.put_mode_e(&src, &format!("u{i}.bin"), 4, &p)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(s.root.join(format!("u{i}.bin"))).unwrap(), *f);
+        sent.push(c.cached_streams());
+    }
+    assert_eq!(sent[0].len(), 8, "four each way: {sent:?}");
+    assert!(sent.iter().all(|s| *s == sent[0]), "{sent:?}");
+    c.list("").await.unwrap();
+    assert!(c.cached_streams().is_empty(), "MODE S closes them");
+    let again = local.path().join("again.bin");
+    c.get_mode_e("f1.bin", &again, 4, &p).await.unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), files[1]);
+    c.quit().await;
+}
+
 /// PROT P on every stream: each stream's TLS handshake resumes the control session (kftpd
 /// refuses any that does not), and the bytes arrive intact both ways.
 #[tokio::test]
