@@ -171,6 +171,8 @@ pub struct Client {
     pub(crate) mode_e: bool,
     /// Plain MODE E streams kept after EOD for the next transfer (see [`crate::modee`]).
     pub(crate) mode_e_cache: crate::modee::Cache,
+    /// Streams for get and put in MODE E ([`Client::set_streams`]; 1: MODE S).
+    pub(crate) streams: u32,
 }
 
 impl Greeted {
@@ -280,6 +282,7 @@ impl Greeted {
             data_tls: secure,
             mode_e: false,
             mode_e_cache: Default::default(),
+            streams: 1,
         })
     }
 }
@@ -327,6 +330,7 @@ impl Client {
         if c.ty != self.ty {
             c.set_type(self.ty).await?;
         }
+        c.streams = self.streams;
         Ok(c)
     }
 

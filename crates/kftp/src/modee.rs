@@ -63,6 +63,13 @@ fn live(s: &Stream) -> bool {
 }
 
 impl Client {
+    /// From now on [`Client::get`] and [`Client::put`] (and so `mirror` and the shell) move
+    /// a whole binary file over `n` streams in MODE E where the server offers it; 1 (the
+    /// default) keeps MODE S. Forked sessions inherit it.
+    pub fn set_streams(&mut self, n: u32) {
+        self.streams = n.clamp(1, MAX_STREAMS);
+    }
+
     /// Whether a transfer of `streams` streams would run in MODE E here: more than one
     /// stream, a server that offers it, and binary mode.
     pub fn mode_e_applies(&self, streams: u32, ascii: bool) -> bool {

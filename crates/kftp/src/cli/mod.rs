@@ -107,9 +107,12 @@ pub fn credentials(target: &Target, g: &Global) -> Result<kftp::Credentials> {
 pub async fn connect(target: &Target, g: &Global) -> Result<Client> {
     let opts = connect_options(target, g)?;
     let creds = credentials(target, g)?;
-    Client::connect(opts, creds)
+    let mut c = Client::connect(opts, creds)
         .await
-        .map_err(|e| e.context(target.authority()))
+        .map_err(|e| e.context(target.authority()))?;
+    // get, put, mirror and the shell use MODE E by themselves where the server offers it.
+    c.set_streams(g.streams);
+    Ok(c)
 }
 
 fn basename(path: &str) -> &str {
@@ -239,13 +242,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 None => default_local(Path::new(""), &remote)?,
             };
             let mut c = connect(&t, &g).await?;
-            let r = if segments <= 1 && !resume && c.mode_e_applies(g.streams, g.ascii) {
-                let size = c.size(&remote).await.ok().flatten();
-                let counter = bars.begin(&remote, size, 0);
-                let r = c.get_mode_e(&remote, &local, g.streams, &counter).await;
-                bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
-                r?
-            } else if segments > 1 && !resume && !g.ascii {
+            let r = if segments > 1 && !resume && !g.ascii {
                 let size = c.size(&remote).await.ok().flatten();
                 let counter = bars.begin(&remote, size, 0);
                 let r = c.get_segmented(&remote, &local, segments, counter).await;
@@ -292,11 +289,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .len();
             let mut c = connect(&t, &g).await?;
             let counter = bars.begin(&remote, Some(size), 0);
-            let r = if !resume && c.mode_e_applies(g.streams, g.ascii) {
-                c.put_mode_e(&local, &remote, g.streams, &counter).await
-            } else {
-                c.put(&local, &remote, &topts(resume), &counter).await
-            };
+            let r = c.put(&local, &remote, &topts(resume), &counter).await;
             bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
             let r = r?;
             summary(g.quiet, "put", &remote, &r);
