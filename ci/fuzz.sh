@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs every cargo-fuzz target for a bounded time and fails on the first crash.
 #
-#   ci/fuzz.sh              # ~72 s in total (12 s per target)
+#   ci/fuzz.sh              # ~84 s in total (12 s per target)
 #   FUZZ_SECS=600 ci/fuzz.sh            # 10 minutes per target, locally
 #   ci/fuzz.sh parse_line eprt          # only these targets
 #
@@ -12,7 +12,7 @@
 set -eu
 cd "$(dirname "$0")/../fuzz"
 SECS="${FUZZ_SECS:-12}"
-TARGETS="${*:-parse_line path_resolve reply_decoder eprt listing_parse proxy_header}"
+TARGETS="${*:-parse_line path_resolve reply_decoder eprt listing_parse proxy_header modee}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "ci/fuzz.sh: needs nightly and cargo-fuzz (rustup toolchain install nightly; cargo install cargo-fuzz)" >&2

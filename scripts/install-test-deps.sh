@@ -3,7 +3,9 @@
 #
 #   Debian packages  curl lftp vsftpd python3 rclone wget aria2 perl libio-socket-ssl-perl
 #                    libcommons-net-java, passwd (useradd, chpasswd: the PAM tests create
-#                    an account), libpam0g-dev and libclang-dev (building --auth pam); a JDK (default-jdk-headless) only if javac is
+#                    an account), libpam0g-dev and libclang-dev (building --auth pam),
+#                    globus-gass-copy-progs (globus-url-copy) and
+#                    globus-gridftp-server-progs (MODE E interop); a JDK (default-jdk-headless) only if javac is
 #                    missing and nodejs only if node is; npm and python3-pip when the
 #                    project-local installs below need them
 #   npm              basic-ftp  -> target/test-deps/node_modules
@@ -36,6 +38,8 @@ declare -A probe=(
   [passwd]=/usr/sbin/chpasswd
   [libpam0g-dev]=/usr/include/security/pam_appl.h
   [libclang-dev]=/usr/share/doc/libclang-dev
+  [globus-gass-copy-progs]=/usr/bin/globus-url-copy
+  [globus-gridftp-server-progs]=/usr/sbin/globus-gridftp-server
 )
 missing=()
 for pkg in "${!probe[@]}"; do

@@ -12,7 +12,7 @@ use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-async fn pace(tuning: &Tuning, n: u64) {
+pub(crate) async fn pace(tuning: &Tuning, n: u64) {
     for l in &tuning.limits {
         l.acquire(n).await;
     }
@@ -36,11 +36,11 @@ fn send_buf(tuning: &Tuning, len: u64) -> Vec<u8> {
 /// the length of an upload is not known in advance.
 const FIRST_RECV_BUF: usize = 64 * 1024;
 
-fn recv_buf(tuning: &Tuning) -> Vec<u8> {
+pub(crate) fn recv_buf(tuning: &Tuning) -> Vec<u8> {
     vec![0u8; FIRST_RECV_BUF.min(chunk(tuning))]
 }
 
-fn grow(buf: &mut Vec<u8>, filled: usize, tuning: &Tuning) {
+pub(crate) fn grow(buf: &mut Vec<u8>, filled: usize, tuning: &Tuning) {
     let max = chunk(tuning);
     if filled == buf.len() && buf.len() < max {
         let next = (buf.len() * 4).min(max);

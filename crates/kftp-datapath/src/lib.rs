@@ -7,6 +7,8 @@
 //!   anything that is not a plain TCP socket (user-space TLS). On the development VM it
 //!   is slower than sendfile/splice and costs about twice the CPU (crates/kftp-datapath/MEASUREMENTS.md).
 //!   One loop per direction: the bare-socket forms run the stream loop over the socket.
+//! - [`modee`]: MODE E (GridFTP extended block mode): blocks over several streams, both
+//!   directions, for the server and the client.
 //! - [`ascii`]: TYPE A line-ending conversion, streaming.
 //! - [`digest`]: the HASH/X* digests of a file range, for the server and the client.
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
@@ -22,6 +24,7 @@ pub mod chooser;
 pub mod copy;
 pub mod digest;
 pub mod ktls;
+pub mod modee;
 pub mod probe;
 pub mod rate;
 pub mod sendfile;

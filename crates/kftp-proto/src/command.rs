@@ -146,7 +146,7 @@ pub enum Command {
     Type(TransferType),
     /// STRU F|R|P (only F is supported; kept so the reply can be 504 rather than 501)
     Stru(char),
-    /// MODE S|B|C (only S is supported)
+    /// MODE S|B|C|E (S, and E where the server speaks GridFTP extended block mode)
     Mode(char),
     // --- service commands (4.1.3)
     /// RETR path

@@ -6,6 +6,8 @@
 //! - [`reply`]: [`Reply`]; encoding and incremental decoding.
 //! - [`addr`]: PORT/PASV (RFC 959) and EPRT/EPSV (RFC 2428) address formats.
 //! - [`path`]: virtual path normalisation relative to a session root.
+//! - [`modee`]: MODE E (GridFTP extended block mode): block headers, EOD/EOF accounting,
+//!   restart ranges, `112` perf markers, `OPTS RETR Parallelism`.
 //! - [`listing`]: `ls -l` lines and MLSx facts (RFC 3659) for the server; parsers for the client.
 //! - [`name`]: the rule for a name from a server (one path component, nothing hostile).
 //! - [`time`]: the `YYYYMMDDHHMMSS` timestamps of MDTM/MFMT/MLSx, and `ls` dates.
@@ -18,6 +20,7 @@ pub mod addr;
 pub mod command;
 pub mod listing;
 pub mod listing_parse;
+pub mod modee;
 pub mod name;
 pub mod parse;
 pub mod path;

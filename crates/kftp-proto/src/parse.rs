@@ -129,7 +129,7 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         "PASV" => Command::Pasv,
         "TYPE" => Command::Type(parse_type(&need!("TYPE"))?),
         "STRU" => Command::Stru(single_char("STRU", &need!("STRU"), "FRP")?),
-        "MODE" => Command::Mode(single_char("MODE", &need!("MODE"), "SBC")?),
+        "MODE" => Command::Mode(single_char("MODE", &need!("MODE"), "SBCE")?),
         "RETR" => Command::Retr(need!("RETR")),
         "STOR" => Command::Stor(need!("STOR")),
         "STOU" => Command::Stou(opt),
@@ -410,6 +410,7 @@ mod tests {
             ("TYPE L 8", Command::Type(TransferType::Image)),
             ("STRU f", Command::Stru('F')),
             ("MODE B", Command::Mode('B')),
+            ("MODE E", Command::Mode('E')),
             ("REST 100", Command::Rest(100)),
             ("ALLO 5 R 6", Command::Allo(5)),
             (

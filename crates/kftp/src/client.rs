@@ -92,6 +92,8 @@ pub struct Features {
     pub mfmt: bool,
     /// UTF8 (RFC 2640).
     pub utf8: bool,
+    /// PARALLEL (GridFTP): MODE E with `OPTS RETR Parallelism`.
+    pub parallel: bool,
     /// HASH algorithms, with the one currently selected first.
     pub hash: Vec<HashAlgo>,
     /// XSHA256, XSHA1, XMD5, XCRC... as listed.
@@ -118,6 +120,7 @@ impl Features {
                 "MDTM" => f.mdtm = true,
                 "MFMT" => f.mfmt = true,
                 "UTF8" => f.utf8 = true,
+                "PARALLEL" => f.parallel = true,
                 "HASH" => {
                     let mut algos: Vec<(bool, HashAlgo)> = arg
                         .split(';')
@@ -164,6 +167,12 @@ pub struct Client {
     pub(crate) no_eprt: bool,
     /// Data connections are TLS (PROT P).
     pub(crate) data_tls: bool,
+    /// The server is in MODE E (see [`crate::modee`]); MODE S data connections switch back.
+    pub(crate) mode_e: bool,
+    /// Plain MODE E streams kept after EOD for the next transfer (see [`crate::modee`]).
+    pub(crate) mode_e_cache: crate::modee::Cache,
+    /// Streams for get and put in MODE E ([`Client::set_streams`]; 1: MODE S).
+    pub(crate) streams: u32,
 }
 
 impl Greeted {
@@ -271,6 +280,9 @@ impl Greeted {
             no_epsv: false,
             no_eprt: false,
             data_tls: secure,
+            mode_e: false,
+            mode_e_cache: Default::default(),
+            streams: 1,
         })
     }
 }
@@ -318,6 +330,7 @@ impl Client {
         if c.ty != self.ty {
             c.set_type(self.ty).await?;
         }
+        c.streams = self.streams;
         Ok(c)
     }
 

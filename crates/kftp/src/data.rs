@@ -28,7 +28,7 @@ pub(crate) fn unsupported(code: u16) -> bool {
 }
 
 impl Client {
-    fn peer(&self) -> Result<SocketAddr> {
+    pub(crate) fn peer(&self) -> Result<SocketAddr> {
         self.ctl
             .stream()
             .tcp()
@@ -37,7 +37,7 @@ impl Client {
     }
 
     /// Asks for a passive port and returns where to connect.
-    async fn passive_addr(&mut self) -> Result<SocketAddr> {
+    pub(crate) async fn passive_addr(&mut self) -> Result<SocketAddr> {
         let peer = self.peer()?;
         if !self.no_epsv {
             let r = self.ctl.cmd(&Command::Epsv(EpsvArg::Any)).await?;
@@ -69,7 +69,7 @@ impl Client {
     }
 
     /// Sends EPRT (or PORT) for a listener on the control connection's local address.
-    async fn active_listener(&mut self) -> Result<TcpListener> {
+    pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
         let local = self
             .ctl
             .stream()
@@ -119,6 +119,9 @@ impl Client {
         {
             self.refill_tickets().await;
         }
+        if self.mode_e {
+            self.stream_mode().await?;
+        }
         let timeout = self.ctl.timeout();
         let tcp = match self.opts.mode {
             DataMode::Passive => {
@@ -165,7 +168,7 @@ impl Client {
     /// ones): rustls uses each ticket once, and kftpd sends none on upload connections,
     /// so a run of uploads would otherwise leave nothing to resume the control session
     /// with. Best effort: a server that refuses the listing costs one round trip.
-    async fn refill_tickets(&mut self) {
+    pub(crate) async fn refill_tickets(&mut self) {
         let cmd = Command::Nlst {
             path: Some(".kftp-ticket-refill-*".into()),
             all: false,
@@ -178,7 +181,7 @@ impl Client {
         }
     }
 
-    async fn expect_preliminary(&mut self, cmd: &Command, what: &str) -> Result<()> {
+    pub(crate) async fn expect_preliminary(&mut self, cmd: &Command, what: &str) -> Result<()> {
         let r = self.ctl.cmd(cmd).await?;
         if r.is_preliminary() {
             Ok(())

@@ -28,6 +28,8 @@
 //!   remote) paths, one checked component at a time, never through a symbolic link.
 //! - [`ascii`]: TYPE A line-ending conversion.
 //! - [`segmented`]: one file over N connections.
+//! - [`modee`]: one file over N streams of one session, in GridFTP's MODE E, when the
+//!   server offers it (FEAT `PARALLEL`).
 //! - [`hash`]: server checksums (HASH, X*) and local ones; `--verify`.
 //! - [`progress`]: the [`Progress`] trait through which transfers report bytes moved.
 //! - [`mirror`]: recursive sync either way, by size and mtime, with `--delete` and
@@ -60,6 +62,7 @@ pub mod error;
 pub mod hash;
 pub mod localname;
 pub mod mirror;
+pub mod modee;
 pub mod netrc;
 pub mod progress;
 pub mod segmented;

@@ -103,7 +103,7 @@ async fn read_all<R: AsyncRead + Unpin>(r: &mut R, limit: u64) -> std::io::Resul
 
 /// Removes the file at `path` when dropped, unless disarmed: a failed or cancelled
 /// download leaves no temp file behind.
-struct RemoveOnDrop(Option<PathBuf>);
+pub(crate) struct RemoveOnDrop(pub(crate) Option<PathBuf>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
@@ -217,6 +217,9 @@ impl Client {
         let what = format!("get {remote}");
         if opts.resume && opts.ascii {
             return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
+        }
+        if !opts.resume && self.mode_e_applies(self.streams, opts.ascii) {
+            return self.get_mode_e(remote, local, self.streams, progress).await;
         }
         let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
         let mut offset = 0;
@@ -343,6 +346,9 @@ impl Client {
         let what = format!("put {remote}");
         if opts.resume && opts.ascii {
             return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
+        }
+        if !opts.resume && self.mode_e_applies(self.streams, opts.ascii) {
+            return self.put_mode_e(local, remote, self.streams, progress).await;
         }
         let file = File::open(local)
             .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;

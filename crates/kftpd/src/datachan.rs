@@ -134,7 +134,9 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     // Rebinding a port whose previous connection sits in TIME_WAIT must work.
     sock.set_reuseaddr(true)?;
     sock.bind(addr)?;
-    sock.listen(1)
+    // Room for MODE E's parallel streams arriving together (a backlog of 1 would drop
+    // their SYNs and cost each a retransmission second).
+    sock.listen(16)
 }
 
 /// Opens the data connection. Passive: waits for the client, dropping (and logging)
@@ -147,48 +149,74 @@ pub async fn open(
     cfg: &Config,
     session: u64,
 ) -> Result<TcpStream, Reply> {
-    let fail = |why: String| Reply::new(425, format!("Can't open data connection: {why}."));
-    let stream = match setup {
+    match setup {
         DataSetup::Passive(listener, _slot) => {
             let deadline = tokio::time::Instant::now() + cfg.data_timeout;
-            loop {
-                let accepted = tokio::time::timeout_at(deadline, listener.accept()).await;
-                let (s, from) = match accepted {
-                    Err(_) => {
-                        return Err(fail(format!("no connection within {:?}", cfg.data_timeout)))
-                    }
-                    Ok(Err(e)) => return Err(fail(e.to_string())),
-                    Ok(Ok(x)) => x,
-                };
-                if same_host(from.ip(), peer_ip) || cfg.allow_foreign_data_peer {
-                    break s;
-                }
-                if FOREIGN_WARN.pass() {
-                    tracing::warn!(
-                        session,
-                        from = %from,
-                        control_peer = %peer_ip,
-                        "refused passive data connection from a host other than the control peer"
-                    );
-                }
-            }
+            accept_peer(&listener, peer_ip, cfg, session, deadline).await
         }
-        DataSetup::Active(target) => {
-            let sock = match target {
-                SocketAddr::V4(_) => TcpSocket::new_v4(),
-                SocketAddr::V6(_) => TcpSocket::new_v6(),
+        DataSetup::Active(target) => connect(target, local_ip, cfg).await,
+    }
+}
+
+fn open_failed(why: String) -> Reply {
+    Reply::new(425, format!("Can't open data connection: {why}."))
+}
+
+/// Accepts the next connection on a passive listener that comes from the control peer
+/// (others are dropped and logged, unless configured otherwise), until `deadline`.
+pub async fn accept_peer(
+    listener: &TcpListener,
+    peer_ip: IpAddr,
+    cfg: &Config,
+    session: u64,
+    deadline: tokio::time::Instant,
+) -> Result<TcpStream, Reply> {
+    loop {
+        let accepted = tokio::time::timeout_at(deadline, listener.accept()).await;
+        let (s, from) = match accepted {
+            Err(_) => {
+                return Err(open_failed(format!(
+                    "no connection within {:?}",
+                    cfg.data_timeout
+                )))
             }
-            .map_err(|e| fail(e.to_string()))?;
-            if local_ip.is_ipv4() == target.is_ipv4() {
-                sock.bind(SocketAddr::new(local_ip, 0))
-                    .map_err(|e| fail(e.to_string()))?;
-            }
-            match tokio::time::timeout(cfg.data_timeout, sock.connect(target)).await {
-                Err(_) => return Err(fail(format!("connecting to {target} timed out"))),
-                Ok(Err(e)) => return Err(fail(format!("connecting to {target}: {e}"))),
-                Ok(Ok(s)) => s,
-            }
+            Ok(Err(e)) => return Err(open_failed(e.to_string())),
+            Ok(Ok(x)) => x,
+        };
+        if same_host(from.ip(), peer_ip) || cfg.allow_foreign_data_peer {
+            let _ = s.set_nodelay(true);
+            return Ok(s);
         }
+        if FOREIGN_WARN.pass() {
+            tracing::warn!(
+                session,
+                from = %from,
+                control_peer = %peer_ip,
+                "refused passive data connection from a host other than the control peer"
+            );
+        }
+    }
+}
+
+/// Connects to an active (PORT/EPRT) target from the control connection's local address.
+pub async fn connect(
+    target: SocketAddr,
+    local_ip: IpAddr,
+    cfg: &Config,
+) -> Result<TcpStream, Reply> {
+    let sock = match target {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .map_err(|e| open_failed(e.to_string()))?;
+    if local_ip.is_ipv4() == target.is_ipv4() {
+        sock.bind(SocketAddr::new(local_ip, 0))
+            .map_err(|e| open_failed(e.to_string()))?;
+    }
+    let stream = match tokio::time::timeout(cfg.data_timeout, sock.connect(target)).await {
+        Err(_) => return Err(open_failed(format!("connecting to {target} timed out"))),
+        Ok(Err(e)) => return Err(open_failed(format!("connecting to {target}: {e}"))),
+        Ok(Ok(s)) => s,
     };
     let _ = stream.set_nodelay(true);
     Ok(stream)

@@ -6,6 +6,7 @@
 //! - [`session`] — one control connection: line -> policy -> dispatch -> reply.
 //! - [`commands`] — one handler module per verb (family); see its table.
 //! - [`transfer`] and [`datachan`]: data connections and moving bytes via `kftp-datapath`.
+//! - [`modee`] — MODE E (GridFTP extended block mode): parallel streams, cached streams.
 //! - [`storage`] — the storage seam and the kernel-jailed local backend.
 //! - [`auth`] — the users file and Argon2id, system accounts through PAM.
 //! - [`config`] — every setting once (flags and TOML file), resolved into plain data;
@@ -39,6 +40,7 @@ pub mod http_tls;
 pub mod limits;
 pub mod metrics;
 pub mod metrics_http;
+pub mod modee;
 pub mod opstate;
 pub mod privdrop;
 pub mod privfile;

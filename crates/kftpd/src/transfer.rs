@@ -114,6 +114,16 @@ pub struct DataTls {
     pub require_reuse: bool,
 }
 
+impl DataTls {
+    /// Whether a data connection must resume the control connection's session.
+    pub fn reuse(&self) -> Reuse<'_> {
+        match (self.require_reuse, self.lineage.as_deref()) {
+            (true, Some(l)) => Reuse::Required(l),
+            (_, l) => Reuse::Optional(l),
+        }
+    }
+}
+
 /// The data connection, plain or TLS (the same type as the control connection's).
 type Conn = kftp_tls::ServerStream;
 
@@ -379,37 +389,50 @@ async fn send_listing<W: tokio::io::AsyncWrite + Unpin>(
     Ok(n)
 }
 
+/// How a transfer reaches the client: MODE S's one data connection, or MODE E's streams
+/// of blocks ([`crate::modee`], which opens them itself).
+pub enum Channel {
+    /// MODE S.
+    Stream(DataSetup),
+    /// MODE E.
+    Blocks(crate::modee::Plan),
+}
+
+/// What moves the bytes once the channel is open.
+enum Wire {
+    Stream(Conn),
+    Blocks(crate::modee::Plan),
+}
+
 /// Opens the data connection, moves the bytes, and returns the final reply.
-pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
+pub async fn run(job: Job, channel: Channel, mut ctx: Ctx) -> Reply {
     let cfg = &ctx.shared.config;
     let upload = matches!(job, Job::Receive { .. });
+    let setup = match channel {
+        Channel::Stream(setup) => setup,
+        Channel::Blocks(plan) => return run_opened(job, Wire::Blocks(plan), ctx).await,
+    };
     let opened = async {
         let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
         match &ctx.tls {
             None => Ok(Conn::Plain(sock)),
-            Some(t) => {
-                let reuse = match (t.require_reuse, t.lineage.as_deref()) {
-                    (true, Some(l)) => Reuse::Required(l),
-                    (_, l) => Reuse::Optional(l),
-                };
-                match accept_data_for(&t.server, sock, reuse, upload).await {
-                    Ok(s) => Ok(Conn::Tls(Box::new(s))),
-                    Err(e) => {
-                        tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
-                        let hint = if e.is_reuse_refusal() {
-                            " If your client cannot resume TLS sessions (Java's FTPSClient, \
+            Some(t) => match accept_data_for(&t.server, sock, t.reuse(), upload).await {
+                Ok(s) => Ok(Conn::Tls(Box::new(s))),
+                Err(e) => {
+                    tracing::warn!(session = ctx.session, peer = %ctx.peer_ip, error = %e, "refused TLS data connection");
+                    let hint = if e.is_reuse_refusal() {
+                        " If your client cannot resume TLS sessions (Java's FTPSClient, \
                              Python's ftplib.FTP_TLS, gvfs), ask the server's operator to \
                              relax this for your account (tls_reuse_required = false)."
-                        } else {
-                            ""
-                        };
-                        Err(Reply::new(
-                            e.reply_code(),
-                            format!("Data connection refused: {e}.{hint}"),
-                        ))
-                    }
+                    } else {
+                        ""
+                    };
+                    Err(Reply::new(
+                        e.reply_code(),
+                        format!("Data connection refused: {e}.{hint}"),
+                    ))
                 }
-            }
+            },
         }
     };
     let conn = tokio::select! {
@@ -431,6 +454,13 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
             return reply;
         }
     };
+    run_opened(job, Wire::Stream(conn), ctx).await
+}
+
+/// Moves the bytes over an open channel and returns the final reply.
+async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
+    let cfg = &ctx.shared.config;
+    let upload = matches!(job, Job::Receive { .. });
     let tuning = Tuning {
         choice: cfg.data_path,
         buf_size: cfg.buf_size,
@@ -444,6 +474,8 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     let started = Instant::now();
     let progress = ctx.progress.clone();
     let stall = cfg.stall_timeout;
+    let (peer_ip, local_ip, session) = (ctx.peer_ip, ctx.local_ip, ctx.session);
+    let data_tls = ctx.tls.as_ref();
 
     // The watchdog: a transfer that makes no progress for `stall_timeout` ends with 426
     // instead of holding a session and a file forever.
@@ -477,7 +509,12 @@ pub async fn run(mut job: Job, setup: DataSetup, mut ctx: Ctx) -> Reply {
     };
 
     let mut end = tokio::select! {
-        r = move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof) => r.map_or_else(End::Failed, End::Done),
+        r = async {
+            match wire {
+                Wire::Stream(conn) => move_bytes(&mut job, conn, &tuning, &progress, cfg.tls_strict_eof).await,
+                Wire::Blocks(plan) => crate::modee::move_blocks(&mut job, plan, (peer_ip, local_ip, session), data_tls, cfg, &tuning, &progress).await,
+            }
+        } => r.map_or_else(End::Failed, End::Done),
         _ = &mut ctx.abort => End::Aborted,
         _ = watchdog => End::Stalled,
         _ = over_cap => End::TooLarge(cap),
@@ -648,6 +685,9 @@ pub(crate) fn failure_reply_for_test(e: &io::Error) -> Reply {
 }
 
 fn failure_reply(e: &io::Error, upload: bool) -> Reply {
+    if let Some(crate::modee::OpenFailed(r)) = e.get_ref().and_then(|x| x.downcast_ref()) {
+        return r.clone();
+    }
     if let Some(q) = quota_error(e) {
         return Reply::new(
             552,

@@ -67,6 +67,10 @@ pub struct Global {
     /// control connection's local address. The default is passive (EPSV, then PASV).
     #[arg(long, global = true)]
     pub active: bool,
+    /// get and put over N streams in MODE E (GridFTP extended block mode) when the server
+    /// offers it (FEAT PARALLEL); 1, or any other server, keeps MODE S.
+    #[arg(long, global = true, value_name = "N", default_value_t = 4)]
+    pub streams: u32,
     /// ASCII transfers (TYPE A, line endings converted) instead of binary.
     #[arg(long, global = true)]
     pub ascii: bool,

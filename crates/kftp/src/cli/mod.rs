@@ -107,9 +107,12 @@ pub fn credentials(target: &Target, g: &Global) -> Result<kftp::Credentials> {
 pub async fn connect(target: &Target, g: &Global) -> Result<Client> {
     let opts = connect_options(target, g)?;
     let creds = credentials(target, g)?;
-    Client::connect(opts, creds)
+    let mut c = Client::connect(opts, creds)
         .await
-        .map_err(|e| e.context(target.authority()))
+        .map_err(|e| e.context(target.authority()))?;
+    // get, put, mirror and the shell use MODE E by themselves where the server offers it.
+    c.set_streams(g.streams);
+    Ok(c)
 }
 
 fn basename(path: &str) -> &str {

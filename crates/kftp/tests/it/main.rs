@@ -6,6 +6,7 @@ mod cli;
 mod hostile;
 mod kftpd;
 mod library;
+mod modee;
 mod suite;
 mod vsftpd;
 

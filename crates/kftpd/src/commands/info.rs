@@ -46,6 +46,10 @@ pub fn feat(s: &Session) -> Answer {
         ]
         .map(String::from),
     );
+    if s.shared.config.max_streams > 0 {
+        // GridFTP clients look for PARALLEL before using MODE E with several streams.
+        lines.push("PARALLEL".into());
+    }
     lines.push(format!("MLST {}", s.mlst_facts.feat()));
     lines.push(format!("HASH {}", hashes.join(";")));
     lines.push("End".into());
@@ -83,6 +87,7 @@ pub fn opts(s: &mut Session, name: &str, arg: Option<&str>) -> Answer {
             s.hash_algo = algo;
             Ok(Reply::new(200, algo.name()))
         }
+        "RETR" => Ok(crate::modee::opts_retr(s, arg)),
         _ => Err(Reply::new(
             501,
             format!("OPTS {name}: option not recognised."),

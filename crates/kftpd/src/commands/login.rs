@@ -185,6 +185,9 @@ pub fn rein(s: &mut Session) -> Answer {
     s.rnfr = None;
     s.data = None;
     s.ttype = kftp_proto::TransferType::Image;
+    // MODE S again, and the cached MODE E streams closed: the next login, perhaps another
+    // user, must not inherit them.
+    s.modee = Default::default();
     Ok(Reply::new(220, "Session reinitialised; send USER."))
 }
 

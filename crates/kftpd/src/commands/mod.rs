@@ -87,14 +87,26 @@ pub(crate) async fn start_transfer(
 ) -> Replied {
     let quota = s.pending_quota.take();
     // PROT P, where required, was checked by the policy before the handler ran.
-    let Some(setup) = s.data.take() else {
-        if let Job::Receive {
-            upload, storage, ..
-        } = job
-        {
-            let _ = storage.commit(upload, false).await;
+    let channel = match crate::modee::admit(s, &job) {
+        Ok(Some(plan)) => Ok(transfer::Channel::Blocks(plan)),
+        Ok(None) => s
+            .data
+            .take()
+            .map(transfer::Channel::Stream)
+            .ok_or_else(|| Reply::new(425, "Use PORT, EPRT, PASV or EPSV first.")),
+        Err(r) => Err(r),
+    };
+    let setup = match channel {
+        Ok(c) => c,
+        Err(refusal) => {
+            if let Job::Receive {
+                upload, storage, ..
+            } = job
+            {
+                let _ = storage.commit(upload, false).await;
+            }
+            return Err(refusal);
         }
-        return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     };
     let tls = match (s.prot, &s.shared.tls) {
         (Prot::Private, Some(server)) => Some(transfer::DataTls {

@@ -24,13 +24,17 @@ pub fn stru(c: char) -> Answer {
     }
 }
 
-/// MODE: stream mode only.
-pub fn mode(c: char) -> Answer {
+/// MODE: stream, or GridFTP's extended block mode (see [`crate::modee`]).
+pub fn mode(s: &mut Session, c: char) -> Answer {
     match c {
-        'S' => Ok(Reply::new(200, "Mode set to S.")),
+        'S' => {
+            crate::modee::mode_s(s);
+            Ok(Reply::new(200, "Mode set to S."))
+        }
+        'E' => Ok(crate::modee::mode_e(s)),
         _ => Err(Reply::new(
             504,
-            format!("MODE {c} not implemented; only S (stream) is supported."),
+            format!("MODE {c} not implemented; S (stream) and E (extended block) are."),
         )),
     }
 }

@@ -95,7 +95,7 @@ async fn open_and_start(
 ) -> Replied {
     let fs = storage(s)?;
     let p = s.resolve(arg)?;
-    if s.data.is_none() {
+    if s.data.is_none() && !s.modee.has_cached() {
         return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
     let quota = super::quota::for_upload(s, &fs, &p, mode).await?;

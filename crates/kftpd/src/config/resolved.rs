@@ -101,6 +101,8 @@ pub struct Config {
     pub admin_listen: Option<std::net::SocketAddr>,
     /// Mode of files created by uploads (before the umask).
     pub upload_mode: u32,
+    /// Most streams of one MODE E transfer (0: MODE E off).
+    pub max_streams: usize,
     /// Where logins are checked, in order (`--auth`).
     pub auth: Vec<AuthSource>,
     /// PAM logins (`--auth pam`).
@@ -244,6 +246,7 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
         },
         admin_listen: get!(admin_listen),
         upload_mode: get!(upload_mode).unwrap_or(UPLOAD_MODE).0,
+        max_streams: get!(max_streams).unwrap_or(MAX_STREAMS).min(64),
         auth: get!(auth)
             .unwrap_or_else(|| AUTH.parse::<AuthSources>().expect("static default"))
             .0,

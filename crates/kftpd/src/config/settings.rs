@@ -44,6 +44,8 @@ pub const AUTH_CACHE_TTL: u64 = 300;
 pub const TLS_RELOAD_INTERVAL: u64 = 10;
 /// Default `--quota-rescan`.
 pub const QUOTA_RESCAN: u64 = 60;
+/// Default `--max-streams`.
+pub const MAX_STREAMS: usize = 16;
 /// Default `--auth`.
 pub const AUTH: &str = "file";
 /// Default `--pam-service`.
@@ -158,6 +160,10 @@ pub struct Settings {
     pub buffer_size: Option<usize>,
 
     // --- Sessions and timeouts ---
+    /// Most data streams one MODE E (GridFTP extended block) transfer may use; 0 turns
+    /// MODE E off (at most 64).
+    #[arg(long, value_name = "N", default_value = MAX_STREAMS.to_string())]
+    pub max_streams: Option<usize>,
     /// Maximum concurrent sessions.
     #[arg(long, default_value = MAX_SESSIONS.to_string())]
     pub max_sessions: Option<usize>,

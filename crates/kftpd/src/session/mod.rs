@@ -174,6 +174,8 @@ pub struct Session {
     pub pbsz: bool,
     /// The transfer in flight.
     pub running: Option<Running>,
+    /// MODE E settings and the streams cached between transfers (closed with the session).
+    pub modee: crate::modee::State,
     /// Quota bookkeeping for the transfer about to start (taken by `start_transfer`).
     pub pending_quota: Option<crate::quota::TransferQuota>,
     /// Set by QUIT: close after the reply.
@@ -255,6 +257,7 @@ impl Session {
             },
             pbsz: lineage.is_some(),
             running: None,
+            modee: Default::default(),
             pending_quota: None,
             quit: false,
             lineage,

@@ -10,6 +10,7 @@
 mod aria2;
 mod common;
 mod commons_net;
+mod gridftp;
 // The kftpd launcher and raw control client of the main suite.
 #[path = "../it/harness.rs"]
 mod harness;

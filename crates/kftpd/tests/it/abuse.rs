@@ -156,7 +156,7 @@ fn limits_per_ip_total_and_user() {
 // 2. Login abuse: growing delay, ban, expiry.
 
 #[test]
-fn failed_logins_slow_down_then_ban_then_expire() {
+fn failed_logins_slow_down_then_ban() {
     let srv = Server::start(&[
         "--ban-after",
         "3",

@@ -17,6 +17,7 @@ mod harness;
 mod hash_limits;
 mod jail;
 mod lftp;
+mod modee;
 mod ops;
 mod pam;
 mod quota;

@@ -1,0 +1,368 @@
+//! MODE E (GridFTP extended block mode): one file over several TCP streams of one session,
+//! against kftpd and GridFTP servers (FEAT `PARALLEL`). The block I/O is
+//! [`kftp_datapath::modee`], shared with kftpd.
+//!
+//! The sender of the data connects (GFD.20): for a download kftp listens (EPRT, falling
+//! back to PORT) and the server opens `Parallelism` streams to it; only streams from the
+//! control peer's address are read. For an upload kftp asks for a passive port (EPSV,
+//! falling back to PASV) and connects its streams there. Replies 111 (restart ranges) and
+//! 112 (performance markers) that the server sends before the final one are read and
+//! passed over. Listings and other transfers switch back to MODE S first.
+//!
+//! Under PROT P every stream runs its own TLS handshake with the control connection's
+//! session store, so each resumes the control session as kftpd requires (a download's
+//! streams each bring new tickets; before an upload the store is topped up if low).
+//!
+//! Plain streams outlive a transfer (EOD without the close bit, as GridFTP servers keep
+//! theirs): the next get reads the server's cached streams without EPRT, the next put
+//! writes to the same streams without EPSV, so a run of files costs no new connections.
+//! Streams the server has closed meanwhile are dropped first (and new ones made); `MODE S`
+//! and the end of the session close them.
+//!
+//! Not here yet: kTLS on MODE E streams (TLS blocks go through the copy loop).
+
+use crate::client::Client;
+use crate::error::{Error, ErrorKind, Result};
+use crate::stream::Stream;
+use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
+use kftp_datapath::modee::{alive, recv_blocks, send_blocks, Accept, RecvLimits, Sink};
+use kftp_proto::modee::format_retr_opts;
+use kftp_proto::{Command, Reply, TransferType};
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::net::TcpStream;
+
+/// Most streams kftp asks for or accepts in one transfer.
+pub const MAX_STREAMS: u32 = 64;
+
+/// Plain streams kept between MODE E transfers of one session.
+#[derive(Debug, Default)]
+pub struct Cache {
+    /// After a get: our listener (the server's PORT target) and the server's streams.
+    recv: Option<(TcpListener, Vec<Stream>)>,
+    /// After a put: our streams to the server's passive port.
+    send: Vec<TcpStream>,
+}
+
+/// Opens one stream to the server's passive port.
+async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStream> {
+    let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| crate::control::timeout_error("opening a MODE E stream"))?
+        .map_err(|e| Error::net(format!("data stream to {addr}"), e))?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// A plain stream the peer has not closed (TLS streams are never cached).
+fn live(s: &Stream) -> bool {
+    matches!(s, Stream::Plain(t) if alive(t))
+}
+
+impl Client {
+    /// From now on [`Client::get`] and [`Client::put`] (and so `mirror` and the shell) move
+    /// a whole binary file over `n` streams in MODE E where the server offers it; 1 (the
+    /// default) keeps MODE S. Forked sessions inherit it.
+    pub fn set_streams(&mut self, n: u32) {
+        self.streams = n.clamp(1, MAX_STREAMS);
+    }
+
+    /// Whether a transfer of `streams` streams would run in MODE E here: more than one
+    /// stream, a server that offers it, and binary mode.
+    pub fn mode_e_applies(&self, streams: u32, ascii: bool) -> bool {
+        streams > 1 && self.features.parallel && !ascii
+    }
+
+    /// The local addresses of the MODE E streams kept for the next transfer (downloads'
+    /// then uploads'): the same addresses after another transfer mean it reused them.
+    pub fn cached_streams(&self) -> Vec<std::net::SocketAddr> {
+        let c = &self.mode_e_cache;
+        let recv = c.recv.iter().flat_map(|(_, v)| v.iter().map(|s| s.tcp()));
+        recv.chain(c.send.iter())
+            .filter_map(|t| t.local_addr().ok())
+            .collect()
+    }
+
+    /// The client side of a stream: TLS under PROT P.
+    async fn wrap(&self, tcp: TcpStream) -> std::io::Result<Stream> {
+        match (&self.opts.tls, self.data_tls) {
+            (Some(tls), true) => tls.connect(tcp).await,
+            _ => Ok(Stream::Plain(tcp)),
+        }
+    }
+
+    /// Downloads `remote` to `local` in MODE E over `streams` streams the server opens.
+    pub async fn get_mode_e(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        streams: u32,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("get {remote}");
+        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let tmp = temp_path(local);
+        let file =
+            crate::localname::nofollow(OpenOptions::new().write(true).create(true).truncate(true))
+                .open(&tmp)
+                .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+        let mut guard = RemoveOnDrop(Some(tmp.clone()));
+        self.block_mode().await?;
+        let n = streams.clamp(1, MAX_STREAMS);
+        let r = self
+            .ctl
+            .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
+            .await?;
+        if !r.is_success() {
+            return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
+        }
+        // The server reuses its streams when no new PORT comes, and connects any it lacks
+        // to the old target, our listener.
+        let (mut listener, mut cached) = match self.mode_e_cache.recv.take() {
+            Some((l, s)) if !s.is_empty() && s.iter().all(live) => (l, s),
+            _ => (self.active_listener().await?, Vec::new()),
+        };
+        let retr = Command::Retr(remote.into());
+        if let Err(e) = self.expect_preliminary(&retr, &what).await {
+            if cached.is_empty() {
+                return Err(e);
+            }
+            // The server no longer has the streams (425): set up new ones, once.
+            cached.clear();
+            listener = self.active_listener().await?;
+            self.expect_preliminary(&retr, &what).await?;
+        }
+        let peer = self.peer()?.ip().to_canonical();
+        let timeout = self.ctl.timeout();
+        let listening = &listener;
+        let this = &*self;
+        let accept: Accept<'_, Stream> = Box::new(move || {
+            Box::pin(async move {
+                loop {
+                    let (s, from) = tokio::time::timeout(timeout, listening.accept())
+                        .await
+                        .map_err(|_| std::io::Error::other("no data stream from the server"))??;
+                    if from.ip().to_canonical() == peer {
+                        let _ = s.set_nodelay(true);
+                        return tokio::time::timeout(timeout, this.wrap(s)).await.map_err(
+                            |_| std::io::Error::other("TLS handshake on a MODE E stream timed out"),
+                        )?;
+                    }
+                    tracing::warn!(%from, "refused a MODE E stream from a host that is not the server");
+                }
+            })
+        });
+        let limits = RecvLimits {
+            max_streams: MAX_STREAMS as usize,
+            // A server cannot make the local file larger than it said it is.
+            max_end: size.unwrap_or(u64::MAX),
+        };
+        let tuning = self.opts.tuning.clone();
+        let got = stall_guard(
+            recv_blocks::<Stream>(&file, cached, Some(accept), limits, &tuning, progress),
+            progress,
+            timeout,
+        )
+        .await
+        .map_err(|e| Error::net(what.clone(), e));
+        let got = match got {
+            Ok(g) => g,
+            Err(e) => return Err(self.final_error(&what, e).await),
+        };
+        self.finish_blocks(&what).await?;
+        let keep: Vec<Stream> = got.reusable.into_iter().filter(live).collect();
+        if !keep.is_empty() {
+            self.mode_e_cache.recv = Some((listener, keep));
+        }
+        if let Some(size) = size {
+            if got.bytes != size {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!(
+                        "{what}: received {} bytes, but the server said the file has {size}",
+                        got.bytes
+                    ),
+                ));
+            }
+        }
+        // Blocks are written where they belong; a file that ends in a hole still gets its
+        // full length.
+        if let Some(size) = size {
+            file.set_len(size)
+                .map_err(|e| Error::local(format!("{}", tmp.display()), e))?;
+        }
+        // The server's modification time, as a MODE S get and a segmented get keep it.
+        if self.features.mdtm {
+            if let Ok(Some(t)) = self.mdtm(remote).await {
+                let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
+            }
+        }
+        drop(file);
+        std::fs::rename(&tmp, local)
+            .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))?;
+        guard.0 = None;
+        Ok(TransferReport {
+            bytes: got.bytes,
+            skipped: 0,
+            path: kftp_datapath::PathUsed::Copy,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Uploads `local` to `remote` in MODE E over `streams` streams kftp opens.
+    pub async fn put_mode_e(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        streams: u32,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let started = Instant::now();
+        let what = format!("put {remote}");
+        let file = File::open(local)
+            .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::local(format!("{}", local.display()), e))?
+            .len();
+        let tickets_low = self
+            .opts
+            .tls
+            .as_ref()
+            .and_then(|t| t.tickets.as_ref())
+            .is_some_and(|t| t.tickets() < streams as usize);
+        if self.data_tls && tickets_low {
+            self.refill_tickets().await;
+        }
+        self.block_mode().await?;
+        let timeout = self.ctl.timeout();
+        // The server reads its cached streams when no new PASV comes.
+        let mut tcp: Vec<TcpStream> = std::mem::take(&mut self.mode_e_cache.send);
+        if !tcp.iter().all(alive) {
+            tcp.clear();
+        }
+        let want = if tcp.is_empty() {
+            streams.clamp(1, MAX_STREAMS) as usize
+        } else {
+            0
+        };
+        let addr = match want {
+            0 => None,
+            _ => Some(self.passive_addr().await?),
+        };
+        for addr in addr.into_iter().flat_map(|a| std::iter::repeat_n(a, want)) {
+            tcp.push(connect(addr, timeout).await?);
+        }
+        let stor = Command::Stor(remote.into());
+        if let Err(e) = self.expect_preliminary(&stor, &what).await {
+            if want > 0 {
+                return Err(e);
+            }
+            // The server no longer reads the cached streams (425): new ones, once.
+            let addr = self.passive_addr().await?;
+            tcp.clear();
+            for _ in 0..streams.clamp(1, MAX_STREAMS) {
+                tcp.push(connect(addr, timeout).await?);
+            }
+            self.expect_preliminary(&stor, &what).await?;
+        }
+        // TLS after the 150, as for a MODE S data connection: the server accepts the
+        // streams (in the order they connected) once the transfer has started.
+        let mut socks: Vec<Sink<Stream>> = Vec::new();
+        for s in tcp {
+            socks.push(if self.data_tls {
+                let s = tokio::time::timeout(timeout, self.wrap(s))
+                    .await
+                    .map_err(|_| crate::control::timeout_error("TLS on a MODE E stream"))?
+                    .map_err(|e| Error::net("TLS handshake on a MODE E stream", e))?;
+                Sink::Stream(s)
+            } else {
+                Sink::Tcp(s)
+            });
+        }
+        let tuning = self.opts.tuning.clone();
+        let close = self.data_tls;
+        let sent = stall_guard(
+            send_blocks(&file, 0, len, socks, close, &tuning, progress),
+            progress,
+            timeout,
+        )
+        .await
+        .map_err(|e| Error::net(what.clone(), e));
+        let (socks, outcome) = match sent {
+            Ok(s) => s,
+            Err(e) => return Err(self.final_error(&what, e).await),
+        };
+        // TLS streams end with close_notify, so the server sees a clean end of each; plain
+        // ones stay for the next put.
+        let mut keep = Vec::new();
+        for s in socks {
+            match s {
+                Sink::Tcp(t) => keep.push(t),
+                Sink::Stream(mut s) => {
+                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+                }
+            }
+        }
+        self.finish_blocks(&what).await?;
+        self.mode_e_cache.send = keep;
+        // The local modification time, as a MODE S put keeps it (MFMT, where offered).
+        if let Ok(Ok(d)) = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|m| m.duration_since(UNIX_EPOCH))
+        {
+            let _ = self.set_mtime(remote, d.as_secs() as i64).await;
+        }
+        Ok(TransferReport {
+            bytes: outcome.bytes,
+            skipped: 0,
+            path: outcome.path,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// TYPE I and MODE E, unless already set.
+    async fn block_mode(&mut self) -> Result<()> {
+        self.set_type(TransferType::Image).await?;
+        if !self.mode_e {
+            self.ctl.cmd_ok(&Command::Mode('E'), "MODE E").await?;
+            self.mode_e = true;
+        }
+        Ok(())
+    }
+
+    /// MODE S again, before a transfer that uses one plain data connection.
+    pub(crate) async fn stream_mode(&mut self) -> Result<()> {
+        self.ctl.cmd_ok(&Command::Mode('S'), "MODE S").await?;
+        self.mode_e = false;
+        // The server closes its cached streams on MODE S; so do we.
+        self.mode_e_cache = Cache::default();
+        Ok(())
+    }
+
+    /// The final reply of a MODE E transfer, past any 111/112 markers.
+    async fn finish_blocks(&mut self, what: &str) -> Result<Reply> {
+        loop {
+            let r = self.ctl.read_reply_within(Duration::from_secs(300)).await?;
+            match r.code {
+                111 | 112 => continue,
+                c if (200..300).contains(&c) => return Ok(r),
+                _ => return Err(Error::reply(what.to_string(), r)),
+            }
+        }
+    }
+
+    /// A failed MODE E transfer: the server's reply, when it comes soon, says more than
+    /// the socket error.
+    async fn final_error(&mut self, what: &str, e: Error) -> Error {
+        match tokio::time::timeout(Duration::from_secs(2), self.finish_blocks(what)).await {
+            Ok(Err(r)) => r,
+            _ => e,
+        }
+    }
+}

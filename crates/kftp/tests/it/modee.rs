@@ -1,0 +1,291 @@
+//! MODE E (GridFTP extended block mode) from the client: byte-exact get and put over four
+//! streams against kftpd (plain and PROT P) and against GridFTP's own server (`globus-gridftp-server` from
+//! Debian's globus-gridftp-server-progs, started here on loopback), and MODE S again for
+//! what follows (a listing, a plain get).
+
+use crate::kftpd::Kftpd;
+use crate::{random_bytes, sha256_file};
+use kftp::{Client, ConnectOptions, Credentials, TransferOptions};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// put_mode_e then get_mode_e of a multi-MiB file at `remote_dir` (a path on the server),
+/// checking both copies, then a listing and a MODE S get on the same session.
+async fn round_trip(c: &mut Client, remote_dir: &str, on_disk: &Path) {
+    assert!(c.features().parallel, "the server offers PARALLEL");
+    assert!(c.mode_e_applies(4, false));
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("src.bin");
+    std::fs::write(&src, random_bytes((5 << 20) + 4321, 41)).unwrap();
+    let p = AtomicU64::new(0);
+    let remote = format!("{remote_dir}up.bin");
+    let r = c.put_mode_e(&src, &remote, 4, &p).await.unwrap();
+    assert_eq!(r.bytes, (5 << 20) + 4321);
+    assert_eq!(sha256_file(&on_disk.join("up.bin")), sha256_file(&src));
+
+    let dst = local.path().join("dst.bin");
+    let r = c.get_mode_e(&remote, &dst, 4, &p).await.unwrap();
+    assert_eq!(r.bytes, (5 << 20) + 4321);
+    assert_eq!(sha256_file(&dst), sha256_file(&src));
+    assert_eq!(
+        std::fs::read_dir(local.path()).unwrap().count(),
+        2,
+        "no temp file left"
+    );
+    // Modification times travel as in MODE S: MFMT after put, MDTM after get.
+    let secs = |p: &Path| {
+        p.metadata()
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    assert_eq!(secs(&on_disk.join("up.bin")), secs(&src));
+    assert_eq!(secs(&dst), secs(&src));
+
+    // Back to MODE S by itself.
+    let names: Vec<String> = c
+        .list(remote_dir)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert!(names.contains(&"up.bin".to_string()), "{names:?}");
+    let plain = local.path().join("plain.bin");
+    c.get(&remote, &plain, &TransferOptions::default(), &p)
+        .await
+        .unwrap();
+    assert_eq!(sha256_file(&plain), sha256_file(&src));
+}
+
+#[tokio::test]
+async fn mode_e_get_and_put_against_kftpd() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let mut c = s.fixture().client().await;
+    round_trip(&mut c, "", &s.root).await;
+    c.quit().await;
+}
+
+/// A run of files in one session reuses the streams: the second get reads the server's
+/// cached streams and the second put writes to its own, without new connections (the
+/// same local addresses), byte-exact; a listing (MODE S) closes them.
+#[tokio::test]
+async fn mode_e_streams_are_reused_across_files() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let mut c = s.fixture().client().await;
+    let files: Vec<Vec<u8>> = (0..3)
+        .map(|i| random_bytes((2 << 20) + i * 999, 50 + i as u64))
+        .collect();
+    for (i, f) in files.iter().enumerate() {
+        std::fs::write(s.root.join(format!("f{i}.bin")), f).unwrap();
+    }
+    let local = tempfile::tempdir().unwrap();
+    let p = AtomicU64::new(0);
+    let mut seen = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let dst = local.path().join(format!("f{i}.bin"));
+        c.get_mode_e(&format!("f{i}.bin"), &dst, 4, &p)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&dst).unwrap(), *f);
+        seen.push(c.cached_streams());
+    }
+    assert_eq!(seen[0].len(), 4, "{seen:?}");
+    assert!(
+        seen.iter().all(|s| *s == seen[0]),
+        "the same streams each time: {seen:?}"
+    );
+    let mut sent = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let src = local.path().join(format!("f{i}.bin"));
+        c.put_mode_e(&src, &format!("u{i}.bin"), 4, &p)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(s.root.join(format!("u{i}.bin"))).unwrap(), *f);
+        sent.push(c.cached_streams());
+    }
+    assert_eq!(sent[0].len(), 8, "four each way: {sent:?}");
+    assert!(sent.iter().all(|s| *s == sent[0]), "{sent:?}");
+    c.list("").await.unwrap();
+    assert!(c.cached_streams().is_empty(), "MODE S closes them");
+    let again = local.path().join("again.bin");
+    c.get_mode_e("f1.bin", &again, 4, &p).await.unwrap();
+    assert_eq!(std::fs::read(&again).unwrap(), files[1]);
+    c.quit().await;
+}
+
+/// PROT P on every stream: each stream's TLS handshake resumes the control session (kftpd
+/// refuses any that does not), and the bytes arrive intact both ways.
+#[tokio::test]
+async fn mode_e_over_tls_against_kftpd() {
+    let Some(s) = Kftpd::start(true) else { return };
+    let mut c = s.fixture().client().await;
+    round_trip(&mut c, "", &s.root).await;
+    // Twice, so the second transfer's streams resume on tickets the first ones brought.
+    round_trip(&mut c, "", &s.root).await;
+    c.quit().await;
+}
+
+/// The kftp binary picks MODE E by itself against kftpd (`--streams 4`, the default).
+#[test]
+fn cli_uses_mode_e_by_itself() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("f.bin"), random_bytes(3_000_001, 42)).unwrap();
+    let url = |p: &str| format!("ftp://alice@127.0.0.1:{}/{p}", s.port);
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_kftp"))
+            .args(["-vv", "--netrc"])
+            .arg(d.join("none"))
+            .args(args)
+            .env("KFTP_PASSWORD", "correct horse battery")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}: {err}");
+        err
+    };
+    let put = run(&["put", "f.bin", &url("f.bin")]);
+    assert!(put.contains("MODE E"), "{put}");
+    let get = run(&["get", &url("f.bin"), "back.bin"]);
+    assert!(get.contains("Parallelism=4,4,4"), "{get}");
+    assert_eq!(
+        sha256_file(&d.join("back.bin")),
+        sha256_file(&d.join("f.bin"))
+    );
+    // --streams 1 keeps MODE S.
+    let one = run(&["--streams", "1", "get", &url("f.bin"), "one.bin"]);
+    assert!(!one.contains("MODE E"), "{one}");
+    assert_eq!(
+        sha256_file(&d.join("one.bin")),
+        sha256_file(&d.join("f.bin"))
+    );
+}
+
+struct Gridftp(Child);
+
+impl Drop for Gridftp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn mode_e_get_and_put_against_globus_gridftp_server() {
+    let bin = "/usr/sbin/globus-gridftp-server";
+    if !Path::new(bin).exists() {
+        kftp_testkit::skip("globus-gridftp-server is not installed (scripts/install-test-deps.sh)");
+        return;
+    }
+    // Anonymous logins run as this account; as root the server needs one that is not.
+    let user = if kftp_testkit::running_as_root() {
+        "nobody".to_string()
+    } else {
+        std::env::var("USER").unwrap_or_else(|_| "nobody".into())
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for p in [dir.path(), root.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _srv = Gridftp(
+        Command::new(bin)
+            // In the foreground, a process per session (-no-fork would serve only one).
+            .args(["-aa", "-anonymous-user", &user, "-d", "error"])
+            .args(["-control-interface", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting globus-gridftp-server"),
+    );
+    let mut login = None;
+    for _ in 0..100 {
+        match Client::connect(
+            ConnectOptions::new("127.0.0.1", port),
+            Credentials::anonymous(),
+        )
+        .await
+        {
+            Ok(c) => {
+                login = Some(c);
+                break;
+            }
+            Err(e) if e.kind() == kftp::ErrorKind::Network => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(e) => panic!("anonymous login to globus-gridftp-server: {e}"),
+        }
+    }
+    let mut c = login.expect("globus-gridftp-server listening within 20 s");
+    // Its paths are the file system's.
+    round_trip(&mut c, &format!("{}/", root.display()), &root).await;
+    c.quit().await;
+}
+
+/// `mirror` with streams set: every file goes in MODE E, and after the first file the
+/// run keeps using the same cached streams, both ways (40 files of 4 KiB in two
+/// directories, byte-exact).
+#[tokio::test]
+async fn mirror_moves_small_files_over_cached_mode_e_streams() {
+    use kftp::{MirrorOptions, Silent};
+    use std::sync::Arc;
+    let Some(s) = Kftpd::start(false) else { return };
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..40u64 {
+        let p = src.path().join(format!("d{}/f{i}.bin", i % 2));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, random_bytes(4096, 700 + i)).unwrap();
+    }
+    let mut c = s.fixture().client().await;
+    c.set_streams(2);
+    let opts = MirrorOptions {
+        parallel: 1,
+        ..Default::default()
+    };
+    let r = kftp::mirror_up(&mut c, src.path(), "site", &opts, Arc::new(Silent))
+        .await
+        .unwrap();
+    assert_eq!(r.transferred, 40);
+    assert_eq!(
+        crate::tree_hashes(&s.root.join("site")),
+        crate::tree_hashes(src.path())
+    );
+    assert_eq!(
+        c.cached_streams().len(),
+        2,
+        "the upload ran on cached MODE E streams"
+    );
+
+    let back = tempfile::tempdir().unwrap();
+    let r = kftp::mirror_down(&mut c, "site", back.path(), &opts, Arc::new(Silent))
+        .await
+        .unwrap();
+    assert_eq!(r.transferred, 40);
+    assert_eq!(
+        crate::tree_hashes(back.path()),
+        crate::tree_hashes(src.path())
+    );
+    assert_eq!(
+        c.cached_streams().len(),
+        2,
+        "the download ran on cached MODE E streams"
+    );
+    c.quit().await;
+}

@@ -1,0 +1,275 @@
+//! MODE E, GridFTP's extended block mode: one file over several TCP streams, blocks at
+//! offsets (the codec is [`kftp_proto::modee`]).
+//!
+//! # Layout
+//! - this file: the session's MODE E state (`MODE E`, `OPTS RETR Parallelism=`, the
+//!   connection cache) and [`admit`], which turns a transfer into a [`Plan`] or refuses it
+//!   before `150`.
+//! - [`send`]: RETR: kftpd connects the streams (or reuses cached ones).
+//! - [`recv`]: STOR: the client connects the streams; cached ones are read too.
+//!
+//! Moving the blocks is [`kftp_datapath::modee`], shared with the client.
+//!
+//! # Which side connects
+//! In MODE E the sender of the data is the active side (GFD.20: EOF carries the number of
+//! EODs to expect, which only the sender knows). So RETR needs PORT/EPRT and kftpd opens
+//! `Parallelism` streams to that address; STOR needs PASV/EPSV and the client opens as many
+//! streams as it likes (up to `--max-streams`) to that listener. The other combinations
+//! are refused with `425` before any data moves.
+//!
+//! # PROT P
+//! Under `PROT P` every stream runs its own TLS handshake, which must resume the control
+//! connection's session (as a MODE S data connection must), and blocks go through the
+//! copy loop; TLS streams are closed after each transfer (close bit, close_notify), never
+//! cached.
+//!
+//! # Streams belong to the session
+//! Every stream passes the checks of a MODE S data connection ([`crate::datachan`]): a
+//! passive stream must come from the control peer's address, an active target passed the
+//! bounce check at PORT. Streams that end a transfer with EOD but without the close bit
+//! are kept in this session's cache (at most `--max-streams`), and only this session's
+//! next transfer in the same direction reads from or writes to them (a sending stream is
+//! reused only for the same PORT target); they close with the session, on `MODE S`, or
+//! when a transfer fails. Nothing is shared between sessions, so a stream cannot be
+//! stolen by another login.
+
+pub mod recv;
+pub mod send;
+
+use crate::datachan::DataSetup;
+use crate::session::Session;
+use crate::storage::{ReadHandle, Upload};
+use crate::transfer::Job;
+use kftp_proto::modee::parse_retr_opts;
+use kftp_proto::Reply;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+
+/// A session's MODE E settings and cached streams.
+#[derive(Debug, Default)]
+pub struct State {
+    /// MODE E is selected.
+    pub on: bool,
+    /// Streams a RETR opens (`OPTS RETR Parallelism=`); 0: not set (one stream).
+    pub parallelism: u32,
+    /// Streams kept open after a transfer, for the next one.
+    pub cache: Cache,
+}
+
+/// Streams kept after EOD, shared with the running transfer task, owned by the session.
+pub type Cache = Arc<Mutex<Cached>>;
+
+/// The streams one session keeps between transfers.
+#[derive(Debug, Default)]
+pub struct Cached {
+    /// Streams kftpd opened to a PORT target for RETR, and that target.
+    pub send: Option<(SocketAddr, Vec<TcpStream>)>,
+    /// Streams the client opened for STOR.
+    pub recv: Vec<TcpStream>,
+}
+
+impl State {
+    /// Whether the next transfer can run on cached streams without a new PORT/PASV.
+    pub fn has_cached(&self) -> bool {
+        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        self.on && (c.send.is_some() || !c.recv.is_empty())
+    }
+
+    /// Closes every cached stream.
+    pub fn drop_cache(&self) {
+        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Cached::default();
+    }
+}
+
+/// How one MODE E transfer runs.
+#[derive(Debug)]
+pub struct Plan {
+    /// The PORT target or PASV listener given for this transfer (None: cached streams).
+    pub setup: Option<DataSetup>,
+    /// Streams to send on (RETR).
+    pub streams: usize,
+    /// Most streams a transfer may use (`--max-streams`).
+    pub max_streams: usize,
+    /// The session's cache.
+    pub cache: Cache,
+    /// Largest file end a received block may reach (an anonymous upload's size cap), so a
+    /// block header cannot make a huge sparse file.
+    pub max_end: u64,
+}
+
+/// MODE E: accepted unless `--max-streams 0` turned it off.
+pub fn mode_e(s: &mut Session) -> Reply {
+    if s.shared.config.max_streams == 0 {
+        return Reply::new(504, "MODE E is disabled on this server; use MODE S.");
+    }
+    s.modee.on = true;
+    Reply::new(200, "Mode set to E.")
+}
+
+/// MODE S: leaves MODE E and closes its cached streams.
+pub fn mode_s(s: &mut Session) {
+    s.modee.on = false;
+    s.modee.drop_cache();
+}
+
+/// OPTS RETR: `Parallelism=start,min,max;` (a `StripeLayout` is accepted and ignored:
+/// kftpd is one stripe). More than `--max-streams` is clamped, as the option allows.
+pub fn opts_retr(s: &mut Session, arg: Option<&str>) -> Reply {
+    match parse_retr_opts(arg.unwrap_or("")) {
+        Some(p) => {
+            if let Some(p) = p {
+                let max = s.shared.config.max_streams as u32;
+                s.modee.parallelism = p.start.min(max).max(1);
+            }
+            Reply::new(200, "OPTS Command Successful.")
+        }
+        None => Reply::new(
+            501,
+            "OPTS RETR: expected Parallelism=start,min,max; (start at least 1).",
+        ),
+    }
+}
+
+/// Turns the next transfer into a MODE E [`Plan`] (None in MODE S), taking the session's
+/// data setup, or refuses it with the reply to send instead of `150`.
+pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
+    if !s.modee.on {
+        return Ok(None);
+    }
+    let cfg = &s.shared.config;
+    let refuse = |why: &str| Err(Reply::new(504, format!("MODE E: {why}")));
+    let sending = match job {
+        Job::Send { ascii: true, .. } | Job::Receive { ascii: true, .. } => {
+            return refuse("needs TYPE I.")
+        }
+        Job::Send { offset, .. } if *offset != 0 => {
+            return refuse("REST offsets are not supported; use MODE S to resume.")
+        }
+        Job::Receive { upload, .. } if upload.offset() != 0 => {
+            return refuse("REST and APPE are not supported; use MODE S to resume.")
+        }
+        Job::Send {
+            handle: ReadHandle::Object(_),
+            ..
+        }
+        | Job::Receive {
+            upload: Upload::Object(_),
+            ..
+        } => return refuse("needs a local file system root; use MODE S."),
+        Job::Listing(_) => return refuse("listings are sent in MODE S; send MODE S first."),
+        Job::Send { .. } => true,
+        Job::Receive { .. } => false,
+    };
+    let cached = s.modee.has_cached();
+    let setup = s.data.take();
+    match (&setup, sending, cached) {
+        (Some(DataSetup::Active(_)), true, _)
+        | (Some(DataSetup::Passive(..)), false, _)
+        | (None, _, true) => {}
+        (None, _, false) => {
+            return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
+        }
+        (Some(_), true, _) => {
+            return Err(Reply::new(
+                425,
+                "MODE E: the sender connects; for RETR send PORT or EPRT, not PASV.",
+            ))
+        }
+        (Some(_), false, _) => {
+            return Err(Reply::new(
+                425,
+                "MODE E: the sender connects; for STOR send PASV or EPSV, not PORT.",
+            ))
+        }
+    }
+    let max_end = match (s.login().is_some_and(|l| l.anonymous), sending) {
+        (true, false) => match cfg.abuse.anonymous_upload_max_bytes {
+            0 => u64::MAX,
+            n => n,
+        },
+        _ => u64::MAX,
+    };
+    Ok(Some(Plan {
+        setup,
+        streams: (s.modee.parallelism.max(1) as usize).min(cfg.max_streams.max(1)),
+        max_streams: cfg.max_streams.max(1),
+        cache: s.modee.cache.clone(),
+        max_end,
+    }))
+}
+
+/// A MODE E transfer that could not open its streams: the reply is the one a MODE S
+/// transfer gives for the same failure (425).
+#[derive(Debug)]
+pub struct OpenFailed(pub Reply);
+
+impl std::fmt::Display for OpenFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0.text())
+    }
+}
+
+impl std::error::Error for OpenFailed {}
+
+/// The TLS handshake on one stream under `PROT P`: it must resume the control
+/// connection's session, as a MODE S data connection must.
+pub(crate) async fn tls_stream(
+    t: &crate::transfer::DataTls,
+    sock: TcpStream,
+    upload: bool,
+) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
+    kftp_tls::accept_data_for(&t.server, sock, t.reuse(), upload)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "refused TLS on a MODE E stream");
+            open_failed(Reply::new(
+                e.reply_code(),
+                format!("Data connection refused: {e}."),
+            ))
+        })
+}
+
+/// Wraps a data-connection refusal so that [`crate::transfer`] answers it as is.
+pub(crate) fn open_failed(r: Reply) -> std::io::Error {
+    std::io::Error::other(OpenFailed(r))
+}
+
+/// Runs a MODE E transfer admitted by [`admit`]: RETR through [`send`], STOR through
+/// [`recv`]. `peer` is (control peer IP, control local IP, session id).
+pub(crate) async fn move_blocks(
+    job: &mut Job,
+    plan: Plan,
+    peer: (std::net::IpAddr, std::net::IpAddr, u64),
+    tls: Option<&crate::transfer::DataTls>,
+    cfg: &crate::config::Config,
+    tuning: &kftp_datapath::Tuning,
+    progress: &std::sync::atomic::AtomicU64,
+) -> std::io::Result<kftp_datapath::Outcome> {
+    let (peer_ip, local_ip, session) = peer;
+    let cache = plan.cache.clone();
+    let r = match job {
+        Job::Send {
+            handle: ReadHandle::File { file, len },
+            offset,
+            ..
+        } => {
+            let range = (*offset, *len);
+            send::send(file, range, plan, local_ip, tls, cfg, tuning, progress).await
+        }
+        Job::Receive {
+            upload: Upload::File(up),
+            ..
+        } => {
+            let peer = (peer_ip, session);
+            recv::recv(&up.file, plan, peer, tls, cfg, tuning, progress).await
+        }
+        // admit() refuses every other job before 150.
+        _ => Err(std::io::Error::other("MODE E: unsupported transfer")),
+    };
+    if r.is_err() {
+        // Streams of a failed transfer are in an unknown state: none is reused.
+        *cache.lock().unwrap_or_else(|p| p.into_inner()) = Cached::default();
+    }
+    r
+}

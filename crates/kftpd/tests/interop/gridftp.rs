@@ -1,0 +1,121 @@
+//! GridFTP's own client, `globus-url-copy` (Debian's globus-gass-copy-progs), in MODE E
+//! (extended block mode) with four parallel streams: a byte-exact download and upload of a
+//! multi-MiB file, plain FTP with no data channel authentication (`-nodcau`). The server's
+//! log shows that the transfers really ran in MODE E over four streams.
+
+use crate::common::*;
+use crate::harness::*;
+use std::process::Command;
+
+fn url(srv: &Server, path: &str) -> String {
+    format!("ftp://{USER}:{PASS}@{}/{path}", srv.host_port())
+}
+
+fn guc(srv: &Server, from: &str, to: &str) -> String {
+    let mut cmd = Command::new("globus-url-copy");
+    cmd.args(["-nodcau", "-p", "4", "-vb", "-dbg", from, to]);
+    let (ok, out, err) = run_limited(&mut cmd, 120);
+    assert!(
+        ok,
+        "globus-url-copy {from} {to} failed\n--- stdout ---\n{out}\n--- stderr ---\n{err}\n--- server log ---\n{}",
+        plain_log(srv)
+    );
+    err
+}
+
+#[test]
+fn globus_url_copy_parallel_download_and_upload() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let data = payload(17);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+
+    // Download: kftpd connects four streams to the client's PORT and sends blocks.
+    let got = tmp.path().join("got.bin");
+    let dbg = guc(
+        &srv,
+        &url(&srv, "big.bin"),
+        &format!("file://{}", got.display()),
+    );
+    assert!(dbg.contains("MODE E"), "{dbg}");
+    assert!(dbg.contains("Parallelism=4,4,4"), "{dbg}");
+    assert_eq!(sha_of(&got), sha256(&data), "download differs");
+
+    // Upload: the client connects to PASV and sends blocks; kftpd writes them at their
+    // offsets.
+    let up = payload(18);
+    let src = tmp.path().join("up.bin");
+    std::fs::write(&src, &up).unwrap();
+    guc(
+        &srv,
+        &format!("file://{}", src.display()),
+        &url(&srv, "sent.bin"),
+    );
+    assert_eq!(sha_of(&srv.path("sent.bin")), sha256(&up), "upload differs");
+    assert!(part_files(&srv).is_empty(), "{:?}", part_files(&srv));
+
+    let cmds = commands(&srv);
+    assert!(cmds.iter().any(|c| c == "MODE E"), "{cmds:?}");
+    let log = plain_log(&srv);
+    assert_eq!(
+        log.matches("mode_e_streams=4").count(),
+        2,
+        "both transfers ran over four streams: {log}"
+    );
+}
+
+/// `-fast` keeps the data channels open between files: the second file of each direction
+/// goes over the four cached streams, with no new PORT or PASV.
+#[test]
+fn globus_url_copy_reuses_cached_streams() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let (a, b) = (payload(21), random_bytes((2 << 20) + 5, 22));
+    std::fs::write(srv.path("a.bin"), &a).unwrap();
+    std::fs::write(srv.path("b.bin"), &b).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let list = |name: &str, lines: [(String, String); 2]| {
+        let p = t.join(name);
+        let text: String = lines.iter().map(|(f, to)| format!("{f} {to}\n")).collect();
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let file = |n: &str| format!("file://{}", t.join(n).display());
+    let down = list(
+        "down.list",
+        [
+            (url(&srv, "a.bin"), file("a.bin")),
+            (url(&srv, "b.bin"), file("b.bin")),
+        ],
+    );
+    let up = list(
+        "up.list",
+        [
+            (file("a.bin"), url(&srv, "ua.bin")),
+            (file("b.bin"), url(&srv, "ub.bin")),
+        ],
+    );
+    for l in [&down, &up] {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-fast", "-p", "4", "-f"]).arg(l);
+        client_ok(&srv, "globus-url-copy -fast", &mut cmd, 120);
+    }
+    assert_eq!(sha_of(&t.join("a.bin")), sha256(&a));
+    assert_eq!(sha_of(&t.join("b.bin")), sha256(&b));
+    assert_eq!(sha_of(&srv.path("ua.bin")), sha256(&a));
+    assert_eq!(sha_of(&srv.path("ub.bin")), sha256(&b));
+    let cmds = commands(&srv);
+    let count = |verb: &str| cmds.iter().filter(|c| c.starts_with(verb)).count();
+    assert_eq!((count("RETR"), count("STOR")), (2, 2), "{cmds:?}");
+    assert_eq!(
+        (count("PORT") + count("EPRT"), count("PASV") + count("EPSV")),
+        (1, 1),
+        "one data setup per direction: {cmds:?}"
+    );
+}

@@ -1,0 +1,226 @@
+//! MODE E (GridFTP extended block mode) on the wire, driven by hand: which side connects,
+//! blocks out of order over several streams, streams cached after EOD and reused by the
+//! next transfer, `--max-streams`, and hostile block headers answered with a reply.
+
+use crate::harness::*;
+use kftp_proto::modee::{Header, HEADER_LEN};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+
+fn port_cmd(l: &TcpListener) -> String {
+    let p = l.local_addr().unwrap().port();
+    format!("PORT 127,0,0,1,{},{}", p >> 8, p & 0xff)
+}
+
+fn block(s: &mut TcpStream, h: Header, body: &[u8]) {
+    s.write_all(&h.encode()).unwrap();
+    s.write_all(body).unwrap();
+}
+
+/// Reads one stream's blocks up to its EOD: (offset, bytes) pairs and EOF's count.
+fn read_stream(mut s: TcpStream) -> (Vec<(u64, Vec<u8>)>, Option<u64>) {
+    let (mut blocks, mut eof) = (Vec::new(), None);
+    loop {
+        let mut b = [0u8; HEADER_LEN];
+        s.read_exact(&mut b).unwrap();
+        let h = Header::decode(&b);
+        if h.descriptor & kftp_proto::modee::DESC_EOF != 0 {
+            eof = Some(h.offset);
+        } else if h.count > 0 {
+            let mut body = vec![0u8; h.count as usize];
+            s.read_exact(&mut body).unwrap();
+            blocks.push((h.offset, body));
+        }
+        if h.is_eod() {
+            assert!(!h.is_close(), "kftpd keeps its streams for reuse");
+            return (blocks, eof);
+        }
+    }
+}
+
+#[test]
+fn mode_e_roles_blocks_cache_and_bad_headers() {
+    let srv = Server::start(&["--max-streams", "3"]);
+    let data = random_bytes((3 << 20) + 77, 501);
+    std::fs::write(srv.path("a.bin"), &data).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let feat = c.expect("FEAT", 211);
+    assert!(feat.text().contains("PARALLEL"), "{feat}");
+    c.expect("MODE E", 200);
+
+    // The sender connects: RETR needs PORT, STOR needs PASV.
+    c.expect("PASV", 227);
+    let r = c.expect("RETR a.bin", 425);
+    assert!(r.text().contains("PORT"), "{r}");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    c.expect(&port_cmd(&l), 200);
+    c.expect("STOR x.bin", 425);
+
+    // Upload over two streams, blocks out of order; EOF (count 2) on the first.
+    let mut a = c.epsv();
+    let mut b = TcpStream::connect(a.peer_addr().unwrap()).unwrap();
+    c.expect("STOR up.bin", 150);
+    let half = data.len() / 2;
+    block(
+        &mut b,
+        Header::data(half as u64, (data.len() - half) as u64),
+        &data[half..],
+    );
+    block(&mut b, Header::eod(false), &[]);
+    block(&mut a, Header::data(0, half as u64), &data[..half]);
+    block(&mut a, Header::eof(2, false), &[]);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("up.bin")).unwrap()),
+        sha256(&data)
+    );
+
+    // The next STOR needs no PASV: the two cached streams carry it.
+    let small = random_bytes(100_003, 502);
+    c.expect("STOR again.bin", 150);
+    block(&mut b, Header::eod(false), &[]);
+    block(&mut a, Header::data(0, small.len() as u64), &small);
+    block(&mut a, Header::eof(2, false), &[]);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(std::fs::read(srv.path("again.bin")).unwrap(), small);
+
+    // Download: kftpd opens Parallelism streams (clamped to --max-streams 3) to the PORT
+    // target; the blocks over all of them make the file, EOF says three.
+    c.expect("OPTS RETR Parallelism=8,8,8;", 200);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    c.expect(&port_cmd(&l), 200);
+    c.expect("RETR a.bin", 150);
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (s, from) = l.accept().unwrap();
+            assert_eq!(from.ip(), srv.addr.ip());
+            std::thread::spawn(move || read_stream(s))
+        })
+        .collect();
+    let mut got = vec![0u8; data.len()];
+    let mut eofs = Vec::new();
+    let mut streams = Vec::new();
+    for r in readers {
+        let (blocks, eof) = r.join().unwrap();
+        streams.push(blocks.len());
+        eofs.extend(eof);
+        for (off, body) in blocks {
+            got[off as usize..off as usize + body.len()].copy_from_slice(&body);
+        }
+    }
+    assert_eq!(c.read().code, 226);
+    assert_eq!(eofs, vec![3], "one EOF, counting three streams");
+    assert_eq!(sha256(&got), sha256(&data));
+    assert_eq!(
+        streams.iter().sum::<usize>(),
+        4,
+        "3 MiB + 77 bytes in 1 MiB blocks"
+    );
+
+    // A block whose end passes 2^64 ends the transfer with a reply, not a panic.
+    let mut d = c.epsv();
+    c.expect("STOR bad.bin", 150);
+    block(&mut d, Header::data(u64::MAX - 1, 5), b"hello");
+    let r = c.read();
+    assert!(r.code >= 400, "{r}");
+    // An EOF announcing more streams than --max-streams is refused too.
+    let mut e = c.epsv();
+    c.expect("STOR bad2.bin", 150);
+    block(&mut e, Header::eof(1000, false), &[]);
+    let r = c.read();
+    assert!(r.code >= 400, "{r}");
+    c.expect("NOOP", 200);
+
+    // REIN closes the cached streams: after a new login there is nothing to send on.
+    let mut a = c.epsv();
+    c.expect("STOR cached.bin", 150);
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226);
+    c.expect("STOR cached2.bin", 150);
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226, "the cached stream serves the next STOR");
+    c.expect("REIN", 220);
+    c.expect(&format!("USER {USER}"), 331);
+    c.expect(&format!("PASS {PASS}"), 230);
+    c.expect("MODE E", 200);
+    c.expect("STOR cached3.bin", 425);
+    let mut probe = [0u8; 1];
+    assert_eq!(
+        a.read(&mut probe).unwrap(),
+        0,
+        "the cached stream was closed"
+    );
+
+    // Listings and resumes stay in MODE S; MODE S brings plain streams back.
+    c.expect("REST 5", 350);
+    c.expect("RETR a.bin", 504);
+    c.expect("MODE S", 200);
+    let s = c.epsv();
+    c.expect("RETR a.bin", 150);
+    assert_eq!(sha256(&read_all(s)), sha256(&data));
+    assert_eq!(c.read().code, 226);
+}
+
+#[test]
+fn mode_e_can_be_turned_off() {
+    let srv = Server::start(&["--max-streams", "0"]);
+    let mut c = srv.login();
+    assert!(!c.expect("FEAT", 211).text().contains("PARALLEL"));
+    c.expect("MODE E", 504);
+}
+
+/// Under PROT P a MODE E stream must resume its own control connection's TLS session: a
+/// stream with a fresh handshake (as another session's client would make) is refused and
+/// the transfer ends with a reply, not with the stream's bytes in the file.
+#[test]
+fn mode_e_tls_stream_must_resume_the_control_session() {
+    use std::io::BufRead;
+    use tokio_rustls::rustls;
+    let srv = Server::start(&[]);
+    let config = || {
+        kftp_tls::client_config(&kftp_tls::ClientTlsOptions {
+            insecure: true,
+            ..Default::default()
+        })
+        .unwrap()
+    };
+    let name = || rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("AUTH TLS", 234);
+    let tcp = c.socket().try_clone().unwrap();
+    let conn = rustls::ClientConnection::new(config(), name()).unwrap();
+    let mut tls = std::io::BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let mut cmd = |line: &str| -> String {
+        tls.get_mut()
+            .write_all(format!("{line}\r\n").as_bytes())
+            .unwrap();
+        let mut reply = String::new();
+        loop {
+            let mut l = String::new();
+            assert!(tls.read_line(&mut l).unwrap() > 0, "control closed");
+            reply.push_str(&l);
+            if l.len() > 3 && l.as_bytes()[3] == b' ' {
+                return reply;
+            }
+        }
+    };
+    assert!(cmd(&format!("USER {USER}")).starts_with("331"));
+    assert!(cmd(&format!("PASS {PASS}")).starts_with("230"));
+    assert!(cmd("PBSZ 0").starts_with("200"));
+    assert!(cmd("PROT P").starts_with("200"));
+    assert!(cmd("MODE E").starts_with("200"));
+    let epsv = cmd("EPSV");
+    let port = kftp_proto::addr::parse_epsv_reply(epsv[4..].trim()).expect(&epsv);
+    let data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    assert!(cmd("STOR stolen.bin").starts_with("150"));
+    // A full handshake with its own, empty session store: no resumption.
+    let conn = rustls::ClientConnection::new(config(), name()).unwrap();
+    let mut stream = rustls::StreamOwned::new(conn, data);
+    let _ = stream.write_all(&Header::eof(1, false).encode());
+    let _ = stream.flush();
+    let mut l = String::new();
+    tls.read_line(&mut l).unwrap();
+    assert!(l.starts_with("522"), "{l}");
+    assert!(!srv.path("stolen.bin").exists());
+}
