@@ -35,52 +35,17 @@
 
 pub mod recv;
 pub mod send;
+pub mod state;
 
 use crate::datachan::DataSetup;
 use crate::session::Session;
 use crate::storage::{ReadHandle, Upload};
-use crate::transfer::Job;
+use crate::transfer::job::Job;
 use kftp_proto::modee::parse_retr_opts;
 use kftp_proto::Reply;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 
-/// A session's MODE E settings and cached streams.
-#[derive(Debug, Default)]
-pub struct State {
-    /// MODE E is selected.
-    pub on: bool,
-    /// Streams a RETR opens (`OPTS RETR Parallelism=`); 0: not set (one stream).
-    pub parallelism: u32,
-    /// Streams kept open after a transfer, for the next one.
-    pub cache: Cache,
-}
-
-/// Streams kept after EOD, shared with the running transfer task, owned by the session.
-pub type Cache = Arc<Mutex<Cached>>;
-
-/// The streams one session keeps between transfers.
-#[derive(Debug, Default)]
-pub struct Cached {
-    /// Streams kftpd opened to a PORT target for RETR, and that target.
-    pub send: Option<(SocketAddr, Vec<TcpStream>)>,
-    /// Streams the client opened for STOR.
-    pub recv: Vec<TcpStream>,
-}
-
-impl State {
-    /// Whether the next transfer can run on cached streams without a new PORT/PASV.
-    pub fn has_cached(&self) -> bool {
-        let c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        self.on && (c.send.is_some() || !c.recv.is_empty())
-    }
-
-    /// Closes every cached stream.
-    pub fn drop_cache(&self) {
-        *self.cache.lock().unwrap_or_else(|p| p.into_inner()) = Cached::default();
-    }
-}
+pub use state::{Cache, Cached, State};
 
 /// How one MODE E transfer runs.
 #[derive(Debug)]
@@ -215,7 +180,7 @@ impl std::error::Error for OpenFailed {}
 /// The TLS handshake on one stream under `PROT P`: it must resume the control
 /// connection's session, as a MODE S data connection must.
 pub(crate) async fn tls_stream(
-    t: &crate::transfer::DataTls,
+    t: &crate::transfer::job::DataTls,
     sock: TcpStream,
     upload: bool,
 ) -> std::io::Result<tokio_rustls::server::TlsStream<TcpStream>> {
@@ -241,7 +206,7 @@ pub(crate) async fn move_blocks(
     job: &mut Job,
     plan: Plan,
     peer: (std::net::IpAddr, std::net::IpAddr, u64),
-    tls: Option<&crate::transfer::DataTls>,
+    tls: Option<&crate::transfer::job::DataTls>,
     cfg: &crate::config::Config,
     tuning: &kftp_datapath::Tuning,
     progress: &std::sync::atomic::AtomicU64,

@@ -8,7 +8,7 @@
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
 use crate::datachan::{self, DataSetup};
-use crate::transfer::DataTls;
+use crate::transfer::job::DataTls;
 use futures::future::BoxFuture;
 use kftp_datapath::modee::{recv_blocks, Accept, RecvLimits};
 use kftp_datapath::{Outcome, PathUsed, Tuning};

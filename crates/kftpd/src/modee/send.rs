@@ -6,7 +6,7 @@
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
 use crate::datachan::{self, DataSetup};
-use crate::transfer::DataTls;
+use crate::transfer::job::DataTls;
 use kftp_datapath::modee::{alive, send_blocks, Sink};
 use kftp_datapath::{Outcome, Tuning};
 use std::fs::File;

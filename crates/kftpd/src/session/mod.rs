@@ -175,7 +175,7 @@ pub struct Session {
     /// The transfer in flight.
     pub running: Option<Running>,
     /// MODE E settings and the streams cached between transfers (closed with the session).
-    pub modee: crate::modee::State,
+    pub modee: crate::modee::state::State,
     /// Quota bookkeeping for the transfer about to start (taken by `start_transfer`).
     pub pending_quota: Option<crate::quota::TransferQuota>,
     /// Set by QUIT: close after the reply.

@@ -4,14 +4,17 @@
 //! task so that ABOR, STAT and NOOP are answered while bytes move. The task returns the
 //! final reply (226, 425, 426, 451, 452, 552).
 
+pub mod job;
+pub use job::{DataTls, Job, ListingBody};
+
 use crate::datachan::{self, DataSetup};
 use crate::session::Shared;
-use crate::storage::{FsError, ReadHandle, Storage, Upload};
+use crate::storage::{FsError, ReadHandle, Upload};
 use futures::StreamExt;
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
-use kftp_tls::{accept_data_for, EofWatch, Lineage, Reuse, ServerTls};
+use kftp_tls::{accept_data_for, EofWatch};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,33 +23,6 @@ use std::time::Instant;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-
-/// What to move.
-pub enum Job {
-    /// RETR: file -> client.
-    Send {
-        /// The open file.
-        handle: ReadHandle,
-        /// REST offset.
-        offset: u64,
-        /// TYPE A.
-        ascii: bool,
-    },
-    /// STOR/APPE/STOU: client -> file.
-    Receive {
-        /// The upload target.
-        upload: Upload,
-        /// TYPE A.
-        ascii: bool,
-        /// Where to commit.
-        storage: Arc<dyn Storage>,
-    },
-    /// LIST/NLST/MLSD: rendered lines, produced as the directory is read.
-    Listing(ListingBody),
-}
-
-/// The rendered lines of a listing, in chunks.
-pub type ListingBody = futures::stream::BoxStream<'static, io::Result<Vec<u8>>>;
 
 /// Everything a transfer task needs besides the job.
 pub struct Ctx {
@@ -101,27 +77,6 @@ enum End {
     Stalled,
     TooLarge(u64),
     Failed(io::Error),
-}
-
-/// TLS for a `PROT P` data connection.
-pub struct DataTls {
-    /// Certificates and the shared config.
-    pub server: Arc<ServerTls>,
-    /// The control connection's lineage: its tickets and session cache serve the data
-    /// connections, so a client that can resume does.
-    pub lineage: Option<Arc<Lineage>>,
-    /// The data connection must resume that lineage (522 otherwise).
-    pub require_reuse: bool,
-}
-
-impl DataTls {
-    /// Whether a data connection must resume the control connection's session.
-    pub fn reuse(&self) -> Reuse<'_> {
-        match (self.require_reuse, self.lineage.as_deref()) {
-            (true, Some(l)) => Reuse::Required(l),
-            (_, l) => Reuse::Optional(l),
-        }
-    }
 }
 
 /// The data connection, plain or TLS (the same type as the control connection's).
