@@ -17,6 +17,8 @@
 //!   socket) that measure the machine's ceiling R.
 //! - `s3`: kftpd on an S3-compatible store against the same operations made directly on
 //!   the store (`--only s3`; not in the default set, since it needs a store).
+//! - [`wan`]: the emulated long fat network (two namespaces joined by a user-space delay
+//!   line, htb for the rate) that `--only wan` measures.
 //!
 //! One server runs at a time; each is measured with TLS off, then on, then stopped.
 
@@ -27,6 +29,7 @@ pub mod raw;
 mod report;
 mod s3;
 mod servers;
+pub mod wan;
 mod workload;
 
 pub use report::{Report, Row};
