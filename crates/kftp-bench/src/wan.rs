@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// Where `ip netns` keeps its named namespaces.
 const NETNS_DIR: &str = "/var/run/netns";
+/// Per-namespace files `ip netns exec` mounts over /etc.
+const ETC_NETNS: &str = "/etc/netns";
 /// Prefix of every namespace made here: `kftpb-a-<pid>-<n>`, `kftpb-b-<pid>-<n>`.
 const PREFIX: &str = "kftpb-";
 /// The TUN device's name inside each namespace.
@@ -150,6 +152,23 @@ impl Wan {
                 live.push(name.clone());
             }
         }
+        // `ip netns exec` mounts /etc/netns/NAME/hosts over /etc/hosts: the GridFTP tools
+        // resolve their host name and their peer's address, with no DNS reachable inside.
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        for side in [Side::A, Side::B] {
+            let etc = Path::new(ETC_NETNS).join(wan.ns(side));
+            std::fs::create_dir_all(&etc)?;
+            std::fs::write(
+                etc.join("hosts"),
+                format!(
+                    "127.0.0.1 localhost\n{} {}\n{} kftp-wan-a\n{} kftp-wan-b\n",
+                    Self::addr(side),
+                    host.trim(),
+                    Self::addr(Side::A),
+                    Self::addr(Side::B)
+                ),
+            )?;
+        }
         let tun_a = wan.in_ns(Side::A, open_tun)??;
         let tun_b = wan.in_ns(Side::B, open_tun)??;
         for side in [Side::A, Side::B] {
@@ -266,6 +285,82 @@ impl Wan {
     }
 }
 
+/// What the bench's `--only wan` measured of the emulator itself.
+#[derive(Clone, Debug)]
+pub struct Capacity {
+    /// Bytes one TCP stream moved from A to B.
+    pub bytes: u64,
+    /// Over this many seconds.
+    pub secs: f64,
+    /// TCP connect time from A to B (one round trip).
+    pub connect: Duration,
+    /// Average `ping` RTT from A to B, if `ping` is installed.
+    pub ping_ms: Option<f64>,
+    /// Packets forwarded and dropped meanwhile.
+    pub stats: WanStats,
+}
+
+impl Wan {
+    /// One plain TCP stream from A to B for `secs` seconds, iperf-like: what the link
+    /// (delay line + htb) sustains. Also the connect RTT and, if installed, ping's RTT.
+    pub fn measure(&self, secs: f64) -> io::Result<Capacity> {
+        let listener = self.in_ns(Side::B, || {
+            std::net::TcpListener::bind((Self::addr(Side::B), 0))
+        })??;
+        let to = std::net::SocketAddr::from((Self::addr(Side::B), listener.local_addr()?.port()));
+        let sink = std::thread::spawn(move || -> io::Result<u64> {
+            let (mut s, _) = listener.accept()?;
+            io::copy(&mut s, &mut io::sink())
+        });
+        let (connect, stream) = self.in_ns(Side::A, || {
+            let t0 = Instant::now();
+            let s = std::net::TcpStream::connect_timeout(&to, Duration::from_secs(10));
+            (t0.elapsed(), s)
+        })?;
+        let mut stream = stream?;
+        let buf = vec![0x5au8; 1 << 20];
+        let t0 = Instant::now();
+        let limit = Duration::from_secs_f64(secs.max(0.1));
+        while t0.elapsed() < limit {
+            io::Write::write_all(&mut stream, &buf)?;
+        }
+        stream.shutdown(std::net::Shutdown::Write)?;
+        // Counted at the receiver, when everything sent has arrived.
+        let bytes = sink
+            .join()
+            .map_err(|_| io::Error::other("receiver panicked"))??;
+        let secs = t0.elapsed().as_secs_f64();
+        Ok(Capacity {
+            bytes,
+            secs,
+            connect,
+            ping_ms: self.ping_ms(),
+            stats: self.stats(),
+        })
+    }
+
+    /// Average RTT of 5 pings from A to B (`rtt min/avg/max/mdev = a/b/c/d ms`).
+    fn ping_ms(&self) -> Option<f64> {
+        let out = self
+            .command(Side::A, "ping")
+            .args(["-c", "5", "-i", "0.2", "-q"])
+            .arg(Self::addr(Side::B).to_string())
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let stats = text.lines().find(|l| l.contains("min/avg/max"))?;
+        stats
+            .split('=')
+            .nth(1)?
+            .trim()
+            .split('/')
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+}
+
 impl Drop for Wan {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -299,6 +394,7 @@ fn delete_ns(name: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    let _ = std::fs::remove_dir_all(Path::new(ETC_NETNS).join(name));
     if let Ok(mut live) = LIVE.lock() {
         live.retain(|n| n != name);
     }
