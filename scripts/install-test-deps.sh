@@ -2,7 +2,7 @@
 # Installs every program the test suite drives (cargo test --workspace), on Debian 12:
 #
 #   Debian packages  curl lftp vsftpd python3 rclone wget aria2 perl libio-socket-ssl-perl
-#                    libcommons-net-java; a JDK (default-jdk-headless) only if javac is
+#                    libcommons-net-java iproute2 (ip, tc: kftp-bench's WAN emulator test); a JDK (default-jdk-headless) only if javac is
 #                    missing and nodejs only if node is; npm and python3-pip when the
 #                    project-local installs below need them
 #   npm              basic-ftp  -> target/test-deps/node_modules
@@ -32,6 +32,7 @@ declare -A probe=(
   [perl]=/usr/bin/perl
   [libio-socket-ssl-perl]=/usr/share/perl5/IO/Socket/SSL.pm
   [libcommons-net-java]=/usr/share/java/commons-net.jar
+  [iproute2]=/usr/sbin/tc
 )
 missing=()
 for pkg in "${!probe[@]}"; do
