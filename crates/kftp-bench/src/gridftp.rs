@@ -112,12 +112,23 @@ pub(crate) fn capacity(ctx: &Ctx<'_>, rows: &mut Vec<Row>) {
                     c.stats.lost + c.stats.overflow
                 );
                 // The note column shows `login` only for logins rows: say it on stderr.
-                ctx.bar
-                    .println(format!("kftp-bench: emulator at {ms} ms: {}", row.login));
+                say(
+                    ctx.bar,
+                    format!("kftp-bench: emulator at {ms} ms: {}", row.login),
+                );
             }
             Err(e) => row.error = Some(format!("WAN emulator: {e}")),
         }
         rows.push(row);
+    }
+}
+
+/// A line above the progress bar, or on stderr when there is no bar (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }
 
@@ -196,19 +207,25 @@ pub(crate) fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) {
     match Wan::start(ctx.args.wan()) {
         Ok(wan) => {
             let c = ctx.args.wan();
-            ctx.bar.println(format!(
-                "kftp-bench: WAN {} ms RTT, {} % loss, {}",
-                c.delay.as_secs_f64() * 2e3,
-                c.loss * 100.0,
-                c.rate_mbit
-                    .map_or("no htb".into(), |r| format!("htb {r} Mbit/s"))
-            ));
+            say(
+                ctx.bar,
+                format!(
+                    "kftp-bench: WAN {} ms RTT, {} % loss, {}",
+                    c.delay.as_secs_f64() * 2e3,
+                    c.loss * 100.0,
+                    c.rate_mbit
+                        .map_or("no htb".into(), |r| format!("htb {r} Mbit/s"))
+                ),
+            );
             env.net(Net::Wan(&wan), rows);
             let s = wan.stats();
-            ctx.bar.println(format!(
-                "kftp-bench: WAN forwarded {} packets, lost {}, overflowed {}",
-                s.forwarded, s.lost, s.overflow
-            ));
+            say(
+                ctx.bar,
+                format!(
+                    "kftp-bench: WAN forwarded {} packets, lost {}, overflowed {}",
+                    s.forwarded, s.lost, s.overflow
+                ),
+            );
         }
         Err(e) => rows.push(failed_row(
             "-",
