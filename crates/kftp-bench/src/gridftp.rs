@@ -3,7 +3,8 @@
 //!
 //! Every row is a real client process against a real server process, both started here:
 //! - one big file (the bench's `--size`) with 1, 4, 8 streams (`--streams`):
-//!   `globus-url-copy -nodcau -p N` against `globus-gridftp-server`; `kftp get` against
+//!   `globus-url-copy -nodcau -p N` against `globus-gridftp-server` (no `-p` for one
+//!   stream: plain MODE S, since `-p 1` still asks for MODE E); `kftp get` against
 //!   kftpd (with `--streams N` when `kftp get --help` offers it, else one MODE S stream,
 //!   and `--segments N`, kftp's ranged connections, marked as such); and
 //!   `globus-url-copy -p N` against kftpd, whose failures (MODE E not spoken yet) become
