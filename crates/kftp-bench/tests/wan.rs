@@ -74,6 +74,8 @@ fn delay_line_delays_and_delivers_intact_and_cleans_up() {
     drop(wan);
     for n in &names {
         assert!(!ns_exists(n), "namespace {n} left behind");
+        let etc = std::path::Path::new("/etc/netns").join(n);
+        assert!(!etc.exists(), "{} left behind", etc.display());
     }
 }
 
