@@ -37,6 +37,12 @@ if [ ${#deps[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${deps[@]}" >/dev/null
 fi
 
+# The HPC rows (`kftp-bench --only gridftp,wan`): GridFTP's server and client, lftp for the
+# small-files reference, iproute2 for the WAN emulator's namespaces and htb, ping to check
+# its RTT. None of these conflicts with the FTP servers, so they are ordinary packages.
+apt-get install -y -qq --no-install-recommends globus-gridftp-server-progs \
+  globus-gass-copy-progs lftp iproute2 iputils-ping >/dev/null
+
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"

@@ -5,7 +5,8 @@
 #                    libcommons-net-java, passwd (useradd, chpasswd: the PAM tests create
 #                    an account), libpam0g-dev and libclang-dev (building --auth pam),
 #                    globus-gass-copy-progs (globus-url-copy) and
-#                    globus-gridftp-server-progs (MODE E interop); a JDK (default-jdk-headless) only if javac is
+#                    globus-gridftp-server-progs (MODE E interop), iproute2 (ip, tc:
+#                    kftp-bench's WAN emulator test); a JDK (default-jdk-headless) only if javac is
 #                    missing and nodejs only if node is; npm and python3-pip when the
 #                    project-local installs below need them
 #   npm              basic-ftp  -> target/test-deps/node_modules
@@ -40,6 +41,7 @@ declare -A probe=(
   [libclang-dev]=/usr/share/doc/libclang-dev
   [globus-gass-copy-progs]=/usr/bin/globus-url-copy
   [globus-gridftp-server-progs]=/usr/sbin/globus-gridftp-server
+  [iproute2]=/usr/sbin/tc
 )
 missing=()
 for pkg in "${!probe[@]}"; do

@@ -17,16 +17,23 @@
 //!   socket) that measure the machine's ceiling R.
 //! - `s3`: kftpd on an S3-compatible store against the same operations made directly on
 //!   the store (`--only s3`; not in the default set, since it needs a store).
+//! - `gridftp`: kftpd + kftp beside globus-gridftp-server + globus-url-copy (and lftp +
+//!   vsftpd for small files), on loopback and on the emulated WAN (`--only gridftp`), and
+//!   the emulator's own capacity (`--only wan`). Neither is in the default set (root).
+//! - [`wan`]: the emulated long fat network (two namespaces joined by a user-space delay
+//!   line, htb for the rate) that `--only wan` measures.
 //!
 //! One server runs at a time; each is measured with TLS off, then on, then stopped.
 
 mod files;
+mod gridftp;
 mod plot;
 mod proc;
 pub mod raw;
 mod report;
 mod s3;
 mod servers;
+pub mod wan;
 mod workload;
 
 pub use report::{Report, Row};
@@ -46,7 +53,7 @@ use std::time::{Duration, Instant};
 use workload::{Sample, Target};
 
 /// The tests `--only` selects from.
-const TESTS: [&str; 9] = [
+const TESTS: [&str; 11] = [
     "raw",
     "download",
     "upload",
@@ -56,10 +63,12 @@ const TESTS: [&str; 9] = [
     "idle",
     "peers",
     "s3",
+    "wan",
+    "gridftp",
 ];
 
 /// Tests that run only when `--only` names them.
-const NOT_DEFAULT: [&str; 1] = ["s3"];
+const NOT_DEFAULT: [&str; 3] = ["s3", "wan", "gridftp"];
 
 /// Tests measured per server started in the main loop.
 const PER_SERVER: [&str; 7] = [
@@ -102,7 +111,9 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "off,on")]
     pub tls_modes: Vec<String>,
     /// Tests to run: raw, download, upload, concurrency, small, logins, idle, peers (default
-    /// all of these), s3 (only when named: kftpd on an S3 store vs the store directly).
+    /// all of these), s3 (only when named: kftpd on an S3 store vs the store directly), wan
+    /// (the WAN emulator's own capacity) and gridftp (kftp beside GridFTP on loopback and
+    /// the emulated WAN), both only when named and as root.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Size of the single-stream file (page-cached), e.g. 256MiB, 1GiB.
@@ -144,6 +155,9 @@ pub struct BenchArgs {
     /// The `s3` test's store and shapes.
     #[command(flatten)]
     pub s3: s3::S3BenchArgs,
+    /// The `wan` and `gridftp` tests' streams and emulated WAN.
+    #[command(flatten)]
+    pub hpc: gridftp::HpcArgs,
 }
 
 /// Parses `256MiB`, `4KiB`, `1G`, `1000`.
@@ -275,7 +289,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             0
         },
         conc_size: args.conc_size.max(1),
-        small_files: if plan.has("small") {
+        small_files: if plan.has("small") || plan.has("gridftp") {
             args.small_files
         } else {
             0
@@ -459,6 +473,35 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             };
             s3::run(&ctx, &mut report).await;
         }
+    }
+    if plan.has("wan") || plan.has("gridftp") {
+        // Ctrl-C: delete the namespaces before going (Drop does it on every other way out).
+        tokio::spawn(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                wan::teardown_all();
+                std::process::exit(130);
+            }
+        });
+        let peers_dir = args.peers_dir.clone().unwrap_or_else(default_peers_dir);
+        let kftpd = kftpd_binary(&args)?;
+        let ctx = gridftp::Ctx {
+            args: &args.hpc,
+            kftpd: &kftpd,
+            root: &root,
+            work: &work,
+            peers_dir: &peers_dir,
+            size: args.size,
+            small_files: args.small_files,
+            bar: &bar,
+        };
+        tokio::task::block_in_place(|| {
+            if plan.has("wan") {
+                gridftp::capacity(&ctx, &mut report.rows);
+            }
+            if plan.has("gridftp") {
+                gridftp::run(&ctx, &mut report.rows);
+            }
+        });
     }
     bar.finish_and_clear();
     report.run_secs = started.elapsed().as_secs_f64();

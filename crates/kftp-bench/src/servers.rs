@@ -44,6 +44,22 @@ pub struct Server {
 }
 
 impl Server {
+    /// A server another module started (GridFTP's): anonymous, stopped on drop like ours.
+    pub fn adopt(name: &str, host: &str, port: u16, child: Child) -> Server {
+        Server {
+            name: name.into(),
+            path: "-".into(),
+            peer: true,
+            host: host.into(),
+            port,
+            creds: Credentials::anonymous(),
+            dir: String::new(),
+            pid: Some(child.id()),
+            login_kind: "anonymous",
+            child: Some(child),
+        }
+    }
+
     /// `name (path)` or just `name`.
     pub fn label(&self) -> String {
         if self.path == "-" {
@@ -125,7 +141,7 @@ fn sha512_crypt(password: &str) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -161,12 +177,34 @@ fn user_creds() -> Credentials {
 
 /// Starts kftpd with `--data-path path` serving `root`.
 pub fn start_kftpd(bin: &Path, path: &str, root: &Path, work: &Path) -> Result<Server, String> {
+    start_kftpd_in(bin, path, root, work, None, "127.0.0.1")
+}
+
+/// [`start_kftpd`] inside network namespace `netns` (`ip netns exec`, which execs: the pid
+/// is kftpd's), listening on `host`: the server side of the emulated WAN.
+pub fn start_kftpd_in(
+    bin: &Path,
+    path: &str,
+    root: &Path,
+    work: &Path,
+    netns: Option<&str>,
+    host: &str,
+) -> Result<Server, String> {
     let users = work.join("kftpd-users.toml");
     add_bench_user(bin, &users, root)?;
     let log = work.join(format!("kftpd-{path}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(bin);
-    cmd.args(["--listen", "127.0.0.1:0", "--root"])
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    cmd.arg("--listen")
+        .arg(format!("{host}:0"))
+        .arg("--root")
         .arg(root)
         .arg("--users")
         .arg(&users)
@@ -184,7 +222,7 @@ pub fn start_kftpd(bin: &Path, path: &str, root: &Path, work: &Path) -> Result<S
         name: "kftpd".into(),
         path: path.into(),
         peer: false,
-        host: "127.0.0.1".into(),
+        host: host.into(),
         port,
         creds: user_creds(),
         dir: String::new(),
@@ -259,7 +297,7 @@ pub fn start_peer(
 
 type Started = Result<(Child, Credentials, &'static str), String>;
 
-fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child, String> {
+pub(crate) fn spawn_logged(cmd: &mut Command, log: &Path) -> Result<Child, String> {
     let f = std::fs::File::create(log).map_err(|e| e.to_string())?;
     let f2 = f.try_clone().map_err(|e| e.to_string())?;
     cmd.stdin(Stdio::null())

@@ -1,0 +1,647 @@
+//! kftp beside GridFTP (`--only gridftp`), on loopback and on the emulated WAN
+//! ([`crate::wan`]), and what the emulator itself sustains (`--only wan`).
+//!
+//! Every row is a real client process against a real server process, both started here:
+//! - one big file (the bench's `--size`) with 1, 4, 8 streams (`--streams`):
+//!   `globus-url-copy -nodcau -p N` against `globus-gridftp-server` (no `-p` for one
+//!   stream: plain MODE S, since `-p 1` still asks for MODE E); `kftp get` against
+//!   kftpd (with `--streams N` when `kftp get --help` offers it, else one MODE S stream,
+//!   and `--segments N`, kftp's ranged connections, marked as such); and
+//!   `globus-url-copy -p N` against kftpd, whose failures (MODE E not spoken yet) become
+//!   the row's error, not the bench's;
+//! - the small files: `globus-url-copy -r -cd -pp -cc 4` against GridFTP, `kftp mirror
+//!   --parallel 4` against kftpd, `lftp mirror -P 4` against vsftpd (loopback only: the
+//!   peers are started on 127.0.0.1).
+//!
+//! On the WAN the servers run in namespace B and the clients in A. CPU is read from
+//! `/proc`: the server's process tree around each transfer, and the client's whole tree
+//! at its exit (waited for with `WNOWAIT`, so the zombie still holds its totals).
+
+use crate::proc::tree_cpu_secs;
+use crate::servers::{self, Server};
+use crate::wan::{Side, Wan, WanConfig};
+use crate::{failed_row, files, Row};
+use indicatif::ProgressBar;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The GridFTP and WAN knobs.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HpcArgs {
+    /// Streams per big-file transfer in the gridftp test (`-p N`, `--streams N`).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+    pub streams: Vec<usize>,
+    /// One-way delay of the emulated WAN in ms (the RTT is twice this).
+    #[arg(long, default_value_t = 25.0)]
+    pub wan_delay_ms: f64,
+    /// Packet loss of the emulated WAN in percent, each direction.
+    #[arg(long, default_value_t = 0.01)]
+    pub wan_loss_pct: f64,
+    /// htb rate of the emulated WAN in Mbit/s each direction (0: no htb, the delay line's
+    /// own speed). Keep it below what `--only wan` measures.
+    #[arg(long, default_value_t = 500)]
+    pub wan_rate_mbit: u64,
+    /// Seed of the WAN's loss draws.
+    #[arg(long, default_value_t = 1)]
+    pub wan_seed: u64,
+    /// Seconds of each `--only wan` capacity stream.
+    #[arg(long, default_value_t = 5.0)]
+    pub wan_secs: f64,
+    /// Give up on one transfer after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub transfer_limit: u64,
+}
+
+impl HpcArgs {
+    fn wan(&self) -> WanConfig {
+        WanConfig {
+            delay: Duration::from_secs_f64(self.wan_delay_ms.max(0.0) / 1e3),
+            loss: self.wan_loss_pct.max(0.0) / 100.0,
+            rate_mbit: (self.wan_rate_mbit > 0).then_some(self.wan_rate_mbit),
+            seed: self.wan_seed,
+            ..Default::default()
+        }
+    }
+}
+
+/// What the runs need from the bench.
+pub(crate) struct Ctx<'a> {
+    pub args: &'a HpcArgs,
+    pub kftpd: &'a Path,
+    pub root: &'a Path,
+    pub work: &'a Path,
+    pub peers_dir: &'a Path,
+    pub size: u64,
+    pub small_files: usize,
+    pub bar: &'a ProgressBar,
+}
+
+/// `--only wan`: one TCP stream through the emulator with no delay and with the
+/// configured delay, no loss, no htb: the ceiling the WAN experiments are sized below.
+pub(crate) fn capacity(ctx: &Ctx<'_>, rows: &mut Vec<Row>) {
+    let delays = [0.0, ctx.args.wan_delay_ms.max(0.0)];
+    for ms in delays {
+        ctx.bar
+            .set_message(format!("WAN emulator capacity, {ms} ms each way"));
+        let cfg = WanConfig {
+            delay: Duration::from_secs_f64(ms / 1e3),
+            ..Default::default()
+        };
+        let mut row = failed_row(
+            "wan-emulator",
+            &format!("{ms} ms"),
+            true,
+            false,
+            "wan-capacity",
+            1,
+            "Mbit/s",
+            "",
+        );
+        match Wan::start(cfg).and_then(|w| w.measure(ctx.args.wan_secs)) {
+            Ok(c) => {
+                row.error = None;
+                row.value = Some(c.bytes as f64 * 8.0 / c.secs / 1e6);
+                row.bytes = c.bytes;
+                row.secs = c.secs;
+                row.login = format!(
+                    "connect {:.1} ms, ping {} ms, {} pkts, {} dropped",
+                    c.connect.as_secs_f64() * 1e3,
+                    c.ping_ms.map_or("-".into(), |p| format!("{p:.1}")),
+                    c.stats.forwarded,
+                    c.stats.lost + c.stats.overflow
+                );
+                // The note column shows `login` only for logins rows: say it on stderr.
+                say(
+                    ctx.bar,
+                    format!("kftp-bench: emulator at {ms} ms: {}", row.login),
+                );
+            }
+            Err(e) => row.error = Some(format!("WAN emulator: {e}")),
+        }
+        rows.push(row);
+    }
+}
+
+/// A line above the progress bar, or on stderr when there is no bar (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// Where one set of rows runs.
+#[derive(Clone, Copy)]
+enum Net<'a> {
+    Loopback,
+    Wan(&'a Wan),
+}
+
+impl Net<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Net::Loopback => "loopback",
+            Net::Wan(_) => "wan",
+        }
+    }
+
+    /// The servers' address.
+    fn host(&self) -> String {
+        match self {
+            Net::Loopback => "127.0.0.1".into(),
+            Net::Wan(_) => Wan::addr(Side::B).to_string(),
+        }
+    }
+
+    fn netns(&self, side: Side) -> Option<&str> {
+        match self {
+            Net::Loopback => None,
+            Net::Wan(w) => Some(w.ns(side)),
+        }
+    }
+
+    fn command(&self, side: Side, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        match self {
+            Net::Loopback => Command::new(program),
+            Net::Wan(w) => w.command(side, program),
+        }
+    }
+
+    /// Whether the client side can connect to `port` on the server.
+    fn reachable(&self, port: u16) -> bool {
+        let host = self.host();
+        let connect = || TcpStream::connect((host.as_str(), port)).is_ok();
+        match self {
+            Net::Loopback => connect(),
+            Net::Wan(w) => w.in_ns(Side::A, connect).unwrap_or(false),
+        }
+    }
+}
+
+/// `--only gridftp`: the rows on loopback, then on the WAN (root only).
+pub(crate) fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) {
+    let kftp = sibling("kftp");
+    let streams_flag = Command::new(&kftp)
+        .args(["get", "--help"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("--streams"))
+        .unwrap_or(false);
+    let mut levels: Vec<usize> = ctx
+        .args
+        .streams
+        .iter()
+        .copied()
+        .filter(|n| *n > 0)
+        .collect();
+    levels.sort_unstable();
+    levels.dedup();
+    let env = Env {
+        ctx,
+        kftp,
+        streams_flag,
+        levels,
+    };
+    env.net(Net::Loopback, rows);
+    match Wan::start(ctx.args.wan()) {
+        Ok(wan) => {
+            let c = ctx.args.wan();
+            say(
+                ctx.bar,
+                format!(
+                    "kftp-bench: WAN {} ms RTT, {} % loss, {}",
+                    c.delay.as_secs_f64() * 2e3,
+                    c.loss * 100.0,
+                    c.rate_mbit
+                        .map_or("no htb".into(), |r| format!("htb {r} Mbit/s"))
+                ),
+            );
+            env.net(Net::Wan(&wan), rows);
+            let s = wan.stats();
+            say(
+                ctx.bar,
+                format!(
+                    "kftp-bench: WAN forwarded {} packets, lost {}, overflowed {}",
+                    s.forwarded, s.lost, s.overflow
+                ),
+            );
+        }
+        Err(e) => rows.push(failed_row(
+            "-",
+            "-",
+            true,
+            false,
+            "hpc-wan",
+            1,
+            "MB/s",
+            &format!("no WAN emulator: {e}"),
+        )),
+    }
+}
+
+/// `name` next to this executable, else on PATH.
+fn sibling(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|e| e.with_file_name(name))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+struct Env<'a> {
+    ctx: &'a Ctx<'a>,
+    kftp: PathBuf,
+    streams_flag: bool,
+    levels: Vec<usize>,
+}
+
+/// One client run: wall time, CPU of both sides, and whether it worked.
+struct Run {
+    secs: f64,
+    client_cpu: f64,
+    server_cpu: Option<f64>,
+    result: Result<(), String>,
+}
+
+impl Env<'_> {
+    fn net(&self, net: Net<'_>, rows: &mut Vec<Row>) {
+        let ctx = self.ctx;
+        let big_test = format!("hpc-big-{}", net.name());
+        let small_test = format!("hpc-small-{}", net.name());
+        let big = ctx.root.join(files::BIG);
+        let small = ctx.root.join("small");
+        let user = servers::USER;
+
+        // GridFTP server, GridFTP client.
+        ctx.bar
+            .set_message(format!("globus-gridftp-server on {}", net.name()));
+        match start_gridftp(net, ctx) {
+            Ok(g) => {
+                let url = |p: &Path| format!("ftp://{}:{}{}", net.host(), g.port, p.display());
+                for &n in &self.levels {
+                    let r = self.transfer(guc(net, n, &url(&big)), &g, true, ctx.size, 0);
+                    rows.push(row(
+                        &g.name,
+                        guc_label(n),
+                        true,
+                        &big_test,
+                        n,
+                        r,
+                        ctx.size,
+                        0,
+                    ));
+                }
+                let mut c = net.command(Side::A, "globus-url-copy");
+                c.args(["-nodcau", "-r", "-cd", "-pp", "-cc", "4"])
+                    .arg(format!("{}/", url(&small)));
+                let r = self.transfer(c, &g, true, 0, ctx.small_files);
+                rows.push(row(
+                    &g.name,
+                    "globus-url-copy -cc 4",
+                    true,
+                    &small_test,
+                    4,
+                    r,
+                    0,
+                    ctx.small_files,
+                ));
+            }
+            Err(e) => rows.push(failed_row(
+                "globus-gridftp-server",
+                "-",
+                true,
+                false,
+                &big_test,
+                1,
+                "MB/s",
+                &e,
+            )),
+        }
+
+        // kftpd with kftp, and with globus-url-copy.
+        ctx.bar.set_message(format!("kftpd on {}", net.name()));
+        let k = servers::start_kftpd_in(
+            ctx.kftpd,
+            "kernel",
+            ctx.root,
+            ctx.work,
+            net.netns(Side::B),
+            &net.host(),
+        );
+        match k {
+            Ok(k) => {
+                let base = format!("ftp://{user}@{}:{}/", net.host(), k.port);
+                for &n in &self.levels {
+                    let (flag, label) = if self.streams_flag {
+                        ("--streams", "kftp --streams")
+                    } else if n == 1 {
+                        ("", "kftp (MODE S, no --streams)")
+                    } else {
+                        ("--segments", "kftp --segments (no --streams)")
+                    };
+                    let mut c = net.command(Side::A, &self.kftp);
+                    c.args(["get", "-q"]);
+                    if !flag.is_empty() {
+                        c.args([flag, &n.to_string()]);
+                    }
+                    c.arg(format!("{base}{}", files::BIG));
+                    let r = self.transfer(c, &k, false, ctx.size, 0);
+                    rows.push(row("kftpd", label, false, &big_test, n, r, ctx.size, 0));
+                }
+                for &n in &self.levels {
+                    let src = format!(
+                        "ftp://{user}:{}@{}:{}/{}",
+                        servers::PASSWORD,
+                        net.host(),
+                        k.port,
+                        files::BIG
+                    );
+                    let r = self.transfer(guc(net, n, &src), &k, true, ctx.size, 0);
+                    rows.push(row(
+                        "kftpd",
+                        guc_label(n),
+                        false,
+                        &big_test,
+                        n,
+                        r,
+                        ctx.size,
+                        0,
+                    ));
+                }
+                let mut c = net.command(Side::A, &self.kftp);
+                c.args(["mirror", "-q", "--parallel", "4"])
+                    .arg(format!("{base}small/"))
+                    .arg("small");
+                let r = self.transfer(c, &k, false, 0, ctx.small_files);
+                rows.push(row(
+                    "kftpd",
+                    "kftp mirror --parallel 4",
+                    false,
+                    &small_test,
+                    4,
+                    r,
+                    0,
+                    ctx.small_files,
+                ));
+            }
+            Err(e) => rows.push(failed_row(
+                "kftpd", "-", false, false, &big_test, 1, "MB/s", &e,
+            )),
+        }
+
+        // vsftpd with lftp: the small-files reference, on loopback (peers bind 127.0.0.1).
+        if matches!(net, Net::Loopback) {
+            ctx.bar.set_message("vsftpd with lftp mirror");
+            match servers::start_peer("vsftpd", ctx.peers_dir, ctx.root, ctx.work, None) {
+                Ok(v) => {
+                    let mut c = Command::new("lftp");
+                    c.arg("-c").arg(format!(
+                        "set net:max-retries 1; open -u anonymous, -p {} 127.0.0.1; mirror -P 4 small small",
+                        v.port
+                    ));
+                    let r = self.transfer(c, &v, false, 0, ctx.small_files);
+                    rows.push(row(
+                        "vsftpd",
+                        "lftp mirror -P 4",
+                        true,
+                        &small_test,
+                        4,
+                        r,
+                        0,
+                        ctx.small_files,
+                    ));
+                }
+                Err(e) => rows.push(failed_row(
+                    "vsftpd",
+                    "-",
+                    true,
+                    false,
+                    &small_test,
+                    4,
+                    "files/s",
+                    &e,
+                )),
+            }
+        }
+    }
+
+    /// Runs one client in a fresh destination directory; checks it received `bytes` in
+    /// one file, or `files` files.
+    fn transfer(
+        &self,
+        mut cmd: Command,
+        server: &Server,
+        dest_url: bool,
+        bytes: u64,
+        files: usize,
+    ) -> Run {
+        let dst = self.ctx.work.join("hpc-dst");
+        let _ = std::fs::remove_dir_all(&dst);
+        if let Err(e) = std::fs::create_dir_all(&dst) {
+            return failed_run(format!("creating {}: {e}", dst.display()));
+        }
+        // globus-url-copy takes a destination URL; kftp and lftp write into their cwd.
+        if dest_url {
+            cmd.arg(format!("file://{}/", dst.display()));
+        }
+        cmd.current_dir(&dst)
+            .env(kftp::creds::PASSWORD_ENV, servers::PASSWORD);
+        let log = self.ctx.work.join("hpc-client.log");
+        let mut run = measure(
+            cmd,
+            server.pid,
+            &log,
+            Duration::from_secs(self.ctx.args.transfer_limit),
+        );
+        if run.result.is_ok() {
+            run.result = check_received(&dst, bytes, files);
+        }
+        let _ = std::fs::remove_dir_all(&dst);
+        run
+    }
+}
+
+/// `globus-url-copy` of `src` over `n` streams: `-p N` (MODE E) for more than one, plain
+/// MODE S for one (`-p 1` would still ask for MODE E).
+fn guc(net: Net<'_>, n: usize, src: &str) -> Command {
+    let mut c = net.command(Side::A, "globus-url-copy");
+    c.arg("-nodcau");
+    if n > 1 {
+        c.args(["-p", &n.to_string()]);
+    }
+    c.arg(src);
+    c
+}
+
+fn guc_label(n: usize) -> &'static str {
+    if n > 1 {
+        "globus-url-copy -p (MODE E)"
+    } else {
+        "globus-url-copy (MODE S)"
+    }
+}
+
+fn failed_run(why: String) -> Run {
+    Run {
+        secs: 0.0,
+        client_cpu: 0.0,
+        server_cpu: None,
+        result: Err(why),
+    }
+}
+
+/// Runs `cmd` to its end (or `limit`), timing it and reading both sides' CPU.
+fn measure(mut cmd: Command, server: Option<u32>, log: &Path, limit: Duration) -> Run {
+    let out = match std::fs::File::create(log).and_then(|f| Ok((f.try_clone()?, f))) {
+        Ok(f) => f,
+        Err(e) => return failed_run(format!("client log: {e}")),
+    };
+    let server_before = server.map(tree_cpu_secs);
+    let t0 = Instant::now();
+    let mut child: Child = match cmd.stdin(Stdio::null()).stdout(out.0).stderr(out.1).spawn() {
+        Ok(c) => c,
+        Err(e) => return failed_run(format!("starting {:?}: {e}", cmd.get_program())),
+    };
+    let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) else {
+        return failed_run("no pid".into());
+    };
+    let deadline = t0 + limit;
+    let opts = rustix::process::WaitIdOptions::EXITED
+        | rustix::process::WaitIdOptions::NOWAIT
+        | rustix::process::WaitIdOptions::NOHANG;
+    let mut timed_out = false;
+    // Wait without reaping: the exited client's /proc entry still has its CPU totals.
+    loop {
+        match rustix::process::waitid(rustix::process::WaitId::Pid(pid), opts) {
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) if Instant::now() >= deadline => {
+                timed_out = true;
+                let _ = child.kill();
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let client_cpu = tree_cpu_secs(child.id());
+    let status = child.wait();
+    let server_cpu = server
+        .zip(server_before)
+        .map(|(p, b)| (tree_cpu_secs(p) - b).max(0.0));
+    let result = match status {
+        _ if timed_out => Err(format!("no end within {} s", limit.as_secs())),
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("{s}: {}", log_tail(log))),
+        Err(e) => Err(e.to_string()),
+    };
+    Run {
+        secs,
+        client_cpu,
+        server_cpu,
+        result,
+    }
+}
+
+/// The last meaningful line a failed client wrote.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .unwrap_or("")
+        .chars()
+        .take(160)
+        .collect()
+}
+
+/// One file of `bytes` bytes, or `files` files, somewhere under `dst`.
+fn check_received(dst: &Path, bytes: u64, files: usize) -> Result<(), String> {
+    let mut got = Vec::new();
+    let mut dirs = vec![dst.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            if m.is_dir() {
+                dirs.push(e.path());
+            } else {
+                got.push(m.len());
+            }
+        }
+    }
+    if files > 0 && got.len() != files {
+        return Err(format!("received {} of {files} files", got.len()));
+    }
+    if bytes > 0 && got != [bytes] {
+        return Err(format!("received {got:?} bytes, not one file of {bytes}"));
+    }
+    Ok(())
+}
+
+/// A `globus-gridftp-server` for anonymous reads (as nobody: the bench root is world
+/// readable), forking per session, its data connections on the server's address.
+fn start_gridftp(net: Net<'_>, ctx: &Ctx<'_>) -> Result<Server, String> {
+    let dir = ctx.work.join("gridftp");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let host = net.host();
+    let mut last = String::new();
+    for _ in 0..3 {
+        let port = servers::free_port()?;
+        let mut cmd = net.command(Side::B, "globus-gridftp-server");
+        cmd.args(["-aa", "-anonymous-user", "nobody", "-d", "error"])
+            .args(["-p", &port.to_string()])
+            .args(["-control-interface", &host, "-data-interface", &host])
+            .arg("-home-dir")
+            .arg(ctx.root)
+            .arg("-l")
+            .arg(dir.join("gridftp.log"));
+        let log = dir.join("log");
+        let child = servers::spawn_logged(&mut cmd, &log)?;
+        let server = Server::adopt("globus-gridftp-server", &host, port, child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if net.reachable(port) {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        last = format!("did not accept connections: {}", log_tail(&log));
+    }
+    Err(last)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    server: &str,
+    client: &str,
+    peer: bool,
+    test: &str,
+    n: usize,
+    r: Run,
+    bytes: u64,
+    files: usize,
+) -> Row {
+    let unit = if files > 0 { "files/s" } else { "MB/s" };
+    let mut out = failed_row(server, client, peer, false, test, n, unit, "");
+    let per_gib = |cpu: f64| (bytes > 0).then(|| cpu / (bytes as f64 / (1u64 << 30) as f64));
+    match r.result {
+        Ok(()) => {
+            out.error = None;
+            out.value = Some(if files > 0 {
+                files as f64 / r.secs.max(1e-9)
+            } else {
+                bytes as f64 / r.secs.max(1e-9) / 1e6
+            });
+            out.bytes = bytes;
+            out.items = files as u64;
+            out.secs = r.secs;
+            out.server_cpu_s = r.server_cpu;
+            out.client_cpu_s = Some(r.client_cpu);
+            out.server_cpu_s_per_gib = r.server_cpu.and_then(per_gib);
+            out.client_cpu_s_per_gib = per_gib(r.client_cpu);
+        }
+        Err(e) => out.error = Some(e),
+    }
+    out
+}

@@ -1,0 +1,98 @@
+//! The WAN emulator (`kftp_bench::wan`) end to end: real namespaces, real TUN devices, a
+//! real TCP connection through the delay line. Root only (namespaces and TUN need it).
+
+use kftp_bench::wan::{ns_exists, Side, Wan, WanConfig};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+const BYTES: usize = 4 << 20;
+
+fn can_run() -> bool {
+    if !kftp_testkit::running_as_root() {
+        kftp_testkit::skip("the WAN emulator needs root (network namespaces, TUN)");
+        return false;
+    }
+    kftp_testkit::need("ip") && kftp_testkit::need("tc")
+}
+
+/// A byte pattern that a shifted or repeated block would not match.
+fn pattern(i: usize) -> u8 {
+    (i.wrapping_mul(2_654_435_761) >> 13) as u8
+}
+
+/// Listens in B, connects from A; returns the connect time and whether 4 MiB sent by B
+/// arrived byte-exact in A.
+fn connect_and_transfer(wan: &Wan) -> (Duration, bool) {
+    let listener = wan
+        .in_ns(Side::B, || TcpListener::bind((Wan::addr(Side::B), 0)))
+        .expect("entering B")
+        .expect("listening in B");
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        let data: Vec<u8> = (0..BYTES).map(pattern).collect();
+        s.write_all(&data).expect("sending");
+    });
+    let to = SocketAddr::from((Wan::addr(Side::B), port));
+    let (rtt, mut stream) = wan
+        .in_ns(Side::A, || {
+            let t0 = Instant::now();
+            let s = TcpStream::connect_timeout(&to, Duration::from_secs(10));
+            (t0.elapsed(), s)
+        })
+        .expect("entering A");
+    let mut got = Vec::new();
+    stream
+        .as_mut()
+        .expect("connecting through the WAN")
+        .read_to_end(&mut got)
+        .expect("receiving");
+    server.join().unwrap();
+    let exact = got.len() == BYTES && got.iter().enumerate().all(|(i, b)| *b == pattern(i));
+    (rtt, exact)
+}
+
+#[test]
+fn delay_line_delays_and_delivers_intact_and_cleans_up() {
+    if !can_run() {
+        return;
+    }
+    let wan = Wan::start(WanConfig {
+        delay: Duration::from_millis(20),
+        rate_mbit: Some(200),
+        ..Default::default()
+    })
+    .expect("starting the emulator");
+    let names = [wan.ns(Side::A).to_string(), wan.ns(Side::B).to_string()];
+    assert!(names.iter().all(|n| ns_exists(n)));
+    let (rtt, exact) = connect_and_transfer(&wan);
+    // SYN out and SYN-ACK back each wait 20 ms in the delay line.
+    assert!(rtt >= Duration::from_millis(40), "connect took {rtt:?}");
+    assert!(exact, "4 MiB did not arrive byte-exact");
+    assert!(wan.stats().forwarded > 100);
+    drop(wan);
+    for n in &names {
+        assert!(!ns_exists(n), "namespace {n} left behind");
+        let etc = std::path::Path::new("/etc/netns").join(n);
+        assert!(!etc.exists(), "{} left behind", etc.display());
+    }
+}
+
+#[test]
+fn loss_drops_packets_and_tcp_still_delivers() {
+    if !can_run() {
+        return;
+    }
+    let wan = Wan::start(WanConfig {
+        delay: Duration::from_millis(2),
+        loss: 0.01,
+        seed: 7,
+        ..Default::default()
+    })
+    .expect("starting the emulator");
+    let (_, exact) = connect_and_transfer(&wan);
+    assert!(exact, "4 MiB did not arrive byte-exact through 1 % loss");
+    // ~3000 data packets at 1 %: none lost would be a broken draw.
+    assert!(wan.stats().lost > 0, "{:?}", wan.stats());
+}
