@@ -43,6 +43,11 @@ pub struct HpcArgs {
     /// own speed). Keep it below what `--only wan` measures.
     #[arg(long, default_value_t = 500)]
     pub wan_rate_mbit: u64,
+    /// Ceiling of the TCP receive/send buffers in both WAN namespaces (`tcp_rmem` and
+    /// `tcp_wmem` max), for every client and server there: a small one (e.g. 1MiB) makes
+    /// one stream window-bound, as on an untuned long fat network.
+    #[arg(long, default_value = "32MiB", value_parser = crate::parse_size)]
+    pub wan_tcp_buffer: u64,
     /// Seed of the WAN's loss draws.
     #[arg(long, default_value_t = 1)]
     pub wan_seed: u64,
@@ -61,6 +66,7 @@ impl HpcArgs {
             loss: self.wan_loss_pct.max(0.0) / 100.0,
             rate_mbit: (self.wan_rate_mbit > 0).then_some(self.wan_rate_mbit),
             seed: self.wan_seed,
+            tcp_buffer: self.wan_tcp_buffer,
             ..Default::default()
         }
     }

@@ -38,7 +38,7 @@ const DEV: &str = "kftpw0";
 const MAX_PACKET: usize = 65536;
 /// How long a forwarding thread sleeps at most before it looks at its stop flag.
 const TICK: Duration = Duration::from_millis(20);
-/// Socket buffer ceiling (bytes) set in both namespaces, so one TCP stream can fill a
+/// Default socket buffer ceiling (bytes) set in both namespaces, so one TCP stream can fill a
 /// 50 ms RTT at a few hundred Mbit/s, as on a tuned data transfer node.
 const TCP_MEM_MAX: u64 = 32 << 20;
 
@@ -80,6 +80,9 @@ pub struct WanConfig {
     pub mtu: u32,
     /// Bytes the delay line holds per direction before it drops.
     pub queue_bytes: usize,
+    /// Ceiling of the TCP receive and send buffers (`tcp_rmem`/`tcp_wmem` max) in both
+    /// namespaces: what one stream's window can grow to, for every client and server.
+    pub tcp_buffer: u64,
 }
 
 impl Default for WanConfig {
@@ -91,6 +94,7 @@ impl Default for WanConfig {
             seed: 1,
             mtu: 1500,
             queue_bytes: 64 << 20,
+            tcp_buffer: TCP_MEM_MAX,
         }
     }
 }
@@ -206,8 +210,9 @@ impl Wan {
         run("ip", &["-n", ns, "link", "set", "lo", "up"])?;
         run("ip", &["-n", ns, "addr", "add", &addr, "dev", DEV])?;
         run("ip", &["-n", ns, "link", "set", DEV, "mtu", &mtu, "up"])?;
-        let mem = format!("net.ipv4.tcp_rmem=4096 131072 {TCP_MEM_MAX}");
-        let wmem = format!("net.ipv4.tcp_wmem=4096 16384 {TCP_MEM_MAX}");
+        let max = self.cfg.tcp_buffer.max(16384);
+        let mem = format!("net.ipv4.tcp_rmem=4096 {} {max}", max.min(131072));
+        let wmem = format!("net.ipv4.tcp_wmem=4096 16384 {max}");
         run(
             "ip",
             &["netns", "exec", ns, "sysctl", "-q", "-w", &mem, &wmem],

@@ -133,8 +133,7 @@ async fn move_bytes(
                     let mut r = EofWatch::new(&mut *s);
                     let n = o.receive(&mut r, *ascii, tuning, progress).await?;
                     let truncated = r.truncated();
-                    close_upload_tls(s).await;
-                    tls_eof_policy(truncated, n, strict_eof)?;
+                    end_tls_upload(s, truncated, n, strict_eof).await?;
                     n
                 }
             };
@@ -247,8 +246,7 @@ async fn move_bytes(
                 .await?
             };
             let truncated = r.truncated();
-            close_upload_tls(tls).await;
-            tls_eof_policy(truncated, bytes, strict_eof)?;
+            end_tls_upload(tls, truncated, bytes, strict_eof).await?;
             let path = if *ascii {
                 PathUsed::Ascii
             } else {
@@ -318,14 +316,20 @@ fn tls_eof_policy(truncated: bool, bytes: u64, strict: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// Ends an upload's TLS data connection. The read ended on the client's close_notify
-/// (rustls reports a bare EOF as an error), so every byte is in. Answer with ours, as
-/// clients such as Python's ftplib wait for it; a client that has already gone must not
-/// turn a complete upload into a failed one.
-async fn close_upload_tls(tls: Box<tokio_rustls::server::TlsStream<TcpStream>>) {
+/// Ends an upload's TLS data connection after `bytes` were read, then applies
+/// [`tls_eof_policy`]. Every byte is in (the read ended on close_notify or a bare FIN), so
+/// answer with our close_notify, as clients such as Python's ftplib wait for it; a client
+/// that has already gone must not turn a complete upload into a failed one.
+async fn end_tls_upload(
+    tls: Box<tokio_rustls::server::TlsStream<TcpStream>>,
+    truncated: bool,
+    bytes: u64,
+    strict: bool,
+) -> io::Result<()> {
     if let Err(e) = kftp_tls::close_data(tls).await {
         tracing::debug!(error = %e, "closing an upload's TLS data connection");
     }
+    tls_eof_policy(truncated, bytes, strict)
 }
 
 async fn send_listing<W: tokio::io::AsyncWrite + Unpin>(
