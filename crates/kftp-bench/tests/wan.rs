@@ -96,3 +96,26 @@ fn loss_drops_packets_and_tcp_still_delivers() {
     // ~3000 data packets at 1 %: none lost would be a broken draw.
     assert!(wan.stats().lost > 0, "{:?}", wan.stats());
 }
+
+#[test]
+fn tcp_buffer_caps_rmem_and_wmem_in_both_namespaces() {
+    if !can_run() {
+        return;
+    }
+    let wan = Wan::start(WanConfig {
+        tcp_buffer: 1 << 20,
+        ..Default::default()
+    })
+    .expect("starting the emulator");
+    for side in [Side::A, Side::B] {
+        for key in ["net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"] {
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", wan.ns(side), "sysctl", "-n", key])
+                .output()
+                .expect("running sysctl");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let max = text.split_whitespace().last().unwrap_or_default();
+            assert_eq!(max, "1048576", "{key} in {side:?}: {text}");
+        }
+    }
+}
