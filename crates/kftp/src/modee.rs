@@ -38,6 +38,18 @@ use tokio::net::TcpStream;
 /// Most streams kftp asks for or accepts in one transfer.
 pub const MAX_STREAMS: u32 = 64;
 
+/// `--streams` left to kftp: MODE E with [`AUTO_STREAMS`] streams when the control round
+/// trip is at least this long, else MODE S. Measured (BENCHMARKS.md, HPC run 5): on
+/// loopback one MODE S stream moved 1278 MB/s against 386 MB/s for four MODE E streams,
+/// while at 50 ms RTT with 1 MiB TCP windows four streams moved 3.6x what one did. Extra
+/// streams pay where one TCP window (or loss recovery) limits a stream, which needs a long
+/// round trip; near the server they only add work.
+pub const AUTO_RTT: Duration = Duration::from_millis(10);
+
+/// Streams [`Client::set_streams_auto`] chooses for a distant server (GridFTP's usual
+/// choice; within 3 % of eight at 50 ms RTT in run 5, with half the connections).
+pub const AUTO_STREAMS: u32 = 4;
+
 /// Plain streams kept between MODE E transfers of one session.
 #[derive(Debug, Default)]
 pub struct Cache {
@@ -45,6 +57,15 @@ pub struct Cache {
     recv: Option<(TcpListener, Vec<Stream>)>,
     /// After a put: our streams to the server's passive port.
     send: Vec<TcpStream>,
+}
+
+/// The streams `--streams` left unset takes for a control round trip of `rtt`.
+pub fn streams_for_rtt(rtt: Duration) -> u32 {
+    if rtt >= AUTO_RTT {
+        AUTO_STREAMS
+    } else {
+        1
+    }
 }
 
 /// Opens one stream to the server's passive port.
@@ -68,6 +89,30 @@ impl Client {
     /// default) keeps MODE S. Forked sessions inherit it.
     pub fn set_streams(&mut self, n: u32) {
         self.streams = n.clamp(1, MAX_STREAMS);
+    }
+
+    /// Chooses the streams by distance: where the server offers MODE E, times two NOOP
+    /// round trips on the control connection and takes [`AUTO_STREAMS`] if the shorter is
+    /// at least [`AUTO_RTT`], else one (MODE S). Returns the round trip measured, if any.
+    pub async fn set_streams_auto(&mut self) -> Result<Option<Duration>> {
+        if !self.features.parallel {
+            self.streams = 1;
+            return Ok(None);
+        }
+        let mut rtt = Duration::MAX;
+        for _ in 0..2 {
+            let t = Instant::now();
+            self.command(&Command::Noop, "NOOP").await?;
+            rtt = rtt.min(t.elapsed());
+        }
+        self.streams = streams_for_rtt(rtt);
+        tracing::debug!(?rtt, streams = self.streams, "streams chosen by round trip");
+        Ok(Some(rtt))
+    }
+
+    /// The streams [`Client::get`] and [`Client::put`] use where MODE E applies.
+    pub fn streams(&self) -> u32 {
+        self.streams
     }
 
     /// Whether a transfer of `streams` streams would run in MODE E here: more than one
@@ -364,5 +409,18 @@ impl Client {
             Ok(Err(r)) => r,
             _ => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_only_for_a_distant_server() {
+        assert_eq!(streams_for_rtt(Duration::from_micros(60)), 1, "loopback");
+        assert_eq!(streams_for_rtt(Duration::from_millis(2)), 1, "a LAN");
+        assert_eq!(streams_for_rtt(AUTO_RTT), AUTO_STREAMS);
+        assert_eq!(streams_for_rtt(Duration::from_millis(50)), AUTO_STREAMS);
     }
 }

@@ -68,9 +68,11 @@ pub struct Global {
     #[arg(long, global = true)]
     pub active: bool,
     /// get and put over N streams in MODE E (GridFTP extended block mode) when the server
-    /// offers it (FEAT PARALLEL); 1, or any other server, keeps MODE S.
-    #[arg(long, global = true, value_name = "N", default_value_t = 4)]
-    pub streams: u32,
+    /// offers it (FEAT PARALLEL); 1, or any other server, keeps MODE S. Unset: 4 streams
+    /// when the control round trip is 10 ms or more (a distant server, where one TCP
+    /// stream is held back by its window), else MODE S (faster near the server).
+    #[arg(long, global = true, value_name = "N")]
+    pub streams: Option<u32>,
     /// ASCII transfers (TYPE A, line endings converted) instead of binary.
     #[arg(long, global = true)]
     pub ascii: bool,

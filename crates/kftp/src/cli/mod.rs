@@ -110,8 +110,16 @@ pub async fn connect(target: &Target, g: &Global) -> Result<Client> {
     let mut c = Client::connect(opts, creds)
         .await
         .map_err(|e| e.context(target.authority()))?;
-    // get, put, mirror and the shell use MODE E by themselves where the server offers it.
-    c.set_streams(g.streams);
+    // get, put, mirror and the shell use MODE E by themselves where the server offers it
+    // and is far enough away for streams to pay (`Client::set_streams_auto`).
+    match g.streams {
+        Some(n) => c.set_streams(n),
+        None => {
+            c.set_streams_auto()
+                .await
+                .map_err(|e| e.context(target.authority()))?;
+        }
+    }
     Ok(c)
 }
 

@@ -132,7 +132,8 @@ async fn mode_e_over_tls_against_kftpd() {
     c.quit().await;
 }
 
-/// The kftp binary picks MODE E by itself against kftpd (`--streams 4`, the default).
+/// The kftp binary uses MODE E against kftpd with `--streams N`, and without it measures
+/// the round trip and keeps MODE S for a server this near (loopback).
 #[test]
 fn cli_uses_mode_e_by_itself() {
     let Some(s) = Kftpd::start(false) else { return };
@@ -153,9 +154,9 @@ fn cli_uses_mode_e_by_itself() {
         assert!(o.status.success(), "{args:?}: {err}");
         err
     };
-    let put = run(&["put", "f.bin", &url("f.bin")]);
+    let put = run(&["--streams", "4", "put", "f.bin", &url("f.bin")]);
     assert!(put.contains("MODE E"), "{put}");
-    let get = run(&["get", &url("f.bin"), "back.bin"]);
+    let get = run(&["--streams", "4", "get", &url("f.bin"), "back.bin"]);
     assert!(get.contains("Parallelism=4,4,4"), "{get}");
     assert_eq!(
         sha256_file(&d.join("back.bin")),
@@ -164,6 +165,14 @@ fn cli_uses_mode_e_by_itself() {
     // --streams 1 keeps MODE S.
     let one = run(&["--streams", "1", "get", &url("f.bin"), "one.bin"]);
     assert!(!one.contains("MODE E"), "{one}");
+    // Unset: the round trip is measured (NOOP) and loopback is too near for streams.
+    let auto = run(&["get", &url("f.bin"), "auto.bin"]);
+    assert!(auto.contains("NOOP"), "{auto}");
+    assert!(!auto.contains("MODE E"), "{auto}");
+    assert_eq!(
+        sha256_file(&d.join("auto.bin")),
+        sha256_file(&d.join("f.bin"))
+    );
     assert_eq!(
         sha256_file(&d.join("one.bin")),
         sha256_file(&d.join("f.bin"))
