@@ -57,6 +57,9 @@ pub struct Cache {
     recv: Option<(TcpListener, Vec<Stream>)>,
     /// After a put: our streams to the server's passive port.
     send: Vec<TcpStream>,
+    /// The `Parallelism` last set with OPTS RETR: the server keeps it until MODE S, so a
+    /// run of gets asks once (a round trip saved per small file).
+    retr_parallelism: Option<u32>,
 }
 
 /// The streams `--streams` left unset takes for a control round trip of `rtt`.
@@ -158,12 +161,15 @@ impl Client {
         let mut guard = RemoveOnDrop(Some(tmp.clone()));
         self.block_mode().await?;
         let n = streams.clamp(1, MAX_STREAMS);
-        let r = self
-            .ctl
-            .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
-            .await?;
-        if !r.is_success() {
-            return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
+        if self.mode_e_cache.retr_parallelism != Some(n) {
+            let r = self
+                .ctl
+                .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
+                .await?;
+            if !r.is_success() {
+                return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
+            }
+            self.mode_e_cache.retr_parallelism = Some(n);
         }
         // The server reuses its streams when no new PORT comes, and connects any it lacks
         // to the old target, our listener.

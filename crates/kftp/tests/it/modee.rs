@@ -165,6 +165,24 @@ fn cli_uses_mode_e_by_itself() {
     // --streams 1 keeps MODE S.
     let one = run(&["--streams", "1", "get", &url("f.bin"), "one.bin"]);
     assert!(!one.contains("MODE E"), "{one}");
+    // A run of gets on one session sets Parallelism once: the server keeps it.
+    std::fs::create_dir(s.root.join("tree")).unwrap();
+    for (i, name) in ["a.bin", "b.bin", "c.bin"].iter().enumerate() {
+        std::fs::write(
+            s.root.join("tree").join(name),
+            random_bytes(5_000, i as u64),
+        )
+        .unwrap();
+    }
+    let tree = run(&["--streams", "4", "mirror", &url("tree/"), "tree"]);
+    assert_eq!(tree.matches("OPTS RETR").count(), 1, "{tree}");
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        assert_eq!(
+            sha256_file(&d.join("tree").join(name)),
+            sha256_file(&s.root.join("tree").join(name)),
+            "{name}"
+        );
+    }
     // Unset: the round trip is measured (NOOP) and loopback is too near for streams.
     let auto = run(&["get", &url("f.bin"), "auto.bin"]);
     assert!(auto.contains("NOOP"), "{auto}");
