@@ -430,6 +430,16 @@ impl Client {
         }
     }
 
+    /// The modification time a download keeps: `known` (from a listing) when given, else
+    /// MDTM's where the server has it; `None` when neither says.
+    pub(crate) async fn remote_mtime(&mut self, path: &str, known: Option<i64>) -> Option<i64> {
+        match known {
+            Some(t) => Some(t),
+            None if self.features.mdtm => self.mdtm(path).await.ok().flatten(),
+            None => None,
+        }
+    }
+
     /// MDTM: modification time in seconds since the epoch; `Ok(None)` if unsupported.
     pub async fn mdtm(&mut self, path: &str) -> Result<Option<i64>> {
         let r = self.ctl.cmd(&Command::Mdtm(path.into())).await?;

@@ -196,6 +196,8 @@ enum Job {
         local: PathBuf,
         size: u64,
         mtime: Option<i64>,
+        /// `mtime` is exact to the second (MLSD), so the download keeps it without MDTM.
+        mtime_exact: bool,
     },
     Put {
         local: PathBuf,
@@ -213,10 +215,18 @@ impl Job {
     }
 
     async fn run(&self, c: &mut Client, progress: &dyn Progress) -> Result<TransferReport> {
-        let opts = TransferOptions {
+        let mut opts = TransferOptions {
             preserve_mtime: true,
             ..Default::default()
         };
+        if let Job::Get {
+            mtime,
+            mtime_exact: true,
+            ..
+        } = self
+        {
+            opts.mtime = *mtime;
+        }
         let (size, name) = match self {
             Job::Get { size, .. } | Job::Put { size, .. } => (*size, self.name()),
         };
@@ -483,6 +493,7 @@ pub async fn mirror_down(
             local: local_path,
             size: info.size,
             mtime: info.mtime,
+            mtime_exact: info.precision == Precision::Seconds,
         });
     }
     let err = run_jobs(c, jobs, opts.parallel, progress.clone(), &mut report).await;

@@ -150,6 +150,20 @@ impl Client {
         streams: u32,
         progress: &AtomicU64,
     ) -> Result<TransferReport> {
+        self.get_mode_e_at(remote, local, streams, None, progress)
+            .await
+    }
+
+    /// [`Client::get_mode_e`], keeping `mtime` (the server's, known to the second) as the
+    /// file's modification time instead of asking MDTM.
+    pub(crate) async fn get_mode_e_at(
+        &mut self,
+        remote: &str,
+        local: &Path,
+        streams: u32,
+        mtime: Option<i64>,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
         let started = Instant::now();
         let what = format!("get {remote}");
         let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
@@ -247,10 +261,8 @@ impl Client {
                 .map_err(|e| Error::local(format!("{}", tmp.display()), e))?;
         }
         // The server's modification time, as a MODE S get and a segmented get keep it.
-        if self.features.mdtm {
-            if let Ok(Some(t)) = self.mdtm(remote).await {
-                let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
-            }
+        if let Some(t) = self.remote_mtime(remote, mtime).await {
+            let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
         }
         drop(file);
         std::fs::rename(&tmp, local)

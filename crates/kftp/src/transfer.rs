@@ -31,6 +31,9 @@ pub struct TransferOptions {
     pub ascii: bool,
     /// Set the downloaded file's mtime from MDTM (or the uploaded one's with MFMT).
     pub preserve_mtime: bool,
+    /// The server's modification time, when the caller already knows it to the second (an
+    /// MLSD listing, as `mirror` has): a download keeps it without an MDTM round trip.
+    pub mtime: Option<i64>,
 }
 
 /// What a finished transfer did.
@@ -219,7 +222,9 @@ impl Client {
             return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
         }
         if !opts.resume && self.mode_e_applies(self.streams, opts.ascii) {
-            return self.get_mode_e(remote, local, self.streams, progress).await;
+            return self
+                .get_mode_e_at(remote, local, self.streams, opts.mtime, progress)
+                .await;
         }
         let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
         let mut offset = 0;
@@ -313,8 +318,8 @@ impl Client {
                 ));
             }
         }
-        if opts.preserve_mtime && self.features.mdtm {
-            if let Ok(Some(t)) = self.mdtm(remote).await {
+        if opts.preserve_mtime {
+            if let Some(t) = self.remote_mtime(remote, opts.mtime).await {
                 let _ =
                     file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64));
             }

@@ -200,6 +200,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         resume,
         ascii: g.ascii,
         preserve_mtime: true,
+        mtime: None,
     };
     match cli.cmd {
         Cmd::Ls { url, long } => {

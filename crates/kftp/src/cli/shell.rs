@@ -396,6 +396,7 @@ impl Shell {
             resume,
             ascii: self.ascii,
             preserve_mtime: true,
+            mtime: None,
         };
         match verb {
             "cd" | "cwd" => {

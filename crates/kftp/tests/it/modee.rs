@@ -165,7 +165,8 @@ fn cli_uses_mode_e_by_itself() {
     // --streams 1 keeps MODE S.
     let one = run(&["--streams", "1", "get", &url("f.bin"), "one.bin"]);
     assert!(!one.contains("MODE E"), "{one}");
-    // A run of gets on one session sets Parallelism once: the server keeps it.
+    // A run of gets on one session sets Parallelism once (the server keeps it), and the
+    // MLSD listing's exact times are kept without an MDTM per file.
     std::fs::create_dir(s.root.join("tree")).unwrap();
     for (i, name) in ["a.bin", "b.bin", "c.bin"].iter().enumerate() {
         std::fs::write(
@@ -176,12 +177,15 @@ fn cli_uses_mode_e_by_itself() {
     }
     let tree = run(&["--streams", "4", "mirror", &url("tree/"), "tree"]);
     assert_eq!(tree.matches("OPTS RETR").count(), 1, "{tree}");
+    assert!(!tree.contains("> MDTM"), "{tree}");
+    let secs = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap().modified().unwrap();
+        m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    };
     for name in ["a.bin", "b.bin", "c.bin"] {
-        assert_eq!(
-            sha256_file(&d.join("tree").join(name)),
-            sha256_file(&s.root.join("tree").join(name)),
-            "{name}"
-        );
+        let (here, there) = (d.join("tree").join(name), s.root.join("tree").join(name));
+        assert_eq!(sha256_file(&here), sha256_file(&there), "{name}");
+        assert_eq!(secs(&here), secs(&there), "{name}: the server's mtime");
     }
     // Unset: the round trip is measured (NOOP) and loopback is too near for streams.
     let auto = run(&["get", &url("f.bin"), "auto.bin"]);
