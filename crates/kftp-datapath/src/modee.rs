@@ -180,26 +180,50 @@ pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
     }
     let mut eods = EodCounter::default();
     let mut reusable = Vec::new();
+    // The accept in flight lives across loop turns: a stream whose connection (or TLS
+    // handshake) is under way when another stream ends must not be dropped half-accepted,
+    // or its sender's EOD is lost and the transfer waits for a stream that never comes.
+    let mut pending: Option<BoxFuture<'_, io::Result<S>>> = None;
+    // After an accept fails while streams are still being read, the next is armed only
+    // once one of them ends: a stray connection or an accept deadline reached during a
+    // long block does not fail the transfer, and a failing accept cannot spin.
+    let mut paused = false;
+    let mut last_err = None;
     while !eods.done() {
-        let can_accept = accept.is_some() && opened < limits.max_streams;
-        if readers.is_empty() && !can_accept {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "MODE E: the streams ended before EOF",
-            ));
+        if pending.is_none() && !paused && opened < limits.max_streams {
+            pending = accept.as_mut().map(|a| a());
+        }
+        if readers.is_empty() && pending.is_none() {
+            return Err(last_err.unwrap_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "MODE E: the streams ended before EOF",
+                )
+            }));
         }
         let next = async {
-            match accept.as_mut() {
-                Some(a) if can_accept => a().await,
-                _ => std::future::pending().await,
+            match pending.as_mut() {
+                Some(f) => f.await,
+                None => std::future::pending().await,
             }
         };
         tokio::select! {
             s = next => {
-                opened += 1;
-                readers.push(recv_stream(s?, file, limits.max_end, false, tuning, progress, &written));
+                pending = None;
+                match s {
+                    Ok(s) => {
+                        opened += 1;
+                        readers.push(recv_stream(s, file, limits.max_end, false, tuning, progress, &written));
+                    }
+                    Err(e) if readers.is_empty() => return Err(e),
+                    Err(e) => {
+                        paused = true;
+                        last_err = Some(e);
+                    }
+                }
             }
             Some(end) = readers.next(), if !readers.is_empty() => {
+                paused = false;
                 let end = end?;
                 if end.unused {
                     continue;
@@ -406,5 +430,55 @@ mod tests {
             (data.len() as u64, 3, 3)
         );
         assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), data);
+    }
+
+    /// A stream still being accepted (its TLS handshake under way, here a pause) when
+    /// another stream ends is kept, not dropped half-accepted: its EOD counts and the
+    /// transfer ends. Before the fix the accept was cancelled and the receive waited for a
+    /// stream that had already come.
+    #[tokio::test]
+    async fn a_stream_in_its_handshake_when_another_ends_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = File::create(dir.path().join("dst")).unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let mut a = TcpStream::connect(addr).await.unwrap();
+        let mut b = TcpStream::connect(addr).await.unwrap();
+        let mut first = Vec::new();
+        first.extend_from_slice(&Header::data(0, 10).encode());
+        first.extend_from_slice(b"0123456789");
+        first.extend_from_slice(&Header::eof(2, false).encode());
+        a.write_all(&first).await.unwrap();
+        let mut second = Vec::new();
+        second.extend_from_slice(&Header::data(10, 5).encode());
+        second.extend_from_slice(b"abcde");
+        second.extend_from_slice(&Header::eod(false).encode());
+        b.write_all(&second).await.unwrap();
+        let accept: Accept<'_> = Box::new(|| {
+            Box::pin(async {
+                let s = l.accept().await?.0;
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                Ok(s)
+            })
+        });
+        let limits = RecvLimits {
+            max_streams: 4,
+            max_end: u64::MAX,
+        };
+        let tuning = Tuning::default();
+        let got = AtomicU64::new(0);
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            recv_blocks(&dst, Vec::new(), Some(accept), limits, &tuning, &got),
+        )
+        .await
+        .expect("the second stream was lost")
+        .unwrap();
+        assert_eq!((r.bytes, r.streams), (15, 2));
+        assert_eq!(
+            std::fs::read(dir.path().join("dst")).unwrap(),
+            b"0123456789abcde"
+        );
+        drop((a, b));
     }
 }

@@ -171,13 +171,14 @@ pub async fn accept_peer(
     session: u64,
     deadline: tokio::time::Instant,
 ) -> Result<TcpStream, Reply> {
+    let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
     loop {
         let accepted = tokio::time::timeout_at(deadline, listener.accept()).await;
         let (s, from) = match accepted {
             Err(_) => {
                 return Err(open_failed(format!(
-                    "no connection within {:?}",
-                    cfg.data_timeout
+                    "no connection within {}s",
+                    wait.as_secs_f64().round()
                 )))
             }
             Ok(Err(e)) => return Err(open_failed(e.to_string())),
