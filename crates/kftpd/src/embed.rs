@@ -2,15 +2,17 @@
 //! command line. The test kit uses it so that timer tests can run the real server on a
 //! paused clock (`tokio::time::pause`) instead of sleeping.
 //!
-//! What stays with the binary (`main.rs`): logging set-up, the first-start default account,
-//! raising `RLIMIT_NOFILE`, SIGXFSZ, privilege drop and confinement. Landlock and seccomp
+//! It runs the binary's own start-up ([`crate::startup::prepare`], then
+//! [`crate::startup::launch`] inside the runtime). What stays with the binary
+//! (`startup::run`): logging set-up, raising `RLIMIT_NOFILE`, SIGXFSZ, privilege drop and
+//! confinement; and the users file is always the caller's (no first-start account in it).
+//! Landlock and seccomp
 //! confine the whole process, so an embedded server refuses to start unless given
 //! `--no-sandbox` (and without `--seccomp`/`--user`): tests of those run the binary.
 
 use crate::cli::Cli;
 use crate::config::Config;
 use crate::session::Shared;
-use anyhow::Context;
 use clap::FromArgMatches;
 use std::ffi::OsString;
 use std::future::Future;
@@ -20,7 +22,7 @@ use std::sync::Arc;
 /// A server bound to its listeners, not yet serving.
 pub struct Embedded {
     shared: Arc<Shared>,
-    listeners: Vec<(tokio::net::TcpListener, bool)>,
+    listeners: crate::server::Listeners,
     /// The control listeners' bound addresses, in `--listen` order.
     pub addrs: Vec<SocketAddr>,
     /// The implicit FTPS listeners' bound addresses, in `--implicit-listen` order.
@@ -55,56 +57,26 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let mut cfg = resolve(args.into_iter().map(Into::into).collect())?;
+    let cfg = resolve(args.into_iter().map(Into::into).collect())?;
     anyhow::ensure!(
         !cfg.ops.sandbox && !cfg.ops.seccomp && cfg.ops.user.is_none(),
         "an embedded server cannot confine or switch users (that would apply to the whole \
          process): pass --no-sandbox, and run the binary to test --seccomp or --user"
     );
-    crate::hardening::check_root(&cfg, false)?;
-    crate::hardening::check_metrics(&cfg)?;
-    if crate::storage::Root::is_local(&cfg.root) {
-        std::fs::create_dir_all(&cfg.root)?;
-        cfg.root = std::fs::canonicalize(&cfg.root)?;
-    }
-    let users = crate::auth::Users::load(&cfg.users_file)
-        .with_context(|| format!("users file {}", cfg.users_file.display()))?;
-    crate::hardening::check_private_paths(&cfg, &users).map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(&cfg.state_dir)?;
-    let tls = match (cfg.tls_enabled, &cfg.tls_cert, &cfg.tls_key) {
-        (false, ..) => None,
-        (true, Some(c), Some(k)) => Some(kftp_tls::ServerTls::load(c, k)?),
-        (true, ..) => Some(kftp_tls::ServerTls::load_or_generate(
-            &cfg.state_dir,
-            &["localhost".into(), "127.0.0.1".into(), "::1".into()],
-        )?),
-    }
-    .map(Arc::new);
-    let mut bound = crate::startup::bind_all(&cfg)?;
-    let xferlog = crate::startup::open_xferlog(&cfg)?;
-    let admin = crate::admin::prepare(&cfg)?;
-    let mut listeners = Vec::new();
+    // The binary's own sequence, less what belongs to a process (see the module comment).
+    // The users file is the caller's: no default account is made in it.
+    let ready = crate::startup::prepare(cfg, false, true)?;
+    let (shared, listeners) = crate::startup::launch(ready)?;
     let (mut addrs, mut implicit_addrs) = (Vec::new(), Vec::new());
-    for (list, implicit) in [(&cfg.listen, false), (&cfg.implicit_listen, true)] {
-        for a in list {
-            let l = bound.take(a)?;
-            let at = l.local_addr()?;
-            if implicit {
-                implicit_addrs.push(at);
-            } else {
-                addrs.push(at);
-            }
-            listeners.push((l, implicit));
+    for (l, implicit) in &listeners {
+        let at = l.local_addr()?;
+        if *implicit {
+            implicit_addrs.push(at);
+        } else {
+            addrs.push(at);
         }
     }
-    let fingerprint = tls.as_ref().map(|t| t.fingerprint_sha256());
-    let mut shared = Shared::new(cfg, users);
-    shared.events = crate::events::Events::start(&crate::events::Hooks::of(&shared.config))?;
-    shared.tls = tls;
-    shared.ops.xferlog = xferlog;
-    let shared = Arc::new(shared);
-    crate::startup::start_services(&shared, &mut bound)?;
-    crate::admin::start(&shared, admin)?;
+    let fingerprint = shared.tls.as_ref().map(|t| t.fingerprint_sha256());
     Ok(Embedded {
         shared,
         listeners,

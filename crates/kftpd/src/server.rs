@@ -66,11 +66,14 @@ impl Limits {
     }
 }
 
+/// The control listeners, each with whether it is implicit FTPS.
+pub type Listeners = Vec<(TcpListener, bool)>;
+
 /// Serves `listeners` until `shutdown` resolves, then lets sessions drain for up to
 /// `drain` before returning.
 pub async fn run(
     shared: Arc<Shared>,
-    listeners: Vec<(TcpListener, bool)>,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) {

@@ -73,6 +73,43 @@ fn init_logging(format: LogFormat) {
 
 /// Everything after the settings and logging, up to the end of the drain.
 fn run(cfg: Config, embedded_default: bool, users_named: bool) -> Result<()> {
+    let ready = prepare(cfg, embedded_default, users_named)?;
+    // Thousands of sessions need thousands of descriptors: lift the soft limit.
+    match crate::limits::raise_nofile() {
+        Ok((old, new)) => tracing::debug!(?old, ?new, "RLIMIT_NOFILE soft limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
+    }
+    // Drop privileges and confine the process while it is still single-threaded.
+    confine(&ready.cfg, &ready.users, ready.tls.as_deref())?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        crate::limits::catch_sigxfsz();
+        let (shared, listeners) = launch(ready)?;
+        let drain = shared.config.ops.drain_timeout;
+        crate::server::run(shared, listeners, crate::signals::stop_requested(), drain).await;
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+/// What start-up has made ready before the runtime exists: checked settings, the accounts,
+/// TLS, the bound sockets, the transfer log, the admin listener and the event hooks. The
+/// binary confines the process next; it and [`crate::embed`] then [`launch`] it.
+pub(crate) struct Ready {
+    cfg: Config,
+    users: Users,
+    tls: Option<Arc<kftp_tls::ServerTls>>,
+    bound: Bound,
+    xferlog: Option<Xferlog>,
+    admin: Option<crate::admin::Prepared>,
+    events: crate::events::Events,
+    first: FirstLogin,
+}
+
+/// The start-up checks and everything bound or opened before the runtime (ports below 1024
+/// need root, the transfer log's descriptor must stay writable after the privilege drop).
+/// `embedded_default`: started with no settings at all; `users_named`: the users file is
+/// the operator's, so no default account is made in it.
+pub(crate) fn prepare(cfg: Config, embedded_default: bool, users_named: bool) -> Result<Ready> {
     // After the log is set up: it warns as well as refuses.
     crate::auth::pam::check_config(&cfg)?;
     crate::hardening::check_root(&cfg, embedded_default)?;
@@ -106,7 +143,8 @@ fn run(cfg: Config, embedded_default: bool, users_named: bool) -> Result<()> {
     // No generated `kftp` account when the users file is not asked (`--auth pam`).
     let file_auth = cfg.auth.contains(&crate::config::AuthSource::File);
     let first = ensure_default_user(&cfg, users_named || !file_auth)?;
-    let users = Users::load(&cfg.users_file)?;
+    let users = Users::load(&cfg.users_file)
+        .with_context(|| format!("users file {}", cfg.users_file.display()))?;
     if users.is_empty() && !cfg.anonymous && file_auth {
         tracing::warn!(users = %cfg.users_file.display(), "no accounts: nobody can log in (add one with `kftpd user add`)");
     }
@@ -125,34 +163,37 @@ fn run(cfg: Config, embedded_default: bool, users_named: bool) -> Result<()> {
     } else {
         None
     };
-    // Thousands of sessions need thousands of descriptors: lift the soft limit.
-    match crate::limits::raise_nofile() {
-        Ok((old, new)) => tracing::debug!(?old, ?new, "RLIMIT_NOFILE soft limit"),
-        Err(e) => tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE"),
-    }
-    // Bind (ports below 1024 need root), open the transfer log, then drop privileges and
-    // confine the process while it is still single-threaded.
-    let mut pre = bind_all(&cfg)?;
+    let bound = bind_all(&cfg)?;
     let xferlog = open_xferlog(&cfg)?;
     let admin = crate::admin::prepare(&cfg)?;
     // The event hooks' thread starts outside the sandbox (see Events::start).
     let events = crate::events::Events::start(&crate::events::Hooks::of(&cfg))?;
-    confine(&cfg, &users, tls.as_deref())?;
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
-        crate::limits::catch_sigxfsz();
-        let listeners = take_and_announce(&cfg, &mut pre, &first, tls.as_deref())?;
-        let mut shared = Shared::new(cfg, users);
-        shared.events = events;
-        shared.tls = tls;
-        shared.ops.xferlog = xferlog;
-        let shared = Arc::new(shared);
-        start_services(&shared, &mut pre)?;
-        crate::admin::start(&shared, admin)?;
-        let drain = shared.config.ops.drain_timeout;
-        crate::server::run(shared, listeners, crate::signals::stop_requested(), drain).await;
-        Ok::<_, anyhow::Error>(())
+    Ok(Ready {
+        cfg,
+        users,
+        tls,
+        bound,
+        xferlog,
+        admin,
+        events,
+        first,
     })
+}
+
+/// Inside the runtime: takes the listeners (announcing them on stdout), builds the state
+/// every session shares and starts the services beside the sessions (metrics, SIGHUP
+/// reload, quota writer, certificate watch, admin API). Returns them for
+/// [`crate::server::run`].
+pub(crate) fn launch(mut r: Ready) -> Result<(Arc<Shared>, crate::server::Listeners)> {
+    let listeners = take_and_announce(&r.cfg, &mut r.bound, &r.first, r.tls.as_deref())?;
+    let mut shared = Shared::new(r.cfg, r.users);
+    shared.events = r.events;
+    shared.tls = r.tls;
+    shared.ops.xferlog = r.xferlog;
+    let shared = Arc::new(shared);
+    start_services(&shared, &mut r.bound)?;
+    crate::admin::start(&shared, r.admin)?;
+    Ok((shared, listeners))
 }
 
 /// Takes the bound control listeners into the runtime and says on stdout where kftpd
@@ -163,7 +204,7 @@ fn take_and_announce(
     pre: &mut Bound,
     first: &FirstLogin,
     tls: Option<&kftp_tls::ServerTls>,
-) -> Result<Vec<(tokio::net::TcpListener, bool)>> {
+) -> Result<crate::server::Listeners> {
     let mut listeners = Vec::new();
     let mut out = std::io::stdout().lock();
     for addr in &cfg.listen {
@@ -377,7 +418,7 @@ pub fn confine(
 }
 
 /// Starts the metrics endpoint and the SIGHUP reloader (inside the runtime).
-pub(crate) fn start_services(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
+fn start_services(shared: &Arc<Shared>, bound: &mut Bound) -> anyhow::Result<()> {
     if let Some(l) = bound.metrics.take() {
         let l = tokio::net::TcpListener::from_std(l)?;
         let addr = l.local_addr()?;
