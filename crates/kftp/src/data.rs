@@ -102,8 +102,8 @@ impl Client {
         }
     }
 
-    /// Sends EPRT (or PORT) for a listener on the control connection's local address.
-    pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
+    /// A listener on the control connection's local address, and its address.
+    pub(crate) async fn bind_active(&self) -> Result<(TcpListener, SocketAddr)> {
         let local = self
             .ctl
             .stream()
@@ -116,6 +116,12 @@ impl Client {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::local("listening for the active data connection", e))?;
+        Ok((listener, addr))
+    }
+
+    /// Sends EPRT (or PORT) for a listener on the control connection's local address.
+    pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
+        let (listener, addr) = self.bind_active().await?;
         if !self.no_eprt {
             let r = self.ctl.cmd(&Command::Eprt(addr)).await?;
             if r.is_success() {

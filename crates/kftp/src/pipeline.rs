@@ -93,6 +93,10 @@ struct GetFlight {
     tmp: (File, RemoveOnDrop),
     mdtm: bool,
     port: bool,
+    /// Under PROT P, the listener this file's EPRT named: the next file's streams connect
+    /// (and start their handshakes) while this one's are still read, and must not be
+    /// taken for this file's.
+    own: Option<TcpListener>,
     tries: u8,
 }
 
@@ -158,7 +162,18 @@ impl Client {
                 let mut flight = flight;
                 flight.mdtm = flight.file.mtime.is_none() && self.features.mdtm;
                 flight.port = std::mem::replace(&mut need_port, tls);
-                if let Err(e) = self.send_get(&flight, addr).await {
+                flight.own = None;
+                let mut to = addr;
+                let sent = async {
+                    if flight.port && tls {
+                        let (l, a) = self.bind_active().await?;
+                        flight.own = Some(l);
+                        to = a;
+                    }
+                    self.send_get(&flight, to).await
+                }
+                .await;
+                if let Err(e) = sent {
                     failed = Some(e);
                     expect.push_back(flight);
                     break;
@@ -175,7 +190,7 @@ impl Client {
                 .finish_get(flight, &listener, &mut streams, &mut run)
                 .await
             {
-                Ok(Step::Done) => {}
+                Ok(Step::Done | Step::Refused) => {}
                 Ok(Step::Again(f)) => {
                     need_port = true;
                     retry.push_back(f);
@@ -238,11 +253,11 @@ impl Client {
             }
             let name = f.file.remote.clone();
             fail(run, &name, f.file, Error::reply(what, r));
-            return Ok(Step::Failed);
+            return Ok(Step::Refused);
         }
         let started = Instant::now();
         let counter = run.progress.begin(&f.file.remote, f.file.size, 0);
-        let accept = self.accept_streams(listener)?;
+        let accept = self.accept_streams(f.own.as_ref().unwrap_or(listener))?;
         let limits = RecvLimits {
             max_streams: MAX_STREAMS as usize,
             max_end: u64::MAX,
@@ -402,6 +417,7 @@ impl Client {
                         expect.push_back(Expect::Mfmt);
                     }
                 }
+                Ok((Step::Refused, _)) => {}
                 Ok((Step::Again(f), _)) => {
                     need_pasv = true;
                     retry.push_back(f);
@@ -464,7 +480,7 @@ impl Client {
             }
             let name = f.file.remote.clone();
             fail(run, &name, f.file, Error::reply(what, r));
-            return Ok((Step::Failed, None));
+            return Ok((Step::Refused, None));
         }
         let started = Instant::now();
         let counter = run.progress.begin(&f.file.remote, Some(f.len), 0);
@@ -597,6 +613,7 @@ fn start_get(file: GetFile, run: &mut Run<'_, GetFile>) -> Option<GetFlight> {
             tmp: (h, RemoveOnDrop(Some(tmp))),
             mdtm: false,
             port: false,
+            own: None,
             tries: 0,
         }),
         Err(e) => {
@@ -681,6 +698,8 @@ fn complete_get(
 enum Step<T> {
     /// Finished (its result reported).
     Done,
+    /// Refused before any data moved (its error reported): the streams are as they were.
+    Refused,
     /// Failed (its result reported); later files need new streams.
     Failed,
     /// Send it again, with a new PORT or PASV.
