@@ -5,7 +5,9 @@
 //! `delete` removes destination entries that the source does not have.
 //!
 //! Listing, directory creation and deletion run on the caller's session; the file
-//! transfers are spread over `parallel` sessions.
+//! transfers are spread over `parallel` sessions, each taking files from one queue. Where
+//! MODE E applies each session pipelines its files ([`crate::pipeline`]: up to 8 files'
+//! commands outstanding, no SIZE), else it runs `get`/`put` one after the other.
 //!
 //! The remote tree's names are untrusted: an entry whose name is not one plain component
 //! (`../x`, `/tmp/x`, ...) is skipped with a message, counted in

@@ -92,12 +92,17 @@ impl Client {
     /// default) keeps MODE S. Forked sessions inherit it.
     pub fn set_streams(&mut self, n: u32) {
         self.streams = n.clamp(1, MAX_STREAMS);
+        self.pipeline_auto = false;
     }
 
     /// Chooses the streams by distance: where the server offers MODE E, times two NOOP
     /// round trips on the control connection and takes [`AUTO_STREAMS`] if the shorter is
     /// at least [`AUTO_RTT`], else one (MODE S). Returns the round trip measured, if any.
+    /// Runs of files (`mirror`) then pipeline in MODE E at any distance
+    /// ([`Client::pipelines`]): without a connection and a round trip per file, a small
+    /// file costs less in MODE E even on loopback (BENCHMARKS.md, HPC run 6).
     pub async fn set_streams_auto(&mut self) -> Result<Option<Duration>> {
+        self.pipeline_auto = self.features.parallel;
         if !self.features.parallel {
             self.streams = 1;
             return Ok(None);

@@ -117,10 +117,13 @@ enum Expect<T> {
 }
 
 impl Client {
-    /// Whether [`Client::get_pipelined`] and [`Client::put_pipelined`] apply: MODE E would
-    /// carry a binary transfer here ([`Client::mode_e_applies`] with the session's streams).
+    /// Whether [`Client::get_pipelined`] and [`Client::put_pipelined`] apply: the server
+    /// offers MODE E, and either the session's streams make single transfers use it
+    /// ([`Client::mode_e_applies`]) or `--streams` was left to kftp
+    /// ([`Client::set_streams_auto`]; one stream then, where the round trip is short). An
+    /// explicit `--streams 1` keeps MODE S everywhere.
     pub fn pipelines(&self) -> bool {
-        self.mode_e_applies(self.streams, false)
+        self.mode_e_applies(self.streams, false) || (self.pipeline_auto && self.features.parallel)
     }
 
     /// Downloads the files `run.next` hands out in MODE E over the session's streams,

@@ -175,3 +175,47 @@ async fn pipelined_mirror_both_ways_with_a_failure_in_the_window() {
 async fn pipelined_mirror_both_ways_over_prot_p() {
     mirror_both_ways(true).await;
 }
+
+/// The kftp binary's mirror, `--streams` unset, against kftpd on loopback: single files
+/// would keep MODE S this near, but the run of files goes in MODE E with its RETRs sent
+/// ahead of the `226`s (pipelined), and arrives byte-exact.
+#[test]
+fn cli_mirror_pipelines_by_itself() {
+    let Some(s) = Kftpd::start(false) else { return };
+    make_tree(&s.root.join("site"));
+    let dir = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kftp"))
+        .args(["-vv", "--netrc"])
+        .arg(dir.path().join("none"))
+        .arg("mirror")
+        .arg(format!("ftp://alice@127.0.0.1:{}/site/", s.port))
+        .arg("copy")
+        .env("KFTP_PASSWORD", "correct horse battery")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(
+        tree_hashes(&dir.path().join("copy")),
+        tree_hashes(&s.root.join("site"))
+    );
+    let lines: Vec<&str> = err.lines().collect();
+    let at = |pat: &str, from: usize| {
+        lines[from..]
+            .iter()
+            .position(|l| l.contains(pat))
+            .map(|i| i + from)
+    };
+    let mode_e = at("> MODE E", 0).expect("MODE E sent");
+    let first_226 = at("< 226", mode_e).expect("a 226 after MODE E");
+    let retrs = lines[mode_e..first_226]
+        .iter()
+        .filter(|l| l.contains("> RETR"))
+        .count();
+    assert!(
+        retrs >= 2,
+        "RETRs sent before the first 226: {retrs}\n{err}"
+    );
+    assert!(!err.contains("> SIZE"), "no SIZE per file:\n{err}");
+}
