@@ -219,3 +219,62 @@ fn cli_mirror_pipelines_by_itself() {
     );
     assert!(!err.contains("> SIZE"), "no SIZE per file:\n{err}");
 }
+
+/// The shell's `mput` and `mget` (`--streams` unset) pipeline against kftpd: every file
+/// arrives byte-exact both ways, and a file the server may not read is named in its error
+/// while the others arrive and nothing half-made is left.
+#[test]
+fn shell_mput_and_mget_pipeline() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(s) = Kftpd::start_unprivileged(false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    make_tree(&src);
+    std::fs::create_dir(s.root.join("in")).unwrap();
+    std::fs::set_permissions(s.root.join("in"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shell = |cwd: &Path, script: &str| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kftp"))
+            .args(["-vv", "--netrc"])
+            .arg(dir.path().join("none"))
+            .arg("shell")
+            .arg(format!("ftp://alice@127.0.0.1:{}/in/", s.port))
+            .env("KFTP_PASSWORD", "correct horse battery")
+            .current_dir(cwd)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = shell(&src.join("d0"), "mput *.bin\nbye\n");
+    assert!(err.contains("> MODE E"), "{err}");
+    assert_eq!(
+        tree_hashes(&s.root.join("in")),
+        tree_hashes(&src.join("d0"))
+    );
+
+    std::fs::set_permissions(
+        s.root.join("in/f10.bin"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let back = dir.path().join("back");
+    std::fs::create_dir(&back).unwrap();
+    let err = shell(&back, "mget *.bin\nbye\n");
+    assert!(err.contains("mget: f10.bin: get f10.bin: 550"), "{err}");
+    let mut want = tree_hashes(&src.join("d0"));
+    assert!(want.remove("f10.bin").is_some());
+    assert_eq!(tree_hashes(&back), want);
+    assert_eq!(leftovers(&back), Vec::<String>::new());
+}
