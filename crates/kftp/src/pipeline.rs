@@ -10,7 +10,7 @@
 //!
 //! What keeps the files consistent when one fails inside a window:
 //! - A download goes to its temp file, renamed only after the server's `226`; a failed one
-//!   removes it ([`RemoveOnDrop`]). An upload's file is opened before its STOR is sent,
+//!   removes it (`RemoveOnDrop`). An upload's file is opened before its STOR is sent,
 //!   so a local file that cannot be read is reported and never announced to the server.
 //! - Data goes onto an upload's streams only after the server's `150` for that file, so a
 //!   refused STOR (`550`) can never make the next file's bytes land under its name.
