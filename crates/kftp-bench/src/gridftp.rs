@@ -10,8 +10,9 @@
 //!   `globus-url-copy -p N` against kftpd, whose failures (MODE E not spoken yet) become
 //!   the row's error, not the bench's;
 //! - the small files: `globus-url-copy -r -cd -pp -cc 4` against GridFTP, `kftp mirror
-//!   --parallel 4` against kftpd, `lftp mirror -P 4` against vsftpd (loopback only: the
-//!   peers are started on 127.0.0.1).
+//!   --parallel 4` against kftpd (and, where kftp has `--streams`, `--streams 2` with one
+//!   and four sessions: MODE E, pipelined), `lftp mirror -P 4` against vsftpd (loopback
+//!   only: the peers are started on 127.0.0.1).
 //!
 //! On the WAN the servers run in namespace B and the clients in A. CPU is read from
 //! `/proc`: the server's process tree around each transfer, and the client's whole tree
@@ -376,21 +377,25 @@ impl Env<'_> {
                         0,
                     ));
                 }
-                let mut c = net.command(Side::A, &self.kftp);
-                c.args(["mirror", "-q", "--parallel", "4"])
-                    .arg(format!("{base}small/"))
-                    .arg("small");
-                let r = self.transfer(c, &k, false, 0, ctx.small_files);
-                rows.push(row(
-                    "kftpd",
-                    "kftp mirror --parallel 4",
-                    false,
-                    &small_test,
-                    4,
-                    r,
-                    0,
-                    ctx.small_files,
-                ));
+                for (label, flags) in self.mirror_variants() {
+                    let mut c = net.command(Side::A, &self.kftp);
+                    c.args(["mirror", "-q"])
+                        .args(flags)
+                        .arg(format!("{base}small/"))
+                        .arg("small");
+                    let r = self.transfer(c, &k, false, 0, ctx.small_files);
+                    let sessions = if flags.contains(&"4") { 4 } else { 1 };
+                    rows.push(row(
+                        "kftpd",
+                        label,
+                        false,
+                        &small_test,
+                        sessions,
+                        r,
+                        0,
+                        ctx.small_files,
+                    ));
+                }
             }
             Err(e) => rows.push(failed_row(
                 "kftpd", "-", false, false, &big_test, 1, "MB/s", &e,
@@ -431,6 +436,26 @@ impl Env<'_> {
                 )),
             }
         }
+    }
+
+    /// The `kftp mirror` rows of the small files: as a user runs it (`--streams` chosen by
+    /// the round trip), and where kftp has `--streams`, forced into MODE E, where the
+    /// mirror pipelines its commands (up to 8 files outstanding per session), on one
+    /// session and on four.
+    fn mirror_variants(&self) -> Vec<(&'static str, &'static [&'static str])> {
+        let mut v: Vec<(&'static str, &'static [&'static str])> =
+            vec![("kftp mirror --parallel 4", &["--parallel", "4"])];
+        if self.streams_flag {
+            v.push((
+                "kftp mirror --streams 2 --parallel 1",
+                &["--streams", "2", "--parallel", "1"],
+            ));
+            v.push((
+                "kftp mirror --streams 2 --parallel 4",
+                &["--streams", "2", "--parallel", "4"],
+            ));
+        }
+        v
     }
 
     /// Runs one client in a fresh destination directory; checks it received `bytes` in

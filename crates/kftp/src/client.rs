@@ -173,6 +173,9 @@ pub struct Client {
     pub(crate) mode_e_cache: crate::modee::Cache,
     /// Streams for get and put in MODE E ([`Client::set_streams`]; 1: MODE S).
     pub(crate) streams: u32,
+    /// `--streams` was left to kftp: runs of files pipeline in MODE E (one stream) even
+    /// where single files keep MODE S ([`crate::pipeline`]).
+    pub(crate) pipeline_auto: bool,
 }
 
 impl Greeted {
@@ -283,6 +286,7 @@ impl Greeted {
             mode_e: false,
             mode_e_cache: Default::default(),
             streams: 1,
+            pipeline_auto: false,
         })
     }
 }
@@ -331,6 +335,7 @@ impl Client {
             c.set_type(self.ty).await?;
         }
         c.streams = self.streams;
+        c.pipeline_auto = self.pipeline_auto;
         Ok(c)
     }
 

@@ -42,10 +42,7 @@ impl Client {
         if !self.no_epsv {
             let r = self.ctl.cmd(&Command::Epsv(EpsvArg::Any)).await?;
             if r.code == 229 {
-                let port = parse_epsv_reply(&r.text()).ok_or_else(|| {
-                    Error::new(ErrorKind::Protocol, format!("unreadable EPSV reply: {r}"))
-                })?;
-                return Ok(SocketAddr::new(peer.ip(), port));
+                return self.passive_target(&r);
             }
             if !unsupported(r.code) {
                 return Err(Error::reply("EPSV", r));
@@ -59,17 +56,54 @@ impl Client {
             ));
         }
         let r = self.ctl.cmd_ok(&Command::Pasv, "PASV").await?;
-        let announced = parse_pasv_reply(&r.text()).ok_or_else(|| {
-            Error::new(ErrorKind::Protocol, format!("unreadable PASV reply: {r}"))
-        })?;
-        if announced.ip() != peer.ip() {
-            tracing::debug!(%announced, %peer, "PASV names another address; using the control peer's");
-        }
-        Ok(SocketAddr::new(peer.ip(), announced.port()))
+        self.passive_target(&r)
     }
 
-    /// Sends EPRT (or PORT) for a listener on the control connection's local address.
-    pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
+    /// The passive command this session uses once it knows (EPSV, or PASV after a
+    /// refusal), for a pipelined transfer that sends it without waiting.
+    pub(crate) fn passive_command(&self) -> Command {
+        if self.no_epsv {
+            Command::Pasv
+        } else {
+            Command::Epsv(EpsvArg::Any)
+        }
+    }
+
+    /// Where a 229 (EPSV) or 227 (PASV) reply says to connect: always the control peer's
+    /// address, with the port the reply names.
+    pub(crate) fn passive_target(&self, r: &Reply) -> Result<SocketAddr> {
+        let peer = self.peer()?;
+        let port = match r.code {
+            229 => parse_epsv_reply(&r.text()),
+            227 => parse_pasv_reply(&r.text()).map(|announced| {
+                if announced.ip() != peer.ip() {
+                    tracing::debug!(%announced, %peer, "PASV names another address; using the control peer's");
+                }
+                announced.port()
+            }),
+            _ => return Err(Error::reply("EPSV/PASV", r.clone())),
+        };
+        let port = port.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("unreadable passive reply: {r}"),
+            )
+        })?;
+        Ok(SocketAddr::new(peer.ip(), port))
+    }
+
+    /// The active command (EPRT, or PORT after a refusal) naming `addr`, for a pipelined
+    /// transfer that sends it without waiting.
+    pub(crate) fn active_command(&self, addr: SocketAddr) -> Command {
+        if self.no_eprt {
+            Command::Port(addr)
+        } else {
+            Command::Eprt(addr)
+        }
+    }
+
+    /// A listener on the control connection's local address, and its address.
+    pub(crate) async fn bind_active(&self) -> Result<(TcpListener, SocketAddr)> {
         let local = self
             .ctl
             .stream()
@@ -82,6 +116,12 @@ impl Client {
         let addr = listener
             .local_addr()
             .map_err(|e| Error::local("listening for the active data connection", e))?;
+        Ok((listener, addr))
+    }
+
+    /// Sends EPRT (or PORT) for a listener on the control connection's local address.
+    pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
+        let (listener, addr) = self.bind_active().await?;
         if !self.no_eprt {
             let r = self.ctl.cmd(&Command::Eprt(addr)).await?;
             if r.is_success() {

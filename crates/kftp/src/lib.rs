@@ -30,6 +30,8 @@
 //! - [`segmented`]: one file over N connections.
 //! - [`modee`]: one file over N streams of one session, in GridFTP's MODE E, when the
 //!   server offers it (FEAT `PARALLEL`).
+//! - [`pipeline`]: runs of files in MODE E with up to 8 files' commands outstanding
+//!   (`mirror` uses it), each reply matched to its file by position.
 //! - [`hash`]: server checksums (HASH, X*) and local ones; `--verify`.
 //! - [`progress`]: the [`Progress`] trait through which transfers report bytes moved.
 //! - [`mirror`]: recursive sync either way, by size and mtime, with `--delete` and
@@ -64,6 +66,7 @@ pub mod localname;
 pub mod mirror;
 pub mod modee;
 pub mod netrc;
+pub mod pipeline;
 pub mod progress;
 pub mod segmented;
 pub mod stream;

@@ -5,7 +5,9 @@
 //! `delete` removes destination entries that the source does not have.
 //!
 //! Listing, directory creation and deletion run on the caller's session; the file
-//! transfers are spread over `parallel` sessions.
+//! transfers are spread over `parallel` sessions, each taking files from one queue. Where
+//! MODE E applies each session pipelines its files ([`crate::pipeline`]: up to 8 files'
+//! commands outstanding, no SIZE), else it runs `get`/`put` one after the other.
 //!
 //! The remote tree's names are untrusted: an entry whose name is not one plain component
 //! (`../x`, `/tmp/x`, ...) is skipped with a message, counted in
@@ -256,6 +258,118 @@ impl Job {
     }
 }
 
+/// What one session's share of the jobs came to.
+#[derive(Default)]
+struct Tally {
+    transferred: usize,
+    bytes: u64,
+    failed: usize,
+    first_err: Option<Error>,
+}
+
+impl Tally {
+    fn add(&mut self, r: Result<TransferReport>) {
+        match r {
+            Ok(r) => {
+                self.transferred += 1;
+                self.bytes += r.bytes;
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.first_err.get_or_insert(e);
+            }
+        }
+    }
+
+    fn into_report(self, report: &mut MirrorReport, first_err: &mut Option<Error>) {
+        report.transferred += self.transferred;
+        report.bytes += self.bytes;
+        report.failed += self.failed;
+        if let Some(e) = self.first_err {
+            first_err.get_or_insert(e);
+        }
+    }
+}
+
+type Queue = Arc<Mutex<VecDeque<Job>>>;
+
+/// The next job, if any. The lock is held only to pop; a poisoned queue still holds valid
+/// jobs.
+fn pop(queue: &Queue) -> Option<Job> {
+    queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front()
+}
+
+/// Runs jobs from `queue` on one session until it is empty: pipelined in MODE E where it
+/// applies ([`crate::pipeline`]), else one after the other. Stops early only when the
+/// session's control connection broke, leaving the rest to other sessions.
+async fn drain(c: &mut Client, queue: &Queue, progress: &dyn Progress, tally: &mut Tally) {
+    if c.pipelines() {
+        if let Err(e) = pipelined(c, queue, progress, tally).await {
+            tally.first_err.get_or_insert(e);
+            return;
+        }
+    }
+    while let Some(job) = pop(queue) {
+        tally.add(job.run(c, progress).await);
+    }
+}
+
+/// The jobs of one direction with pipelined commands (a mirror's jobs all go one way).
+async fn pipelined(
+    c: &mut Client,
+    queue: &Queue,
+    progress: &dyn Progress,
+    tally: &mut Tally,
+) -> Result<()> {
+    use crate::pipeline::{GetFile, PutFile, Run};
+    let down = match queue.lock().unwrap_or_else(|p| p.into_inner()).front() {
+        Some(Job::Get { .. }) => true,
+        Some(Job::Put { .. }) => false,
+        None => return Ok(()),
+    };
+    let mut done = |_, r| tally.add(r);
+    if down {
+        // Without MDTM the listing's time, however coarse, is the best there is.
+        let coarse_ok = !c.features().mdtm;
+        let mut next = || match pop(queue)? {
+            Job::Get {
+                remote,
+                local,
+                size,
+                mtime,
+                mtime_exact,
+            } => Some(GetFile {
+                remote,
+                local,
+                size: Some(size),
+                mtime: mtime.filter(|_| mtime_exact || coarse_ok),
+            }),
+            Job::Put { .. } => None,
+        };
+        let run = Run {
+            next: &mut next,
+            done: &mut |f: GetFile, r| done(f.remote, r),
+            progress,
+        };
+        c.get_pipelined(run).await
+    } else {
+        let mut next = || match pop(queue)? {
+            Job::Put { local, remote, .. } => Some(PutFile {
+                local,
+                remote,
+                preserve_mtime: true,
+            }),
+            Job::Get { .. } => None,
+        };
+        let run = Run {
+            next: &mut next,
+            done: &mut |f: PutFile, r| done(f.remote, r),
+            progress,
+        };
+        c.put_pipelined(run).await
+    }
+}
+
 /// Runs transfer jobs over `parallel` sessions; failures are counted and the first one
 /// returned after everything else has been tried.
 async fn run_jobs(
@@ -266,89 +380,47 @@ async fn run_jobs(
     report: &mut MirrorReport,
 ) -> Option<Error> {
     let mut first_err = None;
-    if parallel <= 1 || jobs.len() <= 1 {
-        for job in jobs {
-            match job.run(c, progress.as_ref()).await {
-                Ok(r) => {
-                    report.transferred += 1;
-                    report.bytes += r.bytes;
-                }
-                Err(e) => {
-                    report.failed += 1;
-                    first_err.get_or_insert(e);
-                }
-            }
-        }
-        return first_err;
-    }
     let workers = parallel.min(jobs.len());
-    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..workers {
-        let mut session = match c.fork().await {
-            Ok(s) => s,
-            Err(e) => {
-                first_err.get_or_insert(e);
-                break;
-            }
-        };
-        let queue = queue.clone();
-        let progress = progress.clone();
-        set.spawn(async move {
-            let mut done = (0usize, 0u64, 0usize, None::<Error>);
-            loop {
-                // The lock is held only to pop; a poisoned queue still holds valid jobs.
-                let job = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-                let Some(job) = job else { break };
-                match job.run(&mut session, progress.as_ref()).await {
-                    Ok(r) => {
-                        done.0 += 1;
-                        done.1 += r.bytes;
-                    }
-                    Err(e) => {
-                        done.2 += 1;
-                        done.3.get_or_insert(e);
-                    }
-                }
-            }
-            session.quit().await;
-            done
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok((n, bytes, failed, err)) => {
-                report.transferred += n;
-                report.bytes += bytes;
-                report.failed += failed;
-                if let Some(e) = err {
+    let queue: Queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    if workers <= 1 {
+        let mut tally = Tally::default();
+        drain(c, &queue, progress.as_ref(), &mut tally).await;
+        tally.into_report(report, &mut first_err);
+    } else {
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let mut session = match c.fork().await {
+                Ok(s) => s,
+                Err(e) => {
                     first_err.get_or_insert(e);
+                    break;
+                }
+            };
+            let queue = queue.clone();
+            let progress = progress.clone();
+            set.spawn(async move {
+                let mut tally = Tally::default();
+                drain(&mut session, &queue, progress.as_ref(), &mut tally).await;
+                session.quit().await;
+                tally
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            match r {
+                Ok(tally) => tally.into_report(report, &mut first_err),
+                Err(e) => {
+                    first_err
+                        .get_or_insert(Error::new(ErrorKind::Local, format!("transfer task: {e}")));
                 }
             }
-            Err(e) => {
-                first_err
-                    .get_or_insert(Error::new(ErrorKind::Local, format!("transfer task: {e}")));
-            }
         }
     }
-    // Jobs left behind (no session could be opened) run here.
-    let rest: Vec<Job> = queue
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .drain(..)
-        .collect();
-    for job in rest {
-        match job.run(c, progress.as_ref()).await {
-            Ok(r) => {
-                report.transferred += 1;
-                report.bytes += r.bytes;
-            }
-            Err(e) => {
-                report.failed += 1;
-                first_err.get_or_insert(e);
-            }
-        }
+    // Jobs left behind (no session could be opened, or one broke) run here, one by one.
+    let mut tally = Tally::default();
+    while let Some(job) = pop(&queue) {
+        tally.add(job.run(c, progress.as_ref()).await);
     }
+    tally.into_report(report, &mut first_err);
     first_err
 }
 

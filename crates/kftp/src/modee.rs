@@ -54,9 +54,9 @@ pub const AUTO_STREAMS: u32 = 4;
 #[derive(Debug, Default)]
 pub struct Cache {
     /// After a get: our listener (the server's PORT target) and the server's streams.
-    recv: Option<(TcpListener, Vec<Stream>)>,
+    pub(crate) recv: Option<(TcpListener, Vec<Stream>)>,
     /// After a put: our streams to the server's passive port.
-    send: Vec<TcpStream>,
+    pub(crate) send: Vec<TcpStream>,
     /// The `Parallelism` last set with OPTS RETR: the server keeps it until MODE S, so a
     /// run of gets asks once (a round trip saved per small file).
     retr_parallelism: Option<u32>,
@@ -72,7 +72,7 @@ pub fn streams_for_rtt(rtt: Duration) -> u32 {
 }
 
 /// Opens one stream to the server's passive port.
-async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStream> {
+pub(crate) async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStream> {
     let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
         .await
         .map_err(|_| crate::control::timeout_error("opening a MODE E stream"))?
@@ -82,7 +82,7 @@ async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStr
 }
 
 /// A plain stream the peer has not closed (TLS streams are never cached).
-fn live(s: &Stream) -> bool {
+pub(crate) fn live(s: &Stream) -> bool {
     matches!(s, Stream::Plain(t) if alive(t))
 }
 
@@ -92,12 +92,17 @@ impl Client {
     /// default) keeps MODE S. Forked sessions inherit it.
     pub fn set_streams(&mut self, n: u32) {
         self.streams = n.clamp(1, MAX_STREAMS);
+        self.pipeline_auto = false;
     }
 
     /// Chooses the streams by distance: where the server offers MODE E, times two NOOP
     /// round trips on the control connection and takes [`AUTO_STREAMS`] if the shorter is
     /// at least [`AUTO_RTT`], else one (MODE S). Returns the round trip measured, if any.
+    /// Runs of files (`mirror`) then pipeline in MODE E at any distance
+    /// ([`Client::pipelines`]): without a connection and a round trip per file, a small
+    /// file costs less in MODE E even on loopback (BENCHMARKS.md, HPC run 6).
     pub async fn set_streams_auto(&mut self) -> Result<Option<Duration>> {
+        self.pipeline_auto = self.features.parallel;
         if !self.features.parallel {
             self.streams = 1;
             return Ok(None);
@@ -135,11 +140,65 @@ impl Client {
     }
 
     /// The client side of a stream: TLS under PROT P.
-    async fn wrap(&self, tcp: TcpStream) -> std::io::Result<Stream> {
+    pub(crate) async fn wrap(&self, tcp: TcpStream) -> std::io::Result<Stream> {
         match (&self.opts.tls, self.data_tls) {
             (Some(tls), true) => tls.connect(tcp).await,
             _ => Ok(Stream::Plain(tcp)),
         }
+    }
+
+    /// Accepts the server's streams on `listener` for a download: only from the control
+    /// peer's address, each within the session timeout, wrapped in TLS under PROT P.
+    pub(crate) fn accept_streams<'a>(
+        &'a self,
+        listener: &'a TcpListener,
+    ) -> Result<Accept<'a, Stream>> {
+        let peer = self.peer()?.ip().to_canonical();
+        let timeout = self.ctl.timeout();
+        Ok(Box::new(move || {
+            Box::pin(async move {
+                loop {
+                    let (s, from) = tokio::time::timeout(timeout, listener.accept())
+                        .await
+                        .map_err(|_| std::io::Error::other("no data stream from the server"))??;
+                    if from.ip().to_canonical() == peer {
+                        let _ = s.set_nodelay(true);
+                        return tokio::time::timeout(timeout, self.wrap(s)).await.map_err(
+                            |_| std::io::Error::other("TLS handshake on a MODE E stream timed out"),
+                        )?;
+                    }
+                    tracing::warn!(%from, "refused a MODE E stream from a host that is not the server");
+                }
+            })
+        }))
+    }
+
+    /// Under PROT P, whether the TLS 1.3 tickets left are fewer than `n` handshakes need
+    /// (kftpd sends none on upload streams, and each resumption uses one up).
+    pub(crate) fn tickets_short(&self, n: usize) -> bool {
+        self.data_tls
+            && self
+                .opts
+                .tls
+                .as_ref()
+                .and_then(|t| t.tickets.as_ref())
+                .is_some_and(|t| t.tickets() < n)
+    }
+
+    /// `OPTS RETR Parallelism=n,n,n;` unless the server already has it (it keeps it until
+    /// MODE S, so a run of gets asks once).
+    pub(crate) async fn retr_parallelism(&mut self, n: u32, what: &str) -> Result<()> {
+        if self.mode_e_cache.retr_parallelism != Some(n) {
+            let r = self
+                .ctl
+                .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
+                .await?;
+            if !r.is_success() {
+                return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
+            }
+            self.mode_e_cache.retr_parallelism = Some(n);
+        }
+        Ok(())
     }
 
     /// Downloads `remote` to `local` in MODE E over `streams` streams the server opens.
@@ -175,16 +234,7 @@ impl Client {
         let mut guard = RemoveOnDrop(Some(tmp.clone()));
         self.block_mode().await?;
         let n = streams.clamp(1, MAX_STREAMS);
-        if self.mode_e_cache.retr_parallelism != Some(n) {
-            let r = self
-                .ctl
-                .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
-                .await?;
-            if !r.is_success() {
-                return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
-            }
-            self.mode_e_cache.retr_parallelism = Some(n);
-        }
+        self.retr_parallelism(n, &what).await?;
         // The server reuses its streams when no new PORT comes, and connects any it lacks
         // to the old target, our listener.
         let (mut listener, mut cached) = match self.mode_e_cache.recv.take() {
@@ -201,26 +251,8 @@ impl Client {
             listener = self.active_listener().await?;
             self.expect_preliminary(&retr, &what).await?;
         }
-        let peer = self.peer()?.ip().to_canonical();
         let timeout = self.ctl.timeout();
-        let listening = &listener;
-        let this = &*self;
-        let accept: Accept<'_, Stream> = Box::new(move || {
-            Box::pin(async move {
-                loop {
-                    let (s, from) = tokio::time::timeout(timeout, listening.accept())
-                        .await
-                        .map_err(|_| std::io::Error::other("no data stream from the server"))??;
-                    if from.ip().to_canonical() == peer {
-                        let _ = s.set_nodelay(true);
-                        return tokio::time::timeout(timeout, this.wrap(s)).await.map_err(
-                            |_| std::io::Error::other("TLS handshake on a MODE E stream timed out"),
-                        )?;
-                    }
-                    tracing::warn!(%from, "refused a MODE E stream from a host that is not the server");
-                }
-            })
-        });
+        let accept = self.accept_streams(&listener)?;
         let limits = RecvLimits {
             max_streams: MAX_STREAMS as usize,
             // A server cannot make the local file larger than it said it is.
@@ -292,13 +324,7 @@ impl Client {
             .metadata()
             .map_err(|e| Error::local(format!("{}", local.display()), e))?
             .len();
-        let tickets_low = self
-            .opts
-            .tls
-            .as_ref()
-            .and_then(|t| t.tickets.as_ref())
-            .is_some_and(|t| t.tickets() < streams as usize);
-        if self.data_tls && tickets_low {
+        if self.tickets_short(streams as usize) {
             self.refill_tickets().await;
         }
         self.block_mode().await?;
@@ -390,7 +416,7 @@ impl Client {
     }
 
     /// TYPE I and MODE E, unless already set.
-    async fn block_mode(&mut self) -> Result<()> {
+    pub(crate) async fn block_mode(&mut self) -> Result<()> {
         self.set_type(TransferType::Image).await?;
         if !self.mode_e {
             self.ctl.cmd_ok(&Command::Mode('E'), "MODE E").await?;
@@ -409,7 +435,7 @@ impl Client {
     }
 
     /// The final reply of a MODE E transfer, past any 111/112 markers.
-    async fn finish_blocks(&mut self, what: &str) -> Result<Reply> {
+    pub(crate) async fn finish_blocks(&mut self, what: &str) -> Result<Reply> {
         loop {
             let r = self.ctl.read_reply_within(Duration::from_secs(300)).await?;
             match r.code {

@@ -458,6 +458,7 @@ impl Shell {
                 // name (`../x`, `/tmp/x`) is refused, reported and makes mget fail, after
                 // the others are fetched. Files land in the current local directory.
                 let mut refused = 0;
+                let mut files = Vec::new();
                 for pattern in args {
                     let (dir, pat) = match pattern.rfind('/') {
                         Some(i) => (&pattern[..=i], &pattern[i + 1..]),
@@ -471,18 +472,18 @@ impl Shell {
                         .collect();
                     warn_refused("mget", dir, &bad);
                     refused += bad.len();
-                    let names: Vec<String> = listing
+                    let found: Vec<kftp::RemoteEntry> = listing
                         .entries
                         .into_iter()
                         .filter(|e| e.kind == kftp::Kind::File && wildmatch(pat, &e.name))
-                        .map(|e| e.name)
                         .collect();
-                    if names.is_empty() && bad.is_empty() {
+                    if found.is_empty() && bad.is_empty() {
                         eprintln!("mget: nothing matches {pattern}");
                     }
-                    for n in names {
-                        let paths = kftp::localname::child(Path::new(""), &n)
-                            .and_then(|l| Ok((l, kftp::localname::remote_child(dir, &n)?)));
+                    for e in found {
+                        let n = &e.name;
+                        let paths = kftp::localname::child(Path::new(""), n)
+                            .and_then(|l| Ok((l, kftp::localname::remote_child(dir, n)?)));
                         let (local, remote) = match paths {
                             Ok(p) => p,
                             Err(e) => {
@@ -491,7 +492,35 @@ impl Shell {
                                 continue;
                             }
                         };
-                        transfer_get(c, &self.bars, &remote, &local, &opts(false)).await?;
+                        let exact = e.precision == kftp_proto::listing_parse::Precision::Seconds;
+                        files.push(kftp::pipeline::GetFile {
+                            remote,
+                            local,
+                            size: e.size,
+                            mtime: e.mtime.filter(|_| exact),
+                        });
+                    }
+                }
+                if !self.ascii && c.pipelines() {
+                    let mut queue = files.into_iter();
+                    let mut first = None;
+                    let run = kftp::pipeline::Run {
+                        next: &mut || queue.next(),
+                        done: &mut |f: kftp::pipeline::GetFile, r| {
+                            if let Err(e) = r {
+                                eprintln!("mget: {}: {e}", f.remote);
+                                first.get_or_insert(e);
+                            }
+                        },
+                        progress: self.bars.as_ref(),
+                    };
+                    c.get_pipelined(run).await?;
+                    if let Some(e) = first {
+                        return Err(e);
+                    }
+                } else {
+                    for f in files {
+                        transfer_get(c, &self.bars, &f.remote, &f.local, &opts(false)).await?;
                     }
                 }
                 if refused > 0 {
@@ -503,6 +532,7 @@ impl Shell {
             }
             "mput" => {
                 need(words, 1, "mput PATTERN...")?;
+                let mut files = Vec::new();
                 for pattern in args {
                     let p = Path::new(pattern);
                     let dir = p
@@ -525,8 +555,32 @@ impl Shell {
                     if names.is_empty() {
                         eprintln!("mput: nothing matches {pattern}");
                     }
-                    for n in names {
-                        transfer_put(c, &self.bars, &dir.join(&n), &n, &opts(false)).await?;
+                    files.extend(names.into_iter().map(|n| kftp::pipeline::PutFile {
+                        local: dir.join(&n),
+                        remote: n,
+                        preserve_mtime: true,
+                    }));
+                }
+                if !self.ascii && c.pipelines() {
+                    let mut queue = files.into_iter();
+                    let mut first = None;
+                    let run = kftp::pipeline::Run {
+                        next: &mut || queue.next(),
+                        done: &mut |f: kftp::pipeline::PutFile, r| {
+                            if let Err(e) = r {
+                                eprintln!("mput: {}: {e}", f.local.display());
+                                first.get_or_insert(e);
+                            }
+                        },
+                        progress: self.bars.as_ref(),
+                    };
+                    c.put_pipelined(run).await?;
+                    if let Some(e) = first {
+                        return Err(e);
+                    }
+                } else {
+                    for f in files {
+                        transfer_put(c, &self.bars, &f.local, &f.remote, &opts(false)).await?;
                     }
                 }
             }

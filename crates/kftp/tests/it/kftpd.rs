@@ -28,6 +28,16 @@ impl Kftpd {
     }
 
     pub fn start_on(listen: &str, tls: bool) -> Option<Kftpd> {
+        Self::start_with(listen, tls, false)
+    }
+
+    /// kftpd as an account that file modes bind: as root it drops to `nobody`, so a
+    /// file of mode 000 (or a directory of 0555) stays closed to it, as to any other user.
+    pub fn start_unprivileged(tls: bool) -> Option<Kftpd> {
+        Self::start_with("127.0.0.1:0", tls, true)
+    }
+
+    fn start_with(listen: &str, tls: bool, unprivileged: bool) -> Option<Kftpd> {
         let Some(bin) = kftp_testkit::kftpd_bin() else {
             crate::vsftpd::skip(
                 "kftpd binary not built beside the tests (run cargo test --workspace)",
@@ -50,11 +60,18 @@ impl Kftpd {
             .write_all(format!("{PASS}\n").as_bytes())
             .expect("password");
         assert!(add.wait().expect("kftpd user add").success());
-        let srv = kftp_testkit::Server::new()
-            .bin(bin)
-            .dir(dir)
-            .listen(listen)
-            .start();
+        let mut srv = kftp_testkit::Server::new().bin(bin);
+        if unprivileged && kftp_testkit::running_as_root() {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path, m| {
+                std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+            };
+            mode(dir.path(), 0o755);
+            std::fs::create_dir(dir.path().join("root")).expect("root dir");
+            mode(&dir.path().join("root"), 0o777);
+            srv = srv.args(["--user", "nobody"]);
+        }
+        let srv = srv.dir(dir).listen(listen).start();
         let pin = srv
             .fingerprint
             .clone()

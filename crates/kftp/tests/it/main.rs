@@ -7,6 +7,7 @@ mod hostile;
 mod kftpd;
 mod library;
 mod modee;
+mod pipeline;
 mod suite;
 mod vsftpd;
 
