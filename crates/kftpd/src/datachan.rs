@@ -83,7 +83,7 @@ impl PortPool {
         account: &str,
     ) -> Result<(TcpListener, PassiveSlot), BindError> {
         let Some(range) = &cfg.passive_ports else {
-            return listen(SocketAddr::new(ip, 0))
+            return listen_ephemeral(ip)
                 .map(|l| (l, PassiveSlot::default()))
                 .map_err(BindError::Io);
         };
@@ -123,6 +123,72 @@ impl PortPool {
         }
         Err(last)
     }
+}
+
+/// Explicit ports tried before asking the kernel for one.
+const EPHEMERAL_TRIES: usize = 8;
+
+/// A passive listener on a port of the kernel's ephemeral range (used when no
+/// `--passive-ports` range is configured), chosen here at random rather than by bind(2)
+/// to port 0.
+///
+/// bind to port 0 makes the kernel search the range for a port no socket is bound to,
+/// checking the bind conflicts of every port it passes; after a few thousand data
+/// connections the range is full of TIME_WAIT sockets and one bind scanned for
+/// milliseconds of system time (`inet_csk_get_port` was 80% of kftpd's CPU in a 2,000-file
+/// mirror; BENCHMARKS.md, "Small files"). A port named explicitly is one hash lookup, and
+/// SO_REUSEADDR lets a listener take a port whose earlier connections wait in TIME_WAIT.
+/// vsftpd and pure-ftpd pick passive ports the same way. Ports the administrator reserved
+/// (`ip_local_reserved_ports`) are skipped; after [`EPHEMERAL_TRIES`] taken ports the
+/// kernel chooses after all.
+fn listen_ephemeral(ip: IpAddr) -> io::Result<TcpListener> {
+    let range = ephemeral_ports();
+    for _ in 0..EPHEMERAL_TRIES {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), range.ports.clone());
+        if range.reserved.iter().any(|r| r.contains(&port)) {
+            continue;
+        }
+        if let Ok(l) = listen(SocketAddr::new(ip, port)) {
+            return Ok(l);
+        }
+    }
+    listen(SocketAddr::new(ip, 0))
+}
+
+/// The kernel's ephemeral port range and the ports reserved in it, read once.
+struct EphemeralPorts {
+    ports: std::ops::RangeInclusive<u16>,
+    reserved: Vec<std::ops::RangeInclusive<u16>>,
+}
+
+fn ephemeral_ports() -> &'static EphemeralPorts {
+    static PORTS: std::sync::OnceLock<EphemeralPorts> = std::sync::OnceLock::new();
+    PORTS.get_or_init(|| {
+        let read = |f: &str| std::fs::read_to_string(format!("/proc/sys/net/ipv4/{f}"));
+        parse_ephemeral(
+            &read("ip_local_port_range").unwrap_or_default(),
+            &read("ip_local_reserved_ports").unwrap_or_default(),
+        )
+    })
+}
+
+/// `ip_local_port_range` ("32768\t60999") and `ip_local_reserved_ports` ("8080,9000-9100");
+/// Linux's default range when the first does not parse.
+fn parse_ephemeral(range: &str, reserved: &str) -> EphemeralPorts {
+    let mut it = range.split_whitespace().map(str::parse::<u16>);
+    let ports = match (it.next(), it.next()) {
+        (Some(Ok(lo)), Some(Ok(hi))) if 1024 <= lo && lo <= hi => lo..=hi,
+        _ => 32768..=60999,
+    };
+    let reserved = reserved
+        .trim()
+        .split(',')
+        .filter_map(|r| {
+            let (lo, hi) = r.split_once('-').unwrap_or((r, r));
+            Some(lo.trim().parse().ok()?..=hi.trim().parse().ok()?)
+        })
+        .collect();
+    EphemeralPorts { ports, reserved }
 }
 
 fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -250,4 +316,45 @@ pub fn check_active_target(target: SocketAddr, peer_ip: IpAddr, cfg: &Config) ->
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ephemeral_range_and_reserved_ports_parse() {
+        let e = parse_ephemeral("32768\t60999\n", "8080,50000-50010\n");
+        assert_eq!(e.ports, 32768..=60999);
+        assert_eq!(e.reserved, vec![8080..=8080, 50000..=50010]);
+        let e = parse_ephemeral("40000 40010", "\n");
+        assert_eq!((e.ports, e.reserved), (40000..=40010, vec![]));
+        // Unreadable or nonsense: Linux's default range, nothing reserved.
+        for bad in ["", "60999 32768", "80 90", "x y"] {
+            assert_eq!(parse_ephemeral(bad, "").ports, 32768..=60999, "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn passive_listeners_take_ports_of_the_ephemeral_range() {
+        let range = &ephemeral_ports().ports;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let l = listen_ephemeral("127.0.0.1".parse().unwrap()).unwrap();
+            let port = l.local_addr().unwrap().port();
+            assert!(range.contains(&port), "{port} outside {range:?}");
+            seen.insert(port);
+        }
+        // Chosen at random, not one after another from a predictable start.
+        assert!(seen.len() > 1);
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_is_not_shared() {
+        // Two listeners never share a port, whoever picked it first.
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = listen_ephemeral(ip).unwrap();
+        let port = a.local_addr().unwrap().port();
+        assert!(listen(SocketAddr::new(ip, port)).is_err());
+    }
 }

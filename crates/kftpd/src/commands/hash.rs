@@ -174,7 +174,7 @@ async fn start(
         }
     };
     s.running = Some(Running {
-        handle: tokio::spawn(tracing::Instrument::in_current_span(job)),
+        handle: Running::spawned(tracing::Instrument::in_current_span(job)),
         abort: Some(abort_tx),
         progress,
         what: format!("HASH {p}"),

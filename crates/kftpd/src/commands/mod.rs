@@ -145,11 +145,8 @@ pub(crate) async fn start_transfer(
             _ => None,
         },
     };
-    let handle = tokio::spawn(tracing::Instrument::in_current_span(transfer::run(
-        job, setup, ctx,
-    )));
     s.running = Some(Running {
-        handle,
+        handle: Running::work(transfer::run(job, setup, ctx)),
         abort: Some(abort_tx),
         progress,
         what: format!("{verb} {path}"),

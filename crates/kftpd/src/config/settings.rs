@@ -127,7 +127,8 @@ pub struct Settings {
     pub upload_mode: Option<Mode>,
 
     // --- Passive mode, NAT and load balancers ---
-    /// Passive data ports, e.g. 30000-30099 (default: any free port).
+    /// Passive data ports, e.g. 30000-30099 (default: a random free port of the kernel's
+    /// ephemeral range, ip_local_port_range).
     #[arg(long)]
     pub passive_ports: Option<PortRange>,
     /// Address to advertise in PASV replies (behind NAT).

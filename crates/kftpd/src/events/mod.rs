@@ -195,6 +195,12 @@ impl Events {
         Ok(Events { queues, gate })
     }
 
+    /// Whether any hook takes events: building one costs allocations that a server
+    /// without hooks should not pay per transfer.
+    pub fn wanted(&self) -> bool {
+        !self.queues.is_empty()
+    }
+
     /// Queues `ev` for every hook without waiting; a hook whose queue is full misses it.
     pub fn emit(&self, ev: Event) {
         if self.queues.is_empty() {

@@ -119,10 +119,23 @@ pub struct Login {
     pub quota: Option<Arc<crate::quota::UserQuota>>,
 }
 
+/// The work of a transfer in flight, resolving to its final reply.
+///
+/// A transfer is polled by its session's own task (the `select!` in `next_line` and
+/// `finish_transfer`), not spawned: a spawned task costs a wake-up of another runtime
+/// worker per file and a cross-thread hand-off of the final reply, which measured as a
+/// large part of a small file's cost (BENCHMARKS.md, "Small files: where a file's time
+/// goes"). Work that should run beside the session on another worker (HASH's digest)
+/// is spawned and awaited through [`Running::spawned`].
+/// (`SyncFuture`: a `&Session` is held across awaits, so the session must be `Sync`; the
+/// future is only ever polled through `&mut`.)
+pub type Work =
+    sync_wrapper::SyncFuture<std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>>;
+
 /// A transfer in flight.
 pub struct Running {
-    /// Resolves to the final reply.
-    pub handle: JoinHandle<Reply>,
+    /// Resolves to the final reply; a panic in it becomes `451` (see [`Running::work`]).
+    pub handle: Work,
     /// Fires ABOR.
     pub abort: Option<oneshot::Sender<()>>,
     /// Bytes moved.
@@ -136,6 +149,31 @@ pub struct Running {
     /// QUIT stops it at once (a digest: nothing is lost) instead of waiting for its end
     /// (a transfer, which RFC 959 lets finish).
     pub stop_on_quit: bool,
+}
+
+impl Running {
+    /// The work of a transfer polled by the session task; a panic inside it ends the
+    /// transfer with `451`, not the session.
+    pub fn work(f: impl std::future::Future<Output = Reply> + Send + 'static) -> Work {
+        use futures::FutureExt;
+        sync_wrapper::SyncFuture::new(Box::pin(
+            std::panic::AssertUnwindSafe(f)
+                .catch_unwind()
+                .map(|r| r.unwrap_or_else(|_| internal_error())),
+        ))
+    }
+
+    /// Work spawned on the runtime (another worker may run it), awaited as [`Work`].
+    pub fn spawned(f: impl std::future::Future<Output = Reply> + Send + 'static) -> Work {
+        let handle: JoinHandle<Reply> = tokio::spawn(f);
+        sync_wrapper::SyncFuture::new(Box::pin(async move {
+            handle.await.unwrap_or_else(|_| internal_error())
+        }))
+    }
+}
+
+fn internal_error() -> Reply {
+    Reply::new(451, "Transfer failed: internal error.")
 }
 
 /// Per-connection state.
@@ -384,10 +422,9 @@ impl Session {
                 }
                 tokio::select! {
                     line = self.control.read_line() => return Ok(line.ok()),
-                    done = &mut run.handle => {
+                    reply = &mut run.handle => {
                         self.running = None;
                         self.admin_sync();
-                        let reply = done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
                         if self.send(&reply).await.is_err() {
                             return Ok(None);
                         }
@@ -497,9 +534,7 @@ impl Session {
         if let Some(a) = run.abort.take() {
             let _ = a.send(());
         }
-        let reply = (&mut run.handle)
-            .await
-            .unwrap_or_else(|_| Reply::new(426, "Transfer aborted."));
+        let reply = (&mut run.handle).await;
         let _ = self.send(&reply).await;
         true
     }
@@ -508,7 +543,7 @@ impl Session {
         if let Some(mut run) = self.running.take() {
             // An administrator's kick (admin API) aborts the transfer being waited for; the
             // session then ends at its next read.
-            let done = tokio::select! {
+            let reply = tokio::select! {
                 r = &mut run.handle => r,
                 () = self.admin.wait_kicked() => {
                     if let Some(a) = run.abort.take() {
@@ -517,8 +552,6 @@ impl Session {
                     (&mut run.handle).await
                 }
             };
-            let reply =
-                done.unwrap_or_else(|_| Reply::new(451, "Transfer failed: internal error."));
             let _ = self.send(&reply).await;
         }
     }

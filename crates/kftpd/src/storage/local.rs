@@ -37,6 +37,15 @@
 //! busy disk), so each operation runs on tokio's blocking pool (`spawn_blocking`), never
 //! on the async workers that serve the control connections.
 //!
+//! Except where it provably cannot block: on a local file system (ext4, XFS, btrfs, tmpfs,
+//! overlayfs...; see [`cached_lookups_possible`]) opening a file for reading and `fstat` of
+//! it wait for no I/O once every path component is in the kernel's dentry cache, and
+//! openat2's `RESOLVE_CACHED` (Linux 5.12) makes the open fail with `EAGAIN` instead of
+//! looking anything up. RETR's open and the stat of SIZE, MDTM and MLST try that on the
+//! async worker first and go to the blocking pool only on `EAGAIN`: a trip to the pool is
+//! two thread wake-ups, a large part of what a small file costs (BENCHMARKS.md, "Small
+//! files: where a file's time goes").
+//!
 //! # Listings
 //! A directory is read in batches of [`LIST_BATCH`] entries on the blocking pool, pulled by
 //! the listing as it is sent: memory stays bounded whatever the directory's size. A
@@ -86,6 +95,42 @@ pub(crate) enum Finish {
 pub struct LocalFs {
     root: Arc<OwnedFd>,
     root_path: Arc<PathBuf>,
+    /// The root is on a local file system and the kernel has `RESOLVE_CACHED`: cheap
+    /// opens are tried on the async worker first (see the module comment).
+    cached_lookups: bool,
+}
+
+/// Local file systems, by `statfs` magic: with its dentries cached, opening a file on one
+/// (and `fstat` of the open file) waits for no disk or network. Network and FUSE file
+/// systems may ask a server to revalidate even a cached name, so they are not listed.
+const LOCAL_FS_MAGIC: &[i64] = &[
+    0xEF53,      // ext2/3/4
+    0x5846_5342, // XFS
+    0x9123_683E, // btrfs
+    0x0102_1994, // tmpfs
+    0x794C_7630, // overlayfs
+    0x2FC1_2FC1, // ZFS
+    0xF2F5_2010, // F2FS
+];
+
+/// Whether opens under `root` can be tried from the dentry cache alone: a local file
+/// system (see [`LOCAL_FS_MAGIC`]) and a kernel that knows `RESOLVE_CACHED`.
+fn cached_lookups_possible(root: &OwnedFd) -> bool {
+    let local = rustix::fs::fstatfs(root).is_ok_and(|st| LOCAL_FS_MAGIC.contains(&st.f_type));
+    local
+        && rustix::fs::openat2(
+            root,
+            ".",
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            RESOLVE | ResolveFlags::CACHED,
+        )
+        .is_ok()
+}
+
+/// Whether an operation tried with `RESOLVE_CACHED` needs a real lookup (`EAGAIN`).
+fn needs_lookup(e: &FsError) -> bool {
+    matches!(e, FsError::Other(io) if io.raw_os_error() == Some(rustix::io::Errno::AGAIN.raw_os_error()))
 }
 
 impl LocalFs {
@@ -118,6 +163,7 @@ impl LocalFs {
             )
         })?;
         Ok(LocalFs {
+            cached_lookups: cached_lookups_possible(&root_fd),
             root: Arc::new(root_fd),
             root_path: Arc::new(root.to_path_buf()),
         })
@@ -129,13 +175,23 @@ impl LocalFs {
     }
 
     fn open_at(&self, p: &VPath, flags: OFlags) -> Result<OwnedFd, FsError> {
+        self.open_at_resolving(p, flags, ResolveFlags::empty())
+    }
+
+    /// [`Self::open_at`] with more resolve flags (`RESOLVE_CACHED`).
+    fn open_at_resolving(
+        &self,
+        p: &VPath,
+        flags: OFlags,
+        more: ResolveFlags,
+    ) -> Result<OwnedFd, FsError> {
         check_path(p)?;
         Ok(rustix::fs::openat2(
             &*self.root,
             p.relative(),
             flags | OFlags::CLOEXEC,
             Mode::empty(),
-            RESOLVE,
+            RESOLVE | more,
         )?)
     }
 
@@ -223,8 +279,10 @@ fn open_regular(
         FileType::Directory => return Err(FsError::IsADirectory),
         _ => return Err(FsError::NotRegular),
     }
-    let fl = rustix::fs::fcntl_getfl(&fd)?;
-    rustix::fs::fcntl_setfl(&fd, fl - OFlags::NONBLOCK)?;
+    // F_SETFL changes only the status flags (O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME)
+    // and ignores the rest, so the flags the file was opened with, less O_NONBLOCK, are
+    // what F_GETFL would have said less O_NONBLOCK: one system call per open saved.
+    rustix::fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK)?;
     Ok((fd, st))
 }
 
@@ -323,6 +381,24 @@ impl LocalFs {
         tokio::task::spawn_blocking(move || f(&me))
             .await
             .map_err(|e| FsError::Other(io::Error::other(format!("file system task: {e}"))))?
+    }
+
+    /// Runs `f` here, on the async worker, with `RESOLVE_CACHED` for its opens when the
+    /// root allows it; on the blocking pool without it when that is impossible or a name
+    /// was not cached (see the module comment). `f` must open only through the resolve
+    /// flags it is given and do nothing else that can wait for I/O.
+    async fn cached_or_blocking<T, F>(&self, f: F) -> Result<T, FsError>
+    where
+        T: Send + 'static,
+        F: Fn(&LocalFs, ResolveFlags) -> Result<T, FsError> + Send + 'static,
+    {
+        if self.cached_lookups {
+            match f(self, ResolveFlags::CACHED) {
+                Err(e) if needs_lookup(&e) => {}
+                done => return done,
+            }
+        }
+        self.blocking(move |fs| f(fs, ResolveFlags::empty())).await
     }
 
     /// Opens a directory for listing and reads its first batch (sorted when that was all
@@ -483,13 +559,14 @@ impl LocalFs {
     }
 }
 
-/// Every method runs its system calls on the blocking pool (see the module comment).
+/// Every method runs its system calls on the blocking pool, except the cached-lookup fast
+/// path of `stat` and `open_read` (see the module comment).
 #[async_trait]
 impl Storage for LocalFs {
     async fn stat(&self, p: &VPath) -> Result<Entry, FsError> {
         let p = p.clone();
-        self.blocking(move |fs| {
-            let fd = fs.open_at(&p, OFlags::PATH)?;
+        self.cached_or_blocking(move |fs, more| {
+            let fd = fs.open_at_resolving(&p, OFlags::PATH, more)?;
             let st = rustix::fs::fstat(&fd)?;
             Ok(entry(p.file_name(), &st))
         })
@@ -542,14 +619,14 @@ impl Storage for LocalFs {
 
     async fn open_read(&self, p: &VPath) -> Result<ReadHandle, FsError> {
         let p = p.clone();
-        self.blocking(move |fs| {
+        self.cached_or_blocking(move |fs, more| {
             check_path(&p)?;
             let (fd, st) = open_regular(
                 &fs.root,
                 p.relative(),
                 OFlags::RDONLY,
                 Mode::empty(),
-                RESOLVE,
+                RESOLVE | more,
             )?;
             Ok(ReadHandle::File {
                 file: File::from(fd),
@@ -676,5 +753,129 @@ impl LocalFs {
         } else {
             Err(FsError::NotFound)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A jail with a file, a directory, a FIFO and a symlink out of it, opened with and
+    /// without the cached-lookup fast path.
+    fn jail() -> (tempfile::TempDir, LocalFs, LocalFs) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("f"), b"12345").unwrap();
+        std::fs::create_dir(root.join("d")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            root.join("fifo"),
+            FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("out")).unwrap();
+        let fast = LocalFs::open(root).unwrap();
+        let slow = LocalFs {
+            cached_lookups: false,
+            ..fast.clone()
+        };
+        (dir, fast, slow)
+    }
+
+    fn vpath(s: &str) -> VPath {
+        VPath::resolve(&VPath::root(), s).unwrap()
+    }
+
+    #[test]
+    fn a_local_root_takes_the_fast_path() {
+        // tempdir is on a local file system wherever these tests run (ext4, XFS, tmpfs,
+        // overlayfs); a kernel without RESOLVE_CACHED (< 5.12) falls back, also correctly.
+        let (_d, fast, _) = jail();
+        let kernel_has_it = rustix::fs::openat2(
+            &*fast.root,
+            ".",
+            OFlags::PATH,
+            Mode::empty(),
+            ResolveFlags::CACHED,
+        )
+        .is_ok();
+        if kernel_has_it {
+            assert!(fast.cached_lookups, "tempdir on {:?}", fast.root_path);
+        }
+    }
+
+    /// The fast path answers exactly as the blocking pool does, refusals included: the
+    /// jail (RESOLVE_BENEATH, no magic links) and the regular-file check stay.
+    #[tokio::test]
+    async fn the_fast_path_answers_as_the_pool_does() {
+        let (_d, fast, slow) = jail();
+        for fs in [&fast, &slow] {
+            let e = fs.stat(&vpath("f")).await.unwrap();
+            assert_eq!((e.kind, e.size), (Kind::File, 5));
+            assert_eq!(fs.stat(&vpath("d")).await.unwrap().kind, Kind::Dir);
+            assert!(matches!(
+                fs.stat(&vpath("nope")).await,
+                Err(FsError::NotFound)
+            ));
+            assert!(matches!(
+                fs.stat(&vpath("out/passwd")).await,
+                Err(FsError::Escape)
+            ));
+            match fs.open_read(&vpath("f")).await.unwrap() {
+                ReadHandle::File { file, len } => {
+                    assert_eq!(len, 5);
+                    // O_NONBLOCK was cleared for the data path.
+                    assert!(!rustix::fs::fcntl_getfl(&file)
+                        .unwrap()
+                        .contains(OFlags::NONBLOCK));
+                }
+                _ => panic!("not a local file"),
+            }
+            for (p, want) in [
+                ("fifo", "NotRegular"),
+                ("d", "IsADirectory"),
+                ("nope", "NotFound"),
+                ("out/passwd", "Escape"),
+            ] {
+                let got = fs.open_read(&vpath(p)).await.err().unwrap();
+                assert_eq!(format!("{got:?}"), want, "{p}");
+            }
+        }
+    }
+
+    /// A name the dentry cache cannot answer (`EAGAIN`) is looked up on the blocking pool.
+    #[tokio::test]
+    async fn a_lookup_the_cache_cannot_answer_goes_to_the_pool() {
+        let (_d, fast, _) = jail();
+        let fast = LocalFs {
+            cached_lookups: true,
+            ..fast
+        };
+        let tried = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = tried.clone();
+        let got = fast
+            .cached_or_blocking(move |_, more| {
+                seen.lock().unwrap().push(more);
+                if more.contains(ResolveFlags::CACHED) {
+                    Err(FsError::from(rustix::io::Errno::AGAIN))
+                } else {
+                    Ok(std::thread::current().name().map(str::to_string))
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            *tried.lock().unwrap(),
+            vec![ResolveFlags::CACHED, ResolveFlags::empty()]
+        );
+        // The second try ran on a blocking-pool thread, not on the test's own thread.
+        assert_ne!(got, std::thread::current().name().map(str::to_string));
+        // Any other error is the answer, without a second try.
+        let once = fast
+            .cached_or_blocking(|_, _| Err::<(), _>(FsError::NotFound))
+            .await;
+        assert!(matches!(once, Err(FsError::NotFound)));
     }
 }

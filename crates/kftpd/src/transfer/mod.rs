@@ -585,7 +585,7 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
     if let Some(q) = &mut ctx.quota {
         q.finish(upload, complete, progress.load(Ordering::Relaxed), freed);
     }
-    if file_job {
+    if file_job && ctx.shared.events.wanted() {
         let mut ev = file_event(&ctx, &end, &progress, started);
         ev.ok = Some(reply.code == 226);
         ctx.shared.events.emit(ev);

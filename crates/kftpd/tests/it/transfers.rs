@@ -616,3 +616,74 @@ fn foreign_peer_first_then_rightful_client() {
     assert_eq!(read_all(d), b"mine only\n");
     assert_eq!(c.read().code, 226);
 }
+
+/// Many files in a row on one session, each on a new passive listener (a random port of
+/// the ephemeral range, no `--passive-ports`), opened on the cached-lookup path of a local
+/// root: every download is byte-exact, REST included, and SIZE/MDTM answer from the same
+/// path; a name the session just uploaded is found at once.
+#[test]
+fn many_files_in_a_row_are_byte_exact() {
+    let srv = Server::start(&[]);
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| {
+            let mut it = r.split_whitespace().map(|p| p.parse::<u16>().ok());
+            Some(it.next()??..=it.next()??)
+        })
+        .unwrap_or(32768..=60999);
+    let big = random_bytes(5 << 20, 77);
+    std::fs::write(srv.path("big.bin"), &big).unwrap();
+    let mut small = Vec::new();
+    for i in 0..40u64 {
+        let data = random_bytes(4096 + i as usize, i);
+        std::fs::write(srv.path(&format!("s{i}.bin")), &data).unwrap();
+        small.push(data);
+    }
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut ports = std::collections::HashSet::new();
+    for (i, data) in small.iter().enumerate() {
+        let name = format!("s{i}.bin");
+        assert_eq!(
+            c.expect(&format!("SIZE {name}"), 213).text(),
+            data.len().to_string()
+        );
+        c.expect(&format!("MDTM {name}"), 213);
+        let d = c.epsv();
+        let port = d.peer_addr().unwrap().port();
+        assert!(
+            range.contains(&port),
+            "passive port {port} outside {range:?}"
+        );
+        ports.insert(port);
+        c.expect(&format!("RETR {name}"), 150);
+        assert_eq!(sha256(&read_all(d)), sha256(data), "{name}");
+        assert_eq!(c.read().code, 226);
+    }
+    assert!(ports.len() > 1, "passive ports are not all the same one");
+    // A multi-MiB file, whole and from a restart offset.
+    for offset in [0usize, 3 << 20] {
+        c.expect(&format!("REST {offset}"), 350);
+        let d = c.epsv();
+        c.expect("RETR big.bin", 150);
+        assert_eq!(
+            sha256(&read_all(d)),
+            sha256(&big[offset..]),
+            "REST {offset}"
+        );
+        assert_eq!(c.read().code, 226);
+    }
+    // Uploaded by this session, then read back on the cached path.
+    let up = random_bytes(3 << 20, 78);
+    let mut d = c.epsv();
+    c.expect("STOR up.bin", 150);
+    d.write_all(&up).unwrap();
+    drop(d);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(c.expect("SIZE up.bin", 213).text(), up.len().to_string());
+    let d = c.epsv();
+    c.expect("RETR up.bin", 150);
+    assert_eq!(sha256(&read_all(d)), sha256(&up));
+    assert_eq!(c.read().code, 226);
+    c.expect("RETR nope.bin", 550);
+}
