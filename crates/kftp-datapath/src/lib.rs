@@ -355,17 +355,17 @@ pub async fn file_to_owned_socket(
         return Ok((out, sock));
     }
     let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), &sock);
-    let started = Instant::now();
     let (file, t) = (file.try_clone()?, tuning.clone());
-    let (out, sock) = thread::run(sock, progress, move |s, p| {
+    let ran = thread::run(sock, progress, move |s, p| {
         send_blocking_on(kernel, &file, offset, len, s, &t, p)
     })
     .await?;
+    let out = ran.out;
     if measure {
         let kernel_used = out.path == PathUsed::Sendfile;
-        chooser::record(Direction::Send, kernel_used, out.bytes, started.elapsed());
+        chooser::record(Direction::Send, kernel_used, out.bytes, ran.cpu);
     }
-    Ok((out, sock))
+    Ok((out, ran.sock))
 }
 
 /// [`send_on`] on a blocking thread.
@@ -415,7 +415,6 @@ pub async fn socket_to_owned_file(
         return Ok((out, sock));
     }
     let (kernel, measure) = resolve(tuning, Direction::Recv, None, &sock);
-    let started = Instant::now();
     let limit = thread::MIN_BYTES;
     let (head, eof) =
         copy::socket_to_file_upto(&sock, file, offset, tuning, progress, limit).await?;
@@ -424,16 +423,20 @@ pub async fn socket_to_owned_file(
         return Ok((Outcome { bytes: head, path }, sock));
     }
     let (file, t, at) = (file.try_clone()?, tuning.clone(), offset + head);
-    let (mut out, sock) = thread::run(sock, progress, move |s, p| {
+    let ran = thread::run(sock, progress, move |s, p| {
         recv_blocking_on(kernel, s, &file, at, &t, p)
     })
     .await?;
+    let mut out = ran.out;
+    let on_thread = out.bytes;
     out.bytes += head;
     if measure {
+        // The head went the async way: the whole upload is costed at the thread's rate.
+        let cpu = ran.cpu.mul_f64(out.bytes as f64 / on_thread.max(1) as f64);
         let kernel_used = out.path == PathUsed::Splice;
-        chooser::record(Direction::Recv, kernel_used, out.bytes, started.elapsed());
+        chooser::record(Direction::Recv, kernel_used, out.bytes, cpu);
     }
-    Ok((out, sock))
+    Ok((out, ran.sock))
 }
 
 /// [`recv_on`] on a blocking thread.

@@ -101,13 +101,28 @@ impl Mirror<'_> {
     }
 }
 
+/// The calling thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// What a transfer on the thread returned, and the CPU time it took there: the thread does
+/// nothing else meanwhile, so this is what the transfer cost (kernel work included), and
+/// unlike wall time it is hardly disturbed by other processes (`auto` compares it,
+/// chooser.rs).
+pub(crate) struct Ran<T> {
+    pub out: T,
+    pub cpu: Duration,
+    pub sock: TcpStream,
+}
+
 /// Runs `work` on a blocking thread with `sock` in blocking mode, then gives the socket
 /// back to tokio. `work` counts the bytes it moves in the counter it is given.
-pub(crate) async fn run<T, F>(
-    sock: TcpStream,
-    progress: &AtomicU64,
-    work: F,
-) -> io::Result<(T, TcpStream)>
+pub(crate) async fn run<T, F>(sock: TcpStream, progress: &AtomicU64, work: F) -> io::Result<Ran<T>>
 where
     T: Send + 'static,
     F: FnOnce(&StdTcpStream, &AtomicU64) -> io::Result<T> + Send + 'static,
@@ -122,7 +137,9 @@ where
         let (sock, inner) = (sock.clone(), inner.clone());
         tokio::task::spawn_blocking(move || {
             let _leaving = leaving;
-            work(&sock, &inner)
+            let before = thread_cpu();
+            let out = work(&sock, &inner)?;
+            Ok::<_, io::Error>((out, thread_cpu().saturating_sub(before)))
         })
     };
     let mut guard = Interrupt {
@@ -144,12 +161,13 @@ where
     // The thread has returned and dropped its handle on the socket: nothing to interrupt.
     let sock = guard.sock.take();
     drop(guard);
-    let out = result.map_err(|e| io::Error::other(format!("data thread: {e}")))??;
+    let (out, cpu) = result.map_err(|e| io::Error::other(format!("data thread: {e}")))??;
     let sock = sock
         .and_then(Arc::into_inner)
         .ok_or_else(|| io::Error::other("data thread kept the socket"))?;
     sock.set_nonblocking(true)?;
-    Ok((out, TcpStream::from_std(sock)?))
+    let sock = TcpStream::from_std(sock)?;
+    Ok(Ran { out, cpu, sock })
 }
 
 #[cfg(test)]
@@ -168,7 +186,7 @@ mod tests {
     async fn socket_comes_back_and_progress_is_mirrored() {
         let (a, mut b) = pair().await;
         let progress = AtomicU64::new(7);
-        let (n, a) = run(a, &progress, |s, p| {
+        let ran = run(a, &progress, |s, p| {
             let mut s = s;
             s.write_all(b"hello")?;
             p.fetch_add(5, Ordering::Relaxed);
@@ -176,7 +194,9 @@ mod tests {
         })
         .await
         .unwrap();
+        let (n, a) = (ran.out, ran.sock);
         assert_eq!(n, 5);
+        assert!(ran.cpu < Duration::from_secs(5));
         assert_eq!(progress.load(Ordering::Relaxed), 12);
         // Back under tokio, non-blocking.
         a.writable().await.unwrap();
