@@ -7,11 +7,15 @@
 //! Each direction (sends: sendfile or copy; receives: splice or copy) has a [`Lane`]:
 //!
 //! 1. **Probe**: transfers take the kernel path and the copy loop in turn until each has
-//!    [`PROBE_SAMPLES`] measurements. A measurement is the wall-clock throughput (bytes /
-//!    seconds inside the data path, after the data connection is open) of one transfer of at
-//!    least [`MIN_SAMPLE_BYTES`] that ended cleanly without a rate limit; smaller ones say
-//!    more about latency than about the path, so they are not counted (they still run on
-//!    the path the lane picks).
+//!    [`PROBE_SAMPLES`] measurements. A measurement is the throughput of one transfer of at
+//!    least [`MIN_SAMPLE_BYTES`] that ended cleanly without a rate limit: bytes per second
+//!    of the data thread's CPU time when it ran on one (`thread.rs`: every such transfer
+//!    unless `KFTP_DATA_THREAD=0`), else bytes per wall-clock second inside the data path.
+//!    CPU time is what the path costs the server, and other processes hardly disturb it:
+//!    on the shared 2-core VM wall-clock medians of copy and sendfile swapped from run to
+//!    run while sendfile's CPU per GiB stayed a fraction of the copy loop's (BENCHMARKS.md,
+//!    session 5). Smaller transfers say more about latency than about the path, so they
+//!    are not counted (they still run on the path the lane picks).
 //! 2. **Decide**: the path with the higher median of its last [`KEEP`] measurements. Once
 //!    decided, the other path must beat it by [`SWITCH_MARGIN`] to take over, so noise
 //!    does not flip the choice back and forth.

@@ -155,6 +155,60 @@ pub async fn socket_to_file(
     stream_to_file(&mut SockIo(sock), file, offset, tuning, progress).await
 }
 
+/// [`file_to_socket`] on a socket in blocking mode, on a blocking thread
+/// ([`crate::thread`]; no rate limit applies there).
+pub(crate) fn file_to_socket_blocking(
+    file: &File,
+    offset: u64,
+    len: u64,
+    mut sock: &std::net::TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = send_buf(tuning, len);
+    let mut done = 0u64;
+    while done < len {
+        let want = buf.len().min((len - done) as usize);
+        let n = pread(file, &mut buf[..want], offset + done)?;
+        if n == 0 {
+            return Err(shrank());
+        }
+        std::io::Write::write_all(&mut sock, &buf[..n])?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    Ok(done)
+}
+
+/// [`socket_to_file`] on a socket in blocking mode, on a blocking thread.
+pub(crate) fn socket_to_file_blocking(
+    mut sock: &std::net::TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = recv_buf(tuning);
+    let mut done = 0u64;
+    loop {
+        let n = match std::io::Read::read(&mut sock, &mut buf) {
+            Ok(0) => return Ok(done),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        crate::charge(tuning, n as u64)?;
+        pwrite_all(file, &buf[..n], offset + done)?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        grow(&mut buf, n, tuning);
+    }
+}
+
+fn shrank() -> io::Error {
+    io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during transfer")
+}
+
 /// Sends `len` bytes of `file` from `offset` to any async writer (TLS streams).
 /// Does not shut the writer down; the caller does, so it can close TLS properly.
 pub async fn file_to_stream<W: AsyncWrite + Unpin>(
@@ -171,10 +225,7 @@ pub async fn file_to_stream<W: AsyncWrite + Unpin>(
         let want = buf.len().min((len - done) as usize);
         let n = pread(file, &mut buf[..want], offset + done)?;
         if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank during transfer",
-            ));
+            return Err(shrank());
         }
         pace(tuning, n as u64).await;
         w.write_all(&buf[..n]).await?;
@@ -193,12 +244,42 @@ pub async fn stream_to_file<R: AsyncRead + Unpin>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
+    stream_to_file_upto(r, file, offset, tuning, progress, u64::MAX)
+        .await
+        .map(|(n, _)| n)
+}
+
+/// Receives from `sock` into `file` at `offset` until EOF or until at least `limit` bytes
+/// arrived; says how many, and whether it was EOF (the head of an upload whose length is
+/// unknown, before [`crate::thread`] takes the rest).
+pub(crate) async fn socket_to_file_upto(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+    limit: u64,
+) -> io::Result<(u64, bool)> {
+    stream_to_file_upto(&mut SockIo(sock), file, offset, tuning, progress, limit).await
+}
+
+async fn stream_to_file_upto<R: AsyncRead + Unpin>(
+    r: &mut R,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+    limit: u64,
+) -> io::Result<(u64, bool)> {
     let mut buf = recv_buf(tuning);
     let mut done = 0u64;
     loop {
+        if done >= limit {
+            return Ok((done, false));
+        }
         let n = r.read(&mut buf).await?;
         if n == 0 {
-            return Ok(done);
+            return Ok((done, true));
         }
         crate::charge(tuning, n as u64)?;
         pwrite_all(file, &buf[..n], offset + done)?;

@@ -15,6 +15,8 @@
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
 //! - [`probe`]: run-time detection of what the kernel offers, cached.
 //! - [`chooser`]: what `--data-path auto` picks, per direction, from measured throughput.
+//! - [`thread`]: large plain transfers on a blocking thread with a blocking socket (the
+//!   `*_owned` entry points below), as vsftpd does: no `EAGAIN`, epoll or wake-ups per chunk.
 //!
 //! This is the only crate with `unsafe` code, and only at the syscall boundary; every
 //! block carries a `// SAFETY:` comment.
@@ -29,6 +31,7 @@ pub mod probe;
 pub mod rate;
 pub mod sendfile;
 pub mod splice;
+pub mod thread;
 
 use std::fmt;
 use std::fs::File;
@@ -330,6 +333,137 @@ async fn send_on(
         }
     }
     let bytes = copy::file_to_socket(file, offset, len, sock, tuning, progress).await?;
+    Ok(Outcome {
+        bytes,
+        path: PathUsed::Copy,
+    })
+}
+
+/// [`file_to_socket`] for a caller that can lend the socket itself: a large transfer
+/// without a rate limit runs on a blocking thread ([`thread`]), and the socket comes back
+/// for the caller to close.
+pub async fn file_to_owned_socket(
+    file: &File,
+    offset: u64,
+    len: u64,
+    sock: TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<(Outcome, TcpStream)> {
+    if !thread::applies(tuning, Some(len)) {
+        let out = file_to_socket(file, offset, len, &sock, tuning, progress).await?;
+        return Ok((out, sock));
+    }
+    let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), &sock);
+    let (file, t) = (file.try_clone()?, tuning.clone());
+    let ran = thread::run(sock, progress, move |s, p| {
+        send_blocking_on(kernel, &file, offset, len, s, &t, p)
+    })
+    .await?;
+    let out = ran.out;
+    if measure {
+        let kernel_used = out.path == PathUsed::Sendfile;
+        chooser::record(Direction::Send, kernel_used, out.bytes, ran.cpu);
+    }
+    Ok((out, ran.sock))
+}
+
+/// [`send_on`] on a blocking thread.
+fn send_blocking_on(
+    kernel: bool,
+    file: &File,
+    offset: u64,
+    len: u64,
+    sock: &std::net::TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
+    if kernel && probe::sendfile_works() {
+        match sendfile::send_blocking(file, offset, len, sock, tuning, progress) {
+            Err(e) if sendfile::is_unsupported(&e) => {
+                if e.raw_os_error().is_some() {
+                    probe::mark_sendfile_broken(&e);
+                }
+            }
+            r => {
+                return r.map(|bytes| Outcome {
+                    bytes,
+                    path: PathUsed::Sendfile,
+                })
+            }
+        }
+    }
+    let bytes = copy::file_to_socket_blocking(file, offset, len, sock, tuning, progress)?;
+    Ok(Outcome {
+        bytes,
+        path: PathUsed::Copy,
+    })
+}
+
+/// [`socket_to_file`] for a caller that can lend the socket itself: the first
+/// [`thread::MIN_BYTES`] arrive on the async copy loop (a small upload ends there), the
+/// rest of a large one, without a rate limit, on a blocking thread ([`thread`]).
+pub async fn socket_to_owned_file(
+    sock: TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<(Outcome, TcpStream)> {
+    if !thread::applies(tuning, None) {
+        let out = socket_to_file(&sock, file, offset, tuning, progress).await?;
+        return Ok((out, sock));
+    }
+    let (kernel, measure) = resolve(tuning, Direction::Recv, None, &sock);
+    let limit = thread::MIN_BYTES;
+    let (head, eof) =
+        copy::socket_to_file_upto(&sock, file, offset, tuning, progress, limit).await?;
+    if eof {
+        let path = PathUsed::Copy;
+        return Ok((Outcome { bytes: head, path }, sock));
+    }
+    let (file, t, at) = (file.try_clone()?, tuning.clone(), offset + head);
+    let ran = thread::run(sock, progress, move |s, p| {
+        recv_blocking_on(kernel, s, &file, at, &t, p)
+    })
+    .await?;
+    let mut out = ran.out;
+    let on_thread = out.bytes;
+    out.bytes += head;
+    if measure {
+        // The head went the async way: the whole upload is costed at the thread's rate.
+        let cpu = ran.cpu.mul_f64(out.bytes as f64 / on_thread.max(1) as f64);
+        let kernel_used = out.path == PathUsed::Splice;
+        chooser::record(Direction::Recv, kernel_used, out.bytes, cpu);
+    }
+    Ok((out, ran.sock))
+}
+
+/// [`recv_on`] on a blocking thread.
+fn recv_blocking_on(
+    kernel: bool,
+    sock: &std::net::TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Outcome> {
+    if kernel && probe::splice_works() {
+        match splice::recv_blocking(sock, file, offset, tuning, progress) {
+            Err(e) if splice::is_unsupported(&e) => {
+                if e.raw_os_error().is_some() {
+                    probe::mark_splice_broken(&e);
+                }
+            }
+            r => {
+                return r.map(|bytes| Outcome {
+                    bytes,
+                    path: PathUsed::Splice,
+                })
+            }
+        }
+    }
+    let bytes = copy::socket_to_file_blocking(sock, file, offset, tuning, progress)?;
     Ok(Outcome {
         bytes,
         path: PathUsed::Copy,

@@ -16,7 +16,7 @@ use crate::Tuning;
 use rustix::io::Errno;
 use std::fs::File;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use tokio::io::Interest;
 use tokio::net::TcpStream;
@@ -61,13 +61,22 @@ pub(crate) fn chunk_size(tuning: &Tuning) -> usize {
 /// Uncorks the socket when the transfer ends, however it ends (cancellation included),
 /// so the last partial segment is pushed out rather than held for 200 ms.
 struct Cork<'a> {
-    sock: &'a TcpStream,
+    sock: BorrowedFd<'a>,
 }
 
 impl<'a> Cork<'a> {
-    fn set(sock: &'a TcpStream) -> Option<Self> {
+    fn set(sock: BorrowedFd<'a>) -> Option<Self> {
         rustix::net::sockopt::set_tcp_cork(sock, true).ok()?;
         Some(Cork { sock })
+    }
+
+    /// Corks for the transfer when [`cork_default`] says so.
+    fn if_default(sock: BorrowedFd<'a>) -> Option<Self> {
+        if cork_default() {
+            Cork::set(sock)
+        } else {
+            None
+        }
     }
 }
 
@@ -95,11 +104,7 @@ pub async fn send(
     progress: &AtomicU64,
 ) -> io::Result<u64> {
     let chunk = chunk_size(tuning) as u64;
-    let _cork = if cork_default() {
-        Cork::set(sock)
-    } else {
-        None
-    };
+    let _cork = Cork::if_default(sock.as_fd());
     let mut done = 0u64;
     while done < len {
         let this = chunk.min(len - done);
@@ -128,6 +133,51 @@ pub async fn send(
                     return Ok(done + rest);
                 }
                 Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// [`send`] on a socket in blocking mode, on a blocking thread ([`crate::thread`]): one
+/// sendfile(2) call per chunk, each returning when the chunk is queued. The same contract:
+/// an [`is_unsupported`] error only when no byte was sent.
+pub(crate) fn send_blocking(
+    file: &File,
+    offset: u64,
+    len: u64,
+    sock: &std::net::TcpStream,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let chunk = chunk_size(tuning) as u64;
+    let _cork = Cork::if_default(sock.as_fd());
+    let mut done = 0u64;
+    while done < len {
+        let mut off = offset + done;
+        let want = chunk.min(len - done) as usize;
+        match rustix::fs::sendfile(sock, file, Some(&mut off), want) {
+            Ok(0) => return Err(eof()),
+            Ok(n) => {
+                done += n as u64;
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(Errno::INTR) => {}
+            Err(e) => {
+                let e = io::Error::from(e);
+                if done > 0 && is_unsupported(&e) {
+                    crate::probe::mark_sendfile_broken(&e);
+                    let rest = crate::copy::file_to_socket_blocking(
+                        file,
+                        offset + done,
+                        len - done,
+                        sock,
+                        tuning,
+                        progress,
+                    )?;
+                    return Ok(done + rest);
+                }
+                return Err(e);
             }
         }
     }

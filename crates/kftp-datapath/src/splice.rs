@@ -116,13 +116,7 @@ pub async fn recv(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let flags = rustix::fs::fcntl_getfl(file)?;
-    if flags.contains(rustix::fs::OFlags::APPEND) {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "splice cannot write at an offset to an O_APPEND file",
-        ));
-    }
+    refuse_append(file)?;
     let chunk = crate::sendfile::chunk_size(tuning);
     let lease = Lease::take(chunk)?;
     let mut done = 0u64;
@@ -148,15 +142,7 @@ pub async fn recv(
         match drain_to_file(&pipe.r, file, offset + done, n) {
             Ok(()) => lease.held.set(0),
             Err((moved, e)) if is_unsupported(&e) => {
-                // The file system cannot take spliced pages: the bytes are already out of
-                // the socket, so write them from user space and carry on with the copy loop.
-                crate::probe::mark_splice_broken(&e);
-                let rest = n - moved;
-                let mut buf = vec![0u8; rest];
-                read_exact_pipe(&pipe.r, &mut buf)?;
-                lease.held.set(0);
-                let at = offset + done + moved as u64;
-                crate::copy::pwrite_all(file, &buf, at)?;
+                rescue(&lease, file, offset + done, moved, &e)?;
                 done += n as u64;
                 progress.fetch_add(n as u64, Ordering::Relaxed);
                 return finish_with_copy(sock, file, offset, done, tuning, progress).await;
@@ -174,6 +160,83 @@ pub async fn recv(
             TopUp::Failed(e) => return Err(e),
         }
     }
+}
+
+/// The file system cannot take spliced pages, after `moved` of the bytes the pipe held
+/// reached the file at `at`: the rest are already out of the socket, so they are written
+/// from user space, and the caller carries on with the copy loop.
+fn rescue(lease: &Lease, file: &File, at: u64, moved: usize, e: &io::Error) -> io::Result<()> {
+    crate::probe::mark_splice_broken(e);
+    let mut buf = vec![0u8; lease.held.get() - moved];
+    read_exact_pipe(&lease.pipe()?.r, &mut buf)?;
+    lease.held.set(0);
+    crate::copy::pwrite_all(file, &buf, at + moved as u64)
+}
+
+/// [`recv`] on a socket in blocking mode, on a blocking thread ([`crate::thread`]; no rate
+/// limit applies there): each blocking splice(2) returns what the socket has (up to the
+/// pipe's size), which then goes to the file. The same contract as [`recv`].
+pub(crate) fn recv_blocking(
+    sock: &std::net::TcpStream,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    refuse_append(file)?;
+    let chunk = crate::sendfile::chunk_size(tuning);
+    let lease = Lease::take(chunk)?;
+    let mut done = 0u64;
+    loop {
+        let pipe = lease.pipe()?;
+        let want = chunk.min(pipe.cap);
+        // No SPLICE_F_NONBLOCK: the socket's own blocking mode decides, and the pipe is
+        // empty, so only the socket can make this wait.
+        let n = match rustix::pipe::splice(sock, None, &pipe.w, None, want, SpliceFlags::MOVE) {
+            Ok(0) => return Ok(done),
+            Ok(n) => n,
+            Err(Errno::INTR) => continue,
+            Err(e) => {
+                let e = io::Error::from(e);
+                if done > 0 && is_unsupported(&e) {
+                    crate::probe::mark_splice_broken(&e);
+                    let at = offset + done;
+                    let rest =
+                        crate::copy::socket_to_file_blocking(sock, file, at, tuning, progress)?;
+                    return Ok(done + rest);
+                }
+                return Err(e);
+            }
+        };
+        lease.held.set(n);
+        crate::charge(tuning, n as u64)?;
+        match drain_to_file(&pipe.r, file, offset + done, n) {
+            Ok(()) => lease.held.set(0),
+            Err((moved, e)) if is_unsupported(&e) => {
+                rescue(&lease, file, offset + done, moved, &e)?;
+                done += n as u64;
+                progress.fetch_add(n as u64, Ordering::Relaxed);
+                let at = offset + done;
+                let rest = crate::copy::socket_to_file_blocking(sock, file, at, tuning, progress)?;
+                return Ok(done + rest);
+            }
+            Err((_, e)) => return Err(e),
+        }
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Files opened with `O_APPEND` cannot take a positioned splice: `Unsupported` up front.
+fn refuse_append(file: &File) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    if flags.contains(rustix::fs::OFlags::APPEND) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "splice cannot write at an offset to an O_APPEND file",
+        ));
+    }
+    Ok(())
 }
 
 /// What ended a [`top_up`].

@@ -1,8 +1,9 @@
 //! Listings and single-file transfers: `get` (with resume and a temp file renamed on
 //! success), `put` (with resume by SIZE then REST+STOR or APPE), `cat`.
 //!
-//! Plain data connections go through `kftp_datapath::{socket_to_file, file_to_socket}`
-//! (splice/sendfile where the kernel offers them); TLS ones through the copy loops of
+//! Plain data connections go through `kftp_datapath::{socket_to_owned_file,
+//! file_to_owned_socket}` (splice/sendfile where the kernel offers them, large transfers on
+//! a blocking thread); TLS ones through the copy loops of
 //! `kftp_datapath::copy`. ASCII mode converts line endings here, in user space.
 
 use crate::client::Client;
@@ -502,7 +503,8 @@ pub(crate) async fn receive(
     }
     match data {
         Stream::Plain(tcp) => {
-            let o = kftp_datapath::socket_to_file(&tcp, file, offset, tuning, progress).await?;
+            let (o, _) =
+                kftp_datapath::socket_to_owned_file(tcp, file, offset, tuning, progress).await?;
             Ok((o.bytes, o.path))
         }
         Stream::Tls(mut tls) => {
@@ -523,25 +525,23 @@ pub(crate) async fn send(
     tuning: &kftp_datapath::Tuning,
     progress: &AtomicU64,
 ) -> std::io::Result<(u64, PathUsed)> {
-    let mut data = match (data, ascii) {
+    let (mut data, n, path) = match (data, ascii) {
         // Over TLS the shared routine sends (through kTLS and sendfile when the kernel
         // takes the keys) and closes.
         (Stream::Tls(tls), false) => {
             let o = kftp_tls::send_file(*tls, file, offset, len, tuning, progress).await?;
             return Ok((o.bytes, o.path));
         }
-        (data, _) => data,
-    };
-    let (n, path) = if ascii {
-        (
-            crate::ascii::send_ascii(file, &mut data, progress).await?,
-            PathUsed::Ascii,
-        )
-    } else {
-        // Plain TCP here: TLS went above.
-        let o =
-            kftp_datapath::file_to_socket(file, offset, len, data.tcp(), tuning, progress).await?;
-        (o.bytes, o.path)
+        (Stream::Plain(tcp), false) => {
+            let (o, tcp) =
+                kftp_datapath::file_to_owned_socket(file, offset, len, tcp, tuning, progress)
+                    .await?;
+            (Stream::Plain(tcp), o.bytes, o.path)
+        }
+        (mut data, true) => {
+            let n = crate::ascii::send_ascii(file, &mut data, progress).await?;
+            (data, n, PathUsed::Ascii)
+        }
     };
     data.shutdown().await?;
     drain(&mut data).await;

@@ -449,7 +449,12 @@ impl LocalFs {
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
             let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE, true)?;
-            file.set_len(0)?;
+            // Only an old part file needs cutting: ext4 (auto_da_alloc) starts writeback of
+            // a file truncated to 0 when it is closed, which cost the server about a tenth
+            // of its CPU per uploaded GiB and held the 226 back (BENCHMARKS.md, session 5).
+            if file.metadata()?.len() != 0 {
+                file.set_len(0)?;
+            }
             Ok(FileUpload {
                 file,
                 offset: 0,

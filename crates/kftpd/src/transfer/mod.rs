@@ -163,7 +163,11 @@ async fn move_bytes(
                 }
             } else {
                 let n = len.saturating_sub(*offset);
-                kftp_datapath::file_to_socket(file, *offset, n, &sock, tuning, progress).await?
+                let (o, s) =
+                    kftp_datapath::file_to_owned_socket(file, *offset, n, sock, tuning, progress)
+                        .await?;
+                sock = s;
+                o
             };
             sock.shutdown().await?;
             Ok(o)
@@ -213,8 +217,10 @@ async fn move_bytes(
                     path: PathUsed::Ascii,
                 })
             } else {
-                kftp_datapath::socket_to_file(&sock, &upload.file, upload.offset, tuning, progress)
+                let (file, at) = (&upload.file, upload.offset);
+                kftp_datapath::socket_to_owned_file(sock, file, at, tuning, progress)
                     .await
+                    .map(|(o, _)| o)
             }
         }
         (

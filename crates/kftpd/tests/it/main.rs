@@ -6,6 +6,7 @@ mod auth_cache;
 mod auto_path;
 mod certwatch;
 mod curl;
+mod data_thread;
 mod events;
 mod ftplib;
 mod ftps;
