@@ -6,12 +6,20 @@
 //!   files, upload directory).
 //! - `servers`: starting kftpd (per `--data-path`) and the peers (vsftpd, proftpd,
 //!   pure-ftpd) on loopback with generated configs, or taking a server by URL.
-//! - `proc`: CPU seconds and memory of a server's process tree from `/proc`, and of the
-//!   client from `CLOCK_PROCESS_CPUTIME_ID`.
+//! - `cgroup`: a CPU cgroup per server and per external client run (v1 cpuacct or
+//!   cgroup2), children included, removed afterwards.
+//! - `proc`: where a server's CPU is read (`CpuSource`: its cgroup, else the `/proc`
+//!   tree sum), memory of its process tree, and the in-process client's own CPU from
+//!   `CLOCK_PROCESS_CPUTIME_ID`.
+//! - `external`: running real client programs (curl, lftp, `kftp`, globus-url-copy):
+//!   timed, accounted, and what arrived checked.
 //! - `workload`: the measurements (download, upload, N simultaneous transfers, small
 //!   files, logins, idle-session memory).
 //! - `report`: rows, ratios to the ceiling R and to the best peer, targets, the table
 //!   and the JSON.
+//! - `users` (`--client curl,lftp`): the users' table, all servers up at once, reps
+//!   interleaved across them, curl and lftp command lines, medians, and the markdown
+//!   table with kftpd / best peer beside issue 16's goals (`users::table`).
 //! - `plot`: the SVG of aggregate throughput against connections.
 //! - [`raw`]: blocking raw loops (sendfile, splice, read/write between a file and a loopback
 //!   socket) that measure the machine's ceiling R.
@@ -23,7 +31,9 @@
 //! - [`wan`]: the emulated long fat network (two namespaces joined by a user-space delay
 //!   line, htb for the rate) that `--only wan` measures.
 //!
-//! One server runs at a time; each is measured with TLS off, then on, then stopped.
+//! With the in-process client (`--client kftp`, the default) one server runs at a time;
+//! each is measured with TLS off, then on, then stopped. The users' table starts them all
+//! and interleaves the reps across them.
 
 mod cgroup;
 mod external;
