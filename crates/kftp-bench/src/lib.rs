@@ -503,6 +503,12 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
                 continue;
             }
         };
+        if let Some(why) = &server.cgroup_note {
+            bar.println(format!(
+                "kftp-bench: {}: server CPU from the /proc tree, not a cgroup ({why})",
+                server.label()
+            ));
+        }
         for &tls in &tls_modes {
             let t = target(&server, tls, &tls_config, args.min_secs)?;
             let what = format!("{} tls={}", server.label(), if tls { "on" } else { "off" });
