@@ -177,6 +177,11 @@ pub struct BenchArgs {
     /// Sequential logins (one curl process each) per users' logins run.
     #[arg(long, default_value_t = 60)]
     pub logins: usize,
+    /// Untimed curl RETR + STOR pairs per server before the users' rows (of the first
+    /// concurrency file, else the big file): kftpd's `--data-path auto` probes both paths
+    /// on its first transfers of each direction.
+    #[arg(long, default_value_t = 6)]
+    pub warmup: usize,
     /// Write every row as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -553,6 +558,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             small_files: args.small_files,
             mirror_parallel: &args.mirror_parallel,
             logins: args.logins,
+            warmup: args.warmup,
             limit: Duration::from_secs(args.hpc.transfer_limit),
             bar: &bar,
         };

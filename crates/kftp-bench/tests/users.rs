@@ -63,7 +63,7 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
             "256KiB",
         ])
         .args(["--users-conc", "3", "--small-files", "12", "--logins", "3"])
-        .args(["--mirror-parallel", "1,4"])
+        .args(["--mirror-parallel", "1,4", "--warmup", "1"])
         .arg("--work-dir")
         .arg(dir.path().join("work"))
         .arg("--json")
@@ -102,6 +102,7 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
         .unwrap()
         .iter()
         .any(|n| n.as_str().unwrap().contains("CPU from cgroup"));
+    assert!(stdout.contains("warm-up, untimed: 1 x"), "{stdout}");
     let ok = |r: &serde_json::Value| {
         assert!(r["error"].is_null(), "{r:#}");
         assert!(r["value"].as_f64().unwrap() > 0.0, "{r:#}");

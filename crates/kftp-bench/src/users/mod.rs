@@ -95,6 +95,8 @@ pub struct Ctx<'a> {
     pub mirror_parallel: &'a [usize],
     /// Sequential logins per run.
     pub logins: usize,
+    /// Untimed curl RETR + STOR pairs per server before the rows.
+    pub warmup: usize,
     /// Give up on one run after this long.
     pub limit: Duration,
     /// Progress.
@@ -154,13 +156,22 @@ pub fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) -> Vec<String> {
     }
     for u in &unders {
         let src = u.server.cpu().map(|c| c.name()).unwrap_or("none");
-        match &u.server.cgroup_note {
-            Some(why) => notes.push(format!("{}: CPU from {src} ({why})", u.label)),
-            None => notes.push(format!("{}: CPU from {src}", u.label)),
-        }
+        let why = u
+            .server
+            .cgroup_note
+            .as_ref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        notes.push(format!(
+            "{}: CPU from {src}{why}; login {}",
+            u.label, u.server.login_kind
+        ));
     }
     let c = ctx.clients;
     let m = Measurer { ctx };
+    if ctx.warmup > 0 && ((ctx.has)("download") || (ctx.has)("upload")) {
+        notes.push(m.warm_up(&unders));
+    }
     if c.curl {
         for &tls in ctx.tls_modes {
             if (ctx.has)("download") {
@@ -259,6 +270,33 @@ impl Measurer<'_> {
         for (u, reps) in unders.iter().zip(got) {
             rows.push(median_row(&u.server, test, client, tls, kind, reps));
         }
+    }
+
+    /// Untimed transfers both ways on every server, so that the rows measure servers in
+    /// their steady state (kftpd's `--data-path auto` has probed both paths by then).
+    fn warm_up(&self, unders: &[Under]) -> String {
+        let ctx = self.ctx;
+        let conc = files::conc(0);
+        let file = if ctx.root.join(&conc).is_file() {
+            conc.as_str()
+        } else {
+            files::BIG
+        };
+        let local = ctx.root.join(file);
+        for u in unders {
+            ctx.bar.set_message(format!("warming up {}", u.label));
+            let name = files::upload(&format!("warm-{}", key(&u.label)), 0);
+            for _ in 0..ctx.warmup {
+                let sink = Path::new("/dev/null");
+                let _ = self.run(commands::curl_get(&u.server, false, file, sink), u);
+                let _ = self.run(commands::curl_put(&u.server, false, &local, &name), u);
+                let _ = std::fs::remove_file(ctx.root.join(&name));
+            }
+        }
+        format!(
+            "warm-up, untimed: {} x (curl RETR, curl -T) of {file} on each server",
+            ctx.warmup
+        )
     }
 
     fn log(&self) -> PathBuf {
