@@ -717,6 +717,7 @@ fn failed_row(
         store_cpu_s: None,
         login: String::new(),
         client: String::new(),
+        rep_values: Vec::new(),
         error: Some(why.into()),
     }
 }

@@ -58,6 +58,8 @@ pub struct Row {
     /// The external client of a `users-*` row (`curl`, `lftp mirror --parallel=8`, `kftp
     /// get`); empty for the bench's own in-process client.
     pub client: String,
+    /// Each rep's value, in run order (`users-*` rows; `value` is their median).
+    pub rep_values: Vec<f64>,
     /// Why there is no value.
     pub error: Option<String>,
 }

@@ -621,7 +621,8 @@ fn median_row(
         a / r.secs.max(1e-9)
     };
     row.error = None;
-    row.value = median(ok.iter().map(per_sec).collect());
+    row.rep_values = ok.iter().map(per_sec).collect();
+    row.value = median(row.rep_values.clone());
     row.secs = median(ok.iter().map(|r| r.secs).collect()).unwrap_or(0.0);
     row.items = ok[0].items;
     row.server_cpu_s = median(ok.iter().filter_map(|r| r.server_cpu).collect());

@@ -117,6 +117,18 @@ fn cpu_per(kind: Kind, r: &Row) -> Option<f64> {
     }
 }
 
+/// ` (lowest-highest)` of the reps, when there were several: the noise beside a median.
+fn spread(kind: Kind, r: &Row) -> String {
+    let lo = best(r.rep_values.iter().copied(), true);
+    let hi = best(r.rep_values.iter().copied(), false);
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if r.rep_values.len() > 1 => {
+            format!(" ({}-{})", value_text(kind, lo), value_text(kind, hi))
+        }
+        _ => String::new(),
+    }
+}
+
 fn cpu_unit(kind: Kind) -> &'static str {
     match kind {
         Kind::Bytes => "s/GiB",
@@ -166,7 +178,7 @@ pub fn render(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\n### Users' view: kftpd against the peers with curl and lftp (medians of {} interleaved reps)\n",
+        "\n### Users' view: kftpd against the peers with curl and lftp (medians of {} interleaved reps, lowest-highest in brackets)\n",
         r.users_reps
     );
     render_servers(r, &rows, &mut out);
@@ -301,7 +313,7 @@ fn render_servers(r: &Report, rows: &[&Row], out: &mut String) {
             match c {
                 Some(x) => x
                     .value
-                    .map(|v| value_text(kind, v))
+                    .map(|v| format!("{}{}", value_text(kind, v), spread(kind, x)))
                     .unwrap_or_else(|| "error".into()),
                 None => "-".into(),
             }
@@ -366,7 +378,7 @@ fn render_clients(rows: &[&Row], out: &mut String) {
             };
             let v = |x: &Row| {
                 x.value
-                    .map(|v| format!("{v:.0}"))
+                    .map(|v| format!("{v:.0}{}", spread(Kind::Bytes, x)))
                     .unwrap_or_else(|| "error".into())
             };
             let c = |x: &Row| {
