@@ -124,8 +124,9 @@ pub struct BenchArgs {
     /// TLS modes: off (plain), on (explicit FTPS with PROT P), or both.
     #[arg(long, value_delimiter = ',', default_value = "off,on")]
     pub tls_modes: Vec<String>,
-    /// Tests to run: raw, download, upload, concurrency, small, logins, idle, peers (default
-    /// all of these), s3 (only when named: kftpd on an S3 store vs the store directly), wan
+    /// Tests to run: raw, download, upload, concurrency, small, logins, idle, peers, clients
+    /// (the kftp CLI against curl and lftp pget, with --client curl or lftp) (default all
+    /// of these), s3 (only when named: kftpd on an S3 store vs the store directly), wan
     /// (the WAN emulator's own capacity) and gridftp (kftp beside GridFTP on loopback and
     /// the emulated WAN), both only when named and as root.
     #[arg(long, value_delimiter = ',')]
