@@ -14,6 +14,7 @@
 //! SIGTERM left behind) is killed first, since an occupied cgroup cannot be removed.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -114,6 +115,29 @@ impl Cgroup {
             .map_err(|e| format!("moving {pid} into {}: {e}", self.dir.display()))
     }
 
+    /// `cmd` started inside this cgroup: a shell writes its own pid into `cgroup.procs`
+    /// and then execs the program, so nothing the program does runs outside (adding the
+    /// pid after spawn misses a client that finishes before the parent is scheduled
+    /// again). Arguments, environment and working directory are carried over.
+    pub fn wrap(&self, cmd: &Command) -> Command {
+        let mut w = Command::new("/bin/sh");
+        w.arg("-c")
+            .arg("echo $$ > \"$0\" && exec \"$@\"")
+            .arg(self.dir.join("cgroup.procs"))
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => w.env(k, v),
+                None => w.env_remove(k),
+            };
+        }
+        if let Some(d) = cmd.get_current_dir() {
+            w.current_dir(d);
+        }
+        w
+    }
+
     /// The CPU reader of this cgroup.
     pub fn counter(&self) -> CpuCounter {
         self.counter.clone()
@@ -164,7 +188,7 @@ mod tests {
         };
         let dir = cg.dir.clone();
         let before = cg.counter().secs().unwrap();
-        let mut child = std::process::Command::new("sh")
+        let mut child = Command::new("sh")
             .args([
                 "-c",
                 "read x; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
@@ -177,6 +201,12 @@ mod tests {
         drop(child.stdin.take());
         assert!(child.wait().unwrap().success());
         assert!(cg.counter().secs().unwrap() > before);
+        // A wrapped command is inside from its first instruction, even a short one.
+        let mut short = Command::new("true");
+        short.env("KFTP_BENCH_WRAP", "1");
+        let mid = cg.counter().secs().unwrap();
+        assert!(cg.wrap(&short).status().unwrap().success());
+        assert!(cg.counter().secs().unwrap() > mid);
         drop(cg);
         assert!(!dir.exists(), "{} not removed", dir.display());
     }

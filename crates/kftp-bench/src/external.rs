@@ -76,7 +76,11 @@ pub fn measure_all(
     let t0 = Instant::now();
     let mut children: Vec<Child> = Vec::new();
     let mut result = Ok(());
-    for (i, mut cmd) in cmds.into_iter().enumerate() {
+    for (i, cmd) in cmds.into_iter().enumerate() {
+        let mut cmd = match &cgroup {
+            Some(cg) => cg.wrap(&cmd),
+            None => cmd,
+        };
         let out = match std::fs::File::create(log_of(log, i)).and_then(|f| Ok((f.try_clone()?, f)))
         {
             Ok(f) => f,
@@ -86,13 +90,7 @@ pub fn measure_all(
             }
         };
         match cmd.stdin(Stdio::null()).stdout(out.0).stderr(out.1).spawn() {
-            Ok(c) => {
-                if let Some(cg) = &cgroup {
-                    // A client that exited already is still counted by its tree below.
-                    let _ = cg.add(c.id());
-                }
-                children.push(c);
-            }
+            Ok(c) => children.push(c),
             Err(e) => {
                 result = Err(format!("starting {:?}: {e}", cmd.get_program()));
                 break;
