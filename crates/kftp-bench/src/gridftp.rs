@@ -14,18 +14,17 @@
 //!   and four sessions: MODE E, pipelined), `lftp mirror -P 4` against vsftpd (loopback
 //!   only: the peers are started on 127.0.0.1).
 //!
-//! On the WAN the servers run in namespace B and the clients in A. CPU is read from
-//! `/proc`: the server's process tree around each transfer, and the client's whole tree
-//! at its exit (waited for with `WNOWAIT`, so the zombie still holds its totals).
+//! On the WAN the servers run in namespace B and the clients in A. CPU is read as
+//! `crate::external` does: each side from its own cgroup, else from `/proc`.
 
-use crate::proc::tree_cpu_secs;
+use crate::external::{check_received, failed_run, log_tail, measure, sibling, Run};
 use crate::servers::{self, Server};
 use crate::wan::{Side, Wan, WanConfig};
 use crate::{failed_row, files, Row};
 use indicatif::ProgressBar;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The GridFTP and WAN knobs.
@@ -248,28 +247,11 @@ pub(crate) fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) {
     }
 }
 
-/// `name` next to this executable, else on PATH.
-fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .map(|e| e.with_file_name(name))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from(name))
-}
-
 struct Env<'a> {
     ctx: &'a Ctx<'a>,
     kftp: PathBuf,
     streams_flag: bool,
     levels: Vec<usize>,
-}
-
-/// One client run: wall time, CPU of both sides, and whether it worked.
-struct Run {
-    secs: f64,
-    client_cpu: f64,
-    server_cpu: Option<f64>,
-    result: Result<(), String>,
 }
 
 impl Env<'_> {
@@ -482,7 +464,7 @@ impl Env<'_> {
         let log = self.ctx.work.join("hpc-client.log");
         let mut run = measure(
             cmd,
-            server.pid,
+            server.cpu().as_ref(),
             &log,
             Duration::from_secs(self.ctx.args.transfer_limit),
         );
@@ -512,102 +494,6 @@ fn guc_label(n: usize) -> &'static str {
     } else {
         "globus-url-copy (MODE S)"
     }
-}
-
-fn failed_run(why: String) -> Run {
-    Run {
-        secs: 0.0,
-        client_cpu: 0.0,
-        server_cpu: None,
-        result: Err(why),
-    }
-}
-
-/// Runs `cmd` to its end (or `limit`), timing it and reading both sides' CPU.
-fn measure(mut cmd: Command, server: Option<u32>, log: &Path, limit: Duration) -> Run {
-    let out = match std::fs::File::create(log).and_then(|f| Ok((f.try_clone()?, f))) {
-        Ok(f) => f,
-        Err(e) => return failed_run(format!("client log: {e}")),
-    };
-    let server_before = server.map(tree_cpu_secs);
-    let t0 = Instant::now();
-    let mut child: Child = match cmd.stdin(Stdio::null()).stdout(out.0).stderr(out.1).spawn() {
-        Ok(c) => c,
-        Err(e) => return failed_run(format!("starting {:?}: {e}", cmd.get_program())),
-    };
-    let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) else {
-        return failed_run("no pid".into());
-    };
-    let deadline = t0 + limit;
-    let opts = rustix::process::WaitIdOptions::EXITED
-        | rustix::process::WaitIdOptions::NOWAIT
-        | rustix::process::WaitIdOptions::NOHANG;
-    let mut timed_out = false;
-    // Wait without reaping: the exited client's /proc entry still has its CPU totals.
-    loop {
-        match rustix::process::waitid(rustix::process::WaitId::Pid(pid), opts) {
-            Ok(Some(_)) | Err(_) => break,
-            Ok(None) if Instant::now() >= deadline => {
-                timed_out = true;
-                let _ = child.kill();
-                break;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
-    let secs = t0.elapsed().as_secs_f64();
-    let client_cpu = tree_cpu_secs(child.id());
-    let status = child.wait();
-    let server_cpu = server
-        .zip(server_before)
-        .map(|(p, b)| (tree_cpu_secs(p) - b).max(0.0));
-    let result = match status {
-        _ if timed_out => Err(format!("no end within {} s", limit.as_secs())),
-        Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{s}: {}", log_tail(log))),
-        Err(e) => Err(e.to_string()),
-    };
-    Run {
-        secs,
-        client_cpu,
-        server_cpu,
-        result,
-    }
-}
-
-/// The last meaningful line a failed client wrote.
-fn log_tail(log: &Path) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(160)
-        .collect()
-}
-
-/// One file of `bytes` bytes, or `files` files, somewhere under `dst`.
-fn check_received(dst: &Path, bytes: u64, files: usize) -> Result<(), String> {
-    let mut got = Vec::new();
-    let mut dirs = vec![dst.to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| e.to_string())?.flatten() {
-            let Ok(m) = e.metadata() else { continue };
-            if m.is_dir() {
-                dirs.push(e.path());
-            } else {
-                got.push(m.len());
-            }
-        }
-    }
-    if files > 0 && got.len() != files {
-        return Err(format!("received {} of {files} files", got.len()));
-    }
-    if bytes > 0 && got != [bytes] {
-        return Err(format!("received {got:?} bytes, not one file of {bytes}"));
-    }
-    Ok(())
 }
 
 /// A `globus-gridftp-server` for anonymous reads (as nobody: the bench root is world

@@ -6,12 +6,20 @@
 //!   files, upload directory).
 //! - `servers`: starting kftpd (per `--data-path`) and the peers (vsftpd, proftpd,
 //!   pure-ftpd) on loopback with generated configs, or taking a server by URL.
-//! - `proc`: CPU seconds and memory of a server's process tree from `/proc`, and of the
-//!   client from `CLOCK_PROCESS_CPUTIME_ID`.
+//! - `cgroup`: a CPU cgroup per server and per external client run (v1 cpuacct or
+//!   cgroup2), children included, removed afterwards.
+//! - `proc`: where a server's CPU is read (`CpuSource`: its cgroup, else the `/proc`
+//!   tree sum), memory of its process tree, and the in-process client's own CPU from
+//!   `CLOCK_PROCESS_CPUTIME_ID`.
+//! - `external`: running real client programs (curl, lftp, `kftp`, globus-url-copy):
+//!   timed, accounted, and what arrived checked.
 //! - `workload`: the measurements (download, upload, N simultaneous transfers, small
 //!   files, logins, idle-session memory).
 //! - `report`: rows, ratios to the ceiling R and to the best peer, targets, the table
 //!   and the JSON.
+//! - `users` (`--client curl,lftp`): the users' table, all servers up at once, reps
+//!   interleaved across them, curl and lftp command lines, medians, and the markdown
+//!   table with kftpd / best peer beside issue 16's goals (`users::table`).
 //! - `plot`: the SVG of aggregate throughput against connections.
 //! - [`raw`]: blocking raw loops (sendfile, splice, read/write between a file and a loopback
 //!   socket) that measure the machine's ceiling R.
@@ -23,8 +31,12 @@
 //! - [`wan`]: the emulated long fat network (two namespaces joined by a user-space delay
 //!   line, htb for the rate) that `--only wan` measures.
 //!
-//! One server runs at a time; each is measured with TLS off, then on, then stopped.
+//! With the in-process client (`--client kftp`, the default) one server runs at a time;
+//! each is measured with TLS off, then on, then stopped. The users' table starts them all
+//! and interleaves the reps across them.
 
+mod cgroup;
+mod external;
 mod files;
 mod gridftp;
 mod plot;
@@ -33,6 +45,7 @@ pub mod raw;
 mod report;
 mod s3;
 mod servers;
+mod users;
 pub mod wan;
 mod workload;
 
@@ -53,7 +66,7 @@ use std::time::{Duration, Instant};
 use workload::{Sample, Target};
 
 /// The tests `--only` selects from.
-const TESTS: [&str; 11] = [
+const TESTS: [&str; 12] = [
     "raw",
     "download",
     "upload",
@@ -62,6 +75,7 @@ const TESTS: [&str; 11] = [
     "logins",
     "idle",
     "peers",
+    "clients",
     "s3",
     "wan",
     "gridftp",
@@ -110,8 +124,9 @@ pub struct BenchArgs {
     /// TLS modes: off (plain), on (explicit FTPS with PROT P), or both.
     #[arg(long, value_delimiter = ',', default_value = "off,on")]
     pub tls_modes: Vec<String>,
-    /// Tests to run: raw, download, upload, concurrency, small, logins, idle, peers (default
-    /// all of these), s3 (only when named: kftpd on an S3 store vs the store directly), wan
+    /// Tests to run: raw, download, upload, concurrency, small, logins, idle, peers, clients
+    /// (the kftp CLI against curl and lftp pget, with --client curl or lftp) (default all
+    /// of these), s3 (only when named: kftpd on an S3 store vs the store directly), wan
     /// (the WAN emulator's own capacity) and gridftp (kftp beside GridFTP on loopback and
     /// the emulated WAN), both only when named and as root.
     #[arg(long, value_delimiter = ',')]
@@ -146,6 +161,28 @@ pub struct BenchArgs {
     /// Keep the bench files here (reused across runs) instead of a temp dir.
     #[arg(long, value_name = "DIR")]
     pub work_dir: Option<PathBuf>,
+    /// Clients: kftp (the bench's in-process client, every test), curl and lftp (the
+    /// users' table: real curl and lftp processes against kftpd and the peers, and the
+    /// `kftp` CLI against them; see BENCHMARKS.md), or all.
+    #[arg(long, value_delimiter = ',', default_value = "kftp")]
+    pub client: Vec<String>,
+    /// Runs per users' row and server, interleaved across the servers; rows are medians.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Simultaneous curl downloads of the users' concurrency row (files of --conc-size).
+    #[arg(long, default_value_t = 16)]
+    pub users_conc: usize,
+    /// `lftp mirror --parallel=N` levels of the users' small-files rows.
+    #[arg(long, value_delimiter = ',', default_value = "1,8")]
+    pub mirror_parallel: Vec<usize>,
+    /// Sequential logins (one curl process each) per users' logins run.
+    #[arg(long, default_value_t = 60)]
+    pub logins: usize,
+    /// Untimed curl RETR + STOR pairs per server before the users' rows (of the first
+    /// concurrency file, else the big file): kftpd's `--data-path auto` probes both paths
+    /// on its first transfers of each direction.
+    #[arg(long, default_value_t = 6)]
+    pub warmup: usize,
     /// Write every row as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -258,6 +295,25 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             _ => return Err(Error::usage(format!("--tls-modes: '{m}' is not off or on"))),
         }
     }
+    let mut in_process = false;
+    let mut clients = users::Clients::default();
+    for c in &args.client {
+        match c.trim().to_ascii_lowercase().as_str() {
+            "kftp" => in_process = true,
+            "curl" => clients.curl = true,
+            "lftp" => clients.lftp = true,
+            "all" => {
+                in_process = true;
+                clients.curl = true;
+                clients.lftp = true;
+            }
+            other => {
+                return Err(Error::usage(format!(
+                    "--client: '{other}' is not kftp, curl, lftp or all"
+                )))
+            }
+        }
+    }
     let mut levels: Vec<usize> = args
         .connections
         .iter()
@@ -284,7 +340,8 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     let layout = files::Layout {
         big: args.size.max(1),
         conc_files: if plan.has("concurrency") {
-            levels.last().copied().unwrap_or(1)
+            let users = if clients.any() { args.users_conc } else { 0 };
+            levels.last().copied().unwrap_or(1).max(users)
         } else {
             0
         },
@@ -317,9 +374,13 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
         rows: Vec::new(),
         targets: Vec::new(),
         run_secs: 0.0,
+        users_reps: args.reps.max(1),
+        users_small_size: args.small_size,
+        users_notes: Vec::new(),
     };
 
-    if plan.has("raw") {
+    // The raw ceiling is for the in-process rows; the users' table compares servers only.
+    if plan.has("raw") && in_process {
         let bytes = args.size.max(1 << 30);
         for kind in RawKind::ALL {
             bar.set_message(format!("raw loop {kind}"));
@@ -367,13 +428,13 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
         Url(String),
     }
     let mut starts = Vec::new();
-    let per_server = PER_SERVER.iter().any(|t| plan.has(t));
+    let per_server = in_process && PER_SERVER.iter().any(|t| plan.has(t));
     if !args.no_kftpd && per_server {
         for p in &args.paths {
             starts.push(Start::Kftpd(p.clone()));
         }
     }
-    if plan.has("peers") {
+    if plan.has("peers") && in_process {
         for p in args.peers.iter().filter(|p| p.as_str() != "none") {
             starts.push(Start::Peer(p.clone()));
         }
@@ -383,7 +444,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             starts.push(Start::Url(u.clone()));
         }
     }
-    let kftpd_bin = if args.no_kftpd && !plan.has("s3") {
+    let kftpd_bin = if args.no_kftpd && !plan.has("s3") && !clients.any() {
         None
     } else {
         Some(kftpd_binary(&args)?)
@@ -402,8 +463,11 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     })
     .map_err(|e| Error::new(ErrorKind::Tls, format!("TLS setup: {e}")))?;
     let steps_per = 2 + 2 * levels.len() as u64 + 3;
+    let users_steps = u64::from(clients.any());
     let s3_steps = if plan.has("s3") { s3::STEPS } else { 0 };
-    bar.set_length(1 + (starts.len() * tls_modes.len()) as u64 * steps_per + s3_steps + 1);
+    bar.set_length(
+        1 + (starts.len() * tls_modes.len()) as u64 * steps_per + s3_steps + users_steps + 1,
+    );
     bar.inc(1);
 
     for start in starts {
@@ -445,6 +509,12 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
                 continue;
             }
         };
+        if let Some(why) = &server.cgroup_note {
+            bar.println(format!(
+                "kftp-bench: {}: server CPU from the /proc tree, not a cgroup ({why})",
+                server.label()
+            ));
+        }
         for &tls in &tls_modes {
             let t = target(&server, tls, &tls_config, args.min_secs)?;
             let what = format!("{} tls={}", server.label(), if tls { "on" } else { "off" });
@@ -456,6 +526,45 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             run_server(&plan, &server, tls, &t, &big, &levels, &bar, &mut report).await;
         }
         drop(server);
+    }
+    if clients.any() {
+        if !bar.is_hidden() {
+            bar.set_prefix("users' view");
+        }
+        let has = |t: &str| plan.has(t);
+        let no_paths: [String; 0] = [];
+        let ctx = users::Ctx {
+            clients,
+            reps: args.reps.max(1),
+            has: &has,
+            paths: if args.no_kftpd {
+                &no_paths
+            } else {
+                &args.paths
+            },
+            peers: if plan.has("peers") {
+                &args.peers
+            } else {
+                &no_paths
+            },
+            kftpd: kftpd_bin.as_deref(),
+            kftp: external::sibling("kftp"),
+            root: &root,
+            work: &work,
+            peers_dir: &peers_dir,
+            tls_modes: &tls_modes,
+            size: args.size,
+            conc: args.users_conc,
+            conc_size: args.conc_size.max(1),
+            small_files: args.small_files,
+            mirror_parallel: &args.mirror_parallel,
+            logins: args.logins,
+            warmup: args.warmup,
+            limit: Duration::from_secs(args.hpc.transfer_limit),
+            bar: &bar,
+        };
+        report.users_notes = tokio::task::block_in_place(|| users::run(&ctx, &mut report.rows));
+        bar.inc(1);
     }
     if plan.has("s3") {
         if !bar.is_hidden() {
@@ -506,7 +615,9 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     bar.finish_and_clear();
     report.run_secs = started.elapsed().as_secs_f64();
     report::fill_ratios(&mut report);
-    report.targets = report::evaluate_targets(&report);
+    if in_process {
+        report.targets = report::evaluate_targets(&report);
+    }
     print!("{}", report::render(&report));
     if let Some(p) = &args.json {
         let s = serde_json::to_string_pretty(&report)
@@ -540,6 +651,7 @@ fn progress_bar() -> ProgressBar {
 fn target(s: &Server, tls: bool, cfg: &Arc<rustls::ClientConfig>, min_secs: f64) -> Result<Target> {
     let mut t = target_at(&s.host, s.port, s.creds.clone(), s.pid, tls, cfg, min_secs)?;
     t.dir = s.dir.clone();
+    t.cpu = s.cpu();
     Ok(t)
 }
 
@@ -567,6 +679,7 @@ fn target_at(
         creds,
         dir: String::new(),
         pid,
+        cpu: pid.map(proc::CpuSource::Tree),
         min_secs: min_secs.max(0.0),
     })
 }
@@ -604,6 +717,8 @@ fn failed_row(
         vs_direct: None,
         store_cpu_s: None,
         login: String::new(),
+        client: String::new(),
+        rep_values: Vec::new(),
         error: Some(why.into()),
     }
 }

@@ -7,10 +7,42 @@
 //! parent's `cutime/cstime`, and a zombie still shows its own. Resolution is one clock
 //! tick (usually 10 ms), so measurement windows are kept around a second or longer.
 //!
+//! Servers started here are accounted by cgroup instead (`crate::cgroup`, [`CpuSource`]);
+//! the tree sum is the fallback where no cgroup can be made, and misses sessions that
+//! forked and exited between two readings when the parent does not reap them.
+//!
 //! The client's own time is `CLOCK_PROCESS_CPUTIME_ID` (what `getrusage(RUSAGE_SELF)`
 //! reports, user + system, all threads, nanosecond resolution).
 
+use crate::cgroup::CpuCounter;
 use std::collections::HashMap;
+
+/// Where a server's CPU time is read.
+#[derive(Clone, Debug)]
+pub enum CpuSource {
+    /// The server's own cgroup: children included, exited ones too.
+    Cgroup(CpuCounter),
+    /// The sum over the live process tree under this pid.
+    Tree(u32),
+}
+
+impl CpuSource {
+    /// CPU seconds so far.
+    pub fn secs(&self) -> Option<f64> {
+        match self {
+            CpuSource::Cgroup(c) => c.secs(),
+            CpuSource::Tree(pid) => Some(tree_cpu_secs(*pid)),
+        }
+    }
+
+    /// `cgroup` or `/proc tree`, for the report.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CpuSource::Cgroup(_) => "cgroup",
+            CpuSource::Tree(_) => "/proc tree",
+        }
+    }
+}
 
 /// Seconds per clock tick of `/proc/PID/stat`.
 fn tick() -> f64 {
@@ -98,11 +130,11 @@ pub struct CpuMark {
 }
 
 impl CpuMark {
-    /// Reads both now. `server` is the root pid, if the server runs on this machine and
-    /// we know it.
-    pub fn now(server: Option<u32>) -> CpuMark {
+    /// Reads both now. `server` is where the server's CPU is read, if it runs on this
+    /// machine and we know it.
+    pub fn now(server: Option<&CpuSource>) -> CpuMark {
         CpuMark {
-            server: server.map(tree_cpu_secs),
+            server: server.and_then(CpuSource::secs),
             client: self_cpu_secs(),
         }
     }

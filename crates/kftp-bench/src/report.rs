@@ -55,6 +55,11 @@ pub struct Row {
     pub store_cpu_s: Option<f64>,
     /// How the server checks a login (`argon2id`, `sha512-crypt`, `anonymous`).
     pub login: String,
+    /// The external client of a `users-*` row (`curl`, `lftp mirror --parallel=8`, `kftp
+    /// get`); empty for the bench's own in-process client.
+    pub client: String,
+    /// Each rep's value, in run order (`users-*` rows; `value` is their median).
+    pub rep_values: Vec<f64>,
     /// Why there is no value.
     pub error: Option<String>,
 }
@@ -149,6 +154,12 @@ pub struct Report {
     pub targets: Vec<TargetCheck>,
     /// Wall-clock seconds of the whole run.
     pub run_secs: f64,
+    /// Runs per `users-*` row and server (their medians are the rows).
+    pub users_reps: usize,
+    /// Size of each small file of the mirror rows.
+    pub users_small_size: u64,
+    /// CPU sources, load before and after, servers that did not start (`users-*` rows).
+    pub users_notes: Vec<String>,
 }
 
 fn same_cell(a: &Row, b: &Row) -> bool {
@@ -160,6 +171,10 @@ pub fn fill_ratios(r: &mut Report) {
     let rows = r.rows.clone();
     for row in &mut r.rows {
         let Some(v) = row.value else { continue };
+        // The users' rows have their own ratios (`crate::users::table`).
+        if row.test.starts_with("users-") {
+            continue;
+        }
         let ceiling = match row.test.as_str() {
             "download" | "concurrency-same" | "concurrency-different" => r.ceiling_download_gbps,
             "upload" => r.ceiling_upload_gbps,
@@ -590,7 +605,11 @@ pub fn render(r: &Report) -> String {
     let rows: Vec<Vec<String>> = r
         .rows
         .iter()
-        .filter(|x| !x.test.starts_with("concurrency") && !x.test.starts_with("s3-"))
+        .filter(|x| {
+            !x.test.starts_with("concurrency")
+                && !x.test.starts_with("s3-")
+                && !x.test.starts_with("users-")
+        })
         .map(|x| {
             let prec = if x.unit == "GB/s" { 2 } else { 0 };
             vec![
@@ -702,6 +721,7 @@ pub fn render(r: &Report) -> String {
         }
     }
     render_s3(r, &mut out);
+    out.push_str(&crate::users::table::render(r));
     if !r.targets.is_empty() {
         let _ = writeln!(out, "\ntargets (reported, not asserted):");
         for t in &r.targets {

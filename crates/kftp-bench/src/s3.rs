@@ -22,7 +22,7 @@
 //! `AWS_SECRET_ACCESS_KEY`, which kftpd inherits.
 
 use super::files;
-use super::proc::{self, CpuMark};
+use super::proc::{self, CpuMark, CpuSource};
 use super::report::{Report, Row};
 use super::servers::{PASSWORD, USER};
 use super::workload::{self, Sample, Target};
@@ -527,7 +527,8 @@ async fn ftp_listing(
         Command::List { path, all: false }
     };
     let what = format!("{} {dir}", if nlst { "nlst" } else { "list" });
-    let m0 = CpuMark::now(pid);
+    let src = pid.map(CpuSource::Tree);
+    let m0 = CpuMark::now(src.as_ref());
     let start = Instant::now();
     let mut data = c.open_data(cmd, &what).await.map_err(e2s)?;
     let mut buf = vec![0u8; 1 << 20];
@@ -545,7 +546,7 @@ async fn ftp_listing(
     drop(data);
     c.finish_data(&what).await.map_err(e2s)?;
     let secs = start.elapsed().as_secs_f64();
-    let (server_cpu, client_cpu) = CpuMark::now(pid).since(&m0);
+    let (server_cpu, client_cpu) = CpuMark::now(src.as_ref()).since(&m0);
     Ok(Sample {
         bytes,
         items: lines,

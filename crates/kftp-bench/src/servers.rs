@@ -6,6 +6,8 @@
 //! without requiring it (so one instance serves both the plain and the FTPS rows), and has
 //! its session limits raised above the largest concurrency level.
 
+use crate::cgroup::Cgroup;
+use crate::proc::CpuSource;
 use kftp::client::Credentials;
 use kftp_proto::Password;
 use std::io::{BufRead, BufReader, Write};
@@ -40,7 +42,11 @@ pub struct Server {
     pub pid: Option<u32>,
     /// What the login does: `argon2id`, `sha512-crypt`, `anonymous`, `unknown`.
     pub login_kind: &'static str,
+    /// Why CPU is read from the process tree and not a cgroup, for a server started here.
+    pub cgroup_note: Option<String>,
     child: Option<Child>,
+    /// Dropped after `child` is stopped (Drop below), which removes it.
+    cgroup: Option<Cgroup>,
 }
 
 impl Server {
@@ -56,7 +62,33 @@ impl Server {
             dir: String::new(),
             pid: Some(child.id()),
             login_kind: "anonymous",
+            cgroup_note: None,
             child: Some(child),
+            cgroup: None,
+        }
+        .accounted()
+    }
+
+    /// Moves the started server into a cgroup of its own (before it has taken a
+    /// connection, so every session it forks is in it), or notes why it stays with the
+    /// `/proc` tree sum.
+    fn accounted(mut self) -> Server {
+        if let Some(pid) = self.pid {
+            match Cgroup::create(&self.name).and_then(|cg| cg.add(pid).map(|()| cg)) {
+                Ok(cg) => self.cgroup = Some(cg),
+                Err(why) => self.cgroup_note = Some(why),
+            }
+        }
+        self
+    }
+
+    /// Where this server's CPU is read: its cgroup, else its process tree; `None` when it
+    /// does not run here.
+    pub fn cpu(&self) -> Option<CpuSource> {
+        match (&self.cgroup, self.pid) {
+            (Some(cg), _) => Some(CpuSource::Cgroup(cg.counter())),
+            (None, Some(pid)) => Some(CpuSource::Tree(pid)),
+            (None, None) => None,
         }
     }
 
@@ -228,8 +260,11 @@ pub fn start_kftpd_in(
         dir: String::new(),
         pid: Some(pid),
         login_kind: "argon2id",
+        cgroup_note: None,
         child: Some(child),
-    })
+        cgroup: None,
+    }
+    .accounted())
 }
 
 /// Where a peer's binary is: the unpacked cache (scripts/install-peers.sh) first, then
@@ -269,27 +304,30 @@ pub fn start_peer(
             "pure-ftpd" => start_pure_ftpd(&bin, peers_dir, port, root, &dir, cert),
             _ => return Err(format!("unknown peer '{name}'")),
         };
-        let (mut child, creds, login_kind) = started?;
-        match wait_ready(&mut child, port, &log) {
-            Ok(()) => {
-                return Ok(Server {
-                    name: name.into(),
-                    path: "-".into(),
-                    peer: true,
-                    host: "127.0.0.1".into(),
-                    port,
-                    creds,
-                    dir: String::new(),
-                    pid: Some(child.id()),
-                    login_kind,
-                    child: Some(child),
-                })
-            }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                last = e;
-            }
+        let (child, creds, login_kind) = started?;
+        // Into its cgroup before the first connection (wait_ready's probe included).
+        let mut server = Server {
+            name: name.into(),
+            path: "-".into(),
+            peer: true,
+            host: "127.0.0.1".into(),
+            port,
+            creds,
+            dir: String::new(),
+            pid: Some(child.id()),
+            login_kind,
+            cgroup_note: None,
+            child: Some(child),
+            cgroup: None,
+        }
+        .accounted();
+        let ready = match server.child.as_mut() {
+            Some(child) => wait_ready(child, port, &log),
+            None => Err("no child".into()),
+        };
+        match ready {
+            Ok(()) => return Ok(server),
+            Err(e) => last = e,
         }
     }
     Err(last)
@@ -481,7 +519,9 @@ pub fn from_url(url: &str) -> Result<Server, String> {
         dir,
         pid: None,
         login_kind: "unknown",
+        cgroup_note: None,
         child: None,
+        cgroup: None,
     })
 }
 

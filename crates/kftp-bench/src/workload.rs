@@ -8,7 +8,7 @@
 //! is part of the figure, as it is for a user.
 
 use super::files;
-use super::proc::{tree_pss_bytes, CpuMark};
+use super::proc::{tree_pss_bytes, CpuMark, CpuSource};
 use kftp::client::{Client, ConnectOptions, Credentials};
 use kftp::error::{Error, Result};
 use kftp::transfer::TransferOptions;
@@ -33,8 +33,10 @@ pub struct Target {
     pub creds: Credentials,
     /// Remote directory of the bench files (`""` or ending in `/`).
     pub dir: String,
-    /// Server root pid for CPU and memory accounting, if local and known.
+    /// Server root pid for memory accounting, if local and known.
     pub pid: Option<u32>,
+    /// Where the server's CPU is read (its cgroup, else its pid's tree), if local.
+    pub cpu: Option<CpuSource>,
     /// Run each throughput measurement at least this long.
     pub min_secs: f64,
 }
@@ -55,9 +57,15 @@ pub struct Sample {
 }
 
 impl Sample {
-    fn timed(bytes: u64, items: u64, start: Instant, m0: &CpuMark, pid: Option<u32>) -> Sample {
+    fn timed(
+        bytes: u64,
+        items: u64,
+        start: Instant,
+        m0: &CpuMark,
+        cpu: Option<&CpuSource>,
+    ) -> Sample {
         let secs = start.elapsed().as_secs_f64();
-        let (server_cpu, client_cpu) = CpuMark::now(pid).since(m0);
+        let (server_cpu, client_cpu) = CpuMark::now(cpu).since(m0);
         Sample {
             bytes,
             items,
@@ -101,14 +109,14 @@ pub async fn download(t: &Target) -> Result<Sample> {
     let mut c = t.connect().await?;
     let mut buf = vec![0u8; SINK_BUF];
     let path = t.path(files::BIG);
-    let m0 = CpuMark::now(t.pid);
+    let m0 = CpuMark::now(t.cpu.as_ref());
     let start = Instant::now();
     let (mut bytes, mut n) = (0, 0);
     while n == 0 || (start.elapsed().as_secs_f64() < t.min_secs && n < MAX_REPEATS) {
         bytes += fetch_discard(&mut c, &path, &mut buf).await?;
         n += 1;
     }
-    let s = Sample::timed(bytes, n as u64, start, &m0, t.pid);
+    let s = Sample::timed(bytes, n as u64, start, &m0, t.cpu.as_ref());
     c.quit().await;
     Ok(s)
 }
@@ -120,14 +128,14 @@ pub async fn upload(t: &Target, local: &Path, key: &str) -> Result<Sample> {
     let remote = t.path(&files::upload(key, 0));
     let opts = TransferOptions::default();
     let progress = AtomicU64::new(0);
-    let m0 = CpuMark::now(t.pid);
+    let m0 = CpuMark::now(t.cpu.as_ref());
     let start = Instant::now();
     let (mut bytes, mut n) = (0, 0);
     while n == 0 || (start.elapsed().as_secs_f64() < t.min_secs && n < MAX_REPEATS) {
         bytes += c.put(local, &remote, &opts, &progress).await?.bytes;
         n += 1;
     }
-    let s = Sample::timed(bytes, n as u64, start, &m0, t.pid);
+    let s = Sample::timed(bytes, n as u64, start, &m0, t.cpu.as_ref());
     let _ = c.delete(&remote).await;
     c.quit().await;
     Ok(s)
@@ -166,7 +174,7 @@ pub async fn concurrency(t: &Target, pool: &mut Pool, n: usize, same: bool) -> R
         }
     }
     let min_secs = t.min_secs;
-    let m0 = CpuMark::now(t.pid);
+    let m0 = CpuMark::now(t.cpu.as_ref());
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for (i, mut c) in pool.clients.drain(..n).enumerate() {
@@ -199,7 +207,7 @@ pub async fn concurrency(t: &Target, pool: &mut Pool, n: usize, same: bool) -> R
             Err(e) => err = Some(Error::local("transfer task", e.into())),
         }
     }
-    let s = Sample::timed(bytes, items, start, &m0, t.pid);
+    let s = Sample::timed(bytes, items, start, &m0, t.cpu.as_ref());
     match err {
         Some(e) => Err(e),
         None => Ok(s),
@@ -214,7 +222,7 @@ pub async fn small(t: &Target, count: usize, conns: usize, limit: Duration) -> R
     for _ in 0..conns {
         clients.push(t.connect().await?);
     }
-    let m0 = CpuMark::now(t.pid);
+    let m0 = CpuMark::now(t.cpu.as_ref());
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for (k, mut c) in clients.into_iter().enumerate() {
@@ -239,13 +247,13 @@ pub async fn small(t: &Target, count: usize, conns: usize, limit: Duration) -> R
         bytes += b;
         items += f;
     }
-    Ok(Sample::timed(bytes, items, start, &m0, t.pid))
+    Ok(Sample::timed(bytes, items, start, &m0, t.cpu.as_ref()))
 }
 
 /// Full logins (connect, [AUTH TLS], USER, PASS, FEAT, TYPE I, QUIT) from `parallel`
 /// tasks for `min_secs`.
 pub async fn logins(t: &Target, parallel: usize) -> Result<Sample> {
-    let m0 = CpuMark::now(t.pid);
+    let m0 = CpuMark::now(t.cpu.as_ref());
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..parallel.max(1) {
@@ -263,7 +271,7 @@ pub async fn logins(t: &Target, parallel: usize) -> Result<Sample> {
     while let Some(r) = set.join_next().await {
         items += r.map_err(|e| Error::local("login task", e.into()))??;
     }
-    Ok(Sample::timed(0, items, start, &m0, t.pid))
+    Ok(Sample::timed(0, items, start, &m0, t.cpu.as_ref()))
 }
 
 /// Server memory per idle logged-in session: PSS of the server's process tree with `n`
