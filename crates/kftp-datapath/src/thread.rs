@@ -20,7 +20,7 @@
 
 use std::io;
 use std::net::{Shutdown, TcpStream as StdTcpStream};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +38,15 @@ pub const MIRROR_EVERY: Duration = Duration::from_millis(100);
 /// How long a dropped transfer waits for its thread after shutting the socket down (a
 /// blocked call returns at once; this bounds a file write stuck on slow storage).
 const LEAVE_WAIT: Duration = Duration::from_secs(5);
+
+/// Transfers on blocking threads at once, at most. Past it a transfer stays on the async
+/// loops: tokio's blocking pool (512 threads by default) also serves file opens and
+/// renames, which must not queue behind thousands of long transfers, and each thread
+/// costs its stack.
+pub const MAX_THREADS: usize = 128;
+
+/// Transfers on blocking threads now.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
 /// 0 = not decided, 1 = off, 2 = on.
 static ENABLED: AtomicU8 = AtomicU8::new(0);
@@ -64,7 +73,26 @@ pub fn set_enabled(on: bool) {
 /// Whether a transfer of `len` bytes (`None`: not known yet) with `tuning` runs here. Rate
 /// limits pace with tokio timers, so limited transfers stay async (they are not CPU-bound).
 pub(crate) fn applies(tuning: &Tuning, len: Option<u64>) -> bool {
-    tuning.limits.is_empty() && len.is_none_or(|n| n >= MIN_BYTES) && enabled()
+    tuning.limits.is_empty()
+        && len.is_none_or(|n| n >= MIN_BYTES)
+        && enabled()
+        && ACTIVE.load(Ordering::Relaxed) < MAX_THREADS
+}
+
+/// Counts a transfer on a thread for as long as it lives.
+struct Active;
+
+impl Active {
+    fn enter() -> Active {
+        ACTIVE.fetch_add(1, Ordering::Relaxed);
+        Active
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Shuts the socket down and waits for the thread when the transfer is dropped before the
@@ -135,8 +163,9 @@ where
     let (leaving, left) = mpsc::channel::<()>();
     let job = {
         let (sock, inner) = (sock.clone(), inner.clone());
+        let active = Active::enter();
         tokio::task::spawn_blocking(move || {
-            let _leaving = leaving;
+            let (_leaving, _active) = (leaving, active);
             let before = thread_cpu();
             let out = work(&sock, &inner)?;
             Ok::<_, io::Error>((out, thread_cpu().saturating_sub(before)))
