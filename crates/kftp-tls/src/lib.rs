@@ -9,6 +9,8 @@
 //! - [`client`]: [`ClientTlsOptions`] -> [`client_config`]: system roots, SHA-256 pinning,
 //!   or explicit `insecure`; one shared `Arc<ClientConfig>` whose session store lets data
 //!   connections resume the control session.
+//! - [`bulk`]: [`BulkRead`], an upload's plaintext from large socket reads (rustls alone
+//!   reads 4 KiB per syscall).
 //! - [`fingerprint`]: SHA-256 certificate fingerprints, printed `AA:BB:..`, parsed from that
 //!   form or plain hex.
 //! - [`ktls`]: turning a finished rustls stream into a kTLS socket (TX) when the kernel can,
@@ -50,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bulk;
 pub mod client;
 pub mod fingerprint;
 pub mod ktls;
@@ -57,6 +60,7 @@ pub mod send;
 pub mod server;
 pub mod stream;
 
+pub use bulk::BulkRead;
 pub use client::{client_config, ClientTlsOptions, TlsVersions};
 pub use fingerprint::{fingerprint_of, parse_fingerprint};
 pub use send::send_file;

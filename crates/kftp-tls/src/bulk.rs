@@ -1,0 +1,128 @@
+//! Receiving a bulk TLS stream (an upload) in large socket reads.
+//!
+//! tokio-rustls feeds rustls through `read_tls`, which reads at most 4 KiB of the socket per
+//! call (rustls' deframer grows its buffer 4 KiB at a time), so a 16 KiB record costs four or
+//! five `recvfrom` calls and as many task wake-ups: about 280,000 syscalls per GiB, most of
+//! the server's time on an FTPS upload. [`BulkRead`] reads the socket [`READ_CHUNK`] at a
+//! time into its own buffer and hands rustls the bytes from there (a copy in memory, not a
+//! syscall), then gives the caller as much plaintext as its buffer holds.
+//!
+//! rustls still does all of the record layer: decryption, sequence numbers, alerts and
+//! `close_notify`. An end without `close_notify` is reported exactly as tokio-rustls reports
+//! it (`UnexpectedEof`), so [`crate::EofWatch`] and `--tls-strict-eof` see no difference.
+//! Use it for a connection that only receives data until the peer's end: bytes that arrive
+//! after `close_notify` stay unread in its buffer and are dropped with it. Whatever rustls
+//! wants to send meanwhile (a TLS 1.3 KeyUpdate answer) stays queued in the connection and
+//! goes out with the next write or the closing `shutdown`, as with tokio-rustls.
+
+use rustls::{ConnectionCommon, SideData};
+use std::io::{self, Read};
+use std::ops::DerefMut;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Bytes read from the socket per syscall at most. Loopback and fast links deliver 64-256
+/// KiB per read at this size; larger buffers did not lower the syscall count further.
+pub const READ_CHUNK: usize = 256 * 1024;
+
+/// An [`AsyncRead`] of the plaintext of a rustls connection over TCP that reads the socket in
+/// large pieces (module docs). It borrows the connection: after the upload, close it with
+/// the stream it came from ([`crate::close_data`]).
+pub struct BulkRead<'a, C> {
+    tcp: &'a TcpStream,
+    conn: &'a mut C,
+    /// Raw TLS bytes from the socket not yet given to rustls: `buf[start..end]`.
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// The socket said end of stream (rustls has been told, or will be).
+    tcp_eof: bool,
+}
+
+impl<'a, C, SD> BulkRead<'a, C>
+where
+    C: DerefMut<Target = ConnectionCommon<SD>>,
+    SD: SideData,
+{
+    /// Reads the plaintext of `conn` (whose handshake is done) from `tcp`.
+    pub fn new(tcp: &'a TcpStream, conn: &'a mut C) -> Self {
+        BulkRead {
+            tcp,
+            conn,
+            buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            tcp_eof: false,
+        }
+    }
+
+    /// Gives rustls the buffered socket bytes (or the end of stream) until it has plaintext
+    /// or needs more. Returns whether it was given anything.
+    fn feed(&mut self) -> io::Result<bool> {
+        if self.start == self.end && !self.tcp_eof {
+            return Ok(false);
+        }
+        let mut pending = &self.buf[self.start..self.end];
+        // With nothing pending this is rustls' end-of-stream read (`Ok(0)`): it then
+        // answers `Ok(0)` after a close_notify and `UnexpectedEof` otherwise.
+        let n = self.conn.read_tls(&mut pending)?;
+        self.start += n;
+        if let Err(e) = self.conn.process_new_packets() {
+            // The alert rustls queued goes out with the closing shutdown.
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        Ok(true)
+    }
+}
+
+impl<C, SD> AsyncRead for BulkRead<'_, C>
+where
+    C: DerefMut<Target = ConnectionCommon<SD>> + Unpin,
+    SD: SideData,
+{
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = out.filled().len();
+        while out.remaining() > 0 {
+            match this.conn.reader().read(out.initialize_unfilled()) {
+                // End of stream (close_notify, all plaintext read).
+                Ok(0) => return Poll::Ready(Ok(())),
+                Ok(n) => {
+                    out.advance(n);
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                // An error after some plaintext waits for the next call (rustls repeats it).
+                Err(_) if out.filled().len() > before => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+            // rustls' plaintext buffer is empty here, so `read_tls` has room. After the end
+            // of stream is fed, `reader().read` above answers `Ok(0)` or `UnexpectedEof`,
+            // never `WouldBlock`, so this loop ends.
+            if this.feed()? {
+                continue;
+            }
+            match this.tcp.try_read(&mut this.buf) {
+                Ok(0) => this.tcp_eof = true,
+                Ok(n) => {
+                    this.start = 0;
+                    this.end = n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if out.filled().len() > before {
+                        return Poll::Ready(Ok(()));
+                    }
+                    ready!(this.tcp.poll_read_ready(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
