@@ -6,6 +6,8 @@
 # included).
 #
 #   scripts/ftps-bench.sh [-n ROUNDS] [-s SIZE_MIB] [-d retr,stor] NAME=KFTPD_BIN... [peers]
+# CURL_ARGS adds curl options (e.g. --tls13-ciphers TLS_AES_128_GCM_SHA256); KFTPD_ARGS adds
+# kftpd flags.
 # e.g. scripts/ftps-bench.sh -n 3 before=/tmp/kftpd-before after=target/release/kftpd vsftpd proftpd pure-ftpd
 set -euo pipefail
 ROUNDS=3 SIZE=1024 DIRS=retr,stor
@@ -152,6 +154,11 @@ for n in "${NAMES[@]}"; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/${PORT[$n]}) 2>/dev/null && break; sleep 0.1; done
 done
 uptime
+for n in "${NAMES[@]}"; do
+  # The suite each server negotiates with this curl (its first data connection's line).
+  curl -sv --ssl-reqd -k ${CURL_ARGS:-} "ftp://${USERPW[$n]}@127.0.0.1:${PORT[$n]}/" -o /dev/null 2>&1 |
+    grep -m1 'SSL connection using' | sed "s/^\* */  $n: /"
+done
 cpu() { cat "$CG/ftpsb-$1/cpuacct.usage"; }
 RES=$W/results; : > $RES
 for r in $(seq "$ROUNDS"); do
@@ -160,9 +167,9 @@ for r in $(seq "$ROUNDS"); do
       url=ftp://${USERPW[$n]}@127.0.0.1:${PORT[$n]}
       c0=$(cpu "$n")
       if [ "$dir" = retr ]; then
-        mbs=$(curl -sS --ssl-reqd -k -o /dev/null -w '%{speed_download}' "$url/big.bin")
+        mbs=$(curl -sS --ssl-reqd -k ${CURL_ARGS:-} -o /dev/null -w '%{speed_download}' "$url/big.bin")
       else
-        mbs=$(curl -sS --ssl-reqd -k -T "$SRC" -w '%{speed_upload}' "$url/up-$n.bin")
+        mbs=$(curl -sS --ssl-reqd -k ${CURL_ARGS:-} -T "$SRC" -w '%{speed_upload}' "$url/up-$n.bin")
         cmp -s "$SRC" "$ROOT/up-$n.bin" || echo "  ($n: uploaded file differs!)"
         rm -f "$ROOT/up-$n.bin"
       fi
@@ -173,9 +180,10 @@ for r in $(seq "$ROUNDS"); do
   done
 done
 echo "medians:"
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 for dir in ${DIRS//,/ }; do for n in "${NAMES[@]}"; do
-  grep "^$n * $dir " $RES | awk '{print $5, $7}' | sort -n | awk -v n="$n" -v d="$dir" '{m[NR]=$1} {c[NR]=$2} END {
-    split("", s); for (i = 1; i <= NR; i++) s[i] = c[i]; asort(s);
-    printf "  %-10s %s  %7.0f MB/s  %.3f s/GiB (median of %d)\n", n, d, m[int((NR+1)/2)], s[int((NR+1)/2)], NR }'
+  rows=$(grep "^$n * $dir " $RES)
+  printf "  %-10s %s  %6s MB/s  %s s/GiB (median of %d)\n" "$n" "$dir" \
+    "$(awk '{print $5}' <<<"$rows" | median)" "$(awk '{print $7}' <<<"$rows" | median)" "$(wc -l <<<"$rows")"
 done; done
 uptime
