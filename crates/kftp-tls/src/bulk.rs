@@ -28,6 +28,10 @@ use tokio::net::TcpStream;
 /// averaged 170 KiB per read at this size).
 pub const READ_CHUNK: usize = 256 * 1024;
 
+/// The buffer starts here and grows (x4) while reads fill it, up to [`READ_CHUNK`], so a
+/// small upload or a slow client does not hold 256 KiB.
+const FIRST_READ: usize = 16 * 1024;
+
 /// An [`AsyncRead`] of the plaintext of a rustls connection over TCP that reads the socket in
 /// large pieces (module docs). It borrows the connection: after the upload, close it with
 /// the stream it came from ([`crate::close_data`]).
@@ -35,7 +39,7 @@ pub struct BulkRead<'a, C> {
     tcp: &'a TcpStream,
     conn: &'a mut C,
     /// Raw TLS bytes from the socket not yet given to rustls: `buf[start..end]`.
-    buf: Box<[u8]>,
+    buf: Vec<u8>,
     start: usize,
     end: usize,
     /// The socket said end of stream (rustls has been told, or will be).
@@ -54,7 +58,7 @@ where
         BulkRead {
             tcp,
             conn,
-            buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            buf: vec![0u8; FIRST_READ],
             start: 0,
             end: 0,
             tcp_eof: false,
@@ -126,6 +130,9 @@ where
                 Ok(n) => {
                     this.start = 0;
                     this.end = n;
+                    if n == this.buf.len() && n < READ_CHUNK {
+                        this.buf.resize((n * 4).min(READ_CHUNK), 0);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if out.filled().len() > before {
