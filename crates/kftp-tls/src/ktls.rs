@@ -148,6 +148,10 @@ pub trait TlsOverTcp: AsyncRead + AsyncWrite + Unpin + Sized {
     fn negotiated(&self) -> (Option<ProtocolVersion>, Option<SupportedCipherSuite>);
     /// Gives up the rustls session for its secrets.
     fn extract(self) -> (TcpStream, Result<ExtractedSecrets, rustls::Error>);
+    /// Lets rustls hold up to `bytes` of encrypted records before a write waits for the
+    /// socket (its default is 64 KiB), so one large write becomes one `writev` of many
+    /// records ([`crate::send`]).
+    fn set_send_buffer(&mut self, bytes: usize);
 }
 
 impl TlsOverTcp for tokio_rustls::server::TlsStream<TcpStream> {
@@ -162,6 +166,9 @@ impl TlsOverTcp for tokio_rustls::server::TlsStream<TcpStream> {
         let (tcp, conn) = self.into_inner();
         (tcp, conn.dangerous_extract_secrets())
     }
+    fn set_send_buffer(&mut self, bytes: usize) {
+        self.get_mut().1.set_buffer_limit(Some(bytes));
+    }
 }
 
 impl TlsOverTcp for tokio_rustls::client::TlsStream<TcpStream> {
@@ -175,6 +182,9 @@ impl TlsOverTcp for tokio_rustls::client::TlsStream<TcpStream> {
     fn extract(self) -> (TcpStream, Result<ExtractedSecrets, rustls::Error>) {
         let (tcp, conn) = self.into_inner();
         (tcp, conn.dangerous_extract_secrets())
+    }
+    fn set_send_buffer(&mut self, bytes: usize) {
+        self.get_mut().1.set_buffer_limit(Some(bytes));
     }
 }
 

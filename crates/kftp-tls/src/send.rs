@@ -8,6 +8,9 @@ use std::fs::File;
 use std::io;
 use std::sync::atomic::AtomicU64;
 
+/// rustls' own default: never hold less than this in encrypted records.
+const MIN_SEND_BUFFER: usize = 64 * 1024;
+
 /// Sends `len` bytes of `file` from `offset` over `tls`, then ends the connection
 /// (close_notify, FIN, and a drain of what the peer still sends, so that closing never
 /// resets data it has not read). The path used says whether the kernel encrypted
@@ -37,6 +40,8 @@ pub async fn send_file<S: TlsOverTcp>(
             })
         }
         Offload::User(mut tls) => {
+            // One file chunk's records in one `writev`, not 64 KiB at a time.
+            tls.set_send_buffer(tuning.buf_size.max(MIN_SEND_BUFFER));
             let bytes = copy::file_to_stream(file, offset, len, &mut tls, tuning, progress).await?;
             crate::close_data(tls).await?;
             Ok(Outcome {

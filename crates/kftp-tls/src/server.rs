@@ -199,11 +199,13 @@ impl ServerTls {
 
 /// The settings every kftp server config shares.
 fn base_config(resolver: Arc<Resolver>) -> Result<ServerConfig, TlsError> {
-    let mut config = ServerConfig::builder_with_provider(crate::provider())
+    let mut config = ServerConfig::builder_with_provider(crate::server_provider())
         .with_protocol_versions(crate::VERSIONS)?
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.send_tls13_tickets = TLS13_TICKETS_PER_HANDSHAKE;
+    // The server's suite order (AES-128-GCM first), not the client's: see server_provider.
+    config.ignore_client_order = true;
     // kTLS needs the traffic secrets after the handshake.
     config.enable_secret_extraction = true;
     Ok(config)

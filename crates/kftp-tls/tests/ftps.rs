@@ -502,3 +502,54 @@ async fn upload_data_connections_carry_no_tickets_on_any_path() {
         }
     }
 }
+
+/// The server picks AES-128-GCM when the client offers it, even listed after AES-256-GCM
+/// (as curl, OpenSSL and rustls list them), and still serves a client that offers only
+/// AES-256-GCM or only ChaCha20-Poly1305.
+#[tokio::test]
+async fn server_prefers_aes128_gcm_and_serves_the_others() {
+    use rustls::CipherSuite as C;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = server_tls(&dir);
+    let cases = [
+        (TlsVersions::Tls13Only, None, C::TLS13_AES_128_GCM_SHA256),
+        (
+            TlsVersions::Tls12Only,
+            None,
+            C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ),
+        (
+            TlsVersions::Tls13Only,
+            Some(C::TLS13_AES_256_GCM_SHA384),
+            C::TLS13_AES_256_GCM_SHA384,
+        ),
+        (
+            TlsVersions::Tls13Only,
+            Some(C::TLS13_CHACHA20_POLY1305_SHA256),
+            C::TLS13_CHACHA20_POLY1305_SHA256,
+        ),
+    ];
+    for (versions, only, want) in cases {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server_tls = tls.clone();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut s = accept_data(&server_tls, tcp, None).await.expect("accepted");
+            let suite = s.get_ref().1.negotiated_cipher_suite().expect("suite");
+            s.write_all(b"ok").await.expect("write");
+            s.shutdown().await.expect("close");
+            suite.suite()
+        });
+        let config = client_config(&ClientTlsOptions {
+            pin_sha256: Some(tls.fingerprint_sha256()),
+            versions,
+            cipher_suites: only.map(|s| vec![s]),
+            ..Default::default()
+        })
+        .expect("client config");
+        let got = open_data(&config, addr).await.expect("data");
+        assert_eq!(got, b"ok");
+        assert_eq!(server.await.expect("server"), want, "{versions:?} {only:?}");
+    }
+}

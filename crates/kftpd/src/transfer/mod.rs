@@ -14,7 +14,7 @@ use futures::StreamExt;
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_proto::path::VPath;
 use kftp_proto::Reply;
-use kftp_tls::{accept_data_for, EofWatch};
+use kftp_tls::{accept_data_for, BulkRead, EofWatch};
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -231,7 +231,9 @@ async fn move_bytes(
             },
             Conn::Tls(mut tls),
         ) => {
-            let mut r = EofWatch::new(&mut *tls);
+            let (tcp, session) = tls.get_mut();
+            let mut bulk = BulkRead::new(tcp, session);
+            let mut r = EofWatch::new(&mut bulk);
             let bytes = if *ascii {
                 kftp_datapath::ascii::stream_to_file_ascii(
                     &mut r,

@@ -11,6 +11,7 @@ mod events;
 mod ftplib;
 mod ftps;
 mod ftps_policy;
+mod ftps_resume;
 mod hardening_fs;
 mod hardening_net;
 mod hardening_ops;
