@@ -41,11 +41,11 @@ while ! grep -q 'listening on' /tmp/kftpd.out 2>/dev/null; do
   i=\$((i+1)); [ \$i -gt 100 ] && { echo "kftpd did not start"; cat /tmp/kftpd.log; exit 1; }
   sleep 0.1
 done
-KFTP_PASSWORD=vm-secret ./kftp --quiet get --tls --insecure ftp://alice@127.0.0.1:2121/big.bin /tmp/got.bin
+KFTP_PASSWORD=vm-secret ./kftp --quiet --streams 1 get --tls --insecure ftp://alice@127.0.0.1:2121/big.bin /tmp/got.bin
 rc=\$?
 # The client hands its keys to the kernel too: the upload is a kTLS sendfile from kftp,
 # decrypted by kftpd's rustls.
-KFTP_PASSWORD=vm-secret ./kftp --quiet put --tls --insecure /tmp/got.bin ftp://alice@127.0.0.1:2121/up.bin
+KFTP_PASSWORD=vm-secret ./kftp --quiet --streams 1 put --tls --insecure /tmp/got.bin ftp://alice@127.0.0.1:2121/up.bin
 rc2=\$?
 kill \$pid
 a=\$(sha256sum /tmp/root/big.bin | cut -d' ' -f1)

@@ -97,13 +97,21 @@ impl Client {
 
     /// Chooses the streams by distance: where the server offers MODE E, times two NOOP
     /// round trips on the control connection and takes [`AUTO_STREAMS`] if the shorter is
-    /// at least [`AUTO_RTT`], else one (MODE S). Returns the round trip measured, if any.
+    /// at least [`AUTO_RTT`], else one (MODE S); a server on loopback gets one without a
+    /// measurement. Returns the round trip measured, if any.
     /// Runs of files (`mirror`) then pipeline in MODE E at any distance
     /// ([`Client::pipelines`]): without a connection and a round trip per file, a small
     /// file costs less in MODE E even on loopback (BENCHMARKS.md, HPC run 6).
     pub async fn set_streams_auto(&mut self) -> Result<Option<Duration>> {
         self.pipeline_auto = self.features.parallel;
         if !self.features.parallel {
+            self.streams = 1;
+            return Ok(None);
+        }
+        // Streams never pay on one host (loopback: MODE S 1278 MB/s against 386 MB/s over
+        // four streams, BENCHMARKS.md), and a loaded machine's NOOP can take over 10 ms
+        // there: no measurement, one stream.
+        if self.peer()?.ip().to_canonical().is_loopback() {
             self.streams = 1;
             return Ok(None);
         }

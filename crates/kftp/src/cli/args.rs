@@ -70,7 +70,8 @@ pub struct Global {
     /// get and put over N streams in MODE E (GridFTP extended block mode) when the server
     /// offers it (FEAT PARALLEL); 1, or any other server, keeps MODE S. Unset: 4 streams
     /// when the control round trip is 10 ms or more (a distant server, where one TCP
-    /// stream is held back by its window), else MODE S (faster near the server).
+    /// stream is held back by its window), else MODE S (faster near the server, and always
+    /// on loopback). A mirror pipelines its files in MODE E whatever the distance.
     #[arg(long, global = true, value_name = "N")]
     pub streams: Option<u32>,
     /// ASCII transfers (TYPE A, line endings converted) instead of binary.
