@@ -1,8 +1,11 @@
 //! One control connection: read a line, parse it, apply policy, dispatch, reply.
 //!
-//! A session is one tokio task. Transfers run in a task of their own (see
-//! [`crate::transfer`]) so that ABOR, STAT and NOOP are answered while bytes move; any
-//! other command that arrives during a transfer waits for it to finish, preserving order.
+//! A session is one tokio task. It polls a running transfer ([`Running`], see
+//! [`crate::transfer`]) beside the control connection so that ABOR, STAT and NOOP are
+//! answered while bytes move; any other command that arrives during a transfer waits for
+//! it to finish, preserving order. It is the control connection's only writer: a MODE E
+//! transfer's `111`/`112` markers ([`crate::modee::markers`]) are written by it too,
+//! between whole replies.
 
 pub mod control;
 mod dispatch;
