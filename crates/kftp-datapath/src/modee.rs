@@ -15,10 +15,11 @@
 use crate::{copy, Outcome, PathUsed, Tuning};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use kftp_proto::modee::{Block, EodCounter, Header, HEADER_LEN};
+use kftp_proto::modee::{Block, EodCounter, Header, Ranges, HEADER_LEN};
 use std::fs::File;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -153,17 +154,63 @@ pub struct Received<S> {
 /// in TLS where the session has PROT P, by the caller).
 pub type Accept<'a, S = TcpStream> = Box<dyn FnMut() -> BoxFuture<'a, io::Result<S>> + Send + 'a>;
 
+/// What a receive has written so far, readable while it runs (a server's `111` restart
+/// markers): the bytes of whole blocks, and their ranges, coalesced. A range that would
+/// need an entry past [`kftp_proto::modee::MAX_RANGES`] is left out, so the set stays
+/// bounded and never claims a byte that is not in the file.
+#[derive(Debug, Default)]
+pub struct Written {
+    bytes: AtomicU64,
+    ranges: Mutex<Ranges>,
+}
+
+impl Written {
+    /// The ranges of the blocks written so far.
+    pub fn ranges(&self) -> Ranges {
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Bytes of the blocks written so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Notes a block that is in the file (one lock per block, not per chunk).
+    pub fn add(&self, offset: u64, len: u64) {
+        self.bytes.fetch_add(len, Ordering::Relaxed);
+        let mut r = self.ranges.lock().unwrap_or_else(|p| p.into_inner());
+        r.insert(offset, offset.saturating_add(len));
+    }
+}
+
 /// Receives blocks into `file` from `cached` streams and from streams `accept` brings,
 /// until EOF's EOD count is reached.
 pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
+    file: &File,
+    cached: Vec<S>,
+    accept: Option<Accept<'_, S>>,
+    limits: RecvLimits,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<Received<S>> {
+    let written = Written::default();
+    recv_blocks_into(file, cached, accept, limits, tuning, progress, &written).await
+}
+
+/// [`recv_blocks`], telling `written` about every block once it is in the file.
+pub async fn recv_blocks_into<S: AsyncRead + Unpin + Send>(
     file: &File,
     cached: Vec<S>,
     mut accept: Option<Accept<'_, S>>,
     limits: RecvLimits,
     tuning: &Tuning,
     progress: &AtomicU64,
+    written: &Written,
 ) -> io::Result<Received<S>> {
-    let written = AtomicU64::new(0);
+    let start = written.bytes();
     let mut readers = FuturesUnordered::new();
     let mut opened = 0usize;
     for s in cached {
@@ -175,7 +222,7 @@ pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
             true,
             tuning,
             progress,
-            &written,
+            written,
         ));
     }
     let mut eods = EodCounter::default();
@@ -213,7 +260,7 @@ pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
                 match s {
                     Ok(s) => {
                         opened += 1;
-                        readers.push(recv_stream(s, file, limits.max_end, false, tuning, progress, &written));
+                        readers.push(recv_stream(s, file, limits.max_end, false, tuning, progress, written));
                     }
                     Err(e) if readers.is_empty() => return Err(e),
                     Err(e) => {
@@ -245,7 +292,7 @@ pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
         }
     }
     Ok(Received {
-        bytes: written.load(Ordering::Relaxed),
+        bytes: written.bytes() - start,
         streams: eods.received(),
         reusable,
     })
@@ -270,7 +317,7 @@ async fn recv_stream<S: AsyncRead + Unpin>(
     cached: bool,
     tuning: &Tuning,
     progress: &AtomicU64,
-    written: &AtomicU64,
+    written: &Written,
 ) -> io::Result<StreamEnd<S>> {
     let mut eof = None;
     let mut first = true;
@@ -312,7 +359,7 @@ async fn recv_stream<S: AsyncRead + Unpin>(
                     ));
                 }
                 block_to_file(&mut sock, len, file, offset, &mut buf, tuning, progress).await?;
-                written.fetch_add(len, Ordering::Relaxed);
+                written.add(offset, len);
             }
         }
         if h.is_eod() {

@@ -327,6 +327,17 @@ pub struct PerfMarker {
 }
 
 impl PerfMarker {
+    /// The marker of a single-stripe transfer that has moved `bytes` by `at`.
+    pub fn single_stripe(at: std::time::SystemTime, bytes: u64) -> Self {
+        let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        PerfMarker {
+            timestamp_tenths: since.as_secs() * 10 + u64::from(since.subsec_millis() / 100),
+            stripe: 0,
+            bytes,
+            stripes: 1,
+        }
+    }
+
     /// The lines of the multi-line `112` reply, first line to last (`Perf Marker` ...
     /// `End.`), ready for a multi-line reply encoder.
     pub fn lines(&self) -> Vec<String> {
@@ -527,6 +538,24 @@ mod tests {
         ];
         assert_eq!(PerfMarker::parse(theirs), Some(m));
         assert_eq!(PerfMarker::parse(["Perf Marker"]), None);
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_616_017_543);
+        assert_eq!(PerfMarker::single_stripe(at, 3_000_000), m);
+    }
+
+    #[test]
+    fn ranges_stay_bounded_and_never_claim_a_left_out_range() {
+        let mut r = Ranges::new();
+        // Every other 10-byte block: each needs an entry of its own.
+        for i in 0..(MAX_RANGES as u64 + 10) {
+            r.insert(i * 20, i * 20 + 10);
+        }
+        assert_eq!(r.as_slice().len(), MAX_RANGES);
+        let last = (MAX_RANGES as u64 - 1) * 20;
+        assert_eq!(r.as_slice().last(), Some(&(last, last + 10)));
+        // A block that joins two entries still merges when the set is full.
+        assert!(r.insert(10, 20));
+        assert_eq!(r.as_slice()[0], (0, 30));
+        assert!(format_range_marker(&r).len() < MAX_RANGES * 48);
     }
 
     #[test]

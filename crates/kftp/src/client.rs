@@ -171,6 +171,8 @@ pub struct Client {
     pub(crate) mode_e: bool,
     /// Plain MODE E streams kept after EOD for the next transfer (see [`crate::modee`]).
     pub(crate) mode_e_cache: crate::modee::Cache,
+    /// What the server's MODE E markers said ([`Client::markers`]).
+    pub(crate) mode_e_markers: crate::modee::Markers,
     /// Streams for get and put in MODE E ([`Client::set_streams`]; 1: MODE S).
     pub(crate) streams: u32,
     /// `--streams` was left to kftp: runs of files pipeline in MODE E (one stream) even
@@ -287,6 +289,7 @@ impl Greeted {
             mode_e_cache: Default::default(),
             streams: 1,
             pipeline_auto: false,
+            mode_e_markers: Default::default(),
         })
     }
 }

@@ -7,7 +7,8 @@
 //! control peer's address are read. For an upload kftp asks for a passive port (EPSV,
 //! falling back to PASV) and connects its streams there. Replies 111 (restart ranges) and
 //! 112 (performance markers) that the server sends before the final one are read and
-//! passed over. Listings and other transfers switch back to MODE S first.
+//! passed over (never taken for the final reply); [`Client::markers`] says what they
+//! reported. Listings and other transfers switch back to MODE S first.
 //!
 //! Under PROT P every stream runs its own TLS handshake with the control connection's
 //! session store, so each resumes the control session as kftpd requires (a download's
@@ -26,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::stream::Stream;
 use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
 use kftp_datapath::modee::{alive, recv_blocks, send_blocks, Accept, RecvLimits, Sink};
-use kftp_proto::modee::format_retr_opts;
+use kftp_proto::modee::{format_retr_opts, parse_range_marker, PerfMarker, Ranges};
 use kftp_proto::{Command, Reply, TransferType};
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -60,6 +61,40 @@ pub struct Cache {
     /// The `Parallelism` last set with OPTS RETR: the server keeps it until MODE S, so a
     /// run of gets asks once (a round trip saved per small file).
     retr_parallelism: Option<u32>,
+}
+
+/// What the server's `111`/`112` markers said during this session's MODE E transfers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Markers {
+    /// `112` performance markers read.
+    pub perf: u64,
+    /// `111` restart markers read.
+    pub restart: u64,
+    /// The last performance marker that parsed.
+    pub last_perf: Option<PerfMarker>,
+    /// The ranges of the last restart marker that parsed (what the server has written).
+    pub last_ranges: Option<Ranges>,
+}
+
+impl Markers {
+    /// Notes an interim marker reply; one that does not parse is counted and passed over.
+    pub(crate) fn note(&mut self, r: &Reply) {
+        tracing::debug!(reply = %r, "MODE E marker");
+        match r.code {
+            111 => {
+                self.restart += 1;
+                if let Some(ranges) = parse_range_marker(&r.text()) {
+                    self.last_ranges = Some(ranges);
+                }
+            }
+            _ => {
+                self.perf += 1;
+                if let Some(m) = PerfMarker::parse(r.lines.iter().map(String::as_str)) {
+                    self.last_perf = Some(m);
+                }
+            }
+        }
+    }
 }
 
 /// The streams `--streams` left unset takes for a control round trip of `rtt`.
@@ -135,6 +170,11 @@ impl Client {
     /// stream, a server that offers it, and binary mode.
     pub fn mode_e_applies(&self, streams: u32, ascii: bool) -> bool {
         streams > 1 && self.features.parallel && !ascii
+    }
+
+    /// What the markers of this session's MODE E transfers said so far.
+    pub fn markers(&self) -> &Markers {
+        &self.mode_e_markers
     }
 
     /// The local addresses of the MODE E streams kept for the next transfer (downloads'
@@ -447,7 +487,7 @@ impl Client {
         loop {
             let r = self.ctl.read_reply_within(Duration::from_secs(300)).await?;
             match r.code {
-                111 | 112 => continue,
+                111 | 112 => self.mode_e_markers.note(&r),
                 c if (200..300).contains(&c) => return Ok(r),
                 _ => return Err(Error::reply(what.to_string(), r)),
             }

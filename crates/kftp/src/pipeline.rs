@@ -316,7 +316,7 @@ impl Client {
         loop {
             let r = self.ctl.read_reply_within(FINAL_REPLY_WAIT).await?;
             match r.code {
-                111 | 112 => continue,
+                111 | 112 => self.mode_e_markers.note(&r),
                 c if (200..300).contains(&c) => return Ok(e),
                 _ => return Ok(Error::reply(what.to_string(), r)),
             }

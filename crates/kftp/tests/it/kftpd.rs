@@ -28,16 +28,21 @@ impl Kftpd {
     }
 
     pub fn start_on(listen: &str, tls: bool) -> Option<Kftpd> {
-        Self::start_with(listen, tls, false)
+        Self::start_with(listen, tls, false, &[])
+    }
+
+    /// A server with extra flags (unprivileged, so pipelined runs work as in `pipeline.rs`).
+    pub fn start_flags(tls: bool, flags: &[&str]) -> Option<Kftpd> {
+        Self::start_with("127.0.0.1:0", tls, true, flags)
     }
 
     /// kftpd as an account that file modes bind: as root it drops to `nobody`, so a
     /// file of mode 000 (or a directory of 0555) stays closed to it, as to any other user.
     pub fn start_unprivileged(tls: bool) -> Option<Kftpd> {
-        Self::start_with("127.0.0.1:0", tls, true)
+        Self::start_with("127.0.0.1:0", tls, true, &[])
     }
 
-    fn start_with(listen: &str, tls: bool, unprivileged: bool) -> Option<Kftpd> {
+    fn start_with(listen: &str, tls: bool, unprivileged: bool, flags: &[&str]) -> Option<Kftpd> {
         let Some(bin) = kftp_testkit::kftpd_bin() else {
             crate::vsftpd::skip(
                 "kftpd binary not built beside the tests (run cargo test --workspace)",
@@ -71,7 +76,7 @@ impl Kftpd {
             mode(&dir.path().join("root"), 0o777);
             srv = srv.args(["--user", "nobody"]);
         }
-        let srv = srv.dir(dir).listen(listen).start();
+        let srv = srv.args(flags).dir(dir).listen(listen).start();
         let pin = srv
             .fingerprint
             .clone()

@@ -6,6 +6,7 @@ mod cli;
 mod hostile;
 mod kftpd;
 mod library;
+mod markers;
 mod modee;
 mod pipeline;
 mod suite;

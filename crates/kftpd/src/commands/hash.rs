@@ -181,6 +181,7 @@ async fn start(
         total: Some(end - start),
         started: Instant::now(),
         stop_on_quit: true,
+        markers: None,
     });
     Ok(())
 }

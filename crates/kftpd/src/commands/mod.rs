@@ -120,6 +120,14 @@ pub(crate) async fn start_transfer(
         return Ok(());
     }
     let progress = Arc::new(AtomicU64::new(0));
+    let markers = match &setup {
+        transfer::Channel::Blocks(plan) => crate::modee::markers::Markers::new(
+            s.shared.config.perf_marker_interval,
+            progress.clone(),
+            matches!(job, Job::Receive { .. }).then(|| plan.written.clone()),
+        ),
+        transfer::Channel::Stream(_) => None,
+    };
     let (abort_tx, abort_rx) = oneshot::channel();
     let ctx = transfer::Ctx {
         shared: s.shared.clone(),
@@ -153,6 +161,7 @@ pub(crate) async fn start_transfer(
         total,
         started: Instant::now(),
         stop_on_quit: false,
+        markers,
     });
     Ok(())
 }

@@ -103,6 +103,8 @@ pub struct Config {
     pub upload_mode: u32,
     /// Most streams of one MODE E transfer (0: MODE E off).
     pub max_streams: usize,
+    /// Time between MODE E markers (`--perf-marker-interval`; zero: none).
+    pub perf_marker_interval: Duration,
     /// Where logins are checked, in order (`--auth`).
     pub auth: Vec<AuthSource>,
     /// PAM logins (`--auth pam`).
@@ -247,6 +249,7 @@ pub fn resolve(mut flags: Settings, mut file: Settings) -> Result<Config, Config
         admin_listen: get!(admin_listen),
         upload_mode: get!(upload_mode).unwrap_or(UPLOAD_MODE).0,
         max_streams: get!(max_streams).unwrap_or(MAX_STREAMS).min(64),
+        perf_marker_interval: secs(get!(perf_marker_interval).unwrap_or(PERF_MARKER_INTERVAL)),
         auth: get!(auth)
             .unwrap_or_else(|| AUTH.parse::<AuthSources>().expect("static default"))
             .0,

@@ -46,6 +46,8 @@ pub const TLS_RELOAD_INTERVAL: u64 = 10;
 pub const QUOTA_RESCAN: u64 = 60;
 /// Default `--max-streams`.
 pub const MAX_STREAMS: usize = 16;
+/// Default `--perf-marker-interval`: globus-gridftp-server's.
+pub const PERF_MARKER_INTERVAL: u64 = 5;
 /// Default `--auth`.
 pub const AUTH: &str = "file";
 /// Default `--pam-service`.
@@ -165,6 +167,10 @@ pub struct Settings {
     /// MODE E off (at most 64).
     #[arg(long, value_name = "N", default_value = MAX_STREAMS.to_string())]
     pub max_streams: Option<usize>,
+    /// Seconds between the 112 performance markers (and, on MODE E uploads, 111 restart
+    /// markers) sent during a MODE E transfer; 0: none.
+    #[arg(long, value_name = "SECS", default_value = PERF_MARKER_INTERVAL.to_string())]
+    pub perf_marker_interval: Option<u64>,
     /// Maximum concurrent sessions.
     #[arg(long, default_value = MAX_SESSIONS.to_string())]
     pub max_sessions: Option<usize>,

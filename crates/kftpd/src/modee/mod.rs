@@ -7,6 +7,7 @@
 //!   before `150`.
 //! - [`send`]: RETR: kftpd connects the streams (or reuses cached ones).
 //! - [`recv`]: STOR: the client connects the streams; cached ones are read too.
+//! - [`markers`]: the `111`/`112` markers the session sends while a transfer runs.
 //!
 //! Moving the blocks is [`kftp_datapath::modee`], shared with the client.
 //!
@@ -33,6 +34,7 @@
 //! when a transfer fails. Nothing is shared between sessions, so a stream cannot be
 //! stolen by another login.
 
+pub mod markers;
 pub mod recv;
 pub mod send;
 pub mod state;
@@ -61,6 +63,8 @@ pub struct Plan {
     /// Largest file end a received block may reach (an anonymous upload's size cap), so a
     /// block header cannot make a huge sparse file.
     pub max_end: u64,
+    /// An upload's blocks in the file so far, for its `111` restart markers.
+    pub written: std::sync::Arc<kftp_datapath::modee::Written>,
 }
 
 /// MODE E: accepted unless `--max-streams 0` turned it off.
@@ -161,6 +165,7 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
         max_streams: cfg.max_streams.max(1),
         cache: s.modee.cache.clone(),
         max_end,
+        written: Default::default(),
     }))
 }
 

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::datachan::{self, DataSetup};
 use crate::transfer::job::DataTls;
 use futures::future::BoxFuture;
-use kftp_datapath::modee::{recv_blocks, Accept, RecvLimits};
+use kftp_datapath::modee::{recv_blocks_into, Accept, RecvLimits};
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use std::fs::File;
 use std::io;
@@ -48,7 +48,16 @@ pub async fn recv(
                         as BoxFuture<'_, io::Result<TcpStream>>
                 }) as Accept<'_>
             });
-            let got = recv_blocks(file, cached, accept, limits, tuning, progress).await?;
+            let got = recv_blocks_into(
+                file,
+                cached,
+                accept,
+                limits,
+                tuning,
+                progress,
+                &plan.written,
+            )
+            .await?;
             (got.bytes, got.streams, got.reusable)
         }
         Some(t) => {
@@ -63,7 +72,16 @@ pub async fn recv(
                     }) as BoxFuture<'_, io::Result<Tls>>
                 }) as Accept<'_, Tls>
             });
-            let got = recv_blocks(file, Vec::new(), accept, limits, tuning, progress).await?;
+            let got = recv_blocks_into(
+                file,
+                Vec::new(),
+                accept,
+                limits,
+                tuning,
+                progress,
+                &plan.written,
+            )
+            .await?;
             for s in got.reusable {
                 // Every byte is in; a client that has gone must not fail the upload.
                 let _ = kftp_tls::close_data(s).await;

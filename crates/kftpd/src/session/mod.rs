@@ -1,8 +1,11 @@
 //! One control connection: read a line, parse it, apply policy, dispatch, reply.
 //!
-//! A session is one tokio task. Transfers run in a task of their own (see
-//! [`crate::transfer`]) so that ABOR, STAT and NOOP are answered while bytes move; any
-//! other command that arrives during a transfer waits for it to finish, preserving order.
+//! A session is one tokio task. It polls a running transfer ([`Running`], see
+//! [`crate::transfer`]) beside the control connection so that ABOR, STAT and NOOP are
+//! answered while bytes move; any other command that arrives during a transfer waits for
+//! it to finish, preserving order. It is the control connection's only writer: a MODE E
+//! transfer's `111`/`112` markers ([`crate::modee::markers`]) are written by it too,
+//! between whole replies.
 
 pub mod control;
 mod dispatch;
@@ -12,6 +15,7 @@ use crate::auth::{Perms, Users};
 use crate::config::Config;
 use crate::datachan::{DataSetup, PortPool};
 use crate::metrics::Metrics;
+use crate::modee::markers::Markers;
 use crate::storage::Storage;
 use control::{Control, CtrlStream, Line};
 use kftp_proto::command::{HashAlgo, Prot, TransferType};
@@ -149,6 +153,9 @@ pub struct Running {
     /// QUIT stops it at once (a digest: nothing is lost) instead of waiting for its end
     /// (a transfer, which RFC 959 lets finish).
     pub stop_on_quit: bool,
+    /// A MODE E transfer's `111`/`112` markers, written by the session between polls of
+    /// `handle` ([`crate::modee::markers`]).
+    pub markers: Option<crate::modee::markers::Markers>,
 }
 
 impl Running {
@@ -429,6 +436,12 @@ impl Session {
                             return Ok(None);
                         }
                     }
+                    () = Markers::due(&run.markers) => {
+                        let markers = run.markers.as_mut().map(Markers::take);
+                        if self.send_all(markers.unwrap_or_default()).await.is_err() {
+                            return Ok(None);
+                        }
+                    }
                     Ok(()) = stop.changed() => {}
                     Ok(()) = self.bans.changed() => ban_woke = true,
                     Ok(()) = self.admin.kicked.changed() => {}
@@ -543,13 +556,20 @@ impl Session {
         if let Some(mut run) = self.running.take() {
             // An administrator's kick (admin API) aborts the transfer being waited for; the
             // session then ends at its next read.
-            let reply = tokio::select! {
-                r = &mut run.handle => r,
-                () = self.admin.wait_kicked() => {
-                    if let Some(a) = run.abort.take() {
-                        let _ = a.send(());
+            // Markers keep coming while a pipelined command waits for the final reply.
+            let reply = loop {
+                tokio::select! {
+                    r = &mut run.handle => break r,
+                    () = self.admin.wait_kicked() => {
+                        if let Some(a) = run.abort.take() {
+                            let _ = a.send(());
+                        }
+                        break (&mut run.handle).await;
                     }
-                    (&mut run.handle).await
+                    () = Markers::due(&run.markers) => {
+                        let markers = run.markers.as_mut().map(Markers::take);
+                        let _ = self.send_all(markers.unwrap_or_default()).await;
+                    }
                 }
             };
             let _ = self.send(&reply).await;
@@ -560,6 +580,14 @@ impl Session {
     pub async fn send(&mut self, r: &Reply) -> std::io::Result<()> {
         self.shared.metrics.replies.count(r.code);
         self.control.send(r).await
+    }
+
+    /// Sends replies in order (a transfer's markers).
+    async fn send_all(&mut self, replies: Vec<Reply>) -> std::io::Result<()> {
+        for r in &replies {
+            self.send(r).await?;
+        }
+        Ok(())
     }
 
     /// The logged-in user, if any.

@@ -119,3 +119,68 @@ fn globus_url_copy_reuses_cached_streams() {
         "one data setup per direction: {cmds:?}"
     );
 }
+
+/// Markers: with `--perf-marker-interval 1` and a per-session rate limit that makes each
+/// transfer last a few seconds, globus-url-copy (whose `-dbg` prints the control channel)
+/// receives `112` performance markers on the download and the upload, and `111` restart
+/// markers on the upload, before the final `226`; both files stay byte-exact.
+#[test]
+fn globus_url_copy_gets_performance_and_restart_markers() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = Server::start(&["--rate-session", "2M", "--perf-marker-interval", "1"]);
+    let data = payload(31);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+
+    let got = tmp.path().join("got.bin");
+    let dbg = guc(
+        &srv,
+        &url(&srv, "big.bin"),
+        &format!("file://{}", got.display()),
+    );
+    assert_eq!(sha_of(&got), sha256(&data), "download differs");
+    assert_markers(&dbg, false);
+
+    let src = tmp.path().join("up.bin");
+    std::fs::write(&src, &data).unwrap();
+    let dbg = guc(
+        &srv,
+        &format!("file://{}", src.display()),
+        &url(&srv, "sent.bin"),
+    );
+    assert_eq!(
+        sha_of(&srv.path("sent.bin")),
+        sha256(&data),
+        "upload differs"
+    );
+    assert_markers(&dbg, true);
+}
+
+/// The markers in globus-url-copy's `-dbg` output: each `112` whole, with a byte count no
+/// larger than the file, and every marker before the `226`.
+fn assert_markers(dbg: &str, upload: bool) {
+    let perf = dbg.find("112-Perf Marker").expect(dbg);
+    let end = dbg.rfind("226 ").expect(dbg);
+    assert!(perf < end, "a marker after the final reply: {dbg}");
+    for k in [
+        "Timestamp:",
+        "Stripe Index: 0",
+        "Total Stripe Count: 1",
+        "112 End.",
+    ] {
+        assert!(dbg[perf..].contains(k), "{k} missing: {dbg}");
+    }
+    let bytes: Vec<u64> = dbg
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("Stripe Bytes Transferred:"))
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    assert!(!bytes.is_empty(), "{dbg}");
+    assert!(bytes.iter().all(|&b| b <= (4 << 20) + 4321), "{bytes:?}");
+    if upload {
+        let range = dbg.find("111 Range Marker 0-").expect(dbg);
+        assert!(range < end, "{dbg}");
+    }
+}

@@ -4,6 +4,7 @@
 
 use crate::harness::*;
 use kftp_proto::modee::{Header, HEADER_LEN};
+use kftp_proto::Reply;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
@@ -223,4 +224,74 @@ fn mode_e_tls_stream_must_resume_the_control_session() {
     tls.read_line(&mut l).unwrap();
     assert!(l.starts_with("522"), "{l}");
     assert!(!srv.path("stolen.bin").exists());
+}
+
+/// Markers (`--perf-marker-interval 1`), driven by hand: a STOR whose blocks come out of
+/// order, with pauses, gets a `111 Range Marker` with the coalesced ranges written so far
+/// and whole `112` performance markers, all between its `150` and its `226`; a STAT sent
+/// meanwhile gets its own whole reply (one writer: the session task).
+#[test]
+fn mode_e_markers_come_whole_between_150_and_226() {
+    let srv = Server::start(&["--perf-marker-interval", "1"]);
+    let mib = 1usize << 20;
+    let data = random_bytes(3 * mib + 5, 503);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("MODE E", 200);
+    let mut a = c.epsv();
+    c.expect("STOR m.bin", 150);
+    // The last part and the first, not the middle: two ranges.
+    let tail = (data.len() - 2 * mib) as u64;
+    block(&mut a, Header::data(2 * mib as u64, tail), &data[2 * mib..]);
+    block(&mut a, Header::data(0, mib as u64), &data[..mib]);
+    let check_perf = |r: &Reply| {
+        assert_eq!(r.code, 112, "{r}");
+        assert_eq!(r.lines.len(), 6, "{r}");
+        assert_eq!(
+            (r.lines[0].as_str(), r.lines[5].as_str()),
+            ("Perf Marker", "End.")
+        );
+        let m = kftp_proto::modee::PerfMarker::parse(r.lines.iter().map(String::as_str));
+        let m = m.expect("a 112 that parses");
+        assert_eq!((m.stripe, m.stripes), (0, 1));
+        assert!(m.bytes <= data.len() as u64, "{r}");
+    };
+    // The first tick, about a second in: the ranges so far, then a performance marker.
+    let r = c.read();
+    assert_eq!(r.code, 111, "{r}");
+    assert_eq!(
+        r.text(),
+        format!("Range Marker 0-{mib},{}-{}", 2 * mib, data.len())
+    );
+    check_perf(&c.read());
+    // STAT beside the transfer: its own reply, whole.
+    c.send_raw(b"STAT\r\n");
+    let mut stat = c.read();
+    while matches!(stat.code, 111 | 112) {
+        stat = c.read();
+    }
+    assert!(matches!(stat.code, 211 | 213), "{stat}");
+    std::thread::sleep(std::time::Duration::from_millis(1300));
+    block(
+        &mut a,
+        Header::data(mib as u64, mib as u64),
+        &data[mib..2 * mib],
+    );
+    block(&mut a, Header::eof(1, false), &[]);
+    let mut perf = 0;
+    let end = loop {
+        let r = c.read();
+        match r.code {
+            111 => assert!(r.text().starts_with("Range Marker 0-"), "{r}"),
+            112 => {
+                check_perf(&r);
+                perf += 1;
+            }
+            _ => break r,
+        }
+    };
+    assert_eq!(end.code, 226, "{end}");
+    assert!(perf >= 1, "a marker while the middle block was awaited");
+    assert_eq!(std::fs::read(srv.path("m.bin")).unwrap(), data);
+    c.expect("NOOP", 200);
 }
