@@ -317,19 +317,10 @@ async fn send_on(
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
     if kernel && probe::sendfile_works() {
-        match sendfile::send(file, offset, len, sock, tuning, progress).await {
-            Err(e) if sendfile::is_unsupported(&e) => {
-                // Only the kernel's verdict (an errno) is cached; no byte was sent yet.
-                if e.raw_os_error().is_some() {
-                    probe::mark_sendfile_broken(&e);
-                }
-            }
-            r => {
-                return r.map(|bytes| Outcome {
-                    bytes,
-                    path: PathUsed::Sendfile,
-                })
-            }
+        if let Some(r) =
+            after_sendfile(sendfile::send(file, offset, len, sock, tuning, progress).await)
+        {
+            return r;
         }
     }
     let bytes = copy::file_to_socket(file, offset, len, sock, tuning, progress).await?;
@@ -379,18 +370,10 @@ fn send_blocking_on(
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
     if kernel && probe::sendfile_works() {
-        match sendfile::send_blocking(file, offset, len, sock, tuning, progress) {
-            Err(e) if sendfile::is_unsupported(&e) => {
-                if e.raw_os_error().is_some() {
-                    probe::mark_sendfile_broken(&e);
-                }
-            }
-            r => {
-                return r.map(|bytes| Outcome {
-                    bytes,
-                    path: PathUsed::Sendfile,
-                })
-            }
+        if let Some(r) = after_sendfile(sendfile::send_blocking(
+            file, offset, len, sock, tuning, progress,
+        )) {
+            return r;
         }
     }
     let bytes = copy::file_to_socket_blocking(file, offset, len, sock, tuning, progress)?;
@@ -449,18 +432,8 @@ fn recv_blocking_on(
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
     if kernel && probe::splice_works() {
-        match splice::recv_blocking(sock, file, offset, tuning, progress) {
-            Err(e) if splice::is_unsupported(&e) => {
-                if e.raw_os_error().is_some() {
-                    probe::mark_splice_broken(&e);
-                }
-            }
-            r => {
-                return r.map(|bytes| Outcome {
-                    bytes,
-                    path: PathUsed::Splice,
-                })
-            }
+        if let Some(r) = after_splice(splice::recv_blocking(sock, file, offset, tuning, progress)) {
+            return r;
         }
     }
     let bytes = copy::socket_to_file_blocking(sock, file, offset, tuning, progress)?;
@@ -501,20 +474,8 @@ async fn recv_on(
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
     if kernel && probe::splice_works() {
-        match splice::recv(sock, file, offset, tuning, progress).await {
-            Err(e) if splice::is_unsupported(&e) => {
-                // Only the kernel's verdict (an errno) is cached, not e.g. an O_APPEND
-                // file; no byte was taken from the socket yet.
-                if e.raw_os_error().is_some() {
-                    probe::mark_splice_broken(&e);
-                }
-            }
-            r => {
-                return r.map(|bytes| Outcome {
-                    bytes,
-                    path: PathUsed::Splice,
-                })
-            }
+        if let Some(r) = after_splice(splice::recv(sock, file, offset, tuning, progress).await) {
+            return r;
         }
     }
     let bytes = copy::socket_to_file(sock, file, offset, tuning, progress).await?;
@@ -522,6 +483,41 @@ async fn recv_on(
         bytes,
         path: PathUsed::Copy,
     })
+}
+
+/// What a sendfile attempt gives the caller: its outcome, or None when the kernel refused
+/// it before a byte was sent and the copy loop takes over. Only the kernel's verdict (an
+/// errno) is remembered for later transfers.
+fn after_sendfile(r: io::Result<u64>) -> Option<io::Result<Outcome>> {
+    match r {
+        Err(e) if sendfile::is_unsupported(&e) => {
+            if e.raw_os_error().is_some() {
+                probe::mark_sendfile_broken(&e);
+            }
+            None
+        }
+        r => Some(r.map(|bytes| Outcome {
+            bytes,
+            path: PathUsed::Sendfile,
+        })),
+    }
+}
+
+/// [`after_sendfile`] for splice: None when the kernel refused it before a byte was taken
+/// from the socket. Only an errno is remembered, not e.g. an O_APPEND file.
+fn after_splice(r: io::Result<u64>) -> Option<io::Result<Outcome>> {
+    match r {
+        Err(e) if splice::is_unsupported(&e) => {
+            if e.raw_os_error().is_some() {
+                probe::mark_splice_broken(&e);
+            }
+            None
+        }
+        r => Some(r.map(|bytes| Outcome {
+            bytes,
+            path: PathUsed::Splice,
+        })),
+    }
 }
 
 #[cfg(test)]
