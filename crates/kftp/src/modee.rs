@@ -195,6 +195,28 @@ impl Client {
         }
     }
 
+    /// The streams an upload sends its blocks on: plain TCP (sendfile), or TLS under PROT P
+    /// (each handshake within `timeout`), in the order the server accepted them.
+    pub(crate) async fn send_sinks(
+        &self,
+        tcp: Vec<TcpStream>,
+        timeout: Duration,
+    ) -> Result<Vec<Sink<Stream>>> {
+        let mut socks = Vec::with_capacity(tcp.len());
+        for s in tcp {
+            socks.push(if self.data_tls {
+                let s = tokio::time::timeout(timeout, self.wrap(s))
+                    .await
+                    .map_err(|_| crate::control::timeout_error("TLS on a MODE E stream"))?
+                    .map_err(|e| Error::net("TLS handshake on a MODE E stream", e))?;
+                Sink::Stream(s)
+            } else {
+                Sink::Tcp(s)
+            });
+        }
+        Ok(socks)
+    }
+
     /// Accepts the server's streams on `listener` for a download: only from the control
     /// peer's address, each within the session timeout, wrapped in TLS under PROT P.
     pub(crate) fn accept_streams<'a>(
@@ -409,18 +431,7 @@ impl Client {
         }
         // TLS after the 150, as for a MODE S data connection: the server accepts the
         // streams (in the order they connected) once the transfer has started.
-        let mut socks: Vec<Sink<Stream>> = Vec::new();
-        for s in tcp {
-            socks.push(if self.data_tls {
-                let s = tokio::time::timeout(timeout, self.wrap(s))
-                    .await
-                    .map_err(|_| crate::control::timeout_error("TLS on a MODE E stream"))?
-                    .map_err(|e| Error::net("TLS handshake on a MODE E stream", e))?;
-                Sink::Stream(s)
-            } else {
-                Sink::Tcp(s)
-            });
-        }
+        let socks = self.send_sinks(tcp, timeout).await?;
         let tuning = self.opts.tuning.clone();
         let close = self.data_tls;
         let sent = stall_guard(

@@ -542,18 +542,7 @@ impl Client {
                 format!("{what}: no MODE E stream to the server"),
             ));
         }
-        let mut socks: Vec<Sink<Stream>> = Vec::new();
-        for s in tcp {
-            socks.push(if self.data_tls {
-                let s = tokio::time::timeout(timeout, self.wrap(s))
-                    .await
-                    .map_err(|_| crate::control::timeout_error("TLS on a MODE E stream"))?
-                    .map_err(|e| Error::net("TLS handshake on a MODE E stream", e))?;
-                Sink::Stream(s)
-            } else {
-                Sink::Tcp(s)
-            });
-        }
+        let socks = self.send_sinks(tcp, timeout).await?;
         let (socks, outcome) = stall_guard(
             send_blocks(
                 &f.handle,
