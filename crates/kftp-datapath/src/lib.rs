@@ -485,39 +485,44 @@ async fn recv_on(
     })
 }
 
-/// What a sendfile attempt gives the caller: its outcome, or None when the kernel refused
-/// it before a byte was sent and the copy loop takes over. Only the kernel's verdict (an
-/// errno) is remembered for later transfers.
-fn after_sendfile(r: io::Result<u64>) -> Option<io::Result<Outcome>> {
+/// What a kernel path's attempt gives the caller: its outcome on `path`, or None when the
+/// kernel refused it before a byte moved and the copy loop takes over. Only the kernel's
+/// verdict (an errno) is remembered for later transfers, not e.g. an O_APPEND file.
+fn kernel_verdict(
+    r: io::Result<u64>,
+    path: PathUsed,
+    unsupported: fn(&io::Error) -> bool,
+    remember: fn(&io::Error),
+) -> Option<io::Result<Outcome>> {
     match r {
-        Err(e) if sendfile::is_unsupported(&e) => {
+        Err(e) if unsupported(&e) => {
             if e.raw_os_error().is_some() {
-                probe::mark_sendfile_broken(&e);
+                remember(&e);
             }
             None
         }
-        r => Some(r.map(|bytes| Outcome {
-            bytes,
-            path: PathUsed::Sendfile,
-        })),
+        r => Some(r.map(|bytes| Outcome { bytes, path })),
     }
 }
 
-/// [`after_sendfile`] for splice: None when the kernel refused it before a byte was taken
-/// from the socket. Only an errno is remembered, not e.g. an O_APPEND file.
+/// [`kernel_verdict`] of a sendfile attempt.
+fn after_sendfile(r: io::Result<u64>) -> Option<io::Result<Outcome>> {
+    kernel_verdict(
+        r,
+        PathUsed::Sendfile,
+        sendfile::is_unsupported,
+        probe::mark_sendfile_broken,
+    )
+}
+
+/// [`kernel_verdict`] of a splice attempt.
 fn after_splice(r: io::Result<u64>) -> Option<io::Result<Outcome>> {
-    match r {
-        Err(e) if splice::is_unsupported(&e) => {
-            if e.raw_os_error().is_some() {
-                probe::mark_splice_broken(&e);
-            }
-            None
-        }
-        r => Some(r.map(|bytes| Outcome {
-            bytes,
-            path: PathUsed::Splice,
-        })),
-    }
+    kernel_verdict(
+        r,
+        PathUsed::Splice,
+        splice::is_unsupported,
+        probe::mark_splice_broken,
+    )
 }
 
 #[cfg(test)]
