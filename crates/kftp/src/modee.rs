@@ -106,6 +106,21 @@ pub fn streams_for_rtt(rtt: Duration) -> u32 {
     }
 }
 
+/// After an upload's blocks: the plain streams, kept for the next put; TLS streams end
+/// with close_notify, so the server sees a clean end of each.
+pub(crate) async fn keep_plain(socks: Vec<Sink<Stream>>) -> Vec<TcpStream> {
+    let mut keep = Vec::new();
+    for s in socks {
+        match s {
+            Sink::Tcp(t) => keep.push(t),
+            Sink::Stream(mut s) => {
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+            }
+        }
+    }
+    keep
+}
+
 /// Opens one stream to the server's passive port.
 pub(crate) async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStream> {
     let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
@@ -445,17 +460,7 @@ impl Client {
             Ok(s) => s,
             Err(e) => return Err(self.final_error(&what, e).await),
         };
-        // TLS streams end with close_notify, so the server sees a clean end of each; plain
-        // ones stay for the next put.
-        let mut keep = Vec::new();
-        for s in socks {
-            match s {
-                Sink::Tcp(t) => keep.push(t),
-                Sink::Stream(mut s) => {
-                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
-                }
-            }
-        }
+        let keep = keep_plain(socks).await;
         self.finish_blocks(&what).await?;
         self.mode_e_cache.send = keep;
         // The local modification time, as a MODE S put keeps it (MFMT, where offered).

@@ -30,7 +30,7 @@ use crate::modee::{connect, MAX_STREAMS};
 use crate::progress::Progress;
 use crate::stream::Stream;
 use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
-use kftp_datapath::modee::{recv_blocks, send_blocks, RecvLimits, Sink};
+use kftp_datapath::modee::{recv_blocks, send_blocks, RecvLimits};
 use kftp_proto::{Command, Reply};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -298,15 +298,8 @@ impl Client {
                 Err(e) => return Err(end_file(run, f.file, e)),
             },
         };
-        let step = if result.is_ok() {
-            Step::Done
-        } else {
-            Step::Failed
-        };
-        let msg = result.as_ref().err().map(|e| e.to_string());
-        run.progress.end(&f.file.remote, msg.as_deref());
-        (run.done)(f.file, result);
-        Ok(step)
+        let remote = f.file.remote.clone();
+        Ok(finished(run, &remote, f.file, result))
     }
 
     /// The server's final reply after a transfer failed on our side: the file's error (the
@@ -515,15 +508,8 @@ impl Client {
             }
             _ => None,
         };
-        let step = if result.is_ok() {
-            Step::Done
-        } else {
-            Step::Failed
-        };
-        let msg = result.as_ref().err().map(|e| e.to_string());
-        run.progress.end(&f.file.remote, msg.as_deref());
-        (run.done)(f.file, result);
-        Ok((step, mfmt))
+        let remote = f.file.remote.clone();
+        Ok((finished(run, &remote, f.file, result), mfmt))
     }
 
     /// Sends one upload's blocks over `tcp` (TLS after the `150` under PROT P); the plain
@@ -558,15 +544,7 @@ impl Client {
         )
         .await
         .map_err(|e| Error::net(what, e))?;
-        let mut keep = Vec::new();
-        for s in socks {
-            match s {
-                Sink::Tcp(t) => keep.push(t),
-                Sink::Stream(mut s) => {
-                    let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
-                }
-            }
-        }
+        let keep = crate::modee::keep_plain(socks).await;
         Ok((keep, outcome.bytes, outcome.path))
     }
 }
@@ -623,6 +601,25 @@ fn fail<F>(run: &mut Run<'_, F>, name: &str, file: F, e: Error) {
     run.progress.begin(name, None, 0);
     run.progress.end(name, Some(&e.to_string()));
     (run.done)(file, Err(e));
+}
+
+/// Reports a file whose transfer ended (after its bytes moved or failed to), to the
+/// progress display and to the caller: Done, or Failed (later files need new streams).
+fn finished<F, T>(
+    run: &mut Run<'_, F>,
+    name: &str,
+    file: F,
+    result: Result<TransferReport>,
+) -> Step<T> {
+    let msg = result.as_ref().err().map(|e| e.to_string());
+    run.progress.end(name, msg.as_deref());
+    let step = if result.is_ok() {
+        Step::Done
+    } else {
+        Step::Failed
+    };
+    (run.done)(file, result);
+    step
 }
 
 /// Opens an upload's local file; a failure is reported at once and nothing is sent.
