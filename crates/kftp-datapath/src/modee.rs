@@ -1,7 +1,8 @@
 //! MODE E (GridFTP extended block mode) over TCP streams, for the server and the client
 //! alike: the block codec is [`kftp_proto::modee`]; this is the I/O around it.
 //!
-//! - [`send_blocks`]: the sender's side. Every stream takes the next block from one shared
+//! - [`send_blocks`]: the sender's side ([`send_ranges`] for a restart: only the parts
+//!   the receiver lacks, at their file offsets). Every stream takes the next block from one shared
 //!   cursor (a fast stream takes more), writes its 17-byte header, then the block's bytes
 //!   with [`crate::file_to_socket`] (sendfile where it wins). Each stream ends with EOD;
 //!   the first also carries EOF with the number of streams. No close bit: the streams may
@@ -48,17 +49,33 @@ pub async fn send_blocks<W: AsyncWrite + Unpin + Send>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<(Vec<Sink<W>>, Outcome)> {
+    let whole = [(offset, end.max(offset))];
+    send_ranges(file, &whole, streams, close, tuning, progress).await
+}
+
+/// [`send_blocks`] for the parts of a file a restarted transfer still needs (`ranges`:
+/// sorted, disjoint `[start, end)`): blocks carry their absolute file offsets, so the
+/// receiver writes them where they belong.
+pub async fn send_ranges<W: AsyncWrite + Unpin + Send>(
+    file: &File,
+    ranges: &[(u64, u64)],
+    streams: Vec<Sink<W>>,
+    close: bool,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<(Vec<Sink<W>>, Outcome)> {
     if streams.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "MODE E: no stream to send on",
         ));
     }
+    let plan = Pieces::new(ranges);
     let n = streams.len() as u64;
-    let cursor = AtomicU64::new(offset);
+    let cursor = AtomicU64::new(0);
     let runs = streams.into_iter().enumerate().map(|(i, s)| {
         let eof = (i == 0).then_some(n);
-        send_stream(s, file, &cursor, end, eof, close, tuning, progress)
+        send_stream(s, file, &cursor, &plan, eof, close, tuning, progress)
     });
     let ends = futures::future::try_join_all(runs).await?;
     // The slowest path any block took names the transfer.
@@ -70,20 +87,65 @@ pub async fn send_blocks<W: AsyncWrite + Unpin + Send>(
     Ok((
         streams,
         Outcome {
-            bytes: end.saturating_sub(offset),
+            bytes: plan.total,
             path,
         },
     ))
 }
 
-/// One stream: blocks from the cursor until the range is sent, then EOD (with EOF on the
-/// stream given `eof`). Returns the stream and the path its blocks took.
+/// The ranges to send laid end to end: the streams share one cursor into this sequence,
+/// and [`Pieces::at`] maps a stretch of it back to file offsets.
+struct Pieces<'a> {
+    ranges: &'a [(u64, u64)],
+    /// Bytes of the sequence before each range.
+    before: Vec<u64>,
+    total: u64,
+}
+
+impl<'a> Pieces<'a> {
+    fn new(ranges: &'a [(u64, u64)]) -> Self {
+        let mut before = Vec::with_capacity(ranges.len());
+        let mut total = 0u64;
+        for &(s, e) in ranges {
+            before.push(total);
+            total += e.saturating_sub(s);
+        }
+        Pieces {
+            ranges,
+            before,
+            total,
+        }
+    }
+
+    /// The file stretches (offset, len) of the sequence's bytes `[at, at + len)`: one per
+    /// range the stretch touches, so a block never spans a gap.
+    fn at(&self, at: u64, len: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let end = at.saturating_add(len).min(self.total);
+        // The range holding `at`: the last one that starts at or before it.
+        let first = self.before.partition_point(|&b| b <= at).saturating_sub(1);
+        self.ranges[first.min(self.ranges.len())..]
+            .iter()
+            .zip(&self.before[first.min(self.before.len())..])
+            .map_while(move |(&(s, e), &b)| {
+                if b >= end {
+                    return None;
+                }
+                let from = at.max(b);
+                let to = end.min(b + (e - s));
+                Some((s + (from - b), to.saturating_sub(from)))
+            })
+            .filter(|&(_, l)| l > 0)
+    }
+}
+
+/// One stream: blocks from the cursor until the ranges are sent, then EOD (with EOF on
+/// the stream given `eof`). Returns the stream and the path its blocks took.
 #[allow(clippy::too_many_arguments)]
 async fn send_stream<W: AsyncWrite + Unpin + Send>(
     mut s: Sink<W>,
     file: &File,
     cursor: &AtomicU64,
-    end: u64,
+    plan: &Pieces<'_>,
     eof: Option<u64>,
     close: bool,
     tuning: &Tuning,
@@ -91,25 +153,13 @@ async fn send_stream<W: AsyncWrite + Unpin + Send>(
 ) -> io::Result<(Sink<W>, Option<PathUsed>)> {
     let mut path = None;
     loop {
-        let at = cursor.fetch_add(BLOCK, Ordering::Relaxed);
-        if at >= end {
+        let next = cursor.fetch_add(BLOCK, Ordering::Relaxed);
+        if next >= plan.total {
             break;
         }
-        let len = BLOCK.min(end - at);
-        let header = Header::data(at, len).encode();
-        path = Some(match &mut s {
-            Sink::Tcp(t) => {
-                t.write_all(&header).await?;
-                crate::file_to_socket(file, at, len, t, tuning, progress)
-                    .await?
-                    .path
-            }
-            Sink::Stream(w) => {
-                w.write_all(&header).await?;
-                copy::file_to_stream(file, at, len, w, tuning, progress).await?;
-                PathUsed::TlsCopy
-            }
-        });
+        for (at, len) in plan.at(next, BLOCK) {
+            path = Some(send_block(&mut s, file, at, len, tuning, progress).await?);
+        }
     }
     let last = match eof {
         Some(n) => Header::eof(n, close),
@@ -127,6 +177,31 @@ async fn send_stream<W: AsyncWrite + Unpin + Send>(
         }
     }
     Ok((s, path))
+}
+
+/// One block: its header, then `file[at..at + len]`; returns the path its bytes took.
+async fn send_block<W: AsyncWrite + Unpin + Send>(
+    s: &mut Sink<W>,
+    file: &File,
+    at: u64,
+    len: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<PathUsed> {
+    let header = Header::data(at, len).encode();
+    Ok(match s {
+        Sink::Tcp(t) => {
+            t.write_all(&header).await?;
+            crate::file_to_socket(file, at, len, t, tuning, progress)
+                .await?
+                .path
+        }
+        Sink::Stream(w) => {
+            w.write_all(&header).await?;
+            copy::file_to_stream(file, at, len, w, tuning, progress).await?;
+            PathUsed::TlsCopy
+        }
+    })
 }
 
 /// Bounds on what a sender may make a receiver do.
@@ -162,9 +237,36 @@ pub type Accept<'a, S = TcpStream> = Box<dyn FnMut() -> BoxFuture<'a, io::Result
 pub struct Written {
     bytes: AtomicU64,
     ranges: Mutex<Ranges>,
+    /// The furthest end of any block (or of the ranges it started with).
+    end: AtomicU64,
 }
 
 impl Written {
+    /// For a restarted upload: `there` (the ranges the client says the file already
+    /// holds) count as written, so restart markers report them too, but not as bytes
+    /// this transfer moved.
+    pub fn resumed(there: Ranges) -> Self {
+        Written {
+            bytes: AtomicU64::new(0),
+            end: AtomicU64::new(there.end()),
+            ranges: Mutex::new(there),
+        }
+    }
+
+    /// Bytes from 0 that are in the file without a gap: what is known to be whole.
+    pub fn prefix(&self) -> u64 {
+        self.ranges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .prefix()
+    }
+
+    /// The furthest end of any block written (or range resumed): the file's length once
+    /// the transfer is complete, whatever order its blocks came in.
+    pub fn end(&self) -> u64 {
+        self.end.load(Ordering::Relaxed)
+    }
+
     /// The ranges of the blocks written so far.
     pub fn ranges(&self) -> Ranges {
         self.ranges
@@ -181,6 +283,8 @@ impl Written {
     /// Notes a block that is in the file (one lock per block, not per chunk).
     pub fn add(&self, offset: u64, len: u64) {
         self.bytes.fetch_add(len, Ordering::Relaxed);
+        self.end
+            .fetch_max(offset.saturating_add(len), Ordering::Relaxed);
         let mut r = self.ranges.lock().unwrap_or_else(|p| p.into_inner());
         r.insert(offset, offset.saturating_add(len));
     }
@@ -431,6 +535,7 @@ pub fn alive(s: &TcpStream) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::OpenOptions;
     use tokio::net::TcpListener;
 
     /// Three streams each way on loopback: what is sent arrives byte-exact, EOF counts.
@@ -477,6 +582,75 @@ mod tests {
             (data.len() as u64, 3, 3)
         );
         assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), data);
+    }
+
+    /// A restart: only the ranges the receiver lacks are sent, at their offsets, and a
+    /// block never spans a gap; the file the receiver had is completed byte-exact.
+    #[tokio::test]
+    async fn send_ranges_fills_only_the_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..(3 * BLOCK + 999))
+            .map(|i| (i * 13 % 251) as u8)
+            .collect();
+        std::fs::write(dir.path().join("src"), &data).unwrap();
+        let missing = [(100, BLOCK + BLOCK / 2), (2 * BLOCK + 5, data.len() as u64)];
+        let mut had = data.clone();
+        for &(s, e) in &missing {
+            had[s as usize..e as usize].fill(0);
+        }
+        std::fs::write(dir.path().join("dst"), &had).unwrap();
+        let src = File::open(dir.path().join("src")).unwrap();
+        let dst = OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("dst"))
+            .unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let tuning = Tuning::default();
+        let (sent, got) = (AtomicU64::new(0), AtomicU64::new(0));
+        let send = async {
+            let mut v: Vec<Sink<TcpStream>> = Vec::new();
+            for _ in 0..3 {
+                v.push(Sink::Tcp(TcpStream::connect(addr).await.unwrap()));
+            }
+            send_ranges(&src, &missing, v, false, &tuning, &sent).await
+        };
+        let accept: Accept<'_> = Box::new(|| Box::pin(async { Ok(l.accept().await?.0) }));
+        let limits = RecvLimits {
+            max_streams: 4,
+            max_end: u64::MAX,
+        };
+        let written = Written::default();
+        let recv = recv_blocks_into(
+            &dst,
+            Vec::new(),
+            Some(accept),
+            limits,
+            &tuning,
+            &got,
+            &written,
+        );
+        let (s, r) = tokio::join!(send, recv);
+        let want: u64 = missing.iter().map(|(s, e)| e - s).sum();
+        assert_eq!(s.unwrap().1.bytes, want);
+        assert_eq!(r.unwrap().bytes, want);
+        assert_eq!(written.ranges().as_slice(), &missing);
+        assert_eq!(written.end(), data.len() as u64);
+        assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), data);
+    }
+
+    #[test]
+    fn pieces_map_the_cursor_back_to_file_offsets() {
+        let ranges = [(10, 20), (30, 30), (50, 55)];
+        let p = Pieces::new(&ranges);
+        assert_eq!(p.total, 15);
+        let at = |a, l| p.at(a, l).collect::<Vec<_>>();
+        assert_eq!(at(0, 4), [(10, 4)]);
+        assert_eq!(at(8, 4), [(18, 2), (50, 2)]);
+        assert_eq!(at(12, 100), [(52, 3)]);
+        assert_eq!(at(0, 100), [(10, 10), (50, 5)]);
+        let seeded = Written::resumed(Ranges::parse("0-10,20-30").unwrap());
+        assert_eq!((seeded.bytes(), seeded.end(), seeded.prefix()), (0, 30, 10));
     }
 
     /// A stream still being accepted (its TLS handshake under way, here a pause) when

@@ -159,8 +159,8 @@ pub enum Command {
     Appe(String),
     /// ALLO n [R m]
     Allo(u64),
-    /// REST offset (REST STREAM, RFC 3659)
-    Rest(u64),
+    /// REST offset (REST STREAM, RFC 3659), or in MODE E a GridFTP range list
+    Rest(crate::modee::Restart),
     /// RNFR path
     Rnfr(String),
     /// RNTO path
@@ -342,7 +342,8 @@ impl Command {
             Type(TransferType::Ascii) => with("A"),
             Type(TransferType::Image) => with("I"),
             Stru(c) | Mode(c) => with(&c.to_string()),
-            Allo(n) | Rest(n) | Pbsz(n) => with(&n.to_string()),
+            Allo(n) | Pbsz(n) => with(&n.to_string()),
+            Rest(r) => with(&r.format()),
             Mfmt(t, p) => format!("{v} {} {p}", crate::time::format_mdtm(*t)),
             Opts(name, arg) => match arg {
                 Some(a) => format!("{v} {name} {a}"),

@@ -288,10 +288,89 @@ impl Ranges {
         Some(r)
     }
 
+    /// The end of the last range (0 when empty): how long a file holding them all is at
+    /// least.
+    pub fn end(&self) -> u64 {
+        self.0.last().map_or(0, |&(_, e)| e)
+    }
+
+    /// Bytes the ranges cover.
+    pub fn covered(&self) -> u64 {
+        self.0.iter().map(|(s, e)| e - s).sum()
+    }
+
     /// The list form, `0-29,60-89`.
     pub fn format(&self) -> String {
         let parts: Vec<String> = self.0.iter().map(|(s, e)| format!("{s}-{e}")).collect();
         parts.join(",")
+    }
+}
+
+/// REST's argument. A plain offset is RFC 3659's REST STREAM; in MODE E GridFTP also takes
+/// the byte ranges the receiver already has (`REST 0-1000,2000-3000`, as in `111` range
+/// markers), and reads a plain `REST n` as the range `0-n` (what the toolkit's server
+/// does), so one type serves both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restart {
+    /// `REST n`: the first `n` bytes are there.
+    Offset(u64),
+    /// `REST a-b,c-d`: these ranges are there (sorted, merged, at most [`MAX_RANGES`]).
+    Ranges(Ranges),
+}
+
+impl Default for Restart {
+    fn default() -> Self {
+        Restart::Offset(0)
+    }
+}
+
+impl Restart {
+    /// Parses REST's argument: digits (an offset) or a range list; None for anything else
+    /// (signs, spaces inside, empty or reversed ranges, more than [`MAX_RANGES`] ranges).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s.contains('-') {
+            Ranges::parse(s).map(Restart::Ranges)
+        } else {
+            number(s).map(Restart::Offset)
+        }
+    }
+
+    /// True for `REST 0` (or no REST): nothing to skip.
+    pub fn is_none(&self) -> bool {
+        *self == Restart::Offset(0)
+    }
+
+    /// The stream offset this restart amounts to: `n`, or the end of a single range that
+    /// starts at 0; None for a range list with a gap, which only MODE E can honour.
+    pub fn offset(&self) -> Option<u64> {
+        match self {
+            Restart::Offset(n) => Some(*n),
+            Restart::Ranges(r) => match r.as_slice() {
+                [(0, end)] => Some(*end),
+                _ => None,
+            },
+        }
+    }
+
+    /// The ranges the receiver has (`REST n` is `0-n`).
+    pub fn ranges(&self) -> Ranges {
+        match self {
+            Restart::Offset(n) => {
+                let mut r = Ranges::new();
+                r.insert(0, *n);
+                r
+            }
+            Restart::Ranges(r) => r.clone(),
+        }
+    }
+
+    /// The argument as it goes on the wire.
+    pub fn format(&self) -> String {
+        match self {
+            Restart::Offset(n) => n.to_string(),
+            Restart::Ranges(r) => r.format(),
+        }
     }
 }
 
@@ -514,6 +593,41 @@ mod tests {
             .map(|i| format!("{}-{}", i * 10, i * 10 + 1))
             .collect();
         assert_eq!(Ranges::parse(&many.join(",")), None);
+    }
+
+    #[test]
+    fn rest_takes_an_offset_or_a_range_list() {
+        assert_eq!(Restart::parse("100"), Some(Restart::Offset(100)));
+        let r = Restart::parse("30-59,0-30,60-89").unwrap();
+        assert_eq!(r.format(), "0-59,60-89");
+        assert_eq!(r.offset(), None);
+        assert_eq!(r.ranges().missing(100), vec![(59, 60), (89, 100)]);
+        assert_eq!(r.ranges().end(), 89);
+        assert_eq!(r.ranges().covered(), 88);
+        let prefix = Restart::parse("0-10,10-20").unwrap();
+        assert_eq!(prefix.offset(), Some(20));
+        assert_eq!(Restart::Offset(7).ranges().as_slice(), &[(0, 7)]);
+        assert!(Restart::Offset(0).ranges().as_slice().is_empty());
+        assert!(Restart::default().is_none() && !Restart::Offset(1).is_none());
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "1 2",
+            "0-",
+            "5-1",
+            "1-1",
+            "0-18446744073709551616",
+            "x-1",
+            "1,2",
+        ] {
+            assert_eq!(Restart::parse(bad), None, "{bad:?}");
+        }
+        // The most ranges a control line can hold costs no more than MAX_RANGES entries.
+        let many: Vec<String> = (0..2000u64)
+            .map(|i| format!("{}-{}", 2 * i, 2 * i + 1))
+            .collect();
+        assert_eq!(Restart::parse(&many.join(",")), None);
     }
 
     #[test]

@@ -136,10 +136,8 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         "APPE" => Command::Appe(need!("APPE")),
         "ALLO" => Command::Allo(parse_allo(&need!("ALLO"))?),
         "REST" => Command::Rest(
-            need!("REST")
-                .trim()
-                .parse()
-                .map_err(|_| bad("REST", "expected a byte offset"))?,
+            crate::modee::Restart::parse(&need!("REST"))
+                .ok_or(bad("REST", "expected a byte offset or byte ranges a-b,c-d"))?,
         ),
         "RNFR" => Command::Rnfr(need!("RNFR")),
         "RNTO" => Command::Rnto(need!("RNTO")),
@@ -391,6 +389,7 @@ fn parse_xhash(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::modee::{Ranges, Restart};
 
     fn p(s: &str) -> Result<Command, ParseError> {
         parse_line(s.as_bytes())
@@ -411,7 +410,11 @@ mod tests {
             ("STRU f", Command::Stru('F')),
             ("MODE B", Command::Mode('B')),
             ("MODE E", Command::Mode('E')),
-            ("REST 100", Command::Rest(100)),
+            ("REST 100", Command::Rest(Restart::Offset(100))),
+            (
+                "REST 0-10,20-30",
+                Command::Rest(Restart::Ranges(Ranges::parse("0-10,20-30").unwrap())),
+            ),
             ("ALLO 5 R 6", Command::Allo(5)),
             (
                 "LIST -la",
@@ -514,6 +517,8 @@ mod tests {
             ("MODE Z", 504),
             ("PROT S", 504),
             ("REST -1", 501),
+            ("REST 10-5", 501),
+            ("REST 0-1,,2-3", 501),
             ("REIN now", 501),
             ("EPSV 7", 501),
         ];
@@ -559,6 +564,7 @@ mod tests {
             "CWD /x y",
             "TYPE I",
             "REST 7",
+            "REST 0-7,9-12",
             "EPRT |2|::1|5282|",
             "PORT 127,0,0,1,4,1",
             "LIST -a d",

@@ -9,6 +9,7 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::{temp_path, TransferReport};
 use kftp_datapath::{copy, PathUsed};
+use kftp_proto::modee::Restart;
 use kftp_proto::{Command, TransferType};
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -127,7 +128,7 @@ impl Client {
         let what = format!("segment {start}-{end}");
         self.set_type(TransferType::Image).await?;
         if start > 0 {
-            let r = self.ctl.cmd(&Command::Rest(start)).await?;
+            let r = self.ctl.cmd(&Command::Rest(Restart::Offset(start))).await?;
             if r.code != 350 {
                 return Err(Error::reply(
                     format!("{what}: the server cannot resume (REST)"),

@@ -13,6 +13,7 @@ use kftp_datapath::{copy, PathUsed};
 use kftp_proto::listing_parse::{
     parse_list_line, parse_mlsx_line, parse_nlst_line, RefusedEntry, RemoteEntry,
 };
+use kftp_proto::modee::Restart;
 use kftp_proto::{Command, TransferType};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -278,7 +279,10 @@ impl Client {
         })
         .await?;
         if offset > 0 {
-            let r = self.ctl.cmd(&Command::Rest(offset)).await?;
+            let r = self
+                .ctl
+                .cmd(&Command::Rest(Restart::Offset(offset)))
+                .await?;
             if r.code != 350 {
                 return Err(Error::reply(
                     format!("{what}: the server cannot resume (REST)"),
@@ -403,7 +407,10 @@ impl Client {
         })
         .await?;
         let cmd = if offset > 0 && self.features.rest_stream {
-            let r = self.ctl.cmd(&Command::Rest(offset)).await?;
+            let r = self
+                .ctl
+                .cmd(&Command::Rest(Restart::Offset(offset)))
+                .await?;
             if r.code != 350 {
                 return Err(Error::reply(
                     format!("{what}: the server cannot resume (REST)"),

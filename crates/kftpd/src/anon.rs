@@ -66,7 +66,7 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
                     format!("Permission denied: anonymous uploads go to {d} only (no subfolders)."),
                 ));
             }
-            if s.rest != 0 {
+            if !s.rest.is_none() {
                 return Err(Reply::new(
                     550,
                     "Permission denied: anonymous uploads cannot be resumed.",

@@ -170,7 +170,7 @@ impl Style {
 /// LIST, NLST, MLSD.
 pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format) -> Replied {
     // REST applies to the transfer command that follows it; a listing consumes it.
-    s.rest = 0;
+    s.rest = Default::default();
     if s.data.is_none() {
         return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }

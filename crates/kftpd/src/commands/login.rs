@@ -181,7 +181,7 @@ pub fn acct(s: &Session) -> Answer {
 pub fn rein(s: &mut Session) -> Answer {
     s.phase = Phase::Greeted;
     s.cwd = VPath::root();
-    s.rest = 0;
+    s.rest = Default::default();
     s.rnfr = None;
     s.data = None;
     s.ttype = kftp_proto::TransferType::Image;

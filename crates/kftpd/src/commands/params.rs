@@ -2,6 +2,7 @@
 
 use super::Answer;
 use crate::session::Session;
+use kftp_proto::modee::Restart;
 use kftp_proto::{Reply, TransferType};
 
 /// TYPE A or I.
@@ -39,11 +40,18 @@ pub fn mode(s: &mut Session, c: char) -> Answer {
     }
 }
 
-/// REST: the offset for the next RETR, STOR or APPE.
-pub fn rest(s: &mut Session, n: u64) -> Answer {
-    s.rest = n;
-    Ok(Reply::new(
-        350,
-        format!("Restarting at {n}. Send RETR or STOR to resume."),
-    ))
+/// REST: the offset (or, for MODE E, the byte ranges) for the next RETR, STOR or APPE.
+pub fn rest(s: &mut Session, r: Restart) -> Answer {
+    let text = match &r {
+        Restart::Offset(n) => format!("Restarting at {n}. Send RETR or STOR to resume."),
+        // Whether a list with gaps can be honoured depends on the mode at RETR/STOR time
+        // (MODE E only): crate::modee::restart decides there.
+        Restart::Ranges(ranges) => format!(
+            "Restart Marker OK: {} bytes in {} ranges. Send RETR or STOR to resume.",
+            ranges.covered(),
+            ranges.as_slice().len()
+        ),
+    };
+    s.rest = r;
+    Ok(Reply::new(350, text))
 }

@@ -3,28 +3,24 @@
 use super::{mode_name, start_transfer, storage, OrReply, Replied};
 use crate::session::Session;
 use crate::transfer::Job;
-use kftp_proto::{Reply, TransferType};
+use kftp_proto::TransferType;
 
-/// RETR: open the file, answer 150, and send it from the REST offset.
+/// RETR: open the file, answer 150, and send it from the REST offset (in MODE E: the
+/// parts outside the REST ranges, [`crate::modee::restart`]).
 pub async fn retr(s: &mut Session, arg: &str) -> Replied {
-    let offset = std::mem::take(&mut s.rest);
+    let restart = std::mem::take(&mut s.rest);
     let fs = storage(s)?;
     let p = s.resolve(arg)?;
     let handle = fs.open_read(&p).await.or_reply(arg)?;
     let len = handle.size();
-    if offset > len {
-        return Err(Reply::new(
-            554,
-            format!("Restart offset {offset} is past the end of the file ({len} bytes)."),
-        ));
-    }
-    s.pending_quota = super::quota::for_download(s, len - offset)?;
+    let (offset, sending) = crate::modee::restart::for_retr(s, restart, len)?;
+    s.pending_quota = super::quota::for_download(s, sending)?;
     let ascii = s.ttype == TransferType::Ascii;
     let opening = format!(
         "Opening {} mode data connection for {} ({} bytes).",
         mode_name(s),
         p,
-        len - offset
+        sending
     );
     start_transfer(
         s,
@@ -35,7 +31,7 @@ pub async fn retr(s: &mut Session, arg: &str) -> Replied {
         },
         "RETR",
         p,
-        Some(len - offset),
+        Some(sending),
         opening,
     )
     .await

@@ -18,7 +18,8 @@ pub enum Kind {
 
 /// STOR and APPE.
 pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Replied {
-    let rest = std::mem::take(&mut s.rest);
+    let restart = std::mem::take(&mut s.rest);
+    let rest = crate::modee::restart::for_stor(s, restart, kind == Kind::Appe)?;
     let mode = match (kind, rest) {
         (Kind::Appe, _) => WriteMode::Append,
         (Kind::Stor, 0) => WriteMode::Replace,
@@ -49,7 +50,7 @@ pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Replied {
 
 /// STOU: store under a name that does not exist yet; the 150 reply names it (RFC 1123).
 pub async fn stou(s: &mut Session, hint: Option<&str>) -> Replied {
-    s.rest = 0;
+    s.rest = Default::default();
     let fs = storage(s)?;
     let base = hint.unwrap_or("file").to_string();
     let mut chosen = None;

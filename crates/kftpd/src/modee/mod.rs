@@ -8,6 +8,7 @@
 //! - [`send`]: RETR: kftpd connects the streams (or reuses cached ones).
 //! - [`recv`]: STOR: the client connects the streams; cached ones are read too.
 //! - [`markers`]: the `111`/`112` markers the session sends while a transfer runs.
+//! - [`restart`]: REST in MODE E (range lists; what a resumed or failed upload keeps).
 //!
 //! Moving the blocks is [`kftp_datapath::modee`], shared with the client.
 //!
@@ -36,6 +37,7 @@
 
 pub mod markers;
 pub mod recv;
+pub mod restart;
 pub mod send;
 pub mod state;
 
@@ -63,8 +65,13 @@ pub struct Plan {
     /// Largest file end a received block may reach (an anonymous upload's size cap), so a
     /// block header cannot make a huge sparse file.
     pub max_end: u64,
-    /// An upload's blocks in the file so far, for its `111` restart markers.
+    /// An upload's blocks in the file so far (with the ranges a REST said were there),
+    /// for its `111` restart markers and for what it keeps ([`restart::keep`]).
     pub written: std::sync::Arc<kftp_datapath::modee::Written>,
+    /// The ranges the client has (REST): a RETR sends only the rest.
+    pub have: kftp_proto::modee::Ranges,
+    /// An upload file's length before the transfer: a failed one is never cut below it.
+    pub had: u64,
 }
 
 /// MODE E: accepted unless `--max-streams 0` turned it off.
@@ -106,17 +113,13 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
     if !s.modee.on {
         return Ok(None);
     }
+    // Taken first, so that a refused transfer leaves nothing for the next one.
+    let have = s.modee.restart.take();
     let cfg = &s.shared.config;
     let refuse = |why: &str| Err(Reply::new(504, format!("MODE E: {why}")));
     let sending = match job {
         Job::Send { ascii: true, .. } | Job::Receive { ascii: true, .. } => {
             return refuse("needs TYPE I.")
-        }
-        Job::Send { offset, .. } if *offset != 0 => {
-            return refuse("REST offsets are not supported; use MODE S to resume.")
-        }
-        Job::Receive { upload, .. } if upload.offset() != 0 => {
-            return refuse("REST and APPE are not supported; use MODE S to resume.")
         }
         Job::Send {
             handle: ReadHandle::Object(_),
@@ -159,13 +162,26 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
         },
         _ => u64::MAX,
     };
+    let had = match job {
+        Job::Receive {
+            upload: Upload::File(up),
+            ..
+        } => up.file.metadata().map_or(0, |m| m.len()),
+        _ => 0,
+    };
+    let (written, have) = match sending {
+        true => (Default::default(), have.unwrap_or_default()),
+        false => (restart::written_for(have), Default::default()),
+    };
     Ok(Some(Plan {
         setup,
         streams: (s.modee.parallelism.max(1) as usize).min(cfg.max_streams.max(1)),
         max_streams: cfg.max_streams.max(1),
         cache: s.modee.cache.clone(),
         max_end,
-        written: Default::default(),
+        written: std::sync::Arc::new(written),
+        have,
+        had,
     }))
 }
 
@@ -221,11 +237,11 @@ pub(crate) async fn move_blocks(
     let r = match job {
         Job::Send {
             handle: ReadHandle::File { file, len },
-            offset,
             ..
         } => {
-            let range = (*offset, *len);
-            send::send(file, range, plan, local_ip, tls, cfg, tuning, progress).await
+            // Without a REST this is the whole file; the job's offset is the prefix of it.
+            let missing = plan.have.missing(*len);
+            send::send(file, &missing, plan, local_ip, tls, cfg, tuning, progress).await
         }
         Job::Receive {
             upload: Upload::File(up),

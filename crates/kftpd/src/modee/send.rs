@@ -1,13 +1,14 @@
 //! RETR in MODE E: kftpd is the sender, so it is the active side. It connects
 //! `Parallelism` streams to the PORT target (or, in the clear, reuses the ones cached from
-//! the last RETR to that target) and hands them to [`kftp_datapath::modee::send_blocks`];
+//! the last RETR to that target) and hands them to [`kftp_datapath::modee::send_ranges`]
+//! with the parts of the file the client lacks (all of it without a REST);
 //! afterwards plain streams go back to the session's cache, TLS ones are closed.
 
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
 use crate::datachan::{self, DataSetup};
 use crate::transfer::job::DataTls;
-use kftp_datapath::modee::{alive, send_blocks, Sink};
+use kftp_datapath::modee::{alive, send_ranges, Sink};
 use kftp_datapath::{Outcome, Tuning};
 use std::fs::File;
 use std::io;
@@ -18,11 +19,11 @@ use tokio::net::TcpStream;
 /// A stream of a RETR: TCP, or TLS under PROT P.
 type Stream = Sink<Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
-/// Sends `file[offset..end]` (`range`) over the plan's streams; returns what moved.
+/// Sends the `missing` ranges of `file` over the plan's streams; returns what moved.
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
     file: &File,
-    (offset, end): (u64, u64),
+    missing: &[(u64, u64)],
     plan: Plan,
     local_ip: IpAddr,
     tls: Option<&DataTls>,
@@ -57,8 +58,7 @@ pub async fn send(
     }
     let n = streams.len();
     let close = tls.is_some();
-    let (streams, outcome) =
-        send_blocks(file, offset, end, streams, close, tuning, progress).await?;
+    let (streams, outcome) = send_ranges(file, missing, streams, close, tuning, progress).await?;
     tracing::info!(mode_e_streams = n, target = %target, tls = close, "MODE E blocks sent");
     let mut keep = Vec::new();
     for s in streams {

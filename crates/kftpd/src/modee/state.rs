@@ -14,6 +14,9 @@ pub struct State {
     pub parallelism: u32,
     /// Streams kept open after a transfer, for the next one.
     pub cache: Cache,
+    /// The ranges a REST said the client has, for the RETR or STOR being admitted
+    /// ([`super::restart`] sets it, [`super::admit`] takes it).
+    pub restart: Option<kftp_proto::modee::Ranges>,
 }
 
 /// Streams kept after EOD, shared with the running transfer task, owned by the session.

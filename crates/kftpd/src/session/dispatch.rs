@@ -28,7 +28,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
             202,
             "ALLO not needed: storage is allocated as data arrives.",
         )),
-        C::Rest(n) => params::rest(s, n),
+        C::Rest(r) => params::rest(s, r),
         C::Port(addr) | C::Eprt(addr) => port::port(s, addr),
         C::Pasv => pasv::pasv(s).await,
         C::Epsv(arg) => pasv::epsv(s, arg).await,

@@ -199,8 +199,8 @@ pub struct Session {
     pub cwd: VPath,
     /// TYPE.
     pub ttype: TransferType,
-    /// REST offset for the next transfer.
-    pub rest: u64,
+    /// REST for the next transfer: an offset, or (MODE E) the ranges the client has.
+    pub rest: kftp_proto::modee::Restart,
     /// RNFR source awaiting RNTO.
     pub rnfr: Option<VPath>,
     /// Data connection set up by PASV/EPSV/PORT/EPRT.
@@ -285,7 +285,7 @@ impl Session {
             phase: Phase::Greeted,
             cwd: VPath::root(),
             ttype: TransferType::Image,
-            rest: 0,
+            rest: Default::default(),
             rnfr: None,
             data: None,
             epsv_all: false,

@@ -443,6 +443,11 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
     let stall = cfg.stall_timeout;
     let (peer_ip, local_ip, session) = (ctx.peer_ip, ctx.local_ip, ctx.session);
     let data_tls = ctx.tls.as_ref();
+    // A MODE E upload's blocks, for what it keeps (crate::modee::restart::keep).
+    let blocks = match &wire {
+        Wire::Blocks(plan) => Some((plan.written.clone(), plan.had)),
+        Wire::Stream(_) => None,
+    };
 
     // The watchdog: a transfer that makes no progress for `stall_timeout` ends with 426
     // instead of holding a session and a file forever.
@@ -563,10 +568,12 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
     } = job
     {
         // A failed anonymous upload leaves nothing (a zero-length part is removed).
-        let kept = if ctx.anonymous_upload.is_some() && !complete {
-            0
-        } else {
-            progress.load(Ordering::Relaxed)
+        let kept = match &blocks {
+            _ if ctx.anonymous_upload.is_some() && !complete => 0,
+            Some((written, had)) => {
+                crate::modee::restart::keep(&mut upload, written, *had, complete)
+            }
+            None => progress.load(Ordering::Relaxed),
         };
         upload.set_written(kept);
         if over_quota {

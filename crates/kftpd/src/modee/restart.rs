@@ -1,0 +1,126 @@
+//! REST in MODE E (GridFTP restart, `globus_gridftp_protocol_extensions.dox`): REST takes
+//! the byte ranges the receiver already has (`REST 0-1000,2000-3000`, what the `111`
+//! range markers reported), and a plain `REST n` means the range `0-n`, as in the
+//! toolkit's server.
+//!
+//! - RETR: kftpd sends only the parts of the file outside the ranges, as blocks at their
+//!   absolute offsets ([`kftp_datapath::modee::send_ranges`]).
+//! - STOR: the upload resumes into the file that holds the ranges, opened exactly as a
+//!   MODE S `REST n` + `STOR` with `n` the end of the last range (an interrupted upload's
+//!   part file first, else the existing file in place, never truncated on open; the file
+//!   must be at least that long). The `111` markers then report the resumed ranges too.
+//! - APPE keeps a `504`: blocks carry absolute offsets, so "append" has no meaning (the
+//!   protocol text lists APPE but gives it none in MODE E).
+//!
+//! A failed MODE E upload keeps only what is known to be whole: its file is cut back to
+//! the longest gap-free prefix of written blocks (never below the length it had before),
+//! so `SIZE` then `REST n` (MODE S or E) resumes byte-exact even though blocks arrived
+//! out of order. A complete one ends at its furthest block.
+//!
+//! Bounds: the range list is parsed once, at most [`kftp_proto::modee::MAX_RANGES`]
+//! ranges (a control line is at most 4096 bytes), sorted and merged on insert.
+
+use crate::session::Session;
+use crate::storage::Upload;
+use kftp_datapath::modee::Written;
+use kftp_proto::modee::{Ranges, Restart};
+use kftp_proto::Reply;
+
+/// Resolves the session's REST for a RETR of a `len`-byte file: the offset a MODE S
+/// transfer starts at (in MODE E, the whole prefix the client has), and the bytes to send.
+pub fn for_retr(s: &mut Session, restart: Restart, len: u64) -> Result<(u64, u64), Reply> {
+    s.modee.restart = None;
+    if !s.modee.on {
+        let offset = stream_offset(&restart)?;
+        if offset > len {
+            return Err(past_end(offset, len));
+        }
+        return Ok((offset, len - offset));
+    }
+    let have = restart.ranges();
+    if have.end() > len {
+        return Err(past_end(have.end(), len));
+    }
+    let sending = len - have.covered();
+    let offset = have.prefix();
+    s.modee.restart = Some(have);
+    Ok((offset, sending))
+}
+
+/// Resolves the session's REST for a STOR (or an APPE, `append`): the offset the upload
+/// opens at (the end of the ranges the client says are there).
+pub fn for_stor(s: &mut Session, restart: Restart, append: bool) -> Result<u64, Reply> {
+    s.modee.restart = None;
+    if !s.modee.on {
+        return stream_offset(&restart);
+    }
+    if append {
+        return Err(Reply::new(
+            504,
+            "MODE E: APPE has no meaning (blocks carry absolute offsets); \
+             resume with REST <ranges> and STOR.",
+        ));
+    }
+    let have = restart.ranges();
+    let at = have.end();
+    if at > 0 {
+        s.modee.restart = Some(have);
+    }
+    Ok(at)
+}
+
+/// What a MODE E upload starts with: the ranges REST said are there.
+pub fn written_for(have: Option<Ranges>) -> Written {
+    have.map(Written::resumed).unwrap_or_default()
+}
+
+/// The bytes past its start offset that a MODE E upload keeps (what commit is told was
+/// written): up to its furthest block when complete; when not, up to the gap-free prefix
+/// of whole blocks (never below `had`, the file's length before the transfer), and the
+/// file is cut there so that nothing past it can be taken for data.
+pub fn keep(upload: &mut Upload, written: &Written, had: u64, complete: bool) -> u64 {
+    let offset = upload.offset();
+    if complete {
+        return written.end().max(offset) - offset;
+    }
+    let whole = written.prefix().max(had).max(offset);
+    if let Upload::File(up) = upload {
+        let grown = up.file.metadata().map_or(0, |m| m.len());
+        if grown > whole {
+            if let Err(e) = up.file.set_len(whole) {
+                tracing::warn!(error = %e, "could not cut a failed MODE E upload back");
+            }
+        }
+    }
+    whole - offset
+}
+
+/// A restart MODE S can honour: an offset, or one range from 0.
+fn stream_offset(restart: &Restart) -> Result<u64, Reply> {
+    restart.offset().ok_or_else(|| {
+        Reply::new(
+            504,
+            "REST with byte ranges needs MODE E; in MODE S send REST <offset>.",
+        )
+    })
+}
+
+fn past_end(at: u64, len: u64) -> Reply {
+    Reply::new(
+        554,
+        format!("Restart offset {at} is past the end of the file ({len} bytes)."),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumed_uploads_start_with_the_claimed_ranges() {
+        let w = written_for(Ranges::parse("0-10,20-30"));
+        assert_eq!((w.prefix(), w.end(), w.bytes()), (10, 30, 0));
+        let fresh = written_for(None);
+        assert_eq!((fresh.prefix(), fresh.end()), (0, 0));
+    }
+}
