@@ -25,11 +25,11 @@
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stream::Stream;
-use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
+use crate::transfer::{stall_guard, GetTarget, TransferOptions, TransferReport};
 use kftp_datapath::modee::{alive, recv_blocks, send_blocks, Accept, RecvLimits, Sink};
 use kftp_proto::modee::{format_retr_opts, parse_range_marker, PerfMarker, Ranges};
 use kftp_proto::{Command, Reply, TransferType};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -294,29 +294,36 @@ impl Client {
         streams: u32,
         progress: &AtomicU64,
     ) -> Result<TransferReport> {
-        self.get_mode_e_at(remote, local, streams, None, progress)
+        let opts = TransferOptions::default();
+        self.get_mode_e_at(remote, local, streams, &opts, progress)
             .await
     }
 
-    /// [`Client::get_mode_e`], keeping `mtime` (the server's, known to the second) as the
-    /// file's modification time instead of asking MDTM.
+    /// [`Client::get_mode_e`] with `opts`: `resume` continues a local file from its length
+    /// (REST n: the server sends the rest as blocks at their offsets, written there), and
+    /// `mtime` (the server's, known to the second) is kept as the file's modification time
+    /// instead of asking MDTM.
     pub(crate) async fn get_mode_e_at(
         &mut self,
         remote: &str,
         local: &Path,
         streams: u32,
-        mtime: Option<i64>,
+        opts: &TransferOptions,
         progress: &AtomicU64,
     ) -> Result<TransferReport> {
         let started = Instant::now();
         let what = format!("get {remote}");
         let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
-        let tmp = temp_path(local);
-        let file =
-            crate::localname::nofollow(OpenOptions::new().write(true).create(true).truncate(true))
-                .open(&tmp)
-                .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
-        let mut guard = RemoveOnDrop(Some(tmp.clone()));
+        let target = GetTarget::open(local, opts.resume)?;
+        if target.holds_all(size, &what)? {
+            return Ok(target.report_skipped(started));
+        }
+        let GetTarget {
+            file,
+            path: tmp,
+            offset,
+            mut guard,
+        } = target;
         self.block_mode().await?;
         let n = streams.clamp(1, MAX_STREAMS);
         self.retr_parallelism(n, &what).await?;
@@ -327,13 +334,16 @@ impl Client {
             _ => (self.active_listener().await?, Vec::new()),
         };
         let retr = Command::Retr(remote.into());
+        self.rest(offset, &what).await?;
         if let Err(e) = self.expect_preliminary(&retr, &what).await {
             if cached.is_empty() {
                 return Err(e);
             }
-            // The server no longer has the streams (425): set up new ones, once.
+            // The server no longer has the streams (425): set up new ones, once (the
+            // refused RETR used up the REST).
             cached.clear();
             listener = self.active_listener().await?;
+            self.rest(offset, &what).await?;
             self.expect_preliminary(&retr, &what).await?;
         }
         let timeout = self.ctl.timeout();
@@ -361,12 +371,12 @@ impl Client {
             self.mode_e_cache.recv = Some((listener, keep));
         }
         if let Some(size) = size {
-            if got.bytes != size {
+            if offset + got.bytes != size {
                 return Err(Error::new(
                     ErrorKind::Integrity,
                     format!(
                         "{what}: received {} bytes, but the server said the file has {size}",
-                        got.bytes
+                        offset + got.bytes
                     ),
                 ));
             }
@@ -378,16 +388,18 @@ impl Client {
                 .map_err(|e| Error::local(format!("{}", tmp.display()), e))?;
         }
         // The server's modification time, as a MODE S get and a segmented get keep it.
-        if let Some(t) = self.remote_mtime(remote, mtime).await {
+        if let Some(t) = self.remote_mtime(remote, opts.mtime).await {
             let _ = file.set_modified(UNIX_EPOCH + Duration::from_secs(t.max(0) as u64));
         }
         drop(file);
-        std::fs::rename(&tmp, local)
-            .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))?;
+        if tmp != local {
+            std::fs::rename(&tmp, local)
+                .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))?;
+        }
         guard.0 = None;
         Ok(TransferReport {
             bytes: got.bytes,
-            skipped: 0,
+            skipped: offset,
             path: kftp_datapath::PathUsed::Copy,
             elapsed: started.elapsed(),
         })
@@ -402,13 +414,28 @@ impl Client {
         progress: &AtomicU64,
     ) -> Result<TransferReport> {
         let started = Instant::now();
-        let what = format!("put {remote}");
         let file = File::open(local)
             .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
         let len = file
             .metadata()
             .map_err(|e| Error::local(format!("{}", local.display()), e))?
             .len();
+        self.put_blocks(&file, (0, len), remote, streams, started, progress)
+            .await
+    }
+
+    /// Sends `file[offset..len]` to `remote` in MODE E (after `REST offset` when resuming:
+    /// the server writes the blocks at their offsets into what it has).
+    pub(crate) async fn put_blocks(
+        &mut self,
+        file: &File,
+        (offset, len): (u64, u64),
+        remote: &str,
+        streams: u32,
+        started: Instant,
+        progress: &AtomicU64,
+    ) -> Result<TransferReport> {
+        let what = format!("put {remote}");
         if self.tickets_short(streams as usize) {
             self.refill_tickets().await;
         }
@@ -432,16 +459,19 @@ impl Client {
             tcp.push(connect(addr, timeout).await?);
         }
         let stor = Command::Stor(remote.into());
+        self.rest(offset, &what).await?;
         if let Err(e) = self.expect_preliminary(&stor, &what).await {
             if want > 0 {
                 return Err(e);
             }
-            // The server no longer reads the cached streams (425): new ones, once.
+            // The server no longer reads the cached streams (425): new ones, once (the
+            // refused STOR used up the REST).
             let addr = self.passive_addr().await?;
             tcp.clear();
             for _ in 0..streams.clamp(1, MAX_STREAMS) {
                 tcp.push(connect(addr, timeout).await?);
             }
+            self.rest(offset, &what).await?;
             self.expect_preliminary(&stor, &what).await?;
         }
         // TLS after the 150, as for a MODE S data connection: the server accepts the
@@ -450,7 +480,7 @@ impl Client {
         let tuning = self.opts.tuning.clone();
         let close = self.data_tls;
         let sent = stall_guard(
-            send_blocks(&file, 0, len, socks, close, &tuning, progress),
+            send_blocks(file, offset, len, socks, close, &tuning, progress),
             progress,
             timeout,
         )
@@ -473,7 +503,7 @@ impl Client {
         }
         Ok(TransferReport {
             bytes: outcome.bytes,
-            skipped: 0,
+            skipped: offset,
             path: outcome.path,
             elapsed: started.elapsed(),
         })

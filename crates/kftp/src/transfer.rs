@@ -118,7 +118,127 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+/// Where a download writes: with resume and a local file, that file from its length;
+/// else a temp file beside `local`, removed unless the download succeeds and renames it.
+/// Neither open follows a symbolic link in the final component: a link planted where the
+/// file goes must not redirect the download (the rename replaces a link rather than
+/// following it).
+pub(crate) struct GetTarget {
+    pub(crate) file: File,
+    /// The file written: `local` itself when resuming, else the temp file.
+    pub(crate) path: PathBuf,
+    /// Bytes already there (what REST asks the server to skip).
+    pub(crate) offset: u64,
+    pub(crate) guard: RemoveOnDrop,
+}
+
+impl GetTarget {
+    pub(crate) fn open(local: &Path, resume: bool) -> Result<Self> {
+        if resume && local.exists() {
+            let file = crate::localname::nofollow(OpenOptions::new().write(true))
+                .open(local)
+                .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
+            let offset = file
+                .metadata()
+                .map_err(|e| Error::local(format!("{}", local.display()), e))?
+                .len();
+            return Ok(GetTarget {
+                file,
+                path: local.to_path_buf(),
+                offset,
+                guard: RemoveOnDrop(None),
+            });
+        }
+        let tmp = temp_path(local);
+        let file =
+            crate::localname::nofollow(OpenOptions::new().write(true).create(true).truncate(true))
+                .open(&tmp)
+                .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+        Ok(GetTarget {
+            file,
+            path: tmp.clone(),
+            offset: 0,
+            guard: RemoveOnDrop(Some(tmp)),
+        })
+    }
+
+    /// True when a resumed file already has all of the remote's `size` bytes; an error
+    /// when it is longer (not the same file: nothing is overwritten).
+    pub(crate) fn holds_all(&self, size: Option<u64>, what: &str) -> Result<bool> {
+        let (offset, Some(size)) = (self.offset, size) else {
+            return Ok(false);
+        };
+        if offset > size {
+            return Err(Error::new(
+                ErrorKind::Local,
+                format!(
+                    "{what}: the local file ({offset} bytes) is longer than the remote one ({size} bytes); not resuming"
+                ),
+            ));
+        }
+        // Only a resumed local file (no temp file) can already hold it all.
+        Ok(offset == size && self.guard.0.is_none())
+    }
+
+    /// The report of a resume that found nothing left to fetch.
+    pub(crate) fn report_skipped(&self, started: Instant) -> TransferReport {
+        TransferReport {
+            bytes: 0,
+            skipped: self.offset,
+            path: PathUsed::Copy,
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
 impl Client {
+    /// `REST offset` before a resumed RETR or STOR (nothing for 0); in MODE E kftpd and
+    /// GridFTP servers read it as the range `0-offset` the receiver has.
+    pub(crate) async fn rest(&mut self, offset: u64, what: &str) -> Result<()> {
+        if offset == 0 {
+            return Ok(());
+        }
+        let r = self
+            .ctl
+            .cmd(&Command::Rest(Restart::Offset(offset)))
+            .await?;
+        if r.code != 350 {
+            return Err(Error::reply(
+                format!("{what}: the server cannot resume (REST)"),
+                r,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where a resumed upload of `len` local bytes starts: the remote file's SIZE (0 when
+    /// it does not exist); an error when the remote one is longer.
+    pub(crate) async fn remote_offset(
+        &mut self,
+        remote: &str,
+        len: u64,
+        what: &str,
+    ) -> Result<u64> {
+        let offset = match self.size(remote).await {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!("{what}: the server has no SIZE command, so it cannot resume"),
+                ))
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        if offset > len {
+            return Err(Error::new(
+                ErrorKind::Local,
+                format!("{what}: the remote file ({offset} bytes) is longer than the local one ({len} bytes); not resuming"),
+            ));
+        }
+        Ok(offset)
+    }
+
     /// Lists a directory (MLSD when the server has it, else LIST, parsed), without `.`
     /// and `..`. Lines that do not parse are skipped; entries with unsafe names are
     /// returned apart, in [`Listing::refused`].
@@ -223,73 +343,30 @@ impl Client {
         if opts.resume && opts.ascii {
             return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
         }
-        if !opts.resume && self.mode_e_applies(self.streams, opts.ascii) {
+        if self.mode_e_applies(self.streams, opts.ascii) {
             return self
-                .get_mode_e_at(remote, local, self.streams, opts.mtime, progress)
+                .get_mode_e_at(remote, local, self.streams, opts, progress)
                 .await;
         }
         let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
-        let mut offset = 0;
-        let mut guard = RemoveOnDrop(None);
-        // Neither open follows a symbolic link in the final component: a link planted
-        // where the file goes must not redirect the download (the rename below replaces
-        // a link rather than following it).
-        let (file, write_path) = if opts.resume && local.exists() {
-            let file = crate::localname::nofollow(OpenOptions::new().write(true))
-                .open(local)
-                .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
-            offset = file
-                .metadata()
-                .map_err(|e| Error::local(format!("{}", local.display()), e))?
-                .len();
-            (file, local.to_path_buf())
-        } else {
-            let tmp = temp_path(local);
-            let file = crate::localname::nofollow(
-                OpenOptions::new().write(true).create(true).truncate(true),
-            )
-            .open(&tmp)
-            .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
-            guard.0 = Some(tmp.clone());
-            (file, tmp)
-        };
-        if let Some(size) = size {
-            if offset == size && opts.resume {
-                progress.store(0, std::sync::atomic::Ordering::Relaxed);
-                return Ok(TransferReport {
-                    bytes: 0,
-                    skipped: offset,
-                    path: PathUsed::Copy,
-                    elapsed: started.elapsed(),
-                });
-            }
-            if offset > size {
-                return Err(Error::new(
-                    ErrorKind::Local,
-                    format!(
-                        "{what}: the local file ({offset} bytes) is longer than the remote one ({size} bytes); not resuming"
-                    ),
-                ));
-            }
+        let target = GetTarget::open(local, opts.resume)?;
+        if target.holds_all(size, &what)? {
+            progress.store(0, std::sync::atomic::Ordering::Relaxed);
+            return Ok(target.report_skipped(started));
         }
+        let GetTarget {
+            file,
+            path: write_path,
+            offset,
+            mut guard,
+        } = target;
         self.set_type(if opts.ascii {
             TransferType::Ascii
         } else {
             TransferType::Image
         })
         .await?;
-        if offset > 0 {
-            let r = self
-                .ctl
-                .cmd(&Command::Rest(Restart::Offset(offset)))
-                .await?;
-            if r.code != 350 {
-                return Err(Error::reply(
-                    format!("{what}: the server cannot resume (REST)"),
-                    r,
-                ));
-            }
-        }
+        self.rest(offset, &what).await?;
         let data = self.open_data(Command::Retr(remote.into()), &what).await?;
         let moved = stall_guard(
             receive(data, &file, offset, opts.ascii, &self.opts.tuning, progress),
@@ -357,9 +434,6 @@ impl Client {
         if opts.resume && opts.ascii {
             return Err(Error::usage("resuming (-c) needs binary mode, not --ascii"));
         }
-        if !opts.resume && self.mode_e_applies(self.streams, opts.ascii) {
-            return self.put_mode_e(local, remote, self.streams, progress).await;
-        }
         let file = File::open(local)
             .map_err(|e| Error::local(format!("opening {}", local.display()), e))?;
         let meta = file
@@ -374,23 +448,7 @@ impl Client {
         let len = meta.len();
         let mut offset = 0;
         if opts.resume {
-            offset = match self.size(remote).await {
-                Ok(Some(n)) => n,
-                Ok(None) => {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        format!("{what}: the server has no SIZE command, so it cannot resume"),
-                    ))
-                }
-                Err(e) if e.kind() == ErrorKind::NotFound => 0,
-                Err(e) => return Err(e),
-            };
-            if offset > len {
-                return Err(Error::new(
-                    ErrorKind::Local,
-                    format!("{what}: the remote file ({offset} bytes) is longer than the local one ({len} bytes); not resuming"),
-                ));
-            }
+            offset = self.remote_offset(remote, len, &what).await?;
             if offset == len {
                 return Ok(TransferReport {
                     bytes: 0,
@@ -400,6 +458,12 @@ impl Client {
                 });
             }
         }
+        if self.mode_e_applies(self.streams, opts.ascii) {
+            let streams = self.streams;
+            return self
+                .put_blocks(&file, (offset, len), remote, streams, started, progress)
+                .await;
+        }
         self.set_type(if opts.ascii {
             TransferType::Ascii
         } else {
@@ -407,16 +471,7 @@ impl Client {
         })
         .await?;
         let cmd = if offset > 0 && self.features.rest_stream {
-            let r = self
-                .ctl
-                .cmd(&Command::Rest(Restart::Offset(offset)))
-                .await?;
-            if r.code != 350 {
-                return Err(Error::reply(
-                    format!("{what}: the server cannot resume (REST)"),
-                    r,
-                ));
-            }
+            self.rest(offset, &what).await?;
             Command::Stor(remote.into())
         } else if offset > 0 {
             Command::Appe(remote.into())

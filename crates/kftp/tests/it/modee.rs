@@ -1,7 +1,7 @@
 //! MODE E (GridFTP extended block mode) from the client: byte-exact get and put over four
 //! streams against kftpd (plain and PROT P) and against GridFTP's own server (`globus-gridftp-server` from
 //! Debian's globus-gridftp-server-progs, started here on loopback), and MODE S again for
-//! what follows (a listing, a plain get).
+//! what follows (a listing, a plain get); `get -c` / `put -c` resuming in MODE E.
 
 use crate::kftpd::Kftpd;
 use crate::{random_bytes, sha256_file};
@@ -118,6 +118,97 @@ async fn mode_e_streams_are_reused_across_files() {
     c.get_mode_e("f1.bin", &again, 4, &p).await.unwrap();
     assert_eq!(std::fs::read(&again).unwrap(), files[1]);
     c.quit().await;
+}
+
+/// `get -c` and `put -c` in MODE E: REST with what is already there, then only the rest
+/// travels, over four streams, as blocks written at their offsets; byte-exact both ways.
+#[tokio::test]
+async fn mode_e_get_and_put_resume_against_kftpd() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let mut c = s.fixture().client().await;
+    c.set_streams(4);
+    let data = random_bytes((6 << 20) + 777, 61);
+    std::fs::write(s.root.join("big.bin"), &data).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let dst = local.path().join("big.bin");
+    let have = (5 << 19) + 3;
+    std::fs::write(&dst, &data[..have]).unwrap();
+    let resume = TransferOptions {
+        resume: true,
+        ..Default::default()
+    };
+    let p = AtomicU64::new(0);
+    let r = c.get("big.bin", &dst, &resume, &p).await.unwrap();
+    assert_eq!(
+        (r.skipped, r.bytes),
+        (have as u64, (data.len() - have) as u64)
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    assert_eq!(c.cached_streams().len(), 4, "the get ran in MODE E");
+    // Nothing left: no transfer at all.
+    let r = c.get("big.bin", &dst, &resume, &p).await.unwrap();
+    assert_eq!((r.skipped, r.bytes), (data.len() as u64, 0));
+
+    // put -c: the server holds a prefix; SIZE, REST, then the rest over four streams.
+    let sent = (3 << 20) + 11;
+    std::fs::write(s.root.join("up.bin"), &data[..sent]).unwrap();
+    let r = c.put(&dst, "up.bin", &resume, &p).await.unwrap();
+    assert_eq!(
+        (r.skipped, r.bytes),
+        (sent as u64, (data.len() - sent) as u64)
+    );
+    assert_eq!(sha256_file(&s.root.join("up.bin")), sha256_file(&dst));
+    assert!(
+        c.cached_streams().len() >= 4,
+        "the put ran in MODE E: {:?}",
+        c.cached_streams()
+    );
+    // A remote file longer than the local one is not resumed (nothing is overwritten).
+    std::fs::write(s.root.join("long.bin"), &data).unwrap();
+    let short = local.path().join("short.bin");
+    std::fs::write(&short, &data[..1000]).unwrap();
+    assert!(c.put(&short, "long.bin", &resume, &p).await.is_err());
+    assert_eq!(std::fs::read(s.root.join("long.bin")).unwrap(), data);
+    c.quit().await;
+}
+
+/// The kftp binary: `get -c` and `put -c` with `--streams 4` resume in MODE E (REST, then
+/// blocks), byte-exact.
+#[test]
+fn cli_continues_in_mode_e() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = random_bytes((4 << 20) + 99, 62);
+    std::fs::write(s.root.join("f.bin"), &data).unwrap();
+    std::fs::write(d.join("f.bin"), &data[..(3 << 20) / 2]).unwrap();
+    let url = |p: &str| format!("ftp://alice@127.0.0.1:{}/{p}", s.port);
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_kftp"))
+            .args(["-vv", "--netrc"])
+            .arg(d.join("none"))
+            .args(args)
+            .env("KFTP_PASSWORD", "correct horse battery")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}: {err}");
+        err
+    };
+    let get = run(&["--streams", "4", "get", "-c", &url("f.bin"), "f.bin"]);
+    assert!(
+        get.contains("MODE E") && get.contains("REST 1572864"),
+        "{get}"
+    );
+    assert_eq!(std::fs::read(d.join("f.bin")).unwrap(), data);
+    std::fs::write(s.root.join("g.bin"), &data[..12345]).unwrap();
+    let put = run(&["--streams", "4", "put", "-c", "f.bin", &url("g.bin")]);
+    assert!(
+        put.contains("MODE E") && put.contains("REST 12345"),
+        "{put}"
+    );
+    assert_eq!(std::fs::read(s.root.join("g.bin")).unwrap(), data);
 }
 
 /// PROT P on every stream: each stream's TLS handshake resumes the control session (kftpd
