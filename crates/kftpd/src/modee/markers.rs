@@ -1,7 +1,12 @@
 //! The interim replies of a MODE E transfer, as globus-gridftp-server sends them: every
 //! `--perf-marker-interval` a `112` performance marker (bytes moved so far; kftpd is one
-//! stripe) and, on an upload, a `111` restart marker with the byte ranges in the file so
-//! far (coalesced and bounded, [`kftp_proto::modee::Ranges`]) when they grew.
+//! stripe) and, on an upload, a `111` restart marker when what is whole in the file grew.
+//!
+//! A `111` reports the gap-free prefix of whole blocks (`0-n`), not every block: a failed
+//! upload keeps exactly that prefix ([`super::restart`]), so a client that restarts from
+//! the markers (`REST 0-n`, globus-url-copy `-restart`) never claims a byte the file no
+//! longer has, and `SIZE` agrees with them. The protocol allows a subset: the ranges are
+//! what is on disk, and a client resends what they leave out.
 //!
 //! The session's own task writes them, between polls of the transfer future
 //! ([`crate::session`]), as it is the only writer of the control connection: a marker
@@ -61,7 +66,8 @@ impl Markers {
         self.next = Instant::now() + self.every;
         let mut out = Vec::with_capacity(2);
         if let Some(w) = &self.written {
-            let ranges = w.ranges();
+            let mut ranges = Ranges::new();
+            ranges.insert(0, w.prefix());
             if !ranges.as_slice().is_empty() && ranges != self.reported {
                 out.push(Reply::new(111, format_range_marker(&ranges)));
                 self.reported = ranges;
@@ -115,8 +121,10 @@ mod tests {
         let start = Instant::now();
         Markers::due(&m).await;
         assert_eq!(Instant::now() - start, every);
-        // Blocks out of order: one 111 with the coalesced ranges, not repeated unchanged.
+        // Blocks out of order: a block past a gap is not reported until the gap is filled
+        // (a failed upload keeps only the whole prefix); then one 111, not repeated.
         written.add(2 << 20, 1 << 20);
+        assert_eq!(codes(&m.as_mut().unwrap().take()), [112]);
         written.add(0, 1 << 20);
         written.add(1 << 20, 1 << 20);
         progress.store(3 << 20, Ordering::Relaxed);

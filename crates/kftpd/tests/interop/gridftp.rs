@@ -195,3 +195,38 @@ fn assert_markers(dbg: &str, upload: bool, size: usize) {
         }
     }
 }
+
+/// globus-url-copy resuming a download with `-partial-offset N`: it asks `REST 0-N` (a
+/// GridFTP range list) and RETR in MODE E over four streams, and kftpd sends only the
+/// rest, as blocks at their offsets; the local file holding the first N bytes ends
+/// byte-exact. (Its upload counterpart sends `ESTO A N`, which kftpd does not implement.)
+#[test]
+fn globus_url_copy_resumes_with_rest_ranges() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let data = [payload(41), payload(42)].concat();
+    let at = 3_000_000;
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = tmp.path().join("got.bin");
+    std::fs::write(&got, &data[..at]).unwrap();
+    let off = at.to_string();
+    let guc = |from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-p", "4", "-dbg", "-off", &off, from, to]);
+        client_ok(&srv, "globus-url-copy -partial-offset", &mut cmd, 120)
+    };
+    guc(&url(&srv, "big.bin"), &format!("file://{}", got.display()));
+    assert_eq!(sha_of(&got), sha256(&data), "resumed download differs");
+    let rest = format!("REST 0-{at}");
+    let cmds = commands(&srv);
+    assert!(cmds.contains(&rest), "{cmds:?}");
+    let log = plain_log(&srv);
+    let moved = format!("bytes={}", data.len() - at);
+    assert!(
+        log.contains(&moved),
+        "only the rest was sent ({moved}): {log}"
+    );
+}
