@@ -250,3 +250,57 @@ fn mode_e_rest_stor_resumes_an_interrupted_upload_byte_exact() {
         sha256(&data)
     );
 }
+
+/// ABOR in the middle of a resumed MODE E upload: 426 then 226, the part file keeps the
+/// resumed bytes and the whole prefix of what came (never less than it had), and a second
+/// resume completes it byte-exact.
+#[test]
+fn mode_e_abor_during_a_resumed_upload_keeps_the_whole_prefix() {
+    let srv = Server::start(&[]);
+    let data = random_bytes(4 * MIB + 99, 1703);
+    std::fs::write(srv.path("ab.bin"), &data[..MIB]).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("MODE E", 200);
+    let mut a = c.epsv();
+    c.expect(&format!("REST 0-{MIB}"), 350);
+    c.expect("STOR ab.bin", 150);
+    // The block at 1 MiB whole, the one at 3 MiB whole (past a gap), then ABOR.
+    block(
+        &mut a,
+        Header::data(MIB as u64, MIB as u64),
+        &data[MIB..2 * MIB],
+    );
+    block(
+        &mut a,
+        Header::data(3 * MIB as u64, (data.len() - 3 * MIB) as u64),
+        &data[3 * MIB..],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.send_raw(b"ABOR\r\n");
+    let r = c.read();
+    assert_eq!(r.code, 426, "{r}");
+    assert_eq!(c.read().code, 226);
+    let kept = std::fs::read(srv.path("ab.bin")).unwrap();
+    assert_eq!(
+        kept.len(),
+        2 * MIB,
+        "the whole prefix, not the block past the gap"
+    );
+    assert_eq!(kept, data[..2 * MIB]);
+
+    let mut a = c.epsv();
+    c.expect(&format!("REST {}", 2 * MIB), 350);
+    c.expect("STOR ab.bin", 150);
+    block(
+        &mut a,
+        Header::data(2 * MIB as u64, (data.len() - 2 * MIB) as u64),
+        &data[2 * MIB..],
+    );
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("ab.bin")).unwrap()),
+        sha256(&data)
+    );
+}
