@@ -142,6 +142,10 @@ pub enum Command {
     Port(SocketAddr),
     /// PASV
     Pasv,
+    /// SPAS: striped passive (GridFTP, GFD.20), MODE E only
+    Spas,
+    /// SPOR host-port...: striped data port (GridFTP), one host-port per stripe
+    Spor(Vec<SocketAddr>),
     /// TYPE
     Type(TransferType),
     /// STRU F|R|P (only F is supported; kept so the reply can be 504 rather than 501)
@@ -258,6 +262,8 @@ impl Command {
             Quit => "QUIT",
             Port(_) => "PORT",
             Pasv => "PASV",
+            Spas => "SPAS",
+            Spor(_) => "SPOR",
             Type(_) => "TYPE",
             Stru(_) => "STRU",
             Mode(_) => "MODE",
@@ -357,7 +363,16 @@ impl Command {
             },
             Prot(crate::command::Prot::Clear) => with("C"),
             Prot(crate::command::Prot::Private) => with("P"),
-            Rein | Quit | Pasv | Abor | Pwd | Syst | Noop | Feat | Cdup | Ccc => v.to_string(),
+            Spor(targets) => {
+                let parts: Vec<String> = targets
+                    .iter()
+                    .map(|a| crate::addr::format_port(a).unwrap_or_default())
+                    .collect();
+                with(&parts.join(" "))
+            }
+            Rein | Quit | Pasv | Spas | Abor | Pwd | Syst | Noop | Feat | Cdup | Ccc => {
+                v.to_string()
+            }
         }
     }
 

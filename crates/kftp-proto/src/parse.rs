@@ -6,6 +6,7 @@
 
 use crate::command::{ByteRange, Command, EpsvArg, HashAlgo, Password, Prot, TransferType};
 use std::fmt;
+use std::net::SocketAddr;
 
 /// The longest control line accepted, in bytes, without its line ending. Longer lines get
 /// `500` (as vsftpd's `VSFTP_MAX_COMMAND_LINE`).
@@ -127,6 +128,8 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
                 .ok_or(bad("PORT", "expected h1,h2,h3,h4,p1,p2"))?,
         ),
         "PASV" => Command::Pasv,
+        "SPAS" => none!("SPAS", Command::Spas),
+        "SPOR" => Command::Spor(parse_spor(&need!("SPOR"))?),
         "TYPE" => Command::Type(parse_type(&need!("TYPE"))?),
         "STRU" => Command::Stru(single_char("STRU", &need!("STRU"), "FRP")?),
         "MODE" => Command::Mode(single_char("MODE", &need!("MODE"), "SBCE")?),
@@ -386,6 +389,27 @@ fn parse_xhash(
     Ok(Command::XHash(algo, path, range))
 }
 
+/// Most host-ports SPOR takes (one per stripe of the receiver); more is refused, not
+/// buffered.
+pub const MAX_STRIPES: usize = 16;
+
+/// SPOR's argument: one to [`MAX_STRIPES`] `h1,h2,h3,h4,p1,p2`, separated by spaces.
+fn parse_spor(arg: &str) -> Result<Vec<SocketAddr>, ParseError> {
+    let mut out = Vec::new();
+    for part in arg.split_whitespace() {
+        if out.len() == MAX_STRIPES {
+            return Err(bad("SPOR", "too many host-ports"));
+        }
+        out.push(
+            crate::addr::parse_port(part).ok_or(bad("SPOR", "expected h1,h2,h3,h4,p1,p2 ..."))?,
+        );
+    }
+    if out.is_empty() {
+        return Err(bad("SPOR", "expected h1,h2,h3,h4,p1,p2 ..."));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +541,9 @@ mod tests {
             ("MODE Z", 504),
             ("PROT S", 504),
             ("REST -1", 501),
+            ("SPAS 2", 501),
+            ("SPOR", 501),
+            ("SPOR 1,2,3", 501),
             ("REST 10-5", 501),
             ("REST 0-1,,2-3", 501),
             ("REIN now", 501),
@@ -565,6 +592,8 @@ mod tests {
             "TYPE I",
             "REST 7",
             "REST 0-7,9-12",
+            "SPAS",
+            "SPOR 127,0,0,1,4,1 127,0,0,1,4,2",
             "EPRT |2|::1|5282|",
             "PORT 127,0,0,1,4,1",
             "LIST -a d",

@@ -3,7 +3,7 @@
 use super::Answer;
 use crate::datachan::{BindError, DataSetup};
 use crate::session::Session;
-use kftp_proto::addr::{epsv_reply_text, pasv_reply_text};
+use kftp_proto::addr::{epsv_reply_text, format_port, pasv_reply_text};
 use kftp_proto::command::EpsvArg;
 use kftp_proto::Reply;
 use std::net::{IpAddr, SocketAddr};
@@ -41,6 +41,42 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
 
 /// PASV: IPv4 only (its reply cannot carry an IPv6 address).
 pub async fn pasv(s: &mut Session) -> Answer {
+    let addr = pasv_addr(s).await?;
+    match pasv_reply_text(&addr) {
+        Some(text) => Ok(Reply::new(227, text)),
+        None => Err(Reply::new(
+            522,
+            "PASV cannot describe an IPv6 address; use EPSV.",
+        )),
+    }
+}
+
+/// SPAS (GridFTP striped passive, GFD.20): kftpd is one stripe, so it is PASV with the
+/// toolkit's multi-line reply listing one host-port. MODE E only, as the protocol says
+/// (and like PASV there, it serves STOR: the sender connects).
+pub async fn spas(s: &mut Session) -> Answer {
+    if !s.modee.on {
+        return Err(Reply::new(503, "SPAS needs MODE E; send MODE E first."));
+    }
+    let addr = pasv_addr(s).await?;
+    let Some(host_port) = format_port(&addr) else {
+        return Err(Reply::new(
+            522,
+            "SPAS cannot describe an IPv6 address; use EPSV.",
+        ));
+    };
+    Ok(Reply::multi(
+        229,
+        vec![
+            "Entering Striped Passive Mode.".to_string(),
+            format!(" {host_port}"),
+            "End".to_string(),
+        ],
+    ))
+}
+
+/// Binds the passive listener; the IPv4 address PASV and SPAS advertise for it.
+async fn pasv_addr(s: &mut Session) -> Result<SocketAddr, Reply> {
     let advertised = match (
         s.shared
             .ops
@@ -60,13 +96,7 @@ pub async fn pasv(s: &mut Session) -> Answer {
         (None, v4) => v4,
     };
     let addr = bind(s).await?;
-    match pasv_reply_text(&SocketAddr::new(advertised, addr.port())) {
-        Some(text) => Ok(Reply::new(227, text)),
-        None => Err(Reply::new(
-            522,
-            "PASV cannot describe an IPv6 address; use EPSV.",
-        )),
-    }
+    Ok(SocketAddr::new(advertised, addr.port()))
 }
 
 /// EPSV, EPSV 1|2, EPSV ALL (RFC 2428).

@@ -17,3 +17,22 @@ pub fn port(s: &mut Session, target: SocketAddr) -> Answer {
         format!("Data connection will go to {target}. Consider EPSV."),
     ))
 }
+
+/// SPOR (GridFTP striped port, GFD.20): kftpd is one stripe and sends to one receiver, so
+/// SPOR takes one host-port (a striped receiver with several would wait for an EOF on each)
+/// and is PORT after that, bounce check included. MODE E only, as the protocol says.
+pub fn spor(s: &mut Session, targets: &[SocketAddr]) -> Answer {
+    if !s.modee.on {
+        return Err(Reply::new(503, "SPOR needs MODE E; send MODE E first."));
+    }
+    match targets {
+        [one] => port(s, *one),
+        _ => Err(Reply::new(
+            504,
+            format!(
+                "SPOR: kftpd is one stripe and sends to one host-port, not {}.",
+                targets.len()
+            ),
+        )),
+    }
+}

@@ -31,6 +31,8 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Rest(r) => params::rest(s, r),
         C::Port(addr) | C::Eprt(addr) => port::port(s, addr),
         C::Pasv => pasv::pasv(s).await,
+        C::Spas => pasv::spas(s).await,
+        C::Spor(targets) => port::spor(s, &targets),
         C::Epsv(arg) => pasv::epsv(s, arg).await,
         C::Retr(p) => return replied(retr::retr(s, &p).await),
         C::Stor(p) => return replied(stor::stor(s, &p, stor::Kind::Stor).await),

@@ -84,7 +84,12 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             return Ok(());
         }
     };
-    if s.epsv_all && matches!(cmd, Command::Port(_) | Command::Pasv | Command::Eprt(_)) {
+    if s.epsv_all
+        && matches!(
+            cmd,
+            Command::Port(_) | Command::Pasv | Command::Eprt(_) | Command::Spas | Command::Spor(_)
+        )
+    {
         return Err(Reply::new(
             503,
             "EPSV ALL in effect: only EPSV may set up data connections.",

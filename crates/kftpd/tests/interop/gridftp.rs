@@ -230,3 +230,31 @@ fn globus_url_copy_resumes_with_rest_ranges() {
         "only the rest was sent ({moved}): {log}"
     );
 }
+
+/// `globus-url-copy -stripe` against kftpd, one stripe: the upload sets up its data
+/// connections with SPAS (kftpd answers one host-port), the download with PORT; both are
+/// byte-exact over four streams.
+#[test]
+fn globus_url_copy_stripe_uses_spas() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let data = payload(51);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = tmp.path().join("got.bin");
+    let stripe = |from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-p", "4", "-stripe", from, to]);
+        client_ok(&srv, "globus-url-copy -stripe", &mut cmd, 120);
+    };
+    stripe(&url(&srv, "big.bin"), &format!("file://{}", got.display()));
+    assert_eq!(sha_of(&got), sha256(&data), "download differs");
+    stripe(&format!("file://{}", got.display()), &url(&srv, "up.bin"));
+    assert_eq!(sha_of(&srv.path("up.bin")), sha256(&data), "upload differs");
+    let cmds = commands(&srv);
+    assert!(cmds.iter().any(|c| c == "SPAS"), "{cmds:?}");
+    let log = plain_log(&srv);
+    assert!(log.matches("mode_e_streams=4").count() >= 2, "{log}");
+}

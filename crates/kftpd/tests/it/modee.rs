@@ -293,3 +293,59 @@ fn mode_e_markers_come_whole_between_150_and_226() {
     assert_eq!(std::fs::read(srv.path("m.bin")).unwrap(), data);
     c.expect("NOOP", 200);
 }
+
+/// SPAS and SPOR (GridFTP striped passive/port): kftpd is one stripe. SPAS answers the
+/// toolkit's multi-line 229 with one host-port, which then serves a STOR like PASV; SPOR
+/// with one host-port serves a RETR like PORT (bounce check included); both need MODE E,
+/// and SPOR with several host-ports gets a clear 504.
+#[test]
+fn spas_and_spor_as_one_stripe() {
+    let srv = Server::start(&[]);
+    let data = random_bytes((2 << 20) + 9, 504);
+    std::fs::write(srv.path("s.bin"), &data).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("SPAS", 503);
+    c.expect("SPOR 127,0,0,1,200,1", 503);
+    c.expect("MODE E", 200);
+
+    let r = c.expect("SPAS", 229);
+    assert_eq!(r.lines.len(), 3, "{r}");
+    assert_eq!(r.lines[0], "Entering Striped Passive Mode.");
+    let to = kftp_proto::addr::parse_port(r.lines[1].trim()).expect("one host-port");
+    assert_eq!(to.ip(), srv.addr.ip());
+    let (mut a, mut b) = (
+        TcpStream::connect(to).unwrap(),
+        TcpStream::connect(to).unwrap(),
+    );
+    c.expect("STOR up.bin", 150);
+    let half = data.len() / 2;
+    block(
+        &mut b,
+        Header::data(half as u64, (data.len() - half) as u64),
+        &data[half..],
+    );
+    block(&mut b, Header::eod(false), &[]);
+    block(&mut a, Header::data(0, half as u64), &data[..half]);
+    block(&mut a, Header::eof(2, false), &[]);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(std::fs::read(srv.path("up.bin")).unwrap(), data);
+
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    c.expect(&format!("SPOR 127,0,0,1,{},{}", p >> 8, p & 0xff), 200);
+    c.expect("RETR s.bin", 150);
+    let (blocks, eof) = read_stream(l.accept().unwrap().0);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(eof, Some(1));
+    let got: Vec<u8> = blocks.into_iter().flat_map(|(_, b)| b).collect();
+    assert_eq!(sha256(&got), sha256(&data));
+
+    let r = c.expect("SPOR 127,0,0,1,200,1 127,0,0,1,200,2", 504);
+    assert!(r.text().contains("one stripe"), "{r}");
+    let many = vec!["127,0,0,1,200,1"; 17].join(" ");
+    c.expect(&format!("SPOR {many}"), 501);
+    let r = c.cmd("SPOR 10,9,8,7,200,1");
+    assert!(r.code >= 500, "a third host is refused as with PORT: {r}");
+    c.expect("NOOP", 200);
+}
