@@ -358,7 +358,34 @@ async fn mode_e_get_and_put_against_globus_gridftp_server() {
     }
     let mut c = login.expect("globus-gridftp-server listening within 20 s");
     // Its paths are the file system's.
-    round_trip(&mut c, &format!("{}/", root.display()), &root).await;
+    let remote_dir = format!("{}/", root.display());
+    round_trip(&mut c, &remote_dir, &root).await;
+    // get -c and put -c in MODE E: the toolkit's server reads REST n as the range 0-n.
+    let whole = std::fs::read(root.join("up.bin")).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let part = local.path().join("part.bin");
+    std::fs::write(&part, &whole[..(2 << 20) + 1]).unwrap();
+    c.set_streams(4);
+    let resume = TransferOptions {
+        resume: true,
+        ..Default::default()
+    };
+    let p = AtomicU64::new(0);
+    let r = c
+        .get(&format!("{remote_dir}up.bin"), &part, &resume, &p)
+        .await
+        .unwrap();
+    assert_eq!(r.skipped, (2 << 20) + 1);
+    assert_eq!(std::fs::read(&part).unwrap(), whole);
+    let half = root.join("half.bin");
+    std::fs::write(&half, &whole[..3 << 20]).unwrap();
+    std::fs::set_permissions(&half, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let r = c
+        .put(&part, &format!("{remote_dir}half.bin"), &resume, &p)
+        .await
+        .unwrap();
+    assert_eq!(r.skipped, 3 << 20);
+    assert_eq!(std::fs::read(&half).unwrap(), whole);
     c.quit().await;
 }
 
