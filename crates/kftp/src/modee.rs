@@ -20,6 +20,9 @@
 //! Streams the server has closed meanwhile are dropped first (and new ones made); `MODE S`
 //! and the end of the session close them.
 //!
+//! `get -c` and `put -c` resume here too: `REST n` (GridFTP servers and kftpd read it as
+//! the range `0-n`), then only the rest travels, as blocks written at their offsets.
+//!
 //! Not here yet: kTLS on MODE E streams (TLS blocks go through the copy loop).
 
 use crate::client::Client;

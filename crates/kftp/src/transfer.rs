@@ -421,7 +421,8 @@ impl Client {
     }
 
     /// Uploads `local` to `remote`. With `resume`, asks SIZE and sends only the rest
-    /// (REST+STOR when the server has REST STREAM, else APPE).
+    /// (REST+STOR when the server has REST STREAM, else APPE; in MODE E always REST+STOR,
+    /// the blocks carrying their offsets).
     pub async fn put(
         &mut self,
         local: &Path,
