@@ -30,7 +30,10 @@ pub const DAILY_UP: u64 = 50_000;
 fn users_file() -> &'static Path {
     static USERS: OnceLock<PathBuf> = OnceLock::new();
     USERS.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("kftpd-it-users-{}", std::process::id()));
+        // Under the target's tmp dir, not /tmp: one directory per test process, and `cargo
+        // clean` takes them all.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("kftpd-it-users-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("users.toml");
         kftpd::auth::users::add_user(&p, USER, PASS, None, None).unwrap();

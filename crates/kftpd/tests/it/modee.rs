@@ -8,18 +8,18 @@ use kftp_proto::Reply;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
-fn port_cmd(l: &TcpListener) -> String {
+pub(crate) fn port_cmd(l: &TcpListener) -> String {
     let p = l.local_addr().unwrap().port();
     format!("PORT 127,0,0,1,{},{}", p >> 8, p & 0xff)
 }
 
-fn block(s: &mut TcpStream, h: Header, body: &[u8]) {
+pub(crate) fn block(s: &mut TcpStream, h: Header, body: &[u8]) {
     s.write_all(&h.encode()).unwrap();
     s.write_all(body).unwrap();
 }
 
 /// Reads one stream's blocks up to its EOD: (offset, bytes) pairs and EOF's count.
-fn read_stream(mut s: TcpStream) -> (Vec<(u64, Vec<u8>)>, Option<u64>) {
+pub(crate) fn read_stream(mut s: TcpStream) -> (Vec<(u64, Vec<u8>)>, Option<u64>) {
     let (mut blocks, mut eof) = (Vec::new(), None);
     loop {
         let mut b = [0u8; HEADER_LEN];

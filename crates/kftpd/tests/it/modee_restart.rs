@@ -4,41 +4,12 @@
 //! byte-exact with REST + STOR; garbage range lists get 501, APPE a clear 504.
 
 use crate::harness::*;
+use crate::modee::{block, port_cmd, read_stream};
 use kftp_proto::modee::{Header, DESC_EOF, HEADER_LEN};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 const MIB: usize = 1 << 20;
-
-fn port_cmd(l: &TcpListener) -> String {
-    let p = l.local_addr().unwrap().port();
-    format!("PORT 127,0,0,1,{},{}", p >> 8, p & 0xff)
-}
-
-fn block(s: &mut TcpStream, h: Header, body: &[u8]) {
-    s.write_all(&h.encode()).unwrap();
-    s.write_all(body).unwrap();
-}
-
-/// One stream's data blocks up to its EOD, and EOF's count if it came on this stream.
-fn read_stream(mut s: TcpStream) -> (Vec<(u64, Vec<u8>)>, Option<u64>) {
-    let (mut blocks, mut eof) = (Vec::new(), None);
-    loop {
-        let mut b = [0u8; HEADER_LEN];
-        s.read_exact(&mut b).unwrap();
-        let h = Header::decode(&b);
-        if h.descriptor & DESC_EOF != 0 {
-            eof = Some(h.offset);
-        } else if h.count > 0 {
-            let mut body = vec![0u8; h.count as usize];
-            s.read_exact(&mut body).unwrap();
-            blocks.push((h.offset, body));
-        }
-        if h.is_eod() {
-            return (blocks, eof);
-        }
-    }
-}
 
 /// RETR on `streams` streams to a fresh PORT listener: every block, from all streams.
 fn retr_blocks(c: &mut Ctl, name: &str, streams: usize) -> Vec<(u64, Vec<u8>)> {
