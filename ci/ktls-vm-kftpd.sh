@@ -8,7 +8,8 @@
 # Then MODE E under PROT P: `kftp get --streams 4` and `kftp put --streams 4`, byte-exact,
 # with every stream's transmit keys in the kernel: kftpd logs the RETR as `ktls-sendfile`
 # over `ktls_streams=4`, and TlsTxSw grows by 8 (kftpd's four download streams, kftp's four
-# upload streams).
+# upload streams); a third put with KFTP_KTLS=off arrives byte-exact through rustls and
+# adds no kernel transmitter.
 #
 # Uses the debug binaries `cargo test` already built (target/debug/kftpd, kftp); builds
 # them if missing, and copies them into the VM without their debug info (a smaller
@@ -80,18 +81,25 @@ KFTP_PASSWORD=vm-secret ./kftp --quiet --streams 4 get --tls --insecure ftp://al
 rc=\$?
 KFTP_PASSWORD=vm-secret ./kftp --quiet --streams 4 put --tls --insecure /tmp/e-got.bin ftp://alice@127.0.0.1:2121/e-up.bin
 rc2=\$?
+# KFTP_KTLS=off: the same put through rustls, no new kernel transmitter.
+tx2=\$(awk '\$1=="TlsTxSw"{print \$2}' /proc/net/tls_stat)
+KFTP_KTLS=off KFTP_PASSWORD=vm-secret ./kftp --quiet --streams 4 put --tls --insecure /tmp/e-got.bin ftp://alice@127.0.0.1:2121/e-off.bin
+rc3=\$?
 kill \$pid
 a=\$(sha256sum /tmp/root/e.bin | cut -d' ' -f1)
 b=\$(sha256sum /tmp/e-got.bin 2>/dev/null | cut -d' ' -f1)
 c=\$(sha256sum /tmp/root/e-up.bin 2>/dev/null | cut -d' ' -f1)
+d=\$(sha256sum /tmp/root/e-off.bin 2>/dev/null | cut -d' ' -f1)
 echo "--- kftpd MODE E log"
-grep -E 'MODE E blocks|e.bin|e-up.bin' /tmp/kftpd.log | sed 's/\x1b\[[0-9;]*m//g'
-tx2=\$(awk '\$1=="TlsTxSw"{print \$2}' /proc/net/tls_stat)
+grep -E 'MODE E blocks|e.bin|e-up.bin|e-off.bin' /tmp/kftpd.log | sed 's/\x1b\[[0-9;]*m//g'
+tx3=\$(awk '\$1=="TlsTxSw"{print \$2}' /proc/net/tls_stat)
 bad=\$(awk '\$1=="TlsDecryptError"{print \$2}' /proc/net/tls_stat)
 [ \$rc -eq 0 ] || { echo "FAIL: kftp get --streams 4 exited \$rc"; exit 1; }
 [ "\$a" = "\$b" ] || { echo "FAIL: MODE E downloaded bytes differ"; exit 1; }
 [ \$rc2 -eq 0 ] || { echo "FAIL: kftp put --streams 4 exited \$rc2"; exit 1; }
 [ "\$a" = "\$c" ] || { echo "FAIL: MODE E uploaded bytes differ"; exit 1; }
+[ \$rc3 -eq 0 ] && [ "\$a" = "\$d" ] || { echo "FAIL: KFTP_KTLS=off put: rc \$rc3, bytes differ or missing"; exit 1; }
+[ "\$tx3" = "\$tx2" ] || { echo "FAIL: KFTP_KTLS=off put still used kTLS (TlsTxSw \$tx2 -> \$tx3)"; exit 1; }
 sed 's/\x1b\[[0-9;]*m//g' /tmp/kftpd.log | grep 'MODE E blocks sent' | grep -q 'ktls_streams=4' ||
   { echo "FAIL: kftpd's MODE E streams did not all use kTLS"; exit 1; }
 sed 's/\x1b\[[0-9;]*m//g' /tmp/kftpd.log | grep 'path=/e.bin' | grep -q 'ktls-sendfile' ||
@@ -99,7 +107,7 @@ sed 's/\x1b\[[0-9;]*m//g' /tmp/kftpd.log | grep 'path=/e.bin' | grep -q 'ktls-se
 # Eight more kTLS transmitters: kftpd's four download streams, kftp's four upload streams.
 [ \$((tx2 - tx)) -ge 8 ] && [ "\${bad:-0}" -eq 0 ] ||
   { echo "FAIL: MODE E tls_stat TlsTxSw \$tx -> \$tx2, TlsDecryptError=\$bad"; exit 1; }
-echo "KTLS_MODE_E_OK sha256=\$a TlsTxSw \$tx -> \$tx2"
+echo "KTLS_MODE_E_OK sha256=\$a TlsTxSw \$tx -> \$tx2 (KFTP_KTLS=off put: \$tx3)"
 exit 0
 GUEST
 chmod +x "$work/ktls-kftpd.sh"
