@@ -15,10 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 /// How long [`KtlsStream::shutdown`] waits for the peer to close after our `close_notify`.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Most bytes [`KtlsStream::shutdown`] reads and discards while waiting for the peer.
-const DRAIN_MAX: usize = 1 << 20;
+pub const DRAIN_MAX: usize = 1 << 20;
 
 /// A TCP connection whose transmit direction the kernel encrypts.
 ///

@@ -1,9 +1,10 @@
 //! Handing a finished rustls session to kernel TLS, so `PROT P` downloads (server) and
-//! uploads (client) still go through `sendfile(2)`.
+//! uploads (client) still go through `sendfile(2)`, in MODE S and on each MODE E stream.
 //!
 //! [`try_ktls_tx`] takes a tokio-rustls stream (server or client side) right after the
-//! handshake and returns either [`Offload::Kernel`] (a plain `TcpStream` whose writes the
-//! kernel encrypts) or, when kTLS cannot be used, [`Offload::User`] with the stream untouched.
+//! handshake and returns either [`Offload::Kernel`] (a [`KtlsStream`]: the socket, whose
+//! writes the kernel encrypts) or, when kTLS cannot be used, [`Offload::User`] with the
+//! stream untouched.
 //!
 //! # What is offloaded, and why only TX
 //! Only the transmit direction goes to the kernel. The receive direction stays raw TCP and
