@@ -12,7 +12,8 @@
 //! # Run-time detection
 //! [`available`] probes once per process: it opens a loopback TCP connection and tries to
 //! attach the `tls` ULP. A kernel without `CONFIG_TLS` answers `ENOENT`; the verdict is
-//! cached and logged once, and callers fall back to user-space TLS.
+//! cached and logged once, and callers fall back to user-space TLS. `KFTP_KTLS=off`
+//! ([`SWITCH_ENV`]) makes the answer no without asking the kernel.
 //!
 //! # Control records
 //! With TX installed, a plain `write`/`sendfile` makes application-data records. Anything
@@ -173,16 +174,30 @@ struct Chacha20Body {
 
 static AVAILABLE: OnceLock<bool> = OnceLock::new();
 
-/// Whether this kernel offers kTLS (the `tls` ULP). Probed once, then cached.
+/// The environment variable that turns kernel TLS off for the process (`KFTP_KTLS=off`):
+/// kftpd and kftp then behave as on a kernel without it (rustls for every TLS byte), to
+/// compare the two on one kernel or to test the fallback where kTLS exists.
+pub const SWITCH_ENV: &str = "KFTP_KTLS";
+
+/// Whether this kernel offers kTLS (the `tls` ULP) and [`SWITCH_ENV`] does not turn it off.
+/// Probed once, then cached.
 pub fn available() -> bool {
-    *AVAILABLE.get_or_init(|| match probe() {
-        Ok(()) => {
-            tracing::info!("kernel TLS available: FTPS data connections can use sendfile");
-            true
+    *AVAILABLE.get_or_init(|| {
+        if std::env::var_os(SWITCH_ENV).is_some_and(|v| v == "off") {
+            tracing::info!(
+                "kernel TLS turned off by {SWITCH_ENV}=off; FTPS data stays in user-space TLS"
+            );
+            return false;
         }
-        Err(e) => {
-            tracing::info!(error = %e, "kernel TLS unavailable; FTPS data stays in user-space TLS");
-            false
+        match probe() {
+            Ok(()) => {
+                tracing::info!("kernel TLS available: FTPS data connections can use sendfile");
+                true
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "kernel TLS unavailable; FTPS data stays in user-space TLS");
+                false
+            }
         }
     })
 }

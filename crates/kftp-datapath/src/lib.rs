@@ -13,6 +13,8 @@
 //! - [`digest`]: the HASH/X* digests of a file range, for the server and the client.
 //! - [`rate`]: token-bucket bandwidth limits, paced in chunks so zero-copy survives.
 //! - [`ktls`]: handing rustls session keys to the kernel (TCP_ULP "tls").
+//! - [`ktls_stream`]: [`ktls_stream::KtlsStream`], a socket whose TX the kernel encrypts
+//!   (MODE S and MODE E sends under TLS), and its clean close.
 //! - [`probe`]: run-time detection of what the kernel offers, cached.
 //! - [`chooser`]: what `--data-path auto` picks, per direction, from measured throughput.
 //! - [`thread`]: large plain transfers on a blocking thread with a blocking socket (the
@@ -26,6 +28,7 @@ pub mod chooser;
 pub mod copy;
 pub mod digest;
 pub mod ktls;
+pub mod ktls_stream;
 pub mod modee;
 pub mod probe;
 pub mod rate;

@@ -4,7 +4,8 @@
 //! - [`send_blocks`]: the sender's side ([`send_ranges`] for a restart: only the parts
 //!   the receiver lacks, at their file offsets). Every stream takes the next block from one shared
 //!   cursor (a fast stream takes more), writes its 17-byte header, then the block's bytes
-//!   with [`crate::file_to_socket`] (sendfile where it wins). Each stream ends with EOD;
+//!   with [`crate::file_to_socket`] (sendfile where it wins; under `PROT P` too when the
+//!   kernel holds the stream's TLS keys, [`Sink::Ktls`]). Each stream ends with EOD;
 //!   the first also carries EOF with the number of streams. No close bit: the streams may
 //!   be cached for the next transfer.
 //! - [`recv_blocks`]: the receiver's side. Streams are read block by block; each block's
@@ -13,6 +14,7 @@
 //!   memory; one buffer per stream serves all its blocks. New streams are accepted until EOF's EOD count is reached, since one may
 //!   still be in flight when all open ones have ended.
 
+use crate::ktls_stream::KtlsStream;
 use crate::{copy, Outcome, PathUsed, Tuning};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -28,12 +30,17 @@ use tokio::net::TcpStream;
 /// that the streams finish together.
 pub const BLOCK: u64 = 1 << 20;
 
-/// A stream blocks are sent on: a plain TCP socket (sendfile for the bytes), or any other
-/// writer such as a TLS stream (the copy loop).
+/// A stream blocks are sent on: a plain TCP socket (sendfile for the bytes), a socket
+/// whose TX the kernel encrypts (sendfile too), or any other writer such as a rustls
+/// stream (the copy loop).
 pub enum Sink<W> {
     /// Plain TCP.
     Tcp(TcpStream),
-    /// TLS or anything else that is not a bare socket.
+    /// TLS in the kernel (`PROT P` where the kernel took the keys): headers and bytes go
+    /// as on `Tcp` and the kernel makes the records. Never kept in a plain stream cache;
+    /// it ends with [`KtlsStream::shutdown`] (the kernel's `close_notify`).
+    Ktls(KtlsStream),
+    /// rustls or anything else that is not a bare socket.
     Stream(W),
 }
 
@@ -79,7 +86,7 @@ pub async fn send_ranges<W: AsyncWrite + Unpin + Send>(
     });
     let ends = futures::future::try_join_all(runs).await?;
     // The slowest path any block took names the transfer.
-    let path = [PathUsed::TlsCopy, PathUsed::Copy]
+    let path = [PathUsed::TlsCopy, PathUsed::Copy, PathUsed::KtlsSendfile]
         .into_iter()
         .find(|p| ends.iter().any(|(_, q)| *q == Some(*p)))
         .unwrap_or(PathUsed::Sendfile);
@@ -171,6 +178,7 @@ async fn send_stream<W: AsyncWrite + Unpin + Send>(
             t.write_all(&last).await?;
             t.flush().await?;
         }
+        Sink::Ktls(k) => k.write_all(&last).await?,
         Sink::Stream(w) => {
             w.write_all(&last).await?;
             w.flush().await?;
@@ -195,6 +203,15 @@ async fn send_block<W: AsyncWrite + Unpin + Send>(
             crate::file_to_socket(file, at, len, t, tuning, progress)
                 .await?
                 .path
+        }
+        Sink::Ktls(k) => {
+            k.write_all(&header).await?;
+            let o = crate::file_to_socket(file, at, len, k.tcp(), tuning, progress).await?;
+            // Encrypted either way; only sendfile kept the bytes in the kernel.
+            match o.path {
+                PathUsed::Sendfile => PathUsed::KtlsSendfile,
+                _ => PathUsed::TlsCopy,
+            }
         }
         Sink::Stream(w) => {
             w.write_all(&header).await?;
@@ -651,6 +668,59 @@ mod tests {
         assert_eq!(at(0, 100), [(10, 10), (50, 5)]);
         let seeded = Written::resumed(Ranges::parse("0-10,20-30").unwrap());
         assert_eq!((seeded.bytes(), seeded.end(), seeded.prefix()), (0, 30, 10));
+    }
+
+    /// kTLS streams take the socket path (header written, bytes sendfile'd) and name the
+    /// transfer `ktls-sendfile`; with `--data-path copy` the copy loop writes to the same
+    /// sockets and names it `tls-copy`. Here the sockets hold no keys (this kernel may have
+    /// no kTLS), so the bytes arrive in clear and the receiver checks them.
+    #[tokio::test]
+    async fn ktls_sinks_sendfile_and_name_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let src_path = dir.path().join("src");
+        let data: Vec<u8> = (0..(3 * BLOCK + 777))
+            .map(|i| (i * 13 % 253) as u8)
+            .collect();
+        std::fs::write(&src_path, &data).unwrap();
+        let src = File::open(&src_path).unwrap();
+        let limits = RecvLimits {
+            max_streams: 4,
+            max_end: u64::MAX,
+        };
+        for choice in [crate::PathChoice::Kernel, crate::PathChoice::Copy] {
+            let tuning = Tuning {
+                choice,
+                ..Tuning::default()
+            };
+            let dst_path = dir.path().join(format!("dst-{choice}"));
+            let dst = File::create(&dst_path).unwrap();
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = l.local_addr().unwrap();
+            let (sent, got) = (AtomicU64::new(0), AtomicU64::new(0));
+            let send = async {
+                let mut v: Vec<Sink<TcpStream>> = Vec::new();
+                for _ in 0..3 {
+                    let s = TcpStream::connect(addr).await.unwrap();
+                    v.push(Sink::Ktls(KtlsStream::unencrypted_for_test(s)));
+                }
+                send_blocks(&src, 0, data.len() as u64, v, true, &tuning, &sent).await
+            };
+            let accept: Accept<'_> = Box::new(|| Box::pin(async { Ok(l.accept().await?.0) }));
+            let recv = recv_blocks(&dst, Vec::new(), Some(accept), limits, &tuning, &got);
+            let (s, r) = tokio::join!(send, recv);
+            let (streams, out) = s.unwrap();
+            let r = r.unwrap();
+            assert!(streams.iter().all(|s| matches!(s, Sink::Ktls(_))));
+            let want = if choice == crate::PathChoice::Kernel && crate::probe::sendfile_works() {
+                PathUsed::KtlsSendfile
+            } else {
+                PathUsed::TlsCopy
+            };
+            assert_eq!(out.path, want);
+            // The close bit: nothing is offered for a cache.
+            assert_eq!((r.bytes, r.streams, r.reusable.len()), (out.bytes, 3, 0));
+            assert_eq!(std::fs::read(&dst_path).unwrap(), data);
+        }
     }
 
     /// A stream still being accepted (its TLS handshake under way, here a pause) when

@@ -1,9 +1,10 @@
 //! Handing a finished rustls session to kernel TLS, so `PROT P` downloads (server) and
-//! uploads (client) still go through `sendfile(2)`.
+//! uploads (client) still go through `sendfile(2)`, in MODE S and on each MODE E stream.
 //!
 //! [`try_ktls_tx`] takes a tokio-rustls stream (server or client side) right after the
-//! handshake and returns either [`Offload::Kernel`] (a plain `TcpStream` whose writes the
-//! kernel encrypts) or, when kTLS cannot be used, [`Offload::User`] with the stream untouched.
+//! handshake and returns either [`Offload::Kernel`] (a [`KtlsStream`]: the socket, whose
+//! writes the kernel encrypts) or, when kTLS cannot be used, [`Offload::User`] with the
+//! stream untouched.
 //!
 //! # What is offloaded, and why only TX
 //! Only the transmit direction goes to the kernel. The receive direction stays raw TCP and
@@ -37,12 +38,12 @@
 //! connections skip straight to user space. The fallback decision is taken before rustls
 //! gives up its keys, so it never costs the connection.
 use kftp_datapath::ktls::{self as kernel, Cipher, CryptoParams, Version};
+pub use kftp_datapath::ktls_stream::KtlsStream;
 use rustls::{ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion, SupportedCipherSuite};
 use std::io;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// AES-GCM records we let the kernel send under one key: 2^24, under the 2^24.5 limit.
@@ -52,84 +53,8 @@ pub const AES_GCM_RECORD_BUDGET: u64 = 1 << 24;
 /// records from `sendfile` and large writes, so 4 KiB leaves a wide margin.
 pub const ASSUMED_MIN_RECORD: u64 = 4096;
 
-/// How long [`KtlsStream::shutdown`] waits for the peer to close after our `close_notify`.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-
 /// Ciphers the kernel refused (bit per cipher): not tried again in this process.
 static REFUSED: AtomicU8 = AtomicU8::new(0);
-
-/// A TCP connection whose transmit direction the kernel encrypts.
-///
-/// Write to [`KtlsStream::tcp`] (or `sendfile` into it): each write becomes TLS
-/// application-data records. Do not read from it except through [`KtlsStream::shutdown`]:
-/// what arrives is the peer's raw, still-encrypted records.
-#[derive(Debug)]
-pub struct KtlsStream {
-    tcp: TcpStream,
-    version: Version,
-    cipher: &'static str,
-}
-
-impl KtlsStream {
-    /// The socket, for `sendfile`/`write`.
-    pub fn tcp(&self) -> &TcpStream {
-        &self.tcp
-    }
-
-    /// The socket, mutably (for `AsyncWriteExt` methods; writes are encrypted by the kernel).
-    pub fn tcp_mut(&mut self) -> &mut TcpStream {
-        &mut self.tcp
-    }
-
-    /// Writes all of `buf` as application data.
-    pub async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.tcp.write_all(buf).await
-    }
-
-    /// `TLSv1.2` or `TLSv1.3`, for logs.
-    pub fn version(&self) -> &'static str {
-        match self.version {
-            Version::Tls12 => "TLSv1.2",
-            Version::Tls13 => "TLSv1.3",
-        }
-    }
-
-    /// The cipher name, for logs.
-    pub fn cipher(&self) -> &'static str {
-        self.cipher
-    }
-
-    /// Ends the transfer cleanly: a `close_notify` alert record, a TCP FIN, then reads and
-    /// discards what the peer still sends (its `close_notify`) until it closes or
-    /// [`DRAIN_TIMEOUT`], so that closing never turns into a reset that could destroy data
-    /// the peer has not read yet.
-    pub async fn shutdown(mut self) -> io::Result<()> {
-        let tcp = &self.tcp;
-        tcp.async_io(Interest::WRITABLE, || {
-            kernel::send_close_notify(tcp.as_fd())
-        })
-        .await?;
-        self.tcp.shutdown().await?;
-        let drain = async {
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut total = 0usize;
-            loop {
-                match self.tcp.read(&mut buf).await {
-                    Ok(0) => return,
-                    Ok(n) => {
-                        total += n;
-                        if total > (1 << 20) {
-                            return;
-                        }
-                    }
-                    Err(_) => return,
-                }
-            }
-        };
-        let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
-        Ok(())
-    }
-}
 
 /// Where the records of a data connection get encrypted.
 #[derive(Debug)]
@@ -243,16 +168,14 @@ pub async fn try_ktls_tx<S: TlsOverTcp>(
     let (seq, traffic) = secrets.tx;
     let params = to_kernel(version, seq, traffic)?;
     let cipher = params.cipher.name();
-    if let Err(e) = kernel::install_tx(tcp.as_fd(), &params) {
-        REFUSED.fetch_or(bit, Ordering::Relaxed);
-        tracing::warn!(error = %e, cipher, "kernel refused TLS keys; not trying this cipher again");
-        return Err(e);
+    match KtlsStream::install(tcp, &params) {
+        Ok(k) => Ok(Offload::Kernel(k)),
+        Err(e) => {
+            REFUSED.fetch_or(bit, Ordering::Relaxed);
+            tracing::warn!(error = %e, cipher, "kernel refused TLS keys; not trying this cipher again");
+            Err(e)
+        }
     }
-    Ok(Offload::Kernel(KtlsStream {
-        tcp,
-        version,
-        cipher,
-    }))
 }
 
 const AES128_BIT: u8 = 1;

@@ -16,7 +16,8 @@
 //! - [`ktls`]: turning a finished rustls stream into a kTLS socket (TX) when the kernel can,
 //!   so `PROT P` downloads still go through `sendfile(2)`.
 //! - [`send`]: [`send_file`], the one kTLS -> sendfile -> rustls fallback sequence, used by
-//!   the server's RETR and the client's uploads.
+//!   the server's RETR and the client's uploads; [`block_sink`], the same choice for a
+//!   MODE E stream's blocks.
 //! - [`stream`]: [`MaybeTls`], plain or TLS, for control and data connections on both
 //!   sides ([`ServerStream`], [`ClientStream`]).
 //! - [`looks_like_client_hello`]: tells implicit FTPS from plain FTP on one port.
@@ -63,7 +64,7 @@ pub mod stream;
 pub use bulk::BulkRead;
 pub use client::{client_config, ClientTlsOptions, TlsVersions};
 pub use fingerprint::{fingerprint_of, parse_fingerprint};
-pub use send::send_file;
+pub use send::{block_sink, send_file};
 pub use server::{
     accept_control, accept_data, accept_data_for, DataAcceptError, Lineage, Reuse, ServerTls,
     TLS13_TICKETS_PER_HANDSHAKE,

@@ -1,8 +1,10 @@
 //! Sending a file over a TLS data connection, for the server's RETR and the client's
 //! upload alike: kTLS with sendfile when the kernel takes the keys, rustls in user space
-//! otherwise, and a clean close either way.
+//! otherwise, and a clean close either way. [`block_sink`] makes the same choice for one
+//! MODE E stream.
 
 use crate::ktls::{try_ktls_tx, Offload, TlsOverTcp};
+use kftp_datapath::modee::Sink;
 use kftp_datapath::{copy, Outcome, PathUsed, Tuning};
 use std::fs::File;
 use std::io;
@@ -50,4 +52,22 @@ pub async fn send_file<S: TlsOverTcp>(
             })
         }
     }
+}
+
+/// A MODE E stream under `PROT P`, right after its handshake, as a sink for
+/// [`kftp_datapath::modee::send_blocks`]: [`Sink::Ktls`] when the kernel takes the keys
+/// (block headers written and bytes sendfile'd through it), else the rustls stream as
+/// `user` wraps it (the copy loop). `expected_bytes` bounds what the stream may carry (the
+/// whole range: a stream may take every block), for the AES-GCM record budget. The choice
+/// is [`try_ktls_tx`]'s, per stream, remembered as for MODE S; `Err` means the kernel
+/// refused keys rustls had already given up (the stream is lost; later ones skip kTLS).
+pub async fn block_sink<S: TlsOverTcp, W>(
+    tls: S,
+    expected_bytes: u64,
+    user: impl FnOnce(S) -> W,
+) -> io::Result<Sink<W>> {
+    Ok(match try_ktls_tx(tls, expected_bytes).await? {
+        Offload::Kernel(k) => Sink::Ktls(k),
+        Offload::User(tls) => Sink::Stream(user(tls)),
+    })
 }

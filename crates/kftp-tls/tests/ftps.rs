@@ -394,6 +394,62 @@ async fn ktls_hand_off_or_clean_fallback() {
     );
 }
 
+/// A MODE E stream under PROT P ([`kftp_tls::block_sink`]): the kernel's where it has kTLS
+/// (the VM), rustls here; either way the peer decrypts the block header, the block's bytes
+/// (sendfile'd on the kernel path) and the EOF/EOD header with the close bit, exactly, and
+/// the stream ends with a close_notify it accepts (`read_to_end` would fail otherwise).
+#[tokio::test]
+async fn mode_e_block_sink_kernel_or_rustls_is_byte_exact() {
+    use kftp_datapath::modee::{send_blocks, Sink};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = server_tls(&dir);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let payload: Vec<u8> = (0..700_001u32).map(|i| (i % 241) as u8).collect();
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, &payload).expect("write");
+    let len = payload.len() as u64;
+    let server_tls = tls.clone();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let s = accept_data(&server_tls, tcp, None)
+            .await
+            .expect("handshake");
+        let sink = kftp_tls::block_sink(s, len, Box::new)
+            .await
+            .expect("hand-off");
+        let kernel = matches!(sink, Sink::Ktls(_));
+        let file = std::fs::File::open(&src).expect("open");
+        let tuning = kftp_datapath::Tuning::default();
+        let sent = std::sync::atomic::AtomicU64::new(0);
+        let (sinks, out) = send_blocks(&file, 0, len, vec![sink], true, &tuning, &sent)
+            .await
+            .expect("blocks");
+        for s in sinks {
+            match s {
+                Sink::Ktls(k) => k.shutdown().await.expect("close"),
+                Sink::Stream(s) => kftp_tls::close_data(s).await.expect("close"),
+                Sink::Tcp(_) => panic!("a TLS stream came back as plain TCP"),
+            }
+        }
+        (kernel, out)
+    });
+    let got = open_data(&pinned(&tls, TlsVersions::Both), addr)
+        .await
+        .expect("data");
+    let (kernel, out) = server.await.expect("server");
+    assert_eq!(kernel, kftp_tls::ktls::available());
+    assert_eq!(out.bytes, len);
+    let n = payload.len();
+    assert_eq!(got.len(), 17 + n + 17, "one block, then EOF");
+    assert_eq!(got[0], 0, "a data block");
+    assert_eq!(got[1..9], len.to_be_bytes(), "its count");
+    assert_eq!(got[9..17], 0u64.to_be_bytes(), "its offset");
+    assert!(got[17..17 + n] == payload[..], "the block's bytes");
+    assert_eq!(got[17 + n] & 0x4c, 0x4c, "EOF, EOD and close");
+    assert_eq!(got[17 + n + 9..], 1u64.to_be_bytes(), "one EOD in all");
+}
+
 /// Counts the TLS 1.3 tickets a client is handed (delegating storage to rustls' cache).
 #[derive(Debug)]
 struct TicketCounter {

@@ -12,7 +12,11 @@
 //!
 //! Under PROT P every stream runs its own TLS handshake with the control connection's
 //! session store, so each resumes the control session as kftpd requires (a download's
-//! streams each bring new tickets; before an upload the store is topped up if low).
+//! streams each bring new tickets; before an upload the store is topped up if low). An
+//! upload's streams then hand their transmit keys to the kernel where it has kTLS
+//! ([`kftp_tls::block_sink`], as a MODE S put does): blocks by sendfile, the end by the
+//! kernel's `close_notify`; elsewhere rustls and the copy loop. Downloads are read by
+//! rustls, as in MODE S.
 //!
 //! Plain streams outlive a transfer (EOD without the close bit, as GridFTP servers keep
 //! theirs): the next get reads the server's cached streams without EPRT, the next put
@@ -22,8 +26,6 @@
 //!
 //! `get -c` and `put -c` resume here too: `REST n` (GridFTP servers and kftpd read it as
 //! the range `0-n`), then only the rest travels, as blocks written at their offsets.
-//!
-//! Not here yet: kTLS on MODE E streams (TLS blocks go through the copy loop).
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
@@ -110,12 +112,16 @@ pub fn streams_for_rtt(rtt: Duration) -> u32 {
 }
 
 /// After an upload's blocks: the plain streams, kept for the next put; TLS streams end
-/// with close_notify, so the server sees a clean end of each.
+/// with close_notify (sent by the kernel on a kTLS stream), so the server sees a clean end
+/// of each.
 pub(crate) async fn keep_plain(socks: Vec<Sink<Stream>>) -> Vec<TcpStream> {
     let mut keep = Vec::new();
     for s in socks {
         match s {
             Sink::Tcp(t) => keep.push(t),
+            Sink::Ktls(k) => {
+                let _ = k.shutdown().await;
+            }
             Sink::Stream(mut s) => {
                 let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
             }
@@ -213,11 +219,13 @@ impl Client {
         }
     }
 
-    /// The streams an upload sends its blocks on: plain TCP (sendfile), or TLS under PROT P
-    /// (each handshake within `timeout`), in the order the server accepted them.
+    /// The streams an upload of `len` bytes sends its blocks on: plain TCP (sendfile), or
+    /// TLS under PROT P (each handshake within `timeout`), in the order the server accepted
+    /// them; a TLS stream's keys go to the kernel where it takes them (sendfile again).
     pub(crate) async fn send_sinks(
         &self,
         tcp: Vec<TcpStream>,
+        len: u64,
         timeout: Duration,
     ) -> Result<Vec<Sink<Stream>>> {
         let mut socks = Vec::with_capacity(tcp.len());
@@ -227,7 +235,14 @@ impl Client {
                     .await
                     .map_err(|_| crate::control::timeout_error("TLS on a MODE E stream"))?
                     .map_err(|e| Error::net("TLS handshake on a MODE E stream", e))?;
-                Sink::Stream(s)
+                match s {
+                    Stream::Tls(tls) => {
+                        kftp_tls::block_sink(*tls, len, |t| Stream::Tls(Box::new(t)))
+                            .await
+                            .map_err(|e| Error::net("kernel TLS on a MODE E stream", e))?
+                    }
+                    plain => Sink::Stream(plain),
+                }
             } else {
                 Sink::Tcp(s)
             });
@@ -479,7 +494,7 @@ impl Client {
         }
         // TLS after the 150, as for a MODE S data connection: the server accepts the
         // streams (in the order they connected) once the transfer has started.
-        let socks = self.send_sinks(tcp, timeout).await?;
+        let socks = self.send_sinks(tcp, len, timeout).await?;
         let tuning = self.opts.tuning.clone();
         let close = self.data_tls;
         let sent = stall_guard(

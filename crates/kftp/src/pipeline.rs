@@ -528,7 +528,7 @@ impl Client {
                 format!("{what}: no MODE E stream to the server"),
             ));
         }
-        let socks = self.send_sinks(tcp, timeout).await?;
+        let socks = self.send_sinks(tcp, f.len, timeout).await?;
         let (socks, outcome) = stall_guard(
             send_blocks(
                 &f.handle,

@@ -21,9 +21,11 @@
 //!
 //! # PROT P
 //! Under `PROT P` every stream runs its own TLS handshake, which must resume the control
-//! connection's session (as a MODE S data connection must), and blocks go through the
-//! copy loop; TLS streams are closed after each transfer (close bit, close_notify), never
-//! cached.
+//! connection's session (as a MODE S data connection must). A RETR's streams then hand
+//! their transmit keys to the kernel where it has kTLS (blocks by sendfile, as a MODE S
+//! RETR), else blocks go through rustls and the copy loop; a STOR's are read by rustls, as
+//! in MODE S. TLS streams are closed after each transfer (close bit, close_notify: the
+//! kernel's on a kTLS stream), never cached.
 //!
 //! # Streams belong to the session
 //! Every stream passes the checks of a MODE S data connection ([`crate::datachan`]): a

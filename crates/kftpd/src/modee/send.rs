@@ -3,6 +3,12 @@
 //! the last RETR to that target) and hands them to [`kftp_datapath::modee::send_ranges`]
 //! with the parts of the file the client lacks (all of it without a REST);
 //! afterwards plain streams go back to the session's cache, TLS ones are closed.
+//!
+//! Under PROT P each stream, once its handshake resumed the control session, hands its
+//! transmit keys to the kernel where it can ([`kftp_tls::block_sink`], as a MODE S RETR
+//! does), so headers and blocks go out through the kernel and the bytes by sendfile; where
+//! it cannot, rustls and the copy loop. A kTLS stream is closed by the kernel's
+//! `close_notify`: its rustls session is gone and never writes again.
 
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
@@ -16,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
 use tokio::net::TcpStream;
 
-/// A stream of a RETR: TCP, or TLS under PROT P.
+/// A stream of a RETR: TCP, or TLS under PROT P (in the kernel or in rustls).
 type Stream = Sink<Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
 /// Sends the `missing` ranges of `file` over the plan's streams; returns what moved.
@@ -47,23 +53,39 @@ pub async fn send(
         None => cached.into_iter().map(Sink::Tcp).collect(),
         Some(_) => Vec::new(),
     };
+    // What one stream may carry at most (it may take every block): its record budget.
+    let bytes: u64 = missing.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
     while streams.len() < plan.streams {
         let s = datachan::connect(target, local_ip, cfg)
             .await
             .map_err(open_failed)?;
         streams.push(match tls {
             None => Sink::Tcp(s),
-            Some(t) => Sink::Stream(Box::new(tls_stream(t, s, false).await?)),
+            Some(t) => {
+                let tls = tls_stream(t, s, false).await?;
+                kftp_tls::block_sink(tls, bytes, Box::new).await?
+            }
         });
     }
     let n = streams.len();
+    let ktls = streams
+        .iter()
+        .filter(|s| matches!(s, Sink::Ktls(_)))
+        .count();
     let close = tls.is_some();
     let (streams, outcome) = send_ranges(file, missing, streams, close, tuning, progress).await?;
-    tracing::info!(mode_e_streams = n, target = %target, tls = close, "MODE E blocks sent");
+    tracing::info!(
+        mode_e_streams = n,
+        ktls_streams = ktls,
+        target = %target,
+        tls = close,
+        "MODE E blocks sent"
+    );
     let mut keep = Vec::new();
     for s in streams {
         match s {
             Sink::Tcp(s) => keep.push(s),
+            Sink::Ktls(k) => k.shutdown().await?,
             Sink::Stream(s) => kftp_tls::close_data(s).await?,
         }
     }

@@ -5,8 +5,8 @@
 
 use crate::harness::*;
 use crate::modee::{block, port_cmd, read_stream};
-use kftp_proto::modee::{Header, DESC_EOF, HEADER_LEN};
-use std::io::{Read, Write};
+use kftp_proto::modee::Header;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 
 const MIB: usize = 1 << 20;
