@@ -35,6 +35,7 @@
 //! each is measured with TLS off, then on, then stopped. The users' table starts them all
 //! and interleaves the reps across them.
 
+mod autogroup;
 mod cgroup;
 mod external;
 mod files;
@@ -49,6 +50,7 @@ mod users;
 pub mod wan;
 mod workload;
 
+pub use autogroup::AutogroupNice;
 pub use report::{Report, Row};
 
 use crate::raw::RawKind;
@@ -178,6 +180,12 @@ pub struct BenchArgs {
     /// Sequential logins (one curl process each) per users' logins run.
     #[arg(long, default_value_t = 60)]
     pub logins: usize,
+    /// The nice of the autogroup the bench runs in (a session of its own, so servers and
+    /// clients it starts share it), or `off` to stay in the caller's: where the kernel
+    /// groups the CPU by session, `nice` on builds in other terminals does not yield to
+    /// the bench without it. Raising it needs root.
+    #[arg(long, default_value = "-10", allow_hyphen_values = true, value_parser = autogroup::parse_nice)]
+    pub autogroup_nice: AutogroupNice,
     /// Untimed curl RETR + STOR pairs per server before the users' rows (of the first
     /// concurrency file, else the big file): kftpd's `--data-path auto` probes both paths
     /// on its first transfers of each direction.
@@ -267,6 +275,9 @@ fn kftpd_binary(args: &BenchArgs) -> Result<PathBuf> {
 /// Runs the benchmark and prints the table to stdout.
 pub async fn run(args: BenchArgs) -> Result<Report> {
     let started = Instant::now();
+    // Before any server or client is started: they inherit the session.
+    let sched_note = autogroup::own_session(args.autogroup_nice);
+    eprintln!("kftp-bench: {sched_note}");
     let tests: Vec<String> = if args.only.is_empty() {
         TESTS
             .iter()
@@ -564,6 +575,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             bar: &bar,
         };
         report.users_notes = tokio::task::block_in_place(|| users::run(&ctx, &mut report.rows));
+        report.users_notes.insert(0, sched_note.clone());
         bar.inc(1);
     }
     if plan.has("s3") {

@@ -81,9 +81,13 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
         "| FTPS STOR 3 MiB (curl --ssl-reqd -T) (MiB/s) |",
         "| row | kftpd (kernel) | vsftpd | kftpd / best peer | goal | met? |",
         "| get: `kftp get` vs `curl` | vsftpd |",
+        // Where the ceiling is: the client's own CPU per GiB, beside the server's.
+        "|   client CPU (s/GiB) |",
     ] {
         assert!(stdout.contains(line), "no {line:?} in:\n{stdout}");
     }
+    // The notes say which autogroup the run had (a session of its own, or why not).
+    assert!(stdout.contains("- autogroup: "), "{stdout}");
 
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let rows = v["rows"].as_array().unwrap();

@@ -46,8 +46,8 @@ pub struct ClientTlsOptions {
     pub extra_roots: Vec<PathBuf>,
     /// Protocol versions to offer.
     pub versions: TlsVersions,
-    /// Restrict the cipher suites offered (interop checks, tests); `None` offers all of
-    /// the provider's modern suites.
+    /// Restrict the cipher suites offered, in this order (interop checks, tests); `None`
+    /// offers all of the provider's modern suites in its order.
     pub cipher_suites: Option<Vec<rustls::CipherSuite>>,
 }
 
@@ -60,9 +60,11 @@ pub struct ClientTlsOptions {
 pub fn client_config(opts: &ClientTlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
     let mut provider = rustls::crypto::ring::default_provider();
     if let Some(wanted) = &opts.cipher_suites {
-        provider
-            .cipher_suites
-            .retain(|s| wanted.contains(&s.suite()));
+        let all = std::mem::take(&mut provider.cipher_suites);
+        provider.cipher_suites = wanted
+            .iter()
+            .filter_map(|w| all.iter().find(|s| s.suite() == *w).copied())
+            .collect();
     }
     let provider = Arc::new(provider);
     let versions: &[&rustls::SupportedProtocolVersion] = match opts.versions {

@@ -204,7 +204,7 @@ fn base_config(resolver: Arc<Resolver>) -> Result<ServerConfig, TlsError> {
         .with_no_client_auth()
         .with_cert_resolver(resolver);
     config.send_tls13_tickets = TLS13_TICKETS_PER_HANDSHAKE;
-    // The server's suite order (AES-128-GCM first), not the client's: see server_provider.
+    // The server's suite order (AES-256-GCM first), not the client's: see server_provider.
     config.ignore_client_order = true;
     // kTLS needs the traffic secrets after the handshake.
     config.enable_secret_extraction = true;

@@ -559,29 +559,40 @@ async fn upload_data_connections_carry_no_tickets_on_any_path() {
     }
 }
 
-/// The server picks AES-128-GCM when the client offers it, even listed after AES-256-GCM
-/// (as curl, OpenSSL and rustls list them), and still serves a client that offers only
-/// AES-256-GCM or only ChaCha20-Poly1305.
+/// The server picks AES-256-GCM when the client offers it, even listed after AES-128-GCM,
+/// and still serves a client that offers only AES-128-GCM or only ChaCha20-Poly1305.
 #[tokio::test]
-async fn server_prefers_aes128_gcm_and_serves_the_others() {
+async fn server_prefers_aes256_gcm_and_serves_the_others() {
     use rustls::CipherSuite as C;
     let dir = tempfile::tempdir().expect("tempdir");
     let tls = server_tls(&dir);
     let cases = [
-        (TlsVersions::Tls13Only, None, C::TLS13_AES_128_GCM_SHA256),
-        (
-            TlsVersions::Tls12Only,
-            None,
-            C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        ),
         (
             TlsVersions::Tls13Only,
-            Some(C::TLS13_AES_256_GCM_SHA384),
+            Some(vec![
+                C::TLS13_AES_128_GCM_SHA256,
+                C::TLS13_CHACHA20_POLY1305_SHA256,
+                C::TLS13_AES_256_GCM_SHA384,
+            ]),
             C::TLS13_AES_256_GCM_SHA384,
         ),
         (
+            TlsVersions::Tls12Only,
+            Some(vec![
+                C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            ]),
+            C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        ),
+        (TlsVersions::Tls13Only, None, C::TLS13_AES_256_GCM_SHA384),
+        (
             TlsVersions::Tls13Only,
-            Some(C::TLS13_CHACHA20_POLY1305_SHA256),
+            Some(vec![C::TLS13_AES_128_GCM_SHA256]),
+            C::TLS13_AES_128_GCM_SHA256,
+        ),
+        (
+            TlsVersions::Tls13Only,
+            Some(vec![C::TLS13_CHACHA20_POLY1305_SHA256]),
             C::TLS13_CHACHA20_POLY1305_SHA256,
         ),
     ];
@@ -600,7 +611,7 @@ async fn server_prefers_aes128_gcm_and_serves_the_others() {
         let config = client_config(&ClientTlsOptions {
             pin_sha256: Some(tls.fingerprint_sha256()),
             versions,
-            cipher_suites: only.map(|s| vec![s]),
+            cipher_suites: only.clone(),
             ..Default::default()
         })
         .expect("client config");
