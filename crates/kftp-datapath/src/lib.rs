@@ -347,7 +347,7 @@ pub async fn file_to_owned_socket(
     }
     let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), &sock);
     let (file, t) = (file.try_clone()?, tuning.clone());
-    let ran = thread::run(sock, progress, move |s, p| {
+    let ran = thread::run(sock, progress, thread::Watch::Acked, move |s, p| {
         send_blocking_on(kernel, &file, offset, len, s, &t, p)
     })
     .await?;
@@ -406,7 +406,7 @@ pub async fn socket_to_owned_file(
         return Ok((Outcome { bytes: head, path }, sock));
     }
     let (file, t, at) = (file.try_clone()?, tuning.clone(), offset + head);
-    let ran = thread::run(sock, progress, move |s, p| {
+    let ran = thread::run(sock, progress, thread::Watch::Counted, move |s, p| {
         recv_blocking_on(kernel, s, &file, at, &t, p)
     })
     .await?;
