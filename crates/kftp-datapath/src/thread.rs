@@ -178,7 +178,7 @@ fn bytes_acked(fd: BorrowedFd<'_>) -> Option<u64> {
 }
 
 /// The calling thread's CPU time so far.
-fn thread_cpu() -> Duration {
+pub(crate) fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(
         t.tv_sec.max(0) as u64,
