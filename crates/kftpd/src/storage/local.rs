@@ -84,6 +84,10 @@ pub(crate) enum Finish {
         part: String,
         name: String,
         no_replace: bool,
+        /// The part file may hold bytes past the upload's end (a resume from before its
+        /// end), to be cut at commit. A new or emptied part file written from 0 ends where
+        /// the upload ended: no ftruncate then, one system call less per small upload.
+        cut: bool,
     },
     /// The upload writes the final file in place (resume or append of an existing file).
     InPlace,
@@ -207,16 +211,32 @@ impl LocalFs {
     /// so two sessions never write into (or truncate) the same part file. `part` opens
     /// a part file: a symlink in its name is refused instead of followed.
     fn open_upload(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
-        let file = Self::open_in(dir, name, flags, part)?;
+        Self::open_upload_len(dir, name, flags, part).map(|(f, _)| f)
+    }
+
+    /// [`Self::open_upload`], with the length the file had when opened (from the `fstat`
+    /// that checked its type, so no second one is needed).
+    fn open_upload_len(
+        dir: &OwnedFd,
+        name: &str,
+        flags: OFlags,
+        part: bool,
+    ) -> Result<(File, u64), FsError> {
+        let (file, len) = Self::open_in(dir, name, flags, part)?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(file),
+            Ok(()) => Ok((file, len)),
             Err(rustix::io::Errno::WOULDBLOCK) => Err(FsError::Busy),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Opens a regular file beneath `dir` for writing (see [`open_regular`]).
-    fn open_in(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
+    fn open_in(
+        dir: &OwnedFd,
+        name: &str,
+        flags: OFlags,
+        part: bool,
+    ) -> Result<(File, u64), FsError> {
         // openat2 refuses (EINVAL) a mode without O_CREAT, unlike openat.
         let mode = if flags.contains(OFlags::CREATE) {
             Mode::from_raw_mode(upload_mode())
@@ -234,7 +254,7 @@ impl LocalFs {
         if part && st.st_nlink > 1 {
             return Err(FsError::NotRegular);
         }
-        Ok(File::from(fd))
+        Ok((File::from(fd), st.st_size.max(0) as u64))
     }
 }
 
@@ -439,20 +459,22 @@ impl LocalFs {
                 _ => return Err(FsError::NotRegular),
             }
         }
-        let rename = |dir: OwnedFd, no_replace: bool| Finish::Rename {
+        let rename = |dir: OwnedFd, no_replace: bool, cut: bool| Finish::Rename {
             dir,
             part: part.clone(),
             name: name.to_string(),
             no_replace,
+            cut,
         };
         let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
-            let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE, true)?;
+            let (file, len) =
+                Self::open_upload_len(&dir, &part, OFlags::WRONLY | OFlags::CREATE, true)?;
             // Only an old part file needs cutting: ext4 (auto_da_alloc) starts writeback of
             // a file truncated to 0 when it is closed, which cost the server about a tenth
             // of its CPU per uploaded GiB and held the 226 back (BENCHMARKS.md, session 5).
-            if file.metadata()?.len() != 0 {
+            if len != 0 {
                 file.set_len(0)?;
             }
             Ok(FileUpload {
@@ -460,7 +482,7 @@ impl LocalFs {
                 offset: 0,
                 written: 0,
                 discard: false,
-                finish: rename(dir, no_replace),
+                finish: rename(dir, no_replace, false),
             })
         };
         match mode {
@@ -483,7 +505,7 @@ impl LocalFs {
                         offset: n,
                         written: 0,
                         discard: false,
-                        finish: rename(dir, false),
+                        finish: rename(dir, false, true),
                     })
                 }
                 (Some(st), _) => {
@@ -510,7 +532,9 @@ impl LocalFs {
                         offset: len,
                         written: 0,
                         discard: false,
-                        finish: rename(dir, false),
+                        // `len` was read before the lock: another writer may have grown
+                        // the file since, so cut as a resume does.
+                        finish: rename(dir, false, true),
                     })
                 }
                 (Some(st), None) => {
@@ -537,10 +561,13 @@ impl LocalFs {
                 part,
                 name,
                 no_replace,
+                cut,
             } => {
                 if complete {
                     // A resumed part file may hold stale bytes past the new end.
-                    up.file.set_len(end)?;
+                    if cut {
+                        up.file.set_len(end)?;
+                    }
                     let flags = if no_replace {
                         RenameFlags::NOREPLACE
                     } else {
