@@ -15,7 +15,10 @@
 //!    on the shared 2-core VM wall-clock medians of copy and sendfile swapped from run to
 //!    run while sendfile's CPU per GiB stayed a fraction of the copy loop's (BENCHMARKS.md,
 //!    session 5). Smaller transfers say more about latency than about the path, so they
-//!    are not counted (they still run on the path the lane picks).
+//!    are not counted (they still run on the path the lane picks). A send on the data
+//!    thread probes the path the lane is not settled on with its first [`PROBE_SLICE`]
+//!    bytes only and sends the rest on the settled one (the kernel's before any
+//!    decision); both parts count as samples ([`plan_send`]).
 //! 2. **Decide**: the path with the higher median of its last [`KEEP`] measurements. Once
 //!    decided, the other path must beat it by [`SWITCH_MARGIN`] to take over, so noise
 //!    does not flip the choice back and forth.
