@@ -46,6 +46,12 @@
 //! two thread wake-ups, a large part of what a small file costs (BENCHMARKS.md, "Small
 //! files: where a file's time goes").
 //!
+//! MFMT and SITE CHMOD (which `lftp mirror -R` sends for every file) do the same for their
+//! open, and then change the inode's times or mode there too. That can wait for the
+//! journal as any inode update can, no more than the `pwrite` of every small upload,
+//! which the async copy loop already makes on the worker; it saves two of the four trips
+//! an uploaded file took (BENCHMARKS.md, session 6).
+//!
 //! # Listings
 //! A directory is read in batches of [`LIST_BATCH`] entries on the blocking pool, pulled by
 //! the listing as it is sent: memory stays bounded whatever the directory's size. A
@@ -406,7 +412,9 @@ impl LocalFs {
     /// Runs `f` here, on the async worker, with `RESOLVE_CACHED` for its opens when the
     /// root allows it; on the blocking pool without it when that is impossible or a name
     /// was not cached (see the module comment). `f` must open only through the resolve
-    /// flags it is given and do nothing else that can wait for I/O.
+    /// flags it is given and do nothing else that can wait for I/O, except a change of the
+    /// opened inode's metadata (futimens, fchmod): that takes the same journal handle as
+    /// the `pwrite` by which the async copy loop writes every small upload on the worker.
     async fn cached_or_blocking<T, F>(&self, f: F) -> Result<T, FsError>
     where
         T: Send + 'static,
@@ -419,6 +427,22 @@ impl LocalFs {
             }
         }
         self.blocking(move |fs| f(fs, ResolveFlags::empty())).await
+    }
+
+    /// Opens `p` for MFMT or SITE CHMOD (futimens, fchmod). With `RESOLVE_CACHED` (on the
+    /// async worker) only a regular file or a directory is opened, after an `O_PATH` look at
+    /// its type: opening a device could wait in its driver, so anything else goes to the
+    /// blocking pool (`EAGAIN`), which opens it as before.
+    fn open_for_metadata(&self, p: &VPath, more: ResolveFlags) -> Result<OwnedFd, FsError> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
+        if more.contains(ResolveFlags::CACHED) {
+            let at = self.open_at_resolving(p, OFlags::PATH, more)?;
+            let kind = FileType::from_raw_mode(rustix::fs::fstat(&at)?.st_mode);
+            if !matches!(kind, FileType::RegularFile | FileType::Directory) {
+                return Err(FsError::Other(rustix::io::Errno::AGAIN.into()));
+            }
+        }
+        self.open_at_resolving(p, flags, more)
     }
 
     /// Opens a directory for listing and reads its first batch (sorted when that was all
@@ -719,8 +743,8 @@ impl Storage for LocalFs {
 
     async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError> {
         let p = p.clone();
-        self.blocking(move |fs| {
-            let fd = fs.open_at(&p, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+        self.cached_or_blocking(move |fs, more| {
+            let fd = fs.open_for_metadata(&p, more)?;
             let now = Timespec {
                 tv_sec: 0,
                 tv_nsec: rustix::fs::UTIME_OMIT,
@@ -739,8 +763,8 @@ impl Storage for LocalFs {
 
     async fn chmod(&self, p: &VPath, mode: u32) -> Result<(), FsError> {
         let p = p.clone();
-        self.blocking(move |fs| {
-            let fd = fs.open_at(&p, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+        self.cached_or_blocking(move |fs, more| {
+            let fd = fs.open_for_metadata(&p, more)?;
             Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))?)
         })
         .await
@@ -840,6 +864,32 @@ mod tests {
 
     /// The fast path answers exactly as the blocking pool does, refusals included: the
     /// jail (RESOLVE_BENEATH, no magic links) and the regular-file check stay.
+    #[tokio::test]
+    async fn mfmt_and_chmod_answer_alike_inline_and_on_the_pool() {
+        let (d, fast, slow) = jail();
+        let meta = |name: &str| std::fs::metadata(d.path().join(name)).unwrap();
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for (fs, t) in [(&fast, 1_000_000_000i64), (&slow, 1_100_000_000)] {
+            for name in ["f", "d", "fifo"] {
+                fs.set_mtime(&vpath(name), t).await.unwrap();
+                assert_eq!(meta(name).mtime(), t, "{name}");
+            }
+            fs.chmod(&vpath("f"), 0o600).await.unwrap();
+            assert_eq!(meta("f").permissions().mode() & 0o777, 0o600);
+            fs.chmod(&vpath("f"), 0o644).await.unwrap();
+            assert_eq!(meta("f").permissions().mode() & 0o777, 0o644);
+            for p in ["nope", "out/passwd"] {
+                assert!(fs.set_mtime(&vpath(p), t).await.is_err(), "{p}");
+                assert!(fs.chmod(&vpath(p), 0o600).await.is_err(), "{p}");
+            }
+        }
+        // The link out of the jail was not followed: /etc keeps its mode.
+        assert_ne!(
+            std::fs::metadata("/etc").unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
     #[tokio::test]
     async fn the_fast_path_answers_as_the_pool_does() {
         let (_d, fast, slow) = jail();
