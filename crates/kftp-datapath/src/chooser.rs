@@ -15,7 +15,10 @@
 //!    on the shared 2-core VM wall-clock medians of copy and sendfile swapped from run to
 //!    run while sendfile's CPU per GiB stayed a fraction of the copy loop's (BENCHMARKS.md,
 //!    session 5). Smaller transfers say more about latency than about the path, so they
-//!    are not counted (they still run on the path the lane picks).
+//!    are not counted (they still run on the path the lane picks). A send on the data
+//!    thread probes the path the lane is not settled on with its first [`PROBE_SLICE`]
+//!    bytes only and sends the rest on the settled one (the kernel's before any
+//!    decision); both parts count as samples ([`plan_send`]).
 //! 2. **Decide**: the path with the higher median of its last [`KEEP`] measurements. Once
 //!    decided, the other path must beat it by [`SWITCH_MARGIN`] to take over, so noise
 //!    does not flip the choice back and forth.
@@ -32,6 +35,8 @@ use std::time::{Duration, Instant};
 
 /// Smallest transfer that counts as a measurement.
 pub const MIN_SAMPLE_BYTES: u64 = 4 << 20;
+/// How much of a large send a probe of the losing path takes ([`plan_send`]).
+pub const PROBE_SLICE: u64 = 16 << 20;
 /// Measurements of each path before the first decision.
 pub const PROBE_SAMPLES: u8 = 3;
 /// Measurements kept per path; the estimate is their median.
@@ -138,6 +143,31 @@ impl Lane {
             return self.want_kernel >= self.want_copy;
         }
         self.best.unwrap_or(self.default_kernel)
+    }
+
+    /// [`plan_send`] on this lane.
+    pub fn plan(&self, len: u64) -> Plan {
+        let settled = self.best.unwrap_or(self.default_kernel);
+        if len < MIN_SAMPLE_BYTES {
+            return Plan {
+                first: settled,
+                slice: len,
+                rest: settled,
+            };
+        }
+        let first = self.pick();
+        if first != settled && len >= PROBE_SLICE + MIN_SAMPLE_BYTES {
+            return Plan {
+                first,
+                slice: PROBE_SLICE,
+                rest: settled,
+            };
+        }
+        Plan {
+            first,
+            slice: len,
+            rest: first,
+        }
     }
 
     /// The decided path, if the lane has decided.
@@ -248,6 +278,30 @@ pub fn pick_for(dir: Direction, len: Option<u64>) -> bool {
         Some(n) if n < MIN_SAMPLE_BYTES => l.best().unwrap_or(l.default_kernel),
         _ => l.pick(),
     }
+}
+
+/// The paths of one send on the data thread (`true`: the kernel path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// The path of the first `slice` bytes.
+    pub first: bool,
+    /// How many bytes go on `first`.
+    pub slice: u64,
+    /// The path of the rest.
+    pub rest: bool,
+}
+
+/// Where the `len` bytes of a send on the data thread go. A probe of the path the lane is
+/// not settled on takes only the first [`PROBE_SLICE`] bytes of a large file, and the
+/// settled path (the kernel's before any decision) the rest; the caller measures both
+/// parts as two samples. Probing a 1 GiB RETR with the copy loop cost the whole file at
+/// twice sendfile's CPU (BENCHMARKS.md, session 6); this way a probe costs 16 MiB of it.
+pub fn plan_send(len: u64) -> Plan {
+    Direction::Send
+        .lane()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .plan(len)
 }
 
 /// Feeds one finished transfer to this process's lane for `dir`; logs a change of choice.
@@ -389,6 +443,63 @@ mod tests {
         assert!(l.pick(), "no re-probe yet");
         run(&mut l, t + REPROBE_AFTER, |_| 900.0);
         assert!(!l.pick(), "the loser is probed again");
+    }
+
+    #[test]
+    fn a_probe_of_the_unsettled_path_takes_a_slice_only() {
+        let mut l = Lane::new(true);
+        let t = Instant::now();
+        let big = 1 << 30;
+        let ms = Duration::from_millis;
+        let mut plans = Vec::new();
+        while l.best().is_none() {
+            let p = l.plan(big);
+            plans.push(p);
+            assert!(
+                p.rest,
+                "before any decision the rest is the kernel's: {p:?}"
+            );
+            if p.first {
+                assert_eq!(p.slice, big);
+                l.record(true, big, ms(100), t);
+            } else {
+                assert_eq!(p.slice, PROBE_SLICE, "a copy probe takes a slice: {p:?}");
+                l.record(false, p.slice, ms(20), t);
+                l.record(true, big - p.slice, ms(100), t);
+            }
+            assert!(plans.len() < 10, "{plans:?}");
+        }
+        assert!(
+            plans.iter().any(|p| !p.first),
+            "the copy loop was probed: {plans:?}"
+        );
+        assert_eq!(l.best(), Some(true));
+        // Too small to split: a probe takes the whole file; too small to measure: the
+        // settled path.
+        let mut l = Lane::new(true);
+        l.record(true, big, ms(100), t);
+        let p = l.plan(PROBE_SLICE);
+        assert_eq!((p.first, p.slice, p.rest), (false, PROBE_SLICE, false));
+        assert_eq!(
+            l.plan(MIB),
+            Plan {
+                first: true,
+                slice: MIB,
+                rest: true
+            }
+        );
+        // Where the copy loop won, the kernel path is the one probed on a slice.
+        let mut l = Lane::new(true);
+        while l.best().is_none() {
+            let k = l.pick();
+            l.record(k, big, ms(if k { 300 } else { 100 }), t);
+        }
+        for _ in 0..REPROBE_EVERY {
+            assert!(!l.plan(big).first);
+            l.record(false, big, ms(100), t);
+        }
+        let p = l.plan(big);
+        assert_eq!((p.first, p.slice, p.rest), (true, PROBE_SLICE, false));
     }
 
     #[test]

@@ -349,16 +349,70 @@ pub async fn file_to_owned_socket(
         return Ok((out, sock));
     }
     let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), &sock);
+    // `auto` learning: the plan may probe the unsettled path on a slice (chooser.rs).
+    let plan = if measure {
+        chooser::plan_send(len)
+    } else {
+        chooser::Plan {
+            first: kernel,
+            slice: len,
+            rest: kernel,
+        }
+    };
+    if plan.slice < len {
+        tracing::debug!(
+            probed = if plan.first { "sendfile" } else { "copy" },
+            slice = plan.slice,
+            "data-path auto: probing on the first bytes of this send"
+        );
+    }
     let (file, t) = (file.try_clone()?, tuning.clone());
-    let ran = thread::run(sock, progress, move |s, p| {
-        send_blocking_on(kernel, &file, offset, len, s, &t, p)
+    let ran = thread::run(sock, progress, thread::Watch::Acked, move |s, p| {
+        let c0 = thread::thread_cpu();
+        let head = send_blocking_on(plan.first, &file, offset, plan.slice, s, &t, p)?;
+        let c1 = thread::thread_cpu();
+        let tail = if plan.slice < len {
+            let rest = send_blocking_on(
+                plan.rest,
+                &file,
+                offset + plan.slice,
+                len - plan.slice,
+                s,
+                &t,
+                p,
+            )?;
+            Some((rest, thread::thread_cpu().saturating_sub(c1)))
+        } else {
+            None
+        };
+        Ok((head, c1.saturating_sub(c0), tail))
     })
     .await?;
-    let out = ran.out;
+    let (head, head_cpu, tail) = ran.out;
     if measure {
-        let kernel_used = out.path == PathUsed::Sendfile;
-        chooser::record(Direction::Send, kernel_used, out.bytes, ran.cpu);
+        chooser::record(
+            Direction::Send,
+            head.path == PathUsed::Sendfile,
+            head.bytes,
+            head_cpu,
+        );
+        if let Some((rest, cpu)) = &tail {
+            chooser::record(
+                Direction::Send,
+                rest.path == PathUsed::Sendfile,
+                rest.bytes,
+                *cpu,
+            );
+        }
     }
+    // The reply names the path that carried the bulk of the file.
+    let out = match tail {
+        Some((rest, _)) => Outcome {
+            bytes: head.bytes + rest.bytes,
+            path: rest.path,
+        },
+        None => head,
+    };
     Ok((out, ran.sock))
 }
 
@@ -409,7 +463,7 @@ pub async fn socket_to_owned_file(
         return Ok((Outcome { bytes: head, path }, sock));
     }
     let (file, t, at) = (file.try_clone()?, tuning.clone(), offset + head);
-    let ran = thread::run(sock, progress, move |s, p| {
+    let ran = thread::run(sock, progress, thread::Watch::Counted, move |s, p| {
         recv_blocking_on(kernel, s, &file, at, &t, p)
     })
     .await?;

@@ -139,9 +139,12 @@ pub async fn send(
     Ok(done)
 }
 
-/// [`send`] on a socket in blocking mode, on a blocking thread ([`crate::thread`]): one
-/// sendfile(2) call per chunk, each returning when the chunk is queued. The same contract:
-/// an [`is_unsupported`] error only when no byte was sent.
+/// [`send`] on a socket in blocking mode, on a blocking thread ([`crate::thread`]). Each
+/// sendfile(2) call asks for the whole rest of the file, as vsftpd and proftpd do: one
+/// call per transfer instead of one per 1 MiB chunk (1,024 per GiB), and the thread sleeps
+/// in the kernel until the file is sent. What the client has received meanwhile is read
+/// from the socket (`thread::Mirror`), not counted here. The same contract: an
+/// [`is_unsupported`] error only when no byte was sent.
 pub(crate) fn send_blocking(
     file: &File,
     offset: u64,
@@ -150,12 +153,11 @@ pub(crate) fn send_blocking(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let chunk = chunk_size(tuning) as u64;
     let _cork = Cork::if_default(sock.as_fd());
     let mut done = 0u64;
     while done < len {
         let mut off = offset + done;
-        let want = chunk.min(len - done) as usize;
+        let want = (len - done).min(MAX_CALL as u64) as usize;
         match rustix::fs::sendfile(sock, file, Some(&mut off), want) {
             Ok(0) => return Err(eof()),
             Ok(n) => {

@@ -12,7 +12,8 @@
 //!
 //! The async side stays in charge: it copies the thread's byte count into the caller's
 //! `progress` every [`MIRROR_EVERY`] (STAT, the admin API and the stall watchdogs read
-//! it), and when it is dropped (ABOR, the stall watchdog, a kick) the [`Interrupt`] guard
+//! it; for sends, which are one sendfile(2) call per file, the bytes the peer has
+//! acknowledged, read with `TCP_INFO`), and when it is dropped (ABOR, the stall watchdog, a kick) the [`Interrupt`] guard
 //! shuts the socket down, which ends a blocked sendfile/read/splice at once, and waits
 //! for the thread to leave the file before the caller sets the length of a kept part file.
 //!
@@ -20,6 +21,7 @@
 
 use std::io;
 use std::net::{Shutdown, TcpStream as StdTcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -110,8 +112,18 @@ impl Drop for Interrupt<'_> {
             // Disconnected (the thread dropped its sender) is the normal way out.
             let _ = self.left.recv_timeout(LEAVE_WAIT);
         }
-        self.mirror.sync();
+        self.mirror.sync(None);
     }
+}
+
+/// What the caller's progress counter is fed from while the thread works.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watch {
+    /// The thread's own count, updated after each call (receives: one per chunk read).
+    Counted,
+    /// Also what the peer has acknowledged (`TCP_INFO`): a send makes one sendfile(2)
+    /// call for the whole file (sendfile.rs), which counts nothing until it returns.
+    Acked,
 }
 
 /// The thread's own counter and what of it the caller's counter has seen.
@@ -119,18 +131,54 @@ struct Mirror<'a> {
     inner: Arc<AtomicU64>,
     seen: u64,
     outer: &'a AtomicU64,
+    /// With [`Watch::Acked`]: the socket's acknowledged byte count when the thread started.
+    acked_base: Option<u64>,
 }
 
 impl Mirror<'_> {
-    fn sync(&mut self) {
-        let now = self.inner.load(Ordering::Relaxed);
-        self.outer.fetch_add(now - self.seen, Ordering::Relaxed);
-        self.seen = now;
+    /// Brings the caller's counter up to what the thread counted or, for a send, what the
+    /// peer acknowledged if that is more. Acknowledged bytes were sent, so the count never
+    /// runs ahead of the thread's final one, and it never goes back.
+    fn sync(&mut self, sock: Option<&StdTcpStream>) {
+        let mut now = self.inner.load(Ordering::Relaxed);
+        if let (Some(base), Some(sock)) = (self.acked_base, sock) {
+            if let Some(acked) = bytes_acked(sock.as_fd()) {
+                now = now.max(acked.saturating_sub(base));
+            }
+        }
+        if now > self.seen {
+            self.outer.fetch_add(now - self.seen, Ordering::Relaxed);
+            self.seen = now;
+        }
     }
 }
 
+/// The bytes the peer of a TCP socket has acknowledged (`tcpi_bytes_acked`, Linux 4.1),
+/// or `None` where the kernel does not say.
+#[allow(unsafe_code)]
+fn bytes_acked(fd: BorrowedFd<'_>) -> Option<u64> {
+    // SAFETY: `tcp_info` is a plain `#[repr(C)]` struct of integers, for which all zeroes
+    // is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable buffer of `len` bytes and `len` a valid socklen_t, both
+    // live for the call; the kernel writes at most `len` bytes and stores the length it
+    // filled. `fd` is a borrowed, open descriptor.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    let needed = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_acked) + 8;
+    (rc == 0 && len as usize >= needed).then_some(info.tcpi_bytes_acked)
+}
+
 /// The calling thread's CPU time so far.
-fn thread_cpu() -> Duration {
+pub(crate) fn thread_cpu() -> Duration {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(
         t.tv_sec.max(0) as u64,
@@ -150,13 +198,22 @@ pub(crate) struct Ran<T> {
 
 /// Runs `work` on a blocking thread with `sock` in blocking mode, then gives the socket
 /// back to tokio. `work` counts the bytes it moves in the counter it is given.
-pub(crate) async fn run<T, F>(sock: TcpStream, progress: &AtomicU64, work: F) -> io::Result<Ran<T>>
+pub(crate) async fn run<T, F>(
+    sock: TcpStream,
+    progress: &AtomicU64,
+    watch: Watch,
+    work: F,
+) -> io::Result<Ran<T>>
 where
     T: Send + 'static,
     F: FnOnce(&StdTcpStream, &AtomicU64) -> io::Result<T> + Send + 'static,
 {
     let sock = sock.into_std()?;
     sock.set_nonblocking(false)?;
+    let acked_base = match watch {
+        Watch::Acked => bytes_acked(sock.as_fd()),
+        Watch::Counted => None,
+    };
     tracing::debug!("moving data on a blocking thread");
     let sock = Arc::new(sock);
     let inner = Arc::new(AtomicU64::new(0));
@@ -178,13 +235,14 @@ where
             inner,
             seen: 0,
             outer: progress,
+            acked_base,
         },
     };
     tokio::pin!(job);
     let result = loop {
         tokio::select! {
             r = &mut job => break r,
-            _ = tokio::time::sleep(MIRROR_EVERY) => guard.mirror.sync(),
+            _ = tokio::time::sleep(MIRROR_EVERY) => guard.mirror.sync(guard.sock.as_deref()),
         }
     };
     // The thread has returned and dropped its handle on the socket: nothing to interrupt.
@@ -215,7 +273,7 @@ mod tests {
     async fn socket_comes_back_and_progress_is_mirrored() {
         let (a, mut b) = pair().await;
         let progress = AtomicU64::new(7);
-        let ran = run(a, &progress, |s, p| {
+        let ran = run(a, &progress, Watch::Counted, |s, p| {
             let mut s = s;
             s.write_all(b"hello")?;
             p.fetch_add(5, Ordering::Relaxed);
@@ -236,11 +294,48 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_is_mirrored_from_the_acks_before_its_call_returns() {
+        let (a, mut b) = pair().await;
+        let progress = AtomicU64::new(0);
+        let (go, wait) = mpsc::channel::<()>();
+        // The work counts nothing itself (as one sendfile call of a whole file counts
+        // nothing until it returns) and stays in the thread until told to leave.
+        let send = run(a, &progress, Watch::Acked, move |s, _| {
+            let mut s = s;
+            s.write_all(&[7u8; 100_000])?;
+            let _ = wait.recv_timeout(Duration::from_secs(10));
+            Ok(())
+        });
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; 100_000];
+            b.read_exact(&mut got).map(|_| got)
+        });
+        let watch = async {
+            let start = std::time::Instant::now();
+            while progress.load(Ordering::Relaxed) < 100_000 && start.elapsed().as_secs() < 10 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let seen = progress.load(Ordering::Relaxed);
+            go.send(()).unwrap();
+            seen
+        };
+        let (ran, seen) = tokio::join!(send, watch);
+        ran.unwrap();
+        assert_eq!(seen, 100_000, "progress while the call was still running");
+        assert_eq!(
+            progress.load(Ordering::Relaxed),
+            100_000,
+            "no double count at the end"
+        );
+        assert!(reader.join().unwrap().unwrap().iter().all(|&x| x == 7));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dropping_the_transfer_ends_a_blocked_read() {
         let (a, _b) = pair().await;
         let progress = AtomicU64::new(0);
         let (tx, rx) = std::sync::mpsc::channel();
-        let fut = run(a, &progress, move |s, _| {
+        let fut = run(a, &progress, Watch::Counted, move |s, _| {
             let mut s = s;
             let mut buf = [0u8; 16];
             let r = s.read(&mut buf);

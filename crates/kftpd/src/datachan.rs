@@ -75,13 +75,14 @@ impl PortPool {
         (pool / 8).max(4)
     }
 
-    /// Binds a passive listener on `ip` for `account`, from the range if one is configured.
+    /// Binds a passive listener on `ip` for `account`, from the range if one is configured;
+    /// returns it with its address.
     pub async fn bind(
         &self,
         ip: IpAddr,
         cfg: &Config,
         account: &str,
-    ) -> Result<(TcpListener, PassiveSlot), BindError> {
+    ) -> Result<(Bound, PassiveSlot), BindError> {
         let Some(range) = &cfg.passive_ports else {
             return listen_ephemeral(ip)
                 .map(|l| (l, PassiveSlot::default()))
@@ -105,11 +106,7 @@ impl PortPool {
             .map_err(BindError::Io)
     }
 
-    fn bind_range(
-        &self,
-        ip: IpAddr,
-        range: &std::ops::RangeInclusive<u16>,
-    ) -> io::Result<TcpListener> {
+    fn bind_range(&self, ip: IpAddr, range: &std::ops::RangeInclusive<u16>) -> io::Result<Bound> {
         let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
         let n = hi - lo + 1;
         let start = self.cursor.fetch_add(1, Ordering::Relaxed);
@@ -141,7 +138,7 @@ const EPHEMERAL_TRIES: usize = 8;
 /// vsftpd and pure-ftpd pick passive ports the same way. Ports the administrator reserved
 /// (`ip_local_reserved_ports`) are skipped; after [`EPHEMERAL_TRIES`] taken ports the
 /// kernel chooses after all.
-fn listen_ephemeral(ip: IpAddr) -> io::Result<TcpListener> {
+fn listen_ephemeral(ip: IpAddr) -> io::Result<Bound> {
     let range = ephemeral_ports();
     for _ in 0..EPHEMERAL_TRIES {
         let port = rand::Rng::gen_range(&mut rand::thread_rng(), range.ports.clone());
@@ -191,7 +188,12 @@ fn parse_ephemeral(range: &str, reserved: &str) -> EphemeralPorts {
     EphemeralPorts { ports, reserved }
 }
 
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A passive listener and the address it listens on.
+pub type Bound = (TcpListener, SocketAddr);
+
+/// Listens on `addr`. The address is known unless the port was 0 (then getsockname asks
+/// the kernel): one system call less per PASV, which lftp sends for every file.
+fn listen(addr: SocketAddr) -> io::Result<Bound> {
     let sock = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -202,7 +204,13 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     sock.bind(addr)?;
     // Room for MODE E's parallel streams arriving together (a backlog of 1 would drop
     // their SYNs and cost each a retransmission second).
-    sock.listen(16)
+    let l = sock.listen(16)?;
+    let at = if addr.port() == 0 {
+        l.local_addr()?
+    } else {
+        addr
+    };
+    Ok((l, at))
 }
 
 /// Opens the data connection. Passive: waits for the client, dropping (and logging)
@@ -340,8 +348,10 @@ mod tests {
         let range = &ephemeral_ports().ports;
         let mut seen = std::collections::HashSet::new();
         for _ in 0..20 {
-            let l = listen_ephemeral("127.0.0.1".parse().unwrap()).unwrap();
-            let port = l.local_addr().unwrap().port();
+            let (l, at) = listen_ephemeral("127.0.0.1".parse().unwrap()).unwrap();
+            // The address it reports without asking the kernel is the one it has.
+            assert_eq!(l.local_addr().unwrap(), at);
+            let port = at.port();
             assert!(range.contains(&port), "{port} outside {range:?}");
             seen.insert(port);
         }
@@ -353,8 +363,8 @@ mod tests {
     async fn a_taken_port_is_not_shared() {
         // Two listeners never share a port, whoever picked it first.
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let a = listen_ephemeral(ip).unwrap();
-        let port = a.local_addr().unwrap().port();
+        let (_a, at) = listen_ephemeral(ip).unwrap();
+        let port = at.port();
         assert!(listen(SocketAddr::new(ip, port)).is_err());
     }
 }

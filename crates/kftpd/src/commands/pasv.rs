@@ -17,7 +17,7 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
         Some(l) if !l.anonymous => l.user.clone(),
         _ => format!("anonymous@{}", crate::limits::client_key(s.peer.ip())),
     };
-    let (listener, slot) = s
+    let ((listener, addr), slot) = s
         .shared
         .ports
         .bind(ip, &s.shared.config, &account)
@@ -32,9 +32,6 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
             ),
             BindError::Io(e) => Reply::new(425, format!("Can't open passive listener: {e}.")),
         })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| Reply::new(425, format!("Can't open passive listener: {e}.")))?;
     s.data = Some(DataSetup::Passive(listener, slot));
     Ok(addr)
 }

@@ -46,6 +46,12 @@
 //! two thread wake-ups, a large part of what a small file costs (BENCHMARKS.md, "Small
 //! files: where a file's time goes").
 //!
+//! MFMT and SITE CHMOD (which `lftp mirror -R` sends for every file) do the same for their
+//! open, and then change the inode's times or mode there too. That can wait for the
+//! journal as any inode update can, no more than the `pwrite` of every small upload,
+//! which the async copy loop already makes on the worker; it saves two of the four trips
+//! an uploaded file took (BENCHMARKS.md, session 6).
+//!
 //! # Listings
 //! A directory is read in batches of [`LIST_BATCH`] entries on the blocking pool, pulled by
 //! the listing as it is sent: memory stays bounded whatever the directory's size. A
@@ -84,6 +90,10 @@ pub(crate) enum Finish {
         part: String,
         name: String,
         no_replace: bool,
+        /// The part file may hold bytes past the upload's end (a resume from before its
+        /// end), to be cut at commit. A new or emptied part file written from 0 ends where
+        /// the upload ended: no ftruncate then, one system call less per small upload.
+        cut: bool,
     },
     /// The upload writes the final file in place (resume or append of an existing file).
     InPlace,
@@ -207,16 +217,32 @@ impl LocalFs {
     /// so two sessions never write into (or truncate) the same part file. `part` opens
     /// a part file: a symlink in its name is refused instead of followed.
     fn open_upload(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
-        let file = Self::open_in(dir, name, flags, part)?;
+        Self::open_upload_len(dir, name, flags, part).map(|(f, _)| f)
+    }
+
+    /// [`Self::open_upload`], with the length the file had when opened (from the `fstat`
+    /// that checked its type, so no second one is needed).
+    fn open_upload_len(
+        dir: &OwnedFd,
+        name: &str,
+        flags: OFlags,
+        part: bool,
+    ) -> Result<(File, u64), FsError> {
+        let (file, len) = Self::open_in(dir, name, flags, part)?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(file),
+            Ok(()) => Ok((file, len)),
             Err(rustix::io::Errno::WOULDBLOCK) => Err(FsError::Busy),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Opens a regular file beneath `dir` for writing (see [`open_regular`]).
-    fn open_in(dir: &OwnedFd, name: &str, flags: OFlags, part: bool) -> Result<File, FsError> {
+    fn open_in(
+        dir: &OwnedFd,
+        name: &str,
+        flags: OFlags,
+        part: bool,
+    ) -> Result<(File, u64), FsError> {
         // openat2 refuses (EINVAL) a mode without O_CREAT, unlike openat.
         let mode = if flags.contains(OFlags::CREATE) {
             Mode::from_raw_mode(upload_mode())
@@ -234,7 +260,7 @@ impl LocalFs {
         if part && st.st_nlink > 1 {
             return Err(FsError::NotRegular);
         }
-        Ok(File::from(fd))
+        Ok((File::from(fd), st.st_size.max(0) as u64))
     }
 }
 
@@ -386,7 +412,9 @@ impl LocalFs {
     /// Runs `f` here, on the async worker, with `RESOLVE_CACHED` for its opens when the
     /// root allows it; on the blocking pool without it when that is impossible or a name
     /// was not cached (see the module comment). `f` must open only through the resolve
-    /// flags it is given and do nothing else that can wait for I/O.
+    /// flags it is given and do nothing else that can wait for I/O, except a change of the
+    /// opened inode's metadata (futimens, fchmod): that takes the same journal handle as
+    /// the `pwrite` by which the async copy loop writes every small upload on the worker.
     async fn cached_or_blocking<T, F>(&self, f: F) -> Result<T, FsError>
     where
         T: Send + 'static,
@@ -399,6 +427,22 @@ impl LocalFs {
             }
         }
         self.blocking(move |fs| f(fs, ResolveFlags::empty())).await
+    }
+
+    /// Opens `p` for MFMT or SITE CHMOD (futimens, fchmod). With `RESOLVE_CACHED` (on the
+    /// async worker) only a regular file or a directory is opened, after an `O_PATH` look at
+    /// its type: opening a device could wait in its driver, so anything else goes to the
+    /// blocking pool (`EAGAIN`), which opens it as before.
+    fn open_for_metadata(&self, p: &VPath, more: ResolveFlags) -> Result<OwnedFd, FsError> {
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
+        if more.contains(ResolveFlags::CACHED) {
+            let at = self.open_at_resolving(p, OFlags::PATH, more)?;
+            let kind = FileType::from_raw_mode(rustix::fs::fstat(&at)?.st_mode);
+            if !matches!(kind, FileType::RegularFile | FileType::Directory) {
+                return Err(FsError::Other(rustix::io::Errno::AGAIN.into()));
+            }
+        }
+        self.open_at_resolving(p, flags, more)
     }
 
     /// Opens a directory for listing and reads its first batch (sorted when that was all
@@ -439,20 +483,22 @@ impl LocalFs {
                 _ => return Err(FsError::NotRegular),
             }
         }
-        let rename = |dir: OwnedFd, no_replace: bool| Finish::Rename {
+        let rename = |dir: OwnedFd, no_replace: bool, cut: bool| Finish::Rename {
             dir,
             part: part.clone(),
             name: name.to_string(),
             no_replace,
+            cut,
         };
         let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
-            let file = Self::open_upload(&dir, &part, OFlags::WRONLY | OFlags::CREATE, true)?;
+            let (file, len) =
+                Self::open_upload_len(&dir, &part, OFlags::WRONLY | OFlags::CREATE, true)?;
             // Only an old part file needs cutting: ext4 (auto_da_alloc) starts writeback of
             // a file truncated to 0 when it is closed, which cost the server about a tenth
             // of its CPU per uploaded GiB and held the 226 back (BENCHMARKS.md, session 5).
-            if file.metadata()?.len() != 0 {
+            if len != 0 {
                 file.set_len(0)?;
             }
             Ok(FileUpload {
@@ -460,7 +506,7 @@ impl LocalFs {
                 offset: 0,
                 written: 0,
                 discard: false,
-                finish: rename(dir, no_replace),
+                finish: rename(dir, no_replace, false),
             })
         };
         match mode {
@@ -483,7 +529,7 @@ impl LocalFs {
                         offset: n,
                         written: 0,
                         discard: false,
-                        finish: rename(dir, false),
+                        finish: rename(dir, false, true),
                     })
                 }
                 (Some(st), _) => {
@@ -510,7 +556,9 @@ impl LocalFs {
                         offset: len,
                         written: 0,
                         discard: false,
-                        finish: rename(dir, false),
+                        // `len` was read before the lock: another writer may have grown
+                        // the file since, so cut as a resume does.
+                        finish: rename(dir, false, true),
                     })
                 }
                 (Some(st), None) => {
@@ -537,10 +585,13 @@ impl LocalFs {
                 part,
                 name,
                 no_replace,
+                cut,
             } => {
                 if complete {
                     // A resumed part file may hold stale bytes past the new end.
-                    up.file.set_len(end)?;
+                    if cut {
+                        up.file.set_len(end)?;
+                    }
                     let flags = if no_replace {
                         RenameFlags::NOREPLACE
                     } else {
@@ -692,8 +743,8 @@ impl Storage for LocalFs {
 
     async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError> {
         let p = p.clone();
-        self.blocking(move |fs| {
-            let fd = fs.open_at(&p, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+        self.cached_or_blocking(move |fs, more| {
+            let fd = fs.open_for_metadata(&p, more)?;
             let now = Timespec {
                 tv_sec: 0,
                 tv_nsec: rustix::fs::UTIME_OMIT,
@@ -712,8 +763,8 @@ impl Storage for LocalFs {
 
     async fn chmod(&self, p: &VPath, mode: u32) -> Result<(), FsError> {
         let p = p.clone();
-        self.blocking(move |fs| {
-            let fd = fs.open_at(&p, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY)?;
+        self.cached_or_blocking(move |fs, more| {
+            let fd = fs.open_for_metadata(&p, more)?;
             Ok(rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode & 0o777))?)
         })
         .await
@@ -813,6 +864,32 @@ mod tests {
 
     /// The fast path answers exactly as the blocking pool does, refusals included: the
     /// jail (RESOLVE_BENEATH, no magic links) and the regular-file check stay.
+    #[tokio::test]
+    async fn mfmt_and_chmod_answer_alike_inline_and_on_the_pool() {
+        let (d, fast, slow) = jail();
+        let meta = |name: &str| std::fs::metadata(d.path().join(name)).unwrap();
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for (fs, t) in [(&fast, 1_000_000_000i64), (&slow, 1_100_000_000)] {
+            for name in ["f", "d", "fifo"] {
+                fs.set_mtime(&vpath(name), t).await.unwrap();
+                assert_eq!(meta(name).mtime(), t, "{name}");
+            }
+            fs.chmod(&vpath("f"), 0o600).await.unwrap();
+            assert_eq!(meta("f").permissions().mode() & 0o777, 0o600);
+            fs.chmod(&vpath("f"), 0o644).await.unwrap();
+            assert_eq!(meta("f").permissions().mode() & 0o777, 0o644);
+            for p in ["nope", "out/passwd"] {
+                assert!(fs.set_mtime(&vpath(p), t).await.is_err(), "{p}");
+                assert!(fs.chmod(&vpath(p), 0o600).await.is_err(), "{p}");
+            }
+        }
+        // The link out of the jail was not followed: /etc keeps its mode.
+        assert_ne!(
+            std::fs::metadata("/etc").unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
     #[tokio::test]
     async fn the_fast_path_answers_as_the_pool_does() {
         let (_d, fast, slow) = jail();

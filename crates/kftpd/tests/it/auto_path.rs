@@ -38,3 +38,41 @@ fn auto_probes_both_paths_on_large_uploads_then_chooses() {
     let r = c.read();
     assert_eq!(r.code, 226, "{r}");
 }
+
+/// Large downloads probe the copy loop on a slice only (the first 16 MiB, sendfile for the
+/// rest), each byte-exact, also from a REST offset, and `auto` still comes to a choice.
+#[test]
+fn auto_probes_large_downloads_on_a_slice_then_chooses() {
+    let srv = Server::start_full(
+        "127.0.0.1:0",
+        None,
+        &[],
+        &[("KFTPD_LOG".to_string(), "debug".to_string())],
+    );
+    let data = random_bytes(24 << 20, 8);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    for i in 0..5 {
+        let at = if i == 2 { 12_345 } else { 0 };
+        let d = c.epsv();
+        if at > 0 {
+            c.expect(&format!("REST {at}"), 350);
+        }
+        c.expect("RETR big.bin", 150);
+        let got = read_all(d);
+        let r = c.read();
+        assert_eq!(r.code, 226, "{r}");
+        assert!(
+            r.text().ends_with("sendfile."),
+            "the bulk stays on sendfile: {r}"
+        );
+        assert_eq!(sha256(&got), sha256(&data[at..]), "download {i}");
+    }
+    let log = plain_log(&srv);
+    assert!(
+        log.contains("data-path auto: probing on the first bytes of this send"),
+        "{log}"
+    );
+    assert!(log.contains("data-path auto: measured, choosing"), "{log}");
+}

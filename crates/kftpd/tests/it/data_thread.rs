@@ -4,7 +4,7 @@
 
 use crate::harness::*;
 use crate::util::*;
-use std::io::Write;
+use std::io::{Read, Write};
 
 const MIB: usize = 1 << 20;
 /// What kftp_datapath::thread logs (at debug) when it takes a transfer.
@@ -150,5 +150,52 @@ fn data_thread_upload_over_the_disk_quota_is_refused() {
         sha256(&std::fs::read(srv.path("fits.bin")).unwrap()),
         sha256(&data[..3 * MIB])
     );
+    assert!(plain_log(&srv).contains(THREAD_LINE));
+}
+
+/// The bytes a `STAT` during a transfer reports ("RETR /x: 123 of 456 bytes in 0.1 s").
+fn stat_bytes(c: &mut Ctl) -> u64 {
+    let r = c.expect("STAT", 213);
+    r.lines
+        .iter()
+        .find(|l| l.contains(" bytes in "))
+        .and_then(|l| l.rsplit(": ").next())
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte count in {r}"))
+}
+
+/// A download on the thread is one sendfile(2) call for the whole file: while that call
+/// blocks (the client stopped reading), STAT still reports what the client has received,
+/// and ABOR ends it at once.
+#[test]
+fn data_thread_download_reports_progress_and_aborts() {
+    let srv = server("kernel", true);
+    let data = random_bytes(64 * MIB, 904);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    c.expect("RETR big.bin", 150);
+    let mut head = vec![0u8; 4 * MIB];
+    d.read_exact(&mut head).unwrap();
+    assert_eq!(sha256(&head), sha256(&data[..4 * MIB]));
+    // No more reads: the call blocks with the socket buffers full, and what was read
+    // is acknowledged.
+    let mut seen = 0;
+    assert!(
+        wait_until(10, || {
+            seen = stat_bytes(&mut c);
+            seen >= 4 * MIB as u64
+        }),
+        "STAT said {seen}"
+    );
+    assert!(seen < data.len() as u64, "STAT said {seen}");
+    c.send_raw(b"ABOR\r\n");
+    let (a, b) = (c.read(), c.read());
+    assert_eq!((a.code, b.code), (426, 226), "{a} / {b}");
+    drop(d);
+    // The session goes on: a whole download is byte-exact afterwards.
+    assert_eq!(sha256(&download(&mut c, None, "big.bin")), sha256(&data));
     assert!(plain_log(&srv).contains(THREAD_LINE));
 }

@@ -687,3 +687,35 @@ fn many_files_in_a_row_are_byte_exact() {
     assert_eq!(c.read().code, 226);
     c.expect("RETR nope.bin", 550);
 }
+
+/// A resume from before the end of a part file cuts what lay past the new end (commit
+/// truncates resumed part files only); a fresh upload over a longer old part file and a
+/// new file end exactly where their bytes end.
+#[test]
+fn resume_before_the_end_of_a_part_file_cuts_the_rest() {
+    let srv = Server::start(&[]);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let old = random_bytes(100_000, 31);
+    std::fs::write(part_path(&srv, "r.bin"), &old).unwrap();
+    let store = |c: &mut Ctl, cmd: &str, data: &[u8]| {
+        let mut d = c.epsv();
+        c.expect(cmd, 150);
+        d.write_all(data).unwrap();
+        drop(d);
+        let r = c.read();
+        assert_eq!(r.code, 226, "{cmd}: {r}");
+    };
+    c.expect("REST 1000", 350);
+    store(&mut c, "STOR r.bin", b"tail");
+    let mut want = old[..1000].to_vec();
+    want.extend_from_slice(b"tail");
+    assert_eq!(std::fs::read(srv.path("r.bin")).unwrap(), want);
+    // A plain STOR over a longer leftover part file: only the new bytes.
+    std::fs::write(part_path(&srv, "s.bin"), &old).unwrap();
+    store(&mut c, "STOR s.bin", b"short");
+    assert_eq!(std::fs::read(srv.path("s.bin")).unwrap(), b"short");
+    store(&mut c, "STOR n.bin", &old[..4096]);
+    assert_eq!(std::fs::read(srv.path("n.bin")).unwrap(), &old[..4096]);
+    assert!(!part_path(&srv, "r.bin").exists() && !part_path(&srv, "s.bin").exists());
+}
