@@ -116,19 +116,35 @@ pub async fn recv(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
+    recv_upto(sock, file, offset, u64::MAX, tuning, progress).await
+}
+
+/// [`recv`] of at most `limit` bytes: returns once `limit` bytes are in the file, or at
+/// EOF with fewer (a MODE E block, whose length its header gave: no byte past it leaves
+/// the socket, since the next header follows).
+pub async fn recv_upto(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    limit: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
     refuse_append(file)?;
     let chunk = crate::sendfile::chunk_size(tuning);
     let lease = Lease::take(chunk)?;
     let mut done = 0u64;
-    loop {
+    while done < limit {
         let pipe = lease.pipe()?;
-        let want = chunk.min(pipe.cap);
+        let want = chunk
+            .min(pipe.cap)
+            .min((limit - done).min(usize::MAX as u64) as usize);
         let n = match splice_in(sock, &pipe.w, want).await {
             Ok(0) => return Ok(done),
             Ok(n) => n,
             Err(e) if done > 0 && is_unsupported(&e) => {
                 crate::probe::mark_splice_broken(&e);
-                return finish_with_copy(sock, file, offset, done, tuning, progress).await;
+                return finish_with_copy(sock, file, (offset, done, limit), tuning, progress).await;
             }
             Err(e) => return Err(e),
         };
@@ -145,7 +161,7 @@ pub async fn recv(
                 rescue(&lease, file, offset + done, moved, &e)?;
                 done += n as u64;
                 progress.fetch_add(n as u64, Ordering::Relaxed);
-                return finish_with_copy(sock, file, offset, done, tuning, progress).await;
+                return finish_with_copy(sock, file, (offset, done, limit), tuning, progress).await;
             }
             Err((_, e)) => return Err(e),
         }
@@ -160,6 +176,7 @@ pub async fn recv(
             TopUp::Failed(e) => return Err(e),
         }
     }
+    Ok(done)
 }
 
 /// The file system cannot take spliced pages, after `moved` of the bytes the pipe held
@@ -271,15 +288,21 @@ fn top_up(sock: &TcpStream, w: &OwnedFd, mut n: usize, want: usize) -> (usize, T
     (n, TopUp::More)
 }
 
+/// The copy loop takes over after `done` bytes went by splice: until EOF, or until
+/// `limit` (a bounded receive) without reading past it.
 async fn finish_with_copy(
     sock: &TcpStream,
     file: &File,
-    offset: u64,
-    done: u64,
+    (offset, done, limit): (u64, u64, u64),
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let rest = crate::copy::socket_to_file(sock, file, offset + done, tuning, progress).await?;
+    let at = offset + done;
+    let rest = if limit == u64::MAX {
+        crate::copy::socket_to_file(sock, file, at, tuning, progress).await?
+    } else {
+        crate::copy::socket_to_file_exact(sock, limit - done, file, at, tuning, progress).await?
+    };
     Ok(done + rest)
 }
 
@@ -370,5 +393,36 @@ mod tests {
             before,
             "a dirty pipe is not pooled"
         );
+    }
+
+    /// A bounded receive (a MODE E block) takes exactly its bytes, however the socket has
+    /// them queued, and leaves what follows (the next header) in the socket.
+    #[tokio::test]
+    async fn recv_upto_stops_at_the_limit() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut tx = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (mut rx, _) = l.accept().await.unwrap();
+        let data: Vec<u8> = (0..(3 << 20) + 17).map(|i| (i * 13 % 251) as u8).collect();
+        let limit = (2 << 20) + 5;
+        let sent = data.clone();
+        let send = tokio::spawn(async move {
+            tx.write_all(&sent).await.unwrap();
+            tx.write_all(b"tail").await.unwrap();
+            tx.shutdown().await.unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let p = AtomicU64::new(0);
+        let t = Tuning::default();
+        let n = recv_upto(&rx, &file, 7, limit, &t, &p).await.unwrap();
+        assert_eq!(n, limit);
+        let got = std::fs::read(dir.path().join("f")).unwrap();
+        assert_eq!(&got[7..], &data[..limit as usize]);
+        let mut rest = Vec::new();
+        rx.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest.len(), data.len() - limit as usize + 4);
+        assert!(rest.ends_with(b"tail"));
+        send.await.unwrap();
     }
 }
