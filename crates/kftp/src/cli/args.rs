@@ -181,9 +181,10 @@ pub enum Cmd {
         /// Delete destination files and directories that the source does not have.
         #[arg(long)]
         delete: bool,
-        /// Transfer up to N files at once, each over its own connection.
-        #[arg(long, value_name = "N", default_value_t = 1)]
-        parallel: usize,
+        /// Transfer up to N files at once, each over its own control connection. Unset:
+        /// 4 when the control round trip is 10 ms or more (a distant server), else 1
+        #[arg(long, value_name = "N")]
+        parallel: Option<usize>,
         /// Only print what would be done.
         #[arg(short = 'n', long)]
         dry_run: bool,
