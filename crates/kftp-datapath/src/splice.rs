@@ -119,9 +119,79 @@ pub async fn recv(
     recv_upto(sock, file, offset, u64::MAX, tuning, progress).await
 }
 
+/// What a bounded receive asks the socket to hold before it wakes the task
+/// (`SO_RCVLOWAT`, never more than the block has left), at most. On a long fat network a
+/// window-bound stream brings a few packets at a time, and a wake-up per packet (readiness,
+/// two splices, a task hop) was most of the client's CPU with eight streams (BENCHMARKS.md,
+/// HPC run 7). 32 KiB stays below what Linux would raise the receive buffer (and clamp
+/// the window) for, which a low-water mark near the default 128 KiB buffer would do.
+pub const LOWAT: usize = 32 * 1024;
+
+/// Bytes held back by the low-water mark shrink the advertised window while they wait,
+/// so it is at most this fraction of the receive buffer: with 256 KiB buffers a 32 KiB
+/// mark cost a window-bound stream ~10 % of its rate (HPC run 7), 1/32 costs ~2 %.
+const LOWAT_SHARE: usize = 32;
+
+/// The low-water mark for `sock`: [`LOWAT`], or less on a small receive buffer.
+fn lowat_for(sock: &TcpStream) -> usize {
+    match rustix::net::sockopt::socket_recv_buffer_size(sock) {
+        Ok(buf) => (buf / LOWAT_SHARE).clamp(1, LOWAT),
+        Err(_) => 1,
+    }
+}
+
+/// The socket's `SO_RCVLOWAT` while a bounded receive runs, back to 1 when it ends (the
+/// next MODE E header is 17 bytes, and a cached stream must wake for any byte).
+struct Lowat<'a> {
+    sock: &'a TcpStream,
+    now: usize,
+}
+
+impl Lowat<'_> {
+    fn set(&mut self, n: usize) {
+        let n = n.max(1);
+        if n != self.now {
+            // Best effort: without it the receive only wakes more often.
+            if let Err(e) = set_rcvlowat(self.sock.as_fd(), n) {
+                tracing::debug!(error = %e, "SO_RCVLOWAT");
+            }
+            self.now = n;
+        }
+    }
+}
+
+impl Drop for Lowat<'_> {
+    fn drop(&mut self) {
+        self.set(1);
+    }
+}
+
+#[allow(unsafe_code)]
+fn set_rcvlowat(fd: std::os::fd::BorrowedFd<'_>, n: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v = n.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: `v` is a valid c_int that lives for the call and the length given is its
+    // size; the kernel only reads it. `fd` is a borrowed, open descriptor.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            std::ptr::from_ref(&v).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// [`recv`] of at most `limit` bytes: returns once `limit` bytes are in the file, or at
 /// EOF with fewer (a MODE E block, whose length its header gave: no byte past it leaves
-/// the socket, since the next header follows).
+/// the socket, since the next header follows). The task wakes only once [`LOWAT`] bytes
+/// (or the rest of the block) are queued.
 pub async fn recv_upto(
     sock: &TcpStream,
     file: &File,
@@ -134,11 +204,16 @@ pub async fn recv_upto(
     let chunk = crate::sendfile::chunk_size(tuning);
     let lease = Lease::take(chunk)?;
     let mut done = 0u64;
+    // Only a bounded receive: an unbounded one (MODE S) is a stream task's whole job.
+    let mut lowat = (limit != u64::MAX).then(|| (Lowat { sock, now: 1 }, lowat_for(sock)));
     while done < limit {
         let pipe = lease.pipe()?;
-        let want = chunk
-            .min(pipe.cap)
-            .min((limit - done).min(usize::MAX as u64) as usize);
+        let left = (limit - done).min(usize::MAX as u64) as usize;
+        if let Some((l, most)) = lowat.as_mut() {
+            // The block's bytes are on their way, so waiting for up to `left` cannot stall.
+            l.set(left.min(*most));
+        }
+        let want = chunk.min(pipe.cap).min(left);
         let n = match splice_in(sock, &pipe.w, want).await {
             Ok(0) => return Ok(done),
             Ok(n) => n,
