@@ -366,13 +366,11 @@ impl Env<'_> {
                         .arg(format!("{base}small/"))
                         .arg("small");
                     let r = self.transfer(c, &k, false, 0, ctx.small_files);
-                    // Defaults: kftp's own choice by distance (kftp::mirror::sessions_for).
-                    let near = matches!(net, Net::Loopback);
-                    let sessions = match flags.is_empty() {
-                        true if near => 1,
-                        true => 4,
-                        false if flags.contains(&"4") => 4,
-                        false => 1,
+                    // Defaults: kftp::mirror::AUTO_PARALLEL sessions.
+                    let sessions = if flags.is_empty() || flags.contains(&"4") {
+                        4
+                    } else {
+                        1
                     };
                     rows.push(row(
                         "kftpd",
@@ -427,11 +425,10 @@ impl Env<'_> {
         }
     }
 
-    /// The `kftp mirror` rows of the small files: as a user runs it (streams and sessions
-    /// chosen by the round trip: one session near the server, four far), with four
-    /// sessions as lftp's row has, and where kftp has `--streams`, forced into MODE E
-    /// over two streams on four sessions (the mirror pipelines its commands, up to 8 files
-    /// outstanding per session).
+    /// The `kftp mirror` rows of the small files: as a user runs it (streams chosen by
+    /// the round trip, sessions by kftp), with four sessions as lftp's row has, and where
+    /// kftp has `--streams`, forced into MODE E over two streams on four sessions (the
+    /// mirror pipelines its commands, up to 8 files outstanding per session).
     fn mirror_variants(&self) -> Vec<(&'static str, &'static [&'static str])> {
         let mut v: Vec<(&'static str, &'static [&'static str])> = vec![
             ("kftp mirror (defaults)", &[]),

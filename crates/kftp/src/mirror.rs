@@ -32,8 +32,8 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct MirrorOptions {
     /// Delete destination files and directories missing from the source.
     pub delete: bool,
-    /// Sessions moving files at once (1 uses the caller's session only; 0: chosen by the
-    /// server's distance, [`sessions_for`]).
+    /// Sessions moving files at once (1 uses the caller's session only; 0: kftp's choice,
+    /// [`AUTO_PARALLEL`]).
     pub parallel: usize,
     /// Only report what would be done.
     pub dry_run: bool,
@@ -371,25 +371,20 @@ async fn pipelined(
     }
 }
 
-/// Sessions a mirror left to kftp (`parallel` 0) uses far from the server: a control
-/// round trip of at least [`crate::modee::AUTO_RTT`]. There a file costs a round trip
-/// that other sessions' files fill: at 50 ms, four pipelined sessions moved 2.4x what one
-/// did (BENCHMARKS.md, HPC runs 6 and 7).
+/// Sessions a mirror left to kftp (`parallel` 0) uses, near the server and far from it
+/// alike (BENCHMARKS.md, HPC run 7): at 50 ms four pipelined sessions moved 2.4x what one
+/// did (one session's window of 8 files covers one round trip), and on loopback four
+/// moved 1.3-1.6x what one did in the bench (to tmpfs) and as much within the noise to
+/// ext4. The earlier finding that one session was faster near the server (run 6) was
+/// ext4's inode allocator, slow right after the previous run's 2,000 files were deleted.
 pub const AUTO_PARALLEL: usize = 4;
 
-/// The sessions for `parallel` (0: by distance). Near the server one session: a file
-/// costs no round trip to hide there, and more sessions only share the same two ends'
-/// CPU (on loopback one pipelined session moved as many small files as two or four,
-/// BENCHMARKS.md HPC run 7).
-pub async fn sessions_for(c: &mut Client, parallel: usize) -> Result<usize> {
-    if parallel > 0 {
-        return Ok(parallel);
+/// The sessions for `parallel` (0: [`AUTO_PARALLEL`]).
+pub fn sessions_for(parallel: usize) -> usize {
+    match parallel {
+        0 => AUTO_PARALLEL,
+        n => n,
     }
-    let far = c
-        .round_trip()
-        .await?
-        .is_some_and(|rtt| rtt >= crate::modee::AUTO_RTT);
-    Ok(if far { AUTO_PARALLEL } else { 1 })
 }
 
 /// Runs transfer jobs over `parallel` sessions (0: [`sessions_for`]); failures are
@@ -402,14 +397,7 @@ async fn run_jobs(
     report: &mut MirrorReport,
 ) -> Option<Error> {
     let mut first_err = None;
-    let parallel = match jobs.len() {
-        0 | 1 => 1,
-        _ => match sessions_for(c, parallel).await {
-            Ok(n) => n,
-            Err(e) => return Some(e),
-        },
-    };
-    let workers = parallel.min(jobs.len());
+    let workers = sessions_for(parallel).min(jobs.len());
     let queue: Queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     if workers <= 1 {
         let mut tally = Tally::default();

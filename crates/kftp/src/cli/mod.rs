@@ -396,8 +396,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => {
             let opts = MirrorOptions {
                 delete,
-                // 0: by the server's distance (kftp::mirror::sessions_for).
-                parallel: parallel.map_or(0, |n| n.max(1)),
+                parallel: parallel.max(1),
                 dry_run,
             };
             let progress: Arc<dyn Progress> = bars.clone();

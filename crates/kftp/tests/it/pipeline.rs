@@ -312,11 +312,11 @@ async fn a_local_failure_inside_the_window_spares_the_rest() {
     c.quit().await;
 }
 
-/// A mirror with `parallel` left to kftp (0, as the CLI without `--parallel`): near the
-/// server (loopback, so no NOOP is timed) one session, pipelined in MODE E by itself; an
-/// explicit number is kept. The tree arrives byte-exact.
+/// A mirror with `parallel` left to kftp (0) runs [`kftp::mirror::AUTO_PARALLEL`]
+/// sessions, each pipelining in MODE E by itself (`--streams` unset, on loopback: one
+/// stream, no NOOP timed); an explicit number is kept. The tree arrives byte-exact.
 #[tokio::test]
-async fn a_mirror_left_to_kftp_takes_one_session_near_the_server() {
+async fn a_mirror_left_to_kftp_runs_four_pipelined_sessions() {
     let Some(s) = Kftpd::start(false) else { return };
     let site = s.root.join("site");
     make_tree(&site);
@@ -328,8 +328,8 @@ async fn a_mirror_left_to_kftp_takes_one_session_near_the_server() {
     );
     assert!(c.pipelines(), "a mirror pipelines in MODE E by itself");
     assert_eq!(c.round_trip().await.unwrap(), None);
-    assert_eq!(kftp::mirror::sessions_for(&mut c, 0).await.unwrap(), 1);
-    assert_eq!(kftp::mirror::sessions_for(&mut c, 3).await.unwrap(), 3);
+    assert_eq!(kftp::mirror::sessions_for(0), 4);
+    assert_eq!(kftp::mirror::sessions_for(3), 3);
     let back = tempfile::tempdir().unwrap();
     let r = kftp::mirror_down(
         &mut c,
