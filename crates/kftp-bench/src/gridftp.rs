@@ -9,10 +9,10 @@
 //!   and `--segments N`, kftp's ranged connections, marked as such); and
 //!   `globus-url-copy -p N` against kftpd, whose failures (MODE E not spoken yet) become
 //!   the row's error, not the bench's;
-//! - the small files: `globus-url-copy -r -cd -pp -cc 4` against GridFTP, `kftp mirror
-//!   --parallel 4` against kftpd (and, where kftp has `--streams`, `--streams 2` with one
-//!   and four sessions: MODE E, pipelined), `lftp mirror -P 4` against vsftpd (loopback
-//!   only: the peers are started on 127.0.0.1).
+//! - the small files: `globus-url-copy -r -cd -pp -cc 4` against GridFTP, `kftp mirror`
+//!   against kftpd with its defaults and with `--parallel 4` (and, where kftp has
+//!   `--streams`, `--streams 2 --parallel 4`: MODE E, pipelined), `lftp mirror -P 4`
+//!   against vsftpd (loopback only: the peers are started on 127.0.0.1).
 //!
 //! On the WAN the servers run in namespace B and the clients in A. CPU is read as
 //! `crate::external` does: each side from its own cgroup, else from `/proc`.
@@ -366,7 +366,12 @@ impl Env<'_> {
                         .arg(format!("{base}small/"))
                         .arg("small");
                     let r = self.transfer(c, &k, false, 0, ctx.small_files);
-                    let sessions = if flags.contains(&"4") { 4 } else { 1 };
+                    // Defaults: kftp::mirror::AUTO_PARALLEL sessions.
+                    let sessions = if flags.is_empty() || flags.contains(&"4") {
+                        4
+                    } else {
+                        1
+                    };
                     rows.push(row(
                         "kftpd",
                         label,
@@ -420,18 +425,16 @@ impl Env<'_> {
         }
     }
 
-    /// The `kftp mirror` rows of the small files: as a user runs it (`--streams` chosen by
-    /// the round trip), and where kftp has `--streams`, forced into MODE E, where the
-    /// mirror pipelines its commands (up to 8 files outstanding per session), on one
-    /// session and on four.
+    /// The `kftp mirror` rows of the small files: as a user runs it (streams chosen by
+    /// the round trip, sessions by kftp), with four sessions as lftp's row has, and where
+    /// kftp has `--streams`, forced into MODE E over two streams on four sessions (the
+    /// mirror pipelines its commands, up to 8 files outstanding per session).
     fn mirror_variants(&self) -> Vec<(&'static str, &'static [&'static str])> {
-        let mut v: Vec<(&'static str, &'static [&'static str])> =
-            vec![("kftp mirror --parallel 4", &["--parallel", "4"])];
+        let mut v: Vec<(&'static str, &'static [&'static str])> = vec![
+            ("kftp mirror (defaults)", &[]),
+            ("kftp mirror --parallel 4", &["--parallel", "4"]),
+        ];
         if self.streams_flag {
-            v.push((
-                "kftp mirror --streams 2 --parallel 1",
-                &["--streams", "2", "--parallel", "1"],
-            ));
             v.push((
                 "kftp mirror --streams 2 --parallel 4",
                 &["--streams", "2", "--parallel", "4"],

@@ -263,6 +263,57 @@ pub(crate) async fn socket_to_file_upto(
     stream_to_file_upto(&mut SockIo(sock), file, offset, tuning, progress, limit).await
 }
 
+/// Reads exactly `len` bytes (fewer only at EOF; returns how many) from `r` into `file`
+/// at `offset` through `buf`, which the caller keeps across calls (a MODE E block each),
+/// charging quotas before each write and pacing as the other loops do.
+pub(crate) async fn stream_to_file_exact<R: AsyncRead + Unpin>(
+    r: &mut R,
+    len: u64,
+    file: &File,
+    offset: u64,
+    buf: &mut Vec<u8>,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut done = 0u64;
+    while done < len {
+        let want = buf.len().min((len - done).min(usize::MAX as u64) as usize);
+        let n = r.read(&mut buf[..want]).await?;
+        if n == 0 {
+            break;
+        }
+        crate::charge(tuning, n as u64)?;
+        pwrite_all(file, &buf[..n], offset + done)?;
+        done += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
+        pace(tuning, n as u64).await;
+        grow(buf, n, tuning);
+    }
+    Ok(done)
+}
+
+/// [`stream_to_file_exact`] on the bare socket (the splice path's fallback inside a block).
+pub(crate) async fn socket_to_file_exact(
+    sock: &TcpStream,
+    len: u64,
+    file: &File,
+    offset: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
+    let mut buf = recv_buf(tuning);
+    stream_to_file_exact(
+        &mut SockIo(sock),
+        len,
+        file,
+        offset,
+        &mut buf,
+        tuning,
+        progress,
+    )
+    .await
+}
+
 async fn stream_to_file_upto<R: AsyncRead + Unpin>(
     r: &mut R,
     file: &File,

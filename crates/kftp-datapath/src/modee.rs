@@ -9,9 +9,10 @@
 //!   the first also carries EOF with the number of streams. No close bit: the streams may
 //!   be cached for the next transfer.
 //! - [`recv_blocks`]: the receiver's side. Streams are read block by block; each block's
-//!   bytes go to the file at its offset through the bounded copy loop (pwrite, quota
-//!   charged per chunk, at most `buf_size` of buffer), so a block of any size costs bounded
-//!   memory; one buffer per stream serves all its blocks. New streams are accepted until EOF's EOD count is reached, since one may
+//!   bytes go to the file at its offset, from a bare socket ([`Source::socket`]) by
+//!   splice(2) bounded to the block, else through the bounded copy loop (pwrite, at most
+//!   `buf_size` of buffer, one buffer per stream for all its blocks); quotas are charged
+//!   per chunk either way, so a block of any size costs bounded memory. New streams are accepted until EOF's EOD count is reached, since one may
 //!   still be in flight when all open ones have ended.
 
 use crate::ktls_stream::KtlsStream;
@@ -43,6 +44,26 @@ pub enum Sink<W> {
     /// rustls or anything else that is not a bare socket.
     Stream(W),
 }
+
+/// A stream blocks are read from. A bare TCP socket gives itself up so that a block's
+/// bytes go socket -> pipe -> file with splice(2), never through user space (the copy
+/// loop's recv cost ~2.5x the CPU of the whole MODE S receive, BENCHMARKS.md HPC run 7);
+/// anything else (TLS) is read through the copy loop.
+pub trait Source: AsyncRead + Unpin + Send {
+    /// The bare socket, when the stream is one.
+    fn socket(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
+impl Source for TcpStream {
+    fn socket(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+/// Boxed streams (rustls) are read through the copy loop.
+impl<T: AsyncRead + Unpin + Send + ?Sized> Source for Box<T> {}
 
 /// Sends `file[offset..end]` as blocks over `streams` (at least one); returns the streams
 /// (for a cache) and what moved. `close` sets the close bit on each stream's last block
@@ -309,7 +330,7 @@ impl Written {
 
 /// Receives blocks into `file` from `cached` streams and from streams `accept` brings,
 /// until EOF's EOD count is reached.
-pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
+pub async fn recv_blocks<S: Source>(
     file: &File,
     cached: Vec<S>,
     accept: Option<Accept<'_, S>>,
@@ -322,7 +343,7 @@ pub async fn recv_blocks<S: AsyncRead + Unpin + Send>(
 }
 
 /// [`recv_blocks`], telling `written` about every block once it is in the file.
-pub async fn recv_blocks_into<S: AsyncRead + Unpin + Send>(
+pub async fn recv_blocks_into<S: Source>(
     file: &File,
     cached: Vec<S>,
     mut accept: Option<Accept<'_, S>>,
@@ -431,7 +452,7 @@ struct StreamEnd<S> {
 }
 
 /// Reads one stream's blocks until its EOD.
-async fn recv_stream<S: AsyncRead + Unpin>(
+async fn recv_stream<S: Source>(
     mut sock: S,
     file: &File,
     max_end: u64,
@@ -494,9 +515,10 @@ async fn recv_stream<S: AsyncRead + Unpin>(
     }
 }
 
-/// Reads exactly `len` bytes of a block into `file` at `offset` through `buf` (kept
-/// across blocks), charging quotas before each write, as the copy loop does.
-async fn block_to_file<S: AsyncRead + Unpin>(
+/// Reads exactly `len` bytes of a block into `file` at `offset`: by splice(2) from a bare
+/// socket where the data path allows it (as a MODE S upload goes), else through `buf`
+/// (kept across blocks) with the copy loop. Quotas are charged before each write.
+async fn block_to_file<S: Source>(
     sock: &mut S,
     len: u64,
     file: &File,
@@ -505,21 +527,19 @@ async fn block_to_file<S: AsyncRead + Unpin>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<()> {
-    let mut done = 0u64;
-    while done < len {
-        let want = buf.len().min((len - done).min(usize::MAX as u64) as usize);
-        let n = sock.read(&mut buf[..want]).await?;
-        if n == 0 {
-            return short(done, len);
+    if let Some(t) = sock.socket() {
+        // A block (under chooser::MIN_SAMPLE_BYTES) is not a measurement: it takes the
+        // path `auto` has decided for uploads, and teaches it nothing.
+        let (kernel, _) = crate::resolve(tuning, crate::chooser::Direction::Recv, Some(len), t);
+        if kernel && crate::probe::splice_works() {
+            let r = crate::splice::recv_upto(t, file, offset, len, tuning, progress).await;
+            if let Some(r) = crate::after_splice(r) {
+                return short(r?.bytes, len);
+            }
         }
-        crate::charge(tuning, n as u64)?;
-        copy::pwrite_all(file, &buf[..n], offset + done)?;
-        done += n as u64;
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-        copy::pace(tuning, n as u64).await;
-        copy::grow(buf, n, tuning);
     }
-    Ok(())
+    let n = copy::stream_to_file_exact(sock, len, file, offset, buf, tuning, progress).await?;
+    short(n, len)
 }
 
 fn short(got: u64, want: u64) -> io::Result<()> {

@@ -116,19 +116,110 @@ pub async fn recv(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
+    recv_upto(sock, file, offset, u64::MAX, tuning, progress).await
+}
+
+/// What a bounded receive asks the socket to hold before it wakes the task
+/// (`SO_RCVLOWAT`, never more than the block has left), at most. On a long fat network a
+/// window-bound stream brings a few packets at a time, and a wake-up per packet (readiness,
+/// two splices, a task hop) was most of the client's CPU with eight streams (BENCHMARKS.md,
+/// HPC run 7). 32 KiB stays below what Linux would raise the receive buffer (and clamp
+/// the window) for, which a low-water mark near the default 128 KiB buffer would do.
+pub const LOWAT: usize = 32 * 1024;
+
+/// Bytes held back by the low-water mark shrink the advertised window while they wait,
+/// so it is at most this fraction of the receive buffer: with 256 KiB buffers a 32 KiB
+/// mark cost a window-bound stream ~10 % of its rate (HPC run 7), 1/32 costs ~2 %.
+const LOWAT_SHARE: usize = 32;
+
+/// The low-water mark for `sock`: [`LOWAT`], or less on a small receive buffer.
+fn lowat_for(sock: &TcpStream) -> usize {
+    match rustix::net::sockopt::socket_recv_buffer_size(sock) {
+        Ok(buf) => (buf / LOWAT_SHARE).clamp(1, LOWAT),
+        Err(_) => 1,
+    }
+}
+
+/// The socket's `SO_RCVLOWAT` while a bounded receive runs, back to 1 when it ends (the
+/// next MODE E header is 17 bytes, and a cached stream must wake for any byte).
+struct Lowat<'a> {
+    sock: &'a TcpStream,
+    now: usize,
+}
+
+impl Lowat<'_> {
+    fn set(&mut self, n: usize) {
+        let n = n.max(1);
+        if n != self.now {
+            // Best effort: without it the receive only wakes more often.
+            if let Err(e) = set_rcvlowat(self.sock.as_fd(), n) {
+                tracing::debug!(error = %e, "SO_RCVLOWAT");
+            }
+            self.now = n;
+        }
+    }
+}
+
+impl Drop for Lowat<'_> {
+    fn drop(&mut self) {
+        self.set(1);
+    }
+}
+
+#[allow(unsafe_code)]
+fn set_rcvlowat(fd: std::os::fd::BorrowedFd<'_>, n: usize) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v = n.min(i32::MAX as usize) as libc::c_int;
+    // SAFETY: `v` is a valid c_int that lives for the call and the length given is its
+    // size; the kernel only reads it. `fd` is a borrowed, open descriptor.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            std::ptr::from_ref(&v).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// [`recv`] of at most `limit` bytes: returns once `limit` bytes are in the file, or at
+/// EOF with fewer (a MODE E block, whose length its header gave: no byte past it leaves
+/// the socket, since the next header follows). The task wakes only once [`LOWAT`] bytes
+/// (or the rest of the block) are queued.
+pub async fn recv_upto(
+    sock: &TcpStream,
+    file: &File,
+    offset: u64,
+    limit: u64,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<u64> {
     refuse_append(file)?;
     let chunk = crate::sendfile::chunk_size(tuning);
     let lease = Lease::take(chunk)?;
     let mut done = 0u64;
-    loop {
+    // Only a bounded receive: an unbounded one (MODE S) is a stream task's whole job.
+    let mut lowat = (limit != u64::MAX).then(|| (Lowat { sock, now: 1 }, lowat_for(sock)));
+    while done < limit {
         let pipe = lease.pipe()?;
-        let want = chunk.min(pipe.cap);
+        let left = (limit - done).min(usize::MAX as u64) as usize;
+        if let Some((l, most)) = lowat.as_mut() {
+            // The block's bytes are on their way, so waiting for up to `left` cannot stall.
+            l.set(left.min(*most));
+        }
+        let want = chunk.min(pipe.cap).min(left);
         let n = match splice_in(sock, &pipe.w, want).await {
             Ok(0) => return Ok(done),
             Ok(n) => n,
             Err(e) if done > 0 && is_unsupported(&e) => {
                 crate::probe::mark_splice_broken(&e);
-                return finish_with_copy(sock, file, offset, done, tuning, progress).await;
+                return finish_with_copy(sock, file, (offset, done, limit), tuning, progress).await;
             }
             Err(e) => return Err(e),
         };
@@ -145,7 +236,7 @@ pub async fn recv(
                 rescue(&lease, file, offset + done, moved, &e)?;
                 done += n as u64;
                 progress.fetch_add(n as u64, Ordering::Relaxed);
-                return finish_with_copy(sock, file, offset, done, tuning, progress).await;
+                return finish_with_copy(sock, file, (offset, done, limit), tuning, progress).await;
             }
             Err((_, e)) => return Err(e),
         }
@@ -160,6 +251,7 @@ pub async fn recv(
             TopUp::Failed(e) => return Err(e),
         }
     }
+    Ok(done)
 }
 
 /// The file system cannot take spliced pages, after `moved` of the bytes the pipe held
@@ -271,15 +363,21 @@ fn top_up(sock: &TcpStream, w: &OwnedFd, mut n: usize, want: usize) -> (usize, T
     (n, TopUp::More)
 }
 
+/// The copy loop takes over after `done` bytes went by splice: until EOF, or until
+/// `limit` (a bounded receive) without reading past it.
 async fn finish_with_copy(
     sock: &TcpStream,
     file: &File,
-    offset: u64,
-    done: u64,
+    (offset, done, limit): (u64, u64, u64),
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let rest = crate::copy::socket_to_file(sock, file, offset + done, tuning, progress).await?;
+    let at = offset + done;
+    let rest = if limit == u64::MAX {
+        crate::copy::socket_to_file(sock, file, at, tuning, progress).await?
+    } else {
+        crate::copy::socket_to_file_exact(sock, limit - done, file, at, tuning, progress).await?
+    };
     Ok(done + rest)
 }
 
@@ -370,5 +468,36 @@ mod tests {
             before,
             "a dirty pipe is not pooled"
         );
+    }
+
+    /// A bounded receive (a MODE E block) takes exactly its bytes, however the socket has
+    /// them queued, and leaves what follows (the next header) in the socket.
+    #[tokio::test]
+    async fn recv_upto_stops_at_the_limit() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut tx = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (mut rx, _) = l.accept().await.unwrap();
+        let data: Vec<u8> = (0..(3 << 20) + 17).map(|i| (i * 13 % 251) as u8).collect();
+        let limit = (2 << 20) + 5;
+        let sent = data.clone();
+        let send = tokio::spawn(async move {
+            tx.write_all(&sent).await.unwrap();
+            tx.write_all(b"tail").await.unwrap();
+            tx.shutdown().await.unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let file = File::create(dir.path().join("f")).unwrap();
+        let p = AtomicU64::new(0);
+        let t = Tuning::default();
+        let n = recv_upto(&rx, &file, 7, limit, &t, &p).await.unwrap();
+        assert_eq!(n, limit);
+        let got = std::fs::read(dir.path().join("f")).unwrap();
+        assert_eq!(&got[7..], &data[..limit as usize]);
+        let mut rest = Vec::new();
+        rx.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest.len(), data.len() - limit as usize + 4);
+        assert!(rest.ends_with(b"tail"));
+        send.await.unwrap();
     }
 }

@@ -42,6 +42,16 @@ impl<T: TlsOverTcp> MaybeTls<T> {
     }
 }
 
+/// A plain stream's MODE E blocks are spliced into the file; TLS ones are copied.
+impl<T: AsyncRead + Unpin + Send> kftp_datapath::modee::Source for MaybeTls<T> {
+    fn socket(&self) -> Option<&TcpStream> {
+        match self {
+            MaybeTls::Plain(s) => Some(s),
+            MaybeTls::Tls(_) => None,
+        }
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for MaybeTls<T> {
     fn poll_read(
         self: Pin<&mut Self>,

@@ -32,7 +32,8 @@ use std::time::{Duration, UNIX_EPOCH};
 pub struct MirrorOptions {
     /// Delete destination files and directories missing from the source.
     pub delete: bool,
-    /// Sessions moving files at once (1 uses the caller's session only).
+    /// Sessions moving files at once (1 uses the caller's session only; 0: kftp's choice,
+    /// [`AUTO_PARALLEL`]).
     pub parallel: usize,
     /// Only report what would be done.
     pub dry_run: bool,
@@ -370,8 +371,24 @@ async fn pipelined(
     }
 }
 
-/// Runs transfer jobs over `parallel` sessions; failures are counted and the first one
-/// returned after everything else has been tried.
+/// Sessions a mirror left to kftp (`parallel` 0) uses, near the server and far from it
+/// alike (BENCHMARKS.md, HPC run 7): at 50 ms four pipelined sessions moved 2.4x what one
+/// did (one session's window of 8 files covers one round trip), and on loopback four
+/// moved 1.3-1.6x what one did in the bench (to tmpfs) and as much within the noise to
+/// ext4. The earlier finding that one session was faster near the server (run 6) was
+/// ext4's inode allocator, slow right after the previous run's 2,000 files were deleted.
+pub const AUTO_PARALLEL: usize = 4;
+
+/// The sessions for `parallel` (0: [`AUTO_PARALLEL`]).
+pub fn sessions_for(parallel: usize) -> usize {
+    match parallel {
+        0 => AUTO_PARALLEL,
+        n => n,
+    }
+}
+
+/// Runs transfer jobs over `parallel` sessions (0: [`sessions_for`]); failures are
+/// counted and the first one returned after everything else has been tried.
 async fn run_jobs(
     c: &mut Client,
     jobs: Vec<Job>,
@@ -380,7 +397,7 @@ async fn run_jobs(
     report: &mut MirrorReport,
 ) -> Option<Error> {
     let mut first_err = None;
-    let workers = parallel.min(jobs.len());
+    let workers = sessions_for(parallel).min(jobs.len());
     let queue: Queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     if workers <= 1 {
         let mut tally = Tally::default();

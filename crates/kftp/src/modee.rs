@@ -168,10 +168,21 @@ impl Client {
             return Ok(None);
         }
         // Streams never pay on one host (loopback: MODE S 1278 MB/s against 386 MB/s over
-        // four streams, BENCHMARKS.md), and a loaded machine's NOOP can take over 10 ms
-        // there: no measurement, one stream.
-        if self.peer()?.ip().to_canonical().is_loopback() {
+        // four streams, BENCHMARKS.md): one stream.
+        let Some(rtt) = self.round_trip().await? else {
             self.streams = 1;
+            return Ok(None);
+        };
+        self.streams = streams_for_rtt(rtt);
+        tracing::debug!(?rtt, streams = self.streams, "streams chosen by round trip");
+        Ok(Some(rtt))
+    }
+
+    /// The control round trip that what kftp chooses by itself goes by (streams, a
+    /// mirror's sessions): the shorter of two NOOPs, or None for a server on loopback,
+    /// which is near by definition (a loaded machine's NOOP can take over 10 ms there).
+    pub async fn round_trip(&mut self) -> Result<Option<Duration>> {
+        if self.peer()?.ip().to_canonical().is_loopback() {
             return Ok(None);
         }
         let mut rtt = Duration::MAX;
@@ -180,8 +191,6 @@ impl Client {
             self.command(&Command::Noop, "NOOP").await?;
             rtt = rtt.min(t.elapsed());
         }
-        self.streams = streams_for_rtt(rtt);
-        tracing::debug!(?rtt, streams = self.streams, "streams chosen by round trip");
         Ok(Some(rtt))
     }
 

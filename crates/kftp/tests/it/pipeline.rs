@@ -311,3 +311,37 @@ async fn a_local_failure_inside_the_window_spares_the_rest() {
     assert_eq!(leftovers(back.path()), Vec::<String>::new());
     c.quit().await;
 }
+
+/// A mirror with `parallel` left to kftp (0) runs [`kftp::mirror::AUTO_PARALLEL`]
+/// sessions, each pipelining in MODE E by itself (`--streams` unset, on loopback: one
+/// stream, no NOOP timed); an explicit number is kept. The tree arrives byte-exact.
+#[tokio::test]
+async fn a_mirror_left_to_kftp_runs_four_pipelined_sessions() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let site = s.root.join("site");
+    make_tree(&site);
+    let mut c = s.fixture().client().await;
+    assert_eq!(
+        c.set_streams_auto().await.unwrap(),
+        None,
+        "loopback: not timed"
+    );
+    assert!(c.pipelines(), "a mirror pipelines in MODE E by itself");
+    assert_eq!(c.round_trip().await.unwrap(), None);
+    assert_eq!(kftp::mirror::sessions_for(0), 4);
+    assert_eq!(kftp::mirror::sessions_for(3), 3);
+    let back = tempfile::tempdir().unwrap();
+    let r = kftp::mirror_down(
+        &mut c,
+        "site",
+        back.path(),
+        &MirrorOptions::default(),
+        Arc::new(Ends::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.transferred, 61);
+    assert_eq!(tree_hashes(back.path()), tree_hashes(&site));
+    assert_eq!(leftovers(back.path()), Vec::<String>::new());
+    c.quit().await;
+}

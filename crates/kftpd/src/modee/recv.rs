@@ -62,13 +62,14 @@ pub async fn recv(
         }
         Some(t) => {
             drop(cached);
-            type Tls = tokio_rustls::server::TlsStream<TcpStream>;
+            // Boxed: the TLS state is large, and a boxed stream is read by the copy loop.
+            type Tls = Box<tokio_rustls::server::TlsStream<TcpStream>>;
             let accept = listener.map(|l| {
                 Box::new(move || {
                     let deadline = waits.next();
                     Box::pin(async move {
                         let s = accept(l, peer, cfg, deadline).await?;
-                        tls_stream(t, s, true).await
+                        tls_stream(t, s, true).await.map(Box::new)
                     }) as BoxFuture<'_, io::Result<Tls>>
                 }) as Accept<'_, Tls>
             });
