@@ -291,12 +291,14 @@ impl Written {
         }
     }
 
+    /// The ranges, even after a panic elsewhere held the lock (they are only ever grown).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ranges> {
+        self.ranges.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Bytes from 0 that are in the file without a gap: what is known to be whole.
     pub fn prefix(&self) -> u64 {
-        self.ranges
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .prefix()
+        self.lock().prefix()
     }
 
     /// The furthest end of any block written (or range resumed): the file's length once
@@ -307,10 +309,7 @@ impl Written {
 
     /// The ranges of the blocks written so far.
     pub fn ranges(&self) -> Ranges {
-        self.ranges
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.lock().clone()
     }
 
     /// Bytes of the blocks written so far.
@@ -323,7 +322,7 @@ impl Written {
         self.bytes.fetch_add(len, Ordering::Relaxed);
         self.end
             .fetch_max(offset.saturating_add(len), Ordering::Relaxed);
-        let mut r = self.ranges.lock().unwrap_or_else(|p| p.into_inner());
+        let mut r = self.lock();
         r.insert(offset, offset.saturating_add(len));
     }
 }
