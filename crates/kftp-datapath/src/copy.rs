@@ -275,21 +275,9 @@ pub(crate) async fn stream_to_file_exact<R: AsyncRead + Unpin>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<u64> {
-    let mut done = 0u64;
-    while done < len {
-        let want = buf.len().min((len - done).min(usize::MAX as u64) as usize);
-        let n = r.read(&mut buf[..want]).await?;
-        if n == 0 {
-            break;
-        }
-        crate::charge(tuning, n as u64)?;
-        pwrite_all(file, &buf[..n], offset + done)?;
-        done += n as u64;
-        progress.fetch_add(n as u64, Ordering::Relaxed);
-        pace(tuning, n as u64).await;
-        grow(buf, n, tuning);
-    }
-    Ok(done)
+    receive(r, file, offset, buf, tuning, progress, len, true)
+        .await
+        .map(|(n, _)| n)
 }
 
 /// [`stream_to_file_exact`] on the bare socket (the splice path's fallback inside a block).
@@ -323,12 +311,34 @@ async fn stream_to_file_upto<R: AsyncRead + Unpin>(
     limit: u64,
 ) -> io::Result<(u64, bool)> {
     let mut buf = recv_buf(tuning);
+    receive(r, file, offset, &mut buf, tuning, progress, limit, false).await
+}
+
+/// The receive loop of the functions above: reads from `r` into `file` at `offset` through
+/// `buf` until EOF or until `limit` bytes arrived, charging quotas before each write and
+/// pacing. `exact` never reads past `limit` (a MODE E block, whose next header follows);
+/// otherwise the last read may (the head of an upload). Says how many bytes, and whether
+/// it ended at EOF.
+#[allow(clippy::too_many_arguments)]
+async fn receive<R: AsyncRead + Unpin>(
+    r: &mut R,
+    file: &File,
+    offset: u64,
+    buf: &mut Vec<u8>,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+    limit: u64,
+    exact: bool,
+) -> io::Result<(u64, bool)> {
     let mut done = 0u64;
-    loop {
-        if done >= limit {
-            return Ok((done, false));
-        }
-        let n = r.read(&mut buf).await?;
+    while done < limit {
+        let room = match exact {
+            true => buf
+                .len()
+                .min((limit - done).min(usize::MAX as u64) as usize),
+            false => buf.len(),
+        };
+        let n = r.read(&mut buf[..room]).await?;
         if n == 0 {
             return Ok((done, true));
         }
@@ -337,6 +347,7 @@ async fn stream_to_file_upto<R: AsyncRead + Unpin>(
         done += n as u64;
         progress.fetch_add(n as u64, Ordering::Relaxed);
         pace(tuning, n as u64).await;
-        grow(&mut buf, n, tuning);
+        grow(buf, n, tuning);
     }
+    Ok((done, false))
 }
