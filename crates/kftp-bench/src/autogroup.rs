@@ -5,7 +5,7 @@
 //! `nice -n 10 cargo build` started from another terminal takes as much CPU as the whole
 //! bench, servers and clients together. On the shared 2-core VM that halved the MiB/s of
 //! whatever ran while four other sessions compiled, in both directions and for every
-//! server, and made the users' table and `scripts/ftps-bench.sh` disagree run to run
+//! server, and made two measurements of the same binaries disagree run to run
 //! (BENCHMARKS.md, "FTPS: why two measurements disagreed").
 //!
 //! So the bench starts a session of its own (`setsid`: every server and client it starts

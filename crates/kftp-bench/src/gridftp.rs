@@ -311,14 +311,14 @@ impl Env<'_> {
 
         // kftpd with kftp, and with globus-url-copy.
         ctx.bar.set_message(format!("kftpd on {}", net.name()));
-        let k = servers::start_kftpd_in(
-            ctx.kftpd,
-            "kernel",
-            ctx.root,
-            ctx.work,
-            net.netns(Side::B),
-            &net.host(),
-        );
+        let kernel = crate::builds::Instance {
+            bin: ctx.kftpd,
+            data_path: "kernel",
+            label: "kernel".into(),
+            extra: &[],
+        };
+        let k =
+            servers::start_kftpd_in(&kernel, ctx.root, ctx.work, net.netns(Side::B), &net.host());
         match k {
             Ok(k) => {
                 let base = format!("ftp://{user}@{}:{}/", net.host(), k.port);

@@ -4,7 +4,9 @@
 //! # Layout
 //! - `files`: the bench root every server serves (big file, concurrency files, small
 //!   files, upload directory).
-//! - `servers`: starting kftpd (per `--data-path`) and the peers (vsftpd, proftpd,
+//! - `builds`: the kftpd builds under test (`--kftpd [NAME=]PATH`, one or several side
+//!   by side) and their labels.
+//! - `servers`: starting kftpd (per build and `--data-path`) and the peers (vsftpd, proftpd,
 //!   pure-ftpd) on loopback with generated configs, or taking a server by URL.
 //! - `cgroup`: a CPU cgroup per server and per external client run (v1 cpuacct or
 //!   cgroup2), children included, removed afterwards.
@@ -36,6 +38,7 @@
 //! and interleaves the reps across them.
 
 mod autogroup;
+mod builds;
 mod cgroup;
 mod external;
 mod files;
@@ -104,9 +107,16 @@ pub struct BenchArgs {
     /// started here; the directory must hold the bench files (see --work-dir). The
     /// password comes from the URL or KFTP_PASSWORD. No CPU or memory figures for these.
     pub urls: Vec<String>,
-    /// The kftpd binary (default: `kftpd` next to this executable).
-    #[arg(long, value_name = "PATH")]
-    pub kftpd: Option<PathBuf>,
+    /// The kftpd binary (default: `kftpd` next to this executable). Give it several times
+    /// as NAME=PATH to measure builds side by side in the same interleaved run, e.g.
+    /// `--kftpd before=/tmp/kftpd-main --kftpd after=target/release/kftpd`: each build
+    /// runs every --paths entry, labelled NAME:PATH; the S3 and GridFTP rows use the first.
+    #[arg(long, value_name = "[NAME=]PATH")]
+    pub kftpd: Vec<String>,
+    /// One more flag for every kftpd started here, e.g. `--kftpd-arg=--tls-strict-eof`
+    /// (repeat it for several, or for a flag and its value).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub kftpd_arg: Vec<String>,
     /// Do not start kftpd (measure only peers and URLs).
     #[arg(long)]
     pub no_kftpd: bool,
@@ -256,20 +266,26 @@ fn default_peers_dir() -> PathBuf {
     cache.join("kftp-peers")
 }
 
+/// The `--kftpd` builds; the first is the one the S3, GridFTP and client rows use.
+fn kftpd_builds(args: &BenchArgs) -> Result<Vec<builds::Build>> {
+    builds::parse(&args.kftpd, || {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("finding this executable: {e}"))?;
+        let p = exe.with_file_name("kftpd");
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "no kftpd next to {} (build it with `cargo build --release -p kftpd`, or pass --kftpd PATH)",
+                exe.display()
+            ))
+        }
+    })
+    .map_err(Error::usage)
+}
+
 fn kftpd_binary(args: &BenchArgs) -> Result<PathBuf> {
-    if let Some(p) = &args.kftpd {
-        return Ok(p.clone());
-    }
-    let exe = std::env::current_exe().map_err(|e| Error::local("finding this executable", e))?;
-    let p = exe.with_file_name("kftpd");
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(Error::usage(format!(
-            "no kftpd next to {} (build it with `cargo build --release -p kftpd`, or pass --kftpd PATH)",
-            exe.display()
-        )))
-    }
+    Ok(kftpd_builds(args)?.swap_remove(0).bin)
 }
 
 /// Runs the benchmark and prints the table to stdout.
@@ -433,16 +449,21 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     }
 
     // The servers, started one at a time.
-    enum Start {
-        Kftpd(String),
+    enum Start<'a> {
+        Kftpd(builds::Instance<'a>),
         Peer(String),
         Url(String),
     }
     let mut starts = Vec::new();
     let per_server = in_process && PER_SERVER.iter().any(|t| plan.has(t));
+    let kftpd_builds = if args.no_kftpd && !plan.has("s3") && !clients.any() {
+        Vec::new()
+    } else {
+        kftpd_builds(&args)?
+    };
     if !args.no_kftpd && per_server {
-        for p in &args.paths {
-            starts.push(Start::Kftpd(p.clone()));
+        for k in builds::instances(&kftpd_builds, &args.paths, &args.kftpd_arg) {
+            starts.push(Start::Kftpd(k));
         }
     }
     if plan.has("peers") && in_process {
@@ -455,11 +476,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             starts.push(Start::Url(u.clone()));
         }
     }
-    let kftpd_bin = if args.no_kftpd && !plan.has("s3") && !clients.any() {
-        None
-    } else {
-        Some(kftpd_binary(&args)?)
-    };
+    let kftpd_bin = kftpd_builds.first().map(|b| b.bin.clone());
     let peers_dir = args.peers_dir.clone().unwrap_or_else(default_peers_dir);
     let cert = if tls_modes.contains(&true) && starts.iter().any(|s| matches!(s, Start::Peer(_))) {
         servers::make_cert(&work)
@@ -483,12 +500,9 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
 
     for start in starts {
         let (name, server) = match &start {
-            Start::Kftpd(p) => (
-                format!("kftpd ({p})"),
-                kftpd_bin
-                    .as_deref()
-                    .ok_or_else(|| "no kftpd".to_string())
-                    .and_then(|b| servers::start_kftpd(b, p, &root, &work)),
+            Start::Kftpd(k) => (
+                format!("kftpd ({})", k.label),
+                servers::start_kftpd(k, &root, &work),
             ),
             Start::Peer(p) => (
                 p.clone(),
@@ -501,7 +515,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             Err(why) => {
                 bar.println(format!("kftp-bench: {name}: {why}"));
                 let (server, path) = match &start {
-                    Start::Kftpd(p) => ("kftpd".to_string(), p.clone()),
+                    Start::Kftpd(k) => ("kftpd".to_string(), k.label.clone()),
                     _ => (name.clone(), "-".to_string()),
                 };
                 for &tls in &tls_modes {
@@ -548,17 +562,16 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             clients,
             reps: args.reps.max(1),
             has: &has,
-            paths: if args.no_kftpd {
-                &no_paths
+            kftpds: if args.no_kftpd {
+                Vec::new()
             } else {
-                &args.paths
+                builds::instances(&kftpd_builds, &args.paths, &args.kftpd_arg)
             },
             peers: if plan.has("peers") {
                 &args.peers
             } else {
                 &no_paths
             },
-            kftpd: kftpd_bin.as_deref(),
             kftp: external::sibling("kftp"),
             root: &root,
             work: &work,

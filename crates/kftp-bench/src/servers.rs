@@ -6,6 +6,7 @@
 //! without requiring it (so one instance serves both the plain and the FTPS rows), and has
 //! its session limits raised above the largest concurrency level.
 
+use crate::builds::Instance;
 use crate::cgroup::Cgroup;
 use crate::proc::CpuSource;
 use kftp::client::Credentials;
@@ -207,24 +208,24 @@ fn user_creds() -> Credentials {
     }
 }
 
-/// Starts kftpd with `--data-path path` serving `root`.
-pub fn start_kftpd(bin: &Path, path: &str, root: &Path, work: &Path) -> Result<Server, String> {
-    start_kftpd_in(bin, path, root, work, None, "127.0.0.1")
+/// Starts one build of kftpd with its `--data-path` serving `root`.
+pub fn start_kftpd(k: &Instance<'_>, root: &Path, work: &Path) -> Result<Server, String> {
+    start_kftpd_in(k, root, work, None, "127.0.0.1")
 }
 
 /// [`start_kftpd`] inside network namespace `netns` (`ip netns exec`, which execs: the pid
 /// is kftpd's), listening on `host`: the server side of the emulated WAN.
 pub fn start_kftpd_in(
-    bin: &Path,
-    path: &str,
+    k: &Instance<'_>,
     root: &Path,
     work: &Path,
     netns: Option<&str>,
     host: &str,
 ) -> Result<Server, String> {
+    let (bin, label) = (k.bin, &k.label);
     let users = work.join("kftpd-users.toml");
     add_bench_user(bin, &users, root)?;
-    let log = work.join(format!("kftpd-{path}.log"));
+    let log = work.join(format!("kftpd-{label}.log"));
     let log_file = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let mut cmd = match netns {
         Some(ns) => {
@@ -241,18 +242,19 @@ pub fn start_kftpd_in(
         .arg("--users")
         .arg(&users)
         .arg("--state-dir")
-        .arg(work.join(format!("kftpd-state-{path}")))
-        .args(["--data-path", path, "--no-tls-required"])
+        .arg(work.join(format!("kftpd-state-{label}")))
+        .args(["--data-path", k.data_path, "--no-tls-required"])
         // The bench opens hundreds of sessions from one address.
         .args(["--max-per-ip", "4000", "--max-sessions", "8000"])
         // No 50 ms wait for a TLS ClientHello before the greeting: the bench only uses
         // explicit FTPS, and that wait would dominate logins/s (see BENCHMARKS.md).
-        .args(["--tls-sniff-ms", "0"]);
+        .args(["--tls-sniff-ms", "0"])
+        .args(k.extra);
     let (child, port) = spawn_kftpd(&mut cmd, bin, log_file, &log)?;
     let pid = child.id();
     Ok(Server {
         name: "kftpd".into(),
-        path: path.into(),
+        path: label.clone(),
         peer: false,
         host: host.into(),
         port,

@@ -50,9 +50,12 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("users.json");
     let size: u64 = 3 << 20;
+    // Two builds side by side (here the same binary twice), as a before/after run has.
     let out = Command::new(env!("CARGO_BIN_EXE_kftp-bench"))
         .arg("--kftpd")
-        .arg(kftpd)
+        .arg(format!("main={}", kftpd.display()))
+        .arg("--kftpd")
+        .arg(format!("again={}", kftpd.display()))
         .args(["--client", "curl,lftp", "--reps", "1", "--paths", "kernel"])
         .args([
             "--peers",
@@ -79,7 +82,7 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
     for line in [
         "| RETR 3 MiB, plain (curl) (MiB/s) |",
         "| FTPS STOR 3 MiB (curl --ssl-reqd -T) (MiB/s) |",
-        "| row | kftpd (kernel) | vsftpd | kftpd / best peer | goal | met? |",
+        "| row | kftpd (main:kernel) | kftpd (again:kernel) | vsftpd | kftpd / best peer | goal | met? |",
         "| get: `kftp get` vs `curl` | vsftpd |",
         // Where the ceiling is: the client's own CPU per GiB, beside the server's.
         "|   client CPU (s/GiB) |",
@@ -116,6 +119,16 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
             assert!(cpu.unwrap() > 0.0, "{r:#}");
         }
     };
+    // Each build ran every row, in its own server.
+    for label in ["main:kernel", "again:kernel"] {
+        for test in ["users-stor", "users-mirror-put-4"] {
+            assert!(
+                rows.iter()
+                    .any(|r| r["test"] == test && r["path"] == label && r["error"].is_null()),
+                "no {test} row of kftpd ({label})"
+            );
+        }
+    }
     for server in ["kftpd", "vsftpd"] {
         for (test, tls, bytes) in [
             ("users-retr", false, size),
@@ -128,7 +141,12 @@ fn users_table_with_curl_and_lftp_against_kftpd_and_vsftpd() {
             ok(r);
             assert_eq!(r["bytes"].as_u64(), Some(bytes), "{r:#}");
         }
-        for test in ["users-mirror-1", "users-mirror-4"] {
+        for test in [
+            "users-mirror-1",
+            "users-mirror-4",
+            "users-mirror-put-1",
+            "users-mirror-put-4",
+        ] {
             let r = find(test, server, "lftp mirror", false);
             ok(r);
             assert_eq!(r["items"].as_u64(), Some(12), "{r:#}");

@@ -67,12 +67,10 @@ pub struct Ctx<'a> {
     pub reps: usize,
     /// Whether a test of `--only` is selected.
     pub has: &'a dyn Fn(&str) -> bool,
-    /// kftpd data paths to start (none with `--no-kftpd`).
-    pub paths: &'a [String],
+    /// The kftpds to start: each build with each data path (none with `--no-kftpd`).
+    pub kftpds: Vec<crate::builds::Instance<'a>>,
     /// Peers to start.
     pub peers: &'a [String],
-    /// The kftpd binary.
-    pub kftpd: Option<&'a Path>,
     /// The `kftp` CLI.
     pub kftp: PathBuf,
     /// The bench root and work dir.
@@ -134,15 +132,13 @@ pub fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) -> Vec<String> {
     };
     let mut unders = Vec::new();
     ctx.bar.set_message("starting the servers");
-    if let Some(bin) = ctx.kftpd {
-        for p in ctx.paths {
-            match servers::start_kftpd(bin, p, ctx.root, ctx.work) {
-                Ok(s) => unders.push(Under {
-                    label: s.label(),
-                    server: s,
-                }),
-                Err(e) => notes.push(format!("kftpd ({p}): {e}")),
-            }
+    for k in &ctx.kftpds {
+        match servers::start_kftpd(k, ctx.root, ctx.work) {
+            Ok(s) => unders.push(Under {
+                label: s.label(),
+                server: s,
+            }),
+            Err(e) => notes.push(format!("kftpd ({}): {e}", k.label)),
         }
     }
     for p in ctx.peers.iter().filter(|p| p.as_str() != "none") {
@@ -204,6 +200,13 @@ pub fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) -> Vec<String> {
             let label = format!("lftp mirror --parallel={p}");
             m.each_server(rows, &unders, &test, &label, false, Kind::Files, |u, i| {
                 m.mirror(u, p, i)
+            });
+        }
+        for &p in ctx.mirror_parallel {
+            let test = format!("mirror-put-{p}");
+            let label = format!("lftp mirror -R --parallel={p}");
+            m.each_server(rows, &unders, &test, &label, false, Kind::Files, |u, i| {
+                m.mirror_up(u, p, i)
             });
         }
     }
@@ -374,6 +377,29 @@ impl Measurer<'_> {
     fn mirror(&self, u: &Under, p: usize, rep: usize) -> Result<Rep, String> {
         let dst = self.dst()?;
         let script = format!("mirror --parallel={p} small {}", dst.display());
+        let r = self.run(commands::lftp(&u.server, &script), u);
+        let n = self.ctx.small_files;
+        let out = finish(r, n as f64, n as u64, || {
+            check_received(&dst, 0, n)?;
+            if rep == 0 {
+                let first = files::small(0);
+                let name = first.trim_start_matches("small/");
+                same_bytes(&self.ctx.root.join(&first), &dst.join(name))?;
+            }
+            Ok(())
+        });
+        let _ = std::fs::remove_dir_all(&dst);
+        out
+    }
+
+    /// `lftp mirror -R --parallel=p` of the small files into a fresh directory under `up/`
+    /// (every server serves the same root, so the result is checked here directly).
+    fn mirror_up(&self, u: &Under, p: usize, rep: usize) -> Result<Rep, String> {
+        let remote = files::upload(&format!("mirror-{}", key(&u.label)), rep);
+        let dst = self.ctx.root.join(&remote);
+        let _ = std::fs::remove_dir_all(&dst);
+        let src = self.ctx.root.join("small");
+        let script = format!("mirror -R --parallel={p} {} {remote}", src.display());
         let r = self.run(commands::lftp(&u.server, &script), u);
         let n = self.ctx.small_files;
         let out = finish(r, n as f64, n as u64, || {
