@@ -377,19 +377,7 @@ impl Measurer<'_> {
     fn mirror(&self, u: &Under, p: usize, rep: usize) -> Result<Rep, String> {
         let dst = self.dst()?;
         let script = format!("mirror --parallel={p} small {}", dst.display());
-        let r = self.run(commands::lftp(&u.server, &script), u);
-        let n = self.ctx.small_files;
-        let out = finish(r, n as f64, n as u64, || {
-            check_received(&dst, 0, n)?;
-            if rep == 0 {
-                let first = files::small(0);
-                let name = first.trim_start_matches("small/");
-                same_bytes(&self.ctx.root.join(&first), &dst.join(name))?;
-            }
-            Ok(())
-        });
-        let _ = std::fs::remove_dir_all(&dst);
-        out
+        self.mirror_run(u, &script, &dst, rep)
     }
 
     /// `lftp mirror -R --parallel=p` of the small files into a fresh directory under `up/`
@@ -400,10 +388,16 @@ impl Measurer<'_> {
         let _ = std::fs::remove_dir_all(&dst);
         let src = self.ctx.root.join("small");
         let script = format!("mirror -R --parallel={p} {} {remote}", src.display());
-        let r = self.run(commands::lftp(&u.server, &script), u);
+        self.mirror_run(u, &script, &dst, rep)
+    }
+
+    /// Runs an lftp mirror `script` that puts the small files into `dst`: every file must
+    /// arrive (the first byte for byte on rep 0); `dst` is removed afterwards.
+    fn mirror_run(&self, u: &Under, script: &str, dst: &Path, rep: usize) -> Result<Rep, String> {
+        let r = self.run(commands::lftp(&u.server, script), u);
         let n = self.ctx.small_files;
         let out = finish(r, n as f64, n as u64, || {
-            check_received(&dst, 0, n)?;
+            check_received(dst, 0, n)?;
             if rep == 0 {
                 let first = files::small(0);
                 let name = first.trim_start_matches("small/");
@@ -411,7 +405,7 @@ impl Measurer<'_> {
             }
             Ok(())
         });
-        let _ = std::fs::remove_dir_all(&dst);
+        let _ = std::fs::remove_dir_all(dst);
         out
     }
 
