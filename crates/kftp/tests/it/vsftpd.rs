@@ -68,6 +68,11 @@ impl Vsftpd {
         let root = dir.path().join("root");
         std::fs::create_dir(&root).expect("root dir");
         let port = free_port();
+        // isolate=NO, isolate_network=NO: no new PID and network namespace per session.
+        // A network namespace per login is costly kernel work that shares locks with every
+        // other namespace made or torn down on the machine (benchmarks make many); under
+        // load a login once got no reply within the client's 30 s, probably from that.
+        // What these tests check is the client, not vsftpd's sandbox.
         let mut conf = format!(
             "listen=YES\nlisten_ipv6=NO\nbackground=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
              run_as_launching_user=YES\nanonymous_enable=YES\nno_anon_password=YES\n\
@@ -76,7 +81,7 @@ impl Vsftpd {
              anon_umask=022\npasv_enable=YES\npasv_min_port=20000\npasv_max_port=60000\n\
              pasv_address=127.0.0.1\nport_enable=YES\nseccomp_sandbox=NO\nxferlog_enable=NO\n\
              syslog_enable=NO\nuse_localtime=NO\nmax_per_ip=50\nmax_clients=100\n\
-             vsftpd_log_file={log}\n",
+             isolate=NO\nisolate_network=NO\nvsftpd_log_file={log}\n",
             root = root.display(),
             log = dir.path().join("vsftpd.log").display(),
         );
