@@ -464,7 +464,13 @@ async fn recv_stream<S: Source>(
     let mut first = true;
     let mut buf = copy::recv_buf(tuning);
     loop {
-        let Some(h) = read_header(&mut sock).await? else {
+        let next = match read_header(&mut sock).await {
+            // A kept TLS stream its sender dropped without close_notify (rustls says
+            // UnexpectedEof) or reset is as unused as a plain one it closed.
+            Err(e) if first && cached && gone(&e) => None,
+            r => r?,
+        };
+        let Some(h) = next else {
             if first && cached {
                 return Ok(StreamEnd {
                     sock,
@@ -549,6 +555,14 @@ fn short(got: u64, want: u64) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether a read error means the peer closed or reset the stream.
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// The next header, or None on a clean close before its first byte.
