@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """kftp mirror --tls of N x 4 KiB files to and from kftpd: before/after interleaved.
 
-usage: bench.py BEFORE_DIR AFTER_DIR ROUNDS [N] [extra mirror args...]
+usage: tls-cache-bench.py BEFORE_DIR AFTER_DIR ROUNDS [N] [extra mirror args...]
 Each variant runs its own kftpd (its own binary) and its own kftp. Per run: wall time,
 server CPU (utime+stime of the kftpd process from /proc, all threads), client CPU
 (RUSAGE_CHILDREN of the kftp process)."""
