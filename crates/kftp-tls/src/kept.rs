@@ -212,6 +212,54 @@ mod tests {
         assert_eq!(back[0].records, 7);
     }
 
+    /// What rustls decrypted past what a reader took (the next transfer's bytes, read
+    /// ahead with the last EOD) makes the stream not idle and stays in it: the next read
+    /// gets it. Once read, the stream is idle again; the peer's close_notify ends that.
+    #[tokio::test]
+    async fn a_kept_tls_stream_keeps_what_rustls_read_ahead() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let server = crate::ServerTls::load_or_generate(dir.path(), &["localhost".into()])
+            .unwrap()
+            .config();
+        let client = crate::client_config(&crate::ClientTlsOptions {
+            insecure: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let (c, s) = tokio::join!(
+            async {
+                let t = TcpStream::connect(addr).await.unwrap();
+                let c = tokio_rustls::TlsConnector::from(client);
+                c.connect(name, t).await.unwrap()
+            },
+            async {
+                let (t, _) = l.accept().await.unwrap();
+                let a = tokio_rustls::TlsAcceptor::from(server);
+                a.accept(t).await.unwrap()
+            }
+        );
+        let (mut c, mut s) = (MaybeTls::Tls(Box::new(c)), MaybeTls::Tls(Box::new(s)));
+        // One record: "first" is this transfer's end, "second" the next one's start.
+        s.write_all(b"firstsecond").await.unwrap();
+        s.flush().await.unwrap();
+        let mut got = [0u8; 5];
+        c.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"first");
+        assert!(!idle(&mut c), "rustls holds the next transfer's bytes");
+        let mut next = [0u8; 6];
+        c.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"second", "they stayed with the stream");
+        assert!(idle(&mut c));
+        assert!(idle(&mut s));
+        s.shutdown().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!idle(&mut c), "the peer's close_notify");
+    }
+
     #[tokio::test]
     async fn quiet_sees_bytes_and_close_without_taking_them() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
