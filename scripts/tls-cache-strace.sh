@@ -3,7 +3,7 @@
 # usage: tls-cache-strace.sh NAME BIN_DIR [N]
 # syscalls of kftpd per file: kftp mirror --tls --parallel 1 of N x 4 KiB down and up, under strace -c -f
 set -e
-V=$1; B=$2; N=${3:-500}; W=/tmp/tlsc/st/$V
+V=$1; B=$2; N=${3:-500}; W=${WORK:-/tmp/tls-cache-strace}/$V
 rm -rf $W; mkdir -p $W/root/site $W/src; chmod 777 $W/root
 i=0; while [ $i -lt $N ]; do head -c 4096 /dev/urandom > $W/src/f$i.bin; i=$((i+1)); done
 cp $W/src/* $W/root/site/
