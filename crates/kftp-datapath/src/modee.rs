@@ -38,7 +38,8 @@ pub enum Sink<W> {
     /// Plain TCP.
     Tcp(TcpStream),
     /// TLS in the kernel (`PROT P` where the kernel took the keys): headers and bytes go
-    /// as on `Tcp` and the kernel makes the records. Never kept in a plain stream cache;
+    /// as on `Tcp` and the kernel makes the records. Kept between transfers only beside
+    /// other TLS streams (`kftp_tls::kept`, never in a plain cache);
     /// it ends with [`KtlsStream::shutdown`] (the kernel's `close_notify`).
     Ktls(KtlsStream),
     /// rustls or anything else that is not a bare socket.
