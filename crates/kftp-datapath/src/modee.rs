@@ -38,7 +38,8 @@ pub enum Sink<W> {
     /// Plain TCP.
     Tcp(TcpStream),
     /// TLS in the kernel (`PROT P` where the kernel took the keys): headers and bytes go
-    /// as on `Tcp` and the kernel makes the records. Never kept in a plain stream cache;
+    /// as on `Tcp` and the kernel makes the records. Kept between transfers only beside
+    /// other TLS streams (`kftp_tls::kept`, never in a plain cache);
     /// it ends with [`KtlsStream::shutdown`] (the kernel's `close_notify`).
     Ktls(KtlsStream),
     /// rustls or anything else that is not a bare socket.
@@ -464,7 +465,13 @@ async fn recv_stream<S: Source>(
     let mut first = true;
     let mut buf = copy::recv_buf(tuning);
     loop {
-        let Some(h) = read_header(&mut sock).await? else {
+        let next = match read_header(&mut sock).await {
+            // A kept TLS stream its sender dropped without close_notify (rustls says
+            // UnexpectedEof) or reset is as unused as a plain one it closed.
+            Err(e) if first && cached && gone(&e) => None,
+            r => r?,
+        };
+        let Some(h) = next else {
             if first && cached {
                 return Ok(StreamEnd {
                     sock,
@@ -549,6 +556,14 @@ fn short(got: u64, want: u64) -> io::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Whether a read error means the peer closed or reset the stream.
+fn gone(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset
+    )
 }
 
 /// The next header, or None on a clean close before its first byte.

@@ -161,6 +161,24 @@ pub enum Command {
     Stou(Option<String>),
     /// APPE path
     Appe(String),
+    /// ERET P offset size path: GridFTP's partial retrieve (GFD.20), the bytes
+    /// `[offset, offset + size)` of the file sent as a file of their own
+    Eret {
+        /// First byte of the part.
+        offset: u64,
+        /// Bytes from there (fewer when the file ends first).
+        size: u64,
+        /// The file.
+        path: String,
+    },
+    /// ESTO A offset path: GridFTP's adjusted store (GFD.20), the data written from
+    /// `offset` on
+    Esto {
+        /// Where the data's first byte goes.
+        offset: u64,
+        /// The file.
+        path: String,
+    },
     /// ALLO n [R m]
     Allo(u64),
     /// REST offset (REST STREAM, RFC 3659), or in MODE E a GridFTP range list
@@ -271,6 +289,8 @@ impl Command {
             Stor(_) => "STOR",
             Stou(_) => "STOU",
             Appe(_) => "APPE",
+            Eret { .. } => "ERET",
+            Esto { .. } => "ESTO",
             Allo(_) => "ALLO",
             Rest(_) => "REST",
             Rnfr(_) => "RNFR",
@@ -350,6 +370,8 @@ impl Command {
             Stru(c) | Mode(c) => with(&c.to_string()),
             Allo(n) | Pbsz(n) => with(&n.to_string()),
             Rest(r) => with(&r.format()),
+            Eret { offset, size, path } => format!("{v} P {offset} {size} {path}"),
+            Esto { offset, path } => format!("{v} A {offset} {path}"),
             Mfmt(t, p) => format!("{v} {} {p}", crate::time::format_mdtm(*t)),
             Opts(name, arg) => match arg {
                 Some(a) => format!("{v} {name} {a}"),

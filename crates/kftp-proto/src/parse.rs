@@ -137,6 +137,8 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         "STOR" => Command::Stor(need!("STOR")),
         "STOU" => Command::Stou(opt),
         "APPE" => Command::Appe(need!("APPE")),
+        "ERET" => parse_eret(&need!("ERET"))?,
+        "ESTO" => parse_esto(&need!("ESTO"))?,
         "ALLO" => Command::Allo(parse_allo(&need!("ALLO"))?),
         "REST" => Command::Rest(
             crate::modee::Restart::parse(&need!("REST"))
@@ -393,6 +395,55 @@ fn parse_xhash(
 /// buffered.
 pub const MAX_STRIPES: usize = 16;
 
+/// `ERET P <offset> <size> <path>` (GFD.20): only the partial-retrieve mode `P` exists.
+fn parse_eret(a: &str) -> Result<Command, ParseError> {
+    let mut it = a.splitn(4, ' ');
+    let mode = it.next().unwrap_or("");
+    if !mode.eq_ignore_ascii_case("P") {
+        return Err(ParseError::UnsupportedParameter {
+            verb: "ERET",
+            param: mode.to_string(),
+        });
+    }
+    let malformed = || bad("ERET", "expected P, an offset, a size and a path");
+    let offset = it
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(malformed)?;
+    let size = it
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(malformed)?;
+    let path = it.next().filter(|p| !p.is_empty()).ok_or_else(malformed)?;
+    Ok(Command::Eret {
+        offset,
+        size,
+        path: path.to_string(),
+    })
+}
+
+/// `ESTO A <offset> <path>` (GFD.20): only the adjusted-store mode `A` exists.
+fn parse_esto(a: &str) -> Result<Command, ParseError> {
+    let mut it = a.splitn(3, ' ');
+    let mode = it.next().unwrap_or("");
+    if !mode.eq_ignore_ascii_case("A") {
+        return Err(ParseError::UnsupportedParameter {
+            verb: "ESTO",
+            param: mode.to_string(),
+        });
+    }
+    let malformed = || bad("ESTO", "expected A, an offset and a path");
+    let offset = it
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(malformed)?;
+    let path = it.next().filter(|p| !p.is_empty()).ok_or_else(malformed)?;
+    Ok(Command::Esto {
+        offset,
+        path: path.to_string(),
+    })
+}
+
 /// SPOR's argument: one to [`MAX_STRIPES`] `h1,h2,h3,h4,p1,p2`, separated by spaces.
 fn parse_spor(arg: &str) -> Result<Vec<SocketAddr>, ParseError> {
     let mut out = Vec::new();
@@ -435,6 +486,21 @@ mod tests {
             ("MODE B", Command::Mode('B')),
             ("MODE E", Command::Mode('E')),
             ("REST 100", Command::Rest(Restart::Offset(100))),
+            (
+                "ERET P 10 20 a b.bin",
+                Command::Eret {
+                    offset: 10,
+                    size: 20,
+                    path: "a b.bin".into(),
+                },
+            ),
+            (
+                "esto a 1000000 /up.bin",
+                Command::Esto {
+                    offset: 1_000_000,
+                    path: "/up.bin".into(),
+                },
+            ),
             (
                 "REST 0-10,20-30",
                 Command::Rest(Restart::Ranges(Ranges::parse("0-10,20-30").unwrap())),

@@ -11,6 +11,8 @@
 //!   connections resume the control session.
 //! - [`bulk`]: [`BulkRead`], an upload's plaintext from large socket reads (rustls alone
 //!   reads 4 KiB per syscall).
+//! - [`kept`]: MODE E streams under `PROT P` kept between transfers: liveness without
+//!   consuming, the record budget of a reused kTLS key, the clean end.
 //! - [`fingerprint`]: SHA-256 certificate fingerprints, printed `AA:BB:..`, parsed from that
 //!   form or plain hex.
 //! - [`ktls`]: turning a finished rustls stream into a kTLS socket (TX) when the kernel can,
@@ -56,6 +58,7 @@
 pub mod bulk;
 pub mod client;
 pub mod fingerprint;
+pub mod kept;
 pub mod ktls;
 pub mod send;
 pub mod server;

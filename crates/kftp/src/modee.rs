@@ -18,11 +18,15 @@
 //! kernel's `close_notify`; elsewhere rustls and the copy loop. Downloads are read by
 //! rustls, as in MODE S.
 //!
-//! Plain streams outlive a transfer (EOD without the close bit, as GridFTP servers keep
-//! theirs): the next get reads the server's cached streams without EPRT, the next put
-//! writes to the same streams without EPSV, so a run of files costs no new connections.
-//! Streams the server has closed meanwhile are dropped first (and new ones made); `MODE S`
-//! and the end of the session close them.
+//! Streams outlive a transfer (EOD without the close bit, as GridFTP servers keep theirs),
+//! plain and TLS alike: the next get reads the server's cached streams without EPRT, the
+//! next put writes to the same streams without EPSV, so a run of files costs no new
+//! connections and no TLS handshakes. A kept kTLS upload stream stays in the kernel; a
+//! rustls one keeps its state, and a download stream what rustls read past its EOD.
+//! Streams the server has closed meanwhile are dropped first (and new ones made: checked
+//! without consuming a byte, [`kftp_tls::kept`]); so are TLS streams whose keys near their
+//! record limit. `MODE S`, a change of PROT and the end of the session close them (TLS
+//! ones with close_notify).
 //!
 //! `get -c` and `put -c` resume here too: `REST n` (GridFTP servers and kftpd read it as
 //! the range `0-n`), then only the rest travels, as blocks written at their offsets.
@@ -31,9 +35,10 @@ use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
 use crate::stream::Stream;
 use crate::transfer::{stall_guard, GetTarget, TransferOptions, TransferReport};
-use kftp_datapath::modee::{alive, recv_blocks, send_blocks, Accept, RecvLimits, Sink};
+use kftp_datapath::modee::{recv_blocks, send_blocks, Accept, RecvLimits, Sink};
 use kftp_proto::modee::{format_retr_opts, parse_range_marker, PerfMarker, Ranges};
 use kftp_proto::{Command, Reply, TransferType};
+use kftp_tls::kept::{self, Kept};
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -56,16 +61,36 @@ pub const AUTO_RTT: Duration = Duration::from_millis(10);
 /// choice; within 3 % of eight at 50 ms RTT in run 5, with half the connections).
 pub const AUTO_STREAMS: u32 = 4;
 
-/// Plain streams kept between MODE E transfers of one session.
-#[derive(Debug, Default)]
+/// Streams kept between MODE E transfers of one session, all made under one PROT.
+#[derive(Default)]
 pub struct Cache {
     /// After a get: our listener (the server's PORT target) and the server's streams.
     pub(crate) recv: Option<(TcpListener, Vec<Stream>)>,
-    /// After a put: our streams to the server's passive port.
-    pub(crate) send: Vec<TcpStream>,
+    /// After a put: our streams to the server's passive port (plain, kTLS or rustls).
+    pub(crate) send: Vec<Kept<Stream>>,
     /// The `Parallelism` last set with OPTS RETR: the server keeps it until MODE S, so a
     /// run of gets asks once (a round trip saved per small file).
     retr_parallelism: Option<u32>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("recv", &self.recv.as_ref().map(|(_, v)| v.len()))
+            .field("send", &self.send.len())
+            .field("retr_parallelism", &self.retr_parallelism)
+            .finish()
+    }
+}
+
+/// A dropped cache (MODE S, PROT, the end of the session) ends its TLS streams with
+/// close_notify.
+impl Drop for Cache {
+    fn drop(&mut self) {
+        let recv = self.recv.take().map(|(_, v)| v).unwrap_or_default();
+        let send = kept::split(std::mem::take(&mut self.send)).0;
+        kept::close_later(send, recv);
+    }
 }
 
 /// What the server's `111`/`112` markers said during this session's MODE E transfers.
@@ -111,25 +136,6 @@ pub fn streams_for_rtt(rtt: Duration) -> u32 {
     }
 }
 
-/// After an upload's blocks: the plain streams, kept for the next put; TLS streams end
-/// with close_notify (sent by the kernel on a kTLS stream), so the server sees a clean end
-/// of each.
-pub(crate) async fn keep_plain(socks: Vec<Sink<Stream>>) -> Vec<TcpStream> {
-    let mut keep = Vec::new();
-    for s in socks {
-        match s {
-            Sink::Tcp(t) => keep.push(t),
-            Sink::Ktls(k) => {
-                let _ = k.shutdown().await;
-            }
-            Sink::Stream(mut s) => {
-                let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
-            }
-        }
-    }
-    keep
-}
-
 /// Opens one stream to the server's passive port.
 pub(crate) async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Result<TcpStream> {
     let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
@@ -140,9 +146,9 @@ pub(crate) async fn connect(addr: std::net::SocketAddr, timeout: Duration) -> Re
     Ok(s)
 }
 
-/// A plain stream the peer has not closed (TLS streams are never cached).
-pub(crate) fn live(s: &Stream) -> bool {
-    matches!(s, Stream::Plain(t) if alive(t))
+/// A kept download stream the server has not closed and sent nothing on since.
+pub(crate) fn live(s: &mut Stream) -> bool {
+    kept::idle(s)
 }
 
 impl Client {
@@ -215,7 +221,7 @@ impl Client {
     pub fn cached_streams(&self) -> Vec<std::net::SocketAddr> {
         let c = &self.mode_e_cache;
         let recv = c.recv.iter().flat_map(|(_, v)| v.iter().map(|s| s.tcp()));
-        recv.chain(c.send.iter())
+        recv.chain(c.send.iter().map(|k| k.tcp()))
             .filter_map(|t| t.local_addr().ok())
             .collect()
     }
@@ -228,16 +234,47 @@ impl Client {
         }
     }
 
-    /// The streams an upload of `len` bytes sends its blocks on: plain TCP (sendfile), or
-    /// TLS under PROT P (each handshake within `timeout`), in the order the server accepted
-    /// them; a TLS stream's keys go to the kernel where it takes them (sendfile again).
+    /// The download streams kept from the last get, when every one is still usable under
+    /// the PROT now in force (checked while no RETR is outstanding: later, the next file's
+    /// blocks may already be waiting on them); otherwise none (closed).
+    pub(crate) fn take_recv_cache(&mut self) -> Option<(TcpListener, Vec<Stream>)> {
+        let tls = self.data_tls;
+        let (l, mut s) = self.mode_e_cache.recv.take()?;
+        if !s.is_empty() && s.iter_mut().all(|s| s.is_tls() == tls && live(s)) {
+            return Some((l, s));
+        }
+        kept::close_later(Vec::<Sink<Stream>>::new(), s);
+        None
+    }
+
+    /// The upload streams kept from the last put, when every one may carry `bytes` more
+    /// under the PROT now in force (the server has not closed it, its keys have room);
+    /// otherwise none (closed).
+    pub(crate) fn take_send_cache(&mut self, bytes: u64) -> Vec<Kept<Stream>> {
+        let k = std::mem::take(&mut self.mode_e_cache.send);
+        let tls = self.data_tls;
+        if k.iter()
+            .all(|k| k.is_tls() == tls && kept::usable(k, bytes, 1))
+        {
+            return k;
+        }
+        kept::close_later(kept::split(k).0, Vec::<Stream>::new());
+        Vec::new()
+    }
+
+    /// The streams an upload of `len` bytes sends its blocks on: the `kept` ones, then the
+    /// new `tcp` ones, plain (sendfile) or TLS under PROT P (each handshake within
+    /// `timeout`, after the `150`), in the order the server accepted them; a new TLS
+    /// stream's keys go to the kernel where it takes them (sendfile again). Also each
+    /// stream's record count, for [`kept::rejoin`].
     pub(crate) async fn send_sinks(
         &self,
+        kept: Vec<Kept<Stream>>,
         tcp: Vec<TcpStream>,
         len: u64,
         timeout: Duration,
-    ) -> Result<Vec<Sink<Stream>>> {
-        let mut socks = Vec::with_capacity(tcp.len());
+    ) -> Result<(Vec<Sink<Stream>>, Vec<u64>)> {
+        let (mut socks, mut counts) = kept::split(kept);
         for s in tcp {
             socks.push(if self.data_tls {
                 let s = tokio::time::timeout(timeout, self.wrap(s))
@@ -255,8 +292,9 @@ impl Client {
             } else {
                 Sink::Tcp(s)
             });
+            counts.push(0);
         }
-        Ok(socks)
+        Ok((socks, counts))
     }
 
     /// Accepts the server's streams on `listener` for a download: only from the control
@@ -356,9 +394,9 @@ impl Client {
         self.retr_parallelism(n, &what).await?;
         // The server reuses its streams when no new PORT comes, and connects any it lacks
         // to the old target, our listener.
-        let (mut listener, mut cached) = match self.mode_e_cache.recv.take() {
-            Some((l, s)) if !s.is_empty() && s.iter().all(live) => (l, s),
-            _ => (self.active_listener().await?, Vec::new()),
+        let (mut listener, mut cached) = match self.take_recv_cache() {
+            Some(c) => c,
+            None => (self.active_listener().await?, Vec::new()),
         };
         let retr = Command::Retr(remote.into());
         self.rest(offset, &what).await?;
@@ -393,7 +431,11 @@ impl Client {
             Err(e) => return Err(self.final_error(&what, e).await),
         };
         self.finish_blocks(&what).await?;
-        let keep: Vec<Stream> = got.reusable.into_iter().filter(live).collect();
+        let keep: Vec<Stream> = got
+            .reusable
+            .into_iter()
+            .filter_map(|mut s| live(&mut s).then_some(s))
+            .collect();
         if !keep.is_empty() {
             self.mode_e_cache.recv = Some((listener, keep));
         }
@@ -463,17 +505,17 @@ impl Client {
         progress: &AtomicU64,
     ) -> Result<TransferReport> {
         let what = format!("put {remote}");
-        if self.tickets_short(streams as usize) {
+        // The server reads its cached streams when no new PASV comes.
+        let mut kept = self.take_send_cache(len - offset.min(len));
+        // Only new TLS streams use up tickets (the refill's listing closes no kept upload
+        // stream: there is none).
+        if kept.is_empty() && self.tickets_short(streams as usize) {
             self.refill_tickets().await;
         }
         self.block_mode().await?;
         let timeout = self.ctl.timeout();
-        // The server reads its cached streams when no new PASV comes.
-        let mut tcp: Vec<TcpStream> = std::mem::take(&mut self.mode_e_cache.send);
-        if !tcp.iter().all(alive) {
-            tcp.clear();
-        }
-        let want = if tcp.is_empty() {
+        let mut tcp: Vec<TcpStream> = Vec::new();
+        let want = if kept.is_empty() {
             streams.clamp(1, MAX_STREAMS) as usize
         } else {
             0
@@ -494,7 +536,10 @@ impl Client {
             // The server no longer reads the cached streams (425): new ones, once (the
             // refused STOR used up the REST).
             let addr = self.passive_addr().await?;
-            tcp.clear();
+            kept::close_later(
+                kept::split(std::mem::take(&mut kept)).0,
+                Vec::<Stream>::new(),
+            );
             for _ in 0..streams.clamp(1, MAX_STREAMS) {
                 tcp.push(connect(addr, timeout).await?);
             }
@@ -503,11 +548,11 @@ impl Client {
         }
         // TLS after the 150, as for a MODE S data connection: the server accepts the
         // streams (in the order they connected) once the transfer has started.
-        let socks = self.send_sinks(tcp, len, timeout).await?;
+        let (socks, counts) = self.send_sinks(kept, tcp, len, timeout).await?;
         let tuning = self.opts.tuning.clone();
-        let close = self.data_tls;
+        // No close bit: the streams, plain or TLS, are kept for the next put.
         let sent = stall_guard(
-            send_blocks(file, offset, len, socks, close, &tuning, progress),
+            send_blocks(file, offset, len, socks, false, &tuning, progress),
             progress,
             timeout,
         )
@@ -517,7 +562,7 @@ impl Client {
             Ok(s) => s,
             Err(e) => return Err(self.final_error(&what, e).await),
         };
-        let keep = keep_plain(socks).await;
+        let keep = kept::rejoin(socks, counts, len - offset.min(len), 1);
         self.finish_blocks(&what).await?;
         self.mode_e_cache.send = keep;
         // The local modification time, as a MODE S put keeps it (MFMT, where offered).
@@ -550,7 +595,8 @@ impl Client {
     pub(crate) async fn stream_mode(&mut self) -> Result<()> {
         self.ctl.cmd_ok(&Command::Mode('S'), "MODE S").await?;
         self.mode_e = false;
-        // The server closes its cached streams on MODE S; so do we.
+        // The server closes its cached streams on MODE S; so do we (TLS ones with
+        // close_notify, as the cache is dropped).
         self.mode_e_cache = Cache::default();
         Ok(())
     }

@@ -20,9 +20,11 @@
 //! - Only a broken control connection ends the run; every file in flight is then reported
 //!   failed with it.
 //!
-//! Under PROT P no stream is cached, so every file carries its own EPRT (downloads: the
-//! same listener) or EPSV (uploads) in the pipeline, and uploads stop the window to top up
-//! TLS tickets when too few are left for the streams in flight.
+//! Under PROT P the same holds: TLS streams are kept across files as plain ones are
+//! ([`kftp_tls::kept`]), so only the first file (and one sent again after a failure)
+//! carries an EPRT or EPSV and new handshakes; a download's reader stops at its EOD, and
+//! the next file's blocks that rustls already read stay with the stream. Uploads stop the
+//! window to top up TLS tickets only before new streams, when too few are left.
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
@@ -32,6 +34,7 @@ use crate::stream::Stream;
 use crate::transfer::{stall_guard, temp_path, RemoveOnDrop, TransferReport};
 use kftp_datapath::modee::{recv_blocks, send_blocks, RecvLimits};
 use kftp_proto::{Command, Reply};
+use kftp_tls::kept::{self, Kept};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::PathBuf;
@@ -93,10 +96,6 @@ struct GetFlight {
     tmp: (File, RemoveOnDrop),
     mdtm: bool,
     port: bool,
-    /// Under PROT P, the listener this file's EPRT named: the next file's streams connect
-    /// (and start their handshakes) while this one's are still read, and must not be
-    /// taken for this file's.
-    own: Option<TcpListener>,
     tries: u8,
 }
 
@@ -135,16 +134,15 @@ impl Client {
         self.retr_parallelism(n, "get").await?;
         // Streams kept from an earlier get are checked now, while no RETR is outstanding
         // (later, the next file's blocks may already be waiting on them).
-        let (listener, mut streams) = match self.mode_e_cache.recv.take() {
-            Some((l, s)) if !s.is_empty() && s.iter().all(crate::modee::live) => (l, s),
-            _ => (self.active_listener().await?, Vec::new()),
+        let (listener, mut streams) = match self.take_recv_cache() {
+            Some(c) => c,
+            None => (self.active_listener().await?, Vec::new()),
         };
         let addr = listener
             .local_addr()
             .map_err(|e| Error::local("the MODE E listener", e))?;
-        let tls = self.data_tls;
-        // The first file uses the PORT just sent or the cached streams; under PROT P every
-        // later one sends its own (TLS streams are not cached).
+        // The first file uses the PORT just sent or the cached streams, and so do the
+        // later ones, plain or TLS, until a failure closes them.
         let mut need_port = false;
         let mut retry: VecDeque<GetFlight> = VecDeque::new();
         let mut expect: VecDeque<GetFlight> = VecDeque::new();
@@ -164,18 +162,8 @@ impl Client {
                 };
                 let mut flight = flight;
                 flight.mdtm = flight.file.mtime.is_none() && self.features.mdtm;
-                flight.port = std::mem::replace(&mut need_port, tls);
-                flight.own = None;
-                let mut to = addr;
-                let sent = async {
-                    if flight.port && tls {
-                        let (l, a) = self.bind_active().await?;
-                        flight.own = Some(l);
-                        to = a;
-                    }
-                    self.send_get(&flight, to).await
-                }
-                .await;
+                flight.port = std::mem::take(&mut need_port);
+                let sent = self.send_get(&flight, addr).await;
                 if let Err(e) = sent {
                     failed = Some(e);
                     expect.push_back(flight);
@@ -260,7 +248,7 @@ impl Client {
         }
         let started = Instant::now();
         let counter = run.progress.begin(&f.file.remote, f.file.size, 0);
-        let accept = self.accept_streams(f.own.as_ref().unwrap_or(listener))?;
+        let accept = self.accept_streams(listener)?;
         let limits = RecvLimits {
             max_streams: MAX_STREAMS as usize,
             max_end: u64::MAX,
@@ -281,11 +269,7 @@ impl Client {
         let result = match got {
             Ok(got) => match self.finish_blocks(&what).await {
                 Ok(_) => {
-                    streams.extend(
-                        got.reusable
-                            .into_iter()
-                            .filter(|s| matches!(s, Stream::Plain(_))),
-                    );
+                    streams.extend(got.reusable);
                     complete_get(f.tmp, &f.file, got.bytes, started)
                 }
                 Err(e) if e.server_reply().is_some() => Err(e),
@@ -321,18 +305,18 @@ impl Client {
     /// file's result goes to `run.done`; the error returned is one that ended the run.
     pub async fn put_pipelined(&mut self, mut run: Run<'_, PutFile>) -> Result<()> {
         let n = self.streams.clamp(1, MAX_STREAMS) as usize;
-        if self.tickets_short(n) {
+        let mut streams = Streams {
+            kept: self.take_send_cache(0),
+            fresh: Vec::new(),
+        };
+        let tls = self.data_tls;
+        // No cached streams: the first file gets its passive port in the pipeline too.
+        let mut need_pasv = streams.kept.is_empty();
+        if need_pasv && self.tickets_short(n) {
             self.refill_tickets().await;
         }
         self.block_mode().await?;
         let timeout = self.ctl.timeout();
-        let mut streams: Vec<TcpStream> = std::mem::take(&mut self.mode_e_cache.send);
-        if !streams.iter().all(kftp_datapath::modee::alive) {
-            streams.clear();
-        }
-        let tls = self.data_tls;
-        // No cached streams: the first file gets its passive port in the pipeline too.
-        let mut need_pasv = streams.is_empty();
         let mut retry: VecDeque<PutFlight> = VecDeque::new();
         let mut expect: VecDeque<Expect<PutFlight>> = VecDeque::new();
         let mut failed: Option<Error> = None;
@@ -347,16 +331,16 @@ impl Client {
                     .iter()
                     .filter(|e| matches!(e, Expect::File(_)))
                     .count();
-                // Each TLS stream resumes on a ticket kftpd does not replace on uploads:
-                // stop filling when the next file's streams could not resume, and top the
-                // store up once the window is empty.
-                if tls && self.tickets_short(n * (in_flight + 1)) {
+                // Each new TLS stream resumes on a ticket kftpd does not replace on
+                // uploads: before a file that needs new streams, stop filling when they
+                // could not resume, and top the store up once the window is empty (its
+                // listing's MODE S closes the kept streams: the file has new ones).
+                if tls && need_pasv && self.tickets_short(n * (in_flight + 1)) {
                     if !expect.is_empty() {
                         break;
                     }
                     self.refill_tickets().await;
                     self.block_mode().await?;
-                    need_pasv = true;
                 }
                 let mut flight = match retry.pop_front() {
                     Some(f) => f,
@@ -368,7 +352,10 @@ impl Client {
                         None => break,
                     },
                 };
-                flight.pasv = std::mem::replace(&mut need_pasv, tls);
+                if !need_pasv && !streams.room_for(&expect, flight.len) {
+                    need_pasv = true;
+                }
+                flight.pasv = std::mem::take(&mut need_pasv);
                 let sent = async {
                     if flight.pasv {
                         self.ctl.send(&self.passive_command()).await?;
@@ -436,7 +423,8 @@ impl Client {
             }
             return Err(e);
         }
-        self.mode_e_cache.send = streams;
+        // Streams connected for a file that was refused are not kept.
+        self.mode_e_cache.send = streams.take().0;
         Ok(())
     }
 
@@ -445,20 +433,20 @@ impl Client {
     async fn finish_put(
         &mut self,
         mut f: PutFlight,
-        streams: &mut Vec<TcpStream>,
+        streams: &mut Streams,
         timeout: Duration,
         run: &mut Run<'_, PutFile>,
     ) -> Result<(Step<PutFlight>, Option<Command>)> {
         let what = format!("put {}", f.file.remote);
         if f.pasv {
             let r = self.ctl.read_reply().await?;
-            // New streams for this file; the old ones (if any) the server no longer reads.
-            streams.clear();
+            // New streams for this file; the old ones (if any) the server no longer needs.
+            streams.close();
             match self.passive_target(&r) {
                 Ok(addr) => {
                     for _ in 0..self.streams.clamp(1, MAX_STREAMS) {
                         match connect(addr, timeout).await {
-                            Ok(s) => streams.push(s),
+                            Ok(s) => streams.fresh.push(s),
                             Err(e) => {
                                 tracing::debug!(error = %e, "{what}: MODE E stream");
                                 break;
@@ -481,12 +469,12 @@ impl Client {
         let started = Instant::now();
         let counter = run.progress.begin(&f.file.remote, Some(f.len), 0);
         let sent = self
-            .send_file_blocks(&f, std::mem::take(streams), timeout, &counter)
+            .send_file_blocks(&f, streams.take(), timeout, &counter)
             .await;
         let result = match sent {
             Ok((keep, bytes, path)) => match self.finish_blocks(&what).await {
                 Ok(_) => {
-                    *streams = keep;
+                    streams.kept = keep;
                     Ok(TransferReport {
                         bytes,
                         skipped: 0,
@@ -512,30 +500,30 @@ impl Client {
         Ok((finished(run, &remote, f.file, result), mfmt))
     }
 
-    /// Sends one upload's blocks over `tcp` (TLS after the `150` under PROT P); the plain
-    /// streams to keep, the bytes and the path used.
+    /// Sends one upload's blocks over the kept streams and the new `tcp` ones (TLS after
+    /// the `150` under PROT P); the streams to keep, the bytes and the path used.
     async fn send_file_blocks(
         &self,
         f: &PutFlight,
-        tcp: Vec<TcpStream>,
+        (kept, tcp): (Vec<Kept<Stream>>, Vec<TcpStream>),
         timeout: Duration,
         counter: &std::sync::atomic::AtomicU64,
-    ) -> Result<(Vec<TcpStream>, u64, kftp_datapath::PathUsed)> {
+    ) -> Result<(Vec<Kept<Stream>>, u64, kftp_datapath::PathUsed)> {
         let what = format!("put {}", f.file.remote);
-        if tcp.is_empty() {
+        if kept.is_empty() && tcp.is_empty() {
             return Err(Error::new(
                 ErrorKind::Network,
                 format!("{what}: no MODE E stream to the server"),
             ));
         }
-        let socks = self.send_sinks(tcp, f.len, timeout).await?;
+        let (socks, counts) = self.send_sinks(kept, tcp, f.len, timeout).await?;
         let (socks, outcome) = stall_guard(
             send_blocks(
                 &f.handle,
                 0,
                 f.len,
                 socks,
-                self.data_tls,
+                false,
                 &self.opts.tuning,
                 counter,
             ),
@@ -544,8 +532,49 @@ impl Client {
         )
         .await
         .map_err(|e| Error::net(what, e))?;
-        let keep = crate::modee::keep_plain(socks).await;
-        Ok((keep, outcome.bytes, outcome.path))
+        Ok((
+            kept::rejoin(socks, counts, f.len, 1),
+            outcome.bytes,
+            outcome.path,
+        ))
+    }
+}
+
+/// An upload run's streams: those kept from earlier files (TLS ones past their
+/// handshake), and new TCP connections whose handshakes wait for their file's `150`.
+struct Streams {
+    kept: Vec<Kept<Stream>>,
+    fresh: Vec<TcpStream>,
+}
+
+impl Streams {
+    /// Both, for the next file (which keeps what comes back in `kept`).
+    fn take(&mut self) -> (Vec<Kept<Stream>>, Vec<TcpStream>) {
+        (
+            std::mem::take(&mut self.kept),
+            std::mem::take(&mut self.fresh),
+        )
+    }
+
+    /// Whether the kept streams' keys have room for a file of `len` after the files in
+    /// flight (counted from above: as if all were still to go on these streams). When
+    /// not, the file brings new streams, and its EPSV retires these.
+    fn room_for(&self, in_flight: &VecDeque<Expect<PutFlight>>, len: u64) -> bool {
+        let (bytes, files) = in_flight
+            .iter()
+            .filter_map(|e| match e {
+                Expect::File(f) => Some(f.len),
+                Expect::Mfmt => None,
+            })
+            .fold((len, 1usize), |(b, n), l| (b.saturating_add(l), n + 1));
+        // Each file: its blocks, a header and a short record each, EOD (`kept::records`).
+        self.kept.iter().all(|k| k.room_for(bytes, 3 * files))
+    }
+
+    /// Closes them all (TLS ones with close_notify): the next file has new ones.
+    fn close(&mut self) {
+        let (kept, _fresh) = self.take();
+        kept::close_later(kept::split(kept).0, Vec::<Stream>::new());
     }
 }
 
@@ -583,7 +612,6 @@ fn start_get(file: GetFile, run: &mut Run<'_, GetFile>) -> Option<GetFlight> {
             tmp: (h, RemoveOnDrop(Some(tmp))),
             mdtm: false,
             port: false,
-            own: None,
             tries: 0,
         }),
         Err(e) => {

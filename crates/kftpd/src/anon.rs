@@ -74,7 +74,10 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             }
             Ok(())
         }
+        // An adjusted store is a resumed upload (REST n + STOR), which anonymous users
+        // may not make.
         Command::Stou(_)
+        | Command::Esto { .. }
         | Command::Appe(_)
         | Command::Dele(_)
         | Command::Rmd(_)
@@ -86,6 +89,7 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
             Err(read_only())
         }
         Command::Retr(a)
+        | Command::Eret { path: a, .. }
         | Command::Size(a)
         | Command::Mdtm(a)
         | Command::Hash(a)

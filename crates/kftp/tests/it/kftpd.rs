@@ -31,6 +31,16 @@ impl Kftpd {
         Self::start_with(listen, tls, false, &[])
     }
 
+    /// A server whose account is made with extra `kftpd user add` options (a quota).
+    pub fn start_account(tls: bool, account: &[&str]) -> Option<Kftpd> {
+        Self::start_full("127.0.0.1:0", tls, false, &[], account)
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        self._srv.log_text()
+    }
+
     /// A server with extra flags (unprivileged, so pipelined runs work as in `pipeline.rs`).
     pub fn start_flags(tls: bool, flags: &[&str]) -> Option<Kftpd> {
         Self::start_with("127.0.0.1:0", tls, true, flags)
@@ -43,6 +53,16 @@ impl Kftpd {
     }
 
     fn start_with(listen: &str, tls: bool, unprivileged: bool, flags: &[&str]) -> Option<Kftpd> {
+        Self::start_full(listen, tls, unprivileged, flags, &[])
+    }
+
+    fn start_full(
+        listen: &str,
+        tls: bool,
+        unprivileged: bool,
+        flags: &[&str],
+        account: &[&str],
+    ) -> Option<Kftpd> {
         let Some(bin) = kftp_testkit::kftpd_bin() else {
             crate::vsftpd::skip(
                 "kftpd binary not built beside the tests (run cargo test --workspace)",
@@ -54,6 +74,7 @@ impl Kftpd {
         let mut add = Command::new(&bin)
             .args(["user", "add", USER, "--password-stdin", "--users"])
             .arg(dir.path().join("users.toml"))
+            .args(account)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

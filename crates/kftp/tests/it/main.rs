@@ -8,6 +8,7 @@ mod kftpd;
 mod library;
 mod markers;
 mod modee;
+mod modee_tls;
 mod pipeline;
 mod suite;
 mod vsftpd;

@@ -50,6 +50,9 @@ pub fn feat(s: &Session) -> Answer {
         // GridFTP clients look for PARALLEL before using MODE E with several streams.
         lines.push("PARALLEL".into());
     }
+    // GridFTP's partial retrieve and adjusted store (MODE S; commands/extended.rs).
+    lines.push("ERET".into());
+    lines.push("ESTO".into());
     lines.push(format!("MLST {}", s.mlst_facts.feat()));
     lines.push(format!("HASH {}", hashes.join(";")));
     lines.push("End".into());
@@ -96,12 +99,12 @@ pub fn opts(s: &mut Session, name: &str, arg: Option<&str>) -> Answer {
 }
 
 const VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT",
-    "HASH", "HELP", "HOST", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP",
-    "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "RANG", "REIN", "REST", "RETR",
-    "RMD", "RNFR", "RNTO", "SITE", "SIZE", "SMNT", "SPAS", "SPOR", "STAT", "STOR", "STOU", "STRU",
-    "SYST", "TYPE", "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD", "XSHA1",
-    "XSHA256", "XSHA512",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "ERET",
+    "ESTO", "FEAT", "HASH", "HELP", "HOST", "LIST", "MDTM", "MFMT", "MKD", "MLSD", "MLST", "MODE",
+    "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD", "QUIT", "RANG", "REIN",
+    "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "SMNT", "SPAS", "SPOR", "STAT", "STOR",
+    "STOU", "STRU", "SYST", "TYPE", "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD",
+    "XSHA1", "XSHA256", "XSHA512",
 ];
 
 /// HELP [verb].

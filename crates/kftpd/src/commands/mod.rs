@@ -9,6 +9,7 @@
 //! | `pasv` | PASV EPSV |
 //! | `retr` | RETR |
 //! | `stor` | STOR APPE STOU |
+//! | `extended` | ERET ESTO (GridFTP's partial retrieve and adjusted store) |
 //! | `list` | LIST NLST MLSD MLST, STAT path |
 //! | `files` | DELE RMD MKD RNFR RNTO SIZE MDTM MFMT (and XRMD XMKD) |
 //! | `hash` | HASH RANG XCRC XMD5 XSHA1 XSHA256 XSHA512 |
@@ -24,6 +25,7 @@
 //! return the reply.
 
 pub mod cwd;
+pub mod extended;
 pub mod files;
 pub mod hash;
 pub mod info;

@@ -96,7 +96,7 @@ async fn open_and_start(
 ) -> Replied {
     let fs = storage(s)?;
     let p = s.resolve(arg)?;
-    if s.data.is_none() && !s.modee.has_cached() {
+    if s.data.is_none() && !crate::modee::has_cached(s) {
         return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
     let quota = super::quota::for_upload(s, &fs, &p, mode).await?;

@@ -78,6 +78,10 @@ pub fn prot(s: &mut Session, p: Prot) -> Answer {
     if !s.pbsz {
         return Err(Reply::new(503, "PROT needs PBSZ first."));
     }
+    if s.prot != p {
+        // A kept stream serves only transfers under the PROT it was made under.
+        s.modee.drop_cache();
+    }
     s.prot = p;
     Ok(match p {
         Prot::Clear => Reply::new(200, "Protection level set to C (clear)."),

@@ -24,18 +24,24 @@
 //! connection's session (as a MODE S data connection must). A RETR's streams then hand
 //! their transmit keys to the kernel where it has kTLS (blocks by sendfile, as a MODE S
 //! RETR), else blocks go through rustls and the copy loop; a STOR's are read by rustls, as
-//! in MODE S. TLS streams are closed after each transfer (close bit, close_notify: the
-//! kernel's on a kTLS stream), never cached.
+//! in MODE S. TLS streams are kept after EOD as plain ones are (below), so a run of files
+//! pays one handshake per stream, not per file: a kTLS stream stays in the kernel and
+//! sends the next RETR's blocks by sendfile too, a rustls one keeps its state (and, when
+//! receiving, what it read past the last EOD). A stream's keys are retired before their
+//! record limit ([`kftp_tls::kept`]); its life ends with close_notify (the kernel's on a
+//! kTLS stream), then close.
 //!
 //! # Streams belong to the session
 //! Every stream passes the checks of a MODE S data connection ([`crate::datachan`]): a
 //! passive stream must come from the control peer's address, an active target passed the
-//! bounce check at PORT. Streams that end a transfer with EOD but without the close bit
-//! are kept in this session's cache (at most `--max-streams`), and only this session's
-//! next transfer in the same direction reads from or writes to them (a sending stream is
-//! reused only for the same PORT target); they close with the session, on `MODE S`, or
-//! when a transfer fails. Nothing is shared between sessions, so a stream cannot be
-//! stolen by another login.
+//! bounce check at PORT; under PROT P its handshake resumed this control session. Streams
+//! that end a transfer with EOD but without the close bit are kept in this session's
+//! cache (at most `--max-streams`), and only this session's next transfer in the same
+//! direction and under the same PROT reads from or writes to them (a sending stream is
+//! reused only for the same PORT target, and only while the client has not closed it);
+//! they close with the session, on `MODE S`, on a change of PROT, or when a transfer
+//! fails. Nothing is shared between sessions, so a stream cannot be stolen by another
+//! login.
 
 pub mod markers;
 pub mod recv;
@@ -109,6 +115,13 @@ pub fn opts_retr(s: &mut Session, arg: Option<&str>) -> Reply {
     }
 }
 
+/// Whether the next transfer may run on the session's cached streams (MODE E, some kept
+/// under the PROT now in force) without a new PORT/PASV.
+pub fn has_cached(s: &Session) -> bool {
+    let tls = s.prot == kftp_proto::command::Prot::Private && s.shared.tls.is_some();
+    s.modee.has_cached(tls)
+}
+
 /// Turns the next transfer into a MODE E [`Plan`] (None in MODE S), taking the session's
 /// data setup, or refuses it with the reply to send instead of `150`.
 pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
@@ -135,7 +148,7 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
         Job::Send { .. } => true,
         Job::Receive { .. } => false,
     };
-    let cached = s.modee.has_cached();
+    let cached = has_cached(s);
     let setup = s.data.take();
     match (&setup, sending, cached) {
         (Some(DataSetup::Active(_)), true, _)

@@ -1,9 +1,10 @@
 //! STOR in MODE E: the client is the sender, so it connects, to the PASV listener, as many
 //! streams as it likes (at most `--max-streams`, each from the control peer's address as
-//! in MODE S; under PROT P each resumes the control TLS session); plain streams cached
-//! from the last STOR are read too. [`kftp_datapath::modee::recv_blocks`] writes the
-//! blocks at their offsets until EOF's EOD count is reached; reusable plain streams go
-//! back to the session's cache, TLS ones are closed.
+//! in MODE S; under PROT P each resumes the control TLS session); streams cached from the
+//! last STOR under the same PROT are read too. [`kftp_datapath::modee::recv_blocks`]
+//! writes the blocks at their offsets until EOF's EOD count is reached; the streams that
+//! ended without the close bit go back to the session's cache, TLS ones with whatever
+//! rustls has read past their EOD (the start of the next upload, when it comes early).
 
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
@@ -12,6 +13,7 @@ use crate::transfer::job::DataTls;
 use futures::future::BoxFuture;
 use kftp_datapath::modee::{recv_blocks_into, Accept, RecvLimits};
 use kftp_datapath::{Outcome, PathUsed, Tuning};
+use kftp_tls::ServerStream;
 use std::fs::File;
 use std::io;
 use std::net::IpAddr;
@@ -34,73 +36,53 @@ pub async fn recv(
         _ => None,
     };
     let cached = std::mem::take(&mut plan.cache.lock().unwrap_or_else(|p| p.into_inner()).recv);
+    // Only streams made under this transfer's PROT (PROT drops the cache; this is the
+    // rule itself): a clear stream never carries a protected upload.
+    let (cached, other): (Vec<_>, Vec<_>) = cached
+        .into_iter()
+        .partition(|s| s.is_tls() == tls.is_some());
+    kftp_tls::kept::close_later(Vec::<super::state::SendStream>::new(), other);
+    let reused = cached.len();
     let limits = RecvLimits {
         max_streams: plan.max_streams,
         max_end: plan.max_end,
     };
     let mut waits = Waits { first: true, cfg };
-    let (bytes, streams, keep) = match tls {
-        None => {
-            let accept = listener.map(|l| {
-                Box::new(move || {
-                    let deadline = waits.next();
-                    Box::pin(async move { accept(l, peer, cfg, deadline).await })
-                        as BoxFuture<'_, io::Result<TcpStream>>
-                }) as Accept<'_>
-            });
-            let got = recv_blocks_into(
-                file,
-                cached,
-                accept,
-                limits,
-                tuning,
-                progress,
-                &plan.written,
-            )
-            .await?;
-            (got.bytes, got.streams, got.reusable)
-        }
-        Some(t) => {
-            drop(cached);
-            // Boxed: the TLS state is large, and a boxed stream is read by the copy loop.
-            type Tls = Box<tokio_rustls::server::TlsStream<TcpStream>>;
-            let accept = listener.map(|l| {
-                Box::new(move || {
-                    let deadline = waits.next();
-                    Box::pin(async move {
-                        let s = accept(l, peer, cfg, deadline).await?;
-                        tls_stream(t, s, true).await.map(Box::new)
-                    }) as BoxFuture<'_, io::Result<Tls>>
-                }) as Accept<'_, Tls>
-            });
-            let got = recv_blocks_into(
-                file,
-                Vec::new(),
-                accept,
-                limits,
-                tuning,
-                progress,
-                &plan.written,
-            )
-            .await?;
-            for s in got.reusable {
-                // Every byte is in; a client that has gone must not fail the upload.
-                let _ = kftp_tls::close_data(s).await;
-            }
-            (got.bytes, got.streams, Vec::new())
-        }
-    };
+    let accept = listener.map(|l| {
+        Box::new(move || {
+            let deadline = waits.next();
+            Box::pin(async move {
+                let s = accept(l, peer, cfg, deadline).await?;
+                Ok(match tls {
+                    None => ServerStream::Plain(s),
+                    Some(t) => ServerStream::Tls(Box::new(tls_stream(t, s, true).await?)),
+                })
+            }) as BoxFuture<'_, io::Result<ServerStream>>
+        }) as Accept<'_, ServerStream>
+    });
+    let got = recv_blocks_into(
+        file,
+        cached,
+        accept,
+        limits,
+        tuning,
+        progress,
+        &plan.written,
+    )
+    .await?;
     tracing::info!(
         session = peer.1,
-        mode_e_streams = streams,
+        mode_e_streams = got.streams,
+        mode_e_reused = reused,
         tls = tls.is_some(),
         "MODE E blocks received"
     );
-    let mut keep = keep;
-    keep.truncate(plan.max_streams);
+    let mut keep = got.reusable;
+    let extra = keep.split_off(keep.len().min(plan.max_streams));
+    kftp_tls::kept::close_later(Vec::<super::state::SendStream>::new(), extra);
     plan.cache.lock().unwrap_or_else(|p| p.into_inner()).recv = keep;
     Ok(Outcome {
-        bytes,
+        bytes: got.bytes,
         path: if tls.is_some() {
             PathUsed::TlsCopy
         } else {

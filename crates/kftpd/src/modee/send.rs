@@ -1,29 +1,29 @@
 //! RETR in MODE E: kftpd is the sender, so it is the active side. It connects
-//! `Parallelism` streams to the PORT target (or, in the clear, reuses the ones cached from
-//! the last RETR to that target) and hands them to [`kftp_datapath::modee::send_ranges`]
-//! with the parts of the file the client lacks (all of it without a REST);
-//! afterwards plain streams go back to the session's cache, TLS ones are closed.
+//! `Parallelism` streams to the PORT target (or reuses the ones cached from the last RETR
+//! to that target, made under the same PROT) and hands them to
+//! [`kftp_datapath::modee::send_ranges`] with the parts of the file the client lacks (all
+//! of it without a REST); afterwards every stream goes back to the session's cache.
 //!
-//! Under PROT P each stream, once its handshake resumed the control session, hands its
+//! Under PROT P each new stream, once its handshake resumed the control session, hands its
 //! transmit keys to the kernel where it can ([`kftp_tls::block_sink`], as a MODE S RETR
 //! does), so headers and blocks go out through the kernel and the bytes by sendfile; where
-//! it cannot, rustls and the copy loop. A kTLS stream is closed by the kernel's
-//! `close_notify`: its rustls session is gone and never writes again.
+//! it cannot, rustls and the copy loop. A kept kTLS stream stays in the kernel for the
+//! next RETR; one whose keys are near their record limit is closed (the kernel's
+//! `close_notify`) and replaced.
 
+use super::state::SendStream;
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
 use crate::datachan::{self, DataSetup};
 use crate::transfer::job::DataTls;
-use kftp_datapath::modee::{alive, send_ranges, Sink};
+use kftp_datapath::modee::{send_ranges, Sink};
 use kftp_datapath::{Outcome, Tuning};
+use kftp_tls::kept::{self, Kept};
+use kftp_tls::ServerStream;
 use std::fs::File;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicU64;
-use tokio::net::TcpStream;
-
-/// A stream of a RETR: TCP, or TLS under PROT P (in the kernel or in rustls).
-type Stream = Sink<Box<tokio_rustls::server::TlsStream<TcpStream>>>;
 
 /// Sends the `missing` ranges of `file` over the plan's streams; returns what moved.
 #[allow(clippy::too_many_arguments)]
@@ -41,20 +41,18 @@ pub async fn send(
         Some(DataSetup::Active(t)) => Some(t),
         _ => None,
     };
-    let (target, cached) = reuse(&plan, target);
+    // What one stream may carry at most (it may take every block): its record budget.
+    let bytes: u64 = missing.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
+    let pieces = missing.len();
+    let (target, cached) = reuse(&plan, target, tls.is_some(), bytes, pieces);
     let Some(target) = target else {
         return Err(open_failed(kftp_proto::Reply::new(
             425,
             "MODE E: no PORT target and no cached streams.",
         )));
     };
-    // TLS streams are never cached, so a plain one cannot serve a protected transfer.
-    let mut streams: Vec<Stream> = match tls {
-        None => cached.into_iter().map(Sink::Tcp).collect(),
-        Some(_) => Vec::new(),
-    };
-    // What one stream may carry at most (it may take every block): its record budget.
-    let bytes: u64 = missing.iter().map(|(a, b)| b.saturating_sub(*a)).sum();
+    let reused = cached.len();
+    let (mut streams, mut counts) = kept::split(cached);
     while streams.len() < plan.streams {
         let s = datachan::connect(target, local_ip, cfg)
             .await
@@ -63,53 +61,64 @@ pub async fn send(
             None => Sink::Tcp(s),
             Some(t) => {
                 let tls = tls_stream(t, s, false).await?;
-                kftp_tls::block_sink(tls, bytes, Box::new).await?
+                kftp_tls::block_sink(tls, bytes, |t| ServerStream::Tls(Box::new(t))).await?
             }
         });
+        counts.push(0);
     }
     let n = streams.len();
     let ktls = streams
         .iter()
         .filter(|s| matches!(s, Sink::Ktls(_)))
         .count();
-    let close = tls.is_some();
-    let (streams, outcome) = send_ranges(file, missing, streams, close, tuning, progress).await?;
+    // No close bit: every stream, plain or TLS, is kept for the next RETR.
+    let (streams, outcome) = send_ranges(file, missing, streams, false, tuning, progress).await?;
     tracing::info!(
         mode_e_streams = n,
+        mode_e_reused = reused,
         ktls_streams = ktls,
         target = %target,
-        tls = close,
+        tls = tls.is_some(),
         "MODE E blocks sent"
     );
-    let mut keep = Vec::new();
-    for s in streams {
-        match s {
-            Sink::Tcp(s) => keep.push(s),
-            Sink::Ktls(k) => k.shutdown().await?,
-            Sink::Stream(s) => kftp_tls::close_data(s).await?,
-        }
-    }
-    if !keep.is_empty() {
-        plan.cache.lock().unwrap_or_else(|p| p.into_inner()).send = Some((target, keep));
-    }
+    let keep = kept::rejoin(streams, counts, bytes, pieces);
+    plan.cache.lock().unwrap_or_else(|p| p.into_inner()).send = Some((target, keep));
     Ok(outcome)
 }
 
 /// The cached sending streams that may serve this transfer: those to the same target (or
-/// any, when no new PORT was given) that the client has not closed, at most `plan.streams`.
-fn reuse(plan: &Plan, target: Option<SocketAddr>) -> (Option<SocketAddr>, Vec<TcpStream>) {
+/// any, when no new PORT was given), made under the same PROT, that the client has not
+/// closed and whose keys have room for it, at most `plan.streams`. The others are closed.
+fn reuse(
+    plan: &Plan,
+    target: Option<SocketAddr>,
+    tls: bool,
+    bytes: u64,
+    pieces: usize,
+) -> (Option<SocketAddr>, Vec<Kept<ServerStream>>) {
     let cached = plan
         .cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .send
         .take();
-    match cached {
-        Some((to, streams)) if target.is_none_or(|t| t == to) => {
-            let mut live: Vec<TcpStream> = streams.into_iter().filter(alive).collect();
-            live.truncate(plan.streams);
-            (Some(to), live)
+    let Some((to, streams)) = cached else {
+        return (target, Vec::new());
+    };
+    let (mut live, dead): (Vec<_>, Vec<_>) = streams
+        .into_iter()
+        .partition(|k| k.is_tls() == tls && kept::usable(k, bytes, pieces));
+    let spare = live.split_off(live.len().min(plan.streams));
+    let retire = |v: Vec<Kept<ServerStream>>| kept::split(v).0;
+    let mut closing: Vec<SendStream> = retire(dead);
+    let (to, live) = match target {
+        Some(t) if t != to => {
+            closing.extend(retire(live));
+            (t, Vec::new())
         }
-        _ => (target, Vec::new()),
-    }
+        _ => (to, live),
+    };
+    closing.extend(retire(spare));
+    kept::close_later(closing, Vec::<ServerStream>::new());
+    (Some(to), live)
 }

@@ -37,6 +37,10 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Retr(p) => return replied(retr::retr(s, &p).await),
         C::Stor(p) => return replied(stor::stor(s, &p, stor::Kind::Stor).await),
         C::Appe(p) => return replied(stor::stor(s, &p, stor::Kind::Appe).await),
+        C::Eret { offset, size, path } => {
+            return replied(extended::eret(s, offset, size, &path).await)
+        }
+        C::Esto { offset, path } => return replied(extended::esto(s, offset, &path).await),
         C::Stou(hint) => return replied(stor::stou(s, hint.as_deref()).await),
         C::List { path, all } => {
             return replied(list::list(s, path.as_deref(), all, list::Format::Long).await)

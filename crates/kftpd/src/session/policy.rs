@@ -50,11 +50,12 @@ fn needed_perm(cmd: &Command) -> Option<Perm> {
         }
         Command::Stat(Some(_)) | Command::Avbl(_) => Perm::List,
         Command::Retr(_)
+        | Command::Eret { .. }
         | Command::Size(_)
         | Command::Mdtm(_)
         | Command::Hash(_)
         | Command::XHash(..) => Perm::Read,
-        Command::Stor(_) | Command::Stou(_) => Perm::Write,
+        Command::Stor(_) | Command::Stou(_) | Command::Esto { .. } => Perm::Write,
         Command::Appe(_) => Perm::Append,
         Command::Dele(_) | Command::Rmd(_) => Perm::Delete,
         Command::Rnfr(_) | Command::Rnto(_) | Command::Mfmt(..) => Perm::Rename,
@@ -102,6 +103,8 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
         cmd,
         Command::Retr(_)
             | Command::Stor(_)
+            | Command::Eret { .. }
+            | Command::Esto { .. }
             | Command::Appe(_)
             | Command::Stou(_)
             | Command::List { .. }

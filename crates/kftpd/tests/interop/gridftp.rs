@@ -199,7 +199,7 @@ fn assert_markers(dbg: &str, upload: bool, size: usize) {
 /// globus-url-copy resuming a download with `-partial-offset N`: it asks `REST 0-N` (a
 /// GridFTP range list) and RETR in MODE E over four streams, and kftpd sends only the
 /// rest, as blocks at their offsets; the local file holding the first N bytes ends
-/// byte-exact. (Its upload counterpart sends `ESTO A N`, which kftpd does not implement.)
+/// byte-exact. (Its upload counterpart sends `ESTO A N`: see the next test.)
 #[test]
 fn globus_url_copy_resumes_with_rest_ranges() {
     if !need("globus-url-copy") {
@@ -229,6 +229,65 @@ fn globus_url_copy_resumes_with_rest_ranges() {
         log.contains(&moved),
         "only the rest was sent ({moved}): {log}"
     );
+}
+
+/// GridFTP's extended retrieve and store in MODE S (`commands/extended.rs`):
+/// `globus-url-copy -partial-offset N -partial-length L` downloads with `ERET P N L`
+/// (kftpd sends only those bytes, which the client writes at N), and `-partial-offset N`
+/// uploads with `ESTO A N` (kftpd writes from N on, as REST N + STOR: the file that held
+/// the first N bytes ends byte-exact). In MODE E both get 504 (not implemented there).
+#[test]
+fn globus_url_copy_partial_transfers_use_eret_and_esto() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let data = payload(45);
+    let (at, len) = (1_000_003usize, 2_500_000usize);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = tmp.path().join("part.bin");
+    let src = tmp.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    let guc = |args: &[&str], from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-dbg"]).args(args).args([from, to]);
+        client_ok(&srv, "globus-url-copy -partial-offset", &mut cmd, 120)
+    };
+    let (off, n) = (at.to_string(), len.to_string());
+    guc(
+        &["-partial-offset", &off, "-partial-length", &n],
+        &url(&srv, "big.bin"),
+        &format!("file://{}", got.display()),
+    );
+    let part = std::fs::read(&got).unwrap();
+    assert_eq!(part.len(), at + len, "written at the offset");
+    assert!(
+        part[at..] == data[at..at + len],
+        "the part differs from the file's bytes"
+    );
+    // An upload resumed at `at`: the server holds the first `at` bytes.
+    std::fs::write(srv.path("up.bin"), &data[..at]).unwrap();
+    guc(
+        &["-partial-offset", &off],
+        &format!("file://{}", src.display()),
+        &url(&srv, "up.bin"),
+    );
+    assert_eq!(
+        sha_of(&srv.path("up.bin")),
+        sha256(&data),
+        "resumed upload differs"
+    );
+    let cmds = commands(&srv);
+    assert!(
+        cmds.contains(&format!("ERET P {at} {len} /big.bin")),
+        "{cmds:?}"
+    );
+    assert!(cmds.contains(&format!("ESTO A {at} /up.bin")), "{cmds:?}");
+    let log = plain_log(&srv);
+    for moved in [len, data.len() - at] {
+        assert!(log.contains(&format!("bytes={moved} ")), "{moved}: {log}");
+    }
 }
 
 /// `globus-url-copy -stripe` against kftpd, one stripe: the upload sets up its data

@@ -172,6 +172,33 @@ fn mode_e_can_be_turned_off() {
     c.expect("MODE E", 504);
 }
 
+/// ERET and ESTO (GFD.20) get a reply for what they do not take: another mode (504), a
+/// malformed offset (501), a REST before them (503), MODE E (504), an ERET offset past the
+/// end (554); FEAT lists both. (globus-url-copy drives them in the interop suite.)
+#[test]
+fn eret_and_esto_refusals_get_replies() {
+    let srv = Server::start(&[]);
+    std::fs::write(srv.path("f.bin"), b"0123456789").unwrap();
+    let mut c = srv.login();
+    let feat = c.expect("FEAT", 211).text();
+    assert!(feat.contains("ERET") && feat.contains("ESTO"), "{feat}");
+    c.expect("ERET X 0 1 f.bin", 504);
+    c.expect("ESTO B 0 f.bin", 504);
+    c.expect("ERET P 0 f.bin", 501);
+    c.expect("ERET P -1 5 f.bin", 501);
+    c.expect("ESTO A 12x f.bin", 501);
+    c.expect("ESTO A 3", 501);
+    c.expect("TYPE I", 200);
+    c.expect("EPSV", 229);
+    c.expect("ERET P 11 1 f.bin", 554);
+    c.expect("REST 2", 350);
+    c.expect("ESTO A 3 f.bin", 503);
+    c.expect("MODE E", 200);
+    c.expect("ERET P 0 5 f.bin", 504);
+    c.expect("ESTO A 3 f.bin", 504);
+    c.expect("NOOP", 200);
+}
+
 /// Under PROT P a MODE E stream must resume its own control connection's TLS session: a
 /// stream with a fresh handshake (as another session's client would make) is refused and
 /// the transfer ends with a reply, not with the stream's bytes in the file.
