@@ -4,7 +4,8 @@
 cgroup (children included), medians of --reps.
 
   python3 scripts/small-files-bench.py --kftpd before=/path/kftpd --kftpd after=/path/kftpd \
-      [--peers vsftpd,pure-ftpd,proftpd] [--files 2000] [--size 4096] [--reps 3] [--upload]
+      [--peers vsftpd,pure-ftpd,proftpd] [--files 2000] [--size 4096] [--reps 3] [--upload] \
+      [--work-dir /dev/shm]
 
 Prints one line per run and a table of medians: files/s and server CPU ms per file.
 Needs root (cgroup v1 cpuacct at /sys/fs/cgroup/cpuacct), lftp, and the peers that
@@ -169,8 +170,11 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--parallel", default="1,8")
     ap.add_argument("--upload", action="store_true")
+    ap.add_argument("--work-dir", default="/tmp",
+                    help="where the files live (/dev/shm: tmpfs, no ext4 inode-allocation "
+                         "scan after the previous rep's deletions)")
     a = ap.parse_args()
-    work = tempfile.mkdtemp(prefix="smallbench-", dir="/tmp")
+    work = tempfile.mkdtemp(prefix="smallbench-", dir=a.work_dir)
     os.chmod(work, 0o755)
     root = os.path.join(work, "root")
     src = os.path.join(root, "src")
