@@ -470,13 +470,20 @@ impl LocalFs {
     fn open_for_metadata(&self, p: &VPath, more: ResolveFlags) -> Result<OwnedFd, FsError> {
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
         if more.contains(ResolveFlags::CACHED) {
-            let at = self.open_at_resolving(p, OFlags::PATH, more)?;
-            let kind = FileType::from_raw_mode(rustix::fs::fstat(&at)?.st_mode);
-            if !matches!(kind, FileType::RegularFile | FileType::Directory) {
-                return Err(FsError::Other(rustix::io::Errno::AGAIN.into()));
-            }
+            self.look_for_metadata(p, more)?;
         }
         self.open_at_resolving(p, flags, more)
+    }
+
+    /// The `O_PATH` look of [`Self::open_for_metadata`]: `p` if it is a regular file or a
+    /// directory, else `EAGAIN` (to the blocking pool).
+    fn look_for_metadata(&self, p: &VPath, more: ResolveFlags) -> Result<OwnedFd, FsError> {
+        let at = self.open_at_resolving(p, OFlags::PATH, more)?;
+        let kind = FileType::from_raw_mode(rustix::fs::fstat(&at)?.st_mode);
+        if !matches!(kind, FileType::RegularFile | FileType::Directory) {
+            return Err(FsError::Other(rustix::io::Errno::AGAIN.into()));
+        }
+        Ok(at)
     }
 
     /// Opens a directory for listing and reads its first batch (sorted when that was all
@@ -791,7 +798,6 @@ impl Storage for LocalFs {
     async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError> {
         let p = p.clone();
         self.cached_or_blocking(move |fs, more| {
-            let fd = fs.open_for_metadata(&p, more)?;
             let now = Timespec {
                 tv_sec: 0,
                 tv_nsec: rustix::fs::UTIME_OMIT,
@@ -803,6 +809,14 @@ impl Storage for LocalFs {
                     tv_nsec: 0,
                 },
             };
+            if more.contains(ResolveFlags::CACHED) {
+                // RESOLVE_CACHED worked, so the kernel is >= 5.12 and utimensat takes
+                // AT_EMPTY_PATH on an O_PATH descriptor (5.8): the look is enough, no
+                // second open and close for each file `lftp mirror -R` sends.
+                let at = fs.look_for_metadata(&p, more)?;
+                return Ok(rustix::fs::utimensat(&at, "", &times, AtFlags::EMPTY_PATH)?);
+            }
+            let fd = fs.open_for_metadata(&p, more)?;
             Ok(rustix::fs::futimens(&fd, &times)?)
         })
         .await
