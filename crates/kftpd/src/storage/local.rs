@@ -539,7 +539,11 @@ impl LocalFs {
             no_replace,
             cut,
         };
-        let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
+        // Only a resume or an append asks what an earlier upload left: a fresh upload takes
+        // the part file's length from the fstat of its open (one lookup less per file).
+        let partial = || -> Result<Option<u64>, FsError> {
+            Ok(statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64))
+        };
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
             let (file, len) =
@@ -570,7 +574,7 @@ impl LocalFs {
             // still holds the final name: that is what the client is resuming (SIZE
             // reports the part's length), and writing into the old file would splice
             // old and new bytes together.
-            WriteMode::ResumeAt(n) => match (existing, partial) {
+            WriteMode::ResumeAt(n) => match (existing, partial()?) {
                 (_, Some(len)) if len >= n => {
                     let file = Self::open_upload(&dir, &part, OFlags::WRONLY, true)?;
                     Ok(FileUpload {
@@ -597,7 +601,7 @@ impl LocalFs {
                 (None, _) if n == 0 => fresh(dir, false),
                 (None, _) => Err(FsError::BadOffset),
             },
-            WriteMode::Append => match (existing, partial) {
+            WriteMode::Append => match (existing, partial()?) {
                 (_, Some(len)) => {
                     let file = Self::open_upload(&dir, &part, OFlags::WRONLY, true)?;
                     Ok(FileUpload {
