@@ -18,8 +18,8 @@ static FOREIGN_WARN: crate::limits::WarnGate =
 #[derive(Debug)]
 pub enum DataSetup {
     /// PASV/EPSV: we listen, the client connects. The slot counts the port against its
-    /// account until the listener is dropped.
-    Passive(TcpListener, PassiveSlot),
+    /// account until the listener is dropped. Shared with the session's [`Kept`] copy.
+    Passive(Arc<TcpListener>, PassiveSlot),
     /// PORT/EPRT: we connect to the client.
     Active(SocketAddr),
 }
@@ -211,6 +211,56 @@ fn listen(addr: SocketAddr) -> io::Result<Bound> {
         addr
     };
     Ok((l, at))
+}
+
+/// Connections a kept listener may find waiting in its backlog before it is given up.
+const STALE_MAX: usize = 16;
+
+/// A session's passive listener, kept open after its transfer for the next PASV/EPSV.
+///
+/// `lftp mirror` (and most clients) send PASV before every file; binding a new listener
+/// each time costs socket, setsockopt, bind, listen, two epoll_ctl and a close, a fifth
+/// of the system calls of a small download (BENCHMARKS.md, "Small files, session 7").
+/// Only a listener outside a `--passive-ports` range is kept: a kept port counts against
+/// no account's share, and an idle session must not hold one that another session of the
+/// same account needs. The session drops it with its data setup (PORT, ABOR, REIN, the
+/// `data_timeout` of an unused listener), so it lives no longer than an unused PASV's.
+#[derive(Debug)]
+pub struct Kept {
+    listener: Arc<TcpListener>,
+    at: SocketAddr,
+}
+
+impl Kept {
+    /// Keeps a copy of a listener just bound (outside a port range) and its address.
+    pub fn new(listener: &Arc<TcpListener>, at: SocketAddr) -> Self {
+        Kept {
+            listener: listener.clone(),
+            at,
+        }
+    }
+
+    /// The listener and its address for the next passive transfer, on `ip`; `None` when a
+    /// transfer still holds it (MODE E's streams), it listens elsewhere, or its backlog
+    /// keeps yielding connections. Connections waiting there were made for an earlier
+    /// PASV and never used (a STOR refused after the client connected): they are closed,
+    /// as closing the listener would have, so none can become the next transfer's.
+    pub fn reuse(self, ip: IpAddr) -> Option<(Arc<TcpListener>, SocketAddr)> {
+        if self.at.ip() != ip || Arc::strong_count(&self.listener) != 1 {
+            return None;
+        }
+        // Asked of the kernel, not of tokio's readiness (which may not have seen a
+        // connection that arrived just now): one accept4 that says EAGAIN when all is well.
+        let flags = rustix::net::SocketFlags::NONBLOCK | rustix::net::SocketFlags::CLOEXEC;
+        for _ in 0..STALE_MAX {
+            match rustix::net::accept_with(&*self.listener, flags) {
+                Err(rustix::io::Errno::AGAIN) => return Some((self.listener, self.at)),
+                Ok(stale) => drop(stale),
+                Err(_) => return None,
+            }
+        }
+        None
+    }
 }
 
 /// Opens the data connection. Passive: waits for the client, dropping (and logging)

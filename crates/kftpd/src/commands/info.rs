@@ -146,7 +146,7 @@ pub async fn abor(s: &mut Session) -> Answer {
     if s.abort_running().await {
         return Ok(Reply::new(226, "ABOR command successful."));
     }
-    s.data = None;
+    s.close_data();
     Ok(Reply::new(226, "No transfer to abort."))
 }
 

@@ -183,7 +183,7 @@ pub fn rein(s: &mut Session) -> Answer {
     s.cwd = VPath::root();
     s.rest = Default::default();
     s.rnfr = None;
-    s.data = None;
+    s.close_data();
     s.ttype = kftp_proto::TransferType::Image;
     // MODE S again, and the cached MODE E streams closed: the next login, perhaps another
     // user, must not inherit them.

@@ -1,7 +1,7 @@
 //! PASV and EPSV: passive data connections.
 
 use super::Answer;
-use crate::datachan::{BindError, DataSetup};
+use crate::datachan::{BindError, DataSetup, Kept};
 use crate::session::Session;
 use kftp_proto::addr::{epsv_reply_text, format_port, pasv_reply_text};
 use kftp_proto::command::EpsvArg;
@@ -11,8 +11,14 @@ use std::net::{IpAddr, SocketAddr};
 async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
     let ip = s.local.ip();
     // One passive listener per session: the previous one closes (and frees its port and
-    // its place in the account's share) before a new one is bound.
+    // its place in the account's share) before a new one is bound, unless it is kept.
     s.data = None;
+    let kept = s.passive_kept.take().filter(|_| !s.modee.on);
+    if let Some((listener, addr)) = kept.and_then(|k| k.reuse(ip)) {
+        s.passive_kept = Some(Kept::new(&listener, addr));
+        s.data = Some(DataSetup::Passive(listener, Default::default()));
+        return Ok(addr);
+    }
     let account = match s.login() {
         Some(l) if !l.anonymous => l.user.clone(),
         _ => format!("anonymous@{}", crate::limits::client_key(s.peer.ip())),
@@ -32,6 +38,12 @@ async fn bind(s: &mut Session) -> Result<SocketAddr, Reply> {
             ),
             BindError::Io(e) => Reply::new(425, format!("Can't open passive listener: {e}.")),
         })?;
+    let listener = std::sync::Arc::new(listener);
+    // A port of a configured range stays counted only while a transfer wants it (see
+    // `Kept`); MODE E keeps data connections of its own (crate::modee).
+    if s.shared.config.passive_ports.is_none() && !s.modee.on {
+        s.passive_kept = Some(Kept::new(&listener, addr));
+    }
     s.data = Some(DataSetup::Passive(listener, slot));
     Ok(addr)
 }

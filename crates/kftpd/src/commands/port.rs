@@ -11,6 +11,7 @@ pub fn port(s: &mut Session, target: SocketAddr) -> Answer {
     check_active_target(target, s.peer.ip(), &s.shared.config).inspect_err(|_| {
         tracing::warn!(session = s.id, peer = %s.peer, target = %target, "refused active data target");
     })?;
+    s.close_data();
     s.data = Some(DataSetup::Active(target));
     Ok(Reply::new(
         200,

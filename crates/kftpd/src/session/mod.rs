@@ -205,6 +205,8 @@ pub struct Session {
     pub rnfr: Option<VPath>,
     /// Data connection set up by PASV/EPSV/PORT/EPRT.
     pub data: Option<DataSetup>,
+    /// The passive listener kept for the next PASV/EPSV (see [`crate::datachan::Kept`]).
+    pub passive_kept: Option<crate::datachan::Kept>,
     /// EPSV ALL was sent: PORT, PASV and EPRT are refused from now on.
     pub epsv_all: bool,
     /// HASH algorithm (OPTS HASH).
@@ -288,6 +290,7 @@ impl Session {
             rest: Default::default(),
             rnfr: None,
             data: None,
+            passive_kept: None,
             epsv_all: false,
             hash_algo: HashAlgo::Sha256,
             rang: None,
@@ -452,7 +455,8 @@ impl Session {
                 }
                 let now = tokio::time::Instant::now();
                 let idle = *idle_at.get_or_insert(now + self.shared.config.idle_timeout);
-                let passive = matches!(self.data, Some(DataSetup::Passive(..)));
+                let passive = matches!(self.data, Some(DataSetup::Passive(..)))
+                    || self.passive_kept.is_some();
                 let data = *data_at.get_or_insert(now + self.shared.config.data_timeout);
                 // Not logged in: a deadline that no command moves (NOOP resets `idle`).
                 let login = match self.phase {
@@ -479,7 +483,7 @@ impl Session {
                         }
                         if passive && wake < idle {
                             tracing::debug!(session = self.id, "unused passive listener closed");
-                            self.data = None;
+                            self.close_data();
                             continue;
                         }
                         return Err(Interrupt::Idle);
@@ -588,6 +592,12 @@ impl Session {
             self.send(r).await?;
         }
         Ok(())
+    }
+
+    /// Forgets the data setup and closes the passive listener, kept one included.
+    pub fn close_data(&mut self) {
+        self.data = None;
+        self.passive_kept = None;
     }
 
     /// The logged-in user, if any.

@@ -52,6 +52,18 @@
 //! which the async copy loop already makes on the worker; it saves two of the four trips
 //! an uploaded file took (BENCHMARKS.md, session 6).
 //!
+//! An upload's other two trips go the same way: its open, when the parent directory
+//! opens with `RESOLVE_CACHED` (the kernel refuses that flag with `O_CREAT`, so only the
+//! parent is checked; the final name and the part file's are then looked up and created
+//! in it on the worker), and its commit when that is one rename (both names were looked
+//! up at the open, so their dentries are cached). Looking a name up in a directory can
+//! read one of its blocks, and creating or renaming an inode takes a journal handle: the
+//! same kind and size of wait as the `pwrite` and `sendfile` the worker already makes for
+//! every small file, and nothing like the unbounded waits of NFS or FUSE, which never take
+//! this path. pure-ftpd and vsftpd make all of these calls inline too. Anything else
+//! (a resume that cuts the file, a failed upload's unlink, DELE, RNFR/RNTO) stays on the
+//! pool.
+//!
 //! # Listings
 //! A directory is read in batches of [`LIST_BATCH`] entries on the blocking pool, pulled by
 //! the listing as it is sent: memory stays bounded whatever the directory's size. A
@@ -97,6 +109,17 @@ pub(crate) enum Finish {
     },
     /// The upload writes the final file in place (resume or append of an existing file).
     InPlace,
+}
+
+impl Finish {
+    /// Whether committing is one rename of a part file and nothing else: a complete upload
+    /// that needs no cut. Both names were looked up when the part file was opened, so
+    /// their dentries (the final name's a negative one if it did not exist) are cached:
+    /// on a local file system the rename waits for no lookup I/O, and it runs on the
+    /// async worker (see the module comment).
+    fn is_plain_rename(&self, complete: bool) -> bool {
+        complete && matches!(self, Finish::Rename { cut: false, .. })
+    }
 }
 
 /// A directory tree served to one user, rooted where the kernel enforces it. Cloning is
@@ -207,9 +230,18 @@ impl LocalFs {
 
     /// The parent directory (opened beneath the root) and the final component.
     fn parent<'a>(&self, p: &'a VPath) -> Result<(OwnedFd, &'a str), FsError> {
+        self.parent_resolving(p, ResolveFlags::empty())
+    }
+
+    /// [`Self::parent`] with more resolve flags (`RESOLVE_CACHED`).
+    fn parent_resolving<'a>(
+        &self,
+        p: &'a VPath,
+        more: ResolveFlags,
+    ) -> Result<(OwnedFd, &'a str), FsError> {
         let (parent, name) = p.split_last().ok_or(FsError::PermissionDenied)?;
         check_name(name)?;
-        let dir = self.open_at(&parent, OFlags::PATH | OFlags::DIRECTORY)?;
+        let dir = self.open_at_resolving(&parent, OFlags::PATH | OFlags::DIRECTORY, more)?;
         Ok((dir, name))
     }
 
@@ -413,8 +445,10 @@ impl LocalFs {
     /// root allows it; on the blocking pool without it when that is impossible or a name
     /// was not cached (see the module comment). `f` must open only through the resolve
     /// flags it is given and do nothing else that can wait for I/O, except a change of the
-    /// opened inode's metadata (futimens, fchmod): that takes the same journal handle as
-    /// the `pwrite` by which the async copy loop writes every small upload on the worker.
+    /// opened inode's metadata (futimens, fchmod) and an upload's lookup and creation of a
+    /// name in a directory found in the cache: those take the same journal handle (and at
+    /// worst one block read) as the `pwrite` by which the async copy loop writes every
+    /// small upload on the worker.
     async fn cached_or_blocking<T, F>(&self, f: F) -> Result<T, FsError>
     where
         T: Send + 'static,
@@ -436,13 +470,20 @@ impl LocalFs {
     fn open_for_metadata(&self, p: &VPath, more: ResolveFlags) -> Result<OwnedFd, FsError> {
         let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY;
         if more.contains(ResolveFlags::CACHED) {
-            let at = self.open_at_resolving(p, OFlags::PATH, more)?;
-            let kind = FileType::from_raw_mode(rustix::fs::fstat(&at)?.st_mode);
-            if !matches!(kind, FileType::RegularFile | FileType::Directory) {
-                return Err(FsError::Other(rustix::io::Errno::AGAIN.into()));
-            }
+            self.look_for_metadata(p, more)?;
         }
         self.open_at_resolving(p, flags, more)
+    }
+
+    /// The `O_PATH` look of [`Self::open_for_metadata`]: `p` if it is a regular file or a
+    /// directory, else `EAGAIN` (to the blocking pool).
+    fn look_for_metadata(&self, p: &VPath, more: ResolveFlags) -> Result<OwnedFd, FsError> {
+        let at = self.open_at_resolving(p, OFlags::PATH, more)?;
+        let kind = FileType::from_raw_mode(rustix::fs::fstat(&at)?.st_mode);
+        if !matches!(kind, FileType::RegularFile | FileType::Directory) {
+            return Err(FsError::Other(rustix::io::Errno::AGAIN.into()));
+        }
+        Ok(at)
     }
 
     /// Opens a directory for listing and reads its first batch (sorted when that was all
@@ -458,8 +499,16 @@ impl LocalFs {
         Ok((first, Some(dir)))
     }
 
-    fn open_file_write(&self, p: &VPath, mode: WriteMode) -> Result<FileUpload, FsError> {
-        let (dir, name) = self.parent(p)?;
+    /// Opens the file an upload writes (see the module comment). `more` is for the open of
+    /// the parent directory: with `RESOLVE_CACHED` (on the async worker) a parent not in the
+    /// dentry cache fails with `EAGAIN` and the whole call goes to the blocking pool.
+    fn open_file_write(
+        &self,
+        p: &VPath,
+        mode: WriteMode,
+        more: ResolveFlags,
+    ) -> Result<FileUpload, FsError> {
+        let (dir, name) = self.parent_resolving(p, more)?;
         let part = part_name(name);
         let existing = statat_nofollow(&dir, name)?;
         if let Some(st) = &existing {
@@ -490,7 +539,11 @@ impl LocalFs {
             no_replace,
             cut,
         };
-        let partial = statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64);
+        // Only a resume or an append asks what an earlier upload left: a fresh upload takes
+        // the part file's length from the fstat of its open (one lookup less per file).
+        let partial = || -> Result<Option<u64>, FsError> {
+            Ok(statat_nofollow(&dir, &part)?.map(|st| st.st_size.max(0) as u64))
+        };
         let fresh = |dir: OwnedFd, no_replace: bool| -> Result<FileUpload, FsError> {
             // Truncated only once the lock is held.
             let (file, len) =
@@ -521,7 +574,7 @@ impl LocalFs {
             // still holds the final name: that is what the client is resuming (SIZE
             // reports the part's length), and writing into the old file would splice
             // old and new bytes together.
-            WriteMode::ResumeAt(n) => match (existing, partial) {
+            WriteMode::ResumeAt(n) => match (existing, partial()?) {
                 (_, Some(len)) if len >= n => {
                     let file = Self::open_upload(&dir, &part, OFlags::WRONLY, true)?;
                     Ok(FileUpload {
@@ -548,7 +601,7 @@ impl LocalFs {
                 (None, _) if n == 0 => fresh(dir, false),
                 (None, _) => Err(FsError::BadOffset),
             },
-            WriteMode::Append => match (existing, partial) {
+            WriteMode::Append => match (existing, partial()?) {
                 (_, Some(len)) => {
                     let file = Self::open_upload(&dir, &part, OFlags::WRONLY, true)?;
                     Ok(FileUpload {
@@ -660,12 +713,17 @@ impl Storage for LocalFs {
 
     async fn open_write(&self, p: &VPath, mode: WriteMode) -> Result<Upload, FsError> {
         let p = p.clone();
-        self.blocking(move |fs| fs.open_file_write(&p, mode).map(Upload::File))
-            .await
+        self.cached_or_blocking(move |fs, more| {
+            fs.open_file_write(&p, mode, more).map(Upload::File)
+        })
+        .await
     }
 
     async fn commit(&self, up: Upload, complete: bool) -> Result<(), FsError> {
         match up {
+            Upload::File(up) if self.cached_lookups && up.finish.is_plain_rename(complete) => {
+                self.commit_file(up, complete)
+            }
             Upload::File(up) => self.blocking(move |fs| fs.commit_file(up, complete)).await,
             _ => Err(FsError::Other(io::Error::other(
                 "not an upload of this backend",
@@ -744,7 +802,6 @@ impl Storage for LocalFs {
     async fn set_mtime(&self, p: &VPath, mtime: i64) -> Result<(), FsError> {
         let p = p.clone();
         self.cached_or_blocking(move |fs, more| {
-            let fd = fs.open_for_metadata(&p, more)?;
             let now = Timespec {
                 tv_sec: 0,
                 tv_nsec: rustix::fs::UTIME_OMIT,
@@ -756,6 +813,14 @@ impl Storage for LocalFs {
                     tv_nsec: 0,
                 },
             };
+            if more.contains(ResolveFlags::CACHED) {
+                // RESOLVE_CACHED worked, so the kernel is >= 5.12 and utimensat takes
+                // AT_EMPTY_PATH on an O_PATH descriptor (5.8): the look is enough, no
+                // second open and close for each file `lftp mirror -R` sends.
+                let at = fs.look_for_metadata(&p, more)?;
+                return Ok(rustix::fs::utimensat(&at, "", &times, AtFlags::EMPTY_PATH)?);
+            }
+            let fd = fs.open_for_metadata(&p, more)?;
             Ok(rustix::fs::futimens(&fd, &times)?)
         })
         .await
@@ -922,6 +987,52 @@ mod tests {
                 ("out/passwd", "Escape"),
             ] {
                 let got = fs.open_read(&vpath(p)).await.err().unwrap();
+                assert_eq!(format!("{got:?}"), want, "{p}");
+            }
+        }
+    }
+
+    /// An upload opened and committed on the worker (a cached parent) ends exactly as one
+    /// on the pool: nothing under the final name before commit, the bytes after it, the
+    /// part file gone; a name through a link out of the jail, a directory and a part-file
+    /// name refused alike.
+    #[tokio::test]
+    async fn uploads_open_and_commit_alike_inline_and_on_the_pool() {
+        use std::io::Write;
+        let (d, fast, slow) = jail();
+        for (fs, name) in [(&fast, "d/new-fast"), (&slow, "d/new-slow")] {
+            for (round, body) in [(0, &b"first"[..]), (1, &b"second, longer"[..])] {
+                let Upload::File(mut up) = fs
+                    .open_write(&vpath(name), WriteMode::Replace)
+                    .await
+                    .unwrap()
+                else {
+                    panic!("not a local upload")
+                };
+                up.file.write_all(body).unwrap();
+                up.written = body.len() as u64;
+                // Before commit only the part file holds the new bytes.
+                let now = std::fs::read(d.path().join(name)).ok();
+                assert_eq!(now.is_some(), round == 1, "{name}");
+                fs.commit(Upload::File(up), true).await.unwrap();
+                assert_eq!(std::fs::read(d.path().join(name)).unwrap(), body, "{name}");
+            }
+            let parts: Vec<_> = std::fs::read_dir(d.path().join("d"))
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| is_part_name(n))
+                .collect();
+            assert!(parts.is_empty(), "{parts:?}");
+            for (p, want) in [
+                ("out/x", "Escape"),
+                ("d", "IsADirectory"),
+                ("d/.x.kftp-part", "ReservedName"),
+            ] {
+                let got = fs
+                    .open_write(&vpath(p), WriteMode::Replace)
+                    .await
+                    .err()
+                    .unwrap();
                 assert_eq!(format!("{got:?}"), want, "{p}");
             }
         }

@@ -86,11 +86,19 @@ fn lftp_mirror_both_ways() {
     let files = [
         ("tree/top.bin", random_bytes(300_000, 81)),
         ("tree/a/mid.txt", b"middle\n".to_vec()),
-        ("tree/a/b/deep.bin", random_bytes(1 << 20, 82)),
+        ("tree/a/b/deep.bin", random_bytes(3 << 20, 82)),
         ("tree/a/b/empty", Vec::new()),
     ];
+    // An old mtime, which mirror carries down (MLSD) and back up (MFMT, on the worker's
+    // cached path since session 7).
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
     for (p, d) in &files {
         std::fs::write(srv.path(p), d).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open(srv.path(p))
+            .unwrap();
+        f.set_modified(old).unwrap();
     }
     let tmp = tempfile::tempdir().unwrap();
     lftp(&srv, tmp.path(), "mirror tree local; mirror -R local back");
@@ -100,6 +108,8 @@ fn lftp_mirror_both_ways() {
         assert_eq!(sha_of(&local), sha256(d), "mirror: {rel}");
         let back = srv.path(&format!("back/{rel}"));
         assert_eq!(sha_of(&back), sha256(d), "mirror -R: {rel}");
+        let mtime = std::fs::metadata(&back).unwrap().modified().unwrap();
+        assert_eq!(mtime, old, "mirror -R kept the time of {rel}");
     }
     // No upload part files are left anywhere.
     let out = Command::new("find")

@@ -617,10 +617,10 @@ fn foreign_peer_first_then_rightful_client() {
     assert_eq!(c.read().code, 226);
 }
 
-/// Many files in a row on one session, each on a new passive listener (a random port of
-/// the ephemeral range, no `--passive-ports`), opened on the cached-lookup path of a local
-/// root: every download is byte-exact, REST included, and SIZE/MDTM answer from the same
-/// path; a name the session just uploaded is found at once.
+/// Many files in a row on one session, on its kept passive listener (a random port of the
+/// ephemeral range, no `--passive-ports`, reused by every EPSV), opened on the
+/// cached-lookup path of a local root: every download is byte-exact, REST included, and
+/// SIZE/MDTM answer from the same path; a name the session just uploaded is found at once.
 #[test]
 fn many_files_in_a_row_are_byte_exact() {
     let srv = Server::start(&[]);
@@ -660,7 +660,7 @@ fn many_files_in_a_row_are_byte_exact() {
         assert_eq!(sha256(&read_all(d)), sha256(data), "{name}");
         assert_eq!(c.read().code, 226);
     }
-    assert!(ports.len() > 1, "passive ports are not all the same one");
+    assert_eq!(ports.len(), 1, "one kept listener serves every EPSV");
     // A multi-MiB file, whole and from a restart offset.
     for offset in [0usize, 3 << 20] {
         c.expect(&format!("REST {offset}"), 350);
@@ -686,6 +686,74 @@ fn many_files_in_a_row_are_byte_exact() {
     assert_eq!(sha256(&read_all(d)), sha256(&up));
     assert_eq!(c.read().code, 226);
     c.expect("RETR nope.bin", 550);
+}
+
+/// The kept passive listener (see `datachan::Kept`): EPSV after EPSV answers the same
+/// port; uploads, a resume, an append and downloads through it are byte-exact; a
+/// connection made for an earlier EPSV and never used is closed instead of becoming the
+/// next transfer's; ABOR and EPRT close the listener.
+#[test]
+fn a_kept_passive_listener_serves_transfer_after_transfer() {
+    let srv = Server::start(&[]);
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let port_of = |r: &kftp_proto::Reply| kftp_proto::addr::parse_epsv_reply(&r.text()).unwrap();
+    let first = port_of(&c.expect("EPSV", 229));
+    let data = random_bytes(6 << 20, 91);
+    let (head, tail) = data.split_at(2 << 20);
+    // Upload in two parts (STOR, then APPE), each on the same listener.
+    for (verb, part) in [("STOR", head), ("APPE", tail)] {
+        let mut d = TcpStream::connect(("127.0.0.1", first)).unwrap();
+        c.expect(&format!("{verb} k.bin"), 150);
+        d.write_all(part).unwrap();
+        drop(d);
+        assert_eq!(c.read().code, 226, "{verb}");
+        assert_eq!(port_of(&c.expect("EPSV", 229)), first, "after {verb}");
+    }
+    assert_eq!(
+        sha256(&std::fs::read(srv.path("k.bin")).unwrap()),
+        sha256(&data)
+    );
+    // A connection for this EPSV that no transfer takes (the RETR fails)...
+    let mut stale = TcpStream::connect(("127.0.0.1", first)).unwrap();
+    c.expect("RETR nope.bin", 550);
+    // ...is closed when the next EPSV reuses the listener; the transfer gets its own.
+    assert_eq!(port_of(&c.expect("EPSV", 229)), first);
+    stale
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = stale.read_to_end(&mut got);
+    assert!(
+        got.is_empty(),
+        "the stale connection got {} bytes",
+        got.len()
+    );
+    let d = TcpStream::connect(("127.0.0.1", first)).unwrap();
+    c.expect("REST 1000000", 350);
+    c.expect("RETR k.bin", 150);
+    assert_eq!(sha256(&read_all(d)), sha256(&data[1_000_000..]));
+    assert_eq!(c.read().code, 226);
+    // ABOR without a transfer closes the kept listener too (RFC 959: the data connection
+    // goes), and so does a switch to active mode.
+    assert_eq!(port_of(&c.expect("EPSV", 229)), first);
+    c.expect("ABOR", 226);
+    assert!(
+        TcpStream::connect(("127.0.0.1", first)).is_err(),
+        "still listening after ABOR"
+    );
+    let second = port_of(&c.expect("EPSV", 229));
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    c.expect(&format!("EPRT |1|127.0.0.1|{p}|"), 200);
+    assert!(
+        TcpStream::connect(("127.0.0.1", second)).is_err(),
+        "still listening after EPRT"
+    );
+    c.expect("RETR k.bin", 150);
+    let (s, _) = l.accept().unwrap();
+    assert_eq!(sha256(&read_all(s)), sha256(&data));
+    assert_eq!(c.read().code, 226);
 }
 
 /// A resume from before the end of a part file cuts what lay past the new end (commit
