@@ -3,7 +3,7 @@
 //!
 //! - [`send_blocks`]: the sender's side ([`send_ranges`] for a restart: only the parts
 //!   the receiver lacks, at their file offsets). Every stream takes the next block from one shared
-//!   cursor (a fast stream takes more), writes its 17-byte header, then the block's bytes
+//!   cursor (a fast stream takes more; the blocks shrink toward the end, [`next_block`]), writes its 17-byte header, then the block's bytes
 //!   with [`crate::file_to_socket`] (sendfile where it wins; under `PROT P` too when the
 //!   kernel holds the stream's TLS keys, [`Sink::Ktls`]). Each stream ends with EOD;
 //!   the first also carries EOF with the number of streams. No close bit: the streams may
@@ -27,9 +27,31 @@ use std::sync::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Bytes per block sent: large enough that a header per block costs nothing, small enough
-/// that the streams finish together.
+/// Bytes per block sent: large enough that a header per block costs nothing.
 pub const BLOCK: u64 = 1 << 20;
+
+/// The smallest block the end of a transfer is cut into ([`next_block`]).
+pub const MIN_BLOCK: u64 = 64 << 10;
+
+/// The next block a stream takes from the shared `cursor` into `total` bytes sent over
+/// `streams` streams: [`BLOCK`], but never more than a `2 * streams`-th of what is left
+/// (down to [`MIN_BLOCK`]), so that the streams finish together. With whole 1 MiB blocks a
+/// window-bound stream on a long fat network (2.7 MB/s) took 0.37 s over its last block,
+/// and eight streams ended up to 0.42 s apart while the others sat idle (BENCHMARKS.md,
+/// HPC run 8). Returns `(at, len)` in the sequence, or None once all is taken.
+fn next_block(cursor: &AtomicU64, total: u64, streams: u64) -> Option<(u64, u64)> {
+    let mut at = cursor.load(Ordering::Relaxed);
+    loop {
+        let left = total.checked_sub(at).filter(|l| *l > 0)?;
+        let len = (left / (2 * streams.max(1)))
+            .clamp(MIN_BLOCK, BLOCK)
+            .min(left);
+        match cursor.compare_exchange_weak(at, at + len, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some((at, len)),
+            Err(now) => at = now,
+        }
+    }
+}
 
 /// A stream blocks are sent on: a plain TCP socket (sendfile for the bytes), a socket
 /// whose TX the kernel encrypts (sendfile too), or any other writer such as a rustls
@@ -104,7 +126,12 @@ pub async fn send_ranges<W: AsyncWrite + Unpin + Send>(
     let cursor = AtomicU64::new(0);
     let runs = streams.into_iter().enumerate().map(|(i, s)| {
         let eof = (i == 0).then_some(n);
-        send_stream(s, file, &cursor, &plan, eof, close, tuning, progress)
+        let share = Share {
+            cursor: &cursor,
+            plan: &plan,
+            streams: n,
+        };
+        send_stream(s, file, share, eof, close, tuning, progress)
     });
     let ends = futures::future::try_join_all(runs).await?;
     // The slowest path any block took names the transfer.
@@ -167,26 +194,29 @@ impl<'a> Pieces<'a> {
     }
 }
 
+/// What the streams of one send share: the cursor into the ranges laid end to end, and
+/// how many streams take from it.
+#[derive(Clone, Copy)]
+struct Share<'a, 'b> {
+    cursor: &'a AtomicU64,
+    plan: &'a Pieces<'b>,
+    streams: u64,
+}
+
 /// One stream: blocks from the cursor until the ranges are sent, then EOD (with EOF on
 /// the stream given `eof`). Returns the stream and the path its blocks took.
-#[allow(clippy::too_many_arguments)]
 async fn send_stream<W: AsyncWrite + Unpin + Send>(
     mut s: Sink<W>,
     file: &File,
-    cursor: &AtomicU64,
-    plan: &Pieces<'_>,
+    share: Share<'_, '_>,
     eof: Option<u64>,
     close: bool,
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<(Sink<W>, Option<PathUsed>)> {
     let mut path = None;
-    loop {
-        let next = cursor.fetch_add(BLOCK, Ordering::Relaxed);
-        if next >= plan.total {
-            break;
-        }
-        for (at, len) in plan.at(next, BLOCK) {
+    while let Some((next, len)) = next_block(share.cursor, share.plan.total, share.streams) {
+        for (at, len) in share.plan.at(next, len) {
             path = Some(send_block(&mut s, file, at, len, tuning, progress).await?);
         }
     }
@@ -688,6 +718,32 @@ mod tests {
         assert_eq!(written.ranges().as_slice(), &missing);
         assert_eq!(written.end(), data.len() as u64);
         assert_eq!(std::fs::read(dir.path().join("dst")).unwrap(), data);
+    }
+
+    /// Whole blocks while much is left, then ever smaller ones down to MIN_BLOCK: every
+    /// byte taken once, in order, and the last blocks small enough to end together.
+    #[test]
+    fn blocks_shrink_toward_the_end() {
+        let total = 40 * BLOCK + 12345;
+        let cursor = AtomicU64::new(0);
+        let mut blocks = Vec::new();
+        while let Some(b) = next_block(&cursor, total, 8) {
+            blocks.push(b);
+        }
+        let mut at = 0;
+        for &(a, l) in &blocks {
+            assert_eq!(a, at, "contiguous");
+            assert!(l <= BLOCK && (l >= MIN_BLOCK || a + l == total), "{l}");
+            at += l;
+        }
+        assert_eq!(at, total);
+        assert_eq!(blocks[0].1, BLOCK);
+        assert!(
+            blocks.iter().rev().take(8).all(|b| b.1 <= MIN_BLOCK),
+            "{blocks:?}"
+        );
+        assert_eq!(next_block(&AtomicU64::new(5), 5, 1), None);
+        assert_eq!(next_block(&AtomicU64::new(0), 100, 0), Some((0, 100)));
     }
 
     #[test]

@@ -438,6 +438,40 @@ impl Client {
         }
     }
 
+    /// The size a download of `path` goes by: the caller's (`opts.size`), else SIZE's.
+    pub(crate) async fn known_size(
+        &mut self,
+        path: &str,
+        opts: &crate::TransferOptions,
+        what: &str,
+    ) -> Result<Option<u64>> {
+        match opts.size {
+            Some(n) => Ok(Some(n)),
+            None => self.size(path).await.map_err(|e| e.with_what(what)),
+        }
+    }
+
+    /// A file's size and modification time in one round trip: MLST where the server offers
+    /// it, else SIZE alone (`None` for what the server does not say). A download given
+    /// both ([`crate::TransferOptions`]) asks neither SIZE nor, afterwards, MDTM: two round
+    /// trips of a long fat network saved (BENCHMARKS.md, HPC run 8).
+    pub async fn size_and_mtime(&mut self, path: &str) -> Result<(Option<u64>, Option<i64>)> {
+        if self.features.mlst {
+            let r = self.ctl.cmd(&Command::Mlst(Some(path.into()))).await?;
+            let entry = r
+                .lines
+                .iter()
+                .filter_map(|l| kftp_proto::listing_parse::parse_mlsx_line(l))
+                .find_map(|e| e.ok());
+            if let (true, Some(e)) = (r.is_success(), entry) {
+                if e.kind == kftp_proto::listing::Kind::File && e.size.is_some() {
+                    return Ok((e.size, e.mtime));
+                }
+            }
+        }
+        Ok((self.size(path).await?, None))
+    }
+
     /// The modification time a download keeps: `known` (from a listing) when given, else
     /// MDTM's where the server has it; `None` when neither says.
     pub(crate) async fn remote_mtime(&mut self, path: &str, known: Option<i64>) -> Option<i64> {

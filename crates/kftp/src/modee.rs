@@ -234,6 +234,26 @@ impl Client {
         }
     }
 
+    /// Opens an upload's `n` streams to the server's passive port. In the clear all at once:
+    /// one after the other each waits a round trip (eight at 50 ms: 0.35 s before the last
+    /// one moves a byte, BENCHMARKS.md HPC run 8). Under PROT P one at a time, so that the
+    /// server accepts them in the order [`Client::send_sinks`] runs their handshakes.
+    async fn connect_streams(
+        &self,
+        addr: std::net::SocketAddr,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<TcpStream>> {
+        if !self.data_tls {
+            return futures::future::try_join_all((0..n).map(|_| connect(addr, timeout))).await;
+        }
+        let mut tcp = Vec::with_capacity(n);
+        for _ in 0..n {
+            tcp.push(connect(addr, timeout).await?);
+        }
+        Ok(tcp)
+    }
+
     /// The download streams kept from the last get, when every one is still usable under
     /// the PROT now in force (checked while no RETR is outstanding: later, the next file's
     /// blocks may already be waiting on them); otherwise none (closed).
@@ -378,7 +398,7 @@ impl Client {
     ) -> Result<TransferReport> {
         let started = Instant::now();
         let what = format!("get {remote}");
-        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let size = self.known_size(remote, opts, &what).await?;
         let target = GetTarget::open(local, opts.resume)?;
         if target.holds_all(size, &what)? {
             return Ok(target.report_skipped(started));
@@ -520,12 +540,9 @@ impl Client {
         } else {
             0
         };
-        let addr = match want {
-            0 => None,
-            _ => Some(self.passive_addr().await?),
-        };
-        for addr in addr.into_iter().flat_map(|a| std::iter::repeat_n(a, want)) {
-            tcp.push(connect(addr, timeout).await?);
+        if want > 0 {
+            let addr = self.passive_addr().await?;
+            tcp = self.connect_streams(addr, want, timeout).await?;
         }
         let stor = Command::Stor(remote.into());
         self.rest(offset, &what).await?;
@@ -540,9 +557,8 @@ impl Client {
                 kept::split(std::mem::take(&mut kept)).0,
                 Vec::<Stream>::new(),
             );
-            for _ in 0..streams.clamp(1, MAX_STREAMS) {
-                tcp.push(connect(addr, timeout).await?);
-            }
+            let n = streams.clamp(1, MAX_STREAMS) as usize;
+            tcp = self.connect_streams(addr, n, timeout).await?;
             self.rest(offset, &what).await?;
             self.expect_preliminary(&stor, &what).await?;
         }

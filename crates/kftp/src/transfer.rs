@@ -36,6 +36,9 @@ pub struct TransferOptions {
     /// The server's modification time, when the caller already knows it to the second (an
     /// MLSD listing, as `mirror` has): a download keeps it without an MDTM round trip.
     pub mtime: Option<i64>,
+    /// The remote file's size, when the caller has just asked it (the command line does,
+    /// for its progress bar): a download does not ask SIZE again, a round trip saved.
+    pub size: Option<u64>,
 }
 
 /// What a finished transfer did.
@@ -348,7 +351,7 @@ impl Client {
                 .get_mode_e_at(remote, local, self.streams, opts, progress)
                 .await;
         }
-        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let size = self.known_size(remote, opts, &what).await?;
         let target = GetTarget::open(local, opts.resume)?;
         if target.holds_all(size, &what)? {
             progress.store(0, std::sync::atomic::Ordering::Relaxed);

@@ -200,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         resume,
         ascii: g.ascii,
         preserve_mtime: true,
-        mtime: None,
+        ..Default::default()
     };
     match cli.cmd {
         Cmd::Ls { url, long } => {
@@ -258,14 +258,21 @@ pub async fn run(cli: Cli) -> Result<()> {
                 bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
                 r?
             } else {
-                let size = c.size(&remote).await.ok().flatten();
+                // Size and time in one round trip (MLST), handed to the get so that it asks
+                // neither again.
+                let (size, mtime) = c.size_and_mtime(&remote).await.unwrap_or_default();
                 let done = if resume {
                     std::fs::metadata(&local).map(|m| m.len()).unwrap_or(0)
                 } else {
                     0
                 };
                 let counter = bars.begin(&remote, size, done);
-                let r = c.get(&remote, &local, &topts(resume), &counter).await;
+                let opts = TransferOptions {
+                    size,
+                    mtime,
+                    ..topts(resume)
+                };
+                let r = c.get(&remote, &local, &opts, &counter).await;
                 bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
                 r?
             };

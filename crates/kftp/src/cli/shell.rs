@@ -396,7 +396,7 @@ impl Shell {
             resume,
             ascii: self.ascii,
             preserve_mtime: true,
-            mtime: None,
+            ..Default::default()
         };
         match verb {
             "cd" | "cwd" => {
