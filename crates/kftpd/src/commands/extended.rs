@@ -49,11 +49,16 @@ pub async fn eret(s: &mut Session, offset: u64, size: u64, arg: &str) -> Replied
     let fs = storage(s)?;
     let p = s.resolve(arg)?;
     let handle = fs.open_read(&p).await.or_reply(arg)?;
-    let ReadHandle::File { file, len } = handle else {
-        return Err(Reply::new(
-            504,
-            "ERET needs a local file system root; use REST and RETR.",
-        ));
+    // A match, not let-else: without the `s3` feature the object arm is uninhabited.
+    #[allow(unreachable_patterns)]
+    let (file, len) = match handle {
+        ReadHandle::File { file, len } => (file, len),
+        ReadHandle::Object(_) => {
+            return Err(Reply::new(
+                504,
+                "ERET needs a local file system root; use REST and RETR.",
+            ))
+        }
     };
     if offset > len {
         return Err(Reply::new(
