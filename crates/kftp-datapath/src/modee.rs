@@ -2,8 +2,9 @@
 //! alike: the block codec is [`kftp_proto::modee`]; this is the I/O around it.
 //!
 //! - [`send_blocks`]: the sender's side ([`send_ranges`] for a restart: only the parts
-//!   the receiver lacks, at their file offsets). Every stream takes the next block from one shared
-//!   cursor (a fast stream takes more; the blocks shrink toward the end, [`next_block`]), writes its 17-byte header, then the block's bytes
+//!   the receiver lacks, at their file offsets). Every stream takes the next block from
+//!   one shared cursor (a fast stream takes more; with several streams the blocks shrink
+//!   toward the end, [`next_block`]), writes its 17-byte header, then the block's bytes
 //!   with [`crate::file_to_socket`] (sendfile where it wins; under `PROT P` too when the
 //!   kernel holds the stream's TLS keys, [`Sink::Ktls`]). Each stream ends with EOD;
 //!   the first also carries EOF with the number of streams. No close bit: the streams may
@@ -34,8 +35,9 @@ pub const BLOCK: u64 = 1 << 20;
 pub const MIN_BLOCK: u64 = 64 << 10;
 
 /// The next block a stream takes from the shared `cursor` into `total` bytes sent over
-/// `streams` streams: [`BLOCK`], but never more than a `2 * streams`-th of what is left
-/// (down to [`MIN_BLOCK`]), so that the streams finish together. With whole 1 MiB blocks a
+/// `streams` streams: [`BLOCK`], but with more than one stream never more than a
+/// `2 * streams`-th of what is left (down to [`MIN_BLOCK`]), so that the streams finish
+/// together. With whole 1 MiB blocks a
 /// window-bound stream on a long fat network (2.7 MB/s) took 0.37 s over its last block,
 /// and eight streams ended up to 0.42 s apart while the others sat idle (BENCHMARKS.md,
 /// HPC run 8). Returns `(at, len)` in the sequence, or None once all is taken.
@@ -43,9 +45,12 @@ fn next_block(cursor: &AtomicU64, total: u64, streams: u64) -> Option<(u64, u64)
     let mut at = cursor.load(Ordering::Relaxed);
     loop {
         let left = total.checked_sub(at).filter(|l| *l > 0)?;
-        let len = (left / (2 * streams.max(1)))
-            .clamp(MIN_BLOCK, BLOCK)
-            .min(left);
+        // One stream has no other to wait for: whole blocks to the end.
+        let len = if streams <= 1 {
+            BLOCK.min(left)
+        } else {
+            (left / (2 * streams)).clamp(MIN_BLOCK, BLOCK).min(left)
+        };
         match cursor.compare_exchange_weak(at, at + len, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return Some((at, len)),
             Err(now) => at = now,
@@ -744,6 +749,15 @@ mod tests {
         );
         assert_eq!(next_block(&AtomicU64::new(5), 5, 1), None);
         assert_eq!(next_block(&AtomicU64::new(0), 100, 0), Some((0, 100)));
+        // One stream: whole blocks to the end (one block for a file under 1 MiB).
+        assert_eq!(
+            next_block(&AtomicU64::new(0), 700_000, 1),
+            Some((0, 700_000))
+        );
+        assert_eq!(
+            next_block(&AtomicU64::new(0), 3 * BLOCK, 1),
+            Some((0, BLOCK))
+        );
     }
 
     #[test]
