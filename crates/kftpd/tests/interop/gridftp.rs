@@ -235,7 +235,7 @@ fn globus_url_copy_resumes_with_rest_ranges() {
 /// `globus-url-copy -partial-offset N -partial-length L` downloads with `ERET P N L`
 /// (kftpd sends only those bytes, which the client writes at N), and `-partial-offset N`
 /// uploads with `ESTO A N` (kftpd writes from N on, as REST N + STOR: the file that held
-/// the first N bytes ends byte-exact). In MODE E both get 504 (not implemented there).
+/// the first N bytes ends byte-exact). MODE E (`-p 4`): the next test.
 #[test]
 fn globus_url_copy_partial_transfers_use_eret_and_esto() {
     if !need("globus-url-copy") {
@@ -288,6 +288,73 @@ fn globus_url_copy_partial_transfers_use_eret_and_esto() {
     for moved in [len, data.len() - at] {
         assert!(log.contains(&format!("bytes={moved} ")), "{moved}: {log}");
     }
+}
+
+/// The same in MODE E over four streams (`-p 4`), as GridFTP users run partial transfers:
+/// `ERET P N L` comes back as blocks counted from the part's start, which the client
+/// writes at N (the part is byte-exact), and `ESTO A N`'s blocks, which the client counts
+/// from 0, land at N + their offset (the resumed upload is byte-exact). The log shows
+/// four streams each way, and the 111 markers the upload got count from the part.
+#[test]
+fn globus_url_copy_partial_transfers_in_mode_e() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = Server::start(&["--rate-session", "2M", "--perf-marker-interval", "1"]);
+    let data = [payload(46), payload(47)].concat();
+    let (at, len) = (1_000_003usize, 5_500_000usize);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = tmp.path().join("part.bin");
+    let src = tmp.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    let guc = |args: &[&str], from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-p", "4", "-dbg"])
+            .args(args)
+            .args([from, to]);
+        let (ok, out, err) = run_limited(&mut cmd, 120);
+        assert!(ok, "{out}\n{err}\n--- server log ---\n{}", plain_log(&srv));
+        err
+    };
+    let (off, n) = (at.to_string(), len.to_string());
+    guc(
+        &["-partial-offset", &off, "-partial-length", &n],
+        &url(&srv, "big.bin"),
+        &format!("file://{}", got.display()),
+    );
+    let part = std::fs::read(&got).unwrap();
+    assert_eq!(part.len(), at + len, "written at the offset");
+    assert!(
+        part[at..] == data[at..at + len],
+        "the part differs from the file's bytes"
+    );
+    std::fs::write(srv.path("up.bin"), &data[..at]).unwrap();
+    let dbg = guc(
+        &["-partial-offset", &off],
+        &format!("file://{}", src.display()),
+        &url(&srv, "up.bin"),
+    );
+    assert_eq!(
+        sha_of(&srv.path("up.bin")),
+        sha256(&data),
+        "resumed upload differs"
+    );
+    let cmds = commands(&srv);
+    assert!(cmds.iter().any(|c| c == "MODE E"), "{cmds:?}");
+    assert!(
+        cmds.contains(&format!("ERET P {at} {len} /big.bin")),
+        "{cmds:?}"
+    );
+    assert!(cmds.contains(&format!("ESTO A {at} /up.bin")), "{cmds:?}");
+    let log = plain_log(&srv);
+    assert_eq!(log.matches("mode_e_streams=4").count(), 2, "{log}");
+    for moved in [len, data.len() - at] {
+        assert!(log.contains(&format!("bytes={moved} ")), "{moved}: {log}");
+    }
+    // The upload's 111 ranges count from the part (the toolkit's do): none reaches past
+    // what the part holds.
+    assert_markers(&dbg, true, data.len() - at);
 }
 
 /// `globus-url-copy -stripe` against kftpd, one stripe: the upload sets up its data
