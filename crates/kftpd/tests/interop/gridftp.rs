@@ -384,3 +384,129 @@ fn globus_url_copy_stripe_uses_spas() {
     let log = plain_log(&srv);
     assert!(log.matches("mode_e_streams=4").count() >= 2, "{log}");
 }
+
+/// GridFTP's own server on a loopback port, anonymous logins as `nobody` under root (as
+/// another user, that user), a process per session; killed when dropped.
+struct Gfs {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Gfs {
+    const BIN: &'static str = "/usr/sbin/globus-gridftp-server";
+
+    fn start() -> Gfs {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // Its anonymous account must reach and write the files.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let user = if kftp_testkit::running_as_root() {
+            "nobody".to_string()
+        } else {
+            std::env::var("USER").unwrap_or_else(|_| "nobody".into())
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(Self::BIN)
+            .args(["-aa", "-anonymous-user", &user, "-d", "error"])
+            .args([
+                "-control-interface",
+                "127.0.0.1",
+                "-data-interface",
+                "127.0.0.1",
+            ])
+            .args(["-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting globus-gridftp-server");
+        let g = Gfs { child, port, dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return g;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("globus-gridftp-server did not listen within 10 s");
+    }
+
+    /// A file of its own in the server's directory, world-writable.
+    fn put(&self, name: &str, data: &[u8]) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+
+    /// Its paths are the file system's.
+    fn url(&self, name: &str) -> String {
+        let p = self.dir.path().join(name);
+        format!("ftp://anonymous:x@127.0.0.1:{}{}", self.port, p.display())
+    }
+}
+
+impl Drop for Gfs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Third-party partial transfers in MODE E over four streams, as GridFTP sites move a
+/// part of a file between servers: globus-url-copy `-partial-offset N -partial-length L`
+/// between globus-gridftp-server and kftpd sends `ERET P N L` to the source and `ESTO A
+/// N` to the destination, so the blocks one server counts from the part's start the
+/// other must write at N + their offset. Both ways, into a copy of the file whose part
+/// was zeroed: the part is filled byte-exact and the rest of the file stays as it was
+/// (ESTO does not truncate).
+#[test]
+fn third_party_partial_transfers_with_globus_gridftp_server() {
+    if !need("globus-url-copy") || !std::path::Path::new(Gfs::BIN).exists() {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let gfs = Gfs::start();
+    let data = payload(48);
+    let (at, len) = (1_000_003usize, 2_500_000usize);
+    let mut holed = data.clone();
+    holed[at..at + len].fill(0);
+    let third = |from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-p", "4", "-dbg"])
+            .args(["-partial-offset", &at.to_string()])
+            .args(["-partial-length", &len.to_string()])
+            .args([from, to]);
+        let (ok, out, err) = run_limited(&mut cmd, 120);
+        assert!(ok, "{out}\n{err}\n--- server log ---\n{}", plain_log(&srv));
+        err
+    };
+
+    // globus-gridftp-server sends, kftpd stores.
+    gfs.put("src.bin", &data);
+    std::fs::write(srv.path("dst.bin"), &holed).unwrap();
+    third(&gfs.url("src.bin"), &url(&srv, "dst.bin"));
+    let got = std::fs::read(srv.path("dst.bin")).unwrap();
+    assert_eq!(got.len(), data.len(), "kftpd truncated the file");
+    assert!(got == data, "the part kftpd stored differs");
+
+    // kftpd sends, globus-gridftp-server stores.
+    std::fs::write(srv.path("src.bin"), &data).unwrap();
+    gfs.put("dst.bin", &holed);
+    third(&url(&srv, "src.bin"), &gfs.url("dst.bin"));
+    let got = std::fs::read(gfs.dir.path().join("dst.bin")).unwrap();
+    assert!(got == data, "the part kftpd sent differs");
+
+    let cmds = commands(&srv);
+    assert!(cmds.contains(&format!("ESTO A {at} /dst.bin")), "{cmds:?}");
+    assert!(
+        cmds.contains(&format!("ERET P {at} {len} /src.bin")),
+        "{cmds:?}"
+    );
+    let log = plain_log(&srv);
+    assert_eq!(log.matches("mode_e_streams=4").count(), 2, "{log}");
+}
