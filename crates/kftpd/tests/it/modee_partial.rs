@@ -201,3 +201,27 @@ fn mode_e_eret_and_esto_refusals_leave_the_file_alone() {
     assert_eq!(std::fs::read(srv.path("f.bin")).unwrap(), orig);
     assert_eq!(names(&srv), ["f.bin"]);
 }
+
+/// An anonymous drop folder is never overwritten: ESTO in MODE E writes into a file in
+/// place, which an anonymous login (fresh uploads only) may not do (550), at offset 0
+/// too; the file dropped earlier keeps its bytes and no new one appears.
+#[test]
+fn mode_e_esto_never_writes_into_an_anonymous_drop_folder() {
+    let srv = Server::start(&["--anonymous", "--anonymous-upload-dir", "incoming"]);
+    std::fs::create_dir(srv.path("incoming")).unwrap();
+    std::fs::write(srv.path("incoming/secret.txt"), b"dropped earlier").unwrap();
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("USER anonymous", 331);
+    c.expect("PASS guest@example.org", 230);
+    c.expect("TYPE I", 200);
+    c.expect("MODE E", 200);
+    let _d = c.epsv();
+    c.expect("ESTO A 0 incoming/secret.txt", 550);
+    c.expect("ESTO A 0 incoming/new.txt", 550);
+    c.expect("NOOP", 200);
+    assert_eq!(
+        std::fs::read(srv.path("incoming/secret.txt")).unwrap(),
+        b"dropped earlier"
+    );
+    assert!(!srv.path("incoming/new.txt").exists());
+}
