@@ -17,9 +17,10 @@
 //! from the part too). So ERET's blocks carry `file offset - offset` and ESTO writes each
 //! block at `offset + its offset` ([`crate::modee::Plan::partial`]). ESTO there opens the
 //! file as a resume does but never shortens it (an adjusted store may fill any stretch of
-//! a file; the toolkit never truncates on ESTO), so it needs the `append` permission even
-//! at offset 0; a failed one keeps the gap-free blocks from `offset` and never cuts below
-//! the file's old length ([`crate::modee::restart::keep`]). Which side connects is MODE E's
+//! a file; the toolkit never truncates on ESTO), so it needs `append` as a resume does
+//! (`write` grants it), even at offset 0; a failed one keeps the gap-free blocks from
+//! `offset` and never cuts below the file's old length
+//! ([`crate::modee::restart::keep`]). Which side connects is MODE E's
 //! rule: ERET needs PORT, ESTO PASV (`425` otherwise, before anything is opened for
 //! writing).
 //!
