@@ -120,6 +120,22 @@ pub async fn send_ranges<W: AsyncWrite + Unpin + Send>(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<(Vec<Sink<W>>, Outcome)> {
+    send_ranges_from(file, ranges, 0, streams, close, tuning, progress).await
+}
+
+/// [`send_ranges`] of a part of a file sent as a file of its own (GridFTP's `ERET P`):
+/// the bytes still come from `file` at their own offsets, but each block header counts
+/// from `origin` (GFD.20: offset 0 is the start of the part). `ranges` start at or past
+/// `origin`.
+pub async fn send_ranges_from<W: AsyncWrite + Unpin + Send>(
+    file: &File,
+    ranges: &[(u64, u64)],
+    origin: u64,
+    streams: Vec<Sink<W>>,
+    close: bool,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+) -> io::Result<(Vec<Sink<W>>, Outcome)> {
     if streams.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -135,6 +151,7 @@ pub async fn send_ranges<W: AsyncWrite + Unpin + Send>(
             cursor: &cursor,
             plan: &plan,
             streams: n,
+            origin,
         };
         send_stream(s, file, share, eof, close, tuning, progress)
     });
@@ -206,6 +223,8 @@ struct Share<'a, 'b> {
     cursor: &'a AtomicU64,
     plan: &'a Pieces<'b>,
     streams: u64,
+    /// The file offset block headers count from (0 but for a part, [`send_ranges_from`]).
+    origin: u64,
 }
 
 /// One stream: blocks from the cursor until the ranges are sent, then EOD (with EOF on
@@ -222,7 +241,8 @@ async fn send_stream<W: AsyncWrite + Unpin + Send>(
     let mut path = None;
     while let Some((next, len)) = next_block(share.cursor, share.plan.total, share.streams) {
         for (at, len) in share.plan.at(next, len) {
-            path = Some(send_block(&mut s, file, at, len, tuning, progress).await?);
+            let wire = at - share.origin;
+            path = Some(send_block(&mut s, file, (at, wire), len, tuning, progress).await?);
         }
     }
     let last = match eof {
@@ -244,16 +264,17 @@ async fn send_stream<W: AsyncWrite + Unpin + Send>(
     Ok((s, path))
 }
 
-/// One block: its header, then `file[at..at + len]`; returns the path its bytes took.
+/// One block: its header (saying `wire`), then `file[at..at + len]`; returns the path its
+/// bytes took.
 async fn send_block<W: AsyncWrite + Unpin + Send>(
     s: &mut Sink<W>,
     file: &File,
-    at: u64,
+    (at, wire): (u64, u64),
     len: u64,
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<PathUsed> {
-    let header = Header::data(at, len).encode();
+    let header = Header::data(wire, len).encode();
     Ok(match s {
         Sink::Tcp(t) => {
             t.write_all(&header).await?;
@@ -381,6 +402,32 @@ pub async fn recv_blocks<S: Source>(
 pub async fn recv_blocks_into<S: Source>(
     file: &File,
     cached: Vec<S>,
+    accept: Option<Accept<'_, S>>,
+    limits: RecvLimits,
+    tuning: &Tuning,
+    progress: &AtomicU64,
+    written: &Written,
+) -> io::Result<Received<S>> {
+    let to = Place { file, origin: 0 };
+    recv_blocks_at(to, cached, accept, limits, tuning, progress, written).await
+}
+
+/// Where received blocks go: `file` at `origin` plus the offset in each header (GridFTP's
+/// `ESTO A origin`, GFD.20; 0 for a plain upload). [`Written`] and the restart markers keep
+/// the headers' offsets, which is what the sender counts in.
+#[derive(Clone, Copy)]
+pub struct Place<'a> {
+    /// The file written.
+    pub file: &'a File,
+    /// Added to every block's offset.
+    pub origin: u64,
+}
+
+/// [`recv_blocks_into`] for blocks placed at `to.origin` + their offset. `limits.max_end`
+/// bounds the file offset a block reaches, origin included.
+pub async fn recv_blocks_at<S: Source>(
+    to: Place<'_>,
+    cached: Vec<S>,
     mut accept: Option<Accept<'_, S>>,
     limits: RecvLimits,
     tuning: &Tuning,
@@ -394,7 +441,7 @@ pub async fn recv_blocks_into<S: Source>(
         opened += 1;
         readers.push(recv_stream(
             s,
-            file,
+            to,
             limits.max_end,
             true,
             tuning,
@@ -437,7 +484,7 @@ pub async fn recv_blocks_into<S: Source>(
                 match s {
                     Ok(s) => {
                         opened += 1;
-                        readers.push(recv_stream(s, file, limits.max_end, false, tuning, progress, written));
+                        readers.push(recv_stream(s, to, limits.max_end, false, tuning, progress, written));
                     }
                     Err(e) if readers.is_empty() => return Err(e),
                     Err(e) => {
@@ -489,7 +536,7 @@ struct StreamEnd<S> {
 /// Reads one stream's blocks until its EOD.
 async fn recv_stream<S: Source>(
     mut sock: S,
-    file: &File,
+    to: Place<'_>,
     max_end: u64,
     cached: bool,
     tuning: &Tuning,
@@ -535,13 +582,19 @@ async fn recv_stream<S: Source>(
                 short(n, len)?;
             }
             Ok(Block::Data { offset, len }) => {
-                if offset + len > max_end {
+                // With an origin the end may pass 2^64 (the header's own check does not
+                // know it): that is past any limit too.
+                let at = to
+                    .origin
+                    .checked_add(offset)
+                    .filter(|a| a.checked_add(len).is_some_and(|e| e <= max_end));
+                let Some(at) = at else {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("MODE E block ends past the size limit of {max_end} bytes"),
                     ));
-                }
-                block_to_file(&mut sock, len, file, offset, &mut buf, tuning, progress).await?;
+                };
+                block_to_file(&mut sock, len, to.file, at, &mut buf, tuning, progress).await?;
                 written.add(offset, len);
             }
         }

@@ -1,24 +1,36 @@
 //! ERET and ESTO, GridFTP's extended retrieve and store (GFD.20; the toolkit's
-//! `globus_gridftp_protocol_extensions.dox`), in MODE S. `globus-url-copy -partial-offset N
-//! -partial-length L` downloads with `ERET P N L`, and `-partial-offset N` uploads with
-//! `ESTO A N`.
+//! `globus_gridftp_protocol_extensions.dox`), in MODE S and MODE E. `globus-url-copy
+//! -partial-offset N -partial-length L` downloads with `ERET P N L`, and `-partial-offset
+//! N` uploads with `ESTO A N` (with `-p n`, in MODE E).
 //!
 //! - `ERET P offset size path`: the bytes `[offset, offset + size)` of the file (fewer
 //!   when it ends first) sent as a file of their own: a RETR from `offset` that stops at
 //!   `offset + size`. An offset past the end gets `554`, as REST does.
-//! - `ESTO A offset path`: the data is written from `offset` on: exactly `REST offset` and
-//!   `STOR` (the part file first, else the existing file in place, which must be at least
-//!   `offset` long; [`super::stor`]).
+//! - `ESTO A offset path`: the data is written from `offset` on. In MODE S exactly
+//!   `REST offset` and `STOR` (the part file first, else the existing file in place, which
+//!   must be at least `offset` long; [`super::stor`]).
 //!
-//! In MODE E both get `504`: GFD.20 has their blocks carry offsets counted from the part's
-//! start, which kftpd's block mover does not shift; REST ranges with RETR/STOR do the
-//! same there. A REST before either gets `503` (the command's offset says where to
-//! start), TYPE A `504` (a byte range of a converted file has no meaning).
+//! MODE E (issue #17): both are a file of their own on the wire, "with offset of 0 meaning
+//! the beginning of the section" (GFD.20; the toolkit's server subtracts the part's
+//! offset from every block it sends and adds it to every block it writes,
+//! `globus_gridftp_server_get_read_range` / `get_write_range`, and its `111` ranges count
+//! from the part too). So ERET's blocks carry `file offset - offset` and ESTO writes each
+//! block at `offset + its offset` ([`crate::modee::Plan::partial`]). ESTO there opens the
+//! file as a resume does but never shortens it (an adjusted store may fill any stretch of
+//! a file; the toolkit never truncates on ESTO), so it needs `append` as a resume does
+//! (`write` grants it), even at offset 0; a failed one keeps the gap-free blocks from
+//! `offset` and never cuts below the file's old length
+//! ([`crate::modee::restart::keep`]). Which side connects is MODE E's
+//! rule: ERET needs PORT, ESTO PASV (`425` otherwise, before anything is opened for
+//! writing).
+//!
+//! A REST before either gets `503` (the command's offset says where to start), TYPE A
+//! `504` (a byte range of a converted file has no meaning).
 
-use super::stor::{stor, Kind};
+use super::stor::{open_and_start, stor, Kind};
 use super::{mode_name, start_transfer, storage, OrReply, Replied};
 use crate::session::Session;
-use crate::storage::ReadHandle;
+use crate::storage::{ReadHandle, WriteMode};
 use crate::transfer::Job;
 use kftp_proto::modee::Restart;
 use kftp_proto::{Reply, TransferType};
@@ -29,12 +41,6 @@ fn refuse(s: &mut Session, verb: &str) -> Result<(), Reply> {
         return Err(Reply::new(
             503,
             format!("{verb} takes no REST: its offset says where to start."),
-        ));
-    }
-    if s.modee.on {
-        return Err(Reply::new(
-            504,
-            format!("{verb} is implemented in MODE S only; in MODE E use REST ranges."),
         ));
     }
     if s.ttype == TransferType::Ascii {
@@ -83,13 +89,34 @@ pub async fn eret(s: &mut Session, offset: u64, size: u64, arg: &str) -> Replied
         offset,
         ascii: false,
     };
+    // In MODE E the blocks count from the part's start; admit() takes this at once.
+    s.modee.partial = s.modee.on.then_some(offset);
     // A retrieve for the logs, metrics and events (their direction goes by the verb).
-    start_transfer(s, job, "RETR", p, Some(sending), opening).await
+    let r = start_transfer(s, job, "RETR", p, Some(sending), opening).await;
+    s.modee.partial = None;
+    r
 }
 
 /// ESTO A offset path.
 pub async fn esto(s: &mut Session, offset: u64, arg: &str) -> Replied {
     refuse(s, "ESTO")?;
-    s.rest = Restart::Offset(offset);
-    stor(s, arg, Kind::Stor).await
+    if !s.modee.on {
+        s.rest = Restart::Offset(offset);
+        return stor(s, arg, Kind::Stor).await;
+    }
+    let can_append = s
+        .login()
+        .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append));
+    if !can_append {
+        return Err(Reply::new(
+            550,
+            "Permission denied: ESTO writes into a file and needs the 'append' permission.",
+        ));
+    }
+    // Blocks land at offset + their own offset; set for admit(), and cleared whatever
+    // happened, so that a refusal before the transfer leaves nothing for the next one.
+    s.modee.partial = Some(offset);
+    let r = open_and_start(s, arg, WriteMode::ResumeAt(offset), "STOR", None).await;
+    s.modee.partial = None;
+    r
 }

@@ -50,7 +50,7 @@ pub fn feat(s: &Session) -> Answer {
         // GridFTP clients look for PARALLEL before using MODE E with several streams.
         lines.push("PARALLEL".into());
     }
-    // GridFTP's partial retrieve and adjusted store (MODE S; commands/extended.rs).
+    // GridFTP's partial retrieve and adjusted store (MODE S and E; commands/extended.rs).
     lines.push("ERET".into());
     lines.push("ESTO".into());
     lines.push(format!("MLST {}", s.mlst_facts.feat()));

@@ -87,7 +87,7 @@ async fn fresh_name(
     None
 }
 
-async fn open_and_start(
+pub(super) async fn open_and_start(
     s: &mut Session,
     arg: &str,
     mode: WriteMode,

@@ -80,6 +80,9 @@ pub struct Plan {
     pub have: kftp_proto::modee::Ranges,
     /// An upload file's length before the transfer: a failed one is never cut below it.
     pub had: u64,
+    /// `ERET P` / `ESTO A`: the part's file offset, where block offset 0 is (GFD.20);
+    /// None for RETR and STOR, whose blocks carry the file's own offsets.
+    pub partial: Option<u64>,
 }
 
 /// MODE E: accepted unless `--max-streams 0` turned it off.
@@ -130,6 +133,7 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
     }
     // Taken first, so that a refused transfer leaves nothing for the next one.
     let have = s.modee.restart.take();
+    let partial = s.modee.partial.take();
     let cfg = &s.shared.config;
     let refuse = |why: &str| Err(Reply::new(504, format!("MODE E: {why}")));
     let sending = match job {
@@ -197,6 +201,7 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
         written: std::sync::Arc::new(written),
         have,
         had,
+        partial,
     }))
 }
 
@@ -255,7 +260,11 @@ pub(crate) async fn move_blocks(
             ..
         } => {
             // Without a REST this is the whole file; the job's offset is the prefix of it.
-            let missing = plan.have.missing(*len);
+            // A part (ERET) is its own range, the handle ending where the part does.
+            let missing = match plan.partial {
+                Some(at) => vec![(at, (*len).max(at))],
+                None => plan.have.missing(*len),
+            };
             send::send(file, &missing, plan, local_ip, tls, cfg, tuning, progress).await
         }
         Job::Receive {

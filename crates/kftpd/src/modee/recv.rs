@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::datachan::{self, DataSetup};
 use crate::transfer::job::DataTls;
 use futures::future::BoxFuture;
-use kftp_datapath::modee::{recv_blocks_into, Accept, RecvLimits};
+use kftp_datapath::modee::{recv_blocks_at, Accept, Place, RecvLimits};
 use kftp_datapath::{Outcome, PathUsed, Tuning};
 use kftp_tls::ServerStream;
 use std::fs::File;
@@ -60,16 +60,12 @@ pub async fn recv(
             }) as BoxFuture<'_, io::Result<ServerStream>>
         }) as Accept<'_, ServerStream>
     });
-    let got = recv_blocks_into(
+    // An ESTO part's blocks count from its offset (GFD.20); a STOR's from 0.
+    let to = Place {
         file,
-        cached,
-        accept,
-        limits,
-        tuning,
-        progress,
-        &plan.written,
-    )
-    .await?;
+        origin: plan.partial.unwrap_or(0),
+    };
+    let got = recv_blocks_at(to, cached, accept, limits, tuning, progress, &plan.written).await?;
     tracing::info!(
         session = peer.1,
         mode_e_streams = got.streams,

@@ -78,12 +78,28 @@ pub fn written_for(have: Option<Ranges>) -> Written {
 /// written): up to its furthest block when complete; when not, up to the gap-free prefix
 /// of whole blocks (never below `had`, the file's length before the transfer), and the
 /// file is cut there so that nothing past it can be taken for data.
-pub fn keep(upload: &mut Upload, written: &Written, had: u64, complete: bool) -> u64 {
+///
+/// `partial` is an `ESTO A` part's offset: `written` then counts from it (the blocks'
+/// own offsets), and a complete part never shortens the file either, since an adjusted
+/// store writes into a file without truncating it (the toolkit's server opens it
+/// without O_TRUNC: `globus_i_gfs_control.c`, "ESTO doesn't truncate the file").
+pub fn keep(
+    upload: &mut Upload,
+    written: &Written,
+    (had, partial): (u64, Option<u64>),
+    complete: bool,
+) -> u64 {
     let offset = upload.offset();
+    let base = partial.unwrap_or(0);
     if complete {
-        return written.end().max(offset) - offset;
+        let end = base.saturating_add(written.end());
+        let end = match partial {
+            Some(_) => end.max(had),
+            None => end,
+        };
+        return end.max(offset) - offset;
     }
-    let whole = written.prefix().max(had).max(offset);
+    let whole = base.saturating_add(written.prefix()).max(had).max(offset);
     if let Upload::File(up) = upload {
         let grown = up.file.metadata().map_or(0, |m| m.len());
         if grown > whole {

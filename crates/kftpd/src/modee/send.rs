@@ -16,7 +16,7 @@ use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;
 use crate::datachan::{self, DataSetup};
 use crate::transfer::job::DataTls;
-use kftp_datapath::modee::{send_ranges, Sink};
+use kftp_datapath::modee::{send_ranges_from, Sink};
 use kftp_datapath::{Outcome, Tuning};
 use kftp_tls::kept::{self, Kept};
 use kftp_tls::ServerStream;
@@ -84,7 +84,10 @@ pub async fn send(
         .filter(|s| matches!(s, Sink::Ktls(_)))
         .count();
     // No close bit: every stream, plain or TLS, is kept for the next RETR.
-    let (streams, outcome) = send_ranges(file, missing, streams, false, tuning, progress).await?;
+    // An ERET part's headers count from its start (GFD.20); a RETR's from 0.
+    let origin = plan.partial.unwrap_or(0);
+    let (streams, outcome) =
+        send_ranges_from(file, missing, origin, streams, false, tuning, progress).await?;
     tracing::info!(
         mode_e_streams = n,
         mode_e_reused = reused,

@@ -21,6 +21,10 @@ pub struct State {
     /// The ranges a REST said the client has, for the RETR or STOR being admitted
     /// ([`super::restart`] sets it, [`super::admit`] takes it).
     pub restart: Option<kftp_proto::modee::Ranges>,
+    /// The file offset of an `ERET P` / `ESTO A` part, for the transfer being admitted
+    /// (`commands/extended.rs` sets it, [`super::admit`] takes it): its blocks count
+    /// from there.
+    pub partial: Option<u64>,
 }
 
 /// Streams kept after EOD, shared with the running transfer task, owned by the session.

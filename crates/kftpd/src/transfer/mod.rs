@@ -445,7 +445,7 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
     let data_tls = ctx.tls.as_ref();
     // A MODE E upload's blocks, for what it keeps (crate::modee::restart::keep).
     let blocks = match &wire {
-        Wire::Blocks(plan) => Some((plan.written.clone(), plan.had)),
+        Wire::Blocks(plan) => Some((plan.written.clone(), plan.had, plan.partial)),
         Wire::Stream(_) => None,
     };
 
@@ -570,8 +570,8 @@ async fn run_opened(mut job: Job, wire: Wire, mut ctx: Ctx) -> Reply {
         // A failed anonymous upload leaves nothing (a zero-length part is removed).
         let kept = match &blocks {
             _ if ctx.anonymous_upload.is_some() && !complete => 0,
-            Some((written, had)) => {
-                crate::modee::restart::keep(&mut upload, written, *had, complete)
+            Some((written, had, partial)) => {
+                crate::modee::restart::keep(&mut upload, written, (*had, *partial), complete)
             }
             None => progress.load(Ordering::Relaxed),
         };

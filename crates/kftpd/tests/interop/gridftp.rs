@@ -235,7 +235,7 @@ fn globus_url_copy_resumes_with_rest_ranges() {
 /// `globus-url-copy -partial-offset N -partial-length L` downloads with `ERET P N L`
 /// (kftpd sends only those bytes, which the client writes at N), and `-partial-offset N`
 /// uploads with `ESTO A N` (kftpd writes from N on, as REST N + STOR: the file that held
-/// the first N bytes ends byte-exact). In MODE E both get 504 (not implemented there).
+/// the first N bytes ends byte-exact). MODE E (`-p 4`): the next test.
 #[test]
 fn globus_url_copy_partial_transfers_use_eret_and_esto() {
     if !need("globus-url-copy") {
@@ -290,6 +290,73 @@ fn globus_url_copy_partial_transfers_use_eret_and_esto() {
     }
 }
 
+/// The same in MODE E over four streams (`-p 4`), as GridFTP users run partial transfers:
+/// `ERET P N L` comes back as blocks counted from the part's start, which the client
+/// writes at N (the part is byte-exact), and `ESTO A N`'s blocks, which the client counts
+/// from 0, land at N + their offset (the resumed upload is byte-exact). The log shows
+/// four streams each way, and the 111 markers the upload got count from the part.
+#[test]
+fn globus_url_copy_partial_transfers_in_mode_e() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = Server::start(&["--rate-session", "2M", "--perf-marker-interval", "1"]);
+    let data = [payload(46), payload(47)].concat();
+    let (at, len) = (1_000_003usize, 5_500_000usize);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = tmp.path().join("part.bin");
+    let src = tmp.path().join("src.bin");
+    std::fs::write(&src, &data).unwrap();
+    let guc = |args: &[&str], from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-p", "4", "-dbg"])
+            .args(args)
+            .args([from, to]);
+        let (ok, out, err) = run_limited(&mut cmd, 120);
+        assert!(ok, "{out}\n{err}\n--- server log ---\n{}", plain_log(&srv));
+        err
+    };
+    let (off, n) = (at.to_string(), len.to_string());
+    guc(
+        &["-partial-offset", &off, "-partial-length", &n],
+        &url(&srv, "big.bin"),
+        &format!("file://{}", got.display()),
+    );
+    let part = std::fs::read(&got).unwrap();
+    assert_eq!(part.len(), at + len, "written at the offset");
+    assert!(
+        part[at..] == data[at..at + len],
+        "the part differs from the file's bytes"
+    );
+    std::fs::write(srv.path("up.bin"), &data[..at]).unwrap();
+    let dbg = guc(
+        &["-partial-offset", &off],
+        &format!("file://{}", src.display()),
+        &url(&srv, "up.bin"),
+    );
+    assert_eq!(
+        sha_of(&srv.path("up.bin")),
+        sha256(&data),
+        "resumed upload differs"
+    );
+    let cmds = commands(&srv);
+    assert!(cmds.iter().any(|c| c == "MODE E"), "{cmds:?}");
+    assert!(
+        cmds.contains(&format!("ERET P {at} {len} /big.bin")),
+        "{cmds:?}"
+    );
+    assert!(cmds.contains(&format!("ESTO A {at} /up.bin")), "{cmds:?}");
+    let log = plain_log(&srv);
+    assert_eq!(log.matches("mode_e_streams=4").count(), 2, "{log}");
+    for moved in [len, data.len() - at] {
+        assert!(log.contains(&format!("bytes={moved} ")), "{moved}: {log}");
+    }
+    // The upload's 111 ranges count from the part (the toolkit's do): none reaches past
+    // what the part holds.
+    assert_markers(&dbg, true, data.len() - at);
+}
+
 /// `globus-url-copy -stripe` against kftpd, one stripe: the upload sets up its data
 /// connections with SPAS (kftpd answers one host-port), the download with PORT; both are
 /// byte-exact over four streams.
@@ -316,4 +383,130 @@ fn globus_url_copy_stripe_uses_spas() {
     assert!(cmds.iter().any(|c| c == "SPAS"), "{cmds:?}");
     let log = plain_log(&srv);
     assert!(log.matches("mode_e_streams=4").count() >= 2, "{log}");
+}
+
+/// GridFTP's own server on a loopback port, anonymous logins as `nobody` under root (as
+/// another user, that user), a process per session; killed when dropped.
+struct Gfs {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Gfs {
+    const BIN: &'static str = "/usr/sbin/globus-gridftp-server";
+
+    fn start() -> Gfs {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        // Its anonymous account must reach and write the files.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let user = if kftp_testkit::running_as_root() {
+            "nobody".to_string()
+        } else {
+            std::env::var("USER").unwrap_or_else(|_| "nobody".into())
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(Self::BIN)
+            .args(["-aa", "-anonymous-user", &user, "-d", "error"])
+            .args([
+                "-control-interface",
+                "127.0.0.1",
+                "-data-interface",
+                "127.0.0.1",
+            ])
+            .args(["-p", &port.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting globus-gridftp-server");
+        let g = Gfs { child, port, dir };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return g;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("globus-gridftp-server did not listen within 10 s");
+    }
+
+    /// A file of its own in the server's directory, world-writable.
+    fn put(&self, name: &str, data: &[u8]) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+
+    /// Its paths are the file system's.
+    fn url(&self, name: &str) -> String {
+        let p = self.dir.path().join(name);
+        format!("ftp://anonymous:x@127.0.0.1:{}{}", self.port, p.display())
+    }
+}
+
+impl Drop for Gfs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Third-party partial transfers in MODE E over four streams, as GridFTP sites move a
+/// part of a file between servers: globus-url-copy `-partial-offset N -partial-length L`
+/// between globus-gridftp-server and kftpd sends `ERET P N L` to the source and `ESTO A
+/// N` to the destination, so the blocks one server counts from the part's start the
+/// other must write at N + their offset. Both ways, into a copy of the file whose part
+/// was zeroed: the part is filled byte-exact and the rest of the file stays as it was
+/// (ESTO does not truncate).
+#[test]
+fn third_party_partial_transfers_with_globus_gridftp_server() {
+    if !need("globus-url-copy") || !std::path::Path::new(Gfs::BIN).exists() {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let gfs = Gfs::start();
+    let data = payload(48);
+    let (at, len) = (1_000_003usize, 2_500_000usize);
+    let mut holed = data.clone();
+    holed[at..at + len].fill(0);
+    let third = |from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-p", "4", "-dbg"])
+            .args(["-partial-offset", &at.to_string()])
+            .args(["-partial-length", &len.to_string()])
+            .args([from, to]);
+        let (ok, out, err) = run_limited(&mut cmd, 120);
+        assert!(ok, "{out}\n{err}\n--- server log ---\n{}", plain_log(&srv));
+        err
+    };
+
+    // globus-gridftp-server sends, kftpd stores.
+    gfs.put("src.bin", &data);
+    std::fs::write(srv.path("dst.bin"), &holed).unwrap();
+    third(&gfs.url("src.bin"), &url(&srv, "dst.bin"));
+    let got = std::fs::read(srv.path("dst.bin")).unwrap();
+    assert_eq!(got.len(), data.len(), "kftpd truncated the file");
+    assert!(got == data, "the part kftpd stored differs");
+
+    // kftpd sends, globus-gridftp-server stores.
+    std::fs::write(srv.path("src.bin"), &data).unwrap();
+    gfs.put("dst.bin", &holed);
+    third(&url(&srv, "src.bin"), &gfs.url("dst.bin"));
+    let got = std::fs::read(gfs.dir.path().join("dst.bin")).unwrap();
+    assert!(got == data, "the part kftpd sent differs");
+
+    let cmds = commands(&srv);
+    assert!(cmds.contains(&format!("ESTO A {at} /dst.bin")), "{cmds:?}");
+    assert!(
+        cmds.contains(&format!("ERET P {at} {len} /src.bin")),
+        "{cmds:?}"
+    );
+    let log = plain_log(&srv);
+    assert_eq!(log.matches("mode_e_streams=4").count(), 2, "{log}");
 }

@@ -20,6 +20,7 @@ mod hash_limits;
 mod jail;
 mod lftp;
 mod modee;
+mod modee_partial;
 mod modee_restart;
 mod ops;
 mod pam;

@@ -175,8 +175,9 @@ fn mode_e_can_be_turned_off() {
 }
 
 /// ERET and ESTO (GFD.20) get a reply for what they do not take: another mode (504), a
-/// malformed offset (501), a REST before them (503), MODE E (504), an ERET offset past the
-/// end (554); FEAT lists both. (globus-url-copy drives them in the interop suite.)
+/// malformed offset (501), a REST before them (503), an ERET offset past the end (554);
+/// in MODE E the data setup MODE E wants (425; more in modee_partial.rs). FEAT lists
+/// both. (globus-url-copy drives them in the interop suite.)
 #[test]
 fn eret_and_esto_refusals_get_replies() {
     let srv = Server::start(&[]);
@@ -196,8 +197,8 @@ fn eret_and_esto_refusals_get_replies() {
     c.expect("REST 2", 350);
     c.expect("ESTO A 3 f.bin", 503);
     c.expect("MODE E", 200);
-    c.expect("ERET P 0 5 f.bin", 504);
-    c.expect("ESTO A 3 f.bin", 504);
+    c.expect("ERET P 0 5 f.bin", 425);
+    c.expect("ESTO A 3 f.bin", 425);
     c.expect("NOOP", 200);
 }
 
