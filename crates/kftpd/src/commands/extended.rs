@@ -6,20 +6,20 @@
 //! - `ERET P offset size path`: the bytes `[offset, offset + size)` of the file (fewer
 //!   when it ends first) sent as a file of their own: a RETR from `offset` that stops at
 //!   `offset + size`. An offset past the end gets `554`, as REST does.
-//! - `ESTO A offset path`: the data is written from `offset` on. In MODE S exactly
-//!   `REST offset` and `STOR` (the part file first, else the existing file in place, which
-//!   must be at least `offset` long; [`super::stor`]).
+//! - `ESTO A offset path`: the data is written into the file itself from `offset` on
+//!   ([`WriteMode::Adjust`]): the file must be at least `offset` long (or absent, for 0),
+//!   is never shortened (a stretch in the middle may be refilled, as the toolkit's server
+//!   does), never goes through a part file an interrupted upload left (that one is
+//!   another transfer's), and a failed or refused one cuts back only what it added past
+//!   the old end. So it needs `append`, as a resume does (`write` grants it), even at 0.
 //!
 //! MODE E (issue #17): both are a file of their own on the wire, "with offset of 0 meaning
 //! the beginning of the section" (GFD.20; the toolkit's server subtracts the part's
 //! offset from every block it sends and adds it to every block it writes,
 //! `globus_gridftp_server_get_read_range` / `get_write_range`, and its `111` ranges count
 //! from the part too). So ERET's blocks carry `file offset - offset` and ESTO writes each
-//! block at `offset + its offset` ([`crate::modee::Plan::partial`]). ESTO there opens the
-//! file as a resume does but never shortens it (an adjusted store may fill any stretch of
-//! a file; the toolkit never truncates on ESTO), so it needs `append` as a resume does
-//! (`write` grants it), even at offset 0; a failed one keeps the gap-free blocks from
-//! `offset` and never cuts below the file's old length
+//! block at `offset + its offset` ([`crate::modee::Plan::partial`]); a failed one keeps the
+//! gap-free blocks from `offset` and never cuts below the file's old length
 //! ([`crate::modee::restart::keep`]). Which side connects is MODE E's
 //! rule: ERET needs PORT, ESTO PASV (`425` otherwise, before anything is opened for
 //! writing).
@@ -27,12 +27,11 @@
 //! A REST before either gets `503` (the command's offset says where to start), TYPE A
 //! `504` (a byte range of a converted file has no meaning).
 
-use super::stor::{open_and_start, stor, Kind};
+use super::stor::open_and_start;
 use super::{mode_name, start_transfer, storage, OrReply, Replied};
 use crate::session::Session;
 use crate::storage::{ReadHandle, WriteMode};
 use crate::transfer::Job;
-use kftp_proto::modee::Restart;
 use kftp_proto::{Reply, TransferType};
 
 /// Refuses what neither command supports here (see the module docs).
@@ -100,10 +99,6 @@ pub async fn eret(s: &mut Session, offset: u64, size: u64, arg: &str) -> Replied
 /// ESTO A offset path.
 pub async fn esto(s: &mut Session, offset: u64, arg: &str) -> Replied {
     refuse(s, "ESTO")?;
-    if !s.modee.on {
-        s.rest = Restart::Offset(offset);
-        return stor(s, arg, Kind::Stor).await;
-    }
     let can_append = s
         .login()
         .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append));
@@ -113,10 +108,13 @@ pub async fn esto(s: &mut Session, offset: u64, arg: &str) -> Replied {
             "Permission denied: ESTO writes into a file and needs the 'append' permission.",
         ));
     }
+    if !s.modee.on {
+        return open_and_start(s, arg, WriteMode::Adjust(offset), "STOR", None).await;
+    }
     // Blocks land at offset + their own offset; set for admit(), and cleared whatever
     // happened, so that a refusal before the transfer leaves nothing for the next one.
     s.modee.partial = Some(offset);
-    let r = open_and_start(s, arg, WriteMode::ResumeAt(offset), "STOR", None).await;
+    let r = open_and_start(s, arg, WriteMode::Adjust(offset), "STOR", None).await;
     s.modee.partial = None;
     r
 }

@@ -65,13 +65,16 @@ pub async fn for_upload(
             ));
         }
         // The part file is renamed over the final name at the end: what is there now is
-        // freed then. A fresh STOR truncates an old part file at once.
-        let replaces =
-            if matches!(mode, WriteMode::Replace | WriteMode::CreateNew) || partial.is_some() {
-                existing.unwrap_or(0)
-            } else {
-                0
-            };
+        // freed then. A fresh STOR truncates an old part file at once. An adjusted store
+        // (ESTO) writes the file itself, never a part file, and frees nothing: every byte
+        // it writes is charged, even over old ones (a bound, never an overrun).
+        let through_part = partial.is_some() && !matches!(mode, WriteMode::Adjust(_));
+        let replaces = if matches!(mode, WriteMode::Replace | WriteMode::CreateNew) || through_part
+        {
+            existing.unwrap_or(0)
+        } else {
+            0
+        };
         if let Some(max) = limits.bytes {
             if uq.disk.remaining().saturating_add(replaces) == 0 {
                 return Err(Reply::new(

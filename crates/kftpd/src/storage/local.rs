@@ -107,8 +107,9 @@ pub(crate) enum Finish {
         /// the upload ended: no ftruncate then, one system call less per small upload.
         cut: bool,
     },
-    /// The upload writes the final file in place (resume or append of an existing file).
-    InPlace,
+    /// The upload writes the final file in place (resume or append of an existing file,
+    /// or an adjusted store, `adjust`). `had` is the file's length when opened.
+    InPlace { had: u64, adjust: bool },
 }
 
 impl Finish {
@@ -562,6 +563,20 @@ impl LocalFs {
                 finish: rename(dir, no_replace, false),
             })
         };
+        // The existing file (`had` bytes) opened to be written from byte `n`.
+        let in_place = |dir: &OwnedFd, had: u64, n: u64, adjust: bool| {
+            if had < n {
+                return Err(FsError::BadOffset);
+            }
+            let file = Self::open_upload(dir, name, OFlags::WRONLY, false)?;
+            Ok(FileUpload {
+                file,
+                offset: n,
+                written: 0,
+                discard: false,
+                finish: Finish::InPlace { had, adjust },
+            })
+        };
         match mode {
             WriteMode::Replace => fresh(dir, false),
             WriteMode::CreateNew => {
@@ -585,21 +600,16 @@ impl LocalFs {
                         finish: rename(dir, false, true),
                     })
                 }
-                (Some(st), _) => {
-                    if (st.st_size.max(0) as u64) < n {
-                        return Err(FsError::BadOffset);
-                    }
-                    let file = Self::open_upload(&dir, name, OFlags::WRONLY, false)?;
-                    Ok(FileUpload {
-                        file,
-                        offset: n,
-                        written: 0,
-                        discard: false,
-                        finish: Finish::InPlace,
-                    })
-                }
+                (Some(st), _) => in_place(&dir, st.st_size.max(0) as u64, n, false),
                 (None, _) if n == 0 => fresh(dir, false),
                 (None, _) => Err(FsError::BadOffset),
+            },
+            // Into the file itself: a part file left by an interrupted upload is another
+            // transfer's and is not touched.
+            WriteMode::Adjust(n) => match existing {
+                Some(st) => in_place(&dir, st.st_size.max(0) as u64, n, true),
+                None if n == 0 => fresh(dir, false),
+                None => Err(FsError::BadOffset),
             },
             WriteMode::Append => match (existing, partial()?) {
                 (_, Some(len)) => {
@@ -615,15 +625,8 @@ impl LocalFs {
                     })
                 }
                 (Some(st), None) => {
-                    let file = Self::open_upload(&dir, name, OFlags::WRONLY, false)?;
-                    let offset = st.st_size.max(0) as u64;
-                    Ok(FileUpload {
-                        file,
-                        offset,
-                        written: 0,
-                        discard: false,
-                        finish: Finish::InPlace,
-                    })
+                    let len = st.st_size.max(0) as u64;
+                    in_place(&dir, len, len, false)
                 }
                 (None, None) => fresh(dir, false),
             },
@@ -656,11 +659,18 @@ impl LocalFs {
                     let _ = rustix::fs::unlinkat(&dir, &part, AtFlags::empty());
                 }
             }
-            Finish::InPlace => {
+            // A resume or an append ends the file where the upload ended; an adjusted store
+            // leaves what lies past its end, and a refused one keeps the old length.
+            Finish::InPlace { adjust: false, .. } => {
                 if complete {
                     up.file.set_len(end)?;
                 } else if up.discard {
                     up.file.set_len(up.offset)?;
+                }
+            }
+            Finish::InPlace { had, adjust: true } => {
+                if !complete && up.discard && end > had {
+                    up.file.set_len(had)?;
                 }
             }
         }

@@ -174,6 +174,10 @@ pub enum WriteMode {
     Append,
     /// STOU: a new file; never replaces an existing one.
     CreateNew,
+    /// ESTO A n (GridFTP's adjusted store): write into the file itself from byte n, never
+    /// through an earlier upload's part file and never shortening it, as the toolkit's
+    /// server does; a failed one cuts back only what it added past the old end.
+    Adjust(u64),
 }
 
 /// A file opened for reading.
@@ -232,7 +236,11 @@ impl Upload {
             Upload::File(f) => {
                 f.discard = true;
                 match f.finish {
-                    local::Finish::InPlace => f.written,
+                    // An adjusted store frees only what it wrote past the old end.
+                    local::Finish::InPlace { had, adjust: true } => {
+                        (f.offset + f.written).saturating_sub(had)
+                    }
+                    local::Finish::InPlace { adjust: false, .. } => f.written,
                     local::Finish::Rename { .. } => {
                         f.file.metadata().map_or(f.offset + f.written, |m| m.len())
                     }

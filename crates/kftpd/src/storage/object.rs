@@ -521,6 +521,13 @@ impl Storage for ObjectFs {
                 None if n == 0 => 0,
                 _ => return Err(FsError::BadOffset),
             },
+            // An object is written whole: keeping its tail past the part would mean copying it.
+            WriteMode::Adjust(_) => {
+                return Err(FsError::Unsupported(
+                    "ESTO writes into a file in place, which an object store cannot; \
+                     use REST and STOR.",
+                ))
+            }
         };
         let key = file_key(p);
         let mut w = self

@@ -225,3 +225,48 @@ fn mode_e_esto_never_writes_into_an_anonymous_drop_folder() {
     );
     assert!(!srv.path("incoming/new.txt").exists());
 }
+
+/// ESTO writes into the file itself in MODE S as in MODE E: never through a part file an
+/// interrupted upload left behind (renaming that over the file would replace it with the
+/// stale upload), and never cutting the file at the part's end.
+#[test]
+fn esto_writes_the_file_itself_in_both_modes_never_a_stale_part_file() {
+    let srv = Server::start(&[]);
+    let old = random_bytes(2 * MIB, 1821);
+    let stale = random_bytes(3 * MIB, 1822);
+    std::fs::write(srv.path("dst.bin"), &old).unwrap();
+    std::fs::write(srv.path("dst.bin.kftp-part"), &stale).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut want = old.clone();
+
+    // MODE S: the data connection's bytes land at the offset; the rest stays.
+    let (at, part) = (300_007usize, random_bytes(100_000, 1823));
+    let mut d = c.epsv();
+    c.expect(&format!("ESTO A {at} dst.bin"), 150);
+    std::io::Write::write_all(&mut d, &part).unwrap();
+    drop(d);
+    assert_eq!(c.read().code, 226);
+    want[at..at + part.len()].copy_from_slice(&part);
+    let got = std::fs::read(srv.path("dst.bin")).unwrap();
+    assert_eq!(got.len(), old.len(), "MODE S ESTO cut the file");
+    assert!(got == want, "MODE S ESTO: the part is not at its offset");
+
+    // MODE E: the same through a block.
+    c.expect("MODE E", 200);
+    let (at, part) = (1_500_000usize, random_bytes(4096, 1824));
+    let mut a = c.epsv();
+    c.expect(&format!("ESTO A {at} dst.bin"), 150);
+    block(&mut a, Header::data(0, part.len() as u64), &part);
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226);
+    want[at..at + part.len()].copy_from_slice(&part);
+    assert!(
+        std::fs::read(srv.path("dst.bin")).unwrap() == want,
+        "MODE E ESTO: the part is not at its offset"
+    );
+    assert!(
+        std::fs::read(srv.path("dst.bin.kftp-part")).unwrap() == stale,
+        "the interrupted upload's part file was touched"
+    );
+}
