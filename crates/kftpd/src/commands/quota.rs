@@ -67,7 +67,8 @@ pub async fn for_upload(
         // The part file is renamed over the final name at the end: what is there now is
         // freed then. A fresh STOR truncates an old part file at once. An adjusted store
         // (ESTO) writes the file itself, never a part file, and frees nothing: every byte
-        // it writes is charged, even over old ones (a bound, never an overrun).
+        // it writes is charged, even over old ones (a bound, never an overrun; the next
+        // walk of the root, `--quota-rescan`, counts the file as it is).
         let through_part = partial.is_some() && !matches!(mode, WriteMode::Adjust(_));
         let replaces = if matches!(mode, WriteMode::Replace | WriteMode::CreateNew) || through_part
         {

@@ -236,11 +236,9 @@ impl Upload {
             Upload::File(f) => {
                 f.discard = true;
                 match f.finish {
-                    // An adjusted store frees only what it wrote past the old end.
-                    local::Finish::InPlace { had, adjust: true } => {
-                        (f.offset + f.written).saturating_sub(had)
-                    }
-                    local::Finish::InPlace { adjust: false, .. } => f.written,
+                    // What was charged for it: an adjusted store's bytes over old ones
+                    // were charged too (commands::quota), and go back with the rest.
+                    local::Finish::InPlace { .. } => f.written,
                     local::Finish::Rename { .. } => {
                         f.file.metadata().map_or(f.offset + f.written, |m| m.len())
                     }

@@ -312,3 +312,37 @@ fn a_full_account_may_still_replace_a_file_within_its_size() {
     assert_eq!(std::fs::read(srv.path("full.bin")).unwrap(), smaller);
     assert_eq!(avbl(&mut c), 20_000);
 }
+
+/// ESTO (an adjusted store, written into the file itself) refused by the disk quota cuts
+/// back only what it added past the file's old end: the bytes before its offset and the
+/// old length stay (a resume would be cut back to its offset instead).
+#[test]
+fn esto_over_the_disk_quota_keeps_the_old_file_length() {
+    let srv = Server::start(&[]);
+    let mut c = login(&srv);
+    c.expect("TYPE I", 200);
+    let a = random_bytes(60_000, 11);
+    assert_eq!(put(&mut c, "a.bin", &a).code, 226);
+    // From 59,000: 20,000 bytes first (charged, written, the file grows to 79,000), then
+    // 40,000 more, which cross the quota (40,000 were left): refused, cut back to 60,000.
+    let mut d = c.epsv();
+    c.expect("ESTO A 59000 a.bin", 150);
+    d.write_all(&random_bytes(20_000, 12)).unwrap();
+    // Time for the server to take the first part on its own (it is charged per read).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = d.write_all(&random_bytes(40_000, 13));
+    drop(d);
+    let r = c.read();
+    assert_eq!(r.code, 552, "{r}");
+    let got = std::fs::read(srv.path("a.bin")).unwrap();
+    assert_eq!(
+        got.len(),
+        a.len(),
+        "the refused ESTO changed the file's length"
+    );
+    assert!(
+        got[..59_000] == a[..59_000],
+        "bytes before the offset changed"
+    );
+    c.expect("QUIT", 221);
+}
