@@ -37,10 +37,11 @@ pub const MIN_BLOCK: u64 = 64 << 10;
 /// The next block a stream takes from the shared `cursor` into `total` bytes sent over
 /// `streams` streams: [`BLOCK`], but with more than one stream never more than a
 /// `2 * streams`-th of what is left (down to [`MIN_BLOCK`]), so that the streams finish
-/// together. With whole 1 MiB blocks a
-/// window-bound stream on a long fat network (2.7 MB/s) took 0.37 s over its last block,
-/// and eight streams ended up to 0.42 s apart while the others sat idle (BENCHMARKS.md,
-/// HPC run 8). Returns `(at, len)` in the sequence, or None once all is taken.
+/// together. With whole 1 MiB blocks a window-bound stream on a long fat network
+/// (~2.6 MB/s) takes ~0.4 s over its last block: eight such streams' last bytes arrived
+/// 0.16-0.19 s apart while the others sat idle, and 0.05-0.08 s apart with the shrinking
+/// blocks (BENCHMARKS.md, HPC run 8). Returns `(at, len)` in the sequence, or None once
+/// all is taken.
 fn next_block(cursor: &AtomicU64, total: u64, streams: u64) -> Option<(u64, u64)> {
     let mut at = cursor.load(Ordering::Relaxed);
     loop {

@@ -461,7 +461,11 @@ impl Client {
             let entry = r
                 .lines
                 .iter()
-                .filter_map(|l| kftp_proto::listing_parse::parse_mlsx_line(l))
+                // The reply decoder strips the one space that starts a continuation line,
+                // and that space is what marks an MLST entry (RFC 3659 7.2; it names a
+                // path, not a bare name): without it the entry is read as an MLSD line,
+                // its `/big.bin` refused as a name, and SIZE and MDTM went out anyway.
+                .filter_map(|l| kftp_proto::listing_parse::parse_mlsx_line(&format!(" {l}")))
                 .find_map(|e| e.ok());
             if let (true, Some(e)) = (r.is_success(), entry) {
                 if e.kind == kftp_proto::listing::Kind::File && e.size.is_some() {

@@ -249,6 +249,20 @@ fn cli_uses_mode_e_by_itself() {
     assert!(put.contains("MODE E"), "{put}");
     let get = run(&["--streams", "4", "get", &url("f.bin"), "back.bin"]);
     assert!(get.contains("Parallelism=4,4,4"), "{get}");
+    // Size and time come from one MLST: no SIZE before the transfer, no MDTM after it,
+    // and the time MLST gave is the one kept (set far from now on the server first).
+    let then = std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(s.root.join("f.bin"))
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+    let get = run(&["--streams", "4", "get", &url("f.bin"), "back.bin"]);
+    let kept = std::fs::metadata(d.join("back.bin")).unwrap().modified();
+    assert_eq!(kept.unwrap(), then, "{get}");
+    assert!(get.contains("> MLST"), "{get}");
+    assert!(!get.contains("> SIZE") && !get.contains("> MDTM"), "{get}");
     assert_eq!(
         sha256_file(&d.join("back.bin")),
         sha256_file(&d.join("f.bin"))
