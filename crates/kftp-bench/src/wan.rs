@@ -30,7 +30,8 @@ use std::time::{Duration, Instant};
 const NETNS_DIR: &str = "/var/run/netns";
 /// Per-namespace files `ip netns exec` mounts over /etc.
 const ETC_NETNS: &str = "/etc/netns";
-/// Prefix of every namespace made here: `kftpb-a-<pid>-<n>`, `kftpb-b-<pid>-<n>`.
+/// Prefix of every namespace made here: `kftpb-a-<pidns>-<pid>-<n>`, `kftpb-b-…`, where
+/// `<pidns>` names the PID namespace `<pid>` is counted in ([`pid_ns`]).
 const PREFIX: &str = "kftpb-";
 /// The TUN device's name inside each namespace.
 const DEV: &str = "kftpw0";
@@ -137,10 +138,10 @@ impl Wan {
         }
         remove_stale();
         let n = SERIAL.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
+        let (pidns, pid) = (pid_ns(), std::process::id());
         let ns = [
-            format!("{PREFIX}a-{pid}-{n}"),
-            format!("{PREFIX}b-{pid}-{n}"),
+            format!("{PREFIX}a-{pidns}-{pid}-{n}"),
+            format!("{PREFIX}b-{pidns}-{pid}-{n}"),
         ];
         let mut wan = Wan {
             ns,
@@ -405,21 +406,36 @@ fn delete_ns(name: &str) {
     }
 }
 
-/// Deletes `kftpb-*-<pid>-<n>` namespaces whose process is gone (a run killed by SIGKILL).
+/// The inode of this process's PID namespace: network namespaces are shared by the whole
+/// machine, PIDs are not, so a name says in which PID namespace its pid is counted.
+fn pid_ns() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+}
+
+/// Deletes `kftpb-*-<pidns>-<pid>-<n>` namespaces whose process is gone (a run killed by
+/// SIGKILL), only those made in this PID namespace: from inside another one (a CI run
+/// under `unshare -p`) a live bench's pid is not in `/proc` and looked dead, and its
+/// namespaces were deleted in the middle of its run.
 fn remove_stale() {
     let Ok(rd) = std::fs::read_dir(NETNS_DIR) else {
         return;
     };
+    let ours = pid_ns().to_string();
     for e in rd.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(PREFIX) else {
             continue;
         };
-        let pid = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                delete_ns(&name);
-            }
+        let mut parts = rest.split('-').skip(1);
+        let (Some(ns), Some(pid)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if ns == ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            delete_ns(&name);
         }
     }
 }

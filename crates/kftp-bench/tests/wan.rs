@@ -119,3 +119,32 @@ fn tcp_buffer_caps_rmem_and_wmem_in_both_namespaces() {
         }
     }
 }
+
+/// A bench cleans up the namespaces a killed run left, but only those made in its own PID
+/// namespace: from inside another one (CI under `unshare -p`) a live bench's pid is not
+/// in `/proc`, and deleting its namespaces broke its run.
+#[test]
+fn stale_namespaces_go_only_from_this_pid_namespace() {
+    use std::os::unix::fs::MetadataExt;
+    if !can_run() {
+        return;
+    }
+    let ours = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    // No pid is this large, so both look dead from here.
+    let foreign = format!("kftpb-a-{}-99999999-0", ours + 1);
+    let stale = format!("kftpb-a-{ours}-99999998-0");
+    for n in [&foreign, &stale] {
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", n])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ip netns add {n}");
+    }
+    drop(Wan::start(WanConfig::default()).expect("starting the emulator"));
+    assert!(!ns_exists(&stale), "a dead run's namespace was kept");
+    assert!(ns_exists(&foreign), "another PID namespace's was deleted");
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", &foreign])
+        .status();
+}
