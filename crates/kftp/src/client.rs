@@ -472,6 +472,11 @@ impl Client {
                     return Ok((e.size, e.mtime));
                 }
             }
+            // A path MLST refused (550: no such file) is not asked again here: the
+            // transfer's own SIZE or RETR reports it, once.
+            if r.code == 550 {
+                return Ok((None, None));
+            }
         }
         Ok((self.size(path).await?, None))
     }
