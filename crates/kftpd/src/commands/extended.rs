@@ -27,7 +27,7 @@
 //! A REST before either gets `503` (the command's offset says where to start), TYPE A
 //! `504` (a byte range of a converted file has no meaning).
 
-use super::stor::open_and_start;
+use super::stor::{need_append, open_and_start};
 use super::{mode_name, start_transfer, storage, OrReply, Replied};
 use crate::session::Session;
 use crate::storage::{ReadHandle, WriteMode};
@@ -99,15 +99,7 @@ pub async fn eret(s: &mut Session, offset: u64, size: u64, arg: &str) -> Replied
 /// ESTO A offset path.
 pub async fn esto(s: &mut Session, offset: u64, arg: &str) -> Replied {
     refuse(s, "ESTO")?;
-    let can_append = s
-        .login()
-        .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append));
-    if !can_append {
-        return Err(Reply::new(
-            550,
-            "Permission denied: ESTO writes into a file and needs the 'append' permission.",
-        ));
-    }
+    need_append(s, "ESTO writes into a file and needs")?;
     if !s.modee.on {
         return open_and_start(s, arg, WriteMode::Adjust(offset), "STOR", None).await;
     }

@@ -24,15 +24,7 @@ pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Replied {
         (Kind::Appe, _) => WriteMode::Append,
         (Kind::Stor, 0) => WriteMode::Replace,
         (Kind::Stor, n) => {
-            let can_append = s
-                .login()
-                .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append));
-            if !can_append {
-                return Err(Reply::new(
-                    550,
-                    "Permission denied: resuming needs the 'append' permission.",
-                ));
-            }
+            need_append(s, "resuming needs")?;
             WriteMode::ResumeAt(n)
         }
     };
@@ -46,6 +38,20 @@ pub async fn stor(s: &mut Session, arg: &str, kind: Kind) -> Replied {
         Kind::Appe => "APPE",
     };
     open_and_start(s, arg, mode, verb, None).await
+}
+
+/// Refuses (550) a write into an existing file (a resume, ESTO) to a login without the
+/// `append` permission; `what` starts the reason ("resuming needs").
+pub(super) fn need_append(s: &Session, what: &str) -> Result<(), Reply> {
+    if s.login()
+        .is_some_and(|l| l.perms.allows(crate::auth::Perm::Append))
+    {
+        return Ok(());
+    }
+    Err(Reply::new(
+        550,
+        format!("Permission denied: {what} the 'append' permission."),
+    ))
 }
 
 /// STOU: store under a name that does not exist yet; the 150 reply names it (RFC 1123).
