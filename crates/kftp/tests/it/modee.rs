@@ -72,18 +72,21 @@ async fn mode_e_get_and_put_against_kftpd() {
     c.quit().await;
 }
 
-/// A run of files in one session reuses the streams: the second get reads the server's
-/// cached streams and the second put writes to its own, without new connections (the
-/// same local addresses), byte-exact; a listing (MODE S) closes them.
-#[tokio::test]
-async fn mode_e_streams_are_reused_across_files() {
-    let Some(s) = Kftpd::start(false) else { return };
-    let mut c = s.fixture().client().await;
+/// Three multi-MiB files put in `root` (`f0.bin`..`f2.bin`, random from `seed`) got over
+/// four MODE E streams, then put back as `u0.bin`..`u2.bin`, in one session, byte-exact:
+/// every get on the same four streams, every put on the same eight (four each way), plain
+/// or under PROT P alike. Returns the files, the folder that holds the gets, and the gets'
+/// streams (their local addresses).
+pub(crate) async fn three_files_each_way_on_kept_streams(
+    c: &mut Client,
+    root: &Path,
+    seed: u64,
+) -> (Vec<Vec<u8>>, tempfile::TempDir, Vec<std::net::SocketAddr>) {
     let files: Vec<Vec<u8>> = (0..3)
-        .map(|i| random_bytes((2 << 20) + i * 999, 50 + i as u64))
+        .map(|i| random_bytes((2 << 20) + i * 999, seed + i as u64))
         .collect();
     for (i, f) in files.iter().enumerate() {
-        std::fs::write(s.root.join(format!("f{i}.bin")), f).unwrap();
+        std::fs::write(root.join(format!("f{i}.bin")), f).unwrap();
     }
     let local = tempfile::tempdir().unwrap();
     let p = AtomicU64::new(0);
@@ -107,11 +110,23 @@ async fn mode_e_streams_are_reused_across_files() {
         c.put_mode_e(&src, &format!("u{i}.bin"), 4, &p)
             .await
             .unwrap();
-        assert_eq!(std::fs::read(s.root.join(format!("u{i}.bin"))).unwrap(), *f);
+        assert_eq!(std::fs::read(root.join(format!("u{i}.bin"))).unwrap(), *f);
         sent.push(c.cached_streams());
     }
     assert_eq!(sent[0].len(), 8, "four each way: {sent:?}");
     assert!(sent.iter().all(|s| *s == sent[0]), "{sent:?}");
+    (files, local, seen.swap_remove(0))
+}
+
+/// A run of files in one session reuses the streams: the second get reads the server's
+/// cached streams and the second put writes to its own, without new connections (the
+/// same local addresses), byte-exact; a listing (MODE S) closes them.
+#[tokio::test]
+async fn mode_e_streams_are_reused_across_files() {
+    let Some(s) = Kftpd::start(false) else { return };
+    let mut c = s.fixture().client().await;
+    let (files, local, _) = three_files_each_way_on_kept_streams(&mut c, &s.root, 50).await;
+    let p = AtomicU64::new(0);
     c.list("").await.unwrap();
     assert!(c.cached_streams().is_empty(), "MODE S closes them");
     let again = local.path().join("again.bin");

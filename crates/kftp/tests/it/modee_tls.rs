@@ -6,6 +6,7 @@
 //! streams.
 
 use crate::kftpd::Kftpd;
+use crate::modee::three_files_each_way_on_kept_streams;
 use crate::{random_bytes, sha256_file, tree_hashes};
 use kftp::TransferOptions;
 use std::path::Path;
@@ -22,39 +23,8 @@ fn log_lines(log: &str, parts: &[&str]) -> usize {
 async fn tls_streams_are_kept_across_files_each_way() {
     let Some(s) = Kftpd::start(true) else { return };
     let mut c = s.fixture().client().await;
-    let files: Vec<Vec<u8>> = (0..3)
-        .map(|i| random_bytes((2 << 20) + i * 999, 80 + i as u64))
-        .collect();
-    for (i, f) in files.iter().enumerate() {
-        std::fs::write(s.root.join(format!("f{i}.bin")), f).unwrap();
-    }
-    let local = tempfile::tempdir().unwrap();
+    let (files, local, gets) = three_files_each_way_on_kept_streams(&mut c, &s.root, 80).await;
     let p = AtomicU64::new(0);
-    let mut seen = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let dst = local.path().join(format!("f{i}.bin"));
-        c.get_mode_e(&format!("f{i}.bin"), &dst, 4, &p)
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read(&dst).unwrap(), *f);
-        seen.push(c.cached_streams());
-    }
-    assert_eq!(seen[0].len(), 4, "{seen:?}");
-    assert!(
-        seen.iter().all(|s| *s == seen[0]),
-        "the same TLS streams each time: {seen:?}"
-    );
-    let mut sent = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let src = local.path().join(format!("f{i}.bin"));
-        c.put_mode_e(&src, &format!("u{i}.bin"), 4, &p)
-            .await
-            .unwrap();
-        assert_eq!(std::fs::read(s.root.join(format!("u{i}.bin"))).unwrap(), *f);
-        sent.push(c.cached_streams());
-    }
-    assert_eq!(sent[0].len(), 8, "four each way: {sent:?}");
-    assert!(sent.iter().all(|s| *s == sent[0]), "{sent:?}");
     // kftpd's side: the second and third file each way ran on its kept TLS streams.
     let log = s.log();
     let reused = |what| log_lines(&log, &[what, "tls=true", "mode_e_reused=4"]);
@@ -79,7 +49,7 @@ async fn tls_streams_are_kept_across_files_each_way() {
     c.get_mode_e("f2.bin", &again, 4, &p).await.unwrap();
     assert_eq!(std::fs::read(&again).unwrap(), files[2]);
     assert_eq!(c.cached_streams().len(), 4);
-    assert!(c.cached_streams().iter().all(|a| !seen[0].contains(a)));
+    assert!(c.cached_streams().iter().all(|a| !gets.contains(a)));
     c.quit().await;
 }
 
