@@ -7,22 +7,8 @@
 # perhaps a listing's data connection), not 2 per file.
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-vm_dir=${KTLS_VM_DIR:-$(cd "$repo/.." && pwd)/shared/ktls-vm}
-target=${CARGO_TARGET_DIR:-$repo/target}
-if [ ! -x "$vm_dir/run.sh" ]; then
-	echo "ktls-vm-kept: $vm_dir/run.sh not found (set KTLS_VM_DIR)" >&2
-	exit 2
-fi
-if [ ! -x "$target/debug/kftpd" ] || [ ! -x "$target/debug/kftp" ]; then
-	(cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet -p kftpd -p kftp)
-fi
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-for b in kftpd kftp; do
-	strip --strip-debug -o "$work/$b" "$target/debug/$b" 2>/dev/null || cp "$target/debug/$b" "$work/"
-done
-printf 'vm-secret\n' | "$work/kftpd" user add alice --users "$work/users.toml" --password-stdin >/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/ktls-vm-lib.sh"
+ktls_vm_setup ktls-vm-kept debug
 
 cat >"$work/ktls-kept.sh" <<GUEST
 #!/bin/sh
@@ -62,19 +48,5 @@ d1=\$((t1 - t0)); d2=\$((t2 - t1))
 echo "KTLS_KEPT_OK"
 exit 0
 GUEST
-chmod +x "$work/ktls-kept.sh"
-start=$(date +%s)
-cd "$work"
-set +e
-KTLS_VM_FILES="$work/kftpd $work/kftp $work/users.toml" KTLS_VM_MEM=${KTLS_VM_MEM:-1024} \
-	"$vm_dir/run.sh" "$work/ktls-kept.sh" >"$work/vm.log" 2>&1
-rc=$?
-set -e
-grep -E 'MODE E|TlsTxSw|KTLS_KEPT_OK|FAIL|KTLS_VM_EXIT|ktls-vm\]' "$work/vm.log" || tail -40 "$work/vm.log"
-echo "ktls-vm-kept: VM run took $(( $(date +%s) - start )) s"
-if [ $rc -eq 0 ] && grep -q KTLS_KEPT_OK "$work/vm.log"; then
-	echo "1 passed, 0 failed"
-	exit 0
-fi
-echo "0 passed, 1 failed"
-exit 1
+ktls_vm_check ktls-vm-kept ktls-kept.sh \
+	'MODE E|TlsTxSw|KTLS_KEPT_OK|FAIL|KTLS_VM_EXIT|ktls-vm\]' KTLS_KEPT_OK 1

@@ -17,25 +17,9 @@
 # default 4 MiB; the MODE E file is this plus 12345 bytes, five blocks over four streams).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-vm_dir=${KTLS_VM_DIR:-$(cd "$repo/.." && pwd)/shared/ktls-vm}
-target=${CARGO_TARGET_DIR:-$repo/target}
+. "$(dirname "${BASH_SOURCE[0]}")/ktls-vm-lib.sh"
+ktls_vm_setup ktls-vm-kftpd debug
 size=${KTLS_E2E_SIZE:-4194304}
-
-if [ ! -x "$vm_dir/run.sh" ]; then
-	echo "ktls-vm-kftpd: $vm_dir/run.sh not found (set KTLS_VM_DIR)" >&2
-	exit 2
-fi
-if [ ! -x "$target/debug/kftpd" ] || [ ! -x "$target/debug/kftp" ]; then
-	(cd "$repo" && CARGO_TARGET_DIR="$target" cargo build --quiet -p kftpd -p kftp)
-fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-for b in kftpd kftp; do
-	strip --strip-debug -o "$work/$b" "$target/debug/$b" 2>/dev/null || cp "$target/debug/$b" "$work/"
-done
-printf 'vm-secret\n' | "$work/kftpd" user add alice --users "$work/users.toml" --password-stdin >/dev/null
 
 cat >"$work/ktls-kftpd.sh" <<GUEST
 #!/bin/sh
@@ -110,21 +94,5 @@ sed 's/\x1b\[[0-9;]*m//g' /tmp/kftpd.log | grep 'path=/e.bin' | grep -q 'ktls-se
 echo "KTLS_MODE_E_OK sha256=\$a TlsTxSw \$tx -> \$tx2 (KFTP_KTLS=off put: \$tx3)"
 exit 0
 GUEST
-chmod +x "$work/ktls-kftpd.sh"
-
-start=$(date +%s)
-cd "$work"
-set +e
-KTLS_VM_FILES="$work/kftpd $work/kftp $work/users.toml" KTLS_VM_MEM=${KTLS_VM_MEM:-1024} \
-	"$vm_dir/run.sh" "$work/ktls-kftpd.sh" >"$work/vm.log" 2>&1
-rc=$?
-set -e
-grep -E 'transfer|MODE E|Tls|KTLS_E2E|KTLS_MODE_E|FAIL|KTLS_VM_EXIT|ktls-vm\]' "$work/vm.log" || tail -40 "$work/vm.log"
-echo "ktls-vm-kftpd: VM run took $(( $(date +%s) - start )) s"
-passed=$(grep -cE 'KTLS_(E2E|MODE_E)_OK' "$work/vm.log" || true)
-if [ $rc -eq 0 ] && [ "$passed" -eq 2 ]; then
-	echo "2 passed, 0 failed"
-	exit 0
-fi
-echo "$passed passed, $((2 - passed)) failed"
-exit 1
+ktls_vm_check ktls-vm-kftpd ktls-kftpd.sh \
+	'transfer|MODE E|Tls|KTLS_E2E|KTLS_MODE_E|FAIL|KTLS_VM_EXIT|ktls-vm\]' 'KTLS_(E2E|MODE_E)_OK' 2

@@ -14,21 +14,10 @@
 # Env: CARGO_TARGET_DIR, KTLS_VM_DIR, KTLS_VM_CPUS (2), KTLS_VM_MEM (2048 + 2 x SIZE).
 set -euo pipefail
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-vm_dir=${KTLS_VM_DIR:-$(cd "$repo/.." && pwd)/shared/ktls-vm}
-target=${CARGO_TARGET_DIR:-$repo/target}
 mib=${1:-256}
 rounds=${2:-3}
-
-for b in kftpd kftp; do
-	[ -x "$target/release/$b" ] || { echo "build first: cargo build --release -p kftpd -p kftp" >&2; exit 2; }
-done
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-for b in kftpd kftp; do
-	strip --strip-debug -o "$work/$b" "$target/release/$b" 2>/dev/null || cp "$target/release/$b" "$work/"
-done
-printf 'vm-secret\n' | "$work/kftpd" user add alice --users "$work/users.toml" --password-stdin >/dev/null
+. "$(dirname "${BASH_SOURCE[0]}")/../ci/ktls-vm-lib.sh"
+ktls_vm_setup bench-ktls-modee release
 
 cat >"$work/bench.sh" <<GUEST
 #!/bin/sh
