@@ -231,33 +231,31 @@ fn globus_url_copy_resumes_with_rest_ranges() {
     );
 }
 
-/// GridFTP's extended retrieve and store in MODE S (`commands/extended.rs`):
-/// `globus-url-copy -partial-offset N -partial-length L` downloads with `ERET P N L`
-/// (kftpd sends only those bytes, which the client writes at N), and `-partial-offset N`
-/// uploads with `ESTO A N` (kftpd writes from N on, as REST N + STOR: the file that held
-/// the first N bytes ends byte-exact). MODE E (`-p 4`): the next test.
-#[test]
-fn globus_url_copy_partial_transfers_use_eret_and_esto() {
-    if !need("globus-url-copy") {
-        return;
-    }
-    let srv = server(Mode::Plain);
-    let data = payload(45);
-    let (at, len) = (1_000_003usize, 2_500_000usize);
-    std::fs::write(srv.path("big.bin"), &data).unwrap();
+/// `globus-url-copy [extra] -partial-offset N -partial-length L` of `data` (as big.bin on
+/// `srv`) and then `-partial-offset N` into up.bin, which holds the first N bytes: the
+/// part lands at N and the resumed upload ends byte-exact, the server's log shows `ERET P`
+/// and `ESTO A` and each moving just its bytes. Returns the upload's `-dbg` output.
+fn partial_round_trip(srv: &Server, extra: &[&str], data: &[u8], at: usize, len: usize) -> String {
+    std::fs::write(srv.path("big.bin"), data).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let got = tmp.path().join("part.bin");
     let src = tmp.path().join("src.bin");
-    std::fs::write(&src, &data).unwrap();
+    std::fs::write(&src, data).unwrap();
     let guc = |args: &[&str], from: &str, to: &str| {
         let mut cmd = Command::new("globus-url-copy");
-        cmd.args(["-nodcau", "-dbg"]).args(args).args([from, to]);
-        client_ok(&srv, "globus-url-copy -partial-offset", &mut cmd, 120)
+        cmd.args(["-nodcau"])
+            .args(extra)
+            .arg("-dbg")
+            .args(args)
+            .args([from, to]);
+        let (ok, out, err) = run_limited(&mut cmd, 120);
+        assert!(ok, "{out}\n{err}\n--- server log ---\n{}", plain_log(srv));
+        err
     };
     let (off, n) = (at.to_string(), len.to_string());
     guc(
         &["-partial-offset", &off, "-partial-length", &n],
-        &url(&srv, "big.bin"),
+        &url(srv, "big.bin"),
         &format!("file://{}", got.display()),
     );
     let part = std::fs::read(&got).unwrap();
@@ -268,26 +266,41 @@ fn globus_url_copy_partial_transfers_use_eret_and_esto() {
     );
     // An upload resumed at `at`: the server holds the first `at` bytes.
     std::fs::write(srv.path("up.bin"), &data[..at]).unwrap();
-    guc(
+    let dbg = guc(
         &["-partial-offset", &off],
         &format!("file://{}", src.display()),
-        &url(&srv, "up.bin"),
+        &url(srv, "up.bin"),
     );
     assert_eq!(
         sha_of(&srv.path("up.bin")),
-        sha256(&data),
+        sha256(data),
         "resumed upload differs"
     );
-    let cmds = commands(&srv);
+    let cmds = commands(srv);
     assert!(
         cmds.contains(&format!("ERET P {at} {len} /big.bin")),
         "{cmds:?}"
     );
     assert!(cmds.contains(&format!("ESTO A {at} /up.bin")), "{cmds:?}");
-    let log = plain_log(&srv);
+    let log = plain_log(srv);
     for moved in [len, data.len() - at] {
         assert!(log.contains(&format!("bytes={moved} ")), "{moved}: {log}");
     }
+    dbg
+}
+
+/// GridFTP's extended retrieve and store in MODE S (`commands/extended.rs`):
+/// `globus-url-copy -partial-offset N -partial-length L` downloads with `ERET P N L`
+/// (kftpd sends only those bytes, which the client writes at N), and `-partial-offset N`
+/// uploads with `ESTO A N` (kftpd writes into the file from N on: the file that held the
+/// first N bytes ends byte-exact). MODE E (`-p 4`): the next test.
+#[test]
+fn globus_url_copy_partial_transfers_use_eret_and_esto() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    partial_round_trip(&srv, &[], &payload(45), 1_000_003, 2_500_000);
 }
 
 /// The same in MODE E over four streams (`-p 4`), as GridFTP users run partial transfers:
@@ -302,56 +315,12 @@ fn globus_url_copy_partial_transfers_in_mode_e() {
     }
     let srv = Server::start(&["--rate-session", "2M", "--perf-marker-interval", "1"]);
     let data = [payload(46), payload(47)].concat();
-    let (at, len) = (1_000_003usize, 5_500_000usize);
-    std::fs::write(srv.path("big.bin"), &data).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let got = tmp.path().join("part.bin");
-    let src = tmp.path().join("src.bin");
-    std::fs::write(&src, &data).unwrap();
-    let guc = |args: &[&str], from: &str, to: &str| {
-        let mut cmd = Command::new("globus-url-copy");
-        cmd.args(["-nodcau", "-p", "4", "-dbg"])
-            .args(args)
-            .args([from, to]);
-        let (ok, out, err) = run_limited(&mut cmd, 120);
-        assert!(ok, "{out}\n{err}\n--- server log ---\n{}", plain_log(&srv));
-        err
-    };
-    let (off, n) = (at.to_string(), len.to_string());
-    guc(
-        &["-partial-offset", &off, "-partial-length", &n],
-        &url(&srv, "big.bin"),
-        &format!("file://{}", got.display()),
-    );
-    let part = std::fs::read(&got).unwrap();
-    assert_eq!(part.len(), at + len, "written at the offset");
-    assert!(
-        part[at..] == data[at..at + len],
-        "the part differs from the file's bytes"
-    );
-    std::fs::write(srv.path("up.bin"), &data[..at]).unwrap();
-    let dbg = guc(
-        &["-partial-offset", &off],
-        &format!("file://{}", src.display()),
-        &url(&srv, "up.bin"),
-    );
-    assert_eq!(
-        sha_of(&srv.path("up.bin")),
-        sha256(&data),
-        "resumed upload differs"
-    );
+    let at = 1_000_003;
+    let dbg = partial_round_trip(&srv, &["-p", "4"], &data, at, 5_500_000);
     let cmds = commands(&srv);
     assert!(cmds.iter().any(|c| c == "MODE E"), "{cmds:?}");
-    assert!(
-        cmds.contains(&format!("ERET P {at} {len} /big.bin")),
-        "{cmds:?}"
-    );
-    assert!(cmds.contains(&format!("ESTO A {at} /up.bin")), "{cmds:?}");
     let log = plain_log(&srv);
     assert_eq!(log.matches("mode_e_streams=4").count(), 2, "{log}");
-    for moved in [len, data.len() - at] {
-        assert!(log.contains(&format!("bytes={moved} ")), "{moved}: {log}");
-    }
     // The upload's 111 ranges count from the part (the toolkit's do): none reaches past
     // what the part holds.
     assert_markers(&dbg, true, data.len() - at);
