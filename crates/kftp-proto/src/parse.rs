@@ -397,51 +397,45 @@ pub const MAX_STRIPES: usize = 16;
 
 /// `ERET P <offset> <size> <path>` (GFD.20): only the partial-retrieve mode `P` exists.
 fn parse_eret(a: &str) -> Result<Command, ParseError> {
-    let mut it = a.splitn(4, ' ');
-    let mode = it.next().unwrap_or("");
-    if !mode.eq_ignore_ascii_case("P") {
-        return Err(ParseError::UnsupportedParameter {
-            verb: "ERET",
-            param: mode.to_string(),
-        });
-    }
-    let malformed = || bad("ERET", "expected P, an offset, a size and a path");
-    let offset = it
-        .next()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(malformed)?;
-    let size = it
-        .next()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(malformed)?;
-    let path = it.next().filter(|p| !p.is_empty()).ok_or_else(malformed)?;
-    Ok(Command::Eret {
-        offset,
-        size,
-        path: path.to_string(),
-    })
+    let expected = "expected P, an offset, a size and a path";
+    let ([offset, size], path) = mode_numbers_path("ERET", a, "P", expected)?;
+    Ok(Command::Eret { offset, size, path })
 }
 
 /// `ESTO A <offset> <path>` (GFD.20): only the adjusted-store mode `A` exists.
 fn parse_esto(a: &str) -> Result<Command, ParseError> {
-    let mut it = a.splitn(3, ' ');
-    let mode = it.next().unwrap_or("");
-    if !mode.eq_ignore_ascii_case("A") {
+    let expected = "expected A, an offset and a path";
+    let ([offset], path) = mode_numbers_path("ESTO", a, "A", expected)?;
+    Ok(Command::Esto { offset, path })
+}
+
+/// ERET's and ESTO's shape, `<mode> <n1> .. <nN> <path>`: the one mode letter the verb
+/// takes (another is an unsupported parameter), N decimal numbers, and a path (the rest of
+/// the line, spaces included).
+fn mode_numbers_path<const N: usize>(
+    verb: &'static str,
+    a: &str,
+    mode: &str,
+    expected: &'static str,
+) -> Result<([u64; N], String), ParseError> {
+    let mut it = a.splitn(N + 2, ' ');
+    let given = it.next().unwrap_or("");
+    if !given.eq_ignore_ascii_case(mode) {
         return Err(ParseError::UnsupportedParameter {
-            verb: "ESTO",
-            param: mode.to_string(),
+            verb,
+            param: given.to_string(),
         });
     }
-    let malformed = || bad("ESTO", "expected A, an offset and a path");
-    let offset = it
-        .next()
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(malformed)?;
+    let malformed = || bad(verb, expected);
+    let mut numbers = [0u64; N];
+    for n in &mut numbers {
+        *n = it
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(malformed)?;
+    }
     let path = it.next().filter(|p| !p.is_empty()).ok_or_else(malformed)?;
-    Ok(Command::Esto {
-        offset,
-        path: path.to_string(),
-    })
+    Ok((numbers, path.to_string()))
 }
 
 /// SPOR's argument: one to [`MAX_STRIPES`] `h1,h2,h3,h4,p1,p2`, separated by spaces.
