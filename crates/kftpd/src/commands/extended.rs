@@ -100,12 +100,9 @@ pub async fn eret(s: &mut Session, offset: u64, size: u64, arg: &str) -> Replied
 pub async fn esto(s: &mut Session, offset: u64, arg: &str) -> Replied {
     refuse(s, "ESTO")?;
     need_append(s, "ESTO writes into a file and needs")?;
-    if !s.modee.on {
-        return open_and_start(s, arg, WriteMode::Adjust(offset), "STOR", None).await;
-    }
-    // Blocks land at offset + their own offset; set for admit(), and cleared whatever
-    // happened, so that a refusal before the transfer leaves nothing for the next one.
-    s.modee.partial = Some(offset);
+    // In MODE E blocks land at offset + their own offset; set for admit(), and cleared
+    // whatever happened, so that a refusal before the transfer leaves nothing for the next.
+    s.modee.partial = s.modee.on.then_some(offset);
     let r = open_and_start(s, arg, WriteMode::Adjust(offset), "STOR", None).await;
     s.modee.partial = None;
     r
