@@ -45,6 +45,9 @@ pub struct Server {
     pub login_kind: &'static str,
     /// Why CPU is read from the process tree and not a cgroup, for a server started here.
     pub cgroup_note: Option<String>,
+    /// kftpd's metrics endpoint (`--metrics-listen`), whose counters say which data path
+    /// the transfers took.
+    pub metrics: Option<String>,
     child: Option<Child>,
     /// Dropped after `child` is stopped (Drop below), which removes it.
     cgroup: Option<Cgroup>,
@@ -64,6 +67,7 @@ impl Server {
             pid: Some(child.id()),
             login_kind: "anonymous",
             cgroup_note: None,
+            metrics: None,
             child: Some(child),
             cgroup: None,
         }
@@ -250,6 +254,15 @@ pub fn start_kftpd_in(
         // explicit FTPS, and that wait would dominate logins/s (see BENCHMARKS.md).
         .args(["--tls-sniff-ms", "0"])
         .args(k.extra);
+    // Counters of the data path each transfer took, read between reps (users/mod.rs); in
+    // a namespace the address would not be this one's.
+    let metrics = match netns {
+        None => Some(format!("{host}:{}", free_port()?)),
+        Some(_) => None,
+    };
+    if let Some(m) = &metrics {
+        cmd.arg("--metrics-listen").arg(m);
+    }
     let (child, port) = spawn_kftpd(&mut cmd, bin, log_file, &log)?;
     let pid = child.id();
     Ok(Server {
@@ -263,6 +276,7 @@ pub fn start_kftpd_in(
         pid: Some(pid),
         login_kind: "argon2id",
         cgroup_note: None,
+        metrics,
         child: Some(child),
         cgroup: None,
     }
@@ -319,6 +333,7 @@ pub fn start_peer(
             pid: Some(child.id()),
             login_kind,
             cgroup_note: None,
+            metrics: None,
             child: Some(child),
             cgroup: None,
         }
@@ -522,6 +537,7 @@ pub fn from_url(url: &str) -> Result<Server, String> {
         pid: None,
         login_kind: "unknown",
         cgroup_note: None,
+        metrics: None,
         child: None,
         cgroup: None,
     })
@@ -604,4 +620,28 @@ pub(crate) fn spawn_kftpd(
         ));
     };
     Ok((child, port))
+}
+
+/// How many transfers kftpd has made on each data path (`sendfile`, `copy`, `splice`,
+/// ...), from its metrics endpoint at `addr`; empty when it does not answer.
+pub fn data_path_counts(addr: &str) -> Vec<(String, u64)> {
+    let Ok(mut sock) = TcpStream::connect(addr) else {
+        return Vec::new();
+    };
+    let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = sock.write_all(b"GET /metrics HTTP/1.0\r\nHost: kftpd\r\n\r\n");
+    let mut body = String::new();
+    let _ = std::io::Read::read_to_string(&mut sock, &mut body);
+    parse_path_counts(&body)
+}
+
+/// The `kftpd_transfers_total{path="..."} N` lines of a metrics page.
+pub fn parse_path_counts(page: &str) -> Vec<(String, u64)> {
+    page.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("kftpd_transfers_total{path=\"")?;
+            let (path, n) = rest.split_once("\"} ")?;
+            Some((path.to_string(), n.trim().parse().ok()?))
+        })
+        .collect()
 }

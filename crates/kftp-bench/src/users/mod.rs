@@ -17,6 +17,7 @@ use crate::external::{check_received, measure, measure_all, same_bytes, Run};
 use crate::servers::{self, Server};
 use crate::{failed_row, files, Row};
 use indicatif::ProgressBar;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -164,7 +165,10 @@ pub fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) -> Vec<String> {
         ));
     }
     let c = ctx.clients;
-    let m = Measurer { ctx };
+    let m = Measurer {
+        ctx,
+        notes: RefCell::new(Vec::new()),
+    };
     if ctx.warmup > 0 && ((ctx.has)("download") || (ctx.has)("upload")) {
         notes.push(m.warm_up(&unders));
     }
@@ -224,8 +228,31 @@ pub fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) -> Vec<String> {
     if (ctx.has)("clients") {
         m.clients(rows, &unders);
     }
+    notes.append(&mut m.notes.borrow_mut());
     notes.push(format!("load after: {}", uptime()));
     notes
+}
+
+/// One rep's data paths in a few words, from kftpd's counters before and after it:
+/// `copy`, or `sendfile x2 + copy x1`; `?` when they say nothing.
+fn tally(before: &[(String, u64)], after: &[(String, u64)]) -> String {
+    let made: Vec<(&str, u64)> = after
+        .iter()
+        .map(|(p, n)| {
+            let was = before.iter().find(|(q, _)| q == p).map_or(0, |(_, m)| *m);
+            (p.as_str(), n.saturating_sub(was))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    match made.as_slice() {
+        [] => "?".into(),
+        [(p, _)] => (*p).into(),
+        many => many
+            .iter()
+            .map(|(p, n)| format!("{p} x{n}"))
+            .collect::<Vec<_>>()
+            .join(" + "),
+    }
 }
 
 fn uptime() -> String {
@@ -239,6 +266,8 @@ fn uptime() -> String {
 
 struct Measurer<'a> {
     ctx: &'a Ctx<'a>,
+    /// Notes the rows add for the report (kftpd's data paths).
+    notes: RefCell<Vec<String>>,
 }
 
 impl Measurer<'_> {
@@ -255,8 +284,11 @@ impl Measurer<'_> {
         f: impl Fn(&Under, usize) -> Result<Rep, String>,
     ) {
         let mut got: Vec<Vec<Result<Rep, String>>> = unders.iter().map(|_| Vec::new()).collect();
+        // kftpd's data path in each rep: `auto` may settle differently between server
+        // starts or re-probe between reps, which a row's range alone does not tell.
+        let mut paths: Vec<Vec<String>> = unders.iter().map(|_| Vec::new()).collect();
         for i in 0..self.ctx.reps.max(1) {
-            for (u, out) in unders.iter().zip(&mut got) {
+            for ((u, out), seen) in unders.iter().zip(&mut got).zip(&mut paths) {
                 // A server that failed once is not asked again in this row.
                 if out.iter().any(|r| r.is_err()) {
                     continue;
@@ -267,10 +299,23 @@ impl Measurer<'_> {
                     u.label,
                     i + 1
                 ));
+                let metrics = u.server.metrics.as_deref().filter(|_| kind == Kind::Bytes);
+                let before = metrics.map(servers::data_path_counts);
                 out.push(f(u, i));
+                if let (Some(m), Some(before)) = (metrics, before) {
+                    seen.push(tally(&before, &servers::data_path_counts(m)));
+                }
             }
         }
-        for (u, reps) in unders.iter().zip(got) {
+        for ((u, reps), seen) in unders.iter().zip(got).zip(paths) {
+            if !seen.is_empty() {
+                self.notes.borrow_mut().push(format!(
+                    "{} {test}{}: data path by rep: {}",
+                    u.label,
+                    if tls { " tls" } else { "" },
+                    seen.join(", ")
+                ));
+            }
             rows.push(median_row(&u.server, test, client, tls, kind, reps));
         }
     }
@@ -654,4 +699,28 @@ fn median_row(
         row.client_cpu_s_per_gib = row.client_cpu_s.map(|c| c / gib);
     }
     row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reps_data_paths_in_a_few_words() {
+        let page = |sendfile: u64, copy: u64| {
+            servers::parse_path_counts(&format!(
+                "# HELP kftpd_transfers_total Transfers by data path.\n\
+                 kftpd_sessions_active 0\n\
+                 kftpd_transfers_total{{path=\"sendfile\"}} {sendfile}\n\
+                 kftpd_transfers_total{{path=\"copy\"}} {copy}\n\
+                 kftpd_transfers_total{{path=\"splice\"}} 7\n"
+            ))
+        };
+        assert_eq!(page(2, 3).len(), 3);
+        assert_eq!(tally(&page(2, 3), &page(2, 3)), "?");
+        assert_eq!(tally(&page(2, 3), &page(2, 4)), "copy");
+        assert_eq!(tally(&page(2, 3), &page(4, 4)), "sendfile x2 + copy x1");
+        assert_eq!(tally(&[], &page(0, 1)), "copy x1 + splice x7");
+        assert_eq!(tally(&page(1, 1), &[]), "?");
+    }
 }
