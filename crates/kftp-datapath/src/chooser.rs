@@ -26,6 +26,15 @@
 //!    whichever comes first, the losing path runs twice more (and the winner once), so a
 //!    change of load, kernel or storage is noticed.
 //!
+//! On loopback the two send paths differ most, and not in the path's own cost: vsftpd,
+//! curl and lftp keep their receive window at 65-700 KB under sendfile's packets and open
+//! it to megabytes under the copy loop's, so there the copy loop ran a RETR 1.5-2x faster,
+//! and sendfile's CPU per byte moved 4x between transfers with whose thread did the
+//! receiver's TCP work (BENCHMARKS.md, "sendfile and the receiver's window on loopback",
+//! session 9). The window's course is set by the first path a connection uses, so
+//! neither a switch within a transfer nor a clock-rate probe on a 16 MiB slice told the
+//! two apart; both were tried there and not kept.
+//!
 //! Concurrent transfers share one lane; the state is a few numbers under a mutex taken
 //! twice per transfer (pick and record). Every change of choice is logged at INFO with both
 //! estimates. `KFTP_AUTO_PATH=kernel|copy` still pins the choice (probe.rs).
