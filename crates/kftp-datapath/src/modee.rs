@@ -4,7 +4,7 @@
 //! - [`send_blocks`]: the sender's side ([`send_ranges`] for a restart: only the parts
 //!   the receiver lacks, at their file offsets). Every stream takes the next block from
 //!   one shared cursor (a fast stream takes more; with several streams the blocks shrink
-//!   toward the end, [`next_block`]), writes its 17-byte header, then the block's bytes
+//!   toward the end, `next_block`), writes its 17-byte header, then the block's bytes
 //!   with [`crate::file_to_socket`] (sendfile where it wins; under `PROT P` too when the
 //!   kernel holds the stream's TLS keys, [`Sink::Ktls`]). Each stream ends with EOD;
 //!   the first also carries EOF with the number of streams. No close bit: the streams may
@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 /// Bytes per block sent: large enough that a header per block costs nothing.
 pub const BLOCK: u64 = 1 << 20;
 
-/// The smallest block the end of a transfer is cut into ([`next_block`]).
+/// The smallest block the end of a transfer is cut into (`next_block`).
 pub const MIN_BLOCK: u64 = 64 << 10;
 
 /// The next block a stream takes from the shared `cursor` into `total` bytes sent over
