@@ -11,15 +11,18 @@ use std::str::FromStr;
 use toml::Spanned;
 
 /// How file data moves (`--data-path`): the kernel's sendfile/splice, a user-space copy,
-/// or whichever the probe says works here.
+/// or whichever measures better here (`kftp_datapath::chooser`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DataPath {
-    /// sendfile/splice.
+    /// sendfile (downloads) and splice (uploads); the copy loop only where they cannot
+    /// apply (TYPE A, TLS without kernel TLS, a file system without them).
     Kernel,
     /// A user-space read/write loop.
     Copy,
-    /// The kernel where it works, else the copy loop.
+    /// Measures both on the first large transfers of each direction (bytes per CPU second)
+    /// and keeps the better, checking again every 64 transfers or 10 minutes; the
+    /// choice is logged.
     Auto,
 }
 
