@@ -76,7 +76,7 @@ fn kftpd_gets_settings_together_and_a_quit_it_logs_as_quit() {
         let Some(s) = Kftpd::start(tls) else { return };
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::write(d.join("f.bin"), random_bytes(3_000_017, 9)).unwrap();
+        std::fs::write(d.join("f.bin"), random_bytes(3_500_017, 9)).unwrap();
         let url = |p: &str| format!("ftp://alice@127.0.0.1:{}/{p}", s.port);
         let tls_args: Vec<&str> = if tls {
             vec!["--tls", "--pin-sha256", &s.pin]
@@ -114,18 +114,25 @@ fn kftpd_gets_settings_together_and_a_quit_it_logs_as_quit() {
             sha256_file(&d.join("f.bin"))
         );
 
-        // MODE S (one stream) and a listing end the same way.
+        // A listing ends the same way, and so do a segmented get's three extra sessions.
         let ls = run(&["ls", &url("")]);
         quit_without_221(&ls);
+        let seg = run(&["get", "--segments", "3", &url("f.bin"), "seg.bin"]);
+        assert_eq!(seg.iter().filter(|l| *l == "> QUIT").count(), 4, "{seg:?}");
+        assert!(!seg.iter().any(|l| l.starts_with("< 221")), "{seg:?}");
+        assert_eq!(
+            sha256_file(&d.join("seg.bin")),
+            sha256_file(&d.join("f.bin"))
+        );
 
         // Every session the server saw ended on the QUIT, not on a broken connection
         // (the QUIT is read before the close: kftpd's 221 goes to a closed socket).
-        let log = s.wait_log("session closed", 3);
+        let log = s.wait_log("session closed", 7);
         let closed: Vec<&str> = log
             .lines()
             .filter(|l| l.contains("session closed"))
             .collect();
-        assert_eq!(closed.len(), 3, "{log}");
+        assert_eq!(closed.len(), 7, "{log}");
         for l in closed {
             assert!(l.contains("reason=\"quit\""), "tls {tls}: {l}\n{log}");
         }
