@@ -3,6 +3,7 @@
 
 use crate::control::{timeout_error, Control};
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::{Effect, Setting};
 use crate::stream::{Stream, TlsSetup};
 use crate::target::Security;
 use kftp_datapath::Tuning;
@@ -10,6 +11,10 @@ use kftp_proto::{Command, HashAlgo, Password, Prot, Reply, TransferType};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
+
+/// How long [`Client::quit`] may take to hand the QUIT and the close to the kernel (a
+/// full send buffer to a server that stopped reading: the session is dropped anyway).
+const QUIT_CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// How data connections are set up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -237,7 +242,8 @@ impl Greeted {
         })
     }
 
-    /// Logs in and prepares the session: FEAT, PBSZ/PROT for TLS, UTF-8, binary type.
+    /// Logs in and prepares the session: FEAT, then PBSZ/PROT for TLS, UTF-8 and binary
+    /// type, sent together where the server takes pipelined commands (`settings.rs`).
     pub async fn login(mut self, creds: Credentials) -> Result<Client> {
         let ctl = &mut self.ctl;
         let r = ctl.cmd(&Command::User(creds.user.clone())).await?;
@@ -263,25 +269,13 @@ impl Greeted {
         let feat = ctl.cmd(&Command::Feat).await?;
         let features = Features::parse(&feat);
         let secure = ctl.stream().is_tls();
-        if secure {
-            ctl.cmd_ok(&Command::Pbsz(0), "PBSZ 0").await?;
-            if let Err(e) = ctl.cmd_ok(&Command::Prot(Prot::Private), "PROT P").await {
-                return Err(Error::new(ErrorKind::Tls, e.to_string()));
-            }
-        }
-        if features.utf8 {
-            let _ = ctl
-                .cmd(&Command::Opts("UTF8".into(), Some("ON".into())))
-                .await?;
-        }
-        ctl.cmd_ok(&Command::Type(TransferType::Image), "TYPE I")
-            .await?;
-        Ok(Client {
+        let mut c = Client {
             ctl: self.ctl,
             opts: self.opts,
             creds,
             features,
-            ty: TransferType::Image,
+            // The server's until TYPE I below (RFC 959's default is ASCII).
+            ty: TransferType::Ascii,
             no_epsv: false,
             no_eprt: false,
             data_tls: secure,
@@ -290,7 +284,26 @@ impl Greeted {
             streams: 1,
             pipeline_auto: false,
             mode_e_markers: Default::default(),
-        })
+        };
+        let mut settings = Vec::new();
+        if secure {
+            settings.push(Setting::required(Command::Pbsz(0), "PBSZ 0", Effect::None));
+            settings.push(Setting::tls(Command::Prot(Prot::Private), "PROT P"));
+        }
+        if c.features.utf8 {
+            settings.push(Setting::ignored(Command::Opts(
+                "UTF8".into(),
+                Some("ON".into()),
+            )));
+        }
+        let image = TransferType::Image;
+        settings.push(Setting::required(
+            Command::Type(image),
+            "TYPE I",
+            Effect::Type(image),
+        ));
+        c.settle(settings).await?;
+        Ok(c)
     }
 }
 
@@ -529,10 +542,15 @@ impl Client {
         Arc::make_mut(&mut self.opts).mode = mode;
     }
 
-    /// Ends the session politely (QUIT); errors are ignored, the connection closes anyway.
+    /// Ends the session: sends QUIT and closes (over TLS with close_notify) without
+    /// waiting for the server's 221. Nothing the caller needs comes after the last
+    /// transfer's reply, and waiting for the 221 cost a whole round trip at the end of
+    /// every CLI run (BENCHMARKS.md, HPC run 9). The server still reads a QUIT, so it ends
+    /// the session as a normal QUIT (kftpd logs `reason="quit"`), not as a broken
+    /// connection. Errors are ignored: the connection closes anyway.
     pub async fn quit(mut self) {
         let _ = self.ctl.send(&Command::Quit).await;
-        let _ = tokio::time::timeout(Duration::from_secs(2), self.ctl.read_reply()).await;
+        self.ctl.close(QUIT_CLOSE_WAIT).await;
     }
 }
 

@@ -35,21 +35,32 @@ impl Control {
 
     /// Sends one command. PASS is logged masked.
     pub async fn send(&mut self, cmd: &Command) -> Result<()> {
-        tracing::debug!(target: "kftp::control", "> {}", cmd.loggable());
-        let mut line = cmd.to_line();
-        if line.contains(['\r', '\n']) {
-            return Err(Error::usage(format!(
-                "refusing to send a name with a line break: {:?}",
-                cmd.loggable()
-            )));
+        self.send_all(std::slice::from_ref(cmd)).await
+    }
+
+    /// Sends `cmds` in one write, without waiting for any reply (pipelining: the caller
+    /// reads their replies in order). Nothing is sent if one of them holds a line break.
+    pub async fn send_all(&mut self, cmds: &[Command]) -> Result<()> {
+        let mut lines = String::new();
+        for cmd in cmds {
+            tracing::debug!(target: "kftp::control", "> {}", cmd.loggable());
+            let line = cmd.to_line();
+            if line.contains(['\r', '\n']) {
+                return Err(Error::usage(format!(
+                    "refusing to send a name with a line break: {:?}",
+                    cmd.loggable()
+                )));
+            }
+            lines.push_str(&line);
+            lines.push_str("\r\n");
         }
-        line.push_str("\r\n");
         let fut = async {
-            self.io.get_mut().write_all(line.as_bytes()).await?;
+            self.io.get_mut().write_all(lines.as_bytes()).await?;
             self.io.get_mut().flush().await
         };
+        let verb = cmds.last().map_or("", |c| c.verb());
         match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r.map_err(|e| Error::net(format!("sending {}", cmd.verb()), e)),
+            Ok(r) => r.map_err(|e| Error::net(format!("sending {verb}"), e)),
             Err(_) => Err(timeout_error("sending a command")),
         }
     }
@@ -143,6 +154,13 @@ impl Control {
         } else {
             Err(Error::reply(what.to_string(), r))
         }
+    }
+
+    /// Ends the connection without waiting for anything more from the server: flushes,
+    /// then shuts the stream down (over TLS: close_notify, then the TCP FIN), within
+    /// `limit`. Errors are ignored: the connection is being dropped anyway.
+    pub async fn close(mut self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.io.get_mut().shutdown()).await;
     }
 
     /// Replaces the plain stream with TLS (after `234` to AUTH TLS).

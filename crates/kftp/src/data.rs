@@ -10,6 +10,7 @@
 use crate::client::{Client, DataMode};
 use crate::control::timeout_error;
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::Setting;
 use crate::stream::Stream;
 use kftp_proto::addr::{parse_epsv_reply, parse_pasv_reply};
 use kftp_proto::command::EpsvArg;
@@ -38,9 +39,21 @@ impl Client {
 
     /// Asks for a passive port and returns where to connect.
     pub(crate) async fn passive_addr(&mut self) -> Result<SocketAddr> {
+        self.passive_addr_after(Vec::new()).await
+    }
+
+    /// [`Client::passive_addr`] after `settings`, sent with the EPSV where the server
+    /// takes pipelined commands ([`crate::settings`]).
+    pub(crate) async fn passive_addr_after(
+        &mut self,
+        settings: Vec<Setting>,
+    ) -> Result<SocketAddr> {
         let peer = self.peer()?;
-        if !self.no_epsv {
-            let r = self.ctl.cmd(&Command::Epsv(EpsvArg::Any)).await?;
+        if self.no_epsv {
+            self.settle(settings).await?;
+        } else {
+            let epsv = Command::Epsv(EpsvArg::Any);
+            let r = self.settle_then(settings, &epsv).await?;
             if r.code == 229 {
                 return self.passive_target(&r);
             }
@@ -121,9 +134,21 @@ impl Client {
 
     /// Sends EPRT (or PORT) for a listener on the control connection's local address.
     pub(crate) async fn active_listener(&mut self) -> Result<TcpListener> {
+        self.active_listener_after(Vec::new()).await
+    }
+
+    /// [`Client::active_listener`] after `settings`, sent with the EPRT where the server
+    /// takes pipelined commands ([`crate::settings`]).
+    pub(crate) async fn active_listener_after(
+        &mut self,
+        settings: Vec<Setting>,
+    ) -> Result<TcpListener> {
         let (listener, addr) = self.bind_active().await?;
-        if !self.no_eprt {
-            let r = self.ctl.cmd(&Command::Eprt(addr)).await?;
+        if self.no_eprt {
+            self.settle(settings).await?;
+        } else {
+            let eprt = Command::Eprt(addr);
+            let r = self.settle_then(settings, &eprt).await?;
             if r.is_success() {
                 return Ok(listener);
             }

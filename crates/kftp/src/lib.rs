@@ -69,6 +69,7 @@ pub mod netrc;
 pub mod pipeline;
 pub mod progress;
 pub mod segmented;
+mod settings;
 pub mod stream;
 pub mod target;
 pub mod transfer;

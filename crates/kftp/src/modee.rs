@@ -33,6 +33,7 @@
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
+use crate::settings::{Effect, Setting};
 use crate::stream::Stream;
 use crate::transfer::{stall_guard, GetTarget, TransferOptions, TransferReport};
 use kftp_datapath::modee::{recv_blocks, send_blocks, Accept, RecvLimits, Sink};
@@ -70,7 +71,7 @@ pub struct Cache {
     pub(crate) send: Vec<Kept<Stream>>,
     /// The `Parallelism` last set with OPTS RETR: the server keeps it until MODE S, so a
     /// run of gets asks once (a round trip saved per small file).
-    retr_parallelism: Option<u32>,
+    pub(crate) retr_parallelism: Option<u32>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -355,20 +356,35 @@ impl Client {
                 .is_some_and(|t| t.tickets() < n)
     }
 
-    /// `OPTS RETR Parallelism=n,n,n;` unless the server already has it (it keeps it until
-    /// MODE S, so a run of gets asks once).
-    pub(crate) async fn retr_parallelism(&mut self, n: u32, what: &str) -> Result<()> {
-        if self.mode_e_cache.retr_parallelism != Some(n) {
-            let r = self
-                .ctl
-                .cmd(&Command::Opts("RETR".into(), Some(format_retr_opts(n))))
-                .await?;
-            if !r.is_success() {
-                return Err(Error::reply(format!("{what}: OPTS RETR Parallelism"), r));
-            }
-            self.mode_e_cache.retr_parallelism = Some(n);
+    /// The settings a MODE E transfer needs that the server does not have yet: TYPE I,
+    /// MODE E and, for a get (`retr`: its streams), `OPTS RETR Parallelism=n,n,n;` (the
+    /// server keeps it until MODE S, so a run of gets asks once). `what` names the
+    /// operation in a refusal of the last.
+    pub(crate) fn block_settings(&self, retr: Option<u32>, what: &str) -> Vec<Setting> {
+        let mut v = Vec::new();
+        if self.ty != TransferType::Image {
+            let image = TransferType::Image;
+            v.push(Setting::required(
+                Command::Type(image),
+                "TYPE",
+                Effect::Type(image),
+            ));
         }
-        Ok(())
+        if !self.mode_e {
+            v.push(Setting::required(
+                Command::Mode('E'),
+                "MODE E",
+                Effect::ModeE,
+            ));
+        }
+        if let Some(n) = retr.filter(|n| self.mode_e_cache.retr_parallelism != Some(*n)) {
+            v.push(Setting::required(
+                Command::Opts("RETR".into(), Some(format_retr_opts(n))),
+                format!("{what}: OPTS RETR Parallelism"),
+                Effect::Parallelism(n),
+            ));
+        }
+        v
     }
 
     /// Downloads `remote` to `local` in MODE E over `streams` streams the server opens.
@@ -409,14 +425,17 @@ impl Client {
             offset,
             mut guard,
         } = target;
-        self.block_mode().await?;
         let n = streams.clamp(1, MAX_STREAMS);
-        self.retr_parallelism(n, &what).await?;
+        let settings = self.block_settings(Some(n), &what);
         // The server reuses its streams when no new PORT comes, and connects any it lacks
-        // to the old target, our listener.
+        // to the old target, our listener. The settings go with the EPRT where there is
+        // one (one round trip for all of them: `crate::settings`).
         let (mut listener, mut cached) = match self.take_recv_cache() {
-            Some(c) => c,
-            None => (self.active_listener().await?, Vec::new()),
+            Some(c) => {
+                self.settle(settings).await?;
+                c
+            }
+            None => (self.active_listener_after(settings).await?, Vec::new()),
         };
         let retr = Command::Retr(remote.into());
         self.rest(offset, &what).await?;
@@ -532,7 +551,7 @@ impl Client {
         if kept.is_empty() && self.tickets_short(streams as usize) {
             self.refill_tickets().await;
         }
-        self.block_mode().await?;
+        let settings = self.block_settings(None, &what);
         let timeout = self.ctl.timeout();
         let mut tcp: Vec<TcpStream> = Vec::new();
         let want = if kept.is_empty() {
@@ -541,8 +560,10 @@ impl Client {
             0
         };
         if want > 0 {
-            let addr = self.passive_addr().await?;
+            let addr = self.passive_addr_after(settings).await?;
             tcp = self.connect_streams(addr, want, timeout).await?;
+        } else {
+            self.settle(settings).await?;
         }
         let stor = Command::Stor(remote.into());
         self.rest(offset, &what).await?;
@@ -597,14 +618,11 @@ impl Client {
         })
     }
 
-    /// TYPE I and MODE E, unless already set.
-    pub(crate) async fn block_mode(&mut self) -> Result<()> {
-        self.set_type(TransferType::Image).await?;
-        if !self.mode_e {
-            self.ctl.cmd_ok(&Command::Mode('E'), "MODE E").await?;
-            self.mode_e = true;
-        }
-        Ok(())
+    /// TYPE I and MODE E, unless already set (and, for gets over `retr` streams,
+    /// Parallelism), sent together where the server takes that.
+    pub(crate) async fn block_mode(&mut self, retr: Option<u32>, what: &str) -> Result<()> {
+        let settings = self.block_settings(retr, what);
+        self.settle(settings).await
     }
 
     /// MODE S again, before a transfer that uses one plain data connection.

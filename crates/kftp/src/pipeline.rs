@@ -130,13 +130,15 @@ impl Client {
     /// error returned is one that ended the run (the control connection broke).
     pub async fn get_pipelined(&mut self, mut run: Run<'_, GetFile>) -> Result<()> {
         let n = self.streams.clamp(1, MAX_STREAMS);
-        self.block_mode().await?;
-        self.retr_parallelism(n, "get").await?;
+        let settings = self.block_settings(Some(n), "get");
         // Streams kept from an earlier get are checked now, while no RETR is outstanding
         // (later, the next file's blocks may already be waiting on them).
         let (listener, mut streams) = match self.take_recv_cache() {
-            Some(c) => c,
-            None => (self.active_listener().await?, Vec::new()),
+            Some(c) => {
+                self.settle(settings).await?;
+                c
+            }
+            None => (self.active_listener_after(settings).await?, Vec::new()),
         };
         let addr = listener
             .local_addr()
@@ -315,7 +317,7 @@ impl Client {
         if need_pasv && self.tickets_short(n) {
             self.refill_tickets().await;
         }
-        self.block_mode().await?;
+        self.block_mode(None, "put").await?;
         let timeout = self.ctl.timeout();
         let mut retry: VecDeque<PutFlight> = VecDeque::new();
         let mut expect: VecDeque<Expect<PutFlight>> = VecDeque::new();
@@ -340,7 +342,7 @@ impl Client {
                         break;
                     }
                     self.refill_tickets().await;
-                    self.block_mode().await?;
+                    self.block_mode(None, "put").await?;
                 }
                 let mut flight = match retry.pop_front() {
                     Some(f) => f,

@@ -83,7 +83,9 @@ impl Client {
                 let r = session
                     .fetch_range(&remote, &file, start, end, &progress)
                     .await;
-                drop(session);
+                // QUIT costs no round trip (`Client::quit`), and the server logs a
+                // session that ended, not one whose client vanished.
+                session.quit().await;
                 r
             });
         }

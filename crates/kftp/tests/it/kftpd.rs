@@ -41,6 +41,11 @@ impl Kftpd {
         self._srv.log_text()
     }
 
+    /// The log once `needle` is in it `n` times (20 s at most).
+    pub fn wait_log(&self, needle: &str, n: usize) -> String {
+        self._srv.wait_log(needle, n)
+    }
+
     /// A server with extra flags (unprivileged, so pipelined runs work as in `pipeline.rs`).
     pub fn start_flags(tls: bool, flags: &[&str]) -> Option<Kftpd> {
         Self::start_with("127.0.0.1:0", tls, true, flags)

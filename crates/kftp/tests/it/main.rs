@@ -1,6 +1,7 @@
 //! kftp against real servers. One test binary (STYLE.md): `vsftpd` starts Debian's
 //! vsftpd; `library` drives the client API; `cli` runs the `kftp` binary itself;
-//! `hostile` runs it against a small lying server of its own.
+//! `hostile` runs it against a small lying server of its own; `session` checks the
+//! round trips a session costs (settings sent together, QUIT not waited for).
 
 mod cli;
 mod hostile;
@@ -10,6 +11,7 @@ mod markers;
 mod modee;
 mod modee_tls;
 mod pipeline;
+mod session;
 mod suite;
 mod vsftpd;
 

@@ -322,70 +322,101 @@ fn cli_uses_mode_e_by_itself() {
     );
 }
 
-struct Gridftp(Child);
+/// GridFTP's own server, anonymous, on a loopback port, serving `root` (a directory
+/// anyone may write), stopped on drop.
+pub(crate) struct Gridftp {
+    child: Child,
+    pub port: u16,
+    pub root: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
 
 impl Drop for Gridftp {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gridftp {
+    /// Starts it with `extra` arguments (`-disable-command-list MODE`...); `None` (SKIP)
+    /// when it is not installed.
+    pub(crate) fn start(extra: &[&str]) -> Option<Gridftp> {
+        let bin = "/usr/sbin/globus-gridftp-server";
+        if !Path::new(bin).exists() {
+            kftp_testkit::skip(
+                "globus-gridftp-server is not installed (scripts/install-test-deps.sh)",
+            );
+            return None;
+        }
+        // Anonymous logins run as this account; as root the server needs one that is not.
+        let user = if kftp_testkit::running_as_root() {
+            "nobody".to_string()
+        } else {
+            std::env::var("USER").unwrap_or_else(|_| "nobody".into())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        for p in [dir.path(), root.as_path()] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Some(Gridftp {
+            child: Command::new(bin)
+                // In the foreground, a process per session (-no-fork would serve only one).
+                .args(["-aa", "-anonymous-user", &user, "-d", "error"])
+                .args(["-control-interface", "127.0.0.1", "-p", &port.to_string()])
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting globus-gridftp-server"),
+            port,
+            root,
+            _dir: dir,
+        })
+    }
+
+    /// An anonymous login, once the server listens (within 20 s): the login's own
+    /// result, whatever it is.
+    pub(crate) async fn login(&self) -> kftp::Result<Client> {
+        let mut last = None;
+        for _ in 0..100 {
+            match Client::connect(
+                ConnectOptions::new("127.0.0.1", self.port),
+                Credentials::anonymous(),
+            )
+            .await
+            {
+                Err(e) if e.kind() == kftp::ErrorKind::Network => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                r => return r,
+            }
+        }
+        panic!("globus-gridftp-server listening within 20 s: {last:?}");
     }
 }
 
 #[tokio::test]
 async fn mode_e_get_and_put_against_globus_gridftp_server() {
-    let bin = "/usr/sbin/globus-gridftp-server";
-    if !Path::new(bin).exists() {
-        kftp_testkit::skip("globus-gridftp-server is not installed (scripts/install-test-deps.sh)");
-        return;
-    }
-    // Anonymous logins run as this account; as root the server needs one that is not.
-    let user = if kftp_testkit::running_as_root() {
-        "nobody".to_string()
-    } else {
-        std::env::var("USER").unwrap_or_else(|_| "nobody".into())
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    std::fs::create_dir(&root).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    for p in [dir.path(), root.as_path()] {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _srv = Gridftp(
-        Command::new(bin)
-            // In the foreground, a process per session (-no-fork would serve only one).
-            .args(["-aa", "-anonymous-user", &user, "-d", "error"])
-            .args(["-control-interface", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting globus-gridftp-server"),
-    );
-    let mut login = None;
-    for _ in 0..100 {
-        match Client::connect(
-            ConnectOptions::new("127.0.0.1", port),
-            Credentials::anonymous(),
-        )
+    let Some(srv) = Gridftp::start(&[]) else {
+        return;
+    };
+    let mut c = srv
+        .login()
         .await
-        {
-            Ok(c) => {
-                login = Some(c);
-                break;
-            }
-            Err(e) if e.kind() == kftp::ErrorKind::Network => {
-                tokio::time::sleep(Duration::from_millis(200)).await
-            }
-            Err(e) => panic!("anonymous login to globus-gridftp-server: {e}"),
-        }
-    }
-    let mut c = login.expect("globus-gridftp-server listening within 20 s");
+        .expect("anonymous login to globus-gridftp-server");
+    let root = srv.root.clone();
     // Its paths are the file system's.
     let remote_dir = format!("{}/", root.display());
     round_trip(&mut c, &remote_dir, &root).await;
