@@ -34,17 +34,23 @@ pub fn ranges(size: u64, n: u64) -> Vec<(u64, u64)> {
 
 impl Client {
     /// Downloads `remote` to `local` over `segments` parallel connections. Falls back to
-    /// one connection when the server cannot tell the size or the file is small.
+    /// one connection when the server cannot tell the size or the file is small. `known`
+    /// is the size when the caller has already asked the server (the CLI, for its
+    /// progress bar), so that it is not asked again.
     pub async fn get_segmented(
         &mut self,
         remote: &str,
         local: &Path,
         segments: u32,
+        known: Option<u64>,
         progress: Arc<AtomicU64>,
     ) -> Result<TransferReport> {
         let started = Instant::now();
         let what = format!("get {remote}");
-        let size = self.size(remote).await.map_err(|e| e.with_what(&what))?;
+        let size = match known {
+            Some(n) => Some(n),
+            None => self.size(remote).await.map_err(|e| e.with_what(&what))?,
+        };
         let parts = match size {
             Some(size) if segments > 1 && size >= 2 * MIN_SEGMENT => ranges(size, segments.into()),
             _ => {

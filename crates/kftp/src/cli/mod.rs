@@ -254,7 +254,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let r = if segments > 1 && !resume && !g.ascii {
                 let size = c.size(&remote).await.ok().flatten();
                 let counter = bars.begin(&remote, size, 0);
-                let r = c.get_segmented(&remote, &local, segments, counter).await;
+                let r = c
+                    .get_segmented(&remote, &local, segments, size, counter)
+                    .await;
                 bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
                 r?
             } else {

@@ -119,6 +119,9 @@ fn kftpd_gets_settings_together_and_a_quit_it_logs_as_quit() {
         quit_without_221(&ls);
         let seg = run(&["get", "--segments", "3", &url("f.bin"), "seg.bin"]);
         assert_eq!(seg.iter().filter(|l| *l == "> QUIT").count(), 4, "{seg:?}");
+        // The size is asked once, for the progress bar and the segments alike.
+        let sizes = seg.iter().filter(|l| l.starts_with("> SIZE")).count();
+        assert_eq!(sizes, 1, "{seg:?}");
         assert!(!seg.iter().any(|l| l.starts_with("< 221")), "{seg:?}");
         assert_eq!(
             sha256_file(&d.join("seg.bin")),

@@ -139,7 +139,7 @@ pub async fn segmented_download(f: &Fixture) {
     let mut c = f.client().await;
     let progress = Arc::new(AtomicU64::new(0));
     let r = c
-        .get_segmented("seg.bin", &dst, 4, progress.clone())
+        .get_segmented("seg.bin", &dst, 4, None, progress.clone())
         .await
         .unwrap();
     assert_eq!(r.bytes, 6 << 20);
