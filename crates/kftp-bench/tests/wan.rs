@@ -148,3 +148,46 @@ fn stale_namespaces_go_only_from_this_pid_namespace() {
         .args(["netns", "del", &foreign])
         .status();
 }
+
+/// `kftp get` with `--streams` left to it, through a 20 ms round trip: it takes MODE E with
+/// four streams, as `streams_for_rtt` says for a distant server, from the round trips its
+/// login made (USER, FEAT), with no NOOP of its own; the file arrives byte-exact.
+#[test]
+fn kftp_picks_its_streams_from_the_login_round_trips_without_noops() {
+    if !can_run() {
+        return;
+    }
+    let (Some(kftpd), Some(kftp)) = (kftp_testkit::kftpd_bin(), kftp_testkit::kftp_bin()) else {
+        kftp_testkit::skip("kftpd and kftp not built beside the tests (cargo build --workspace)");
+        return;
+    };
+    let wan = Wan::start(WanConfig {
+        delay: Duration::from_millis(10),
+        ..Default::default()
+    })
+    .expect("starting the emulator");
+    let server = kftp_testkit::Server::new()
+        .bin(kftpd)
+        .netns(wan.ns(Side::B))
+        .listen(&format!("{}:0", Wan::addr(Side::B)))
+        .user("alice", "correct horse battery")
+        .args(["--no-tls-required", "--tls-sniff-ms", "0"])
+        .start();
+    let data: Vec<u8> = (0..3_000_017).map(pattern).collect();
+    std::fs::write(server.root().join("f.bin"), &data).unwrap();
+    let local = tempfile::tempdir().unwrap();
+    let out = wan
+        .command(Side::A, &kftp)
+        .args(["-vv", "--netrc", "/nonexistent", "get"])
+        .arg(format!("ftp://alice@{}/f.bin", server.addr))
+        .arg(local.path().join("f.bin"))
+        .env("KFTP_PASSWORD", "correct horse battery")
+        .env("KFTP_LOG", "kftp::control=debug,kftp::modee=debug")
+        .output()
+        .expect("running kftp in A");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("> OPTS RETR Parallelism=4,4,4;"), "{log}");
+    assert!(!log.contains("> NOOP"), "{log}");
+    assert_eq!(std::fs::read(local.path().join("f.bin")).unwrap(), data);
+}

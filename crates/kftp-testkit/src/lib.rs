@@ -27,7 +27,7 @@ mod server;
 pub use banner::{read_banner, Banner};
 pub use ctl::AsyncCtl;
 pub use in_process::InProcess;
-pub use server::{kftpd_bin, Running, Server};
+pub use server::{kftp_bin, kftpd_bin, Running, Server};
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -16,9 +16,19 @@ use std::time::Duration;
 /// outside the kftpd package (whose `CARGO_BIN_EXE_kftpd` is better). `cargo test
 /// --workspace` builds it; `None` when it is not there.
 pub fn kftpd_bin() -> Option<PathBuf> {
+    beside_the_tests("kftpd")
+}
+
+/// The `kftp` client binary built beside the tests, for a test outside the kftp package
+/// (inside it, `env!("CARGO_BIN_EXE_kftp")`).
+pub fn kftp_bin() -> Option<PathBuf> {
+    beside_the_tests("kftp")
+}
+
+fn beside_the_tests(name: &str) -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    // target/<profile>/deps/<test>-<hash> -> target/<profile>/kftpd
-    let p = exe.parent()?.parent()?.join("kftpd");
+    // target/<profile>/deps/<test>-<hash> -> target/<profile>/<name>
+    let p = exe.parent()?.parent()?.join(name);
     p.is_file().then_some(p)
 }
 
@@ -35,6 +45,7 @@ pub struct Server {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     dir: Option<tempfile::TempDir>,
+    netns: Option<String>,
 }
 
 impl Default for Server {
@@ -55,12 +66,21 @@ impl Server {
             args: Vec::new(),
             env: Vec::new(),
             dir: None,
+            netns: None,
         }
     }
 
     /// The kftpd binary to run: `env!("CARGO_BIN_EXE_kftpd")` inside the kftpd package.
     pub fn bin(mut self, path: impl Into<PathBuf>) -> Server {
         self.bin = Some(path.into());
+        self
+    }
+
+    /// Runs inside network namespace `name` (`ip netns exec`, which execs: the pid is
+    /// kftpd's), e.g. one end of `kftp_bench::wan`'s emulated WAN; `--listen` then names
+    /// an address of that namespace.
+    pub fn netns(mut self, name: &str) -> Server {
+        self.netns = Some(name.into());
         self
     }
 
@@ -155,7 +175,15 @@ impl Server {
         let tls = !self.has("--no-tls");
         let (args, dir, root) = self.prepare();
         let log = dir.path().join("kftpd.log");
-        let mut child = Command::new(&bin)
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        let mut child = cmd
             .args(&args)
             .env("KFTPD_LOG", "debug")
             .env("NO_COLOR", "1")

@@ -9,7 +9,7 @@ use crate::target::Security;
 use kftp_datapath::Tuning;
 use kftp_proto::{Command, HashAlgo, Password, Prot, Reply, TransferType};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 /// How long [`Client::quit`] may take to hand the QUIT and the close to the kernel (a
@@ -183,6 +183,8 @@ pub struct Client {
     /// `--streams` was left to kftp: runs of files pipeline in MODE E (one stream) even
     /// where single files keep MODE S ([`crate::pipeline`]).
     pub(crate) pipeline_auto: bool,
+    /// The shorter of the login's USER and FEAT round trips ([`Client::round_trip`]).
+    pub(crate) login_rtt: Duration,
 }
 
 impl Greeted {
@@ -246,7 +248,11 @@ impl Greeted {
     /// type, sent together where the server takes pipelined commands (`settings.rs`).
     pub async fn login(mut self, creds: Credentials) -> Result<Client> {
         let ctl = &mut self.ctl;
+        // USER and FEAT are answered at once by servers (PASS may wait on a password hash):
+        // their round trips are what `round_trip` would otherwise time with NOOPs.
+        let sent = Instant::now();
         let r = ctl.cmd(&Command::User(creds.user.clone())).await?;
+        let mut login_rtt = sent.elapsed();
         let r = match r.code {
             230 | 202 => r,
             331 | 332 => {
@@ -266,7 +272,9 @@ impl Greeted {
         if !matches!(r.code, 230 | 202) {
             return Err(Error::auth(r));
         }
+        let sent = Instant::now();
         let feat = ctl.cmd(&Command::Feat).await?;
+        login_rtt = login_rtt.min(sent.elapsed());
         let features = Features::parse(&feat);
         let secure = ctl.stream().is_tls();
         let mut c = Client {
@@ -284,6 +292,7 @@ impl Greeted {
             streams: 1,
             pipeline_auto: false,
             mode_e_markers: Default::default(),
+            login_rtt,
         };
         let mut settings = Vec::new();
         if secure {
