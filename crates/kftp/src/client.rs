@@ -185,6 +185,9 @@ pub struct Client {
     pub(crate) pipeline_auto: bool,
     /// The shorter of the login's USER and FEAT round trips ([`Client::round_trip`]).
     pub(crate) login_rtt: Duration,
+    /// An MLST sent with the login's settings ([`Greeted::login_asking`]): its path and
+    /// reply, for the [`Client::size_and_mtime`] that asks it.
+    pub(crate) mlst_ahead: Option<(String, Reply)>,
 }
 
 impl Greeted {
@@ -246,7 +249,15 @@ impl Greeted {
 
     /// Logs in and prepares the session: FEAT, then PBSZ/PROT for TLS, UTF-8 and binary
     /// type, sent together where the server takes pipelined commands (`settings.rs`).
-    pub async fn login(mut self, creds: Credentials) -> Result<Client> {
+    pub async fn login(self, creds: Credentials) -> Result<Client> {
+        self.login_asking(creds, None).await
+    }
+
+    /// [`Greeted::login`] for a session that will ask `mlst`'s size and time first (a
+    /// get): where the server offers MLST, it goes out after the settings, in the same
+    /// write where the server pipelines them, and [`Client::size_and_mtime`] takes its
+    /// reply: one round trip fewer before a download from a distant server.
+    pub async fn login_asking(mut self, creds: Credentials, mlst: Option<&str>) -> Result<Client> {
         let ctl = &mut self.ctl;
         // USER and FEAT are answered at once by servers (PASS may wait on a password hash):
         // their round trips are what `round_trip` would otherwise time with NOOPs.
@@ -293,6 +304,7 @@ impl Greeted {
             pipeline_auto: false,
             mode_e_markers: Default::default(),
             login_rtt,
+            mlst_ahead: None,
         };
         let mut settings = Vec::new();
         if secure {
@@ -311,7 +323,14 @@ impl Greeted {
             "TYPE I",
             Effect::Type(image),
         ));
-        c.settle(settings).await?;
+        match mlst {
+            Some(path) if c.features.mlst => {
+                let ask = Command::Mlst(Some(path.into()));
+                let r = c.settle_then(settings, &ask).await?;
+                c.mlst_ahead = Some((path.to_string(), r));
+            }
+            _ => c.settle(settings).await?,
+        }
         Ok(c)
     }
 }
@@ -479,7 +498,10 @@ impl Client {
     /// trips of a long fat network saved (BENCHMARKS.md, HPC run 8).
     pub async fn size_and_mtime(&mut self, path: &str) -> Result<(Option<u64>, Option<i64>)> {
         if self.features.mlst {
-            let r = self.ctl.cmd(&Command::Mlst(Some(path.into()))).await?;
+            let r = match self.mlst_ahead.take() {
+                Some((asked, r)) if asked == path => r,
+                _ => self.ctl.cmd(&Command::Mlst(Some(path.into()))).await?,
+            };
             let entry = r
                 .lines
                 .iter()

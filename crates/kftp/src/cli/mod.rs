@@ -105,11 +105,20 @@ pub fn credentials(target: &Target, g: &Global) -> Result<kftp::Credentials> {
 
 /// Connects and logs in to `target`.
 pub async fn connect(target: &Target, g: &Global) -> Result<Client> {
+    connect_asking(target, g, None).await
+}
+
+/// [`connect`] for a get of `mlst`: its MLST goes out with the login's settings
+/// ([`kftp::client::Greeted::login_asking`]), one round trip fewer before the download.
+pub async fn connect_asking(target: &Target, g: &Global, mlst: Option<&str>) -> Result<Client> {
     let opts = connect_options(target, g)?;
     let creds = credentials(target, g)?;
-    let mut c = Client::connect(opts, creds)
-        .await
-        .map_err(|e| e.context(target.authority()))?;
+    let greeted = kftp::client::Greeted::connect(opts).await;
+    let mut c = match greeted {
+        Ok(greeted) => greeted.login_asking(creds, mlst).await,
+        Err(e) => Err(e),
+    }
+    .map_err(|e| e.context(target.authority()))?;
     // get, put, mirror and the shell use MODE E by themselves where the server offers it
     // and is far enough away for streams to pay (`Client::set_streams_auto`).
     match g.streams {
@@ -250,8 +259,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(p) => p,
                 None => default_local(Path::new(""), &remote)?,
             };
-            let mut c = connect(&t, &g).await?;
-            let r = if segments > 1 && !resume && !g.ascii {
+            let segmented = segments > 1 && !resume && !g.ascii;
+            // The whole-file get asks MLST first: it goes out with the login's settings.
+            let ask = (!segmented).then_some(remote.as_str());
+            let mut c = connect_asking(&t, &g, ask).await?;
+            let r = if segmented {
                 let size = c.size(&remote).await.ok().flatten();
                 let counter = bars.begin(&remote, size, 0);
                 let r = c

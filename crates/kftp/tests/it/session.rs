@@ -101,7 +101,11 @@ fn kftpd_gets_settings_together_and_a_quit_it_logs_as_quit() {
         quit_without_221(&put);
 
         let get = run(&["--streams", "4", "get", &url("f.bin"), "back.bin"]);
-        assert_eq!(batch_from(&get, login), want, "tls {tls}");
+        // A get's MLST (size and time) goes out with the login's settings.
+        let mut with_mlst = want.clone();
+        with_mlst.push("MLST f.bin");
+        assert_eq!(batch_from(&get, login), with_mlst, "tls {tls}");
+        assert_eq!(get.iter().filter(|l| l.starts_with("> MLST")).count(), 1);
         let modee = batch_from(&get, "MODE E");
         assert_eq!(modee[..2], ["MODE E", "OPTS RETR Parallelism=4,4,4;"]);
         assert!(
