@@ -366,7 +366,20 @@ pub fn parse_257(text: &str) -> Option<String> {
 impl Client {
     /// Connects and logs in, in one step.
     pub async fn connect(opts: ConnectOptions, creds: Credentials) -> Result<Client> {
-        Greeted::connect(opts).await?.login(creds).await
+        Client::connect_asking(opts, creds, None).await
+    }
+
+    /// [`Client::connect`] for a session that asks `mlst`'s size and time first
+    /// ([`Greeted::login_asking`]).
+    pub async fn connect_asking(
+        opts: ConnectOptions,
+        creds: Credentials,
+        mlst: Option<&str>,
+    ) -> Result<Client> {
+        Greeted::connect(opts)
+            .await?
+            .login_asking(creds, mlst)
+            .await
     }
 
     /// Another session to the same server as the same user, in the same directory: for
@@ -479,14 +492,14 @@ impl Client {
         }
     }
 
-    /// The size a download of `path` goes by: the caller's (`opts.size`), else SIZE's.
+    /// The size a download of `path` goes by: the caller's (`known`), else SIZE's.
     pub(crate) async fn known_size(
         &mut self,
         path: &str,
-        opts: &crate::TransferOptions,
+        known: Option<u64>,
         what: &str,
     ) -> Result<Option<u64>> {
-        match opts.size {
+        match known {
             Some(n) => Ok(Some(n)),
             None => self.size(path).await.map_err(|e| e.with_what(what)),
         }

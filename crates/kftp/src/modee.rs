@@ -411,7 +411,7 @@ impl Client {
     ) -> Result<TransferReport> {
         let started = Instant::now();
         let what = format!("get {remote}");
-        let size = self.known_size(remote, opts, &what).await?;
+        let size = self.known_size(remote, opts.size, &what).await?;
         let target = GetTarget::open(local, opts.resume)?;
         if target.holds_all(size, &what)? {
             return Ok(target.report_skipped(started));

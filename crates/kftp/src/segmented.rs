@@ -47,10 +47,7 @@ impl Client {
     ) -> Result<TransferReport> {
         let started = Instant::now();
         let what = format!("get {remote}");
-        let size = match known {
-            Some(n) => Some(n),
-            None => self.size(remote).await.map_err(|e| e.with_what(&what))?,
-        };
+        let size = self.known_size(remote, known, &what).await?;
         let parts = match size {
             Some(size) if segments > 1 && size >= 2 * MIN_SEGMENT => ranges(size, segments.into()),
             _ => {

@@ -351,7 +351,7 @@ impl Client {
                 .get_mode_e_at(remote, local, self.streams, opts, progress)
                 .await;
         }
-        let size = self.known_size(remote, opts, &what).await?;
+        let size = self.known_size(remote, opts.size, &what).await?;
         let target = GetTarget::open(local, opts.resume)?;
         if target.holds_all(size, &what)? {
             progress.store(0, std::sync::atomic::Ordering::Relaxed);

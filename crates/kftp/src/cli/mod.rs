@@ -113,12 +113,9 @@ pub async fn connect(target: &Target, g: &Global) -> Result<Client> {
 pub async fn connect_asking(target: &Target, g: &Global, mlst: Option<&str>) -> Result<Client> {
     let opts = connect_options(target, g)?;
     let creds = credentials(target, g)?;
-    let greeted = kftp::client::Greeted::connect(opts).await;
-    let mut c = match greeted {
-        Ok(greeted) => greeted.login_asking(creds, mlst).await,
-        Err(e) => Err(e),
-    }
-    .map_err(|e| e.context(target.authority()))?;
+    let mut c = Client::connect_asking(opts, creds, mlst)
+        .await
+        .map_err(|e| e.context(target.authority()))?;
     // get, put, mirror and the shell use MODE E by themselves where the server offers it
     // and is far enough away for streams to pay (`Client::set_streams_auto`).
     match g.streams {
