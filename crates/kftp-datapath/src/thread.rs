@@ -13,7 +13,7 @@
 //! The async side stays in charge: it copies the thread's byte count into the caller's
 //! `progress` every [`MIRROR_EVERY`] (STAT, the admin API and the stall watchdogs read
 //! it; for sends, which are one sendfile(2) call per file, the bytes the peer has
-//! acknowledged, read with `TCP_INFO`), and when it is dropped (ABOR, the stall watchdog, a kick) the [`Interrupt`] guard
+//! acknowledged, read with `TCP_INFO`), and when it is dropped (ABOR, the stall watchdog, a kick) the `Interrupt` guard
 //! shuts the socket down, which ends a blocked sendfile/read/splice at once, and waits
 //! for the thread to leave the file before the caller sets the length of a kept part file.
 //!

@@ -197,14 +197,14 @@ pub enum Command {
     Mkd(String),
     /// PWD (also XPWD)
     Pwd,
-    /// LIST [path]; `ls`-style options such as `-la` are stripped, `-a` is remembered.
+    /// `LIST [path]`; `ls`-style options such as `-la` are stripped, `-a` is remembered.
     List {
         /// The path, if any.
         path: Option<String>,
         /// `-a` was given: show dot files.
         all: bool,
     },
-    /// NLST [path]
+    /// `NLST [path]`
     Nlst {
         /// The path, if any.
         path: Option<String>,
@@ -215,16 +215,16 @@ pub enum Command {
     Site(String),
     /// SYST
     Syst,
-    /// STAT [path]
+    /// `STAT [path]`
     Stat(Option<String>),
-    /// HELP [verb]
+    /// `HELP [verb]`
     Help(Option<String>),
     /// NOOP
     Noop,
     // --- RFC 2389
     /// FEAT
     Feat,
-    /// OPTS name [args]
+    /// `OPTS name [args]`
     Opts(String, Option<String>),
     // --- RFC 2428
     /// EPRT |proto|addr|port|
@@ -238,11 +238,11 @@ pub enum Command {
     Mdtm(String),
     /// MFMT YYYYMMDDHHMMSS path: seconds since the Unix epoch, then the path.
     Mfmt(i64, String),
-    /// MLST [path]
+    /// `MLST [path]`
     Mlst(Option<String>),
-    /// MLSD [path]
+    /// `MLSD [path]`
     Mlsd(Option<String>),
-    /// AVBL [path] (draft-peterson-streamlined-ftp-command-extensions): bytes available.
+    /// `AVBL [path]` (draft-peterson-streamlined-ftp-command-extensions): bytes available.
     Avbl(Option<String>),
     // --- RFC 7151
     /// HOST name
@@ -252,7 +252,7 @@ pub enum Command {
     Hash(String),
     /// RANG start end (draft-bryan-ftp-range), used by HASH
     Rang(u64, u64),
-    /// XCRC/XMD5/XSHA1/XSHA256/XSHA512 path [start [end]]
+    /// `XCRC/XMD5/XSHA1/XSHA256/XSHA512 path [start [end]]`
     XHash(HashAlgo, String, ByteRange),
     // --- RFC 2228 / 4217
     /// AUTH mechanism

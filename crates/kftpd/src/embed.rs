@@ -2,8 +2,8 @@
 //! command line. The test kit uses it so that timer tests can run the real server on a
 //! paused clock (`tokio::time::pause`) instead of sleeping.
 //!
-//! It runs the binary's own start-up ([`crate::startup::prepare`], then
-//! [`crate::startup::launch`] inside the runtime). What stays with the binary
+//! It runs the binary's own start-up (`startup::prepare`, then
+//! `startup::launch` inside the runtime). What stays with the binary
 //! (`startup::run`): logging set-up, raising `RLIMIT_NOFILE`, SIGXFSZ, privilege drop and
 //! confinement; and the users file is always the caller's (no first-start account in it).
 //! Landlock and seccomp

@@ -7,6 +7,8 @@ use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 /// `kftpd admin [--admin-url URL] [--token-file FILE] COMMAND`
+// The fields' doc comments are clap's `--help` text (`<state-dir>/admin-token`), not rustdoc.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(Args, Debug)]
 pub struct AdminCli {
     /// The server's admin API (its --admin-listen).

@@ -107,7 +107,7 @@ const VERBS: &[&str] = &[
     "XSHA1", "XSHA256", "XSHA512",
 ];
 
-/// HELP [verb].
+/// `HELP [verb]`.
 pub fn help(verb: Option<&str>) -> Answer {
     match verb {
         Some(v) => {

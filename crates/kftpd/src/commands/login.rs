@@ -37,7 +37,7 @@ pub async fn user(s: &mut Session, name: String) -> Answer {
 }
 
 /// PASS: check the password (the users file's Argon2id on the hashing pool, or PAM; see
-/// [`verify`]), then open the user's jail.
+/// `verify`), then open the user's jail.
 pub async fn pass(s: &mut Session, pw: Password) -> Answer {
     let name = match std::mem::replace(&mut s.phase, Phase::Greeted) {
         Phase::NeedPass { user } => user,

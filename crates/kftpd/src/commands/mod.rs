@@ -21,7 +21,7 @@
 //! command that did what it asked, `Err` the reply refusing or failing it; both are sent
 //! alike, the split is for `?`), or, when it sends its own replies (150 before a transfer,
 //! 234 before a handshake), a [`Replied`]. Storage errors become replies with
-//! [`OrReply::or_reply`]; `Session::resolve`, [`storage`] and the quota checks already
+//! `OrReply::or_reply`; `Session::resolve`, `storage()` and the quota checks already
 //! return the reply.
 
 pub mod cwd;

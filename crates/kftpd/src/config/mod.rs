@@ -3,7 +3,7 @@
 //! - [`settings`]: [`Settings`], one flat struct that is both the server's flags (clap)
 //!   and its TOML file (serde): every field an `Option`, the TOML key the long flag with
 //!   `_`, the default a `const` beside the field.
-//! - [`file`]: reading the file, with errors that name file, line, column and key.
+//! - [`mod@file`]: reading the file, with errors that name file, line, column and key.
 //! - [`values`]: value types that parse alike from a flag and from the file (port range,
 //!   mode, byte rates, the enums).
 //! - [`resolved`]: [`resolve()`], defaults < file < environment < flags, into [`Config`],

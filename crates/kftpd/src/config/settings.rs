@@ -98,6 +98,14 @@ pub const DRAIN_TIMEOUT: u64 = 30;
 pub const SANDBOX: bool = true;
 
 /// The server's settings, as flags and as the configuration file.
+///
+/// The fields' doc comments are clap's `--help` text, written for a terminal
+/// (`<state-dir>/users.toml`, `[::1]:2121`, bare URLs), not rustdoc markup.
+#[allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    rustdoc::broken_intra_doc_links
+)]
 #[derive(clap::Args, Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -412,7 +420,7 @@ pub struct Settings {
 
 /// `cmd` as a parser of what was actually said: every default of its arguments moves into
 /// the help text (`[default: X]`) and out of the parser, so an unset flag parses as `None`
-/// and [`resolve()`] can put the file under it. Flags of type `bool` take no value
+/// and [`resolve()`](super::resolve()) can put the file under it. Flags of type `bool` take no value
 /// (`--anonymous`, or `--anonymous=false` to override a file).
 pub fn flags_only(cmd: clap::Command) -> clap::Command {
     cmd.mut_args(|mut a| {

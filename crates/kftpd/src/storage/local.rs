@@ -38,7 +38,7 @@
 //! on the async workers that serve the control connections.
 //!
 //! Except where it provably cannot block: on a local file system (ext4, XFS, btrfs, tmpfs,
-//! overlayfs...; see [`cached_lookups_possible`]) opening a file for reading and `fstat` of
+//! overlayfs...; see `cached_lookups_possible`) opening a file for reading and `fstat` of
 //! it wait for no I/O once every path component is in the kernel's dentry cache, and
 //! openat2's `RESOLVE_CACHED` (Linux 5.12) makes the open fail with `EAGAIN` instead of
 //! looking anything up. RETR's open and the stat of SIZE, MDTM and MLST try that on the
@@ -428,7 +428,7 @@ fn read_batch(dir: &mut rustix::fs::Dir) -> Result<(Vec<Entry>, bool), FsError> 
 }
 
 /// The synchronous halves of the trait methods (all syscalls, no awaits). The trait
-/// methods run them on the blocking pool through [`LocalFs::blocking`].
+/// methods run them on the blocking pool through `LocalFs::blocking`.
 impl LocalFs {
     /// Runs `f` on a clone of this jail on tokio's blocking pool.
     async fn blocking<T, F>(&self, f: F) -> Result<T, FsError>
