@@ -34,6 +34,8 @@
 //!   (`mirror` uses it), each reply matched to its file by position.
 //! - [`hash`]: server checksums (HASH, X*) and local ones; `--verify`.
 //! - [`progress`]: the [`Progress`] trait through which transfers report bytes moved.
+//! - [`copy`]: a file from one server to another, server to server (third party), in
+//!   MODE S or over MODE E streams.
 //! - [`mirror`]: recursive sync either way, by size and mtime, with `--delete` and
 //!   parallel sessions.
 //! - [`error`]: [`Error`] and [`ErrorKind`], each kind with its exit code.
@@ -58,6 +60,7 @@
 pub mod ascii;
 pub mod client;
 pub mod control;
+pub mod copy;
 pub mod creds;
 mod data;
 pub mod error;

@@ -32,6 +32,7 @@ Examples:
   kftp get -c ftp://alice@example.com/big.iso --segments 4 --verify
   kftp put report.pdf ftps://alice@example.com/inbox/
   kftp mirror ftp://example.com/site/ ./site --delete --parallel 4
+  kftp copy --streams 4 ftp://a.example.org/run7.h5 ftp://b.example.org/in/
   kftp shell ftp://alice@example.com/";
 
 /// A fast, secure-by-default FTP and FTPS client.
@@ -170,6 +171,17 @@ pub enum Cmd {
         /// Preferred algorithm: sha256, sha512, sha1, md5 or crc32.
         #[arg(long, value_name = "ALGO")]
         algo: Option<String>,
+    },
+    /// Copy a file from one server to another, server to server: the data never passes
+    /// through kftp (a third-party transfer, as GridFTP and FXP do it), over --streams N
+    /// streams in MODE E where both servers offer it. The source server must accept a
+    /// PORT to the other host (kftpd: allow_foreign_data_peer). Plain FTP only: kftp
+    /// cannot have two servers encrypt their data to each other.
+    Copy {
+        /// The source file, ftp://..
+        src: String,
+        /// The destination file, ftp://.., or a directory ending in / to keep the name.
+        dst: String,
     },
     /// Sync a directory tree either way: ftp://.. ./dir downloads, ./dir ftp://.. uploads.
     /// Copies files that are missing, differ in size, or are newer at the source.

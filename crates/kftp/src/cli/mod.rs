@@ -405,6 +405,41 @@ pub async fn run(cli: Cli) -> Result<()> {
             write_stdout(format!("{} ({path}) = {hex}\n", algo.name()).as_bytes())?;
             c.quit().await;
         }
+        Cmd::Copy { src, dst } => {
+            let (from, to) = (Target::parse(&src)?, Target::parse(&dst)?);
+            if g.tls || from.security != Security::Plain || to.security != Security::Plain {
+                return Err(Error::usage(
+                    "copy moves the data between the servers in the clear (kftp cannot have \
+                     them encrypt it to each other): give plain ftp:// URLs without --tls, \
+                     or use get and put",
+                ));
+            }
+            let src_path = file_path(&from, "copy")?;
+            let dst_path = if to.is_dir_like() {
+                format!("{}{}", to.path, basename(&src_path))
+            } else {
+                to.path.clone()
+            };
+            let mut a = connect(&from, &g).await?;
+            let mut b = connect(&to, &g).await?;
+            let r = kftp::copy::copy(&mut a, &src_path, &mut b, &dst_path).await;
+            a.quit().await;
+            b.quit().await;
+            let r = r?;
+            if !g.quiet && std::io::stderr().is_terminal() {
+                let secs = r.elapsed.as_secs_f64().max(1e-6);
+                let size = r.bytes.map_or("?".into(), human);
+                let rate = r
+                    .bytes
+                    .map_or("?".into(), |b| human((b as f64 / secs) as u64));
+                eprintln!(
+                    "copied {src_path} to {}: {size} in {secs:.2} s ({rate}/s, server to server, {} stream{})",
+                    to.authority(),
+                    r.streams,
+                    if r.streams == 1 { "" } else { "s" }
+                );
+            }
+        }
         Cmd::Mirror {
             src,
             dst,

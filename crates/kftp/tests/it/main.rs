@@ -4,6 +4,7 @@
 //! round trips a session costs (settings sent together, QUIT not waited for).
 
 mod cli;
+mod copy;
 mod hostile;
 mod kftpd;
 mod library;

@@ -1,0 +1,204 @@
+//! Third-party copy: a file from one server to another, the bytes going straight from
+//! server to server and never through kftp (RFC 959 section 5.2's "server-server"
+//! transfer; FXP in FTP lore; how GridFTP users move data between sites). kftp holds the
+//! two control connections: the destination is asked for a passive port, the source is
+//! told to send there (EPRT, else PORT), then STOR goes to the destination and RETR to the
+//! source, and both replies are read side by side.
+//!
+//! In MODE E (both servers offer `PARALLEL` and the copy runs over more than one stream)
+//! the roles are the same, as GFD.20 wants the sender to connect: the source gets
+//! `OPTS RETR Parallelism=n,n,n;` and opens its streams to the destination's port.
+//!
+//! What it needs from the servers: the source must accept a PORT naming a host other
+//! than its client (FTP bounce protection refuses that: kftpd has
+//! `allow_foreign_data_peer`, vsftpd `port_promiscuous`); two servers on one host need
+//! nothing. Encrypted data between two servers needs SSCN (one server acting as the TLS
+//! client), which kftp does not speak, so a session with PROT P is refused before
+//! anything is sent rather than moving the data in the clear.
+//!
+//! On failure the side still waiting is sent ABOR, so neither server is left holding a
+//! transfer; what a failed STOR leaves on the destination is the destination's policy
+//! (kftpd keeps a hidden part file and the old file intact).
+
+use crate::client::Client;
+use crate::data::unsupported;
+use crate::error::{Error, ErrorKind, Result};
+use kftp_proto::{Command, Reply, TransferType};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long an aborted side may take to answer its ABOR.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
+
+/// What a third-party copy did.
+#[derive(Debug, Clone)]
+pub struct CopyReport {
+    /// The file's size: the source's SIZE, which the destination's matched afterwards
+    /// (`None` where a server has no SIZE and nothing could be compared).
+    pub bytes: Option<u64>,
+    /// Data streams between the servers (1: MODE S).
+    pub streams: u32,
+    /// From the first setting to both final replies.
+    pub elapsed: Duration,
+}
+
+/// Copies `src_path` on `src`'s server to `dst_path` on `dst`'s, server to server, over
+/// `src`'s streams ([`Client::set_streams`]) where both servers speak MODE E, else MODE S.
+pub async fn copy(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+) -> Result<CopyReport> {
+    if src.data_tls() || dst.data_tls() {
+        return Err(Error::usage(
+            "copy: the servers would exchange the data directly, and kftp cannot have them \
+             encrypt it (that takes SSCN); it will not send it in the clear from a TLS \
+             session. Use plain ftp:// URLs without --tls, or get then put",
+        ));
+    }
+    let started = Instant::now();
+    let size = src
+        .size(src_path)
+        .await
+        .map_err(|e| e.context("copy: the source"))?;
+    let n = src.streams();
+    let mode_e = src.mode_e_applies(n, false) && dst.mode_e_applies(n, false);
+    if mode_e {
+        src.block_mode(Some(n), "copy").await?;
+        dst.block_mode(None, "copy").await?;
+    } else {
+        for c in [&mut *src, &mut *dst] {
+            if c.mode_e {
+                c.stream_mode().await?;
+            }
+            c.set_type(TransferType::Image).await?;
+        }
+    }
+    let to = dst.passive_addr().await?;
+    src.send_to(to).await?;
+
+    // Both transfer commands before either reply: a destination may answer its 150 only
+    // once the source has connected (vsftpd does).
+    dst.ctl.send(&Command::Stor(dst_path.into())).await?;
+    src.ctl.send(&Command::Retr(src_path.into())).await?;
+    let (stor, retr) = opening_replies(dst, src).await;
+    let on = |r: &Option<Result<Reply>>| matches!(r, Some(Ok(r)) if r.is_preliminary());
+    if !(on(&stor) && on(&retr)) {
+        // One side refused (or failed): stop the other, whether it started or is still
+        // waiting, and report the failure, the source's first.
+        if !matches!(stor, Some(Err(_))) && !matches!(&stor, Some(Ok(r)) if !r.is_preliminary()) {
+            dst.abort().await;
+        }
+        if !matches!(retr, Some(Err(_))) && !matches!(&retr, Some(Ok(r)) if !r.is_preliminary()) {
+            src.abort().await;
+        }
+        return Err(match (retr, stor) {
+            (Some(Err(e)), _) => e.context("copy: the source"),
+            (Some(Ok(r)), _) if !r.is_preliminary() => Error::reply(format!("RETR {src_path}"), r),
+            (_, Some(Err(e))) => e.context("copy: the destination"),
+            (_, Some(Ok(r))) => Error::reply(format!("STOR {dst_path}"), r),
+            _ => Error::new(ErrorKind::Protocol, "copy: neither server started"),
+        });
+    }
+    let (stored, sent) = tokio::join!(dst.finish_copy(mode_e), src.finish_copy(mode_e));
+    sent.map_err(|e| e.context(format!("copy: RETR {src_path}")))?;
+    stored.map_err(|e| e.context(format!("copy: STOR {dst_path}")))?;
+    if let Some(want) = size {
+        if let Some(got) = dst.size(dst_path).await? {
+            if got != want {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!("copy: the source has {want} bytes, the destination {got}"),
+                ));
+            }
+        }
+    }
+    Ok(CopyReport {
+        bytes: size,
+        streams: if mode_e { n } else { 1 },
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The replies that open the transfer on each side (`150`, or a refusal). Once one side
+/// has refused, the other's is not waited for (`None`): it may wait for a connection that
+/// will not come, and is sent ABOR instead. A reply read cut short there can leave that
+/// session out of step; the copy has failed, and its caller ends both sessions.
+async fn opening_replies(
+    dst: &mut Client,
+    src: &mut Client,
+) -> (Option<Result<Reply>>, Option<Result<Reply>>) {
+    let started = |r: &Result<Reply>| r.as_ref().is_ok_and(|r| r.is_preliminary());
+    let stor = dst.ctl.read_reply();
+    let retr = src.ctl.read_reply();
+    tokio::pin!(stor, retr);
+    tokio::select! {
+        r = &mut retr => {
+            if started(&r) {
+                (Some(stor.await), Some(r))
+            } else {
+                (None, Some(r))
+            }
+        }
+        r = &mut stor => {
+            if started(&r) {
+                (Some(r), Some(retr.await))
+            } else {
+                (Some(r), None)
+            }
+        }
+    }
+}
+
+impl Client {
+    /// Points this session's next transfer at `to`, somewhere else than kftp: EPRT, or
+    /// PORT where the server does not know EPRT.
+    async fn send_to(&mut self, to: SocketAddr) -> Result<()> {
+        if !self.no_eprt {
+            let r = self.ctl.cmd(&Command::Eprt(to)).await?;
+            if r.is_success() {
+                return Ok(());
+            }
+            if !unsupported(r.code) {
+                return Err(Error::reply(format!("copy: EPRT {to}"), r));
+            }
+            self.no_eprt = true;
+        }
+        if !to.is_ipv4() {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "copy: the source refused EPRT, and PORT cannot name an IPv6 address",
+            ));
+        }
+        self.ctl
+            .cmd_ok(&Command::Port(to), &format!("copy: PORT {to}"))
+            .await?;
+        Ok(())
+    }
+
+    /// The final reply of this side of a copy (past MODE E's 111/112 markers).
+    async fn finish_copy(&mut self, mode_e: bool) -> Result<Reply> {
+        if mode_e {
+            self.finish_blocks("copy").await
+        } else {
+            self.finish_data("copy").await
+        }
+    }
+
+    /// ABOR for a transfer that started on this side (or may be about to) while the other
+    /// failed. Its replies are read, up to ABOR's own (225/226; a 150 and the transfer's
+    /// 426 may come first), so the session stays in step where it can. Errors are ignored:
+    /// the copy has failed already, and that is the error reported.
+    async fn abort(&mut self) {
+        if self.ctl.send(&Command::Abor).await.is_err() {
+            return;
+        }
+        for _ in 0..3 {
+            match self.ctl.read_reply_within(ABORT_WAIT).await {
+                Ok(r) if !r.is_success() => continue,
+                _ => break,
+            }
+        }
+    }
+}

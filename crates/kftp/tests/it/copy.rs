@@ -1,0 +1,205 @@
+//! `kftp copy`: a file from one server to another, server to server (third party), run as
+//! the binary against real servers: two kftpd, kftpd and GridFTP's own server both ways,
+//! vsftpd as a destination that answers 150 only once the data connection is there; in
+//! MODE S and over four MODE E streams; and the failures (a missing source, a refused
+//! destination, TLS) end at once with the right exit code and leave both servers idle.
+
+use crate::kftpd::Kftpd;
+use crate::modee::Gridftp;
+use crate::random_bytes;
+use crate::vsftpd::{Tls, Vsftpd};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// Runs kftp with `alice`'s password in the environment and no netrc.
+fn kftp(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kftp"))
+        .args(["-v", "--netrc"])
+        .arg(cwd.join(".no-netrc"))
+        .args(args)
+        .current_dir(cwd)
+        .env("KFTP_PASSWORD", "correct horse battery")
+        .env("HOME", cwd)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running kftp")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) -> String {
+    let err = stderr(o);
+    assert!(
+        o.status.success(),
+        "kftp failed ({:?}): {err}",
+        o.status.code()
+    );
+    err
+}
+
+fn url(s: &Kftpd, path: &str) -> String {
+    format!("ftp://alice@127.0.0.1:{}/{path}", s.port)
+}
+
+#[test]
+fn copy_between_two_kftpd_in_mode_s_and_mode_e() {
+    let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes((6 << 20) + 777, 91);
+    std::fs::write(a.root.join("src.bin"), &data).unwrap();
+
+    // MODE S: PASV (EPSV) to the destination, EPRT to the source, STOR and RETR at once.
+    let log = ok(&kftp(
+        dir.path(),
+        &["copy", &url(&a, "src.bin"), &url(&b, "")],
+    ));
+    assert!(
+        log.contains("> STOR src.bin") && log.contains("> RETR src.bin"),
+        "{log}"
+    );
+    assert!(!log.contains("MODE E"), "{log}");
+    assert_eq!(std::fs::read(b.root.join("src.bin")).unwrap(), data);
+    // Each server moved the file itself: the source sent it, the destination stored it.
+    a.wait_log("verb=\"RETR\"", 1);
+    b.wait_log("verb=\"STOR\"", 1);
+
+    // MODE E over four streams, the source connecting them to the destination.
+    let log = ok(&kftp(
+        dir.path(),
+        &[
+            "--streams",
+            "4",
+            "copy",
+            &url(&a, "src.bin"),
+            &url(&b, "e.bin"),
+        ],
+    ));
+    assert!(log.contains("OPTS RETR Parallelism=4,4,4;"), "{log}");
+    assert_eq!(std::fs::read(b.root.join("e.bin")).unwrap(), data);
+    let sent = a.wait_log("MODE E blocks sent", 1);
+    assert!(sent.contains("mode_e_streams=4"), "{sent}");
+    b.wait_log("MODE E blocks received", 1);
+    // kftp itself opened no data connection: no local file, nothing but its netrc dir.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn copy_to_and_from_globus_gridftp_server_over_four_streams() {
+    let (Some(k), Some(g)) = (Kftpd::start(false), Gridftp::start(&[])) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes((5 << 20) + 4321, 92);
+    std::fs::write(k.root.join("k.bin"), &data).unwrap();
+    // globus-gridftp-server's paths are the file system's; anonymous login.
+    let grid = |name: &str| {
+        format!(
+            "ftp://127.0.0.1:{}/%2F{}/{name}",
+            g.port,
+            g.root.display().to_string().trim_start_matches('/')
+        )
+    };
+    // It may still be starting: the first copy retries its connection for a while.
+    let mut out = None;
+    for _ in 0..50 {
+        let o = kftp(
+            dir.path(),
+            &["--streams", "4", "copy", &url(&k, "k.bin"), &grid("g.bin")],
+        );
+        if o.status.code() != Some(6) {
+            out = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let log = ok(&out.expect("globus-gridftp-server listening within 10 s"));
+    assert!(log.contains("MODE E"), "{log}");
+    assert_eq!(std::fs::read(g.root.join("g.bin")).unwrap(), data);
+    k.wait_log("MODE E blocks sent", 1);
+
+    // Back, GridFTP's server the sender.
+    ok(&kftp(
+        dir.path(),
+        &[
+            "--streams",
+            "4",
+            "copy",
+            &grid("g.bin"),
+            &url(&k, "back.bin"),
+        ],
+    ));
+    assert_eq!(std::fs::read(k.root.join("back.bin")).unwrap(), data);
+    k.wait_log("MODE E blocks received", 1);
+}
+
+#[test]
+fn copy_into_vsftpd_which_answers_once_the_data_connection_is_there() {
+    let (Some(k), Some(v)) = (Kftpd::start(false), Vsftpd::start(Tls::None)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes((3 << 20) + 5, 93);
+    std::fs::write(k.root.join("v.bin"), &data).unwrap();
+    // vsftpd offers no MODE E: --streams 4 falls back to MODE S.
+    let log = ok(&kftp(
+        dir.path(),
+        &["--streams", "4", "copy", &url(&k, "v.bin"), &v.url("v.bin")],
+    ));
+    assert!(!log.contains("MODE E"), "{log}");
+    assert_eq!(std::fs::read(v.root.join("v.bin")).unwrap(), data);
+}
+
+#[test]
+fn copy_failures_stop_both_sides_with_the_right_exit_code() {
+    let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(a.root.join("src.bin"), random_bytes(1 << 20, 94)).unwrap();
+
+    // No source file: found out by SIZE, before anything is sent to the destination.
+    let o = kftp(
+        dir.path(),
+        &["copy", &url(&a, "nope.bin"), &url(&b, "x.bin")],
+    );
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nope.bin"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("STOR"), "{}", stderr(&o));
+
+    // The destination refuses the STOR (no such directory) while the source has started
+    // its RETR: the source is sent ABOR, and the run ends with the destination's reply.
+    let o = kftp(
+        dir.path(),
+        &["copy", &url(&a, "src.bin"), &url(&b, "no/such/dir/x.bin")],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("> ABOR") && err.contains("STOR no/such/dir/x.bin: 550"),
+        "{err}"
+    );
+    let log = a.wait_log("session closed", 2);
+    assert!(!log.contains("verb=\"RETR\""), "no RETR completed: {log}");
+    assert_eq!(
+        std::fs::read_dir(&b.root).unwrap().count(),
+        0,
+        "nothing written at the destination"
+    );
+
+    // TLS: refused before connecting, rather than moving the data in the clear.
+    for args in [
+        vec!["--tls", "copy", &url(&a, "src.bin"), &url(&b, "t.bin")],
+        vec!["copy", "ftps://127.0.0.1:1/src.bin", &url(&b, "t.bin")],
+    ] {
+        let o = kftp(
+            dir.path(),
+            &args.iter().map(|s| s.as_ref()).collect::<Vec<&str>>(),
+        );
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("in the clear"), "{}", stderr(&o));
+    }
+}
