@@ -9,10 +9,11 @@
 //! the roles are the same, as GFD.20 wants the sender to connect: the source gets
 //! `OPTS RETR Parallelism=n,n,n;` and opens its streams to the destination's port.
 //!
-//! What it needs from the servers: the source must accept a PORT naming a host other
-//! than its client (FTP bounce protection refuses that: kftpd has
-//! `allow_foreign_data_peer`, vsftpd `port_promiscuous`); two servers on one host need
-//! nothing. Encrypted data between two servers needs SSCN (one server acting as the TLS
+//! What it needs from the servers, when they are on two hosts: the source must accept a
+//! PORT naming a host other than its client, and the destination a data connection from
+//! a host other than its client (FTP bounce protection refuses both: kftpd's
+//! `allow_foreign_data_peer` allows them, vsftpd's `port_promiscuous`); two servers on
+//! one host need nothing. Encrypted data between two servers needs SSCN (one server acting as the TLS
 //! client), which kftp does not speak, so a session with PROT P is refused before
 //! anything is sent rather than moving the data in the clear.
 //!

@@ -174,8 +174,9 @@ pub enum Cmd {
     },
     /// Copy a file from one server to another, server to server: the data never passes
     /// through kftp (a third-party transfer, as GridFTP and FXP do it), over --streams N
-    /// streams in MODE E where both servers offer it. The source server must accept a
-    /// PORT to the other host (kftpd: allow_foreign_data_peer). Plain FTP only: kftp
+    /// streams in MODE E where both servers offer it. Servers on two hosts must allow
+    /// data to and from another host than their client (kftpd: allow_foreign_data_peer,
+    /// on both). Plain FTP only: kftp
     /// cannot have two servers encrypt their data to each other.
     Copy {
         /// The source file, ftp://..
