@@ -89,6 +89,24 @@ impl HashAlgo {
             .into_iter()
             .find(|a| a.name().eq_ignore_ascii_case(s.trim()))
     }
+
+    /// The name GridFTP's CKSM gives it (`MD5`, `SHA1`, `SHA256`, `SHA512`, `CRC32`).
+    pub fn cksm_name(self) -> &'static str {
+        match self {
+            HashAlgo::Sha256 => "SHA256",
+            HashAlgo::Sha512 => "SHA512",
+            HashAlgo::Sha1 => "SHA1",
+            HashAlgo::Md5 => "MD5",
+            HashAlgo::Crc32 => "CRC32",
+        }
+    }
+
+    /// Parses a CKSM algorithm name (case-insensitive).
+    pub fn from_cksm_name(s: &str) -> Option<HashAlgo> {
+        HashAlgo::ALL
+            .into_iter()
+            .find(|a| a.cksm_name().eq_ignore_ascii_case(s.trim()))
+    }
 }
 
 /// The argument of EPSV.
@@ -254,6 +272,9 @@ pub enum Command {
     Rang(u64, u64),
     /// `XCRC/XMD5/XSHA1/XSHA256/XSHA512 path [start [end]]`
     XHash(HashAlgo, String, ByteRange),
+    /// `CKSM algorithm offset length path` (GridFTP): the checksum of `length` bytes from
+    /// `offset` (`-1`: to the end), answered `213 <hex>`.
+    Cksm(HashAlgo, ByteRange, String),
     // --- RFC 2228 / 4217
     /// AUTH mechanism
     Auth(String),
@@ -327,6 +348,7 @@ impl Command {
                 HashAlgo::Md5 => "XMD5",
                 HashAlgo::Crc32 => "XCRC",
             },
+            Cksm(..) => "CKSM",
             Auth(_) => "AUTH",
             Pbsz(_) => "PBSZ",
             Prot(_) => "PROT",
@@ -382,6 +404,10 @@ impl Command {
                 Some(e) => format!("{v} {p} {} {e}", r.start),
                 None if r.start > 0 => format!("{v} {p} {}", r.start),
                 None => with(p),
+            },
+            Cksm(a, r, p) => match r.end {
+                Some(e) => format!("{v} {} {} {} {p}", a.cksm_name(), r.start, e - r.start),
+                None => format!("{v} {} {} -1 {p}", a.cksm_name(), r.start),
             },
             Prot(crate::command::Prot::Clear) => with("C"),
             Prot(crate::command::Prot::Private) => with("P"),

@@ -217,6 +217,7 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
                 _ => return Err(bad("RANG", "expected start and end byte")),
             }
         }
+        "CKSM" => parse_cksm(&need!("CKSM"))?,
         "XCRC" => parse_xhash(HashAlgo::Crc32, "XCRC", arg)?,
         "XMD5" => parse_xhash(HashAlgo::Md5, "XMD5", arg)?,
         "XSHA" | "XSHA1" => parse_xhash(HashAlgo::Sha1, "XSHA1", arg)?,
@@ -391,6 +392,43 @@ fn parse_xhash(
     Ok(Command::XHash(algo, path, range))
 }
 
+/// `CKSM <algorithm> <offset> <length> <path>` (GridFTP; the toolkit's server reads it so):
+/// `length` -1 means to the end of the file; an algorithm kftp has no digest for is an
+/// unsupported parameter (`504`), as ADLER32 is.
+fn parse_cksm(a: &str) -> Result<Command, ParseError> {
+    let malformed = || {
+        bad(
+            "CKSM",
+            "expected an algorithm, an offset, a length (-1: to the end) and a path",
+        )
+    };
+    let mut it = a.splitn(4, ' ');
+    let name = it.next().unwrap_or("");
+    let algo = HashAlgo::from_cksm_name(name).ok_or_else(|| ParseError::UnsupportedParameter {
+        verb: "CKSM",
+        param: name.to_string(),
+    })?;
+    let start: u64 = it
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(malformed)?;
+    let end = match it.next().ok_or_else(malformed)? {
+        "-1" => None,
+        n => Some(
+            n.parse::<u64>()
+                .ok()
+                .and_then(|len| start.checked_add(len))
+                .ok_or_else(malformed)?,
+        ),
+    };
+    let path = it.next().filter(|p| !p.is_empty()).ok_or_else(malformed)?;
+    Ok(Command::Cksm(
+        algo,
+        ByteRange { start, end },
+        path.to_string(),
+    ))
+}
+
 /// Most host-ports SPOR takes (one per stripe of the receiver); more is refused, not
 /// buffered.
 pub const MAX_STRIPES: usize = 16;
@@ -498,6 +536,28 @@ mod tests {
             (
                 "REST 0-10,20-30",
                 Command::Rest(Restart::Ranges(Ranges::parse("0-10,20-30").unwrap())),
+            ),
+            (
+                "CKSM md5 0 -1 a b.bin",
+                Command::Cksm(
+                    HashAlgo::Md5,
+                    ByteRange {
+                        start: 0,
+                        end: None,
+                    },
+                    "a b.bin".into(),
+                ),
+            ),
+            (
+                "CKSM SHA256 10 20 /f",
+                Command::Cksm(
+                    HashAlgo::Sha256,
+                    ByteRange {
+                        start: 10,
+                        end: Some(30),
+                    },
+                    "/f".into(),
+                ),
             ),
             ("ALLO 5 R 6", Command::Allo(5)),
             (
@@ -608,6 +668,11 @@ mod tests {
             ("REST 0-1,,2-3", 501),
             ("REIN now", 501),
             ("EPSV 7", 501),
+            ("CKSM ADLER32 0 -1 f", 504),
+            ("CKSM MD5 0 -2 f", 501),
+            ("CKSM MD5 x -1 f", 501),
+            ("CKSM MD5 0 -1", 501),
+            ("CKSM MD5 18446744073709551615 1 f", 501),
         ];
         for (line, code) in cases {
             match p(line) {
@@ -659,6 +724,8 @@ mod tests {
             "LIST -a d",
             "MLSD",
             "XCRC f 1 2",
+            "CKSM SHA1 5 100 d/f g",
+            "CKSM MD5 0 -1 f",
             "MFMT 20200102030405 f",
             "OPTS UTF8 ON",
         ] {

@@ -103,6 +103,9 @@ pub struct Features {
     pub hash: Vec<HashAlgo>,
     /// XSHA256, XSHA1, XMD5, XCRC... as listed.
     pub xhash: Vec<HashAlgo>,
+    /// CKSM algorithms (GridFTP: `CKSM MD5:10;ADLER32:10;SHA1:10;...`) kftp can compute
+    /// too, as listed.
+    pub cksm: Vec<HashAlgo>,
     /// Whether FEAT itself worked (servers without it may still have the commands).
     pub answered: bool,
 }
@@ -136,6 +139,12 @@ impl Features {
                         .collect();
                     algos.sort_by_key(|(sel, _)| !sel);
                     f.hash = algos.into_iter().map(|(_, h)| h).collect();
+                }
+                "CKSM" => {
+                    f.cksm = arg
+                        .split(';')
+                        .filter_map(|a| HashAlgo::from_cksm_name(a.split(':').next()?))
+                        .collect();
                 }
                 "XSHA256" => f.xhash.push(HashAlgo::Sha256),
                 "XSHA512" => f.xhash.push(HashAlgo::Sha512),
@@ -632,6 +641,24 @@ mod tests {
         );
         let f = Features::parse(&r);
         assert!(f.mlst && f.epsv && f.rest_stream && f.answered);
+        assert!(f.cksm.is_empty());
+        let grid = Features::parse(&Reply::multi(
+            211,
+            vec![
+                "Extensions supported".into(),
+                "CKSM MD5:10;ADLER32:10;SHA1:10;SHA256:11;SHA512:12;".into(),
+                "End".into(),
+            ],
+        ));
+        assert_eq!(
+            grid.cksm,
+            vec![
+                HashAlgo::Md5,
+                HashAlgo::Sha1,
+                HashAlgo::Sha256,
+                HashAlgo::Sha512
+            ]
+        );
         assert_eq!(
             f.hash,
             vec![HashAlgo::Sha256, HashAlgo::Sha1, HashAlgo::Md5]

@@ -24,12 +24,15 @@
 use crate::client::Client;
 use crate::data::unsupported;
 use crate::error::{Error, ErrorKind, Result};
-use kftp_proto::{Command, Reply, TransferType};
+use kftp_proto::{Command, HashAlgo, Reply, TransferType};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long an aborted side may take to answer its ABOR.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
+
+/// After an aborted side's 2xx, how long a second one (ABOR's own) may take.
+const ABORT_SETTLE: Duration = Duration::from_millis(300);
 
 /// What a third-party copy did.
 #[derive(Debug, Clone)]
@@ -152,6 +155,46 @@ async fn opening_replies(
     }
 }
 
+/// Compares the two servers' checksums of a copy: the source's (SHA-256 where it has it;
+/// HASH, GridFTP's CKSM or an X* command, [`Client::remote_hash`]), then the
+/// destination's in the same algorithm (or the source's again in the one the destination
+/// has). [`ErrorKind::Integrity`] when they differ.
+pub async fn verify(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+) -> Result<(HashAlgo, String)> {
+    let (algo, theirs) = src.remote_hash(src_path, Some(HashAlgo::Sha256)).await?;
+    let (got, ours) = dst.remote_hash(dst_path, Some(algo)).await?;
+    let (algo, theirs) = if got == algo {
+        (algo, theirs)
+    } else {
+        let (again, theirs) = src.remote_hash(src_path, Some(got)).await?;
+        if again != got {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!(
+                    "copy --verify: the servers have no checksum in common (the source {}, the destination {})",
+                    algo.name(),
+                    got.name()
+                ),
+            ));
+        }
+        (got, theirs)
+    };
+    if theirs != ours {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            format!(
+                "copy --verify: {} differs: source {theirs}, destination {ours}",
+                algo.name()
+            ),
+        ));
+    }
+    Ok((algo, ours))
+}
+
 impl Client {
     /// Points this session's next transfer at `to`, somewhere else than kftp: EPRT, or
     /// PORT where the server does not know EPRT.
@@ -188,17 +231,21 @@ impl Client {
     }
 
     /// ABOR for a transfer that started on this side (or may be about to) while the other
-    /// failed. Its replies are read, up to ABOR's own (225/226; a 150 and the transfer's
-    /// 426 may come first), so the session stays in step where it can. Errors are ignored:
+    /// failed. Its replies are read so the session stays in step where it can: a 150 and
+    /// the transfer's 426 may come before ABOR's own 225/226, and a transfer that had just
+    /// ended (its bytes taken by the other server's socket before it refused) has its 226
+    /// followed by ABOR's, so after a 2xx a little more is waited for. Errors are ignored:
     /// the copy has failed already, and that is the error reported.
     async fn abort(&mut self) {
         if self.ctl.send(&Command::Abor).await.is_err() {
             return;
         }
+        let mut wait = ABORT_WAIT;
         for _ in 0..3 {
-            match self.ctl.read_reply_within(ABORT_WAIT).await {
-                Ok(r) if !r.is_success() => continue,
-                _ => break,
+            match self.ctl.read_reply_within(wait).await {
+                Ok(r) if r.is_success() => wait = ABORT_SETTLE,
+                Ok(_) => wait = ABORT_WAIT,
+                Err(_) => break,
             }
         }
     }

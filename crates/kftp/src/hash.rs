@@ -53,7 +53,8 @@ fn find_digest(algo: HashAlgo, text: &str) -> Option<String> {
 
 impl Client {
     /// The server's checksum of `path`: with HASH if offered (selecting `prefer` with
-    /// OPTS HASH when given and available), else the first X* command that works.
+    /// OPTS HASH when given and available), else GridFTP's CKSM if offered (`prefer`
+    /// where listed), else the first X* command that works.
     pub async fn remote_hash(
         &mut self,
         path: &str,
@@ -91,6 +92,33 @@ impl Client {
                         Error::new(
                             ErrorKind::Protocol,
                             format!("{what}: unreadable HASH reply: {r}"),
+                        )
+                    });
+            }
+            if !unsupported(r.code) {
+                return Err(Error::reply(what, r));
+            }
+        }
+        if !self.features.cksm.is_empty() {
+            let algo = prefer
+                .filter(|p| self.features.cksm.contains(p))
+                .unwrap_or(self.features.cksm[0]);
+            let whole = ByteRange {
+                start: 0,
+                end: None,
+            };
+            let r = self
+                .ctl
+                .cmd(&Command::Cksm(algo, whole, path.into()))
+                .await?;
+            if r.code == 213 {
+                // `213 <hex>`: the digest alone.
+                return find_digest(algo, &r.text())
+                    .map(|d| (algo, d))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Protocol,
+                            format!("{what}: unreadable CKSM reply: {r}"),
                         )
                     });
             }
@@ -138,7 +166,7 @@ impl Client {
         Err(Error::new(
             ErrorKind::Protocol,
             format!(
-                "{what}: the server offers no checksum command (HASH, XSHA256, XSHA1, XMD5, XCRC)"
+                "{what}: the server offers no checksum command (HASH, CKSM, XSHA256, XSHA1, XMD5, XCRC)"
             ),
         ))
     }

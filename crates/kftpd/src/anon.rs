@@ -93,7 +93,8 @@ pub fn check(s: &Session, cmd: &Command) -> Result<(), Reply> {
         | Command::Size(a)
         | Command::Mdtm(a)
         | Command::Hash(a)
-        | Command::XHash(_, a, _) => {
+        | Command::XHash(_, a, _)
+        | Command::Cksm(_, _, a) => {
             if in_drop(Some(a))? {
                 return Err(write_only());
             }

@@ -164,7 +164,8 @@ pub enum Cmd {
         /// The file.
         url: String,
     },
-    /// Print the server's checksum of a remote file (HASH, else XSHA256/XSHA1/XMD5/XCRC).
+    /// Print the server's checksum of a remote file (HASH, else GridFTP's CKSM, else
+    /// XSHA256/XSHA1/XMD5/XCRC).
     Hash {
         /// The file.
         url: String,
@@ -183,6 +184,10 @@ pub enum Cmd {
         src: String,
         /// The destination file, ftp://.., or a directory ending in / to keep the name.
         dst: String,
+        /// Afterwards compare the two servers' checksums (HASH, CKSM or X*: SHA-256 where
+        /// both have it).
+        #[arg(long)]
+        verify: bool,
     },
     /// Sync a directory tree either way: ftp://.. ./dir downloads, ./dir ftp://.. uploads.
     /// Copies files that are missing, differ in size, or are newer at the source.

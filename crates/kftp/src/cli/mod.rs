@@ -405,7 +405,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             write_stdout(format!("{} ({path}) = {hex}\n", algo.name()).as_bytes())?;
             c.quit().await;
         }
-        Cmd::Copy { src, dst } => {
+        Cmd::Copy { src, dst, verify } => {
             let (from, to) = (Target::parse(&src)?, Target::parse(&dst)?);
             if g.tls || from.security != Security::Plain || to.security != Security::Plain {
                 return Err(Error::usage(
@@ -422,10 +422,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             let mut a = connect(&from, &g).await?;
             let mut b = connect(&to, &g).await?;
-            let r = kftp::copy::copy(&mut a, &src_path, &mut b, &dst_path).await;
+            let mut r = kftp::copy::copy(&mut a, &src_path, &mut b, &dst_path).await;
+            let mut checked = None;
+            if verify && r.is_ok() {
+                match kftp::copy::verify(&mut a, &src_path, &mut b, &dst_path).await {
+                    Ok(v) => checked = Some(v),
+                    Err(e) => r = Err(e),
+                }
+            }
             a.quit().await;
             b.quit().await;
             let r = r?;
+            if let (Some((algo, h)), false) = (checked, g.quiet) {
+                eprintln!("verified {dst_path}: {} {h}", algo.name());
+            }
             if !g.quiet && std::io::stderr().is_terminal() {
                 let secs = r.elapsed.as_secs_f64().max(1e-6);
                 let size = r.bytes.map_or("?".into(), human);

@@ -1,5 +1,6 @@
-//! HASH with OPTS HASH and RANG (draft-bryan-ftpext-hash), and the older XCRC, XMD5,
-//! XSHA1, XSHA256, XSHA512 forms.
+//! HASH with OPTS HASH and RANG (draft-bryan-ftpext-hash), the older XCRC, XMD5,
+//! XSHA1, XSHA256, XSHA512 forms, and GridFTP's CKSM: one digest job behind all three,
+//! with the same limits (anonymous access, `hash.max_bytes`, the session's rate).
 
 use super::{storage, Answer, OrReply, Replied};
 use crate::session::{Running, Session};
@@ -97,6 +98,8 @@ enum Form {
     Hash,
     /// `250 <hex>` (XCRC, XMD5, XSHA*).
     X,
+    /// `213 <hex>` (CKSM, as the Grid Community Toolkit's server answers it).
+    Cksm,
 }
 
 /// Checks the request, then starts the digest as the session's running job, so that the
@@ -113,7 +116,7 @@ async fn start(
     if s.login().is_some_and(|l| l.anonymous) && !cfg.hash.anonymous {
         return Err(Reply::new(
             550,
-            "HASH and the X* digests are not available to anonymous users here.",
+            "HASH, CKSM and the X* digests are not available to anonymous users here.",
         ));
     }
     let max = cfg.hash.max_bytes;
@@ -167,6 +170,7 @@ async fn start(
                 ),
             ),
             (Ok(hex), Form::X) => Reply::new(250, hex),
+            (Ok(hex), Form::Cksm) => Reply::new(213, hex),
             (Err(e), _) => Reply::new(
                 451,
                 format!("Hashing failed: {}.", crate::storage::hidden(&e)),
@@ -213,6 +217,11 @@ pub fn rang(s: &mut Session, a: u64, b: u64) -> Answer {
     }
     s.rang = Some((a, b));
     Ok(Reply::new(350, format!("Range set to {a}-{b}; send HASH.")))
+}
+
+/// CKSM algorithm offset length path: `213 <hex>` of `length` bytes from `offset`.
+pub async fn cksm(s: &mut Session, algo: HashAlgo, arg: &str, range: ByteRange) -> Replied {
+    start(s, arg, algo, range, Form::Cksm).await
 }
 
 /// XCRC/XMD5/XSHA*: `250 <hex>`, range end exclusive.

@@ -65,6 +65,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Hash(p) => return replied(hash::hash(s, &p).await),
         C::Rang(a, b) => hash::rang(s, a, b),
         C::XHash(algo, p, range) => return replied(hash::xhash(s, algo, &p, range).await),
+        C::Cksm(algo, range, p) => return replied(hash::cksm(s, algo, &p, range).await),
         C::Avbl(p) => quota::avbl(s, p.as_deref()).await,
         C::Site(args) => site::site(s, &args).await,
         C::Syst => Ok(Reply::new(215, "UNIX Type: L8")),

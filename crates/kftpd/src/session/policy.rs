@@ -54,7 +54,8 @@ fn needed_perm(cmd: &Command) -> Option<Perm> {
         | Command::Size(_)
         | Command::Mdtm(_)
         | Command::Hash(_)
-        | Command::XHash(..) => Perm::Read,
+        | Command::XHash(..)
+        | Command::Cksm(..) => Perm::Read,
         Command::Stor(_) | Command::Stou(_) | Command::Esto { .. } => Perm::Write,
         Command::Appe(_) => Perm::Append,
         Command::Dele(_) | Command::Rmd(_) => Perm::Delete,

@@ -173,6 +173,26 @@ fn checksums() {
         "a9993e364706816aba3e25717850c26c9cd0d89d"
     );
     c.expect("XSHA256 nope", 550);
+    // GridFTP's CKSM (what globus-url-copy -verify-checksum sends): `213 <hex>`, offset
+    // and length (-1: to the end), the toolkit's algorithm names, ADLER32 not offered.
+    assert_eq!(
+        c.expect("CKSM MD5 0 -1 abc", 213).text(),
+        "900150983cd24fb0d6963f7d28e17f72"
+    );
+    assert_eq!(
+        c.expect("CKSM sha256 1 1 abc", 213).text(),
+        // SHA-256 of "b"
+        "3e23e8160039594a33894f6564e1b1348bbd7a0088d42c4acb73eeaed59c009d"
+    );
+    c.expect("CKSM ADLER32 0 -1 abc", 504);
+    c.expect("CKSM MD5 0 -7 abc", 501);
+    c.expect("CKSM MD5 9 -1 abc", 501);
+    c.expect("CKSM MD5 0 -1 nope", 550);
+    let feat = c.expect("FEAT", 211);
+    assert!(
+        feat.lines.iter().any(|l| l.trim().starts_with("CKSM MD5:")),
+        "{feat}"
+    );
 }
 
 #[test]
