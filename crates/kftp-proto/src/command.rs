@@ -199,6 +199,10 @@ pub enum Command {
     },
     /// ALLO n [R m]
     Allo(u64),
+    /// SBUF n (GridFTP, GFD.20): the TCP buffer size for the data connections, in bytes
+    /// (0: the system's own tuning). `globus-url-copy -tcp-bs n` asks it (as SITE
+    /// RETRBUFSIZE / STORBUFSIZE / BUFSIZE, which kftpd reads as SBUF).
+    Sbuf(u64),
     /// REST offset (REST STREAM, RFC 3659), or in MODE E a GridFTP range list
     Rest(crate::modee::Restart),
     /// RNFR path
@@ -313,6 +317,7 @@ impl Command {
             Eret { .. } => "ERET",
             Esto { .. } => "ESTO",
             Allo(_) => "ALLO",
+            Sbuf(_) => "SBUF",
             Rest(_) => "REST",
             Rnfr(_) => "RNFR",
             Rnto(_) => "RNTO",
@@ -390,7 +395,7 @@ impl Command {
             Type(TransferType::Ascii) => with("A"),
             Type(TransferType::Image) => with("I"),
             Stru(c) | Mode(c) => with(&c.to_string()),
-            Allo(n) | Pbsz(n) => with(&n.to_string()),
+            Allo(n) | Pbsz(n) | Sbuf(n) => with(&n.to_string()),
             Rest(r) => with(&r.format()),
             Eret { offset, size, path } => format!("{v} P {offset} {size} {path}"),
             Esto { offset, path } => format!("{v} A {offset} {path}"),

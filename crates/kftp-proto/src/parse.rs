@@ -140,6 +140,12 @@ pub fn parse_line(line: &[u8]) -> Result<Command, ParseError> {
         "ERET" => parse_eret(&need!("ERET"))?,
         "ESTO" => parse_esto(&need!("ESTO"))?,
         "ALLO" => Command::Allo(parse_allo(&need!("ALLO"))?),
+        "SBUF" => Command::Sbuf(
+            need!("SBUF")
+                .trim()
+                .parse()
+                .map_err(|_| bad("SBUF", "expected a size in bytes"))?,
+        ),
         "REST" => Command::Rest(
             crate::modee::Restart::parse(&need!("REST"))
                 .ok_or(bad("REST", "expected a byte offset or byte ranges a-b,c-d"))?,
@@ -560,6 +566,7 @@ mod tests {
                 ),
             ),
             ("ALLO 5 R 6", Command::Allo(5)),
+            ("SBUF 1048576", Command::Sbuf(1 << 20)),
             (
                 "LIST -la",
                 Command::List {
@@ -669,6 +676,9 @@ mod tests {
             ("REIN now", 501),
             ("EPSV 7", 501),
             ("CKSM ADLER32 0 -1 f", 504),
+            ("SBUF", 501),
+            ("SBUF -1", 501),
+            ("SBUF 1M", 501),
             ("CKSM MD5 0 -2 f", 501),
             ("CKSM MD5 x -1 f", 501),
             ("CKSM MD5 0 -1", 501),
@@ -726,6 +736,7 @@ mod tests {
             "XCRC f 1 2",
             "CKSM SHA1 5 100 d/f g",
             "CKSM MD5 0 -1 f",
+            "SBUF 0",
             "MFMT 20200102030405 f",
             "OPTS UTF8 ON",
         ] {

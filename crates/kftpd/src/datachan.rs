@@ -347,6 +347,26 @@ pub async fn connect(
     Ok(stream)
 }
 
+/// Sets a data connection's send and receive buffers to what the session asked with SBUF
+/// (nothing when it asked for none: the kernel's autotuning stays on). Set after the
+/// handshake, the receive buffer still bounds the window: the scale the kernel offered
+/// in the SYN covers its `tcp_rmem` maximum. A refusal is logged, not fatal.
+pub fn set_buffers(s: &TcpStream, size: Option<usize>) {
+    let Some(size) = size else { return };
+    let fd = rustix::fd::AsFd::as_fd(s);
+    let set = rustix::net::sockopt::set_socket_send_buffer_size(fd, size)
+        .and_then(|()| rustix::net::sockopt::set_socket_recv_buffer_size(fd, size));
+    match set {
+        Ok(()) => tracing::debug!(
+            asked = size,
+            sndbuf = rustix::net::sockopt::socket_send_buffer_size(fd).unwrap_or(0),
+            rcvbuf = rustix::net::sockopt::socket_recv_buffer_size(fd).unwrap_or(0),
+            "data connection buffers set"
+        ),
+        Err(e) => tracing::debug!(asked = size, error = %e, "data connection buffers not set"),
+    }
+}
+
 /// Whether two addresses are the same host, treating IPv4-mapped IPv6 as IPv4.
 pub fn same_host(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()

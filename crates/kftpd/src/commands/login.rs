@@ -185,6 +185,7 @@ pub fn rein(s: &mut Session) -> Answer {
     s.rnfr = None;
     s.close_data();
     s.ttype = kftp_proto::TransferType::Image;
+    s.tcp_buffer = None;
     // MODE S again, and the cached MODE E streams closed: the next login, perhaps another
     // user, must not inherit them.
     s.modee = Default::default();

@@ -137,6 +137,7 @@ pub(crate) async fn start_transfer(
         user: s.login().map(|l| l.user.clone()).unwrap_or_default(),
         peer_ip: s.peer.ip(),
         local_ip: s.local.ip(),
+        tcp_buffer: s.tcp_buffer,
         verb,
         path: path.clone(),
         progress: progress.clone(),

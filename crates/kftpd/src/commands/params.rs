@@ -1,4 +1,4 @@
-//! TYPE, STRU, MODE, REST.
+//! TYPE, STRU, MODE, REST, SBUF.
 
 use super::Answer;
 use crate::session::Session;
@@ -54,4 +54,29 @@ pub fn rest(s: &mut Session, r: Restart) -> Answer {
     };
     s.rest = r;
     Ok(Reply::new(350, text))
+}
+
+/// The smallest data socket buffer SBUF sets: below it a transfer costs the server many
+/// more packets and system calls per byte than any client gains.
+pub const MIN_TCP_BUFFER: u64 = 64 << 10;
+
+/// SBUF n (GridFTP; `SITE BUFSIZE` and friends come here too): the send and receive
+/// buffers of this session's data connections from the next one on, in bytes; 0 gives
+/// them back to the kernel's autotuning (the default, and usually the better choice).
+/// Below [`MIN_TCP_BUFFER`] is raised to it; above the system's `net.core.wmem_max` /
+/// `rmem_max` the kernel caps it.
+pub fn sbuf(s: &mut Session, n: u64) -> Answer {
+    if n == 0 {
+        s.tcp_buffer = None;
+        return Ok(Reply::new(
+            200,
+            "Data connection buffers left to the kernel's tuning.",
+        ));
+    }
+    let size = n.max(MIN_TCP_BUFFER);
+    s.tcp_buffer = Some(usize::try_from(size).unwrap_or(usize::MAX));
+    Ok(Reply::new(
+        200,
+        format!("Data connection buffers set to {size} bytes (as the kernel allows)."),
+    ))
 }

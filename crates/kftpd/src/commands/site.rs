@@ -1,4 +1,5 @@
-//! SITE HELP, SITE CHMOD and SITE QUOTA.
+//! SITE HELP, SITE CHMOD, SITE QUOTA, and the TCP buffer forms clients send for GridFTP's
+//! SBUF (globus-url-copy -tcp-bs tries SITE RETRBUFSIZE, RBUFSZ, RBUFSIZ, BUFSIZE in turn).
 
 use super::{storage, Answer, OrReply};
 use crate::session::Session;
@@ -19,11 +20,20 @@ pub async fn site(s: &mut Session, args: &str) -> Answer {
                 "SITE commands:".into(),
                 "CHMOD <octal-mode> <path>".into(),
                 "QUOTA".into(),
+                "BUFSIZE <bytes> (also RETRBUFSIZE, STORBUFSIZE, RBUFSZ, SBUFSZ)".into(),
                 "HELP".into(),
                 "End.".into(),
             ],
         )),
         "QUOTA" => super::quota::site_quota(s).await,
+        // One size for both directions, as SBUF: a session's data connections carry
+        // either.
+        "BUFSIZE" | "RETRBUFSIZE" | "STORBUFSIZE" | "RBUFSZ" | "RBUFSIZ" | "SBUFSZ" | "SBUFSIZ" => {
+            match words.next().map(str::trim).map(str::parse::<u64>) {
+                Some(Ok(n)) => super::params::sbuf(s, n),
+                _ => Err(Reply::new(501, format!("Usage: SITE {sub} <bytes>."))),
+            }
+        }
         "CHMOD" => {
             let (Some(mode), Some(path)) = (words.next(), words.next()) else {
                 return Err(Reply::new(501, "Usage: SITE CHMOD <octal-mode> <path>."));

@@ -83,6 +83,8 @@ pub struct Plan {
     /// `ERET P` / `ESTO A`: the part's file offset, where block offset 0 is (GFD.20);
     /// None for RETR and STOR, whose blocks carry the file's own offsets.
     pub partial: Option<u64>,
+    /// SBUF: each new stream's socket buffers (None: the kernel's tuning).
+    pub tcp_buffer: Option<usize>,
 }
 
 /// MODE E: accepted unless `--max-streams 0` turned it off.
@@ -202,6 +204,7 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
         have,
         had,
         partial,
+        tcp_buffer: s.tcp_buffer,
     }))
 }
 

@@ -48,11 +48,13 @@ pub async fn recv(
         max_end: plan.max_end,
     };
     let mut waits = Waits { first: true, cfg };
+    let buffers = plan.tcp_buffer;
     let accept = listener.map(|l| {
         Box::new(move || {
             let deadline = waits.next();
             Box::pin(async move {
                 let s = accept(l, peer, cfg, deadline).await?;
+                datachan::set_buffers(&s, buffers);
                 Ok(match tls {
                     None => ServerStream::Plain(s),
                     Some(t) => ServerStream::Tls(Box::new(tls_stream(t, s, true).await?)),

@@ -62,6 +62,9 @@ pub async fn send(
         let fresh = futures::future::try_join_all(fresh)
             .await
             .map_err(open_failed)?;
+        for s in &fresh {
+            datachan::set_buffers(s, plan.tcp_buffer);
+        }
         counts.extend(fresh.iter().map(|_| 0));
         streams.extend(fresh.into_iter().map(Sink::Tcp));
     }
@@ -69,6 +72,7 @@ pub async fn send(
         let s = datachan::connect(target, local_ip, cfg)
             .await
             .map_err(open_failed)?;
+        datachan::set_buffers(&s, plan.tcp_buffer);
         streams.push(match tls {
             None => Sink::Tcp(s),
             Some(t) => {

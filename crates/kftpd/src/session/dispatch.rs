@@ -24,6 +24,7 @@ pub async fn dispatch(s: &mut Session, cmd: Command) -> Option<Reply> {
         C::Type(t) => params::type_(s, t),
         C::Stru(c) => params::stru(c),
         C::Mode(c) => params::mode(s, c),
+        C::Sbuf(n) => params::sbuf(s, n),
         C::Allo(_) => Ok(Reply::new(
             202,
             "ALLO not needed: storage is allocated as data arrives.",

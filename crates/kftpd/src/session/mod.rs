@@ -209,6 +209,9 @@ pub struct Session {
     pub passive_kept: Option<crate::datachan::Kept>,
     /// EPSV ALL was sent: PORT, PASV and EPRT are refused from now on.
     pub epsv_all: bool,
+    /// SBUF (or SITE BUFSIZE...): the data connections' socket buffers; None leaves them
+    /// to the kernel's tuning ([`crate::datachan::set_buffers`]).
+    pub tcp_buffer: Option<usize>,
     /// HASH algorithm (OPTS HASH).
     pub hash_algo: HashAlgo,
     /// RANG for the next HASH.
@@ -292,6 +295,7 @@ impl Session {
             data: None,
             passive_kept: None,
             epsv_all: false,
+            tcp_buffer: None,
             hash_algo: HashAlgo::Sha256,
             rang: None,
             mlst_facts: kftp_proto::listing::Facts::ALL,

@@ -36,6 +36,8 @@ pub struct Ctx {
     pub peer_ip: IpAddr,
     /// The control connection's local address.
     pub local_ip: IpAddr,
+    /// SBUF: the data connection's socket buffers (None: the kernel's tuning).
+    pub tcp_buffer: Option<usize>,
     /// The verb, for logs.
     pub verb: &'static str,
     /// The virtual path, for logs.
@@ -381,6 +383,7 @@ pub async fn run(job: Job, channel: Channel, mut ctx: Ctx) -> Reply {
     };
     let opened = async {
         let sock = datachan::open(setup, ctx.peer_ip, ctx.local_ip, cfg, ctx.session).await?;
+        datachan::set_buffers(&sock, ctx.tcp_buffer);
         match &ctx.tls {
             None => Ok(Conn::Plain(sock)),
             Some(t) => match accept_data_for(&t.server, sock, t.reuse(), upload).await {

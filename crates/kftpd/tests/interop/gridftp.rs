@@ -410,6 +410,47 @@ fn globus_url_copy_verifies_and_syncs_by_cksm() {
     assert!(cksm.len() >= 3, "{cksm:?}");
 }
 
+/// `-tcp-bs N` (GridFTP's TCP buffer size; old tuning scripts all pass it) used to fail
+/// with "the server doesn't support the Adjust socket buffer feature": kftpd now takes
+/// the SITE RETRBUFSIZE / STORBUFSIZE the client sends (and SBUF), and sets every data
+/// connection's socket buffers, in MODE S and on each MODE E stream.
+#[test]
+fn globus_url_copy_tcp_bs_sets_the_data_buffers() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    let data = payload(71);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let got = tmp.path().join("got.bin");
+    let local = format!("file://{}", got.display());
+    let run = |extra: &[&str], from: &str, to: &str| {
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-tcp-bs", "1048576"])
+            .args(extra)
+            .args([from, to]);
+        client_ok(&srv, "globus-url-copy -tcp-bs", &mut cmd, 120);
+    };
+    run(&[], &url(&srv, "big.bin"), &local);
+    assert_eq!(sha_of(&got), sha256(&data), "download differs");
+    run(&["-p", "4"], &local, &url(&srv, "up.bin"));
+    assert_eq!(sha_of(&srv.path("up.bin")), sha256(&data), "upload differs");
+    let cmds = commands(&srv);
+    assert!(
+        cmds.iter().any(|c| c.contains("BUFSIZE 1048576")),
+        "{cmds:?}"
+    );
+    // One MODE S connection, then four MODE E streams.
+    let log = plain_log(&srv);
+    assert!(
+        log.matches("data connection buffers set asked=1048576")
+            .count()
+            >= 5,
+        "{log}"
+    );
+}
+
 /// GridFTP's own server on a loopback port, anonymous logins as `nobody` under root (as
 /// another user, that user), a process per session; killed when dropped.
 struct Gfs {

@@ -195,6 +195,26 @@ fn checksums() {
     );
 }
 
+/// SBUF and the SITE forms of it: a size in bytes (a tiny one raised to 64 KiB), 0 for
+/// the kernel's tuning, anything else a usage error; only after login.
+#[test]
+fn tcp_buffer_sizes() {
+    let srv = Server::start(&[]);
+    let mut c = Ctl::connect(srv.addr);
+    c.expect("SBUF 1048576", 530);
+    let mut c = srv.login();
+    let r = c.expect("SBUF 1048576", 200);
+    assert!(r.text().contains("1048576"), "{r}");
+    let r = c.expect("SITE BUFSIZE 1", 200);
+    assert!(r.text().contains("65536"), "{r}");
+    c.expect("SITE RETRBUFSIZE 0", 200);
+    c.expect("SITE STORBUFSIZE lots", 501);
+    c.expect("SITE SBUFSZ", 501);
+    c.expect("SBUF -5", 501);
+    let help = c.expect("SITE HELP", 214);
+    assert!(help.text().contains("BUFSIZE"), "{help}");
+}
+
 #[test]
 fn permissions_are_enforced() {
     let srv = Server::start(&[]);
