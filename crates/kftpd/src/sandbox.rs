@@ -116,6 +116,9 @@ fn allowed() -> Vec<i64> {
         libc::SYS_sendmmsg,
         libc::SYS_recvmmsg,
         libc::SYS_sendfile,
+        // A listing in MODE E is rendered into an anonymous memory file, then sent as
+        // blocks like a file (modee/listing.rs).
+        libc::SYS_memfd_create,
         libc::SYS_splice,
         libc::SYS_copy_file_range,
         libc::SYS_epoll_create1,

@@ -171,7 +171,9 @@ impl Style {
 pub async fn list(s: &mut Session, arg: Option<&str>, all: bool, format: Format) -> Replied {
     // REST applies to the transfer command that follows it; a listing consumes it.
     s.rest = Default::default();
-    if s.data.is_none() {
+    // In MODE E a listing may go over the streams kept from the last transfer, as a RETR
+    // does (globus-url-copy -fast lists that way).
+    if s.data.is_none() && !crate::modee::has_cached(s) {
         return Err(Reply::new(425, "Use PORT, EPRT, PASV or EPSV first."));
     }
     let (dir, list, is_dir) = entries(s, arg).await?;

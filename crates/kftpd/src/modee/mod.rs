@@ -7,6 +7,7 @@
 //!   before `150`.
 //! - [`send`]: RETR: kftpd connects the streams (or reuses cached ones).
 //! - [`recv`]: STOR: the client connects the streams; cached ones are read too.
+//! - [`listing`]: LIST, NLST and MLSD in MODE E: the listing rendered, then sent as blocks.
 //! - [`markers`]: the `111`/`112` markers the session sends while a transfer runs.
 //! - [`restart`]: REST in MODE E (range lists; what a resumed or failed upload keeps).
 //!
@@ -43,6 +44,7 @@
 //! fails. Nothing is shared between sessions, so a stream cannot be stolen by another
 //! login.
 
+pub mod listing;
 pub mod markers;
 pub mod recv;
 pub mod restart;
@@ -150,8 +152,8 @@ pub fn admit(s: &mut Session, job: &Job) -> Result<Option<Plan>, Reply> {
             upload: Upload::Object(_),
             ..
         } => return refuse("needs a local file system root; use MODE S."),
-        Job::Listing(_) => return refuse("listings are sent in MODE S; send MODE S first."),
-        Job::Send { .. } => true,
+        // Sent as blocks, as GridFTP servers do (globus-url-copy -fast lists in MODE E).
+        Job::Listing(_) | Job::Send { .. } => true,
         Job::Receive { .. } => false,
     };
     let cached = has_cached(s);
@@ -276,6 +278,20 @@ pub(crate) async fn move_blocks(
         } => {
             let peer = (peer_ip, session);
             recv::recv(&up.file, plan, peer, tls, cfg, tuning, progress).await
+        }
+        Job::Listing(body) => {
+            let (file, len) = listing::render(body).await?;
+            send::send(
+                &file,
+                &[(0, len)],
+                plan,
+                local_ip,
+                tls,
+                cfg,
+                tuning,
+                progress,
+            )
+            .await
         }
         // admit() refuses every other job before 150.
         _ => Err(std::io::Error::other("MODE E: unsupported transfer")),

@@ -451,6 +451,54 @@ fn globus_url_copy_tcp_bs_sets_the_data_buffers() {
     );
 }
 
+/// `-fast` runs every data transfer in MODE E, listings included, over streams kept
+/// between them: a recursive download lists each directory (MLSD) as blocks on the
+/// cached streams, then fetches the files on the same streams. It used to stop at the
+/// first listing (`504 MODE E: listings are sent in MODE S`).
+#[test]
+fn globus_url_copy_fast_lists_and_copies_a_tree_in_mode_e() {
+    if !need("globus-url-copy") {
+        return;
+    }
+    let srv = server(Mode::Plain);
+    std::fs::create_dir_all(srv.path("tree/a/b")).unwrap();
+    std::fs::create_dir_all(srv.path("tree/empty")).unwrap();
+    std::fs::write(srv.path("tree/top.bin"), payload(81)).unwrap();
+    std::fs::write(srv.path("tree/a/x.txt"), b"x\n").unwrap();
+    std::fs::write(srv.path("tree/a/b/y.bin"), payload(82)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for (i, extra) in [&["-fast"][..], &["-fast", "-p", "4", "-pp", "-cc", "2"][..]]
+        .into_iter()
+        .enumerate()
+    {
+        let dst = tmp.path().join(format!("got{i}"));
+        let mut cmd = Command::new("globus-url-copy");
+        cmd.args(["-nodcau", "-r", "-cd"])
+            .args(extra)
+            .arg(url(&srv, "tree/"))
+            .arg(format!("file://{}/", dst.display()));
+        client_ok(&srv, "globus-url-copy -fast -r", &mut cmd, 120);
+        for f in ["top.bin", "a/x.txt", "a/b/y.bin"] {
+            assert_eq!(
+                sha_of(&dst.join(f)),
+                sha_of(&srv.path(&format!("tree/{f}"))),
+                "{extra:?}: {f}"
+            );
+        }
+        assert!(dst.join("empty").is_dir(), "{extra:?}: the empty directory");
+    }
+    let cmds = commands(&srv);
+    assert!(!cmds.iter().any(|c| c == "MODE S"), "{cmds:?}");
+    let listings = cmds.iter().filter(|c| c.starts_with("MLSD")).count();
+    assert!(listings >= 8, "four directories listed per run: {cmds:?}");
+    // Listings and files alike went out as blocks.
+    let log = plain_log(&srv);
+    assert!(
+        log.matches("MODE E blocks sent").count() >= listings + 6,
+        "{log}"
+    );
+}
+
 /// GridFTP's own server on a loopback port, anonymous logins as `nobody` under root (as
 /// another user, that user), a process per session; killed when dropped.
 struct Gfs {

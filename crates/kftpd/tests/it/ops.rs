@@ -510,6 +510,17 @@ fn sandbox_round_trip(flags: &[&str], expect: &str) -> Option<String> {
     c.expect("LIST", 150);
     assert!(String::from_utf8(read_all(d)).unwrap().contains("s.bin"));
     c.expect_final(226);
+    // A listing in MODE E goes through a memory file (memfd_create, on the allow-list).
+    c.expect("MODE E", 200);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    c.expect(&crate::modee::port_cmd(&l), 200);
+    c.expect("NLST", 150);
+    let (blocks, eof) = crate::modee::read_stream(l.accept().unwrap().0);
+    let names: Vec<u8> = blocks.into_iter().flat_map(|(_, b)| b).collect();
+    assert!(String::from_utf8(names).unwrap().contains("s.bin"));
+    assert_eq!(eof, Some(1));
+    c.expect_final(226);
+    c.expect("MODE S", 200);
     c.expect("MKD sub", 257);
     c.expect("RNFR s.bin", 350);
     c.expect("RNTO sub/t.bin", 250);
