@@ -82,7 +82,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use kftp_proto::listing::Kind;
 pub use kftp_proto::listing_parse::{RefusedEntry, RemoteEntry};
 pub use kftp_proto::{HashAlgo, Password};
-pub use mirror::{mirror_down, mirror_up, MirrorOptions, MirrorReport};
+pub use mirror::{mirror_across, mirror_down, mirror_up, MirrorOptions, MirrorReport};
 pub use progress::{Progress, Silent};
 pub use stream::{Stream, TlsSetup};
 pub use target::{Security, Target};

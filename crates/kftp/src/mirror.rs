@@ -1,4 +1,5 @@
-//! Recursive sync in either direction. A file is transferred when the destination lacks
+//! Recursive sync in either direction, or between two servers ([`mirror_across`], each
+//! file a server-to-server copy). A file is transferred when the destination lacks
 //! it, its size differs, or the source is newer (compared at the precision the listing
 //! gives: LIST dates drop seconds). Downloads get the remote mtime; uploads set it with
 //! MFMT where the server has it, else the remote copy is newer and stays skipped.
@@ -688,6 +689,102 @@ pub async fn mirror_up(
         }
     }
     finish(report, err)
+}
+
+/// Remote directory `src_root` on `src`'s server -> remote directory `dst_root` on
+/// `dst`'s (created if missing), each file copied server to server ([`crate::copy`]: the
+/// data never passes through kftp). Copies run one after the other on the two sessions;
+/// a copied file gets the source's modification time where the destination takes MFMT.
+pub async fn mirror_across(
+    src: &mut Client,
+    src_root: &str,
+    dst: &mut Client,
+    dst_root: &str,
+    opts: &MirrorOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<MirrorReport> {
+    if !remote_dir_exists(src, src_root).await? {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("mirror: no remote directory '{src_root}' at the source"),
+        ));
+    }
+    let mut from = walk_remote(src, src_root, progress.as_ref()).await?;
+    let mut report = MirrorReport::default();
+    let mut first_err = None;
+    for e in from.refused.drain(..) {
+        refuse(&mut report, &mut first_err, e);
+    }
+    let to = if remote_dir_exists(dst, dst_root).await? {
+        let mut t = walk_remote(dst, dst_root, progress.as_ref()).await?;
+        for e in t.refused.drain(..) {
+            refuse(&mut report, &mut first_err, e);
+        }
+        t
+    } else {
+        if !opts.dry_run {
+            mkdir_all(dst, dst_root).await?;
+        }
+        report.dirs_created += 1;
+        Tree::default()
+    };
+    for d in from.dirs.iter().filter(|d| !to.dirs.contains(d)) {
+        let p = join_remote(dst_root, d);
+        report.dirs_created += 1;
+        if opts.dry_run {
+            progress.message(&format!("would create {p}"));
+        } else {
+            dst.mkdir(&p).await?;
+        }
+    }
+    let mfmt = dst.features().mfmt;
+    for (rel, info) in &from.files {
+        if to.files.get(rel).is_some_and(|d| !differs(info, d)) {
+            report.up_to_date += 1;
+            continue;
+        }
+        let (a, b) = (join_remote(src_root, rel), join_remote(dst_root, rel));
+        if opts.dry_run {
+            progress.message(&format!("would copy {a} to {b}"));
+            report.transferred += 1;
+            continue;
+        }
+        progress.begin(rel, Some(info.size), 0);
+        let r = crate::copy::copy(src, &a, dst, &b).await;
+        progress.end(rel, r.as_ref().err().map(|e| e.to_string()).as_deref());
+        match r {
+            Ok(done) => {
+                report.transferred += 1;
+                report.bytes += done.bytes.unwrap_or(info.size);
+                if let (true, Some(t)) = (mfmt, info.mtime) {
+                    dst.set_mtime(&b, t).await?;
+                }
+            }
+            Err(e) => {
+                report.failed += 1;
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if opts.delete && first_err.is_none() {
+        for rel in to.files.keys().filter(|k| !from.files.contains_key(*k)) {
+            let p = join_remote(dst_root, rel);
+            announce_delete(progress.as_ref(), opts.dry_run, &p);
+            if !opts.dry_run {
+                dst.delete(&p).await?;
+            }
+            report.deleted += 1;
+        }
+        for rel in to.dirs.iter().rev().filter(|d| !from.dirs.contains(d)) {
+            let p = join_remote(dst_root, rel);
+            announce_delete(progress.as_ref(), opts.dry_run, &p);
+            if !opts.dry_run {
+                dst.rmdir(&p).await?;
+            }
+            report.deleted += 1;
+        }
+    }
+    finish(report, first_err)
 }
 
 #[cfg(test)]

@@ -189,12 +189,13 @@ pub enum Cmd {
         #[arg(long)]
         verify: bool,
     },
-    /// Sync a directory tree either way: ftp://.. ./dir downloads, ./dir ftp://.. uploads.
-    /// Copies files that are missing, differ in size, or are newer at the source.
+    /// Sync a directory tree: ftp://.. ./dir downloads, ./dir ftp://.. uploads, ftp://..
+    /// ftp://.. copies server to server (as `copy`, plain FTP only). Copies files that are
+    /// missing, differ in size, or are newer at the source.
     Mirror {
         /// Source: a URL or a local directory.
         src: String,
-        /// Destination: a local directory or a URL (exactly one side is a URL).
+        /// Destination: a local directory or a URL.
         dst: String,
         /// Delete destination files and directories that the source does not have.
         #[arg(long)]

@@ -407,13 +407,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Copy { src, dst, verify } => {
             let (from, to) = (Target::parse(&src)?, Target::parse(&dst)?);
-            if g.tls || from.security != Security::Plain || to.security != Security::Plain {
-                return Err(Error::usage(
-                    "copy moves the data between the servers in the clear (kftp cannot have \
-                     them encrypt it to each other): give plain ftp:// URLs without --tls, \
-                     or use get and put",
-                ));
-            }
+            plain_only(&g, &from, &to, "copy")?;
             let src_path = file_path(&from, "copy")?;
             let dst_path = if to.is_dir_like() {
                 format!("{}{}", to.path, basename(&src_path))
@@ -482,7 +476,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                     c.quit().await;
                     r?
                 }
-                _ => return Err(Error::usage("mirror needs exactly one URL: 'mirror URL DIR' downloads, 'mirror DIR URL' uploads")),
+                (true, true) => {
+                    let (from, to) = (Target::parse(&src)?, Target::parse(&dst)?);
+                    plain_only(&g, &from, &to, "mirror between two servers")?;
+                    let mut a = connect(&from, &g).await?;
+                    let mut b = connect(&to, &g).await?;
+                    let r = kftp::mirror_across(&mut a, from.path.trim_end_matches('/'), &mut b, to.path.trim_end_matches('/'), &opts, progress).await;
+                    a.quit().await;
+                    b.quit().await;
+                    r?
+                }
+                _ => return Err(Error::usage("mirror needs a URL: 'mirror URL DIR' downloads, 'mirror DIR URL' uploads, 'mirror URL URL' copies server to server")),
             };
             // A run with failures or refusals ends above, with the counts in its error.
             if !g.quiet {
@@ -497,6 +501,20 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Shell { url } => shell::run(g, url).await?,
+    }
+    Ok(())
+}
+
+/// A server-to-server transfer moves the data between the servers in the clear (kftp
+/// cannot have them encrypt it to each other: that takes SSCN), so TLS is refused
+/// up front rather than dropped.
+fn plain_only(g: &Global, from: &Target, to: &Target, what: &str) -> Result<()> {
+    if g.tls || from.security != Security::Plain || to.security != Security::Plain {
+        return Err(Error::usage(format!(
+            "{what} moves the data between the servers in the clear (kftp cannot have them \
+             encrypt it to each other): give plain ftp:// URLs without --tls, or use get \
+             and put"
+        )));
     }
     Ok(())
 }

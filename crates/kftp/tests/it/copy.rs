@@ -6,8 +6,8 @@
 
 use crate::kftpd::Kftpd;
 use crate::modee::Gridftp;
-use crate::random_bytes;
 use crate::vsftpd::{Tls, Vsftpd};
+use crate::{random_bytes, tree_hashes};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -209,4 +209,62 @@ fn copy_failures_stop_both_sides_with_the_right_exit_code() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(stderr(&o).contains("in the clear"), "{}", stderr(&o));
     }
+}
+
+/// `kftp mirror ftp://A/dir ftp://B/dir`: the tree copied server to server (directories
+/// made, files copied with their times), a second run finds everything up to date, and
+/// `--delete` removes what the source lacks.
+#[test]
+fn mirror_between_two_kftpd() {
+    let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let src = a.root.join("site");
+    std::fs::create_dir_all(src.join("img/thumbs")).unwrap();
+    std::fs::create_dir_all(src.join("empty")).unwrap();
+    std::fs::write(src.join("index.html"), b"<p>hi</p>").unwrap();
+    std::fs::write(src.join("img/a.bin"), random_bytes((2 << 20) + 3, 95)).unwrap();
+    std::fs::write(src.join("img/thumbs/t.bin"), random_bytes(4099, 96)).unwrap();
+
+    let log = ok(&kftp(
+        dir.path(),
+        &["mirror", &url(&a, "site/"), &url(&b, "copy/")],
+    ));
+    assert!(log.contains("> RETR site/img/a.bin"), "{log}");
+    assert_eq!(tree_hashes(&src), tree_hashes(&b.root.join("copy")));
+    assert!(b.root.join("copy/empty").is_dir());
+    // MFMT carries whole seconds.
+    let mtime = |p: &Path| {
+        p.metadata()
+            .unwrap()
+            .modified()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    assert_eq!(
+        mtime(&b.root.join("copy/img/a.bin")),
+        mtime(&src.join("img/a.bin")),
+        "the source's time, by MFMT"
+    );
+    // kftp moved no file bytes itself: nothing landed where it ran.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // Nothing to do the second time.
+    let log = ok(&kftp(
+        dir.path(),
+        &["mirror", &url(&a, "site/"), &url(&b, "copy/")],
+    ));
+    assert!(!log.contains("> RETR") && !log.contains("> STOR"), "{log}");
+
+    // A file only the destination has goes with --delete.
+    std::fs::write(b.root.join("copy/stale.txt"), b"old").unwrap();
+    ok(&kftp(
+        dir.path(),
+        &["mirror", "--delete", &url(&a, "site/"), &url(&b, "copy/")],
+    ));
+    assert!(!b.root.join("copy/stale.txt").exists());
+    assert_eq!(tree_hashes(&src), tree_hashes(&b.root.join("copy")));
 }
