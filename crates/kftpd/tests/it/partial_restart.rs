@@ -232,3 +232,67 @@ fn rest_before_esto_writes_where_the_part_left_off() {
     c.expect("NOOP", 200);
     assert!(std::fs::read(srv.path("dst.bin")).unwrap() == want);
 }
+
+/// The whole cycle a GridFTP client runs for a partial upload that broke: `ESTO A N`
+/// into a file holding the first N bytes, blocks out of order over two streams, the
+/// streams die with one block half sent; the file keeps only the part's gap-free prefix
+/// of whole blocks (SIZE says how much), and `REST 0-<that>` + `ESTO A N` with the rest
+/// of the part ends byte-exact. (The restart is computed from SIZE, so it does not
+/// matter how much the server had read when the streams died.)
+#[test]
+fn an_interrupted_esto_restarted_with_rest_ends_byte_exact() {
+    let srv = Server::start(&[]);
+    let data = random_bytes(5 * MIB + 4321, 2341);
+    let at = MIB + 17;
+    std::fs::write(srv.path("up.bin"), &data[..at]).unwrap();
+    let part = &data[at..];
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("MODE E", 200);
+
+    let mut a = c.epsv();
+    let mut b = std::net::TcpStream::connect(a.peer_addr().unwrap()).unwrap();
+    c.expect(&format!("ESTO A {at} up.bin"), 150);
+    block(&mut a, Header::data(0, MIB as u64), &part[..MIB]);
+    block(
+        &mut b,
+        Header::data(2 * MIB as u64, MIB as u64),
+        &part[2 * MIB..3 * MIB],
+    );
+    a.write_all(&Header::data(MIB as u64, MIB as u64).encode())
+        .unwrap();
+    a.write_all(&part[MIB..MIB + MIB / 2]).unwrap();
+    drop((a, b));
+    let r = c.read();
+    assert!(r.code >= 400, "{r}");
+    let size: usize = c.expect("SIZE up.bin", 213).text().trim().parse().unwrap();
+    assert!(
+        size == at || size == at + MIB,
+        "kept {size}: only whole blocks from the part's start, nothing past a gap"
+    );
+    let have = size - at;
+    assert!(std::fs::read(srv.path("up.bin")).unwrap() == data[..size]);
+
+    // The restart: REST says what the part has (from its start), the blocks the rest.
+    let mut a = c.epsv();
+    let mut b = std::net::TcpStream::connect(a.peer_addr().unwrap()).unwrap();
+    if have > 0 {
+        c.expect(&format!("REST 0-{have}"), 350);
+    }
+    c.expect(&format!("ESTO A {at} up.bin"), 150);
+    let starts: Vec<usize> = (have..part.len()).step_by(MIB).collect();
+    for (i, &s) in starts.iter().enumerate().rev() {
+        let e = (s + MIB).min(part.len());
+        let to = if i % 2 == 0 { &mut a } else { &mut b };
+        block(to, Header::data(s as u64, (e - s) as u64), &part[s..e]);
+    }
+    block(&mut a, Header::eof(2, false), &[]);
+    block(&mut b, Header::eod(false), &[]);
+    assert_eq!(c.read().code, 226);
+    let got = std::fs::read(srv.path("up.bin")).unwrap();
+    assert_eq!(
+        sha256(&got),
+        sha256(&data),
+        "the restarted part upload differs"
+    );
+}
