@@ -40,7 +40,8 @@ pub fn mode(s: &mut Session, c: char) -> Answer {
     }
 }
 
-/// REST: the offset (or, for MODE E, the byte ranges) for the next RETR, STOR or APPE.
+/// REST: the offset (or, for MODE E, the byte ranges) for the next RETR, STOR or APPE, or
+/// the next ERET/ESTO, where it counts from the part's start ([`super::extended`]).
 pub fn rest(s: &mut Session, r: Restart) -> Answer {
     let text = match &r {
         Restart::Offset(n) => format!("Restarting at {n}. Send RETR or STOR to resume."),

@@ -264,12 +264,9 @@ pub(crate) async fn move_blocks(
             handle: ReadHandle::File { file, len },
             ..
         } => {
-            // Without a REST this is the whole file; the job's offset is the prefix of it.
-            // A part (ERET) is its own range, the handle ending where the part does.
-            let missing = match plan.partial {
-                Some(at) => vec![(at, (*len).max(at))],
-                None => plan.have.missing(*len),
-            };
+            // Without a REST this is the whole file (an ERET's part: the handle ends where
+            // the part does); the job's offset is the prefix of it.
+            let missing = restart::missing(&plan.have, plan.partial, *len);
             send::send(file, &missing, plan, local_ip, tls, cfg, tuning, progress).await
         }
         Job::Receive {

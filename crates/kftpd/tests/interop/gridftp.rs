@@ -501,16 +501,16 @@ fn globus_url_copy_fast_lists_and_copies_a_tree_in_mode_e() {
 
 /// GridFTP's own server on a loopback port, anonymous logins as `nobody` under root (as
 /// another user, that user), a process per session; killed when dropped.
-struct Gfs {
+pub(crate) struct Gfs {
     child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Gfs {
-    const BIN: &'static str = "/usr/sbin/globus-gridftp-server";
+    pub(crate) const BIN: &'static str = "/usr/sbin/globus-gridftp-server";
 
-    fn start() -> Gfs {
+    pub(crate) fn start() -> Gfs {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         // Its anonymous account must reach and write the files.
@@ -550,7 +550,7 @@ impl Gfs {
     }
 
     /// A file of its own in the server's directory, world-writable.
-    fn put(&self, name: &str, data: &[u8]) {
+    pub(crate) fn put(&self, name: &str, data: &[u8]) {
         use std::os::unix::fs::PermissionsExt;
         let p = self.dir.path().join(name);
         std::fs::write(&p, data).unwrap();

@@ -11,6 +11,7 @@ mod aria2;
 mod common;
 mod commons_net;
 mod gridftp;
+mod gridftp_rest;
 // The kftpd launcher and raw control client of the main suite.
 #[path = "../it/harness.rs"]
 mod harness;

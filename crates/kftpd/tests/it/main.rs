@@ -24,6 +24,7 @@ mod modee_partial;
 mod modee_restart;
 mod ops;
 mod pam;
+mod partial_restart;
 mod quota;
 mod session;
 mod suppaftp;
