@@ -51,6 +51,24 @@ fn find_digest(algo: HashAlgo, text: &str) -> Option<String> {
         .map(|t| normalize(algo, t))
 }
 
+/// The `algo` digest a successful HASH, CKSM or X* reply carries; a protocol error
+/// naming `verb` when there is none.
+fn read_digest(
+    algo: HashAlgo,
+    r: &kftp_proto::Reply,
+    what: &str,
+    verb: &str,
+) -> Result<(HashAlgo, String)> {
+    find_digest(algo, &r.text())
+        .map(|d| (algo, d))
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("{what}: unreadable {verb} reply: {r}"),
+            )
+        })
+}
+
 impl Client {
     /// The server's checksum of `path`: with HASH if offered (selecting `prefer` with
     /// OPTS HASH when given and available), else GridFTP's CKSM if offered (`prefer`
@@ -86,14 +104,7 @@ impl Client {
                     .next()
                     .and_then(HashAlgo::from_name)
                     .unwrap_or(algo);
-                return find_digest(named, &r.text())
-                    .map(|d| (named, d))
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Protocol,
-                            format!("{what}: unreadable HASH reply: {r}"),
-                        )
-                    });
+                return read_digest(named, &r, &what, "HASH");
             }
             if !unsupported(r.code) {
                 return Err(Error::reply(what, r));
@@ -113,14 +124,7 @@ impl Client {
                 .await?;
             if r.code == 213 {
                 // `213 <hex>`: the digest alone.
-                return find_digest(algo, &r.text())
-                    .map(|d| (algo, d))
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Protocol,
-                            format!("{what}: unreadable CKSM reply: {r}"),
-                        )
-                    });
+                return read_digest(algo, &r, &what, "CKSM");
             }
             if !unsupported(r.code) {
                 return Err(Error::reply(what, r));
@@ -150,14 +154,7 @@ impl Client {
             );
             let r = self.ctl.cmd(&cmd).await?;
             if r.is_success() {
-                return find_digest(algo, &r.text())
-                    .map(|d| (algo, d))
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Protocol,
-                            format!("{what}: unreadable {} reply: {r}", cmd.verb()),
-                        )
-                    });
+                return read_digest(algo, &r, &what, cmd.verb());
             }
             if !unsupported(r.code) {
                 return Err(Error::reply(what, r));

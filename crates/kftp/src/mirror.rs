@@ -500,6 +500,83 @@ async fn mkdir_all(c: &mut Client, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// The remote destination tree of an upload or a server-to-server mirror: walked where
+/// the directory exists (its refused names counted), else created (`mkdir -p`; counted,
+/// not made on a dry run) and empty.
+async fn remote_target(
+    c: &mut Client,
+    root: &str,
+    opts: &MirrorOptions,
+    progress: &dyn Progress,
+    report: &mut MirrorReport,
+    first_err: &mut Option<Error>,
+) -> Result<Tree> {
+    if remote_dir_exists(c, root).await? {
+        let mut t = walk_remote(c, root, progress).await?;
+        for e in t.refused.drain(..) {
+            refuse(report, first_err, e);
+        }
+        return Ok(t);
+    }
+    if !opts.dry_run {
+        mkdir_all(c, root).await?;
+    }
+    report.dirs_created += 1;
+    Ok(Tree::default())
+}
+
+/// Creates on the server, below `root`, the directories of `src` that `dst` lacks.
+async fn make_dirs(
+    c: &mut Client,
+    root: &str,
+    src: &Tree,
+    dst: &Tree,
+    opts: &MirrorOptions,
+    progress: &dyn Progress,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    for d in src.dirs.iter().filter(|d| !dst.dirs.contains(d)) {
+        let p = join_remote(root, d);
+        report.dirs_created += 1;
+        if opts.dry_run {
+            progress.message(&format!("would create {p}"));
+        } else {
+            c.mkdir(&p).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `--delete` on a server: the files, then the directories (children first), of `dst`
+/// below `root` that `src` does not have.
+async fn delete_extras(
+    c: &mut Client,
+    root: &str,
+    src: &Tree,
+    dst: &Tree,
+    opts: &MirrorOptions,
+    progress: &dyn Progress,
+    report: &mut MirrorReport,
+) -> Result<()> {
+    for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
+        let p = join_remote(root, rel);
+        announce_delete(progress, opts.dry_run, &p);
+        if !opts.dry_run {
+            c.delete(&p).await?;
+        }
+        report.deleted += 1;
+    }
+    for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
+        let p = join_remote(root, rel);
+        announce_delete(progress, opts.dry_run, &p);
+        if !opts.dry_run {
+            c.rmdir(&p).await?;
+        }
+        report.deleted += 1;
+    }
+    Ok(())
+}
+
 /// Remote directory `remote` -> local directory `local`.
 pub async fn mirror_down(
     c: &mut Client,
@@ -626,30 +703,16 @@ pub async fn mirror_up(
     let src = walk_local(local, progress.as_ref())?;
     let mut report = MirrorReport::default();
     let mut first_err = None;
-    let dst = if remote_dir_exists(c, remote).await? {
-        let mut t = walk_remote(c, remote, progress.as_ref()).await?;
-        for e in t.refused.drain(..) {
-            refuse(&mut report, &mut first_err, e);
-        }
-        t
-    } else {
-        if !opts.dry_run {
-            mkdir_all(c, remote).await?;
-        }
-        report.dirs_created += 1;
-        Tree::default()
-    };
-    for d in &src.dirs {
-        if !dst.dirs.contains(d) {
-            let p = join_remote(remote, d);
-            report.dirs_created += 1;
-            if opts.dry_run {
-                progress.message(&format!("would create {p}"));
-            } else {
-                c.mkdir(&p).await?;
-            }
-        }
-    }
+    let dst = remote_target(
+        c,
+        remote,
+        opts,
+        progress.as_ref(),
+        &mut report,
+        &mut first_err,
+    )
+    .await?;
+    make_dirs(c, remote, &src, &dst, opts, progress.as_ref(), &mut report).await?;
     let mut jobs = Vec::new();
     for (rel, info) in &src.files {
         if dst.files.get(rel).is_some_and(|d| !differs(info, d)) {
@@ -671,22 +734,7 @@ pub async fn mirror_up(
     let err = run_jobs(c, jobs, opts.parallel, progress.clone(), &mut report).await;
     let err = first_err.or(err);
     if opts.delete && err.is_none() {
-        for rel in dst.files.keys().filter(|k| !src.files.contains_key(*k)) {
-            let p = join_remote(remote, rel);
-            announce_delete(progress.as_ref(), opts.dry_run, &p);
-            if !opts.dry_run {
-                c.delete(&p).await?;
-            }
-            report.deleted += 1;
-        }
-        for rel in dst.dirs.iter().rev().filter(|d| !src.dirs.contains(d)) {
-            let p = join_remote(remote, rel);
-            announce_delete(progress.as_ref(), opts.dry_run, &p);
-            if !opts.dry_run {
-                c.rmdir(&p).await?;
-            }
-            report.deleted += 1;
-        }
+        delete_extras(c, remote, &src, &dst, opts, progress.as_ref(), &mut report).await?;
     }
     finish(report, err)
 }
@@ -715,28 +763,25 @@ pub async fn mirror_across(
     for e in from.refused.drain(..) {
         refuse(&mut report, &mut first_err, e);
     }
-    let to = if remote_dir_exists(dst, dst_root).await? {
-        let mut t = walk_remote(dst, dst_root, progress.as_ref()).await?;
-        for e in t.refused.drain(..) {
-            refuse(&mut report, &mut first_err, e);
-        }
-        t
-    } else {
-        if !opts.dry_run {
-            mkdir_all(dst, dst_root).await?;
-        }
-        report.dirs_created += 1;
-        Tree::default()
-    };
-    for d in from.dirs.iter().filter(|d| !to.dirs.contains(d)) {
-        let p = join_remote(dst_root, d);
-        report.dirs_created += 1;
-        if opts.dry_run {
-            progress.message(&format!("would create {p}"));
-        } else {
-            dst.mkdir(&p).await?;
-        }
-    }
+    let to = remote_target(
+        dst,
+        dst_root,
+        opts,
+        progress.as_ref(),
+        &mut report,
+        &mut first_err,
+    )
+    .await?;
+    make_dirs(
+        dst,
+        dst_root,
+        &from,
+        &to,
+        opts,
+        progress.as_ref(),
+        &mut report,
+    )
+    .await?;
     let mfmt = dst.features().mfmt;
     for (rel, info) in &from.files {
         if to.files.get(rel).is_some_and(|d| !differs(info, d)) {
@@ -767,22 +812,16 @@ pub async fn mirror_across(
         }
     }
     if opts.delete && first_err.is_none() {
-        for rel in to.files.keys().filter(|k| !from.files.contains_key(*k)) {
-            let p = join_remote(dst_root, rel);
-            announce_delete(progress.as_ref(), opts.dry_run, &p);
-            if !opts.dry_run {
-                dst.delete(&p).await?;
-            }
-            report.deleted += 1;
-        }
-        for rel in to.dirs.iter().rev().filter(|d| !from.dirs.contains(d)) {
-            let p = join_remote(dst_root, rel);
-            announce_delete(progress.as_ref(), opts.dry_run, &p);
-            if !opts.dry_run {
-                dst.rmdir(&p).await?;
-            }
-            report.deleted += 1;
-        }
+        delete_extras(
+            dst,
+            dst_root,
+            &from,
+            &to,
+            opts,
+            progress.as_ref(),
+            &mut report,
+        )
+        .await?;
     }
     finish(report, first_err)
 }
