@@ -88,13 +88,15 @@ pub async fn copy(
     src.ctl.send(&Command::Retr(src_path.into())).await?;
     let (stor, retr) = opening_replies(dst, src).await;
     let on = |r: &Option<Result<Reply>>| matches!(r, Some(Ok(r)) if r.is_preliminary());
+    // Started, or not heard from: a side that may be moving data or waiting for it.
+    let live = |r: &Option<Result<Reply>>| r.is_none() || on(r);
     if !(on(&stor) && on(&retr)) {
         // One side refused (or failed): stop the other, whether it started or is still
         // waiting, and report the failure, the source's first.
-        if !matches!(stor, Some(Err(_))) && !matches!(&stor, Some(Ok(r)) if !r.is_preliminary()) {
+        if live(&stor) {
             dst.abort().await;
         }
-        if !matches!(retr, Some(Err(_))) && !matches!(&retr, Some(Ok(r)) if !r.is_preliminary()) {
+        if live(&retr) {
             src.abort().await;
         }
         return Err(match (retr, stor) {
