@@ -10,10 +10,11 @@ W=/dev/shm/tp; rm -rf $W; mkdir -p $W/a $W/b $W/ga $W/gb $W/st1 $W/st2; chmod 77
 head -c 1G /dev/urandom > $W/a/big; cp $W/a/big $W/ga/big; chmod 644 $W/ga/big
 echo pw | $B/kftpd user add u --users $W/users.toml --root $W/a --password-stdin >/dev/null
 echo pw | $B/kftpd user add v --users $W/users.toml --root $W/b --password-stdin >/dev/null
-$B/kftpd --listen 127.0.0.1:48001 --users $W/users.toml --state-dir $W/st1 --allow-root > $W/k1.log 2>&1 &
-$B/kftpd --listen 127.0.0.1:48002 --users $W/users.toml --state-dir $W/st2 --allow-root > $W/k2.log 2>&1 &
-globus-gridftp-server -aa -anonymous-user nobody -d error -control-interface 127.0.0.1 -p 48011 > $W/g1.log 2>&1 &
-globus-gridftp-server -aa -anonymous-user nobody -d error -control-interface 127.0.0.1 -p 48012 > $W/g2.log 2>&1 &
+PIDS=""
+$B/kftpd --listen 127.0.0.1:48001 --users $W/users.toml --state-dir $W/st1 --allow-root > $W/k1.log 2>&1 & PIDS="$PIDS $!"
+$B/kftpd --listen 127.0.0.1:48002 --users $W/users.toml --state-dir $W/st2 --allow-root > $W/k2.log 2>&1 & PIDS="$PIDS $!"
+globus-gridftp-server -aa -anonymous-user nobody -d error -control-interface 127.0.0.1 -p 48011 > $W/g1.log 2>&1 & PIDS="$PIDS $!"
+globus-gridftp-server -aa -anonymous-user nobody -d error -control-interface 127.0.0.1 -p 48012 > $W/g2.log 2>&1 & PIDS="$PIDS $!"
 sleep 2
 export KFTP_PASSWORD=pw
 t() { local s=$(date +%s.%N); "$@" >/dev/null 2>$W/err || { echo "FAIL: $*"; cat $W/err; }; echo "$(date +%s.%N) - $s" | bc; }
@@ -31,4 +32,4 @@ for r in $(seq 1 ${REPS:-3}); do
     echo "round $r streams $n: kftp-copy(kftpd->kftpd) $a s; guc(gridftp->gridftp) $g s; guc(kftpd->kftpd) $x s; load $(cut -d' ' -f1 /proc/loadavg)"
   done
 done
-pkill -f "kftpd --listen 127.0.0.1:4800"; pkill -f "globus-gridftp-server.*-p 4801"
+kill $PIDS 2>/dev/null; wait 2>/dev/null
