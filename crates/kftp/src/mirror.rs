@@ -739,10 +739,49 @@ pub async fn mirror_up(
     finish(report, err)
 }
 
+/// One session pair's share of a server-to-server mirror: copies from the shared queue
+/// until it is empty, each followed by MFMT with the source's time where the destination
+/// has it.
+async fn copy_worker(
+    src: &mut Client,
+    dst: &mut Client,
+    queue: &Mutex<VecDeque<(String, String, FileInfo)>>,
+    progress: &dyn Progress,
+) -> Tally {
+    let mut tally = Tally::default();
+    let mfmt = dst.features().mfmt;
+    loop {
+        // The lock is held only to pop; a poisoned queue still holds valid copies.
+        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let Some((a, b, info)) = next else {
+            return tally;
+        };
+        progress.begin(&b, Some(info.size), 0);
+        let mut r = crate::copy::copy(src, &a, dst, &b).await;
+        if let (Ok(_), true, Some(t)) = (&r, mfmt, info.mtime) {
+            if let Err(e) = dst.set_mtime(&b, t).await {
+                r = Err(e);
+            }
+        }
+        progress.end(&b, r.as_ref().err().map(|e| e.to_string()).as_deref());
+        match r {
+            Ok(done) => {
+                tally.transferred += 1;
+                tally.bytes += done.bytes.unwrap_or(info.size);
+            }
+            Err(e) => {
+                tally.failed += 1;
+                tally.first_err.get_or_insert(e);
+            }
+        }
+    }
+}
+
 /// Remote directory `src_root` on `src`'s server -> remote directory `dst_root` on
 /// `dst`'s (created if missing), each file copied server to server ([`crate::copy`]: the
-/// data never passes through kftp). Copies run one after the other on the two sessions;
-/// a copied file gets the source's modification time where the destination takes MFMT.
+/// data never passes through kftp), over `parallel` session pairs (the caller's and
+/// forks of it); a copied file gets the source's modification time where the destination
+/// takes MFMT.
 pub async fn mirror_across(
     src: &mut Client,
     src_root: &str,
@@ -782,7 +821,7 @@ pub async fn mirror_across(
         &mut report,
     )
     .await?;
-    let mfmt = dst.features().mfmt;
+    let mut copies = VecDeque::new();
     for (rel, info) in &from.files {
         if to.files.get(rel).is_some_and(|d| !differs(info, d)) {
             report.up_to_date += 1;
@@ -794,22 +833,29 @@ pub async fn mirror_across(
             report.transferred += 1;
             continue;
         }
-        progress.begin(rel, Some(info.size), 0);
-        let r = crate::copy::copy(src, &a, dst, &b).await;
-        progress.end(rel, r.as_ref().err().map(|e| e.to_string()).as_deref());
-        match r {
-            Ok(done) => {
-                report.transferred += 1;
-                report.bytes += done.bytes.unwrap_or(info.size);
-                if let (true, Some(t)) = (mfmt, info.mtime) {
-                    dst.set_mtime(&b, t).await?;
-                }
-            }
-            Err(e) => {
-                report.failed += 1;
-                first_err.get_or_insert(e);
-            }
+        copies.push_back((a, b, info.clone()));
+    }
+    // More session pairs where there is more than one file: each copy costs its round
+    // trips at both servers (SIZE, EPSV, EPRT, the two replies, SIZE, MFMT), which pairs
+    // overlap. A pair that cannot be opened just means fewer.
+    let mut pairs = Vec::new();
+    for _ in 1..sessions_for(opts.parallel).min(copies.len()) {
+        match (src.fork().await, dst.fork().await) {
+            (Ok(a), Ok(b)) => pairs.push((a, b)),
+            _ => break,
         }
+    }
+    let queue = Mutex::new(copies);
+    let mut workers = vec![copy_worker(src, dst, &queue, progress.as_ref())];
+    for (a, b) in &mut pairs {
+        workers.push(copy_worker(a, b, &queue, progress.as_ref()));
+    }
+    for t in futures::future::join_all(workers).await {
+        t.into_report(&mut report, &mut first_err);
+    }
+    for (a, b) in pairs {
+        a.quit().await;
+        b.quit().await;
     }
     if opts.delete && first_err.is_none() {
         delete_extras(

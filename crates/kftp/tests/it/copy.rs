@@ -227,11 +227,15 @@ fn mirror_between_two_kftpd() {
     std::fs::write(src.join("img/a.bin"), random_bytes((2 << 20) + 3, 95)).unwrap();
     std::fs::write(src.join("img/thumbs/t.bin"), random_bytes(4099, 96)).unwrap();
 
+    // Three files over the default four session pairs: three pairs copy at once.
     let log = ok(&kftp(
         dir.path(),
         &["mirror", &url(&a, "site/"), &url(&b, "copy/")],
     ));
     assert!(log.contains("> RETR site/img/a.bin"), "{log}");
+    b.wait_log("verb=\"STOR\"", 3);
+    let opened = b.log().matches("session opened").count();
+    assert_eq!(opened, 3, "the mirror's own session and two forks");
     assert_eq!(tree_hashes(&src), tree_hashes(&b.root.join("copy")));
     assert!(b.root.join("copy/empty").is_dir());
     // MFMT carries whole seconds.
