@@ -5,9 +5,14 @@
 //! told to send there (EPRT, else PORT), then STOR goes to the destination and RETR to the
 //! source, and both replies are read side by side.
 //!
-//! In MODE E (both servers offer `PARALLEL` and the copy runs over more than one stream)
-//! the roles are the same, as GFD.20 wants the sender to connect: the source gets
-//! `OPTS RETR Parallelism=n,n,n;` and opens its streams to the destination's port.
+//! In MODE E (both servers offer `PARALLEL` and the copy runs over more than one stream,
+//! or [`CopyOptions::blocks`] asks for it) the roles are the same, as GFD.20 wants the
+//! sender to connect: the source gets `OPTS RETR Parallelism=n,n,n;` and opens its
+//! streams to the destination's port. Both servers keep those streams after the copy
+//! (EOD without the close bit), so the next copy between the same two sessions sends
+//! STOR and RETR without EPSV and EPRT, as `globus-url-copy -fast` does; a server that
+//! no longer has them answers `425` before anything moves, and the copy is made again
+//! with EPSV and EPRT ([`Kept`]).
 //!
 //! What it needs from the servers, when they are on two hosts: the source must accept a
 //! PORT naming a host other than its client, and the destination a data connection from
@@ -46,6 +51,21 @@ pub struct CopyReport {
     pub elapsed: Duration,
 }
 
+/// What a caller knows or wants beyond the two paths.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CopyOptions {
+    /// The source's size, known already (a mirror's listing): no SIZE is asked before.
+    pub size: Option<u64>,
+    /// MODE E even over one stream where both servers offer it: the streams stay between
+    /// copies, so a run of files costs no data connection each (a mirror).
+    pub blocks: bool,
+}
+
+/// Whether the last copy between two sessions left MODE E streams between their servers
+/// (then the next one sends no EPSV and EPRT). Starts false; [`copy_with`] keeps it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Kept(bool);
+
 /// Copies `src_path` on `src`'s server to `dst_path` on `dst`'s, server to server, over
 /// `src`'s streams ([`Client::set_streams`]) where both servers speak MODE E, else MODE S.
 pub async fn copy(
@@ -53,6 +73,20 @@ pub async fn copy(
     src_path: &str,
     dst: &mut Client,
     dst_path: &str,
+) -> Result<CopyReport> {
+    let opts = CopyOptions::default();
+    copy_with(src, src_path, dst, dst_path, &opts, &mut Kept::default()).await
+}
+
+/// [`copy`] with what the caller knows ([`CopyOptions`]) and, for a run of copies between
+/// the same two sessions, the streams the last one left ([`Kept`]).
+pub async fn copy_with(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+    opts: &CopyOptions,
+    kept: &mut Kept,
 ) -> Result<CopyReport> {
     if src.data_tls() || dst.data_tls() {
         return Err(Error::usage(
@@ -62,16 +96,21 @@ pub async fn copy(
         ));
     }
     let started = Instant::now();
-    let size = src
-        .size(src_path)
-        .await
-        .map_err(|e| e.context("copy: the source"))?;
-    let n = src.streams();
-    let mode_e = src.mode_e_applies(n, false) && dst.mode_e_applies(n, false);
+    let size = match opts.size {
+        Some(n) => Some(n),
+        None => src
+            .size(src_path)
+            .await
+            .map_err(|e| e.context("copy: the source"))?,
+    };
+    let n = src.streams().max(1);
+    let both = src.features().parallel && dst.features().parallel;
+    let mode_e = both && (n > 1 || opts.blocks);
     if mode_e {
         src.block_mode(Some(n), "copy").await?;
         dst.block_mode(None, "copy").await?;
     } else {
+        kept.0 = false;
         for c in [&mut *src, &mut *dst] {
             if c.mode_e {
                 c.stream_mode().await?;
@@ -79,11 +118,51 @@ pub async fn copy(
             c.set_type(TransferType::Image).await?;
         }
     }
-    let to = dst.passive_addr().await?;
-    src.send_to(to).await?;
+    let r = match std::mem::take(&mut kept.0) {
+        true => match send_both(src, src_path, dst, dst_path, mode_e).await {
+            // The servers dropped the streams (425 before anything moved): connect anew.
+            Err(e) if e.server_reply().is_some_and(|r| r.code == 425) => None,
+            r => Some(r),
+        },
+        false => None,
+    };
+    let r = match r {
+        Some(r) => r,
+        None => {
+            let to = dst.passive_addr().await?;
+            src.send_to(to).await?;
+            send_both(src, src_path, dst, dst_path, mode_e).await
+        }
+    };
+    r?;
+    kept.0 = mode_e;
+    if let Some(want) = size {
+        if let Some(got) = dst.size(dst_path).await? {
+            if got != want {
+                return Err(Error::new(
+                    ErrorKind::Integrity,
+                    format!("copy: the source has {want} bytes, the destination {got}"),
+                ));
+            }
+        }
+    }
+    Ok(CopyReport {
+        bytes: size,
+        streams: if mode_e { n } else { 1 },
+        elapsed: started.elapsed(),
+    })
+}
 
-    // Both transfer commands before either reply: a destination may answer its 150 only
-    // once the source has connected (vsftpd does).
+/// STOR to the destination and RETR to the source, both before either reply (a
+/// destination may answer its 150 only once the source has connected: vsftpd does),
+/// then both final replies; on a refusal or failure the other side is stopped.
+async fn send_both(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+    mode_e: bool,
+) -> Result<()> {
     dst.ctl.send(&Command::Stor(dst_path.into())).await?;
     src.ctl.send(&Command::Retr(src_path.into())).await?;
     let (stor, retr) = opening_replies(dst, src).await;
@@ -110,21 +189,7 @@ pub async fn copy(
     let (stored, sent) = tokio::join!(dst.finish_copy(mode_e), src.finish_copy(mode_e));
     sent.map_err(|e| e.context(format!("copy: RETR {src_path}")))?;
     stored.map_err(|e| e.context(format!("copy: STOR {dst_path}")))?;
-    if let Some(want) = size {
-        if let Some(got) = dst.size(dst_path).await? {
-            if got != want {
-                return Err(Error::new(
-                    ErrorKind::Integrity,
-                    format!("copy: the source has {want} bytes, the destination {got}"),
-                ));
-            }
-        }
-    }
-    Ok(CopyReport {
-        bytes: size,
-        streams: if mode_e { n } else { 1 },
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }
 
 /// The replies that open the transfer on each side (`150`, or a refusal). Once one side

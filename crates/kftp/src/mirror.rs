@@ -459,10 +459,31 @@ fn finish(report: MirrorReport, err: Option<Error>) -> Result<MirrorReport> {
     }
 }
 
-/// Whether `path` is a directory on the server: CWD into it and back.
+/// Whether `path` is a directory on the server: MLST's `type` where the server has MLST,
+/// else CWD into it and back. (MLST first: CWD back fails where the login directory
+/// itself cannot be entered, as GridFTP's anonymous `nobody` at `/nonexistent`.)
 async fn remote_dir_exists(c: &mut Client, path: &str) -> Result<bool> {
     if path.is_empty() || path == "/" {
         return Ok(true);
+    }
+    if c.features().mlst {
+        let r = c
+            .ctl
+            .cmd(&kftp_proto::Command::Mlst(Some(path.into())))
+            .await?;
+        if r.code == 550 {
+            return Ok(false);
+        }
+        let kind = r.lines.iter().find_map(|l| {
+            l.split(';').find_map(|f| {
+                let (k, v) = f.trim().split_once('=')?;
+                k.eq_ignore_ascii_case("type")
+                    .then(|| v.to_ascii_lowercase())
+            })
+        });
+        if let (true, Some(kind)) = (r.is_success(), kind) {
+            return Ok(matches!(kind.as_str(), "dir" | "cdir"));
+        }
     }
     let home = c.pwd().await?;
     match c.cwd(path).await {
@@ -750,6 +771,8 @@ async fn copy_worker(
 ) -> Tally {
     let mut tally = Tally::default();
     let mfmt = dst.features().mfmt;
+    // MODE E where both servers have it, so the pair's streams carry file after file.
+    let mut kept = crate::copy::Kept::default();
     loop {
         // The lock is held only to pop; a poisoned queue still holds valid copies.
         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
@@ -757,7 +780,12 @@ async fn copy_worker(
             return tally;
         };
         progress.begin(&b, Some(info.size), 0);
-        let mut r = crate::copy::copy(src, &a, dst, &b).await;
+        let opts = crate::copy::CopyOptions {
+            // A listing without sizes says 0: then SIZE is asked.
+            size: (info.size > 0).then_some(info.size),
+            blocks: true,
+        };
+        let mut r = crate::copy::copy_with(src, &a, dst, &b, &opts, &mut kept).await;
         if let (Ok(_), true, Some(t)) = (&r, mfmt, info.mtime) {
             if let Err(e) = dst.set_mtime(&b, t).await {
                 r = Err(e);

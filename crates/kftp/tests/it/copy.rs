@@ -272,3 +272,83 @@ fn mirror_between_two_kftpd() {
     assert!(!b.root.join("copy/stale.txt").exists());
     assert_eq!(tree_hashes(&src), tree_hashes(&b.root.join("copy")));
 }
+
+/// A server-to-server mirror of many small files between two kftpd on one session pair
+/// runs in MODE E, and the source's stream to the destination carries file after file:
+/// one EPSV and one EPRT for the whole run, every later copy on the kept stream.
+#[test]
+fn mirror_between_servers_keeps_one_stream_for_all_files() {
+    let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(a.root.join("many")).unwrap();
+    for i in 0..12 {
+        std::fs::write(
+            a.root.join(format!("many/f{i:02}")),
+            random_bytes(4096 + i, 97 + i as u64),
+        )
+        .unwrap();
+    }
+    let log = ok(&kftp(
+        dir.path(),
+        &[
+            "mirror",
+            "--parallel",
+            "1",
+            &url(&a, "many/"),
+            &url(&b, "many/"),
+        ],
+    ));
+    assert_eq!(
+        tree_hashes(&a.root.join("many")),
+        tree_hashes(&b.root.join("many"))
+    );
+    // (Listings before it run in MODE S, with an EPSV each.)
+    let copies = &log[log.find("> MODE E").expect("MODE E")..];
+    assert_eq!(copies.matches("> EPRT").count(), 1, "{log}");
+    assert_eq!(copies.matches("> EPSV").count(), 1, "{log}");
+    // The listing gave the sizes: no SIZE before a copy, one after each.
+    assert_eq!(log.matches("> SIZE many/").count(), 12, "{log}");
+    let sent = a.wait_log("MODE E blocks sent", 12);
+    assert_eq!(sent.matches("mode_e_reused=1").count(), 11, "{sent}");
+}
+
+/// A server-to-server mirror into globus-gridftp-server and back out of it. Its anonymous
+/// login lands in a directory that cannot be entered (`/nonexistent`), so kftp asks MLST
+/// whether a directory exists instead of CWD there and back (which failed).
+#[test]
+fn mirror_into_globus_gridftp_server_and_back() {
+    let (Some(k), Some(g)) = (Kftpd::start(false), Gridftp::start(&[])) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(k.root.join("t/sub")).unwrap();
+    for (i, name) in ["t/a.bin", "t/b.bin", "t/sub/c.bin"].iter().enumerate() {
+        std::fs::write(k.root.join(name), random_bytes(10_000 + i, 98 + i as u64)).unwrap();
+    }
+    let grid = format!(
+        "ftp://127.0.0.1:{}/%2F{}/t/",
+        g.port,
+        g.root.display().to_string().trim_start_matches('/')
+    );
+    let mut out = None;
+    for _ in 0..50 {
+        let o = kftp(dir.path(), &["mirror", &url(&k, "t/"), &grid]);
+        if o.status.code() != Some(6) {
+            out = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    ok(&out.expect("globus-gridftp-server listening within 10 s"));
+    assert_eq!(
+        tree_hashes(&k.root.join("t")),
+        tree_hashes(&g.root.join("t"))
+    );
+    ok(&kftp(dir.path(), &["mirror", &grid, &url(&k, "back/")]));
+    assert_eq!(
+        tree_hashes(&k.root.join("t")),
+        tree_hashes(&k.root.join("back"))
+    );
+}
