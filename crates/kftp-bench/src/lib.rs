@@ -755,6 +755,7 @@ fn failed_row(
         cpu_vs_best_peer: None,
         vs_direct: None,
         vs_gridftp: None,
+        vs_gridftp_by_round: Vec::new(),
         vs_lftp_vsftpd: None,
         store_cpu_s: None,
         login: String::new(),

@@ -55,6 +55,10 @@ pub struct Row {
     /// by the GridFTP pair's (globus-url-copy → globus-gridftp-server) of the same test
     /// and streams in the same run; > 1 is better.
     pub vs_gridftp: Option<f64>,
+    /// `hpc-*` rows with `vs_gridftp`: each round's value / the GridFTP pair's in the same
+    /// round (rounds are interleaved, so the two ran minutes apart at most); empty unless
+    /// both ran every round.
+    pub vs_gridftp_by_round: Vec<f64>,
     /// `hpc-small-*` rows other than vsftpd's: `value` divided by `lftp mirror -P 4` →
     /// vsftpd's in the same run.
     pub vs_lftp_vsftpd: Option<f64>,

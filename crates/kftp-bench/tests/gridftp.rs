@@ -124,6 +124,14 @@ fn gridftp_rows_are_medians_of_rounds_with_ratios_to_the_pair() {
             let k = find(&test, "kftpd", "kftp", n);
             let x = k["vs_gridftp"].as_f64().unwrap_or_else(|| panic!("{k:#}"));
             assert!((x - value(k) / value(pair)).abs() < 1e-9, "{k:#}\n{pair:#}");
+            let by_round = k["vs_gridftp_by_round"].as_array().unwrap();
+            assert_eq!(by_round.len(), REPS, "{k:#}");
+            let first =
+                k["rep_values"][0].as_f64().unwrap() / pair["rep_values"][0].as_f64().unwrap();
+            assert!(
+                (by_round[0].as_f64().unwrap() - first).abs() < 1e-9,
+                "{k:#}"
+            );
         }
     }
     let lftp = find("hpc-small-loopback", "vsftpd", "lftp mirror", 4);

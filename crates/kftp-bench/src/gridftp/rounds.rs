@@ -131,21 +131,33 @@ pub(super) fn is_gridftp_pair(r: &Row) -> bool {
 /// row of the same test and streams; for the small files, its one row), and on the small
 /// files `vs_lftp_vsftpd`. `rows` are one network's rows of one run.
 pub(super) fn compare(rows: &mut [Row]) {
-    let reference = |rows: &[Row], of: &Row, pick: &dyn Fn(&Row) -> bool| -> Option<f64> {
+    let reference = |rows: &'_ [Row], of: &Row, pick: &dyn Fn(&Row) -> bool| -> Option<Row> {
         let big = of.unit == "MB/s";
         rows.iter()
             .find(|p| p.test == of.test && pick(p) && (!big || p.connections == of.connections))
-            .and_then(|p| p.value)
-            .filter(|v| *v > 0.0)
+            .filter(|p| p.value.is_some_and(|v| v > 0.0))
+            .cloned()
     };
     let all = rows.to_vec();
     for r in rows.iter_mut() {
         let Some(v) = r.value else { continue };
         if !is_gridftp_pair(r) {
-            r.vs_gridftp = reference(&all, r, &is_gridftp_pair).map(|g| v / g);
+            if let Some(g) = reference(&all, r, &is_gridftp_pair) {
+                r.vs_gridftp = g.value.map(|g| v / g);
+                if g.rep_values.len() == r.rep_values.len() {
+                    r.vs_gridftp_by_round = r
+                        .rep_values
+                        .iter()
+                        .zip(&g.rep_values)
+                        .map(|(a, b)| a / b)
+                        .collect();
+                }
+            }
         }
         if r.unit == "files/s" && r.server != "vsftpd" {
-            r.vs_lftp_vsftpd = reference(&all, r, &|p: &Row| p.server == "vsftpd").map(|g| v / g);
+            r.vs_lftp_vsftpd = reference(&all, r, &|p: &Row| p.server == "vsftpd")
+                .and_then(|p| p.value)
+                .map(|g| v / g);
         }
     }
 }
@@ -178,6 +190,7 @@ mod tests {
         let mut r = failed_row(server, client, server != "kftpd", false, test, n, unit, "");
         r.client = client.into();
         r.value = Some(v);
+        r.rep_values = vec![v, 2.0 * v];
         r.error = None;
         r
     }
@@ -242,5 +255,8 @@ mod tests {
         assert!(close(rows[7].vs_lftp_vsftpd, 4.0));
         assert!(close(rows[5].vs_lftp_vsftpd, 2.0));
         assert!(rows[6].vs_lftp_vsftpd.is_none() && rows[3].vs_lftp_vsftpd.is_none());
+        // Round by round: (19 / 20, 38 / 40).
+        assert_eq!(rows[3].vs_gridftp_by_round, vec![0.95, 0.95]);
+        assert!(rows[1].vs_gridftp_by_round.is_empty());
     }
 }

@@ -22,13 +22,13 @@ pub fn render(r: &Report) -> String {
         out,
         "\nGridFTP rows: medians of {rounds} interleaved rounds (lowest-highest round beside), \
          kftpd's rows / the GridFTP pair's (globus-url-copy -> globus-gridftp-server) of the \
-         same streams in this run:\n"
+         same streams in this run, as medians and round by round:\n"
     );
     let _ = writeln!(
         out,
-        "| test | client -> server | streams | median | lowest-highest | x GridFTP pair | x lftp + vsftpd | server CPU | client CPU |"
+        "| test | client -> server | streams | median | lowest-highest | x GridFTP pair | by round | x lftp + vsftpd | server CPU | client CPU |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
     for x in &rows {
         let _ = writeln!(out, "{}", line(x));
     }
@@ -77,13 +77,20 @@ fn line(x: &Row) -> String {
             })
         }
     };
+    let by_round = x
+        .vs_gridftp_by_round
+        .iter()
+        .map(|v| format!("{v:.2}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     format!(
-        "| {} | {} -> {} | {} | {median} | {spread} | {} | {} | {} | {} |",
+        "| {} | {} -> {} | {} | {median} | {spread} | {} | {} | {} | {} | {} |",
         x.test.trim_start_matches("hpc-"),
         x.client,
         x.server,
         x.connections,
         ratio(x.vs_gridftp),
+        if by_round.is_empty() { "-" } else { &by_round },
         ratio(x.vs_lftp_vsftpd),
         cpu(x.server_cpu_s, x.server_cpu_s_per_gib),
         cpu(x.client_cpu_s, x.client_cpu_s_per_gib),
