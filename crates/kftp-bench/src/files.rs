@@ -2,6 +2,8 @@
 //!
 //! ```text
 //! ROOT/big.bin          --size bytes (single-stream rows, and the raw loops)
+//! ROOT/big-wan.bin      --wan-size bytes, for the GridFTP rows on the emulated WAN,
+//!                       when it differs from --size
 //! ROOT/conc/fNN         one per concurrency slot, --conc-size bytes each ("different
 //!                       files"; "same file" reads conc/f00)
 //! ROOT/small/sNNNN      --small-files files of --small-size bytes
@@ -19,6 +21,8 @@ use std::path::{Path, PathBuf};
 
 /// Names of the bench files, relative to the served root.
 pub const BIG: &str = "big.bin";
+/// The GridFTP rows' big file on the WAN, when `--wan-size` is not `--size`.
+pub const BIG_WAN: &str = "big-wan.bin";
 
 /// The `i`-th concurrency file.
 pub fn conc(i: usize) -> String {
@@ -70,6 +74,8 @@ fn world_dir(path: &Path) -> io::Result<()> {
 pub struct Layout {
     /// Size of big.bin.
     pub big: u64,
+    /// Size of big-wan.bin, if one is made.
+    pub wan_big: Option<u64>,
     /// Number of concurrency files.
     pub conc_files: usize,
     /// Size of each concurrency file.
@@ -90,6 +96,9 @@ pub fn prepare(work: &Path, l: &Layout) -> io::Result<PathBuf> {
     world_dir(&root.join("small"))?;
     world_dir(&root.join("up"))?;
     fill(&root.join(BIG), l.big, 1)?;
+    if let Some(len) = l.wan_big {
+        fill(&root.join(BIG_WAN), len, 2)?;
+    }
     for i in 0..l.conc_files {
         fill(&root.join(conc(i)), l.conc_size, 100 + i as u64)?;
     }
@@ -108,6 +117,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let l = Layout {
             big: 3 << 20 | 5,
+            wan_big: Some(7),
             conc_files: 2,
             conc_size: 1000,
             small_files: 3,
@@ -115,6 +125,7 @@ mod tests {
         };
         let root = prepare(dir.path(), &l).unwrap();
         assert_eq!(fs::metadata(root.join(BIG)).unwrap().len(), 3 << 20 | 5);
+        assert_eq!(fs::metadata(root.join(BIG_WAN)).unwrap().len(), 7);
         assert_eq!(fs::metadata(root.join(conc(1))).unwrap().len(), 1000);
         assert_eq!(fs::read(root.join(small(2))).unwrap().len(), 10);
         assert_ne!(fs::read(root.join(small(0))).unwrap(), vec![0u8; 10]);

@@ -28,8 +28,10 @@
 //! - `s3`: kftpd on an S3-compatible store against the same operations made directly on
 //!   the store (`--only s3`; not in the default set, since it needs a store).
 //! - `gridftp`: kftpd + kftp beside globus-gridftp-server + globus-url-copy (and lftp +
-//!   vsftpd for small files), on loopback and on the emulated WAN (`--only gridftp`), and
-//!   the emulator's own capacity (`--only wan`). Neither is in the default set (root).
+//!   vsftpd for small files), on loopback and on the emulated WAN (`--only gridftp`), in
+//!   interleaved rounds with medians (`gridftp::rounds`) and their markdown table
+//!   (`gridftp::table`), and the emulator's own capacity (`--only wan`). Neither is in
+//!   the default set (root).
 //! - [`wan`]: the emulated long fat network (two namespaces joined by a user-space delay
 //!   line, htb for the rate) that `--only wan` measures.
 //!
@@ -178,7 +180,8 @@ pub struct BenchArgs {
     /// `kftp` CLI against them; see BENCHMARKS.md), or all.
     #[arg(long, value_delimiter = ',', default_value = "kftp")]
     pub client: Vec<String>,
-    /// Runs per users' row and server, interleaved across the servers; rows are medians.
+    /// Runs per users' row and server, interleaved across the servers, and rounds of the
+    /// gridftp rows (every row once per round, the order rotated); rows are medians.
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
     /// Simultaneous curl downloads of the users' concurrency row (files of --conc-size).
@@ -364,8 +367,12 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
     std::fs::create_dir_all(&work)
         .map_err(|e| Error::local(format!("creating {}", work.display()), e))?;
     let _cleanup = WorkDir(work.clone(), temp);
+    // The GridFTP rows' WAN file, where it is not big.bin.
+    let wan_size = args.hpc.wan_size.unwrap_or(args.size).max(1);
+    let wan_big = (plan.has("gridftp") && wan_size != args.size.max(1)).then_some(wan_size);
     let layout = files::Layout {
         big: args.size.max(1),
+        wan_big,
         conc_files: if plan.has("concurrency") {
             let users = if clients.any() { args.users_conc } else { 0 };
             levels.last().copied().unwrap_or(1).max(users)
@@ -624,8 +631,15 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             root: &root,
             work: &work,
             peers_dir: &peers_dir,
-            size: args.size,
+            size: args.size.max(1),
+            wan_big: if wan_big.is_some() {
+                files::BIG_WAN
+            } else {
+                files::BIG
+            },
+            wan_size,
             small_files: args.small_files,
+            reps: args.reps.max(1),
             bar: &bar,
         };
         tokio::task::block_in_place(|| {
@@ -740,6 +754,9 @@ fn failed_row(
         vs_best_peer: None,
         cpu_vs_best_peer: None,
         vs_direct: None,
+        vs_gridftp: None,
+        vs_gridftp_by_round: Vec::new(),
+        vs_lftp_vsftpd: None,
         store_cpu_s: None,
         login: String::new(),
         client: String::new(),

@@ -51,6 +51,17 @@ pub struct Row {
     /// s3 rows of kftpd: `value` divided by the same operation made directly on the store
     /// (server `direct`); > 1 is better.
     pub vs_direct: Option<f64>,
+    /// `hpc-*` rows (`--only gridftp`) other than the GridFTP pair's own: `value` divided
+    /// by the GridFTP pair's (globus-url-copy → globus-gridftp-server) of the same test
+    /// and streams in the same run; > 1 is better.
+    pub vs_gridftp: Option<f64>,
+    /// `hpc-*` rows with `vs_gridftp`: each round's value / the GridFTP pair's in the same
+    /// round (rounds are interleaved, so the two ran minutes apart at most); empty unless
+    /// both ran every round.
+    pub vs_gridftp_by_round: Vec<f64>,
+    /// `hpc-small-*` rows other than vsftpd's: `value` divided by `lftp mirror -P 4` →
+    /// vsftpd's in the same run.
+    pub vs_lftp_vsftpd: Option<f64>,
     /// s3 rows: CPU seconds of the store's process tree (`--s3-store-pid`).
     pub store_cpu_s: Option<f64>,
     /// How the server checks a login (`argon2id`, `sha512-crypt`, `anonymous`).
@@ -58,7 +69,8 @@ pub struct Row {
     /// The external client of a `users-*` row (`curl`, `lftp mirror --parallel=8`, `kftp
     /// get`); empty for the bench's own in-process client.
     pub client: String,
-    /// Each rep's value, in run order (`users-*` rows; `value` is their median).
+    /// Each rep's value, in run order (`users-*` and `hpc-*` rows; `value` is their
+    /// median).
     pub rep_values: Vec<f64>,
     /// Why there is no value.
     pub error: Option<String>,
@@ -609,6 +621,7 @@ pub fn render(r: &Report) -> String {
             !x.test.starts_with("concurrency")
                 && !x.test.starts_with("s3-")
                 && !x.test.starts_with("users-")
+                && !x.test.starts_with("hpc-")
         })
         .map(|x| {
             let prec = if x.unit == "GB/s" { 2 } else { 0 };
@@ -722,6 +735,7 @@ pub fn render(r: &Report) -> String {
     }
     render_s3(r, &mut out);
     out.push_str(&crate::users::table::render(r));
+    out.push_str(&crate::gridftp::table::render(r));
     if !r.targets.is_empty() {
         let _ = writeln!(out, "\ntargets (reported, not asserted):");
         for t in &r.targets {

@@ -2,26 +2,34 @@
 //! ([`crate::wan`]), and what the emulator itself sustains (`--only wan`).
 //!
 //! Every row is a real client process against a real server process, both started here:
-//! - one big file (the bench's `--size`) with 1, 4, 8 streams (`--streams`):
-//!   `globus-url-copy -nodcau -p N` against `globus-gridftp-server` (no `-p` for one
-//!   stream: plain MODE S, since `-p 1` still asks for MODE E); `kftp get` against
-//!   kftpd (with `--streams N` when `kftp get --help` offers it, else one MODE S stream,
-//!   and `--segments N`, kftp's ranged connections, marked as such); and
-//!   `globus-url-copy -p N` against kftpd, whose failures (MODE E not spoken yet) become
-//!   the row's error, not the bench's;
+//! - one big file (the bench's `--size` on loopback, `--wan-size` on the WAN) with 1, 4,
+//!   8 streams (`--streams`): `globus-url-copy -nodcau -p N` against
+//!   `globus-gridftp-server` (no `-p` for one stream: plain MODE S, since `-p 1` still
+//!   asks for MODE E); `kftp get` against kftpd (with `--streams N` when `kftp get
+//!   --help` offers it, else one MODE S stream, and `--segments N`, kftp's ranged
+//!   connections, marked as such); and `globus-url-copy -p N` against kftpd, whose
+//!   failures (MODE E not spoken yet) become the row's error, not the bench's;
 //! - the small files: `globus-url-copy -r -cd -pp -cc 4` against GridFTP, `kftp mirror`
 //!   against kftpd with its defaults and with `--parallel 4` (and, where kftp has
 //!   `--streams`, `--streams 2 --parallel 4`: MODE E, pipelined), `lftp mirror -P 4`
 //!   against vsftpd (loopback only: the peers are started on 127.0.0.1).
 //!
-//! On the WAN the servers run in namespace B and the clients in A. CPU is read as
-//! `crate::external` does: each side from its own cgroup, else from `/proc`.
+//! The servers of one network are started once and stay up while every row runs
+//! `--reps` times in rotated rounds ([`rounds`]); a row is the median of its rounds and
+//! kftpd's rows are divided by the GridFTP pair's of the same run; [`table`] prints them
+//! with issue #17's goals. On the WAN the servers run in namespace B and the clients in
+//! A. CPU is read as `crate::external` does: each side from its own cgroup, else from
+//! `/proc`.
+
+mod rounds;
+pub mod table;
 
 use crate::external::{check_received, failed_run, log_tail, measure, sibling, Run};
 use crate::servers::{self, Server};
 use crate::wan::{Side, Wan, WanConfig};
 use crate::{failed_row, files, Row};
 use indicatif::ProgressBar;
+use rounds::{Case, Load};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +62,10 @@ pub struct HpcArgs {
     /// Seconds of each `--only wan` capacity stream.
     #[arg(long, default_value_t = 5.0)]
     pub wan_secs: f64,
+    /// Size of the big file on the emulated WAN (default: --size): a 1 GiB file on
+    /// loopback is over in a second or two, on the WAN one stream takes minutes.
+    #[arg(long, value_parser = crate::parse_size)]
+    pub wan_size: Option<u64>,
     /// Give up on one transfer after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub transfer_limit: u64,
@@ -79,10 +91,19 @@ pub(crate) struct Ctx<'a> {
     pub root: &'a Path,
     pub work: &'a Path,
     pub peers_dir: &'a Path,
+    /// Big-file size on loopback.
     pub size: u64,
+    /// The big file on the WAN, and its size.
+    pub wan_big: &'a str,
+    pub wan_size: u64,
     pub small_files: usize,
+    /// Rounds per row.
+    pub reps: usize,
     pub bar: &'a ProgressBar,
 }
+
+/// The GridFTP server's name in the rows.
+const GRIDFTP: &str = "globus-gridftp-server";
 
 /// `--only wan`: one TCP stream through the emulator with no delay and with the
 /// configured delay, no loss, no htb: the ceiling the WAN experiments are sized below.
@@ -137,6 +158,16 @@ fn say(bar: &ProgressBar, line: String) {
     } else {
         bar.println(line);
     }
+}
+
+/// The load average, for the notes beside a run's figures.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| {
+            let f: Vec<&str> = s.split_whitespace().take(3).collect();
+            format!("load average {}", f.join(", "))
+        })
+        .unwrap_or_else(|_| "load average unknown".into())
 }
 
 /// Where one set of rows runs.
@@ -255,71 +286,84 @@ struct Env<'a> {
 }
 
 impl Env<'_> {
+    /// Starts the servers of `net` (GridFTP's, kftpd, and on loopback vsftpd), all up
+    /// together, then measures every row in interleaved rounds ([`rounds`]).
     fn net(&self, net: Net<'_>, rows: &mut Vec<Row>) {
         let ctx = self.ctx;
         let big_test = format!("hpc-big-{}", net.name());
         let small_test = format!("hpc-small-{}", net.name());
-        let big = ctx.root.join(files::BIG);
+        let (big_name, size) = match net {
+            Net::Loopback => (files::BIG, ctx.size),
+            Net::Wan(_) => (ctx.wan_big, ctx.wan_size),
+        };
+        let big = ctx.root.join(big_name);
         let small = ctx.root.join("small");
         let user = servers::USER;
 
-        // GridFTP server, GridFTP client.
         ctx.bar
-            .set_message(format!("globus-gridftp-server on {}", net.name()));
-        match start_gridftp(net, ctx) {
-            Ok(g) => {
-                let url = |p: &Path| format!("ftp://{}:{}{}", net.host(), g.port, p.display());
-                for &n in &self.levels {
-                    let r = self.transfer(guc(net, n, &url(&big)), &g, true, ctx.size, 0);
-                    rows.push(row(
-                        &g.name,
-                        guc_label(n),
-                        true,
-                        &big_test,
-                        n,
-                        r,
-                        ctx.size,
-                        0,
-                    ));
-                }
-                let mut c = net.command(Side::A, "globus-url-copy");
-                c.args(["-nodcau", "-r", "-cd", "-pp", "-cc", "4"])
-                    .arg(format!("{}/", url(&small)));
-                let r = self.transfer(c, &g, true, 0, ctx.small_files);
-                rows.push(row(
-                    &g.name,
-                    "globus-url-copy -cc 4",
-                    true,
-                    &small_test,
-                    4,
-                    r,
-                    0,
-                    ctx.small_files,
-                ));
-            }
-            Err(e) => rows.push(failed_row(
-                "globus-gridftp-server",
-                "-",
-                true,
-                false,
-                &big_test,
-                1,
-                "MB/s",
-                &e,
-            )),
-        }
-
-        // kftpd with kftp, and with globus-url-copy.
-        ctx.bar.set_message(format!("kftpd on {}", net.name()));
+            .set_message(format!("starting the servers on {}", net.name()));
+        let gridftp = start_gridftp(net, ctx);
         let kernel = crate::builds::Instance {
             bin: ctx.kftpd,
             data_path: "kernel",
             label: "kernel".into(),
             extra: &[],
         };
-        let k =
+        let kftpd =
             servers::start_kftpd_in(&kernel, ctx.root, ctx.work, net.netns(Side::B), &net.host());
-        match k {
+        // vsftpd with lftp: the small-files reference, on loopback (peers bind 127.0.0.1).
+        let vsftpd = matches!(net, Net::Loopback)
+            .then(|| servers::start_peer("vsftpd", ctx.peers_dir, ctx.root, ctx.work, None));
+        let started = [Some(&gridftp), Some(&kftpd), vsftpd.as_ref()];
+        for s in started.into_iter().flatten().flatten() {
+            if let Some(why) = &s.cgroup_note {
+                let (who, net) = (s.label(), net.name());
+                say(
+                    ctx.bar,
+                    format!("kftp-bench: {who} on {net}: server CPU from the /proc tree ({why})"),
+                );
+            }
+        }
+
+        let mut cases: Vec<Case<'_>> = Vec::new();
+        let big_load = Load::Bytes(size);
+        let small_load = Load::Files(ctx.small_files);
+        match &gridftp {
+            Ok(g) => {
+                let url = move |p: &Path| format!("ftp://{}:{}{}", net.host(), g.port, p.display());
+                for &n in &self.levels {
+                    let src = url(&big);
+                    cases.push(Case {
+                        server: g,
+                        client: guc_label(n).into(),
+                        test: big_test.clone(),
+                        n,
+                        load: big_load,
+                        dest_url: true,
+                        cmd: Box::new(move || guc(net, n, &src)),
+                    });
+                }
+                let src = format!("{}/", url(&small));
+                cases.push(Case {
+                    server: g,
+                    client: "globus-url-copy -cc 4".into(),
+                    test: small_test.clone(),
+                    n: 4,
+                    load: small_load,
+                    dest_url: true,
+                    cmd: Box::new(move || {
+                        let mut c = net.command(Side::A, "globus-url-copy");
+                        c.args(["-nodcau", "-r", "-cd", "-pp", "-cc", "4"])
+                            .arg(&src);
+                        c
+                    }),
+                });
+            }
+            Err(e) => rows.push(failed_row(
+                GRIDFTP, "-", true, false, &big_test, 1, "MB/s", e,
+            )),
+        }
+        match &kftpd {
             Ok(k) => {
                 let base = format!("ftp://{user}@{}:{}/", net.host(), k.port);
                 for &n in &self.levels {
@@ -330,99 +374,132 @@ impl Env<'_> {
                     } else {
                         ("--segments", "kftp --segments (no --streams)")
                     };
-                    let mut c = net.command(Side::A, &self.kftp);
-                    c.args(["get", "-q"]);
-                    if !flag.is_empty() {
-                        c.args([flag, &n.to_string()]);
-                    }
-                    c.arg(format!("{base}{}", files::BIG));
-                    let r = self.transfer(c, &k, false, ctx.size, 0);
-                    rows.push(row("kftpd", label, false, &big_test, n, r, ctx.size, 0));
+                    let (kftp, url) = (&self.kftp, format!("{base}{big_name}"));
+                    cases.push(Case {
+                        server: k,
+                        client: label.into(),
+                        test: big_test.clone(),
+                        n,
+                        load: big_load,
+                        dest_url: false,
+                        cmd: Box::new(move || {
+                            let mut c = net.command(Side::A, kftp);
+                            c.args(["get", "-q"]);
+                            if !flag.is_empty() {
+                                c.args([flag, &n.to_string()]);
+                            }
+                            c.arg(&url);
+                            c
+                        }),
+                    });
                 }
                 for &n in &self.levels {
                     let src = format!(
-                        "ftp://{user}:{}@{}:{}/{}",
+                        "ftp://{user}:{}@{}:{}/{big_name}",
                         servers::PASSWORD,
                         net.host(),
                         k.port,
-                        files::BIG
                     );
-                    let r = self.transfer(guc(net, n, &src), &k, true, ctx.size, 0);
-                    rows.push(row(
-                        "kftpd",
-                        guc_label(n),
-                        false,
-                        &big_test,
+                    cases.push(Case {
+                        server: k,
+                        client: guc_label(n).into(),
+                        test: big_test.clone(),
                         n,
-                        r,
-                        ctx.size,
-                        0,
-                    ));
+                        load: big_load,
+                        dest_url: true,
+                        cmd: Box::new(move || guc(net, n, &src)),
+                    });
                 }
                 for (label, flags) in self.mirror_variants() {
-                    let mut c = net.command(Side::A, &self.kftp);
-                    c.args(["mirror", "-q"])
-                        .args(flags)
-                        .arg(format!("{base}small/"))
-                        .arg("small");
-                    let r = self.transfer(c, &k, false, 0, ctx.small_files);
+                    let (kftp, url) = (&self.kftp, format!("{base}small/"));
                     // Defaults: kftp::mirror::AUTO_PARALLEL sessions.
                     let sessions = if flags.is_empty() || flags.contains(&"4") {
                         4
                     } else {
                         1
                     };
-                    rows.push(row(
-                        "kftpd",
-                        label,
-                        false,
-                        &small_test,
-                        sessions,
-                        r,
-                        0,
-                        ctx.small_files,
-                    ));
+                    cases.push(Case {
+                        server: k,
+                        client: label.into(),
+                        test: small_test.clone(),
+                        n: sessions,
+                        load: small_load,
+                        dest_url: false,
+                        cmd: Box::new(move || {
+                            let mut c = net.command(Side::A, kftp);
+                            c.args(["mirror", "-q"]).args(flags).arg(&url).arg("small");
+                            c
+                        }),
+                    });
                 }
             }
             Err(e) => rows.push(failed_row(
-                "kftpd", "-", false, false, &big_test, 1, "MB/s", &e,
+                "kftpd", "-", false, false, &big_test, 1, "MB/s", e,
             )),
         }
-
-        // vsftpd with lftp: the small-files reference, on loopback (peers bind 127.0.0.1).
-        if matches!(net, Net::Loopback) {
-            ctx.bar.set_message("vsftpd with lftp mirror");
-            match servers::start_peer("vsftpd", ctx.peers_dir, ctx.root, ctx.work, None) {
-                Ok(v) => {
-                    let mut c = Command::new("lftp");
-                    c.arg("-c").arg(format!(
-                        "set net:max-retries 1; open -u anonymous, -p {} 127.0.0.1; mirror -P 4 small small",
-                        v.port
-                    ));
-                    let r = self.transfer(c, &v, false, 0, ctx.small_files);
-                    rows.push(row(
-                        "vsftpd",
-                        "lftp mirror -P 4",
-                        true,
-                        &small_test,
-                        4,
-                        r,
-                        0,
-                        ctx.small_files,
-                    ));
-                }
-                Err(e) => rows.push(failed_row(
-                    "vsftpd",
-                    "-",
-                    true,
-                    false,
-                    &small_test,
-                    4,
-                    "files/s",
-                    &e,
-                )),
+        match &vsftpd {
+            Some(Ok(v)) => {
+                let script = format!(
+                    "set net:max-retries 1; open -u anonymous, -p {} 127.0.0.1; mirror -P 4 small small",
+                    v.port
+                );
+                cases.push(Case {
+                    server: v,
+                    client: "lftp mirror -P 4".into(),
+                    test: small_test.clone(),
+                    n: 4,
+                    load: small_load,
+                    dest_url: false,
+                    cmd: Box::new(move || {
+                        let mut c = Command::new("lftp");
+                        c.arg("-c").arg(&script);
+                        c
+                    }),
+                });
             }
+            Some(Err(e)) => rows.push(failed_row(
+                "vsftpd",
+                "-",
+                true,
+                false,
+                &small_test,
+                4,
+                "files/s",
+                e,
+            )),
+            None => {}
         }
+        if ctx.small_files == 0 {
+            cases.retain(|c| !matches!(c.load, Load::Files(_)));
+        }
+
+        let reps = ctx.reps.max(1);
+        say(
+            ctx.bar,
+            format!("kftp-bench: {} rounds start, {}", net.name(), loadavg()),
+        );
+        let runs = rounds::measure(&cases, reps, |case, round| {
+            ctx.bar.set_message(format!(
+                "{} round {}/{reps}: {} -> {} ({})",
+                net.name(),
+                round + 1,
+                case.client,
+                case.server.name,
+                case.n
+            ));
+            self.transfer(case)
+        });
+        let mut out: Vec<Row> = cases
+            .iter()
+            .zip(&runs)
+            .map(|(c, r)| rounds::row(c, r))
+            .collect();
+        say(
+            ctx.bar,
+            format!("kftp-bench: {} rounds end, {}", net.name(), loadavg()),
+        );
+        rounds::compare(&mut out);
+        rows.append(&mut out);
     }
 
     /// The `kftp mirror` rows of the small files: as a user runs it (streams chosen by
@@ -443,23 +520,20 @@ impl Env<'_> {
         v
     }
 
-    /// Runs one client in a fresh destination directory; checks it received `bytes` in
-    /// one file, or `files` files.
-    fn transfer(
-        &self,
-        mut cmd: Command,
-        server: &Server,
-        dest_url: bool,
-        bytes: u64,
-        files: usize,
-    ) -> Run {
+    /// Runs one case's client in a fresh destination directory; checks it received the
+    /// one file of its bytes, or its files.
+    fn transfer(&self, case: &Case<'_>) -> Run {
+        let (bytes, files) = match case.load {
+            Load::Bytes(b) => (b, 0),
+            Load::Files(f) => (0, f),
+        };
         let dst = self.ctx.work.join("hpc-dst");
         let _ = std::fs::remove_dir_all(&dst);
         if let Err(e) = std::fs::create_dir_all(&dst) {
             return failed_run(format!("creating {}: {e}", dst.display()));
         }
-        // globus-url-copy takes a destination URL; kftp and lftp write into their cwd.
-        if dest_url {
+        let mut cmd = (case.cmd)();
+        if case.dest_url {
             cmd.arg(format!("file://{}/", dst.display()));
         }
         cmd.current_dir(&dst)
@@ -467,7 +541,7 @@ impl Env<'_> {
         let log = self.ctx.work.join("hpc-client.log");
         let mut run = measure(
             cmd,
-            server.cpu().as_ref(),
+            case.server.cpu().as_ref(),
             &log,
             Duration::from_secs(self.ctx.args.transfer_limit),
         );
@@ -518,7 +592,7 @@ fn start_gridftp(net: Net<'_>, ctx: &Ctx<'_>) -> Result<Server, String> {
             .arg(dir.join("gridftp.log"));
         let log = dir.join("log");
         let child = servers::spawn_logged(&mut cmd, &log)?;
-        let server = Server::adopt("globus-gridftp-server", &host, port, child);
+        let server = Server::adopt(GRIDFTP, &host, port, child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if net.reachable(port) {
@@ -529,39 +603,4 @@ fn start_gridftp(net: Net<'_>, ctx: &Ctx<'_>) -> Result<Server, String> {
         last = format!("did not accept connections: {}", log_tail(&log));
     }
     Err(last)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn row(
-    server: &str,
-    client: &str,
-    peer: bool,
-    test: &str,
-    n: usize,
-    r: Run,
-    bytes: u64,
-    files: usize,
-) -> Row {
-    let unit = if files > 0 { "files/s" } else { "MB/s" };
-    let mut out = failed_row(server, client, peer, false, test, n, unit, "");
-    let per_gib = |cpu: f64| (bytes > 0).then(|| cpu / (bytes as f64 / (1u64 << 30) as f64));
-    match r.result {
-        Ok(()) => {
-            out.error = None;
-            out.value = Some(if files > 0 {
-                files as f64 / r.secs.max(1e-9)
-            } else {
-                bytes as f64 / r.secs.max(1e-9) / 1e6
-            });
-            out.bytes = bytes;
-            out.items = files as u64;
-            out.secs = r.secs;
-            out.server_cpu_s = r.server_cpu;
-            out.client_cpu_s = Some(r.client_cpu);
-            out.server_cpu_s_per_gib = r.server_cpu.and_then(per_gib);
-            out.client_cpu_s_per_gib = per_gib(r.client_cpu);
-        }
-        Err(e) => out.error = Some(e),
-    }
-    out
 }
