@@ -303,14 +303,23 @@ impl Env<'_> {
         ctx.bar
             .set_message(format!("starting the servers on {}", net.name()));
         let gridftp = start_gridftp(net, ctx);
-        let kernel = crate::builds::Instance {
+        // kftpd as it ships (`auto`: the data path chosen by measurement). Pinned to the
+        // kernel path, globus-url-copy's MODE S download from it ran 0.78-1.01x GridFTP's
+        // server on loopback against 1.08-1.89x from the copy loop (BENCHMARKS.md, "GridFTP
+        // rows, interleaved"): sendfile keeps a loopback receiver's window small.
+        let shipped = crate::builds::Instance {
             bin: ctx.kftpd,
-            data_path: "kernel",
-            label: "kernel".into(),
+            data_path: "auto",
+            label: "auto".into(),
             extra: &[],
         };
-        let kftpd =
-            servers::start_kftpd_in(&kernel, ctx.root, ctx.work, net.netns(Side::B), &net.host());
+        let kftpd = servers::start_kftpd_in(
+            &shipped,
+            ctx.root,
+            ctx.work,
+            net.netns(Side::B),
+            &net.host(),
+        );
         // vsftpd with lftp: the small-files reference, on loopback (peers bind 127.0.0.1).
         let vsftpd = matches!(net, Net::Loopback)
             .then(|| servers::start_peer("vsftpd", ctx.peers_dir, ctx.root, ctx.work, None));
