@@ -61,11 +61,15 @@ pub fn rest(s: &mut Session, r: Restart) -> Answer {
 /// more packets and system calls per byte than any client gains.
 pub const MIN_TCP_BUFFER: u64 = 64 << 10;
 
+/// The largest SBUF sets (the socket option is a C `int`, which the kernel doubles); the
+/// kernel's `net.core.wmem_max` / `rmem_max` cap it well below in practice.
+pub const MAX_TCP_BUFFER: u64 = 1 << 30;
+
 /// SBUF n (GridFTP; `SITE BUFSIZE` and friends come here too): the send and receive
 /// buffers of this session's data connections from the next one on, in bytes; 0 gives
 /// them back to the kernel's autotuning (the default, and usually the better choice).
-/// Below [`MIN_TCP_BUFFER`] is raised to it; above the system's `net.core.wmem_max` /
-/// `rmem_max` the kernel caps it.
+/// Kept within [`MIN_TCP_BUFFER`] and [`MAX_TCP_BUFFER`]; above the system's
+/// `net.core.wmem_max` / `rmem_max` the kernel caps it.
 pub fn sbuf(s: &mut Session, n: u64) -> Answer {
     if n == 0 {
         s.tcp_buffer = None;
@@ -74,7 +78,7 @@ pub fn sbuf(s: &mut Session, n: u64) -> Answer {
             "Data connection buffers left to the kernel's tuning.",
         ));
     }
-    let size = n.max(MIN_TCP_BUFFER);
+    let size = n.clamp(MIN_TCP_BUFFER, MAX_TCP_BUFFER);
     s.tcp_buffer = Some(usize::try_from(size).unwrap_or(usize::MAX));
     Ok(Reply::new(
         200,

@@ -207,6 +207,8 @@ fn tcp_buffer_sizes() {
     assert!(r.text().contains("1048576"), "{r}");
     let r = c.expect("SITE BUFSIZE 1", 200);
     assert!(r.text().contains("65536"), "{r}");
+    let r = c.expect("SBUF 99999999999999", 200);
+    assert!(r.text().contains("1073741824"), "{r}");
     c.expect("SITE RETRBUFSIZE 0", 200);
     c.expect("SITE STORBUFSIZE lots", 501);
     c.expect("SITE SBUFSZ", 501);
