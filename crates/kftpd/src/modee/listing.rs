@@ -5,16 +5,17 @@
 //! into an anonymous memory file (memfd), which the RETR path then sends as blocks from
 //! offset 0, by sendfile where it can: one send path for files and listings.
 //!
-//! The memory is bounded by [`MAX_LISTING`]: a bigger listing fails (`451` from the
-//! transfer) instead of growing without limit; MODE S streams any size.
+//! The memory is bounded by [`MAX_LISTING`] per listing (so by that times the sessions the
+//! limits allow, all at once): a bigger listing fails (`451` from the transfer) instead of
+//! growing without limit; MODE S streams any size.
 
 use crate::transfer::job::ListingBody;
 use futures::StreamExt;
 use std::fs::File;
 use std::io::{self, Write};
 
-/// The largest listing sent in MODE E (about 400,000 MLSD lines).
-pub const MAX_LISTING: u64 = 64 << 20;
+/// The largest listing sent in MODE E (about 100,000 MLSD lines).
+pub const MAX_LISTING: u64 = 16 << 20;
 
 /// The listing, rendered into a memory file, and its length.
 pub async fn render(body: &mut ListingBody) -> io::Result<(File, u64)> {
