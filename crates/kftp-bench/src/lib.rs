@@ -344,14 +344,7 @@ pub async fn run(args: BenchArgs) -> Result<Report> {
             }
         }
     }
-    let mut levels: Vec<usize> = args
-        .connections
-        .iter()
-        .copied()
-        .filter(|n| *n > 0)
-        .collect();
-    levels.sort_unstable();
-    levels.dedup();
+    let levels = levels(&args.connections);
     let plan = Plan { args: &args, tests };
     if plan.has("s3") {
         s3::check(&args.s3).map_err(Error::usage)?;
@@ -916,4 +909,12 @@ async fn run_server(
         report.rows.push(r);
     }
     bar.inc(1);
+}
+
+/// The positive values of a level list (connections, streams), sorted, each once.
+pub(crate) fn levels(asked: &[usize]) -> Vec<usize> {
+    let mut v: Vec<usize> = asked.iter().copied().filter(|n| *n > 0).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
 }

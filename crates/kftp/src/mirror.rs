@@ -521,6 +521,30 @@ async fn mkdir_all(c: &mut Client, path: &str) -> Result<()> {
     Ok(())
 }
 
+/// The remote source tree of a download or a server-to-server mirror, its refused names
+/// counted. Some servers (vsftpd) list a missing directory as empty, so it must exist
+/// (`where_` says which server in the error), or a typo plus --delete would empty the copy.
+async fn remote_source(
+    c: &mut Client,
+    root: &str,
+    where_: &str,
+    progress: &dyn Progress,
+    report: &mut MirrorReport,
+    first_err: &mut Option<Error>,
+) -> Result<Tree> {
+    if !remote_dir_exists(c, root).await? {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("mirror: no remote directory '{root}'{where_}"),
+        ));
+    }
+    let mut t = walk_remote(c, root, progress).await?;
+    for e in t.refused.drain(..) {
+        refuse(report, first_err, e);
+    }
+    Ok(t)
+}
+
 /// The remote destination tree of an upload or a server-to-server mirror: walked where
 /// the directory exists (its refused names counted), else created (`mkdir -p`; counted,
 /// not made on a dry run) and empty.
@@ -606,20 +630,17 @@ pub async fn mirror_down(
     opts: &MirrorOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<MirrorReport> {
-    // Some servers (vsftpd) list a missing directory as empty: check it exists, or a
-    // typo plus --delete would empty the local copy.
-    if !remote_dir_exists(c, remote).await? {
-        return Err(Error::new(
-            ErrorKind::NotFound,
-            format!("mirror: no remote directory '{remote}'"),
-        ));
-    }
-    let mut src = walk_remote(c, remote, progress.as_ref()).await?;
     let mut report = MirrorReport::default();
     let mut first_err = None;
-    for e in src.refused.drain(..) {
-        refuse(&mut report, &mut first_err, e);
-    }
+    let src = remote_source(
+        c,
+        remote,
+        "",
+        progress.as_ref(),
+        &mut report,
+        &mut first_err,
+    )
+    .await?;
     if !opts.dry_run {
         std::fs::create_dir_all(local)
             .map_err(|e| Error::local(format!("creating {}", local.display()), e))?;
@@ -818,18 +839,17 @@ pub async fn mirror_across(
     opts: &MirrorOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<MirrorReport> {
-    if !remote_dir_exists(src, src_root).await? {
-        return Err(Error::new(
-            ErrorKind::NotFound,
-            format!("mirror: no remote directory '{src_root}' at the source"),
-        ));
-    }
-    let mut from = walk_remote(src, src_root, progress.as_ref()).await?;
     let mut report = MirrorReport::default();
     let mut first_err = None;
-    for e in from.refused.drain(..) {
-        refuse(&mut report, &mut first_err, e);
-    }
+    let from = remote_source(
+        src,
+        src_root,
+        " at the source",
+        progress.as_ref(),
+        &mut report,
+        &mut first_err,
+    )
+    .await?;
     let to = remote_target(
         dst,
         dst_root,

@@ -226,15 +226,7 @@ pub(crate) fn run(ctx: &Ctx<'_>, rows: &mut Vec<Row>) {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).contains("--streams"))
         .unwrap_or(false);
-    let mut levels: Vec<usize> = ctx
-        .args
-        .streams
-        .iter()
-        .copied()
-        .filter(|n| *n > 0)
-        .collect();
-    levels.sort_unstable();
-    levels.dedup();
+    let levels = crate::levels(&ctx.args.streams);
     let env = Env {
         ctx,
         kftp,
