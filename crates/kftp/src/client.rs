@@ -396,7 +396,14 @@ impl Client {
     pub async fn fork(&mut self) -> Result<Client> {
         let cwd = self.pwd().await?;
         let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;
-        c.cwd(&cwd).await?;
+        // A login directory that cannot be entered (globus-gridftp-server's anonymous
+        // `nobody` at /nonexistent) refuses a CWD into itself: that is no failure when the
+        // new session is there already (parallel sessions failed on it).
+        if let Err(e) = c.cwd(&cwd).await {
+            if c.pwd().await? != cwd {
+                return Err(e);
+            }
+        }
         if c.ty != self.ty {
             c.set_type(self.ty).await?;
         }

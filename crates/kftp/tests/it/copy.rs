@@ -314,9 +314,10 @@ fn mirror_between_servers_keeps_one_stream_for_all_files() {
     assert_eq!(sent.matches("mode_e_reused=1").count(), 11, "{sent}");
 }
 
-/// A server-to-server mirror into globus-gridftp-server and back out of it. Its anonymous
-/// login lands in a directory that cannot be entered (`/nonexistent`), so kftp asks MLST
-/// whether a directory exists instead of CWD there and back (which failed).
+/// A server-to-server mirror into globus-gridftp-server and back out of it, and an upload
+/// mirror into it. Its anonymous login lands in a directory that cannot be entered
+/// (`/nonexistent`), so kftp asks MLST whether a directory exists instead of CWD there and
+/// back, and a forked session does not CWD into where it already is (both failed).
 #[test]
 fn mirror_into_globus_gridftp_server_and_back() {
     let (Some(k), Some(g)) = (Kftpd::start(false), Gridftp::start(&[])) else {
@@ -350,5 +351,14 @@ fn mirror_into_globus_gridftp_server_and_back() {
     assert_eq!(
         tree_hashes(&k.root.join("t")),
         tree_hashes(&k.root.join("back"))
+    );
+    // An upload mirror into it: its parallel sessions (forks) start in that same
+    // directory, where a CWD into it used to fail them.
+    let up = grid.replace("/t/", "/up/");
+    let local = k.root.join("t").display().to_string();
+    ok(&kftp(dir.path(), &["mirror", &local, &up]));
+    assert_eq!(
+        tree_hashes(&k.root.join("t")),
+        tree_hashes(&g.root.join("up"))
     );
 }
