@@ -27,10 +27,8 @@
 //! (kftpd keeps a hidden part file and the old file intact).
 
 use crate::client::Client;
-use crate::data::unsupported;
 use crate::error::{Error, ErrorKind, Result};
 use kftp_proto::{Command, HashAlgo, Reply, TransferType};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// How long an aborted side may take to answer its ABOR.
@@ -130,7 +128,9 @@ pub async fn copy_with(
         Some(r) => r,
         None => {
             let to = dst.passive_addr().await?;
-            src.send_to(to).await?;
+            src.point_to(to, Vec::new())
+                .await
+                .map_err(|e| e.context("copy: the source"))?;
             send_both(src, src_path, dst, dst_path, mode_e).await
         }
     };
@@ -263,31 +263,6 @@ pub async fn verify(
 }
 
 impl Client {
-    /// Points this session's next transfer at `to`, somewhere else than kftp: EPRT, or
-    /// PORT where the server does not know EPRT.
-    async fn send_to(&mut self, to: SocketAddr) -> Result<()> {
-        if !self.no_eprt {
-            let r = self.ctl.cmd(&Command::Eprt(to)).await?;
-            if r.is_success() {
-                return Ok(());
-            }
-            if !unsupported(r.code) {
-                return Err(Error::reply(format!("copy: EPRT {to}"), r));
-            }
-            self.no_eprt = true;
-        }
-        if !to.is_ipv4() {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "copy: the source refused EPRT, and PORT cannot name an IPv6 address",
-            ));
-        }
-        self.ctl
-            .cmd_ok(&Command::Port(to), &format!("copy: PORT {to}"))
-            .await?;
-        Ok(())
-    }
-
     /// The final reply of this side of a copy (past MODE E's 111/112 markers).
     async fn finish_copy(&mut self, mode_e: bool) -> Result<Reply> {
         if mode_e {

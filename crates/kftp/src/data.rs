@@ -144,13 +144,25 @@ impl Client {
         settings: Vec<Setting>,
     ) -> Result<TcpListener> {
         let (listener, addr) = self.bind_active().await?;
+        self.point_to(addr, settings).await?;
+        Ok(listener)
+    }
+
+    /// Tells the server to connect its next data connection to `addr` (ours, or another
+    /// server's for a third-party copy): EPRT, or PORT once the server has refused EPRT;
+    /// after `settings`, sent with the EPRT where the server takes that.
+    pub(crate) async fn point_to(
+        &mut self,
+        addr: SocketAddr,
+        settings: Vec<Setting>,
+    ) -> Result<()> {
         if self.no_eprt {
             self.settle(settings).await?;
         } else {
             let eprt = Command::Eprt(addr);
             let r = self.settle_then(settings, &eprt).await?;
             if r.is_success() {
-                return Ok(listener);
+                return Ok(());
             }
             if !unsupported(r.code) {
                 return Err(Error::reply("EPRT", r));
@@ -164,7 +176,7 @@ impl Client {
             ));
         }
         self.ctl.cmd_ok(&Command::Port(addr), "PORT").await?;
-        Ok(listener)
+        Ok(())
     }
 
     /// Opens a data connection for `cmd` (RETR, STOR, LIST...): sets it up, sends the

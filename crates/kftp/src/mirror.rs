@@ -884,8 +884,8 @@ pub async fn mirror_across(
         copies.push_back((a, b, info.clone()));
     }
     // More session pairs where there is more than one file: each copy costs its round
-    // trips at both servers (SIZE, EPSV, EPRT, the two replies, SIZE, MFMT), which pairs
-    // overlap. A pair that cannot be opened just means fewer.
+    // trips at both servers (STOR and RETR with their replies, SIZE, MFMT; EPSV and EPRT
+    // where no streams are kept), which pairs overlap. A pair that cannot be opened just means fewer.
     let mut pairs = Vec::new();
     for _ in 1..sessions_for(opts.parallel).min(copies.len()) {
         match (src.fork().await, dst.fork().await) {
