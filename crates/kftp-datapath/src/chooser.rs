@@ -18,7 +18,7 @@
 //!    are not counted (they still run on the path the lane picks). A send on the data
 //!    thread probes the path the lane is not settled on with its first [`PROBE_SLICE`]
 //!    bytes only and sends the rest on the settled one (the kernel's before any
-//!    decision); both parts count as samples ([`plan_send`]).
+//!    decision); both parts count as samples ([`Ticket::plan`]).
 //! 2. **Decide**: the path with the higher median of its last [`KEEP`] measurements. Once
 //!    decided, the other path must beat it by [`SWITCH_MARGIN`] to take over, so noise
 //!    does not flip the choice back and forth.
@@ -35,16 +35,27 @@
 //! neither a switch within a transfer nor a clock-rate probe on a 16 MiB slice told the
 //! two apart; both were tried there and not kept.
 //!
-//! Concurrent transfers share one lane; the state is a few numbers under a mutex taken
-//! twice per transfer (pick and record). Every change of choice is logged at INFO with both
-//! estimates. `KFTP_AUTO_PATH=kernel|copy` still pins the choice (probe.rs).
+//! **Alone or crowded.** Each direction has two lanes: one for transfers that ran with no
+//! more transfers at once than the machine has CPUs, one for those that ran with more
+//! ([`Ticket`]). Which path is cheaper changes with the load, and the crowded case is
+//! where the server's CPU is what runs out: 16 curl RETRs at once on the 2-core VM cost
+//! kftpd 0.35 s of CPU per GiB on the copy loop against 0.11 on sendfile (the copy loop
+//! takes on the receivers' TCP work there), while one RETR alone ran cheaper on the copy
+//! loop. With one lane, what single transfers had measured chose the copy loop for the
+//! crowd too (BENCHMARKS.md, session 11).
+//!
+//! Concurrent transfers of one class share its lane; the state is a few numbers under a
+//! mutex taken twice per transfer (pick and record). Every change of choice is logged at
+//! INFO with both estimates and the class. `KFTP_AUTO_PATH=kernel|copy` still pins the
+//! choice (probe.rs).
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Smallest transfer that counts as a measurement.
 pub const MIN_SAMPLE_BYTES: u64 = 4 << 20;
-/// How much of a large send a probe of the losing path takes ([`plan_send`]).
+/// How much of a large send a probe of the losing path takes ([`Ticket::plan`]).
 pub const PROBE_SLICE: u64 = 16 << 20;
 /// Measurements of each path before the first decision.
 pub const PROBE_SAMPLES: u8 = 3;
@@ -154,7 +165,7 @@ impl Lane {
         self.best.unwrap_or(self.default_kernel)
     }
 
-    /// [`plan_send`] on this lane.
+    /// [`Ticket::plan`] on this lane.
     pub fn plan(&self, len: u64) -> Plan {
         let settled = self.best.unwrap_or(self.default_kernel);
         if len < MIN_SAMPLE_BYTES {
@@ -256,13 +267,21 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn lane(self) -> &'static Mutex<Lane> {
-        static SEND: Mutex<Lane> = Mutex::new(Lane::new(true));
-        static RECV: Mutex<Lane> = Mutex::new(Lane::new(true));
-        match self {
-            Direction::Send => &SEND,
-            Direction::Recv => &RECV,
-        }
+    fn lane(self, load: Load) -> &'static Mutex<Lane> {
+        static LANES: [Mutex<Lane>; 4] = [
+            Mutex::new(Lane::new(true)),
+            Mutex::new(Lane::new(true)),
+            Mutex::new(Lane::new(true)),
+            Mutex::new(Lane::new(true)),
+        ];
+        let i = match self {
+            Direction::Send => 0,
+            Direction::Recv => 2,
+        } + match load {
+            Load::Alone => 0,
+            Load::Crowded => 1,
+        };
+        &LANES[i]
     }
 
     fn kernel_name(self) -> &'static str {
@@ -273,20 +292,121 @@ impl Direction {
     }
 }
 
-/// What this process's `auto` picks for the next transfer in `dir`: `true` for the kernel
-/// path.
-pub fn pick(dir: Direction) -> bool {
-    pick_for(dir, None)
+/// How many transfers ran at once with one: which lane it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// No more transfers at once than CPUs.
+    Alone,
+    /// More transfers at once than CPUs: the server's CPU is what they share.
+    Crowded,
 }
 
-/// Like [`pick`], for a transfer of `len` bytes when known: one too small to measure takes
-/// the decided path (or the default) rather than a probe's.
-pub fn pick_for(dir: Direction, len: Option<u64>) -> bool {
-    let l = dir.lane().lock().unwrap_or_else(|p| p.into_inner());
-    match len {
-        Some(n) if n < MIN_SAMPLE_BYTES => l.best().unwrap_or(l.default_kernel),
-        _ => l.pick(),
+impl Load {
+    /// The class of a moment with `running` transfers on a machine with `cpus` CPUs.
+    pub fn of(running: usize, cpus: usize) -> Load {
+        if running > cpus {
+            Load::Crowded
+        } else {
+            Load::Alone
+        }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Load::Alone => "alone",
+            Load::Crowded => "crowded",
+        }
+    }
+}
+
+/// Transfers with a [`Ticket`] now.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+fn cpus() -> usize {
+    static CPUS: OnceLock<usize> = OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// One transfer that `auto` picks a path for, counted among the running ones for as long
+/// as it lives. Its class is crowded when it started, or recorded, with more transfers
+/// running than CPUs: a transfer that began first among many still ran in the crowd.
+#[derive(Debug)]
+pub struct Ticket {
+    dir: Direction,
+    load: Load,
+}
+
+impl Ticket {
+    /// Counts a transfer in `dir` from now on.
+    pub fn begin(dir: Direction) -> Ticket {
+        let running = RUNNING.fetch_add(1, Ordering::Relaxed) + 1;
+        Ticket {
+            dir,
+            load: Load::of(running, cpus()),
+        }
+    }
+
+    /// The class the transfer has now.
+    pub fn load(&self) -> Load {
+        match self.load {
+            Load::Crowded => Load::Crowded,
+            Load::Alone => Load::of(RUNNING.load(Ordering::Relaxed), cpus()),
+        }
+    }
+
+    fn lane(&self) -> std::sync::MutexGuard<'static, Lane> {
+        self.dir
+            .lane(self.load())
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Like [`pick`], for this transfer's class and `len` bytes when known: one too small
+    /// to measure takes the decided path (or the default) rather than a probe's.
+    pub fn pick(&self, len: Option<u64>) -> bool {
+        let l = self.lane();
+        match len {
+            Some(n) if n < MIN_SAMPLE_BYTES => l.best().unwrap_or(l.default_kernel),
+            _ => l.pick(),
+        }
+    }
+
+    /// Where the `len` bytes of a send on the data thread go. A probe of the path the lane is
+    /// not settled on takes only the first [`PROBE_SLICE`] bytes of a large file, and the
+    /// settled path (the kernel's before any decision) the rest; the caller measures both
+    /// parts as two samples. Probing a 1 GiB RETR with the copy loop cost the whole file at
+    /// twice sendfile's CPU (BENCHMARKS.md, session 6); this way a probe costs 16 MiB of it.
+    /// Asks this of the lane of the transfer's class.
+    pub fn plan(&self, len: u64) -> Plan {
+        self.lane().plan(len)
+    }
+
+    /// Feeds a part of this transfer that moved `bytes` in `cost` (CPU or wall-clock time)
+    /// on the kernel path (`kernel`) or the copy loop to its class's lane; logs a change of
+    /// choice.
+    pub fn record(&mut self, kernel: bool, bytes: u64, cost: Duration) {
+        self.load = self.load();
+        let d = self.lane().record(kernel, bytes, cost, Instant::now());
+        if let Some(d) = d {
+            log_decision(self.dir, self.load, d);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What this process's `auto` picks for the next transfer in `dir` when it runs alone:
+/// `true` for the kernel path.
+pub fn pick(dir: Direction) -> bool {
+    let l = dir
+        .lane(Load::Alone)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    l.pick()
 }
 
 /// The paths of one send on the data thread (`true`: the kernel path).
@@ -300,37 +420,17 @@ pub struct Plan {
     pub rest: bool,
 }
 
-/// Where the `len` bytes of a send on the data thread go. A probe of the path the lane is
-/// not settled on takes only the first [`PROBE_SLICE`] bytes of a large file, and the
-/// settled path (the kernel's before any decision) the rest; the caller measures both
-/// parts as two samples. Probing a 1 GiB RETR with the copy loop cost the whole file at
-/// twice sendfile's CPU (BENCHMARKS.md, session 6); this way a probe costs 16 MiB of it.
-pub fn plan_send(len: u64) -> Plan {
-    Direction::Send
-        .lane()
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .plan(len)
-}
-
-/// Feeds one finished transfer to this process's lane for `dir`; logs a change of choice.
-pub fn record(dir: Direction, kernel: bool, bytes: u64, elapsed: Duration) {
-    let d = dir.lane().lock().unwrap_or_else(|p| p.into_inner()).record(
-        kernel,
-        bytes,
-        elapsed,
-        Instant::now(),
+/// Logs a change of choice.
+fn log_decision(dir: Direction, load: Load, d: Decision) {
+    let kernel_name = dir.kernel_name();
+    tracing::info!(
+        direction = ?dir,
+        load = load.name(),
+        chosen = if d.kernel { kernel_name } else { "copy" },
+        kernel_mb_s = format!("{:.0}", d.kernel_rate / 1e6),
+        copy_mb_s = format!("{:.0}", d.copy_rate / 1e6),
+        "data-path auto: measured, choosing"
     );
-    if let Some(d) = d {
-        let kernel_name = dir.kernel_name();
-        tracing::info!(
-            direction = ?dir,
-            chosen = if d.kernel { kernel_name } else { "copy" },
-            kernel_mb_s = format!("{:.0}", d.kernel_rate / 1e6),
-            copy_mb_s = format!("{:.0}", d.copy_rate / 1e6),
-            "data-path auto: measured, choosing"
-        );
-    }
 }
 
 #[cfg(test)]
@@ -509,6 +609,29 @@ mod tests {
         }
         let p = l.plan(big);
         assert_eq!((p.first, p.slice, p.rest), (true, PROBE_SLICE, false));
+    }
+
+    #[test]
+    fn more_transfers_than_cpus_is_a_crowd() {
+        assert_eq!(Load::of(1, 2), Load::Alone);
+        assert_eq!(Load::of(2, 2), Load::Alone);
+        assert_eq!(Load::of(3, 2), Load::Crowded);
+        assert_eq!(Load::of(2, 1), Load::Crowded);
+    }
+
+    #[test]
+    fn a_ticket_that_saw_a_crowd_stays_in_it() {
+        // Other tests may hold tickets too: they can only make a crowd bigger.
+        let mut first = Ticket::begin(Direction::Recv);
+        let others: Vec<Ticket> = (0..cpus())
+            .map(|_| Ticket::begin(Direction::Recv))
+            .collect();
+        assert_eq!(others.last().map(Ticket::load), Some(Load::Crowded));
+        assert_eq!(first.load(), Load::Crowded, "the crowd came after it began");
+        // A record too small to count still fixes the class.
+        first.record(true, 1, Duration::from_millis(1));
+        drop(others);
+        assert_eq!(first.load(), Load::Crowded, "it ran in the crowd");
     }
 
     #[test]

@@ -282,30 +282,34 @@ pub async fn file_to_socket(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
-    let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), sock);
+    let (kernel, ticket) = resolve(tuning, Direction::Send, Some(len), sock);
     let started = Instant::now();
     let out = send_on(kernel, file, offset, len, sock, tuning, progress).await?;
-    if measure {
-        chooser::record(
-            Direction::Send,
-            out.path == PathUsed::Sendfile,
-            out.bytes,
-            started.elapsed(),
-        );
+    if let Some(mut t) = ticket {
+        t.record(out.path == PathUsed::Sendfile, out.bytes, started.elapsed());
     }
     Ok(out)
 }
 
-/// The path for one transfer (`true`: kernel), and whether `auto` should learn from it:
-/// not when pinned, rate-limited, or on a kernel-TLS socket.
-fn resolve(tuning: &Tuning, dir: Direction, len: Option<u64>, sock: &TcpStream) -> (bool, bool) {
+/// The path for one transfer (`true`: kernel), and the ticket `auto` learns from it with,
+/// held while it runs: none when pinned, rate-limited, or on a kernel-TLS socket.
+fn resolve(
+    tuning: &Tuning,
+    dir: Direction,
+    len: Option<u64>,
+    sock: &TcpStream,
+) -> (bool, Option<chooser::Ticket>) {
     match tuning.choice {
-        PathChoice::Kernel => (true, false),
-        PathChoice::Copy => (false, false),
+        PathChoice::Kernel => (true, None),
+        PathChoice::Copy => (false, None),
         PathChoice::Auto => match probe::auto_override() {
-            Some(kernel) => (kernel, false),
-            None if ktls::has_ulp(sock.as_fd()) => (true, false),
-            None => (chooser::pick_for(dir, len), tuning.limits.is_empty()),
+            Some(kernel) => (kernel, None),
+            None if ktls::has_ulp(sock.as_fd()) => (true, None),
+            None => {
+                let ticket = chooser::Ticket::begin(dir);
+                let kernel = ticket.pick(len);
+                (kernel, tuning.limits.is_empty().then_some(ticket))
+            }
         },
     }
 }
@@ -348,16 +352,15 @@ pub async fn file_to_owned_socket(
         let out = file_to_socket(file, offset, len, &sock, tuning, progress).await?;
         return Ok((out, sock));
     }
-    let (kernel, measure) = resolve(tuning, Direction::Send, Some(len), &sock);
+    let (kernel, ticket) = resolve(tuning, Direction::Send, Some(len), &sock);
     // `auto` learning: the plan may probe the unsettled path on a slice (chooser.rs).
-    let plan = if measure {
-        chooser::plan_send(len)
-    } else {
-        chooser::Plan {
+    let plan = match &ticket {
+        Some(t) => t.plan(len),
+        None => chooser::Plan {
             first: kernel,
             slice: len,
             rest: kernel,
-        }
+        },
     };
     if plan.slice < len {
         tracing::debug!(
@@ -389,20 +392,10 @@ pub async fn file_to_owned_socket(
     })
     .await?;
     let (head, head_cpu, tail) = ran.out;
-    if measure {
-        chooser::record(
-            Direction::Send,
-            head.path == PathUsed::Sendfile,
-            head.bytes,
-            head_cpu,
-        );
+    if let Some(mut t) = ticket {
+        t.record(head.path == PathUsed::Sendfile, head.bytes, head_cpu);
         if let Some((rest, cpu)) = &tail {
-            chooser::record(
-                Direction::Send,
-                rest.path == PathUsed::Sendfile,
-                rest.bytes,
-                *cpu,
-            );
+            t.record(rest.path == PathUsed::Sendfile, rest.bytes, *cpu);
         }
     }
     // The reply names the path that carried the bulk of the file.
@@ -454,7 +447,7 @@ pub async fn socket_to_owned_file(
         let out = socket_to_file(&sock, file, offset, tuning, progress).await?;
         return Ok((out, sock));
     }
-    let (kernel, measure) = resolve(tuning, Direction::Recv, None, &sock);
+    let (kernel, ticket) = resolve(tuning, Direction::Recv, None, &sock);
     let limit = thread::MIN_BYTES;
     let (head, eof) =
         copy::socket_to_file_upto(&sock, file, offset, tuning, progress, limit).await?;
@@ -470,11 +463,10 @@ pub async fn socket_to_owned_file(
     let mut out = ran.out;
     let on_thread = out.bytes;
     out.bytes += head;
-    if measure {
+    if let Some(mut t) = ticket {
         // The head went the async way: the whole upload is costed at the thread's rate.
         let cpu = ran.cpu.mul_f64(out.bytes as f64 / on_thread.max(1) as f64);
-        let kernel_used = out.path == PathUsed::Splice;
-        chooser::record(Direction::Recv, kernel_used, out.bytes, cpu);
+        t.record(out.path == PathUsed::Splice, out.bytes, cpu);
     }
     Ok((out, ran.sock))
 }
@@ -508,16 +500,11 @@ pub async fn socket_to_file(
     tuning: &Tuning,
     progress: &AtomicU64,
 ) -> io::Result<Outcome> {
-    let (kernel, measure) = resolve(tuning, Direction::Recv, None, sock);
+    let (kernel, ticket) = resolve(tuning, Direction::Recv, None, sock);
     let started = Instant::now();
     let out = recv_on(kernel, sock, file, offset, tuning, progress).await?;
-    if measure {
-        chooser::record(
-            Direction::Recv,
-            out.path == PathUsed::Splice,
-            out.bytes,
-            started.elapsed(),
-        );
+    if let Some(mut t) = ticket {
+        t.record(out.path == PathUsed::Splice, out.bytes, started.elapsed());
     }
     Ok(out)
 }

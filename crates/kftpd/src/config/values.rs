@@ -21,8 +21,8 @@ pub enum DataPath {
     /// A user-space read/write loop.
     Copy,
     /// Measures both on the first large transfers of each direction (bytes per CPU second)
-    /// and keeps the better, checking again every 64 transfers or 10 minutes; the
-    /// choice is logged.
+    /// and keeps the better, checking again every 64 transfers or 10 minutes; transfers
+    /// running with more at once than CPUs are measured apart. The choice is logged.
     Auto,
 }
 

@@ -76,3 +76,59 @@ fn auto_probes_large_downloads_on_a_slice_then_chooses() {
     );
     assert!(log.contains("data-path auto: measured, choosing"), "{log}");
 }
+
+/// Uploads that run with more transfers at once than the machine has CPUs are measured in a
+/// lane of their own (chooser.rs, "alone or crowded"): rounds of simultaneous large uploads
+/// bring `auto` to a choice for the crowd, logged as such, and every file is byte-exact.
+#[test]
+fn auto_measures_a_crowd_of_uploads_apart() {
+    let srv = Server::start(&[]);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let crowd = cpus + 1;
+    let data = random_bytes(6 << 20, 9);
+    let mut sessions: Vec<_> = (0..crowd)
+        .map(|_| {
+            let mut c = srv.login();
+            c.expect("TYPE I", 200);
+            c
+        })
+        .collect();
+    let crowded = |log: &str| {
+        log.lines()
+            .any(|l| l.contains("data-path auto: measured, choosing") && l.contains("crowded"))
+    };
+    // Three measurements of each path; a round may count fewer where one upload ended
+    // before the crowd gathered, so a few rounds more are allowed.
+    for round in 0..12 {
+        let mut data_conns: Vec<_> = sessions
+            .iter_mut()
+            .enumerate()
+            .map(|(i, c)| {
+                let d = c.epsv();
+                c.expect(&format!("STOR r{round}-{i}.bin"), 150);
+                d
+            })
+            .collect();
+        // Everyone past the first MiB (onto the data threads) before anyone finishes.
+        for d in &mut data_conns {
+            d.write_all(&data[..2 << 20]).unwrap();
+        }
+        for d in &mut data_conns {
+            d.write_all(&data[2 << 20..]).unwrap();
+        }
+        drop(data_conns);
+        for (i, c) in sessions.iter_mut().enumerate() {
+            let r = c.read();
+            assert_eq!(r.code, 226, "{r}");
+            let got = std::fs::read(srv.path(&format!("r{round}-{i}.bin"))).unwrap();
+            assert!(got == data, "round {round} upload {i} differs");
+        }
+        if crowded(&plain_log(&srv)) {
+            return;
+        }
+    }
+    panic!(
+        "no choice for the crowd after 12 rounds of {crowd}:\n{}",
+        plain_log(&srv)
+    );
+}
