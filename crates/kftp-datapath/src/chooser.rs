@@ -35,14 +35,16 @@
 //! neither a switch within a transfer nor a clock-rate probe on a 16 MiB slice told the
 //! two apart; both were tried there and not kept.
 //!
-//! **Alone or crowded.** Each direction has two lanes: one for transfers that ran with no
-//! more transfers at once than the machine has CPUs, one for those that ran with more
-//! ([`Ticket`]). Which path is cheaper changes with the load, and the crowded case is
+//! **Alone or crowded.** Each direction has two lanes: one for transfers that ran with
+//! fewer transfers at once than the machine has CPUs, one for those that ran with at least
+//! as many ([`Ticket`]). Which path is cheaper changes with the load, and the crowded case is
 //! where the server's CPU is what runs out: 16 curl RETRs at once on the 2-core VM cost
 //! kftpd 0.35 s of CPU per GiB on the copy loop against 0.11 on sendfile (the copy loop
 //! takes on the receivers' TCP work there), while one RETR alone ran cheaper on the copy
 //! loop. With one lane, what single transfers had measured chose the copy loop for the
-//! crowd too (BENCHMARKS.md, session 11).
+//! crowd too (BENCHMARKS.md, session 11). Only transfers large enough to measure take a
+//! [`Ticket`] and count: lftp's eight sessions of 4 KiB files are not a crowd whose
+//! choice should carry over to the next large transfer.
 //!
 //! Concurrent transfers of one class share its lane; the state is a few numbers under a
 //! mutex taken twice per transfer (pick and record). Every change of choice is logged at
@@ -295,16 +297,17 @@ impl Direction {
 /// How many transfers ran at once with one: which lane it belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Load {
-    /// No more transfers at once than CPUs.
+    /// Fewer transfers at once than CPUs (or one).
     Alone,
-    /// More transfers at once than CPUs: the server's CPU is what they share.
+    /// At least as many transfers at once as CPUs: the server's CPU is what they share.
     Crowded,
 }
 
 impl Load {
-    /// The class of a moment with `running` transfers on a machine with `cpus` CPUs.
+    /// The class of a moment with `running` transfers on a machine with `cpus` CPUs: a
+    /// crowd when every CPU has a transfer (and there is more than one).
     pub fn of(running: usize, cpus: usize) -> Load {
-        if running > cpus {
+        if running > 1 && running >= cpus {
             Load::Crowded
         } else {
             Load::Alone
@@ -327,48 +330,52 @@ fn cpus() -> usize {
     *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// One transfer that `auto` picks a path for, counted among the running ones for as long
-/// as it lives. Its class is crowded when it started, or recorded, with more transfers
-/// running than CPUs: a transfer that began first among many still ran in the crowd.
+/// One large transfer that `auto` picks a path for, counted among the running ones for as
+/// long as it lives. It picks from the crowded lane when it begins with at least as many
+/// transfers running as CPUs. What it measured goes to the crowded lane when it began or
+/// ended among that many (a transfer that began first among many still ran in the
+/// crowd), else to the lane of transfers alone.
 #[derive(Debug)]
 pub struct Ticket {
     dir: Direction,
-    load: Load,
+    picks_in: Load,
+    ran: Load,
 }
 
 impl Ticket {
     /// Counts a transfer in `dir` from now on.
     pub fn begin(dir: Direction) -> Ticket {
-        let running = RUNNING.fetch_add(1, Ordering::Relaxed) + 1;
+        let load = Load::of(RUNNING.fetch_add(1, Ordering::Relaxed) + 1, cpus());
         Ticket {
             dir,
-            load: Load::of(running, cpus()),
+            picks_in: load,
+            ran: load,
         }
     }
 
-    /// The class the transfer has now.
+    /// The lane this transfer picks its path from.
+    pub fn picks_in(&self) -> Load {
+        self.picks_in
+    }
+
+    /// The class the transfer's measurements have now.
     pub fn load(&self) -> Load {
-        match self.load {
+        match self.ran {
             Load::Crowded => Load::Crowded,
             Load::Alone => Load::of(RUNNING.load(Ordering::Relaxed), cpus()),
         }
     }
 
-    fn lane(&self) -> std::sync::MutexGuard<'static, Lane> {
+    fn lane(&self, load: Load) -> std::sync::MutexGuard<'static, Lane> {
         self.dir
-            .lane(self.load())
+            .lane(load)
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Like [`pick`], for this transfer's class and `len` bytes when known: one too small
-    /// to measure takes the decided path (or the default) rather than a probe's.
-    pub fn pick(&self, len: Option<u64>) -> bool {
-        let l = self.lane();
-        match len {
-            Some(n) if n < MIN_SAMPLE_BYTES => l.best().unwrap_or(l.default_kernel),
-            _ => l.pick(),
-        }
+    /// Like [`pick`], in this transfer's lane.
+    pub fn pick(&self) -> bool {
+        self.lane(self.picks_in).pick()
     }
 
     /// Where the `len` bytes of a send on the data thread go. A probe of the path the lane is
@@ -376,19 +383,21 @@ impl Ticket {
     /// settled path (the kernel's before any decision) the rest; the caller measures both
     /// parts as two samples. Probing a 1 GiB RETR with the copy loop cost the whole file at
     /// twice sendfile's CPU (BENCHMARKS.md, session 6); this way a probe costs 16 MiB of it.
-    /// Asks this of the lane of the transfer's class.
+    /// Asks this of the lane the transfer picks in.
     pub fn plan(&self, len: u64) -> Plan {
-        self.lane().plan(len)
+        self.lane(self.picks_in).plan(len)
     }
 
     /// Feeds a part of this transfer that moved `bytes` in `cost` (CPU or wall-clock time)
     /// on the kernel path (`kernel`) or the copy loop to its class's lane; logs a change of
     /// choice.
     pub fn record(&mut self, kernel: bool, bytes: u64, cost: Duration) {
-        self.load = self.load();
-        let d = self.lane().record(kernel, bytes, cost, Instant::now());
+        self.ran = self.load();
+        let d = self
+            .lane(self.ran)
+            .record(kernel, bytes, cost, Instant::now());
         if let Some(d) = d {
-            log_decision(self.dir, self.load, d);
+            log_decision(self.dir, self.ran, d);
         }
     }
 }
@@ -397,6 +406,16 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         RUNNING.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// The path decided for transfers in `dir` that run alone (the default before any
+/// decision): what one too small to measure takes, without a [`Ticket`].
+pub fn settled(dir: Direction) -> bool {
+    let l = dir
+        .lane(Load::Alone)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    l.best().unwrap_or(l.default_kernel)
 }
 
 /// What this process's `auto` picks for the next transfer in `dir` when it runs alone:
@@ -614,9 +633,11 @@ mod tests {
     #[test]
     fn more_transfers_than_cpus_is_a_crowd() {
         assert_eq!(Load::of(1, 2), Load::Alone);
-        assert_eq!(Load::of(2, 2), Load::Alone);
+        assert_eq!(Load::of(2, 2), Load::Crowded);
         assert_eq!(Load::of(3, 2), Load::Crowded);
+        assert_eq!(Load::of(1, 1), Load::Alone);
         assert_eq!(Load::of(2, 1), Load::Crowded);
+        assert_eq!(Load::of(3, 4), Load::Alone);
     }
 
     #[test]

@@ -305,9 +305,13 @@ fn resolve(
         PathChoice::Auto => match probe::auto_override() {
             Some(kernel) => (kernel, None),
             None if ktls::has_ulp(sock.as_fd()) => (true, None),
+            // Too small to measure: the path decided for transfers alone, no ticket.
+            None if len.is_some_and(|n| n < chooser::MIN_SAMPLE_BYTES) => {
+                (chooser::settled(dir), None)
+            }
             None => {
                 let ticket = chooser::Ticket::begin(dir);
-                let kernel = ticket.pick(len);
+                let kernel = ticket.pick();
                 (kernel, tuning.limits.is_empty().then_some(ticket))
             }
         },
@@ -447,7 +451,6 @@ pub async fn socket_to_owned_file(
         let out = socket_to_file(&sock, file, offset, tuning, progress).await?;
         return Ok((out, sock));
     }
-    let (kernel, ticket) = resolve(tuning, Direction::Recv, None, &sock);
     let limit = thread::MIN_BYTES;
     let (head, eof) =
         copy::socket_to_file_upto(&sock, file, offset, tuning, progress, limit).await?;
@@ -455,6 +458,8 @@ pub async fn socket_to_owned_file(
         let path = PathUsed::Copy;
         return Ok((Outcome { bytes: head, path }, sock));
     }
+    // Only now is it a large upload, one that counts among the running ones (chooser.rs).
+    let (kernel, ticket) = resolve(tuning, Direction::Recv, None, &sock);
     let (file, t, at) = (file.try_clone()?, tuning.clone(), offset + head);
     let ran = thread::run(sock, progress, thread::Watch::Counted, move |s, p| {
         recv_blocking_on(kernel, s, &file, at, &t, p)

@@ -22,7 +22,7 @@ pub enum DataPath {
     Copy,
     /// Measures both on the first large transfers of each direction (bytes per CPU second)
     /// and keeps the better, checking again every 64 transfers or 10 minutes; transfers
-    /// running with more at once than CPUs are measured apart. The choice is logged.
+    /// running with at least as many at once as CPUs are measured apart. The choice is logged.
     Auto,
 }
 
