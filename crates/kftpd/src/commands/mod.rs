@@ -13,7 +13,7 @@
 //! | `list` | LIST NLST MLSD MLST, STAT path |
 //! | `files` | DELE RMD MKD RNFR RNTO SIZE MDTM MFMT (and XRMD XMKD) |
 //! | `hash` | HASH RANG XCRC XMD5 XSHA1 XSHA256 XSHA512 |
-//! | `site` | SITE HELP, SITE CHMOD |
+//! | `site` | SITE HELP, SITE CHMOD, SITE QUOTA, SITE BUFSIZE and its aliases, SITE CLIENTINFO |
 //! | `info` | FEAT OPTS HELP STAT |
 //! | `tls` | AUTH PBSZ PROT |
 //!

@@ -1,5 +1,6 @@
-//! SITE HELP, SITE CHMOD, SITE QUOTA, and the TCP buffer forms clients send for GridFTP's
-//! SBUF (globus-url-copy -tcp-bs tries SITE RETRBUFSIZE, RBUFSZ, RBUFSIZ, BUFSIZE in turn).
+//! SITE HELP, SITE CHMOD, SITE QUOTA, the TCP buffer forms clients send for GridFTP's
+//! SBUF (globus-url-copy -tcp-bs tries SITE RETRBUFSIZE, RBUFSZ, RBUFSIZ, BUFSIZE in turn),
+//! and SITE CLIENTINFO, with which GridFTP clients name themselves.
 
 use super::{storage, Answer, OrReply};
 use crate::session::Session;
@@ -21,6 +22,7 @@ pub async fn site(s: &mut Session, args: &str) -> Answer {
                 "CHMOD <octal-mode> <path>".into(),
                 "QUOTA".into(),
                 "BUFSIZE <bytes> (also RETRBUFSIZE, STORBUFSIZE, RBUFSZ, SBUFSZ)".into(),
+                "CLIENTINFO <text> (GridFTP clients name themselves; logged at debug)".into(),
                 "HELP".into(),
                 "End.".into(),
             ],
@@ -33,6 +35,14 @@ pub async fn site(s: &mut Session, args: &str) -> Answer {
                 Some(Ok(n)) => super::params::sbuf(s, n),
                 _ => Err(Reply::new(501, format!("Usage: SITE {sub} <bytes>."))),
             }
+        }
+        // globus-url-copy sends `SITE CLIENTINFO appname=...;appver=...;schema=...;` after
+        // login; globus-gridftp-server answers 250 and keeps it for its log. It changes
+        // nothing here either: logged at debug (escaped), answered as the toolkit does.
+        "CLIENTINFO" => {
+            let info = args.get(sub.len()..).unwrap_or("").trim();
+            tracing::debug!(info = ?info, "client names itself");
+            Ok(Reply::new(250, "OK."))
         }
         "CHMOD" => {
             let (Some(mode), Some(path)) = (words.next(), words.next()) else {

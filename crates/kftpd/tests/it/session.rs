@@ -217,6 +217,22 @@ fn tcp_buffer_sizes() {
     assert!(help.text().contains("BUFSIZE"), "{help}");
 }
 
+/// GridFTP clients name themselves after login; globus-gridftp-server answers 250.
+#[test]
+fn site_clientinfo_is_taken_as_the_toolkit_takes_it() {
+    let srv = Server::start(&[]);
+    let mut c = srv.login();
+    let r = c.expect(
+        "SITE CLIENTINFO appname=globus-url-copy;appver=10.10;schema=ftp;",
+        250,
+    );
+    assert_eq!(r.text(), "OK.", "{r}");
+    c.expect("SITE clientinfo", 250);
+    let help = c.expect("SITE HELP", 214);
+    assert!(help.text().contains("CLIENTINFO"), "{help}");
+    c.expect("SITE NOSUCH", 500);
+}
+
 #[test]
 fn permissions_are_enforced() {
     let srv = Server::start(&[]);
