@@ -499,6 +499,11 @@ impl Client {
     /// SIZE. `Ok(None)` when the server does not implement SIZE.
     pub async fn size(&mut self, path: &str) -> Result<Option<u64>> {
         let r = self.ctl.cmd(&Command::Size(path.into())).await?;
+        Self::size_of(path, r)
+    }
+
+    /// What a SIZE reply about `path` says ([`Client::size`]).
+    pub(crate) fn size_of(path: &str, r: Reply) -> Result<Option<u64>> {
         match r.code {
             213 => r.text().trim().parse().map(Some).map_err(|_| {
                 Error::new(ErrorKind::Protocol, format!("unreadable SIZE reply: {r}"))

@@ -783,7 +783,7 @@ pub async fn mirror_up(
 
 /// One session pair's share of a server-to-server mirror: copies from the shared queue
 /// until it is empty, each followed by MFMT with the source's time where the destination
-/// has it.
+/// has it (sent with the SIZE that checks the copy, [`crate::copy::CopyOptions::mtime`]).
 async fn copy_worker(
     src: &mut Client,
     dst: &mut Client,
@@ -791,7 +791,6 @@ async fn copy_worker(
     progress: &dyn Progress,
 ) -> Tally {
     let mut tally = Tally::default();
-    let mfmt = dst.features().mfmt;
     // MODE E where both servers have it, so the pair's streams carry file after file.
     let mut kept = crate::copy::Kept::default();
     loop {
@@ -805,13 +804,9 @@ async fn copy_worker(
             // A listing without sizes says 0: then SIZE is asked.
             size: (info.size > 0).then_some(info.size),
             blocks: true,
+            mtime: info.mtime,
         };
-        let mut r = crate::copy::copy_with(src, &a, dst, &b, &opts, &mut kept).await;
-        if let (Ok(_), true, Some(t)) = (&r, mfmt, info.mtime) {
-            if let Err(e) = dst.set_mtime(&b, t).await {
-                r = Err(e);
-            }
-        }
+        let r = crate::copy::copy_with(src, &a, dst, &b, &opts, &mut kept).await;
         progress.end(&b, r.as_ref().err().map(|e| e.to_string()).as_deref());
         match r {
             Ok(done) => {
