@@ -14,12 +14,18 @@
 #   sudo scripts/journaled-scratch.sh --remove [DIR]
 #
 # The image lives beside the mount point (DIR.img) on the file system it is made on; it is
-# sparse and grows with what the bench writes. Needs root (mount) and e2fsprogs.
+# sparse and grows with what the bench writes. Its loop device reads and writes the image
+# with direct I/O, so pages are not cached twice (once by this file system, once as the
+# image file's): with plain `mount -o loop` a full users' table filled the page cache and
+# 5 GiB of direct reclaim landed on whichever process was allocating. Needs root (losetup,
+# mount) and e2fsprogs.
 set -euo pipefail
 
 if [ "${1:-}" = "--remove" ]; then
   dir=${2:-/mnt/kftp-scratch}
+  dev=$(findmnt -n -o SOURCE "$dir" 2>/dev/null || true)
   umount "$dir" 2>/dev/null || true
+  case "$dev" in /dev/loop*) losetup -d "$dev" 2>/dev/null || true ;; esac
   rm -f "$dir.img"
   rmdir "$dir" 2>/dev/null || true
   exit 0
@@ -34,5 +40,6 @@ fi
 mkdir -p "$dir"
 truncate -s "$size" "$dir.img"
 mkfs.ext4 -q -F -O has_journal "$dir.img"
-mount -o loop "$dir.img" "$dir"
-echo "journaled ext4 on $dir ($size, image $dir.img); use --work-dir $dir/w"
+dev=$(losetup -f --show --direct-io=on "$dir.img")
+mount "$dev" "$dir"
+echo "journaled ext4 on $dir ($dev, direct I/O to $dir.img, $size); use --work-dir $dir/w"
