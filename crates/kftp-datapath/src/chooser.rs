@@ -269,7 +269,7 @@ pub enum Direction {
 }
 
 impl Direction {
-    fn lane(self, load: Load) -> &'static Mutex<Lane> {
+    fn lane(self, load: Load) -> std::sync::MutexGuard<'static, Lane> {
         static LANES: [Mutex<Lane>; 4] = [
             Mutex::new(Lane::new(true)),
             Mutex::new(Lane::new(true)),
@@ -283,7 +283,8 @@ impl Direction {
             Load::Alone => 0,
             Load::Crowded => 1,
         };
-        &LANES[i]
+        // A poisoned lane still holds valid numbers.
+        LANES[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn kernel_name(self) -> &'static str {
@@ -331,51 +332,39 @@ fn cpus() -> usize {
 }
 
 /// One large transfer that `auto` picks a path for, counted among the running ones for as
-/// long as it lives. It picks from the crowded lane when it begins with at least as many
-/// transfers running as CPUs. What it measured goes to the crowded lane when it began or
-/// ended among that many (a transfer that began first among many still ran in the
-/// crowd), else to the lane of transfers alone.
+/// long as it lives. It picks (and plans) from the crowded lane when it begins with at
+/// least as many transfers running as CPUs. What it measured goes to the crowded lane when
+/// it began or ended among that many (a transfer that began first among many still ran in
+/// the crowd), else to the lane of transfers alone.
 #[derive(Debug)]
 pub struct Ticket {
     dir: Direction,
-    picks_in: Load,
-    ran: Load,
+    /// The class it began in, made crowded by a record that saw a crowd (picks and plans
+    /// come before any record, so they see the class it began in).
+    load: Load,
 }
 
 impl Ticket {
     /// Counts a transfer in `dir` from now on.
     pub fn begin(dir: Direction) -> Ticket {
-        let load = Load::of(RUNNING.fetch_add(1, Ordering::Relaxed) + 1, cpus());
+        let running = RUNNING.fetch_add(1, Ordering::Relaxed) + 1;
         Ticket {
             dir,
-            picks_in: load,
-            ran: load,
+            load: Load::of(running, cpus()),
         }
-    }
-
-    /// The lane this transfer picks its path from.
-    pub fn picks_in(&self) -> Load {
-        self.picks_in
     }
 
     /// The class the transfer's measurements have now.
     pub fn load(&self) -> Load {
-        match self.ran {
+        match self.load {
             Load::Crowded => Load::Crowded,
             Load::Alone => Load::of(RUNNING.load(Ordering::Relaxed), cpus()),
         }
     }
 
-    fn lane(&self, load: Load) -> std::sync::MutexGuard<'static, Lane> {
-        self.dir
-            .lane(load)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Like [`pick`], in this transfer's lane.
     pub fn pick(&self) -> bool {
-        self.lane(self.picks_in).pick()
+        self.dir.lane(self.load).pick()
     }
 
     /// Where the `len` bytes of a send on the data thread go. A probe of the path the lane is
@@ -385,19 +374,20 @@ impl Ticket {
     /// twice sendfile's CPU (BENCHMARKS.md, session 6); this way a probe costs 16 MiB of it.
     /// Asks this of the lane the transfer picks in.
     pub fn plan(&self, len: u64) -> Plan {
-        self.lane(self.picks_in).plan(len)
+        self.dir.lane(self.load).plan(len)
     }
 
     /// Feeds a part of this transfer that moved `bytes` in `cost` (CPU or wall-clock time)
     /// on the kernel path (`kernel`) or the copy loop to its class's lane; logs a change of
     /// choice.
     pub fn record(&mut self, kernel: bool, bytes: u64, cost: Duration) {
-        self.ran = self.load();
+        self.load = self.load();
         let d = self
-            .lane(self.ran)
+            .dir
+            .lane(self.load)
             .record(kernel, bytes, cost, Instant::now());
         if let Some(d) = d {
-            log_decision(self.dir, self.ran, d);
+            log_decision(self.dir, self.load, d);
         }
     }
 }
@@ -411,21 +401,14 @@ impl Drop for Ticket {
 /// The path decided for transfers in `dir` that run alone (the default before any
 /// decision): what one too small to measure takes, without a [`Ticket`].
 pub fn settled(dir: Direction) -> bool {
-    let l = dir
-        .lane(Load::Alone)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let l = dir.lane(Load::Alone);
     l.best().unwrap_or(l.default_kernel)
 }
 
 /// What this process's `auto` picks for the next transfer in `dir` when it runs alone:
 /// `true` for the kernel path.
 pub fn pick(dir: Direction) -> bool {
-    let l = dir
-        .lane(Load::Alone)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    l.pick()
+    dir.lane(Load::Alone).pick()
 }
 
 /// The paths of one send on the data thread (`true`: the kernel path).
@@ -631,7 +614,7 @@ mod tests {
     }
 
     #[test]
-    fn more_transfers_than_cpus_is_a_crowd() {
+    fn as_many_transfers_as_cpus_is_a_crowd() {
         assert_eq!(Load::of(1, 2), Load::Alone);
         assert_eq!(Load::of(2, 2), Load::Crowded);
         assert_eq!(Load::of(3, 2), Load::Crowded);

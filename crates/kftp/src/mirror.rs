@@ -538,6 +538,17 @@ async fn remote_source(
             format!("mirror: no remote directory '{root}'{where_}"),
         ));
     }
+    walk_counted(c, root, progress, report, first_err).await
+}
+
+/// [`walk_remote`], the names it refused counted in the report.
+async fn walk_counted(
+    c: &mut Client,
+    root: &str,
+    progress: &dyn Progress,
+    report: &mut MirrorReport,
+    first_err: &mut Option<Error>,
+) -> Result<Tree> {
     let mut t = walk_remote(c, root, progress).await?;
     for e in t.refused.drain(..) {
         refuse(report, first_err, e);
@@ -557,11 +568,7 @@ async fn remote_target(
     first_err: &mut Option<Error>,
 ) -> Result<Tree> {
     if remote_dir_exists(c, root).await? {
-        let mut t = walk_remote(c, root, progress).await?;
-        for e in t.refused.drain(..) {
-            refuse(report, first_err, e);
-        }
-        return Ok(t);
+        return walk_counted(c, root, progress, report, first_err).await;
     }
     if !opts.dry_run {
         mkdir_all(c, root).await?;

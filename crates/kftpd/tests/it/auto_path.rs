@@ -86,8 +86,8 @@ fn auto_probes_large_downloads_on_a_slice_then_chooses() {
     assert!(log.contains("data-path auto: measured, choosing"), "{log}");
 }
 
-/// Uploads that run with more transfers at once than the machine has CPUs are measured in a
-/// lane of their own (chooser.rs, "alone or crowded"): rounds of simultaneous large uploads
+/// Uploads that run with at least as many transfers at once as the machine has CPUs are
+/// measured in a lane of their own (chooser.rs, "alone or crowded"): rounds of simultaneous large uploads
 /// bring `auto` to a choice for the crowd, logged as such, and every file is byte-exact.
 #[test]
 fn auto_measures_a_crowd_of_uploads_apart() {
