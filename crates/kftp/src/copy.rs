@@ -202,6 +202,13 @@ async fn send_both(
         }
         if live(&retr) {
             src.abort().await;
+            if mode_e && !on(&stor) {
+                // The source may have sent the file onto streams kept from the last copy,
+                // which the destination did not read: MODE S makes it close them, lest the
+                // next copy read those blocks as its own (older kftpd did; kftpd now drops
+                // them itself on a refused upload). The next copy connects anew.
+                let _ = dst.stream_mode().await;
+            }
         }
         return Err(match (retr, stor) {
             (Some(Err(e)), _) => e.context("copy: the source"),

@@ -314,6 +314,46 @@ fn mirror_between_servers_keeps_one_stream_for_all_files() {
     assert_eq!(sent.matches("mode_e_reused=1").count(), 11, "{sent}");
 }
 
+/// Names the destination refuses in the middle of a server-to-server mirror fail those
+/// files alone, and every later file holds its own bytes. The source sends each file onto
+/// the kept stream as soon as its RETR arrives; when the destination refused the STOR,
+/// those bytes waited on the stream and the next copy stored them under its own name
+/// (the files are all one size, so the SIZE check could not tell).
+#[test]
+fn mirror_across_refused_names_keeps_every_other_file_its_own() {
+    let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(a.root.join("m")).unwrap();
+    for i in 0..12 {
+        let f = a.root.join(format!("m/f{i:02}"));
+        std::fs::write(f, random_bytes(4096, 300 + i)).unwrap();
+    }
+    // Three names are directories at the destination: their STORs get 550. (Whether the
+    // source has sent before its ABOR is a race; three refusals make the old failure
+    // show in nearly every run.)
+    let refused = [2, 5, 8];
+    for i in refused {
+        std::fs::create_dir_all(b.root.join(format!("m/f{i:02}"))).unwrap();
+        std::fs::write(b.root.join(format!("m/f{i:02}/keep")), b"x").unwrap();
+    }
+    let o = kftp(
+        dir.path(),
+        &["mirror", "--parallel", "1", &url(&a, "m/"), &url(&b, "m/")],
+    );
+    assert!(!o.status.success(), "three were refused: {}", stderr(&o));
+    assert!(stderr(&o).contains("3 failed"), "{}", stderr(&o));
+    for i in (0..12).filter(|i| !refused.contains(i)) {
+        let name = format!("m/f{i:02}");
+        assert_eq!(
+            std::fs::read(b.root.join(&name)).unwrap(),
+            std::fs::read(a.root.join(&name)).unwrap(),
+            "{name} holds its own bytes"
+        );
+    }
+}
+
 /// A server-to-server mirror into globus-gridftp-server and back out of it, and an upload
 /// mirror into it. Its anonymous login lands in a directory that cannot be entered
 /// (`/nonexistent`), so kftp asks MLST whether a directory exists instead of CWD there and

@@ -5,6 +5,8 @@
 //! writes the blocks at their offsets until EOF's EOD count is reached; the streams that
 //! ended without the close bit go back to the session's cache, TLS ones with whatever
 //! rustls has read past their EOD (the start of the next upload, when it comes early).
+//! A refused upload drops the cache (`Session::handle`): its sender may have sent the
+//! file already, and those blocks must not become the next upload's.
 
 use super::{open_failed, tls_stream, Plan};
 use crate::config::Config;

@@ -540,10 +540,22 @@ impl Session {
             }
             self.finish_transfer().await;
         }
-        if let Err(r) = policy::check(self, &cmd) {
-            return Some(r);
+        let upload = matches!(
+            cmd,
+            Command::Stor(_) | Command::Appe(_) | Command::Stou(_) | Command::Esto { .. }
+        );
+        let reply = match policy::check(self, &cmd) {
+            Err(r) => Some(r),
+            Ok(()) => dispatch::dispatch(self, cmd).await,
+        };
+        if upload && self.running.is_none() {
+            // A refused upload: its sender may have put the file's blocks on the kept MODE E
+            // streams already (a third-party source sends when its RETR arrives, not after
+            // our 150), and the next upload would read them as its own. Nothing of them is
+            // kept (the sender reconnects).
+            self.modee.drop_cache();
         }
-        dispatch::dispatch(self, cmd).await
+        reply
     }
 
     /// Stops the running transfer, if any, and sends its final reply (`426` for one cut

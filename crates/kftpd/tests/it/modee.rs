@@ -179,6 +179,51 @@ fn mode_e_can_be_turned_off() {
 /// malformed offset (501), an ERET offset or a REST past the end (554);
 /// in MODE E the data setup MODE E wants (425; more in modee_partial.rs). FEAT lists
 /// both. (globus-url-copy drives them in the interop suite.)
+/// A refused upload drops the kept streams. A third-party source sends its blocks as soon
+/// as its RETR arrives, before the destination has answered the STOR, so when the STOR is
+/// refused (here: the name is a directory) those blocks wait on the kept stream; the next
+/// upload must not read them as its own. They did: `kftp mirror` between two kftpd stored
+/// one file's bytes under the next file's name when a name between them was refused.
+#[test]
+fn a_refused_upload_drops_the_streams_its_blocks_may_be_on() {
+    let srv = Server::start(&[]);
+    std::fs::create_dir(srv.path("dir")).unwrap();
+    let (first, stale, fresh) = (
+        random_bytes(4096, 511),
+        random_bytes(4096, 512),
+        random_bytes(4096, 513),
+    );
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    c.expect("MODE E", 200);
+    let mut a = c.epsv();
+    c.expect("STOR first.bin", 150);
+    block(&mut a, Header::data(0, first.len() as u64), &first);
+    block(&mut a, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226);
+    // The sender of the next file writes it on the kept stream at once...
+    block(&mut a, Header::data(0, stale.len() as u64), &stale);
+    block(&mut a, Header::eof(1, false), &[]);
+    // ...and the server refuses the name.
+    c.expect("STOR dir", 550);
+    a.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut probe = [0u8; 1];
+    match a.read(&mut probe) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        r => panic!("the kept stream holding the refused file's blocks is still open: {r:?}"),
+    }
+    // The next file comes over a new stream and holds its own bytes only.
+    let mut b = c.epsv();
+    c.expect("STOR next.bin", 150);
+    block(&mut b, Header::data(0, fresh.len() as u64), &fresh);
+    block(&mut b, Header::eof(1, false), &[]);
+    assert_eq!(c.read().code, 226);
+    assert_eq!(std::fs::read(srv.path("next.bin")).unwrap(), fresh);
+    assert_eq!(std::fs::read(srv.path("first.bin")).unwrap(), first);
+}
+
 #[test]
 fn eret_and_esto_refusals_get_replies() {
     let srv = Server::start(&[]);
