@@ -344,7 +344,7 @@ impl Kftpd {
             .arg(&users)
             .arg("--state-dir")
             .arg(work.join("kftpd-state-s3"))
-            .args(["--no-tls-required", "--tls-sniff-ms", "0"])
+            .args(["--no-tls-required"])
             .args(["--s3-region", &st.region])
             .args(["--s3-part-size", &(st.part >> 20).to_string()])
             .args(["--s3-concurrency", &st.concurrency.to_string()]);

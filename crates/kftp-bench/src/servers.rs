@@ -250,9 +250,6 @@ pub fn start_kftpd_in(
         .args(["--data-path", k.data_path, "--no-tls-required"])
         // The bench opens hundreds of sessions from one address.
         .args(["--max-per-ip", "4000", "--max-sessions", "8000"])
-        // No 50 ms wait for a TLS ClientHello before the greeting: the bench only uses
-        // explicit FTPS, and that wait would dominate logins/s (see BENCHMARKS.md).
-        .args(["--tls-sniff-ms", "0"])
         .args(k.extra);
     // Counters of the data path each transfer took, read between reps (users/mod.rs); in
     // a namespace the address would not be this one's.

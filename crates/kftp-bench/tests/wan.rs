@@ -171,7 +171,7 @@ fn kftp_picks_its_streams_from_the_login_round_trips_without_noops() {
         .netns(wan.ns(Side::B))
         .listen(&format!("{}:0", Wan::addr(Side::B)))
         .user("alice", "correct horse battery")
-        .args(["--no-tls-required", "--tls-sniff-ms", "0"])
+        .args(["--no-tls-required"])
         .start();
     let data: Vec<u8> = (0..3_000_017).map(pattern).collect();
     std::fs::write(server.root().join("f.bin"), &data).unwrap();

@@ -60,8 +60,12 @@ pub const PAM_MIN_UID: u32 = 1000;
 pub const EVENT_TIMEOUT: u64 = 10;
 /// Default `--tls-required` (with TLS on; `--no-tls` makes it `never`).
 pub const TLS_REQUIRED: TlsPolicy = TlsPolicy::NonLoopback;
-/// Default `--tls-sniff-ms`.
-pub const TLS_SNIFF_MS: u64 = 25;
+/// Default `--tls-sniff-ms`: off. FTP clients wait for the server's greeting, so any wait
+/// for a ClientHello is added to every plain and explicit-FTPS connection (25 ms capped
+/// sequential logins at about 40/s, BENCHMARKS.md), and no wait fits every implicit
+/// client: curl sends its ClientHello 2-3 ms after connecting, lftp 31 ms. Implicit FTPS
+/// has its own port (`--implicit-listen`, usually 990).
+pub const TLS_SNIFF_MS: u64 = 0;
 /// Default `--hash-max-bytes` (16 GiB).
 pub const HASH_MAX_BYTES: u64 = 16 << 30;
 /// Default `--upload-mode`: the owner and its group read, nobody else.
@@ -309,7 +313,10 @@ pub struct Settings {
     #[arg(long, value_name = "SECS", default_value = TLS_RELOAD_INTERVAL.to_string())]
     pub tls_reload_interval: Option<u64>,
     /// Milliseconds a plain listener waits for a TLS ClientHello before greeting in clear,
-    /// so one port serves implicit and explicit FTPS (0 turns this off).
+    /// so one port serves implicit and explicit FTPS. Off by default: every client that
+    /// waits for the greeting (all plain and explicit-FTPS ones) would wait this long on
+    /// each connection. Implicit FTPS clients take a few ms (curl) to 31 ms (lftp) to send
+    /// their ClientHello; prefer --implicit-listen
     #[arg(long, default_value = TLS_SNIFF_MS.to_string())]
     pub tls_sniff_ms: Option<u64>,
     /// Let every PROT P data connection skip resuming the control TLS session. Prefer

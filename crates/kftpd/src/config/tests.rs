@@ -26,6 +26,7 @@ fn defaults_under_file_under_flags() {
     assert_eq!(c.idle_timeout, Duration::from_secs(settings::IDLE_TIMEOUT));
     assert_eq!(c.data_path, kftp_datapath::PathChoice::Auto);
     assert_eq!(c.users_file, Path::new(".kftpd-state/users.toml"));
+    assert_eq!(c.tls_sniff, Duration::ZERO, "no wait before the greeting");
 
     let f = "max_per_ip = 3\nidle_timeout = 7\ndata_path = \"copy\"\nstate_dir = \"/st\"\n";
     let c = resolve(flags(&[]), file(f)).unwrap();

@@ -50,7 +50,8 @@ impl Custom {
     }
 }
 
-/// The SHA-256 of the certificate a new (implicit, sniffed) TLS connection is shown.
+/// The SHA-256 of the certificate a new (implicit, sniffed: `--tls-sniff-ms`) TLS
+/// connection is shown.
 fn tls_fingerprint(addr: SocketAddr) -> String {
     use tokio_rustls::rustls;
     let cfg = kftp_tls::client_config(&kftp_tls::ClientTlsOptions {
@@ -186,7 +187,12 @@ fn sighup_reloads_users_certificate_and_passive_networks_keeping_sessions() {
         format!("passive_networks = [ {{ network = \"127.0.0.0/8\", address = \"{a}\" }} ]\n")
     };
     std::fs::write(&cfg, nets("10.0.0.5")).unwrap();
-    let srv = Custom::start_in(dir, &["--config", cfg.to_str().unwrap()]);
+    // The certificate is read over implicit TLS on the one port (the sniff is off by
+    // default).
+    let srv = Custom::start_in(
+        dir,
+        &["--config", cfg.to_str().unwrap(), "--tls-sniff-ms", "1000"],
+    );
     let old_fp = srv.fingerprint.clone().expect("fingerprint printed");
     assert_eq!(tls_fingerprint(srv.addr), old_fp);
 
