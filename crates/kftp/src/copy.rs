@@ -68,6 +68,23 @@ pub struct CopyOptions {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Kept(bool);
 
+impl Kept {
+    /// Whether streams are kept (the next copy sends no EPSV and EPRT).
+    pub fn is_kept(&self) -> bool {
+        self.0
+    }
+
+    /// Forgets them: the next copy sets up new streams.
+    pub fn clear(&mut self) {
+        self.0 = false;
+    }
+
+    /// A copy in MODE E ended well on them: they are still there.
+    pub(crate) fn keep(&mut self) {
+        self.0 = true;
+    }
+}
+
 /// Copies `src_path` on `src`'s server to `dst_path` on `dst`'s, server to server, over
 /// `src`'s streams ([`Client::set_streams`]) where both servers speak MODE E, else MODE S.
 pub async fn copy(
@@ -163,19 +180,24 @@ pub async fn copy_with(
             got
         }
     };
-    if let (Some(want), Some(got)) = (size, got) {
-        if got != want {
-            return Err(Error::new(
-                ErrorKind::Integrity,
-                format!("copy: the source has {want} bytes, the destination {got}"),
-            ));
-        }
-    }
+    check_size(size, got)?;
     Ok(CopyReport {
         bytes: size,
         streams: if mode_e { n } else { 1 },
         elapsed: started.elapsed(),
     })
+}
+
+/// The copy's size at the destination (`got`) against the source's (`want`), where both
+/// are known: [`ErrorKind::Integrity`] when they differ.
+pub(crate) fn check_size(want: Option<u64>, got: Option<u64>) -> Result<()> {
+    match (want, got) {
+        (Some(want), Some(got)) if got != want => Err(Error::new(
+            ErrorKind::Integrity,
+            format!("copy: the source has {want} bytes, the destination {got}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// STOR to the destination and RETR to the source, both before either reply (a
@@ -191,32 +213,8 @@ async fn send_both(
     dst.ctl.send(&Command::Stor(dst_path.into())).await?;
     src.ctl.send(&Command::Retr(src_path.into())).await?;
     let (stor, retr) = opening_replies(dst, src).await;
-    let on = |r: &Option<Result<Reply>>| matches!(r, Some(Ok(r)) if r.is_preliminary());
-    // Started, or not heard from: a side that may be moving data or waiting for it.
-    let live = |r: &Option<Result<Reply>>| r.is_none() || on(r);
-    if !(on(&stor) && on(&retr)) {
-        // One side refused (or failed): stop the other, whether it started or is still
-        // waiting, and report the failure, the source's first.
-        if live(&stor) {
-            dst.abort().await;
-        }
-        if live(&retr) {
-            src.abort().await;
-            if mode_e && !on(&stor) {
-                // The source may have sent the file onto streams kept from the last copy,
-                // which the destination did not read: MODE S makes it close them, lest the
-                // next copy read those blocks as its own (older kftpd did; kftpd now drops
-                // them itself on a refused upload). The next copy connects anew.
-                let _ = dst.stream_mode().await;
-            }
-        }
-        return Err(match (retr, stor) {
-            (Some(Err(e)), _) => e.context("copy: the source"),
-            (Some(Ok(r)), _) if !r.is_preliminary() => Error::reply(format!("RETR {src_path}"), r),
-            (_, Some(Err(e))) => e.context("copy: the destination"),
-            (_, Some(Ok(r))) => Error::reply(format!("STOR {dst_path}"), r),
-            _ => Error::new(ErrorKind::Protocol, "copy: neither server started"),
-        });
+    if !(started(&stor) && started(&retr)) {
+        return Err(refused(src, src_path, dst, dst_path, (stor, retr), mode_e).await);
     }
     let (stored, sent) = tokio::join!(dst.finish_copy(mode_e), src.finish_copy(mode_e));
     sent.map_err(|e| e.context(format!("copy: RETR {src_path}")))?;
@@ -224,11 +222,52 @@ async fn send_both(
     Ok(())
 }
 
+/// Whether an opening reply says the transfer started (`150`).
+pub(crate) fn started(r: &Option<Result<Reply>>) -> bool {
+    matches!(r, Some(Ok(r)) if r.is_preliminary())
+}
+
+/// One side of a copy refused (or failed) to start: stops the other, whether it started
+/// or is still waiting, and returns the failure to report, the source's first. Nothing may
+/// be queued behind the STOR and RETR on either session: a server waits for its transfer
+/// before it reads the next command, so ABOR would not reach it.
+pub(crate) async fn refused(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+    (stor, retr): (Option<Result<Reply>>, Option<Result<Reply>>),
+    mode_e: bool,
+) -> Error {
+    // Started, or not heard from: a side that may be moving data or waiting for it.
+    let live = |r: &Option<Result<Reply>>| r.is_none() || started(r);
+    if live(&stor) {
+        dst.abort().await;
+    }
+    if live(&retr) {
+        src.abort().await;
+        if mode_e && !started(&stor) {
+            // The source may have sent the file onto streams kept from the last copy,
+            // which the destination did not read: MODE S makes it close them, lest the
+            // next copy read those blocks as its own (older kftpd did; kftpd now drops
+            // them itself on a refused upload). The next copy connects anew.
+            let _ = dst.stream_mode().await;
+        }
+    }
+    match (retr, stor) {
+        (Some(Err(e)), _) => e.context("copy: the source"),
+        (Some(Ok(r)), _) if !r.is_preliminary() => Error::reply(format!("RETR {src_path}"), r),
+        (_, Some(Err(e))) => e.context("copy: the destination"),
+        (_, Some(Ok(r))) => Error::reply(format!("STOR {dst_path}"), r),
+        _ => Error::new(ErrorKind::Protocol, "copy: neither server started"),
+    }
+}
+
 /// The replies that open the transfer on each side (`150`, or a refusal). Once one side
 /// has refused, the other's is not waited for (`None`): it may wait for a connection that
 /// will not come, and is sent ABOR instead. A reply read cut short there can leave that
 /// session out of step; the copy has failed, and its caller ends both sessions.
-async fn opening_replies(
+pub(crate) async fn opening_replies(
     dst: &mut Client,
     src: &mut Client,
 ) -> (Option<Result<Reply>>, Option<Result<Reply>>) {
@@ -296,7 +335,7 @@ pub async fn verify(
 
 impl Client {
     /// The final reply of this side of a copy (past MODE E's 111/112 markers).
-    async fn finish_copy(&mut self, mode_e: bool) -> Result<Reply> {
+    pub(crate) async fn finish_copy(&mut self, mode_e: bool) -> Result<Reply> {
         if mode_e {
             self.finish_blocks("copy").await
         } else {

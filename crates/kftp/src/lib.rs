@@ -61,6 +61,7 @@ pub mod ascii;
 pub mod client;
 pub mod control;
 pub mod copy;
+pub mod copy_run;
 pub mod creds;
 mod data;
 pub mod error;

@@ -789,8 +789,9 @@ pub async fn mirror_up(
 }
 
 /// One session pair's share of a server-to-server mirror: copies from the shared queue
-/// until it is empty, each followed by MFMT with the source's time where the destination
-/// has it (sent with the SIZE that checks the copy, [`crate::copy::CopyOptions::mtime`]).
+/// until it is empty ([`crate::copy_run`]: pipelined over kept MODE E streams where both
+/// servers have MODE E), each followed by MFMT with the source's time where the
+/// destination has it.
 async fn copy_worker(
     src: &mut Client,
     dst: &mut Client,
@@ -798,34 +799,40 @@ async fn copy_worker(
     progress: &dyn Progress,
 ) -> Tally {
     let mut tally = Tally::default();
-    // MODE E where both servers have it, so the pair's streams carry file after file.
-    let mut kept = crate::copy::Kept::default();
-    loop {
+    let mut next = || {
         // The lock is held only to pop; a poisoned queue still holds valid copies.
-        let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
-        let Some((a, b, info)) = next else {
-            return tally;
-        };
-        progress.begin(&b, Some(info.size), 0);
-        let opts = crate::copy::CopyOptions {
-            // A listing without sizes says 0: then SIZE is asked.
-            size: (info.size > 0).then_some(info.size),
-            blocks: true,
-            mtime: info.mtime,
-        };
-        let r = crate::copy::copy_with(src, &a, dst, &b, &opts, &mut kept).await;
-        progress.end(&b, r.as_ref().err().map(|e| e.to_string()).as_deref());
-        match r {
-            Ok(done) => {
-                tally.transferred += 1;
-                tally.bytes += done.bytes.unwrap_or(info.size);
-            }
-            Err(e) => {
-                tally.failed += 1;
-                tally.first_err.get_or_insert(e);
-            }
+        let (a, b, info) = queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()?;
+        Some(crate::copy_run::CopyJob {
+            src: a,
+            dst: b,
+            opts: crate::copy::CopyOptions {
+                // A listing without sizes says 0: then SIZE is asked.
+                size: (info.size > 0).then_some(info.size),
+                blocks: true,
+                mtime: info.mtime,
+            },
+        })
+    };
+    let mut done = |job: crate::copy_run::CopyJob, r: Result<crate::copy::CopyReport>| match r {
+        Ok(c) => {
+            tally.transferred += 1;
+            tally.bytes += c.bytes.or(job.opts.size).unwrap_or(0);
         }
-    }
+        Err(e) => {
+            tally.failed += 1;
+            tally.first_err.get_or_insert(e);
+        }
+    };
+    let mut jobs = crate::copy_run::Jobs {
+        next: &mut next,
+        done: &mut done,
+        progress,
+    };
+    crate::copy_run::run(src, dst, &mut jobs).await;
+    tally
 }
 
 /// Remote directory `src_root` on `src`'s server -> remote directory `dst_root` on

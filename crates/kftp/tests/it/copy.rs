@@ -275,7 +275,8 @@ fn mirror_between_two_kftpd() {
 
 /// A server-to-server mirror of many small files between two kftpd on one session pair
 /// runs in MODE E, and the source's stream to the destination carries file after file:
-/// one EPSV and one EPRT for the whole run, every later copy on the kept stream.
+/// one EPSV and one EPRT for the whole run, every later copy on the kept stream, each
+/// file's commands sent while the one before it moves.
 #[test]
 fn mirror_between_servers_keeps_one_stream_for_all_files() {
     let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
@@ -284,11 +285,12 @@ fn mirror_between_servers_keeps_one_stream_for_all_files() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(a.root.join("many")).unwrap();
     for i in 0..12 {
-        std::fs::write(
-            a.root.join(format!("many/f{i:02}")),
-            random_bytes(4096 + i, 97 + i as u64),
-        )
-        .unwrap();
+        let f = a.root.join(format!("many/f{i:02}"));
+        std::fs::write(&f, random_bytes(4096 + i, 97 + i as u64)).unwrap();
+        // Times in 2001, which a copy gets only from MFMT.
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000 + i as u64);
+        let h = std::fs::File::options().write(true).open(&f).unwrap();
+        h.set_modified(t).unwrap();
     }
     let log = ok(&kftp(
         dir.path(),
@@ -312,6 +314,29 @@ fn mirror_between_servers_keeps_one_stream_for_all_files() {
     assert_eq!(log.matches("> SIZE many/").count(), 12, "{log}");
     let sent = a.wait_log("MODE E blocks sent", 12);
     assert_eq!(sent.matches("mode_e_reused=1").count(), 11, "{sent}");
+    // Pipelined (copy_run.rs): once both servers have started f01, its SIZE and the next
+    // STOR go out before f01's replies are read.
+    let size1 = log.find("> SIZE many/f01").expect("SIZE of f01");
+    let stor2 = log.find("> STOR many/f02").expect("STOR of f02");
+    let answered = size1 + log[size1..].find("< 213").expect("SIZE answered");
+    assert!(
+        stor2 < answered,
+        "f02's STOR before f01's SIZE reply: {log}"
+    );
+    // Every copy got its source's time: the MFMTs that rode along with later commands,
+    // and the last one's alone.
+    for i in 0..12 {
+        let name = format!("many/f{i:02}");
+        // (To the second: what MFMT carries.)
+        let mtime = |root: &Path| {
+            let t = std::fs::metadata(root.join(&name))
+                .unwrap()
+                .modified()
+                .unwrap();
+            t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        };
+        assert_eq!(mtime(&a.root), mtime(&b.root), "{name}'s time");
+    }
 }
 
 /// Names the destination refuses in the middle of a server-to-server mirror fail those

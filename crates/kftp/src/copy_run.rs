@@ -1,0 +1,257 @@
+//! A run of third-party copies between one pair of sessions, pipelined as
+//! `globus-url-copy -pp` pipelines them: the next file's STOR and RETR go out while the
+//! current file moves, so each server starts the next file as soon as one ends, instead
+//! of waiting a round trip through kftp for it (and another for the SIZE that checks it).
+//!
+//! It applies once MODE E streams are kept between the two servers (the first copy, and
+//! any after a failure, go one at a time through [`crate::copy::copy_with`], which sets
+//! them up) and the size of each file is known from a listing.
+//!
+//! What keeps it safe, given that a server reads no command while its transfer runs (so
+//! an ABOR queued behind other commands would not reach it):
+//! - Nothing is sent behind a file's STOR or RETR until both servers have answered `150`
+//!   for it. A refusal of either is therefore handled as a single copy handles it (the
+//!   other side gets ABOR, the destination MODE S if the source may have sent), with no
+//!   other command in the way.
+//! - Once both have started, the destination gets the file's SIZE, the previous file's
+//!   MFMT and the next file's STOR in one write, the source the next RETR.
+//! - MFMT goes only for a copy whose `226` and SIZE were read: sent with a STOR that may
+//!   fail, it would give the old file at the destination (kept intact by kftpd) the
+//!   source's time, and the next mirror would take it for up to date.
+//! - A file whose transfer fails leaves the streams in an unknown state: the file queued
+//!   behind it then gets `425` (or a refusal) and is copied again, once, the single way
+//!   with new streams.
+
+use crate::client::Client;
+use crate::copy::{self, CopyOptions, CopyReport, Kept};
+use crate::error::{Error, ErrorKind, Result};
+use crate::progress::Progress;
+use kftp_proto::Command;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// Times a file queued behind a failed one is copied again after its `425`.
+const RETRIES: u8 = 1;
+
+/// One copy of a run.
+#[derive(Clone, Debug)]
+pub struct CopyJob {
+    /// Path on the source's server.
+    pub src: String,
+    /// Path on the destination's server.
+    pub dst: String,
+    /// Its known size and time ([`CopyOptions::blocks`] is set by the run).
+    pub opts: CopyOptions,
+}
+
+/// Where a run's copies come from and where their results go.
+pub struct Jobs<'a> {
+    /// The next copy, or `None` at the end (it may hand out work shared with other pairs).
+    pub next: &'a mut (dyn FnMut() -> Option<CopyJob> + Send),
+    /// A copy's outcome, in the order they finish.
+    pub done: &'a mut (dyn FnMut(CopyJob, Result<CopyReport>) + Send),
+    /// Per-file progress.
+    pub progress: &'a dyn Progress,
+}
+
+/// A copy whose STOR and RETR are sent.
+struct Flight {
+    job: CopyJob,
+    tries: u8,
+    started: Instant,
+}
+
+/// The run's queue: copies to make again come first.
+struct Queue<'j, 'a> {
+    jobs: &'j mut Jobs<'a>,
+    again: VecDeque<(CopyJob, u8)>,
+}
+
+impl Queue<'_, '_> {
+    fn take(&mut self) -> Option<(CopyJob, u8)> {
+        self.again
+            .pop_front()
+            .or_else(|| (self.jobs.next)().map(|j| (j, 0)))
+    }
+
+    fn finish(&mut self, f: Flight, r: Result<CopyReport>) {
+        self.jobs.progress.end(
+            &f.job.dst,
+            r.as_ref().err().map(|e| e.to_string()).as_deref(),
+        );
+        (self.jobs.done)(f.job, r);
+    }
+
+    /// A copy that got `425` behind a failed one goes again (the single way), once.
+    fn retry_or_finish(&mut self, f: Flight, e: Error) {
+        if f.tries < RETRIES && e.server_reply().is_some_and(|r| r.code == 425) {
+            self.again.push_front((f.job, f.tries + 1));
+        } else {
+            self.finish(f, Err(e));
+        }
+    }
+}
+
+/// Copies every job `jobs` hands out from `src`'s server to `dst`'s, server to server,
+/// over MODE E streams kept between them, pipelined where both servers speak MODE E
+/// (module doc); otherwise one at a time. Each copy's result goes to `jobs.done`.
+pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
+    // MODE E on both ends (what copy_with uses with `blocks`), where replies to commands
+    // sent together come back in order.
+    let pipelines = src.features().parallel && dst.pipelines_settings();
+    let mut q = Queue {
+        jobs,
+        again: VecDeque::new(),
+    };
+    let mut kept = Kept::default();
+    while let Some((mut job, tries)) = q.take() {
+        job.opts.blocks = true;
+        q.jobs.progress.begin(&job.dst, job.opts.size, 0);
+        let f = Flight {
+            job,
+            tries,
+            started: Instant::now(),
+        };
+        if pipelines && kept.is_kept() && f.job.opts.size.is_some() {
+            pipelined(src, dst, f, &mut kept, &mut q).await;
+        } else {
+            let r = copy::copy_with(src, &f.job.src, dst, &f.job.dst, &f.job.opts, &mut kept).await;
+            q.finish(f, r);
+        }
+    }
+}
+
+/// Copies `first` and, behind it, every copy the queue has while each goes well; returns
+/// (with `kept` cleared) at the first one that does not, or at the end of the queue.
+async fn pipelined(
+    src: &mut Client,
+    dst: &mut Client,
+    first: Flight,
+    kept: &mut Kept,
+    q: &mut Queue<'_, '_>,
+) {
+    if let Err(e) = send_opening(src, dst, &first).await {
+        kept.clear();
+        q.finish(first, Err(e));
+        return;
+    }
+    let mut cur = first;
+    // The last copy's MFMT, once its 226 and SIZE are read.
+    let mut mfmt_due: Option<(String, i64)> = None;
+    loop {
+        let (stor, retr) = copy::opening_replies(dst, src).await;
+        if !(copy::started(&stor) && copy::started(&retr)) {
+            let e = copy::refused(src, &cur.job.src, dst, &cur.job.dst, (stor, retr), true).await;
+            kept.clear();
+            q.retry_or_finish(cur, e);
+            break;
+        }
+        // Both started: the SIZE that checks this copy, the last one's MFMT and the next
+        // STOR go behind it, the next RETR behind the source's.
+        let next = match q.take() {
+            Some((j, _)) if j.opts.size.is_none() => {
+                // Its size is asked first, the single way.
+                q.again.push_front((j, 0));
+                None
+            }
+            Some((mut job, tries)) => {
+                job.opts.blocks = true;
+                q.jobs.progress.begin(&job.dst, job.opts.size, 0);
+                Some(Flight {
+                    job,
+                    tries,
+                    started: Instant::now(),
+                })
+            }
+            None => None,
+        };
+        let rides = mfmt_due.take();
+        let mut cmds = vec![Command::Size(cur.job.dst.clone())];
+        if let Some((path, t)) = &rides {
+            cmds.push(Command::Mfmt(*t, path.clone()));
+        }
+        if let Some(n) = &next {
+            cmds.push(Command::Stor(n.job.dst.clone()));
+        }
+        let sent = match dst.ctl.send_all(&cmds).await {
+            Ok(()) => match &next {
+                Some(n) => src.ctl.send(&Command::Retr(n.job.src.clone())).await,
+                None => Ok(()),
+            },
+            Err(e) => Err(e),
+        };
+        let r = match sent {
+            Ok(()) => finish_one(src, dst, &cur, rides.is_some()).await,
+            Err(e) => Err(e),
+        };
+        // A control connection that failed (no reply behind the error) ends the run.
+        let broken = r
+            .as_ref()
+            .is_err_and(|e| e.server_reply().is_none() && e.kind() == ErrorKind::Network);
+        match &r {
+            Ok(_) => {
+                kept.keep();
+                mfmt_due = cur
+                    .job
+                    .opts
+                    .mtime
+                    .filter(|_| dst.features().mfmt)
+                    .map(|t| (cur.job.dst.clone(), t));
+            }
+            // The streams are in an unknown state: the copy behind this one will say.
+            Err(_) => kept.clear(),
+        }
+        q.finish(cur, r);
+        match next {
+            Some(n) if !broken => cur = n,
+            Some(n) => {
+                kept.clear();
+                q.finish(
+                    n,
+                    Err(Error::new(
+                        ErrorKind::Network,
+                        "copy: a control connection failed before this copy started",
+                    )),
+                );
+                return;
+            }
+            None => break,
+        }
+    }
+    if let Some((path, t)) = mfmt_due {
+        // The run's last copy: its time alone (a refusal is not an error, as in a
+        // single copy).
+        let _ = dst.set_mtime(&path, t).await;
+    }
+}
+
+/// STOR to the destination and RETR to the source, the first of a pipelined run.
+async fn send_opening(src: &mut Client, dst: &mut Client, f: &Flight) -> Result<()> {
+    dst.ctl.send(&Command::Stor(f.job.dst.clone())).await?;
+    src.ctl.send(&Command::Retr(f.job.src.clone())).await
+}
+
+/// The rest of a started copy: both final replies, then the destination's answers to
+/// the SIZE sent behind it and to the MFMT that rode along (`mfmt`).
+async fn finish_one(
+    src: &mut Client,
+    dst: &mut Client,
+    f: &Flight,
+    mfmt: bool,
+) -> Result<CopyReport> {
+    let (stored, sent) = tokio::join!(dst.finish_copy(true), src.finish_copy(true));
+    let size = dst.ctl.read_reply().await?;
+    if mfmt {
+        // Its answer changes nothing (a refusal is not an error).
+        dst.ctl.read_reply().await?;
+    }
+    sent.map_err(|e| e.context(format!("copy: RETR {}", f.job.src)))?;
+    stored.map_err(|e| e.context(format!("copy: STOR {}", f.job.dst)))?;
+    let got = Client::size_of(&f.job.dst, size)?;
+    copy::check_size(f.job.opts.size, got)?;
+    Ok(CopyReport {
+        bytes: f.job.opts.size,
+        streams: src.streams().max(1),
+        elapsed: f.started.elapsed(),
+    })
+}
