@@ -395,11 +395,30 @@ impl Client {
     /// parallel and segmented transfers.
     pub async fn fork(&mut self) -> Result<Client> {
         let cwd = self.pwd().await?;
+        self.fork_in(&cwd).await
+    }
+
+    /// `n` sessions like [`Client::fork`]'s, opened at once (a login costs round trips and,
+    /// on the server, a password check: opened one after the other they added up).
+    pub async fn forks(&mut self, n: usize) -> Vec<Result<Client>> {
+        if n == 0 {
+            return Vec::new();
+        }
+        let cwd = match self.pwd().await {
+            Ok(cwd) => cwd,
+            Err(e) => return vec![Err(e)],
+        };
+        let me = &*self;
+        futures::future::join_all((0..n).map(|_| me.fork_in(&cwd))).await
+    }
+
+    /// A new session as this one's user, moved to `cwd`.
+    async fn fork_in(&self, cwd: &str) -> Result<Client> {
         let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;
         // A login directory that cannot be entered (globus-gridftp-server's anonymous
         // `nobody` at /nonexistent) refuses a CWD into itself: that is no failure when the
         // new session is there already (parallel sessions failed on it).
-        if let Err(e) = c.cwd(&cwd).await {
+        if let Err(e) = c.cwd(cwd).await {
             if c.pwd().await? != cwd {
                 return Err(e);
             }

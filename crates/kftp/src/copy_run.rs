@@ -59,6 +59,28 @@ struct Flight {
     job: CopyJob,
     tries: u8,
     started: Instant,
+    /// Shown to the progress display (once both servers started it).
+    shown: bool,
+}
+
+impl Flight {
+    fn new(mut job: CopyJob, tries: u8) -> Flight {
+        job.opts.blocks = true;
+        Flight {
+            job,
+            tries,
+            started: Instant::now(),
+            shown: false,
+        }
+    }
+
+    /// Both servers started it: the progress display shows it from here.
+    fn show(&mut self, progress: &dyn Progress) {
+        if !self.shown {
+            self.shown = true;
+            progress.begin(&self.job.dst, self.job.opts.size, 0);
+        }
+    }
 }
 
 /// The run's queue: copies to make again come first.
@@ -74,7 +96,9 @@ impl Queue<'_, '_> {
             .or_else(|| (self.jobs.next)().map(|j| (j, 0)))
     }
 
-    fn finish(&mut self, f: Flight, r: Result<CopyReport>) {
+    /// Reports a copy's outcome (one that never started is shown as it fails).
+    fn finish(&mut self, mut f: Flight, r: Result<CopyReport>) {
+        f.show(self.jobs.progress);
         self.jobs.progress.end(
             &f.job.dst,
             r.as_ref().err().map(|e| e.to_string()).as_deref(),
@@ -104,17 +128,12 @@ pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
         again: VecDeque::new(),
     };
     let mut kept = Kept::default();
-    while let Some((mut job, tries)) = q.take() {
-        job.opts.blocks = true;
-        q.jobs.progress.begin(&job.dst, job.opts.size, 0);
-        let f = Flight {
-            job,
-            tries,
-            started: Instant::now(),
-        };
+    while let Some((job, tries)) = q.take() {
+        let mut f = Flight::new(job, tries);
         if pipelines && kept.is_kept() && f.job.opts.size.is_some() {
             pipelined(src, dst, f, &mut kept, &mut q).await;
         } else {
+            f.show(q.jobs.progress);
             let r = copy::copy_with(src, &f.job.src, dst, &f.job.dst, &f.job.opts, &mut kept).await;
             q.finish(f, r);
         }
@@ -146,6 +165,7 @@ async fn pipelined(
             q.retry_or_finish(cur, e);
             break;
         }
+        cur.show(q.jobs.progress);
         // Both started: the SIZE that checks this copy, the last one's MFMT and the next
         // STOR go behind it, the next RETR behind the source's.
         let next = match q.take() {
@@ -154,15 +174,7 @@ async fn pipelined(
                 q.again.push_front((j, 0));
                 None
             }
-            Some((mut job, tries)) => {
-                job.opts.blocks = true;
-                q.jobs.progress.begin(&job.dst, job.opts.size, 0);
-                Some(Flight {
-                    job,
-                    tries,
-                    started: Instant::now(),
-                })
-            }
+            Some((job, tries)) => Some(Flight::new(job, tries)),
             None => None,
         };
         let rides = mfmt_due.take();

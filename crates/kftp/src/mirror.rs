@@ -895,11 +895,20 @@ pub async fn mirror_across(
     // More session pairs where there is more than one file: each copy costs its round
     // trips at both servers (STOR and RETR with their replies, SIZE, MFMT; EPSV and EPRT
     // where no streams are kept), which pairs overlap. A pair that cannot be opened just means fewer.
+    // All opened at once, both servers' side by side.
+    let more = sessions_for(opts.parallel)
+        .min(copies.len())
+        .saturating_sub(1);
+    let (a, b) = tokio::join!(src.forks(more), dst.forks(more));
     let mut pairs = Vec::new();
-    for _ in 1..sessions_for(opts.parallel).min(copies.len()) {
-        match (src.fork().await, dst.fork().await) {
-            (Ok(a), Ok(b)) => pairs.push((a, b)),
-            _ => break,
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (Some(Ok(a)), Some(Ok(b))) => pairs.push((a, b)),
+            // A session without its other half (that fork failed) is closed.
+            (Some(Ok(one)), _) | (_, Some(Ok(one))) => one.quit().await,
+            _ => {}
         }
     }
     let queue = Mutex::new(copies);

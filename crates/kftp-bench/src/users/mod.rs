@@ -422,7 +422,7 @@ impl Measurer<'_> {
     fn mirror(&self, u: &Under, p: usize, rep: usize) -> Result<Rep, String> {
         let dst = self.dst()?;
         let script = format!("mirror --parallel={p} small {}", dst.display());
-        self.mirror_run(u, &script, &dst, rep)
+        self.mirror_run(u, &script, &dst, rep, false)
     }
 
     /// `lftp mirror -R --parallel=p` of the small files into a fresh directory under `up/`
@@ -433,12 +433,20 @@ impl Measurer<'_> {
         let _ = std::fs::remove_dir_all(&dst);
         let src = self.ctx.root.join("small");
         let script = format!("mirror -R --parallel={p} {} {remote}", src.display());
-        self.mirror_run(u, &script, &dst, rep)
+        self.mirror_run(u, &script, &dst, rep, true)
     }
 
     /// Runs an lftp mirror `script` that puts the small files into `dst`: every file must
-    /// arrive (the first byte for byte on rep 0); `dst` is removed afterwards.
-    fn mirror_run(&self, u: &Under, script: &str, dst: &Path, rep: usize) -> Result<Rep, String> {
+    /// arrive (the first byte for byte on rep 0, and for an `upload`, a note when the
+    /// server did not keep its time); `dst` is removed afterwards.
+    fn mirror_run(
+        &self,
+        u: &Under,
+        script: &str,
+        dst: &Path,
+        rep: usize,
+        upload: bool,
+    ) -> Result<Rep, String> {
         let r = self.run(commands::lftp(&u.server, script), u);
         let n = self.ctx.small_files;
         let out = finish(r, n as f64, n as u64, || {
@@ -446,7 +454,18 @@ impl Measurer<'_> {
             if rep == 0 {
                 let first = files::small(0);
                 let name = first.trim_start_matches("small/");
-                same_bytes(&self.ctx.root.join(&first), &dst.join(name))?;
+                let (src, copy) = (self.ctx.root.join(&first), dst.join(name));
+                same_bytes(&src, &copy)?;
+                if upload && !same_second(&src, &copy) {
+                    // lftp sets each copy's time (MFMT, else SITE UTIME); where the server
+                    // refuses (vsftpd has neither), each file cost it less work than on
+                    // the others, and the user lost the times.
+                    self.notes.borrow_mut().push(format!(
+                        "{}: `{script}`: the copies did not get their sources' times (the \
+                         server refused to set them)",
+                        u.label
+                    ));
+                }
             }
             Ok(())
         });
@@ -606,6 +625,18 @@ impl Measurer<'_> {
 /// A file name part from a server label.
 fn key(label: &str) -> String {
     label.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+}
+
+/// Whether `a` and `b` were modified in the same second (what MFMT and MDTM carry).
+fn same_second(a: &Path, b: &Path) -> bool {
+    let secs = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    };
+    matches!((secs(a), secs(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// `got` has `size` bytes; with `compare`, the same bytes as `want`.
