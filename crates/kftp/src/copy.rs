@@ -75,7 +75,7 @@ impl Kept {
     }
 
     /// Forgets them: the next copy sets up new streams.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.0 = false;
     }
 

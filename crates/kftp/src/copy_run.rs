@@ -169,9 +169,9 @@ async fn pipelined(
         // Both started: the SIZE that checks this copy, the last one's MFMT and the next
         // STOR go behind it, the next RETR behind the source's.
         let next = match q.take() {
-            Some((j, _)) if j.opts.size.is_none() => {
+            Some((j, tries)) if j.opts.size.is_none() => {
                 // Its size is asked first, the single way.
-                q.again.push_front((j, 0));
+                q.again.push_front((j, tries));
                 None
             }
             Some((job, tries)) => Some(Flight::new(job, tries)),
