@@ -165,6 +165,59 @@ async fn mirror_both_ways(tls: bool) {
     c.quit().await;
 }
 
+/// Uploads refused close together in one window (half the names are directories on the
+/// server): every other file arrives. kftpd drops its kept streams on each refused upload
+/// (a third-party source may have sent onto them), so the files pipelined behind one get
+/// `425` and go again on new streams, within their tries even when refusals follow
+/// each other.
+#[tokio::test]
+async fn pipelined_put_with_refusals_close_together() {
+    let Some(s) = Kftpd::start_unprivileged(false) else {
+        return;
+    };
+    let src = tempfile::tempdir().unwrap();
+    for i in 0..16 {
+        let f = src.path().join(format!("f{i:02}.bin"));
+        std::fs::write(f, random_bytes(4096, 700 + i)).unwrap();
+    }
+    let up = s.root.join("up");
+    let refused = [1, 2, 4, 6, 8, 10, 12, 13];
+    for i in refused {
+        std::fs::create_dir_all(up.join(format!("f{i:02}.bin/inside"))).unwrap();
+    }
+    // The server runs as nobody.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&up, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut c = s.fixture().client().await;
+    c.set_streams(2);
+    assert!(c.pipelines(), "MODE E applies, so the mirror pipelines");
+    let opts = MirrorOptions {
+        parallel: 1,
+        ..Default::default()
+    };
+    let ends = Arc::new(Ends::default());
+    let err = kftp::mirror_up(&mut c, src.path(), "up", &opts, ends.clone())
+        .await
+        .expect_err("eight names are directories");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("8 transferred") && msg.contains("8 failed"),
+        "{msg}"
+    );
+    let failed: Vec<String> = ends.failed().into_iter().map(|(n, _)| n).collect();
+    let want: Vec<String> = refused.iter().map(|i| format!("up/f{i:02}.bin")).collect();
+    assert_eq!(failed, want);
+    for i in (0..16).filter(|i| !refused.contains(i)) {
+        let name = format!("f{i:02}.bin");
+        assert_eq!(
+            std::fs::read(up.join(&name)).unwrap(),
+            std::fs::read(src.path().join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    c.quit().await;
+}
+
 #[tokio::test]
 async fn pipelined_mirror_both_ways_with_a_failure_in_the_window() {
     mirror_both_ways(false).await;
