@@ -717,7 +717,9 @@ fn complete_get(
 enum Step<T> {
     /// Finished (its result reported).
     Done,
-    /// Refused before any data moved (its error reported): the streams are as they were.
+    /// Refused before any data moved (its error reported). The streams are as they were
+    /// on our side; kftpd drops its own on a refused upload (a third-party source may
+    /// have sent onto them), and the files behind then get `425` and go again.
     Refused,
     /// Failed (its result reported); later files need new streams.
     Failed,
