@@ -379,6 +379,83 @@ fn mirror_across_refused_names_keeps_every_other_file_its_own() {
     }
 }
 
+/// A run of small files server to server, pipelined, into globus-gridftp-server and back
+/// out of it over one session pair: the next STOR goes out before the last copy's SIZE is
+/// answered, both ways, and every file arrives with its time.
+#[test]
+fn mirror_pipelines_into_globus_gridftp_server_and_back() {
+    let (Some(k), Some(g)) = (Kftpd::start(false), Gridftp::start(&[])) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(k.root.join("p")).unwrap();
+    for i in 0..10 {
+        let f = k.root.join(format!("p/f{i:02}"));
+        std::fs::write(&f, random_bytes(4096 + 7 * i, 400 + i as u64)).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000 + i as u64);
+        let h = std::fs::File::options().write(true).open(&f).unwrap();
+        h.set_modified(t).unwrap();
+    }
+    let grid = format!(
+        "ftp://127.0.0.1:{}/%2F{}/p/",
+        g.port,
+        g.root.display().to_string().trim_start_matches('/')
+    );
+    let pipelined = |log: &str, stor: &str| {
+        let size = log.find("> SIZE ").expect("a SIZE");
+        let answered = size + log[size..].find("< 213").expect("SIZE answered");
+        let next = log.find(stor).expect("the second STOR");
+        assert!(next < answered, "{stor} before the SIZE reply: {log}");
+    };
+    let mut out = None;
+    for _ in 0..50 {
+        let o = kftp(
+            dir.path(),
+            &["mirror", "--parallel", "1", &url(&k, "p/"), &grid],
+        );
+        if o.status.code() != Some(6) {
+            out = Some(o);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let log = ok(&out.expect("globus-gridftp-server listening within 10 s"));
+    pipelined(&log[log.find("p/f01").unwrap_or(0)..], "/p/f02\n");
+    let back = ok(&kftp(
+        dir.path(),
+        &["mirror", "--parallel", "1", &grid, &url(&k, "back/")],
+    ));
+    pipelined(
+        &back[back.find("back/f01").unwrap_or(0)..],
+        "> STOR back/f02",
+    );
+    assert_eq!(
+        tree_hashes(&k.root.join("p")),
+        tree_hashes(&g.root.join("p"))
+    );
+    assert_eq!(
+        tree_hashes(&k.root.join("p")),
+        tree_hashes(&k.root.join("back"))
+    );
+    for i in 0..10 {
+        let name = format!("f{i:02}");
+        let secs = |p: std::path::PathBuf| {
+            let m = std::fs::metadata(p).unwrap().modified().unwrap();
+            m.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        };
+        assert_eq!(
+            secs(g.root.join("p").join(&name)),
+            1_000_000_000 + i,
+            "{name}"
+        );
+        assert_eq!(
+            secs(k.root.join("back").join(&name)),
+            1_000_000_000 + i,
+            "{name}"
+        );
+    }
+}
+
 /// A server-to-server mirror into globus-gridftp-server and back out of it, and an upload
 /// mirror into it. Its anonymous login lands in a directory that cannot be entered
 /// (`/nonexistent`), so kftp asks MLST whether a directory exists instead of CWD there and
