@@ -894,8 +894,8 @@ pub async fn mirror_across(
     }
     // More session pairs where there is more than one file: each copy costs its round
     // trips at both servers (STOR and RETR with their replies, SIZE, MFMT; EPSV and EPRT
-    // where no streams are kept), which pairs overlap. A pair that cannot be opened just means fewer.
-    // All opened at once, both servers' side by side.
+    // where no streams are kept), which pairs overlap. They log in all at once, both
+    // servers' side by side; a pair that cannot be opened just means fewer.
     let more = sessions_for(opts.parallel)
         .min(copies.len())
         .saturating_sub(1);
