@@ -113,7 +113,10 @@ pub enum Cmd {
         /// Continue a partial download (REST) instead of starting over.
         #[arg(short = 'c', long = "continue")]
         resume: bool,
-        /// Download over N parallel connections, each fetching one range.
+        /// Download over N parallel connections, each fetching one range. Each costs a
+        /// login and a data connection (about 10 round trips), so it pays for large files
+        /// over a path where one TCP stream cannot fill the link; a few MiB go faster over
+        /// one.
         #[arg(long, value_name = "N", default_value_t = 1)]
         segments: u32,
         /// Afterwards compare the server's checksum (HASH, XSHA256, ... XCRC) with ours.
