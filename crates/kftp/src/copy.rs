@@ -210,12 +210,35 @@ async fn send_both(
     dst_path: &str,
     mode_e: bool,
 ) -> Result<()> {
-    dst.ctl.send(&Command::Stor(dst_path.into())).await?;
-    src.ctl.send(&Command::Retr(src_path.into())).await?;
+    send_pair(src, src_path, dst, dst_path).await?;
     let (stor, retr) = opening_replies(dst, src).await;
     if !(started(&stor) && started(&retr)) {
         return Err(refused(src, src_path, dst, dst_path, (stor, retr), mode_e).await);
     }
+    finish_pair(src, src_path, dst, dst_path, mode_e).await
+}
+
+/// STOR to the destination, then RETR to the source: a copy's two commands, sent before
+/// either reply is read.
+pub(crate) async fn send_pair(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+) -> Result<()> {
+    dst.ctl.send(&Command::Stor(dst_path.into())).await?;
+    src.ctl.send(&Command::Retr(src_path.into())).await
+}
+
+/// Both final replies of a started copy, read side by side; the source's failure is the
+/// one reported when both failed.
+pub(crate) async fn finish_pair(
+    src: &mut Client,
+    src_path: &str,
+    dst: &mut Client,
+    dst_path: &str,
+    mode_e: bool,
+) -> Result<()> {
     let (stored, sent) = tokio::join!(dst.finish_copy(mode_e), src.finish_copy(mode_e));
     sent.map_err(|e| e.context(format!("copy: RETR {src_path}")))?;
     stored.map_err(|e| e.context(format!("copy: STOR {dst_path}")))?;

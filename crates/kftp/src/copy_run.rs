@@ -149,7 +149,7 @@ async fn pipelined(
     kept: &mut Kept,
     q: &mut Queue<'_, '_>,
 ) {
-    if let Err(e) = send_opening(src, dst, &first).await {
+    if let Err(e) = copy::send_pair(src, &first.job.src, dst, &first.job.dst).await {
         kept.clear();
         q.finish(first, Err(e));
         return;
@@ -237,12 +237,6 @@ async fn pipelined(
     }
 }
 
-/// STOR to the destination and RETR to the source, the first of a pipelined run.
-async fn send_opening(src: &mut Client, dst: &mut Client, f: &Flight) -> Result<()> {
-    dst.ctl.send(&Command::Stor(f.job.dst.clone())).await?;
-    src.ctl.send(&Command::Retr(f.job.src.clone())).await
-}
-
 /// The rest of a started copy: both final replies, then the destination's answers to
 /// the SIZE sent behind it and to the MFMT that rode along (`mfmt`).
 async fn finish_one(
@@ -251,14 +245,13 @@ async fn finish_one(
     f: &Flight,
     mfmt: bool,
 ) -> Result<CopyReport> {
-    let (stored, sent) = tokio::join!(dst.finish_copy(true), src.finish_copy(true));
+    let finished = copy::finish_pair(src, &f.job.src, dst, &f.job.dst, true).await;
     let size = dst.ctl.read_reply().await?;
     if mfmt {
         // Its answer changes nothing (a refusal is not an error).
         dst.ctl.read_reply().await?;
     }
-    sent.map_err(|e| e.context(format!("copy: RETR {}", f.job.src)))?;
-    stored.map_err(|e| e.context(format!("copy: STOR {}", f.job.dst)))?;
+    finished?;
     let got = Client::size_of(&f.job.dst, size)?;
     copy::check_size(f.job.opts.size, got)?;
     Ok(CopyReport {
