@@ -43,6 +43,38 @@ fn url(s: &Kftpd, path: &str) -> String {
     format!("ftp://alice@127.0.0.1:{}/{path}", s.port)
 }
 
+/// globus-gridftp-server's URL of `path` (its paths are the file system's; anonymous
+/// login).
+fn grid_url(g: &Gridftp, path: &str) -> String {
+    format!(
+        "ftp://127.0.0.1:{}/%2F{}/{path}",
+        g.port,
+        g.root.display().to_string().trim_start_matches('/')
+    )
+}
+
+/// Runs kftp with `args`, again while it cannot connect (exit 6): globus-gridftp-server
+/// may still be starting. 10 s at most.
+fn kftp_once_listening(cwd: &Path, args: &[&str]) -> Output {
+    for _ in 0..50 {
+        let o = kftp(cwd, args);
+        if o.status.code() != Some(6) {
+            return o;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("globus-gridftp-server not listening within 10 s");
+}
+
+/// Writes `bytes` to `f` and dates it `secs` after the epoch (2001 for 1_000_000_000: a
+/// copy gets such a time only from MFMT).
+fn write_dated(f: &Path, bytes: &[u8], secs: u64) {
+    std::fs::write(f, bytes).unwrap();
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    let h = std::fs::File::options().write(true).open(f).unwrap();
+    h.set_modified(t).unwrap();
+}
+
 #[test]
 fn copy_between_two_kftpd_in_mode_s_and_mode_e() {
     let (Some(a), Some(b)) = (Kftpd::start(false), Kftpd::start(false)) else {
@@ -95,28 +127,12 @@ fn copy_to_and_from_globus_gridftp_server_over_four_streams() {
     let dir = tempfile::tempdir().unwrap();
     let data = random_bytes((5 << 20) + 4321, 92);
     std::fs::write(k.root.join("k.bin"), &data).unwrap();
-    // globus-gridftp-server's paths are the file system's; anonymous login.
-    let grid = |name: &str| {
-        format!(
-            "ftp://127.0.0.1:{}/%2F{}/{name}",
-            g.port,
-            g.root.display().to_string().trim_start_matches('/')
-        )
-    };
+    let grid = |name: &str| grid_url(&g, name);
     // It may still be starting: the first copy retries its connection for a while.
-    let mut out = None;
-    for _ in 0..50 {
-        let o = kftp(
-            dir.path(),
-            &["--streams", "4", "copy", &url(&k, "k.bin"), &grid("g.bin")],
-        );
-        if o.status.code() != Some(6) {
-            out = Some(o);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let log = ok(&out.expect("globus-gridftp-server listening within 10 s"));
+    let log = ok(&kftp_once_listening(
+        dir.path(),
+        &["--streams", "4", "copy", &url(&k, "k.bin"), &grid("g.bin")],
+    ));
     assert!(log.contains("MODE E"), "{log}");
     assert_eq!(std::fs::read(g.root.join("g.bin")).unwrap(), data);
     k.wait_log("MODE E blocks sent", 1);
@@ -286,11 +302,11 @@ fn mirror_between_servers_keeps_one_stream_for_all_files() {
     std::fs::create_dir(a.root.join("many")).unwrap();
     for i in 0..12 {
         let f = a.root.join(format!("many/f{i:02}"));
-        std::fs::write(&f, random_bytes(4096 + i, 97 + i as u64)).unwrap();
-        // Times in 2001, which a copy gets only from MFMT.
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000 + i as u64);
-        let h = std::fs::File::options().write(true).open(&f).unwrap();
-        h.set_modified(t).unwrap();
+        write_dated(
+            &f,
+            &random_bytes(4096 + i, 97 + i as u64),
+            1_000_000_000 + i as u64,
+        );
     }
     let log = ok(&kftp(
         dir.path(),
@@ -391,35 +407,20 @@ fn mirror_pipelines_into_globus_gridftp_server_and_back() {
     std::fs::create_dir_all(k.root.join("p")).unwrap();
     for i in 0..10 {
         let f = k.root.join(format!("p/f{i:02}"));
-        std::fs::write(&f, random_bytes(4096 + 7 * i, 400 + i as u64)).unwrap();
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000 + i as u64);
-        let h = std::fs::File::options().write(true).open(&f).unwrap();
-        h.set_modified(t).unwrap();
+        let bytes = random_bytes(4096 + 7 * i, 400 + i as u64);
+        write_dated(&f, &bytes, 1_000_000_000 + i as u64);
     }
-    let grid = format!(
-        "ftp://127.0.0.1:{}/%2F{}/p/",
-        g.port,
-        g.root.display().to_string().trim_start_matches('/')
-    );
+    let grid = grid_url(&g, "p/");
     let pipelined = |log: &str, stor: &str| {
         let size = log.find("> SIZE ").expect("a SIZE");
         let answered = size + log[size..].find("< 213").expect("SIZE answered");
         let next = log.find(stor).expect("the second STOR");
         assert!(next < answered, "{stor} before the SIZE reply: {log}");
     };
-    let mut out = None;
-    for _ in 0..50 {
-        let o = kftp(
-            dir.path(),
-            &["mirror", "--parallel", "1", &url(&k, "p/"), &grid],
-        );
-        if o.status.code() != Some(6) {
-            out = Some(o);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let log = ok(&out.expect("globus-gridftp-server listening within 10 s"));
+    let log = ok(&kftp_once_listening(
+        dir.path(),
+        &["mirror", "--parallel", "1", &url(&k, "p/"), &grid],
+    ));
     pipelined(&log[log.find("p/f01").unwrap_or(0)..], "/p/f02\n");
     let back = ok(&kftp(
         dir.path(),
@@ -470,21 +471,11 @@ fn mirror_into_globus_gridftp_server_and_back() {
     for (i, name) in ["t/a.bin", "t/b.bin", "t/sub/c.bin"].iter().enumerate() {
         std::fs::write(k.root.join(name), random_bytes(10_000 + i, 98 + i as u64)).unwrap();
     }
-    let grid = format!(
-        "ftp://127.0.0.1:{}/%2F{}/t/",
-        g.port,
-        g.root.display().to_string().trim_start_matches('/')
-    );
-    let mut out = None;
-    for _ in 0..50 {
-        let o = kftp(dir.path(), &["mirror", &url(&k, "t/"), &grid]);
-        if o.status.code() != Some(6) {
-            out = Some(o);
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    ok(&out.expect("globus-gridftp-server listening within 10 s"));
+    let grid = grid_url(&g, "t/");
+    ok(&kftp_once_listening(
+        dir.path(),
+        &["mirror", &url(&k, "t/"), &grid],
+    ));
     assert_eq!(
         tree_hashes(&k.root.join("t")),
         tree_hashes(&g.root.join("t"))

@@ -68,6 +68,35 @@ fn leftovers(root: &Path) -> Vec<String> {
     out
 }
 
+/// A session to `s` that pipelines (two MODE E streams), and mirror options for one
+/// session: every file of a run goes through that one window.
+async fn pipelining(s: &Kftpd) -> (kftp::Client, MirrorOptions) {
+    let mut c = s.fixture().client().await;
+    c.set_streams(2);
+    assert!(c.pipelines(), "MODE E applies, so the mirror pipelines");
+    let opts = MirrorOptions {
+        parallel: 1,
+        ..Default::default()
+    };
+    (c, opts)
+}
+
+/// The mirror's error when it must fail (`why`), checked to count `moved` transferred and
+/// `failed` failed files.
+fn failed_with(
+    r: kftp::Result<kftp::MirrorReport>,
+    why: &str,
+    moved: usize,
+    failed: usize,
+) -> String {
+    let msg = r.expect_err(why).to_string();
+    assert!(
+        msg.contains(&format!("{moved} transferred")) && msg.contains(&format!("{failed} failed")),
+        "{msg}"
+    );
+    msg
+}
+
 async fn mirror_both_ways(tls: bool) {
     use std::os::unix::fs::PermissionsExt;
     let Some(s) = Kftpd::start_unprivileged(tls) else {
@@ -82,23 +111,11 @@ async fn mirror_both_ways(tls: bool) {
     let secret = site.join("d1/f31.bin");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
 
-    let mut c = s.fixture().client().await;
-    c.set_streams(2);
-    assert!(c.pipelines(), "MODE E applies, so the mirror pipelines");
-    let opts = MirrorOptions {
-        parallel: 1,
-        ..Default::default()
-    };
+    let (mut c, opts) = pipelining(&s).await;
     let back = tempfile::tempdir().unwrap();
     let ends = Arc::new(Ends::default());
-    let err = kftp::mirror_down(&mut c, "site", back.path(), &opts, ends.clone())
-        .await
-        .expect_err("one file could not be read");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("60 transferred") && msg.contains("1 failed"),
-        "{msg}"
-    );
+    let r = kftp::mirror_down(&mut c, "site", back.path(), &opts, ends.clone()).await;
+    let msg = failed_with(r, "one file could not be read", 60, 1);
     assert!(
         msg.contains("site/d1/f31.bin") && msg.contains("550"),
         "{msg}"
@@ -137,14 +154,8 @@ async fn mirror_both_ways(tls: bool) {
         }
     }
     let ends = Arc::new(Ends::default());
-    let err = kftp::mirror_up(&mut c, src.path(), "up", &opts, ends.clone())
-        .await
-        .expect_err("one directory is not writable");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("60 transferred") && msg.contains("1 failed"),
-        "{msg}"
-    );
+    let r = kftp::mirror_up(&mut c, src.path(), "up", &opts, ends.clone()).await;
+    let msg = failed_with(r, "one directory is not writable", 60, 1);
     assert!(msg.contains("up/d1/f31.bin"), "{msg}");
     let failed = ends.failed();
     assert_eq!(failed.len(), 1, "{failed:?}");
@@ -188,22 +199,10 @@ async fn pipelined_put_with_refusals_close_together() {
     // The server runs as nobody.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&up, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let mut c = s.fixture().client().await;
-    c.set_streams(2);
-    assert!(c.pipelines(), "MODE E applies, so the mirror pipelines");
-    let opts = MirrorOptions {
-        parallel: 1,
-        ..Default::default()
-    };
+    let (mut c, opts) = pipelining(&s).await;
     let ends = Arc::new(Ends::default());
-    let err = kftp::mirror_up(&mut c, src.path(), "up", &opts, ends.clone())
-        .await
-        .expect_err("eight names are directories");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("8 transferred") && msg.contains("8 failed"),
-        "{msg}"
-    );
+    let r = kftp::mirror_up(&mut c, src.path(), "up", &opts, ends.clone()).await;
+    failed_with(r, "eight names are directories", 8, 8);
     let failed: Vec<String> = ends.failed().into_iter().map(|(n, _)| n).collect();
     let want: Vec<String> = refused.iter().map(|i| format!("up/f{i:02}.bin")).collect();
     assert_eq!(failed, want);
