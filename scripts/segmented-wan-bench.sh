@@ -12,12 +12,8 @@ B=${B:-$(cd "$(dirname "$0")/.." && pwd)/target/release}
 W=/dev/shm/segw; rm -rf $W; mkdir -p $W/a $W/st $W/out
 head -c ${SIZE:-4M} /dev/urandom > $W/a/f
 echo pw | $B/kftpd user add u --users $W/users.toml --root $W/a --password-stdin >/dev/null
-mkfifo $W/hold
-$B/examples/wan_hold 25 0 300 262144 < $W/hold > $W/ns 2>$W/wan.err &
-HOLD=$!
-exec 3> $W/hold   # held open until the end: wan_hold stops when it closes
-for i in $(seq 1 50); do [ -s $W/ns ] && break; sleep 0.2; done
-read NA NB < $W/ns
+. "$(dirname "$0")/wan-delay-line.sh"
+wan_start $W 25 0 300 262144
 ip netns exec $NB $B/kftpd --listen 10.77.0.2:48102 --state-dir $W/st --no-tls-required \
   --allow-root --users $W/users.toml > $W/k.log 2>&1 & P=$!
 sleep 1.5
@@ -32,4 +28,4 @@ for r in $(seq 1 ${REPS:-3}); do
     echo "round $r: $k ${GETARGS:---segments 4} ${SIZE:-4M}: $(( (e-s)/1000000 )) ms"
   done
 done
-kill $P; exec 3>&-; wait $HOLD 2>/dev/null; rm -rf $W
+kill $P; wan_stop $W >/dev/null; rm -rf $W

@@ -11,12 +11,8 @@ W=/dev/shm/tpw; rm -rf $W; mkdir -p $W/a $W/b $W/ga $W/gb $W/st1 $W/st2; chmod 7
 head -c ${SIZE:-128M} /dev/urandom > $W/a/big; cp $W/a/big $W/ga/big; chmod 644 $W/ga/big
 echo pw | $B/kftpd user add u --users $W/users.toml --root $W/a --password-stdin >/dev/null
 echo pw | $B/kftpd user add v --users $W/users.toml --root $W/b --password-stdin >/dev/null
-mkfifo $W/hold
-$B/examples/wan_hold 25 0.01 300 262144 < $W/hold > $W/ns 2>$W/wan.err &
-HOLD=$!
-exec 3> $W/hold   # held open until the end: wan_hold stops when it closes
-for i in $(seq 1 50); do [ -s $W/ns ] && break; sleep 0.2; done
-read NA NB < $W/ns
+. "$(dirname "$0")/wan-delay-line.sh"
+wan_start $W 25 0.01 300 262144
 K="--no-tls-required --tls-sniff-ms 0 --allow-root --allow-foreign-data-peer --users $W/users.toml"
 PIDS=""
 ip netns exec $NA $B/kftpd --listen 10.77.0.1:48101 --state-dir $W/st1 $K > $W/k1.log 2>&1 & PIDS="$PIDS $!"
@@ -37,4 +33,4 @@ for r in $(seq 1 ${REPS:-3}); do
     echo "round $r streams $n: kftp-copy(kftpd->kftpd) $a s; guc(gridftp->gridftp) $g s; load $(cut -d' ' -f1 /proc/loadavg)"
   done
 done
-kill $PIDS 2>/dev/null; exec 3>&-; wait $HOLD 2>/dev/null; cat $W/wan.err
+kill $PIDS 2>/dev/null; wan_stop $W
