@@ -72,8 +72,10 @@ impl std::ops::DerefMut for AlignedBuf {
 }
 
 /// Receive buffers start here and grow (x4) while reads fill them, up to the tuned chunk:
-/// the length of an upload is not known in advance.
-const FIRST_RECV_BUF: usize = 64 * 1024;
+/// the length of an upload is not known in advance. Small, because the buffer is zeroed
+/// for every upload and most uploads of a mirror are small files; a large one reaches the
+/// tuned chunk within four reads.
+const FIRST_RECV_BUF: usize = 16 * 1024;
 
 pub(crate) fn recv_buf(tuning: &Tuning) -> Vec<u8> {
     vec![0u8; FIRST_RECV_BUF.min(chunk(tuning))]

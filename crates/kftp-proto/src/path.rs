@@ -46,21 +46,25 @@ impl VPath {
         if arg.contains('\0') {
             return Err(PathError::Nul);
         }
-        let mut parts: Vec<&str> = if arg.starts_with('/') {
-            Vec::new()
-        } else {
-            cwd.components().collect()
+        // One string, built in place: `..` truncates it back to the previous `/`.
+        let mut s = String::with_capacity(cwd.0.len() + arg.len() + 1);
+        let base = match arg.starts_with('/') {
+            true => "",
+            false => cwd.0.as_str(),
         };
-        for c in arg.split('/') {
+        for c in base.split('/').chain(arg.split('/')) {
             match c {
                 "" | "." => {}
-                ".." => {
-                    parts.pop();
+                ".." => s.truncate(s.rfind('/').unwrap_or(0)),
+                c => {
+                    s.push('/');
+                    s.push_str(c);
                 }
-                c => parts.push(c),
             }
         }
-        let s = format!("/{}", parts.join("/"));
+        if s.is_empty() {
+            s.push('/');
+        }
         if s.len() > MAX_PATH {
             return Err(PathError::TooLong);
         }

@@ -67,22 +67,50 @@ impl Reply {
 
     /// Appends the wire form to `out`.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
+        // Written straight into `out`: a reply is encoded for every command, several per
+        // small file, so no line is copied or formatted on the way.
         let n = self.lines.len();
         for (i, line) in self.lines.iter().enumerate() {
-            let line = line.replace('\r', "\r\0").replace('\n', "\0");
-            if n == 1 {
-                out.extend_from_slice(format!("{} {}\r\n", self.code, line).as_bytes());
-            } else if i == 0 {
-                out.extend_from_slice(format!("{}-{}\r\n", self.code, line).as_bytes());
-            } else if i == n - 1 {
-                out.extend_from_slice(format!("{} {}\r\n", self.code, line).as_bytes());
+            let last = i == n - 1;
+            if i == 0 || last {
+                push_code(out, self.code);
+                out.push(if last { b' ' } else { b'-' });
             } else if line.as_bytes().first().is_some_and(u8::is_ascii_digit)
                 || !line.starts_with(' ')
             {
-                out.extend_from_slice(format!(" {line}\r\n").as_bytes());
-            } else {
-                out.extend_from_slice(format!("{line}\r\n").as_bytes());
+                out.push(b' ');
             }
+            push_escaped(out, line);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// The reply code's digits.
+fn push_code(out: &mut Vec<u8>, code: u16) {
+    if (100..1000).contains(&code) {
+        out.extend_from_slice(&[
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+        ]);
+    } else {
+        out.extend_from_slice(code.to_string().as_bytes());
+    }
+}
+
+/// `line` with CR as CR NUL and LF as NUL (RFC 959's escape for pathnames).
+fn push_escaped(out: &mut Vec<u8>, line: &str) {
+    let bytes = line.as_bytes();
+    if !bytes.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'\r' => out.extend_from_slice(b"\r\0"),
+            b'\n' => out.push(0),
+            b => out.push(b),
         }
     }
 }
@@ -203,6 +231,11 @@ mod tests {
             Reply::new(257, "\"/a\nb\" created").encode(),
             b"257 \"/a\0b\" created\r\n"
         );
+        let r = Reply::multi(
+            211,
+            vec!["a\rb".into(), " kept".into(), "\nx".into(), "End".into()],
+        );
+        assert_eq!(r.encode(), b"211-a\r\0b\r\n kept\r\n \0x\r\n211 End\r\n");
     }
 
     #[test]
