@@ -23,8 +23,9 @@
 //! anything is sent rather than moving the data in the clear.
 //!
 //! On failure the side still waiting is sent ABOR, so neither server is left holding a
-//! transfer; what a failed STOR leaves on the destination is the destination's policy
-//! (kftpd keeps a hidden part file and the old file intact).
+//! transfer (after a refusal at once; after a failure during the transfer once it has had
+//! [`PEER_GRACE`] to answer by itself); what a failed STOR leaves on the destination is
+//! the destination's policy (kftpd keeps a hidden part file and the old file intact).
 
 use crate::client::Client;
 use crate::error::{Error, ErrorKind, Result};
@@ -36,6 +37,16 @@ const ABORT_WAIT: Duration = Duration::from_secs(5);
 
 /// After an aborted side's 2xx, how long a second one (ABOR's own) may take.
 const ABORT_SETTLE: Duration = Duration::from_millis(300);
+
+/// Once one side of a started copy has failed, how long the other may take to give its own
+/// final reply before it is sent ABOR. Where the failure reaches the other server through
+/// the data connections (closed streams), it answers within moments of the first, plus
+/// the difference of the two servers' round trips to kftp. Where it does not (the source
+/// went silent with its streams open, a destination stopped reading), the other waits
+/// for data that will not come: globus-gridftp-server waits for MODE E's EOD without end
+/// (still after 15 minutes, past its idle timeout), its 112 markers every 5 s restarting
+/// kftp's own wait for the final reply.
+const PEER_GRACE: Duration = Duration::from_secs(1);
 
 /// What a third-party copy did.
 #[derive(Debug, Clone)]
@@ -215,7 +226,8 @@ async fn send_both(
     if !(started(&stor) && started(&retr)) {
         return Err(refused(src, src_path, dst, dst_path, (stor, retr), mode_e).await);
     }
-    finish_pair(src, src_path, dst, dst_path, mode_e).await
+    // Nothing is sent behind a single copy: whether a side was stopped changes nothing.
+    finish_pair(src, src_path, dst, dst_path, mode_e).await.0
 }
 
 /// STOR to the destination, then RETR to the source: a copy's two commands, sent before
@@ -230,19 +242,56 @@ pub(crate) async fn send_pair(
     src.ctl.send(&Command::Retr(src_path.into())).await
 }
 
-/// Both final replies of a started copy, read side by side; the source's failure is the
-/// one reported when both failed.
+/// Both final replies of a started copy, read side by side. Once one side has failed, the
+/// other gets [`PEER_GRACE`] to answer and is then stopped (ABOR): it may be waiting for
+/// data that will not come. The source's failure is the one reported when both failed.
+/// Also returns whether a side was stopped: commands sent behind its transfer (a pipelined
+/// run) were then answered in a way this cannot know.
 pub(crate) async fn finish_pair(
     src: &mut Client,
     src_path: &str,
     dst: &mut Client,
     dst_path: &str,
     mode_e: bool,
-) -> Result<()> {
-    let (stored, sent) = tokio::join!(dst.finish_copy(mode_e), src.finish_copy(mode_e));
-    sent.map_err(|e| e.context(format!("copy: RETR {src_path}")))?;
-    stored.map_err(|e| e.context(format!("copy: STOR {dst_path}")))?;
-    Ok(())
+) -> (Result<()>, bool) {
+    let (stored, sent) = {
+        let stored = dst.finish_copy(mode_e);
+        let sent = src.finish_copy(mode_e);
+        tokio::pin!(stored, sent);
+        tokio::select! {
+            r = &mut sent => (other_reply(stored, &r).await, Some(r)),
+            r = &mut stored => {
+                let sent = other_reply(sent, &r).await;
+                (Some(r), sent)
+            }
+        }
+    };
+    // `None`: still silent after the other's failure.
+    if stored.is_none() {
+        dst.abort().await;
+    }
+    if sent.is_none() {
+        src.abort().await;
+    }
+    let stopped = stored.is_none() || sent.is_none();
+    let r = match (sent, stored) {
+        (Some(Err(e)), _) => Err(e.context(format!("copy: RETR {src_path}"))),
+        (_, Some(Err(e))) => Err(e.context(format!("copy: STOR {dst_path}"))),
+        _ => Ok(()),
+    };
+    (r, stopped)
+}
+
+/// One side's final reply, once the other's was `first`: all of the usual wait after a
+/// success, [`PEER_GRACE`] after a failure (`None` when it has not answered by then).
+async fn other_reply(
+    other: impl std::future::Future<Output = Result<Reply>>,
+    first: &Result<Reply>,
+) -> Option<Result<Reply>> {
+    match first {
+        Ok(_) => Some(other.await),
+        Err(_) => tokio::time::timeout(PEER_GRACE, other).await.ok(),
+    }
 }
 
 /// Whether an opening reply says the transfer started (`150`).

@@ -21,6 +21,10 @@
 //! - A file whose transfer fails leaves the streams in an unknown state: the file queued
 //!   behind it then gets `425` (or a refusal) and is copied again, once, the single way
 //!   with new streams.
+//! - Where one side of a failed file had to be stopped (ABOR: it was still waiting for
+//!   the other, [`copy::finish_pair`]), the commands behind it were answered as that
+//!   server handles ABOR: both sessions are read up to a PWD ([`resync`]), and the file
+//!   queued behind goes again the single way, once.
 
 use crate::client::Client;
 use crate::copy::{self, CopyOptions, CopyReport, Kept};
@@ -32,6 +36,10 @@ use std::time::Instant;
 
 /// Times a file queued behind a failed one is copied again after its `425`.
 const RETRIES: u8 = 1;
+
+/// Replies [`resync`] reads at most before PWD's: a stopped copy's own, its SIZE's and
+/// MFMT's, the next copy's (its markers too, had it started), two ABORs'.
+const RESYNC_REPLIES: usize = 32;
 
 /// One copy of a run.
 #[derive(Clone, Debug)]
@@ -108,7 +116,16 @@ impl Queue<'_, '_> {
 
     /// A copy that got `425` behind a failed one goes again (the single way), once.
     fn retry_or_finish(&mut self, f: Flight, e: Error) {
-        if f.tries < RETRIES && e.server_reply().is_some_and(|r| r.code == 425) {
+        match e.server_reply() {
+            Some(r) if r.code == 425 => self.retry(f, e),
+            _ => self.finish(f, Err(e)),
+        }
+    }
+
+    /// A copy sent behind a failed one goes again (the single way), once; else it ends
+    /// with `e`.
+    fn retry(&mut self, f: Flight, e: Error) {
+        if f.tries < RETRIES {
             self.again.push_front((f.job, f.tries + 1));
         } else {
             self.finish(f, Err(e));
@@ -192,10 +209,29 @@ async fn pipelined(
             },
             Err(e) => Err(e),
         };
-        let r = match sent {
+        let (r, stopped) = match sent {
             Ok(()) => finish_one(src, dst, &cur, rides.is_some()).await,
-            Err(e) => Err(e),
+            Err(e) => (Err(e), false),
         };
+        if stopped {
+            kept.clear();
+            q.finish(cur, r);
+            let synced = resync(src, dst).await;
+            if let (Ok(()), Some((path, t))) = (&synced, rides) {
+                // Its MFMT may have been dropped with the rest (a refusal is no error).
+                let _ = dst.set_mtime(&path, t).await;
+            }
+            if let Some(n) = next {
+                let e = synced.err().unwrap_or_else(|| {
+                    Error::new(
+                        ErrorKind::Network,
+                        "copy: sent behind a copy that failed, and not copied again",
+                    )
+                });
+                q.retry(n, e);
+            }
+            return;
+        }
         // A control connection that failed (no reply behind the error) ends the run.
         let broken = r
             .as_ref()
@@ -238,25 +274,56 @@ async fn pipelined(
 }
 
 /// The rest of a started copy: both final replies, then the destination's answers to
-/// the SIZE sent behind it and to the MFMT that rode along (`mfmt`).
+/// the SIZE sent behind it and to the MFMT that rode along (`mfmt`). Also whether a side
+/// was stopped ([`copy::finish_pair`]): then those answers are left to [`resync`].
 async fn finish_one(
     src: &mut Client,
     dst: &mut Client,
     f: &Flight,
     mfmt: bool,
-) -> Result<CopyReport> {
-    let finished = copy::finish_pair(src, &f.job.src, dst, &f.job.dst, true).await;
-    let size = dst.ctl.read_reply().await?;
-    if mfmt {
-        // Its answer changes nothing (a refusal is not an error).
-        dst.ctl.read_reply().await?;
+) -> (Result<CopyReport>, bool) {
+    let finished = match copy::finish_pair(src, &f.job.src, dst, &f.job.dst, true).await {
+        (Err(e), true) => return (Err(e), true),
+        (r, _) => r,
+    };
+    let checked = async {
+        let size = dst.ctl.read_reply().await?;
+        if mfmt {
+            // Its answer changes nothing (a refusal is not an error).
+            dst.ctl.read_reply().await?;
+        }
+        finished?;
+        let got = Client::size_of(&f.job.dst, size)?;
+        copy::check_size(f.job.opts.size, got)?;
+        Ok(CopyReport {
+            bytes: f.job.opts.size,
+            streams: src.streams().max(1),
+            elapsed: f.started.elapsed(),
+        })
+    };
+    (checked.await, false)
+}
+
+/// Brings both sessions back in step after a side of a pipelined copy was stopped. How
+/// the commands behind that transfer were answered is up to each server
+/// (globus-gridftp-server answers each `426` on ABOR; kftpd runs them, so the next copy
+/// may have started), so each session gets ABOR, for whatever runs, and PWD, and is read
+/// up to PWD's `257`, which none of those commands gets. The destination then leaves
+/// MODE E, closing streams that may hold blocks of the next file, as after a refusal
+/// ([`copy::refused`]).
+async fn resync(src: &mut Client, dst: &mut Client) -> Result<()> {
+    for c in [&mut *src, &mut *dst] {
+        c.ctl.send_all(&[Command::Abor, Command::Pwd]).await?;
+        let mut left = RESYNC_REPLIES;
+        while c.ctl.read_reply().await?.code != 257 {
+            left -= 1;
+            if left == 0 {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    "copy: no answer to PWD after a stopped copy",
+                ));
+            }
+        }
     }
-    finished?;
-    let got = Client::size_of(&f.job.dst, size)?;
-    copy::check_size(f.job.opts.size, got)?;
-    Ok(CopyReport {
-        bytes: f.job.opts.size,
-        streams: src.streams().max(1),
-        elapsed: f.started.elapsed(),
-    })
+    dst.stream_mode().await
 }

@@ -8,21 +8,28 @@ use crate::kftpd::Kftpd;
 use crate::modee::Gridftp;
 use crate::vsftpd::{Tls, Vsftpd};
 use crate::{random_bytes, tree_hashes};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-/// Runs kftp with `alice`'s password in the environment and no netrc.
-fn kftp(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kftp"))
-        .args(["-v", "--netrc"])
+/// kftp with `alice`'s password in the environment and no netrc.
+fn kftp_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kftp"));
+    c.args(["-v", "--netrc"])
         .arg(cwd.join(".no-netrc"))
         .args(args)
         .current_dir(cwd)
         .env("KFTP_PASSWORD", "correct horse battery")
         .env("HOME", cwd)
-        .stdin(Stdio::null())
-        .output()
-        .expect("running kftp")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs [`kftp_command`] to its end.
+fn kftp(cwd: &Path, args: &[&str]) -> Output {
+    kftp_command(cwd, args).output().expect("running kftp")
 }
 
 fn stderr(o: &Output) -> String {
@@ -225,6 +232,108 @@ fn copy_failures_stop_both_sides_with_the_right_exit_code() {
         assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
         assert!(stderr(&o).contains("in the clear"), "{}", stderr(&o));
     }
+}
+
+/// One TCP connection relayed to a server, for a control connection the test cuts
+/// ([`Relay::cut`]) while the server behind it notices nothing.
+struct Relay {
+    port: u16,
+    kftp_side: Arc<Mutex<Option<TcpStream>>>,
+}
+
+impl Relay {
+    fn to(port: u16) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay {
+            port: l.local_addr().unwrap().port(),
+            kftp_side: Arc::default(),
+        };
+        let kftp_side = relay.kftp_side.clone();
+        std::thread::spawn(move || -> std::io::Result<()> {
+            let (mut a, _) = l.accept()?;
+            let mut b = TcpStream::connect(("127.0.0.1", port))?;
+            *kftp_side.lock().unwrap() = Some(a.try_clone()?);
+            let (mut a2, mut b2) = (a.try_clone()?, b.try_clone()?);
+            std::thread::spawn(move || std::io::copy(&mut a2, &mut b2));
+            std::io::copy(&mut b, &mut a).map(drop)
+        });
+        relay
+    }
+
+    /// Closes the connection on kftp's side only.
+    fn cut(&self) {
+        if let Some(s) = self.kftp_side.lock().unwrap().as_ref() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// The source goes silent in the middle of a MODE E copy into globus-gridftp-server (its
+/// kftpd stopped, its streams open) and its control connection drops. The destination
+/// notices nothing: it waits for the EOD that will not come, with a 112 marker every 5 s
+/// that restarts kftp's own wait for its final reply (kftp used to be waiting still after
+/// 15 minutes, the server's control idle timeout of 10 set here not ending a transfer).
+/// kftp gives it a moment to answer, sends it ABOR and ends with the source's failure
+/// within seconds. (A source that dies closes its streams, and GridFTP's server fails at
+/// once.)
+#[test]
+fn copy_ends_soon_when_the_source_fails_mid_transfer_into_globus_gridftp_server() {
+    // 1 MiB/s: the 16 MiB take 16 s, time enough to stop the source in the middle.
+    let (Some(k), Some(g)) = (
+        Kftpd::start_flags(false, &["--rate-session", "1Mi"]),
+        Gridftp::start(&["-control-idle-timeout", "600"]),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(k.root.join("slow.bin"), random_bytes(16 << 20, 99)).unwrap();
+    // Once GridFTP's server listens (the copy below is not run again).
+    ok(&kftp_once_listening(dir.path(), &["ls", &grid_url(&g, "")]));
+
+    let relay = Relay::to(k.port);
+    let log = dir.path().join("copy.log");
+    let mut copy = kftp_command(
+        dir.path(),
+        &[
+            "--streams",
+            "2",
+            "copy",
+            &format!("ftp://alice@127.0.0.1:{}/slow.bin", relay.port),
+            &grid_url(&g, "slow.bin"),
+        ],
+    )
+    .stderr(std::fs::File::create(&log).unwrap())
+    .spawn()
+    .expect("running kftp");
+    let arrived = || std::fs::metadata(g.root.join("slow.bin")).map_or(0, |m| m.len());
+    assert!(
+        kftp_testkit::wait_until(Duration::from_secs(20), || arrived() > 0),
+        "the copy started"
+    );
+    k.signal("-STOP");
+    relay.cut();
+    let cut = Instant::now();
+    let mut status = None;
+    kftp_testkit::wait_until(Duration::from_secs(30), || {
+        status = copy.try_wait().unwrap();
+        status.is_some()
+    });
+    let waited = cut.elapsed();
+    if status.is_none() {
+        let _ = copy.kill();
+        let _ = copy.wait();
+    }
+    let err = std::fs::read_to_string(&log).unwrap();
+    let status =
+        status.unwrap_or_else(|| panic!("kftp still waiting {waited:?} after the cut: {err}"));
+    assert!(arrived() < 16 << 20, "cut before the end");
+    assert_eq!(status.code(), Some(6), "{err}");
+    assert!(
+        err.contains("kftp: copy: RETR slow.bin:"),
+        "the source's failure: {err}"
+    );
+    assert!(err.contains("> ABOR"), "the destination stopped: {err}");
+    eprintln!("kftp ended {waited:?} after the cut");
 }
 
 /// `kftp mirror ftp://A/dir ftp://B/dir`: the tree copied server to server (directories

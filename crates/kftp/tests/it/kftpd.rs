@@ -46,6 +46,11 @@ impl Kftpd {
         self._srv.wait_log(needle, n)
     }
 
+    /// Sends the server process `sig` (`-STOP`: it goes silent, its connections open).
+    pub fn signal(&self, sig: &str) {
+        self._srv.signal(sig)
+    }
+
     /// A server with extra flags (unprivileged, so pipelined runs work as in `pipeline.rs`).
     pub fn start_flags(tls: bool, flags: &[&str]) -> Option<Kftpd> {
         Self::start_with("127.0.0.1:0", tls, true, flags)
