@@ -25,6 +25,10 @@
 //!   the other, [`copy::finish_pair`]), the commands behind it were answered as that
 //!   server handles ABOR: both sessions are read up to a PWD ([`resync`]), and the file
 //!   queued behind goes again the single way, once.
+//!
+//! A pair whose control connection is gone (a copy failed with no reply behind it, or
+//! the server said `421`) takes no more copies: the rest of a shared queue goes to the
+//! other pairs, where a failing pair would have drawn every copy into a quick failure.
 
 use crate::client::Client;
 use crate::copy::{self, CopyOptions, CopyReport, Kept};
@@ -136,6 +140,8 @@ impl Queue<'_, '_> {
 /// Copies every job `jobs` hands out from `src`'s server to `dst`'s, server to server,
 /// over MODE E streams kept between them, pipelined where both servers speak MODE E
 /// (module doc); otherwise one at a time. Each copy's result goes to `jobs.done`.
+/// Returns early, leaving the rest of `jobs` untaken, when a session of the pair is gone
+/// ([`broken`]).
 pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
     // MODE E on both ends (what copy_with uses with `blocks`), where replies to commands
     // sent together come back in order.
@@ -147,29 +153,54 @@ pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
     let mut kept = Kept::default();
     while let Some((job, tries)) = q.take() {
         let mut f = Flight::new(job, tries);
-        if pipelines && kept.is_kept() && f.job.opts.size.is_some() {
-            pipelined(src, dst, f, &mut kept, &mut q).await;
+        let gone = if pipelines && kept.is_kept() && f.job.opts.size.is_some() {
+            pipelined(src, dst, f, &mut kept, &mut q).await
         } else {
             f.show(q.jobs.progress);
             let r = copy::copy_with(src, &f.job.src, dst, &f.job.dst, &f.job.opts, &mut kept).await;
+            let gone = r.as_ref().is_err_and(broken);
             q.finish(f, r);
+            gone
+        };
+        if gone {
+            // Copies sent back to this pair for another try are not left uncounted.
+            while let Some((job, tries)) = q.again.pop_front() {
+                let e = Error::new(
+                    ErrorKind::Network,
+                    "copy: not copied again: the session pair it was on broke",
+                );
+                q.finish(Flight::new(job, tries), Err(e));
+            }
+            return;
         }
+    }
+}
+
+/// Whether `e` says a control connection of the pair is gone: it failed with no reply
+/// behind it (closed, reset, timed out: out of step either way), or the server said
+/// `421`, which it closes the connection after.
+fn broken(e: &Error) -> bool {
+    match e.server_reply() {
+        Some(r) => r.code == 421,
+        None => e.kind() == ErrorKind::Network,
     }
 }
 
 /// Copies `first` and, behind it, every copy the queue has while each goes well; returns
 /// (with `kept` cleared) at the first one that does not, or at the end of the queue.
+/// Says whether a session of the pair is gone ([`broken`], or out of step after a stop).
 async fn pipelined(
     src: &mut Client,
     dst: &mut Client,
     first: Flight,
     kept: &mut Kept,
     q: &mut Queue<'_, '_>,
-) {
+) -> bool {
     if let Err(e) = copy::send_pair(src, &first.job.src, dst, &first.job.dst).await {
         kept.clear();
+        let gone = broken(&e);
         q.finish(first, Err(e));
-        return;
+        return gone;
     }
     let mut cur = first;
     // The last copy's MFMT, once its 226 and SIZE are read.
@@ -179,7 +210,12 @@ async fn pipelined(
         if !(copy::started(&stor) && copy::started(&retr)) {
             let e = copy::refused(src, &cur.job.src, dst, &cur.job.dst, (stor, retr), true).await;
             kept.clear();
+            let gone = broken(&e);
             q.retry_or_finish(cur, e);
+            if gone {
+                return true;
+            }
+            // The last copy's MFMT (below) still goes.
             break;
         }
         cur.show(q.jobs.progress);
@@ -217,6 +253,7 @@ async fn pipelined(
             kept.clear();
             q.finish(cur, r);
             let synced = resync(src, dst).await;
+            let gone = synced.is_err();
             if let (Ok(()), Some((path, t))) = (&synced, rides) {
                 // Its MFMT may have been dropped with the rest (a refusal is no error).
                 let _ = dst.set_mtime(&path, t).await;
@@ -230,12 +267,9 @@ async fn pipelined(
                 });
                 q.retry(n, e);
             }
-            return;
+            return gone;
         }
-        // A control connection that failed (no reply behind the error) ends the run.
-        let broken = r
-            .as_ref()
-            .is_err_and(|e| e.server_reply().is_none() && e.kind() == ErrorKind::Network);
+        let gone = r.as_ref().is_err_and(broken);
         match &r {
             Ok(_) => {
                 kept.keep();
@@ -251,7 +285,7 @@ async fn pipelined(
         }
         q.finish(cur, r);
         match next {
-            Some(n) if !broken => cur = n,
+            Some(n) if !gone => cur = n,
             Some(n) => {
                 kept.clear();
                 q.finish(
@@ -261,8 +295,9 @@ async fn pipelined(
                         "copy: a control connection failed before this copy started",
                     )),
                 );
-                return;
+                return true;
             }
+            None if gone => return true,
             None => break,
         }
     }
@@ -271,6 +306,7 @@ async fn pipelined(
         // single copy).
         let _ = dst.set_mtime(&path, t).await;
     }
+    false
 }
 
 /// The rest of a started copy: both final replies, then the destination's answers to

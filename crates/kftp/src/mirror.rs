@@ -919,6 +919,14 @@ pub async fn mirror_across(
     for t in futures::future::join_all(workers).await {
         t.into_report(&mut report, &mut first_err);
     }
+    // A pair whose session broke stopped taking copies (crate::copy_run): what the others
+    // left goes over the first pair. Each round takes at least one copy, failing it if
+    // that pair is the broken one, so every copy is made or counted.
+    while !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        copy_worker(src, dst, &queue, progress.as_ref())
+            .await
+            .into_report(&mut report, &mut first_err);
+    }
     for (a, b) in pairs {
         a.quit().await;
         b.quit().await;
