@@ -141,7 +141,7 @@ impl Queue<'_, '_> {
 /// over MODE E streams kept between them, pipelined where both servers speak MODE E
 /// (module doc); otherwise one at a time. Each copy's result goes to `jobs.done`.
 /// Returns early, leaving the rest of `jobs` untaken, when a session of the pair is gone
-/// ([`broken`]).
+/// ([`Error::session_gone`]).
 pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
     // MODE E on both ends (what copy_with uses with `blocks`), where replies to commands
     // sent together come back in order.
@@ -158,7 +158,7 @@ pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
         } else {
             f.show(q.jobs.progress);
             let r = copy::copy_with(src, &f.job.src, dst, &f.job.dst, &f.job.opts, &mut kept).await;
-            let gone = r.as_ref().is_err_and(broken);
+            let gone = r.as_ref().is_err_and(Error::session_gone);
             q.finish(f, r);
             gone
         };
@@ -176,19 +176,9 @@ pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
     }
 }
 
-/// Whether `e` says a control connection of the pair is gone: it failed with no reply
-/// behind it (closed, reset, timed out: out of step either way), or the server said
-/// `421`, which it closes the connection after.
-fn broken(e: &Error) -> bool {
-    match e.server_reply() {
-        Some(r) => r.code == 421,
-        None => e.kind() == ErrorKind::Network,
-    }
-}
-
 /// Copies `first` and, behind it, every copy the queue has while each goes well; returns
 /// (with `kept` cleared) at the first one that does not, or at the end of the queue.
-/// Says whether a session of the pair is gone ([`broken`], or out of step after a stop).
+/// Says whether a session of the pair is gone ([`Error::session_gone`], or out of step after a stop).
 async fn pipelined(
     src: &mut Client,
     dst: &mut Client,
@@ -198,7 +188,7 @@ async fn pipelined(
 ) -> bool {
     if let Err(e) = copy::send_pair(src, &first.job.src, dst, &first.job.dst).await {
         kept.clear();
-        let gone = broken(&e);
+        let gone = e.session_gone();
         q.finish(first, Err(e));
         return gone;
     }
@@ -210,7 +200,7 @@ async fn pipelined(
         if !(copy::started(&stor) && copy::started(&retr)) {
             let e = copy::refused(src, &cur.job.src, dst, &cur.job.dst, (stor, retr), true).await;
             kept.clear();
-            let gone = broken(&e);
+            let gone = e.session_gone();
             q.retry_or_finish(cur, e);
             if gone {
                 return true;
@@ -269,7 +259,7 @@ async fn pipelined(
             }
             return gone;
         }
-        let gone = r.as_ref().is_err_and(broken);
+        let gone = r.as_ref().is_err_and(Error::session_gone);
         match &r {
             Ok(_) => {
                 kept.keep();

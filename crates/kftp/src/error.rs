@@ -142,6 +142,18 @@ impl Error {
         }
     }
 
+    /// Whether this error may mean the session's control connection is gone: a network
+    /// failure with no reply behind it (closed, reset, timed out: out of step either way;
+    /// a data connection's failure looks the same), or `421`, after which the server
+    /// closes it. A run of transfers over several sessions takes no more work on such a
+    /// session: left to the others, nothing is lost if the guess was wrong.
+    pub fn session_gone(&self) -> bool {
+        match self.server_reply() {
+            Some(r) => r.code == 421,
+            None => self.kind == ErrorKind::Network,
+        }
+    }
+
     /// Replaces what was being done, keeping the kind and cause.
     pub fn with_what(mut self, what: impl Into<String>) -> Self {
         self.what = what.into();

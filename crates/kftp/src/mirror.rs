@@ -312,7 +312,14 @@ async fn drain(c: &mut Client, queue: &Queue, progress: &dyn Progress, tally: &m
         }
     }
     while let Some(job) = pop(queue) {
-        tally.add(job.run(c, progress).await);
+        let r = job.run(c, progress).await;
+        let gone = r.as_ref().is_err_and(Error::session_gone);
+        tally.add(r);
+        if gone {
+            // A worker that went on would fail every job it took at once, drawing the
+            // rest of the queue from the sessions that work.
+            return;
+        }
     }
 }
 

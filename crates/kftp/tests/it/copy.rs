@@ -398,15 +398,7 @@ fn mirror_across_goes_on_over_the_other_pairs_when_one_breaks() {
     assert!(relay.cut_one(1), "a second session pair");
     let o = mirror.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    // The summary: "mirror: N transferred, M refused, K failed; the first: ...".
-    let failed: usize = match err.split_once(" refused, ") {
-        Some((_, tail)) => tail
-            .split(' ')
-            .next()
-            .and_then(|k| k.parse().ok())
-            .expect("a count of failed copies"),
-        None => 0,
-    };
+    let failed = failed_count(&err);
     assert!(failed <= 2, "{failed} failed: {err}");
     let mut copied = 0;
     for i in 0..n {
@@ -420,6 +412,80 @@ fn mirror_across_goes_on_over_the_other_pairs_when_one_breaks() {
         copied + failed >= n as usize,
         "{copied} copied, {failed} failed: {err}"
     );
+}
+
+/// The same for a mirror down over four sessions one file at a time (`--streams 1`: MODE
+/// S, as with any server that has no MODE E): a worker whose session drops stops taking
+/// files, and the others, then the user's session, get the rest.
+#[test]
+fn mirror_down_goes_on_over_the_other_sessions_when_one_breaks() {
+    let Some(a) = Kftpd::start_flags(false, &["--rate-session", "256Ki"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(a.root.join("m")).unwrap();
+    let n = 40;
+    for i in 0..n {
+        let f = a.root.join(format!("m/f{i:02}"));
+        std::fs::write(f, random_bytes(64 << 10, 600 + i)).unwrap();
+    }
+    let relay = Relay::to(a.port);
+    let out = dir.path().join("out");
+    let mirror = kftp_command(
+        dir.path(),
+        &[
+            "--streams",
+            "1",
+            "mirror",
+            "--parallel",
+            "4",
+            &format!("ftp://alice@127.0.0.1:{}/m/", relay.port),
+            out.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("running kftp");
+    let arrived = || std::fs::read_dir(&out).map_or(0, |d| d.count());
+    assert!(
+        kftp_testkit::wait_until(Duration::from_secs(30), || arrived() >= 4),
+        "the mirror started"
+    );
+    assert!(relay.cut_one(1), "a second session");
+    let o = mirror.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let failed = failed_count(&err);
+    assert!(failed <= 1, "{failed} failed: {err}");
+    let mut copied = 0;
+    for i in 0..n {
+        let name = format!("f{i:02}");
+        if let Ok(got) = std::fs::read(out.join(&name)) {
+            assert_eq!(
+                got,
+                std::fs::read(a.root.join("m").join(&name)).unwrap(),
+                "{name}"
+            );
+            copied += 1;
+        }
+    }
+    assert!(
+        copied + failed >= n as usize,
+        "{copied} copied, {failed} failed: {err}"
+    );
+}
+
+/// The failed copies a mirror's summary counts ("N transferred, M refused, K failed"), 0
+/// without one.
+fn failed_count(err: &str) -> usize {
+    match err.split_once(" refused, ") {
+        Some((_, tail)) => tail
+            .split(' ')
+            .next()
+            .and_then(|k| k.parse().ok())
+            .expect("a count of failed copies"),
+        None => 0,
+    }
 }
 
 /// `kftp mirror ftp://A/dir ftp://B/dir`: the tree copied server to server (directories
