@@ -412,6 +412,22 @@ impl Client {
         futures::future::join_all((0..n).map(|_| me.fork_in(&cwd))).await
     }
 
+    /// Checks with NOOP a session that sat idle while others worked (the user's own during
+    /// a parallel mirror), and logs in again, in `cwd`, where the server has closed it
+    /// meanwhile: an idle timeout (vsftpd's is 5 minutes, kftpd's too) would otherwise
+    /// fail what the run does last on it (`--delete`, the copies others left).
+    pub(crate) async fn revive(&mut self, cwd: &str) -> Result<()> {
+        match self.ctl.cmd(&Command::Noop).await {
+            Ok(r) if r.code != 421 => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.session_gone() => {}
+            Err(e) => return Err(e),
+        }
+        tracing::info!("the server closed an idle session; logging in again");
+        *self = self.fork_in(cwd).await?;
+        Ok(())
+    }
+
     /// A new session as this one's user, moved to `cwd`.
     async fn fork_in(&self, cwd: &str) -> Result<Client> {
         let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;

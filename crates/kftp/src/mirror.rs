@@ -407,6 +407,11 @@ async fn run_jobs(
     let mut first_err = None;
     let workers = sessions_for(parallel).min(jobs.len());
     let queue: Queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    // Where `c` is, to log in there again should it be closed while it waits.
+    let cwd = match workers {
+        0 | 1 => None,
+        _ => c.pwd().await.ok(),
+    };
     if workers <= 1 {
         let mut tally = Tally::default();
         drain(c, &queue, progress.as_ref(), &mut tally).await;
@@ -438,6 +443,11 @@ async fn run_jobs(
                         .get_or_insert(Error::new(ErrorKind::Local, format!("transfer task: {e}")));
                 }
             }
+        }
+    }
+    if let Some(cwd) = &cwd {
+        if let Err(e) = c.revive(cwd).await {
+            first_err.get_or_insert(e);
         }
     }
     // Jobs left behind (no session could be opened, or one broke) run here, one by one.
@@ -918,6 +928,15 @@ pub async fn mirror_across(
             _ => {}
         }
     }
+    // Where the first pair is, to log in there again should a server close it while it
+    // waits for the other pairs.
+    let cwds = match pairs.is_empty() {
+        true => None,
+        false => match (src.pwd().await, dst.pwd().await) {
+            (Ok(a), Ok(b)) => Some((a, b)),
+            _ => None,
+        },
+    };
     let queue = Mutex::new(copies);
     let mut workers = vec![copy_worker(src, dst, &queue, progress.as_ref())];
     for (a, b) in &mut pairs {
@@ -925,6 +944,13 @@ pub async fn mirror_across(
     }
     for t in futures::future::join_all(workers).await {
         t.into_report(&mut report, &mut first_err);
+    }
+    if let Some((a, b)) = &cwds {
+        for (c, cwd) in [(&mut *src, a), (&mut *dst, b)] {
+            if let Err(e) = c.revive(cwd).await {
+                first_err.get_or_insert(e);
+            }
+        }
     }
     // A pair whose session broke stopped taking copies (crate::copy_run): what the others
     // left goes over the first pair. Each round takes at least one copy, failing it if

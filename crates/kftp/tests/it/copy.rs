@@ -6,16 +6,15 @@
 
 use crate::kftpd::Kftpd;
 use crate::modee::Gridftp;
+use crate::recovery::Relay;
 use crate::vsftpd::{Tls, Vsftpd};
 use crate::{random_bytes, tree_hashes};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// kftp with `alice`'s password in the environment and no netrc.
-fn kftp_command(cwd: &Path, args: &[&str]) -> Command {
+pub(crate) fn kftp_command(cwd: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kftp"));
     c.args(["-v", "--netrc"])
         .arg(cwd.join(".no-netrc"))
@@ -36,7 +35,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     let err = stderr(o);
     assert!(
         o.status.success(),
@@ -46,7 +45,7 @@ fn ok(o: &Output) -> String {
     err
 }
 
-fn url(s: &Kftpd, path: &str) -> String {
+pub(crate) fn url(s: &Kftpd, path: &str) -> String {
     format!("ftp://alice@127.0.0.1:{}/{path}", s.port)
 }
 
@@ -234,51 +233,6 @@ fn copy_failures_stop_both_sides_with_the_right_exit_code() {
     }
 }
 
-/// TCP connections relayed to a server, for control connections the test cuts
-/// ([`Relay::cut`]) while the server behind them notices nothing.
-struct Relay {
-    port: u16,
-    /// kftp's side of each connection, in the order they came.
-    kftp_side: Arc<Mutex<Vec<TcpStream>>>,
-}
-
-impl Relay {
-    fn to(port: u16) -> Relay {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let relay = Relay {
-            port: l.local_addr().unwrap().port(),
-            kftp_side: Arc::default(),
-        };
-        let kftp_side = relay.kftp_side.clone();
-        std::thread::spawn(move || -> std::io::Result<()> {
-            loop {
-                let (mut a, _) = l.accept()?;
-                let mut b = TcpStream::connect(("127.0.0.1", port))?;
-                kftp_side.lock().unwrap().push(a.try_clone()?);
-                let (mut a2, mut b2) = (a.try_clone()?, b.try_clone()?);
-                std::thread::spawn(move || std::io::copy(&mut a2, &mut b2));
-                std::thread::spawn(move || std::io::copy(&mut b, &mut a));
-            }
-        });
-        relay
-    }
-
-    /// Closes every connection so far on kftp's side only.
-    fn cut(&self) {
-        for s in self.kftp_side.lock().unwrap().iter() {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
-
-    /// Closes the `i`th connection (from 0) on kftp's side only; false if there is none.
-    fn cut_one(&self, i: usize) -> bool {
-        let conns = self.kftp_side.lock().unwrap();
-        conns
-            .get(i)
-            .is_some_and(|s| s.shutdown(std::net::Shutdown::Both).is_ok())
-    }
-}
-
 /// The source goes silent in the middle of a MODE E copy into globus-gridftp-server (its
 /// kftpd stopped, its streams open) and its control connection drops. The destination
 /// notices nothing: it waits for the EOD that will not come, with a 112 marker every 5 s
@@ -345,147 +299,6 @@ fn copy_ends_soon_when_the_source_fails_mid_transfer_into_globus_gridftp_server(
     );
     assert!(err.contains("> ABOR"), "the destination stopped: {err}");
     eprintln!("kftp ended {waited:?} after the cut");
-}
-
-/// A mirror between servers over four session pairs, one of whose source sessions drops
-/// in the middle: that pair stops taking copies and the other three copy the rest. (A
-/// pair that kept taking them failed each at once, so it drew nearly every copy left
-/// into a failure.) Every file at the destination is its source's, and at most the copy
-/// in flight on the broken pair and the one queued behind it fail.
-#[test]
-fn mirror_across_goes_on_over_the_other_pairs_when_one_breaks() {
-    // 256 KiB/s a session: a 64 KiB file takes a quarter of a second.
-    let (Some(a), Some(b)) = (
-        Kftpd::start_flags(false, &["--rate-session", "256Ki"]),
-        Kftpd::start(false),
-    ) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(a.root.join("m")).unwrap();
-    let n = 40;
-    for i in 0..n {
-        let f = a.root.join(format!("m/f{i:02}"));
-        std::fs::write(f, random_bytes(64 << 10, 500 + i)).unwrap();
-    }
-    let relay = Relay::to(a.port);
-    let mirror = kftp_command(
-        dir.path(),
-        &[
-            "mirror",
-            "--parallel",
-            "4",
-            &format!("ftp://alice@127.0.0.1:{}/m/", relay.port),
-            &url(&b, "m/"),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("running kftp");
-    let arrived = || {
-        std::fs::read_dir(b.root.join("m")).map_or(0, |d| {
-            d.filter_map(|e| e.ok())
-                .filter(|e| e.file_name().to_string_lossy().starts_with('f'))
-                .count()
-        })
-    };
-    assert!(
-        kftp_testkit::wait_until(Duration::from_secs(30), || arrived() >= 4),
-        "the mirror started"
-    );
-    // The first connection is the user's session; the next ones are the extra pairs'.
-    assert!(relay.cut_one(1), "a second session pair");
-    let o = mirror.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    let failed = failed_count(&err);
-    assert!(failed <= 2, "{failed} failed: {err}");
-    let mut copied = 0;
-    for i in 0..n {
-        let name = format!("m/f{i:02}");
-        if let Ok(got) = std::fs::read(b.root.join(&name)) {
-            assert_eq!(got, std::fs::read(a.root.join(&name)).unwrap(), "{name}");
-            copied += 1;
-        }
-    }
-    assert!(
-        copied + failed >= n as usize,
-        "{copied} copied, {failed} failed: {err}"
-    );
-}
-
-/// The same for a mirror down over four sessions one file at a time (`--streams 1`: MODE
-/// S, as with any server that has no MODE E): a worker whose session drops stops taking
-/// files, and the others, then the user's session, get the rest.
-#[test]
-fn mirror_down_goes_on_over_the_other_sessions_when_one_breaks() {
-    let Some(a) = Kftpd::start_flags(false, &["--rate-session", "256Ki"]) else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(a.root.join("m")).unwrap();
-    let n = 40;
-    for i in 0..n {
-        let f = a.root.join(format!("m/f{i:02}"));
-        std::fs::write(f, random_bytes(64 << 10, 600 + i)).unwrap();
-    }
-    let relay = Relay::to(a.port);
-    let out = dir.path().join("out");
-    let mirror = kftp_command(
-        dir.path(),
-        &[
-            "--streams",
-            "1",
-            "mirror",
-            "--parallel",
-            "4",
-            &format!("ftp://alice@127.0.0.1:{}/m/", relay.port),
-            out.to_str().unwrap(),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("running kftp");
-    let arrived = || std::fs::read_dir(&out).map_or(0, |d| d.count());
-    assert!(
-        kftp_testkit::wait_until(Duration::from_secs(30), || arrived() >= 4),
-        "the mirror started"
-    );
-    assert!(relay.cut_one(1), "a second session");
-    let o = mirror.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    let failed = failed_count(&err);
-    assert!(failed <= 1, "{failed} failed: {err}");
-    let mut copied = 0;
-    for i in 0..n {
-        let name = format!("f{i:02}");
-        if let Ok(got) = std::fs::read(out.join(&name)) {
-            assert_eq!(
-                got,
-                std::fs::read(a.root.join("m").join(&name)).unwrap(),
-                "{name}"
-            );
-            copied += 1;
-        }
-    }
-    assert!(
-        copied + failed >= n as usize,
-        "{copied} copied, {failed} failed: {err}"
-    );
-}
-
-/// The failed copies a mirror's summary counts ("N transferred, M refused, K failed"), 0
-/// without one.
-fn failed_count(err: &str) -> usize {
-    match err.split_once(" refused, ") {
-        Some((_, tail)) => tail
-            .split(' ')
-            .next()
-            .and_then(|k| k.parse().ok())
-            .expect("a count of failed copies"),
-        None => 0,
-    }
 }
 
 /// `kftp mirror ftp://A/dir ftp://B/dir`: the tree copied server to server (directories

@@ -1,7 +1,8 @@
 //! kftp against real servers. One test binary (STYLE.md): `vsftpd` starts Debian's
 //! vsftpd; `library` drives the client API; `cli` runs the `kftp` binary itself;
 //! `hostile` runs it against a small lying server of its own; `session` checks the
-//! round trips a session costs (settings sent together, QUIT not waited for).
+//! round trips a session costs (settings sent together, QUIT not waited for); `recovery`
+//! breaks or idles out one session of a parallel run.
 
 mod cli;
 mod copy;
@@ -12,6 +13,7 @@ mod markers;
 mod modee;
 mod modee_tls;
 mod pipeline;
+mod recovery;
 mod session;
 mod suite;
 mod vsftpd;

@@ -1,0 +1,253 @@
+//! A run of transfers over several sessions when one of them goes: a session that breaks
+//! stops taking work and the others do the rest; a session the server closed while it
+//! waited (an idle timeout) is logged in again for what the run does last on it.
+
+use crate::copy::{kftp_command, ok, url};
+use crate::kftpd::Kftpd;
+use crate::random_bytes;
+use std::net::{TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// TCP connections relayed to a server, for control connections the test cuts
+/// ([`Relay::cut`]) while the server behind them notices nothing.
+pub(crate) struct Relay {
+    pub(crate) port: u16,
+    /// kftp's side of each connection, in the order they came.
+    kftp_side: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    pub(crate) fn to(port: u16) -> Relay {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let relay = Relay {
+            port: l.local_addr().unwrap().port(),
+            kftp_side: Arc::default(),
+        };
+        let kftp_side = relay.kftp_side.clone();
+        std::thread::spawn(move || -> std::io::Result<()> {
+            loop {
+                let (mut a, _) = l.accept()?;
+                let mut b = TcpStream::connect(("127.0.0.1", port))?;
+                kftp_side.lock().unwrap().push(a.try_clone()?);
+                let (mut a2, mut b2) = (a.try_clone()?, b.try_clone()?);
+                std::thread::spawn(move || std::io::copy(&mut a2, &mut b2));
+                std::thread::spawn(move || std::io::copy(&mut b, &mut a));
+            }
+        });
+        relay
+    }
+
+    /// Closes every connection so far on kftp's side only.
+    pub(crate) fn cut(&self) {
+        for s in self.kftp_side.lock().unwrap().iter() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Closes the `i`th connection (from 0) on kftp's side only; false if there is none.
+    pub(crate) fn cut_one(&self, i: usize) -> bool {
+        let conns = self.kftp_side.lock().unwrap();
+        conns
+            .get(i)
+            .is_some_and(|s| s.shutdown(std::net::Shutdown::Both).is_ok())
+    }
+}
+
+/// A mirror between servers over four session pairs, one of whose source sessions drops
+/// in the middle: that pair stops taking copies and the other three copy the rest. (A
+/// pair that kept taking them failed each at once, so it drew nearly every copy left
+/// into a failure.) Every file at the destination is its source's, and at most the copy
+/// in flight on the broken pair and the one queued behind it fail.
+#[test]
+fn mirror_across_goes_on_over_the_other_pairs_when_one_breaks() {
+    // 256 KiB/s a session: a 64 KiB file takes a quarter of a second.
+    let (Some(a), Some(b)) = (
+        Kftpd::start_flags(false, &["--rate-session", "256Ki"]),
+        Kftpd::start(false),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(a.root.join("m")).unwrap();
+    let n = 40;
+    for i in 0..n {
+        let f = a.root.join(format!("m/f{i:02}"));
+        std::fs::write(f, random_bytes(64 << 10, 500 + i)).unwrap();
+    }
+    let relay = Relay::to(a.port);
+    let mirror = kftp_command(
+        dir.path(),
+        &[
+            "mirror",
+            "--parallel",
+            "4",
+            &format!("ftp://alice@127.0.0.1:{}/m/", relay.port),
+            &url(&b, "m/"),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("running kftp");
+    let arrived = || {
+        std::fs::read_dir(b.root.join("m")).map_or(0, |d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with('f'))
+                .count()
+        })
+    };
+    assert!(
+        kftp_testkit::wait_until(Duration::from_secs(30), || arrived() >= 4),
+        "the mirror started"
+    );
+    // The first connection is the user's session; the next ones are the extra pairs'.
+    assert!(relay.cut_one(1), "a second session pair");
+    let o = mirror.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let failed = failed_count(&err);
+    assert!(failed <= 2, "{failed} failed: {err}");
+    let mut copied = 0;
+    for i in 0..n {
+        let name = format!("m/f{i:02}");
+        if let Ok(got) = std::fs::read(b.root.join(&name)) {
+            assert_eq!(got, std::fs::read(a.root.join(&name)).unwrap(), "{name}");
+            copied += 1;
+        }
+    }
+    assert!(
+        copied + failed >= n as usize,
+        "{copied} copied, {failed} failed: {err}"
+    );
+}
+
+/// The same for a mirror down over four sessions one file at a time (`--streams 1`: MODE
+/// S, as with any server that has no MODE E): a worker whose session drops stops taking
+/// files, and the others, then the user's session, get the rest.
+#[test]
+fn mirror_down_goes_on_over_the_other_sessions_when_one_breaks() {
+    let Some(a) = Kftpd::start_flags(false, &["--rate-session", "256Ki"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(a.root.join("m")).unwrap();
+    let n = 40;
+    for i in 0..n {
+        let f = a.root.join(format!("m/f{i:02}"));
+        std::fs::write(f, random_bytes(64 << 10, 600 + i)).unwrap();
+    }
+    let relay = Relay::to(a.port);
+    let out = dir.path().join("out");
+    let mirror = kftp_command(
+        dir.path(),
+        &[
+            "--streams",
+            "1",
+            "mirror",
+            "--parallel",
+            "4",
+            &format!("ftp://alice@127.0.0.1:{}/m/", relay.port),
+            out.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("running kftp");
+    let arrived = || std::fs::read_dir(&out).map_or(0, |d| d.count());
+    assert!(
+        kftp_testkit::wait_until(Duration::from_secs(30), || arrived() >= 4),
+        "the mirror started"
+    );
+    assert!(relay.cut_one(1), "a second session");
+    let o = mirror.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let failed = failed_count(&err);
+    assert!(failed <= 1, "{failed} failed: {err}");
+    let mut copied = 0;
+    for i in 0..n {
+        let name = format!("f{i:02}");
+        if let Ok(got) = std::fs::read(out.join(&name)) {
+            assert_eq!(
+                got,
+                std::fs::read(a.root.join("m").join(&name)).unwrap(),
+                "{name}"
+            );
+            copied += 1;
+        }
+    }
+    assert!(
+        copied + failed >= n as usize,
+        "{copied} copied, {failed} failed: {err}"
+    );
+}
+
+/// The failed copies a mirror's summary counts ("N transferred, M refused, K failed"), 0
+/// without one.
+fn failed_count(err: &str) -> usize {
+    match err.split_once(" refused, ") {
+        Some((_, tail)) => tail
+            .split(' ')
+            .next()
+            .and_then(|k| k.parse().ok())
+            .expect("a count of failed copies"),
+        None => 0,
+    }
+}
+
+/// A mirror up with `--delete` over four sessions that takes longer than the server's
+/// idle timeout: the user's own session waits, unused, while the other three upload, and
+/// the server closes it (`421`). It is logged in again for the deletion, and the mirror
+/// succeeds. (It failed at `rm` with the 421: vsftpd's idle timeout is 5 minutes, so any
+/// longer parallel mirror with `--delete` did.)
+#[test]
+fn mirror_logs_in_again_where_the_server_closed_the_waiting_session() {
+    // 128 KiB/s a session: 24 x 64 KiB over three sessions take 4 s, past the 2 s.
+    let Some(a) = Kftpd::start_flags(false, &["--idle-timeout", "2", "--rate-session", "128Ki"])
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    std::fs::create_dir(&local).unwrap();
+    for i in 0..24 {
+        std::fs::write(
+            local.join(format!("f{i:02}")),
+            random_bytes(64 << 10, 700 + i),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(a.root.join("m")).unwrap();
+    std::fs::write(a.root.join("m/extra"), b"not in the source").unwrap();
+    // kftpd serves as `nobody` here: the directory is the test's.
+    let open = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    std::fs::set_permissions(a.root.join("m"), open).unwrap();
+    let o = kftp_command(
+        dir.path(),
+        &[
+            "mirror",
+            "--parallel",
+            "4",
+            "--delete",
+            local.to_str().unwrap(),
+            &url(&a, "m/"),
+        ],
+    )
+    .output()
+    .expect("running kftp");
+    let err = ok(&o);
+    assert!(
+        err.contains("421"),
+        "the server closed the waiting session: {err}"
+    );
+    assert!(!a.root.join("m/extra").exists(), "--delete ran: {err}");
+    for i in 0..24 {
+        let name = format!("f{i:02}");
+        assert_eq!(
+            std::fs::read(a.root.join("m").join(&name)).unwrap(),
+            std::fs::read(local.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+}
