@@ -428,8 +428,8 @@ impl Client {
         Ok(())
     }
 
-    /// A new session as this one's user, moved to `cwd`.
-    async fn fork_in(&self, cwd: &str) -> Result<Client> {
+    /// A new session as this one's user, moved to `cwd` (this one need not be alive).
+    pub(crate) async fn fork_in(&self, cwd: &str) -> Result<Client> {
         let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;
         // A login directory that cannot be entered (globus-gridftp-server's anonymous
         // `nobody` at /nonexistent) refuses a CWD into itself: that is no failure when the

@@ -1,6 +1,8 @@
 //! One file over N data connections: each segment is its own session (control and data),
 //! starts with REST at its offset, reads exactly its range into a shared preallocated file
-//! with positioned writes, then closes the data connection and drops the session.
+//! with positioned writes, then closes the data connection and drops the session. A
+//! segment whose connection fails (not a refusal, not a local write error) goes on from
+//! its last written byte over a new session, a few times.
 //!
 //! Servers (vsftpd among them) limit the rate per connection, and a single TCP stream over
 //! a long fat pipe is limited by its window; N streams get N windows.
@@ -21,6 +23,12 @@ use tokio::io::AsyncReadExt;
 /// Below this size a file is fetched over one connection: the setup of more sessions
 /// would cost more than it saves.
 pub const MIN_SEGMENT: u64 = 1 << 20;
+
+/// Times a segment whose connection failed goes on from where it stopped, each over a new
+/// session, after a pause that doubles from [`FIRST_PAUSE`]: one dropped connection among
+/// several would otherwise throw away the whole download.
+const SEGMENT_RETRIES: u32 = 3;
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
 /// The `[start, end)` ranges of `n` segments over `size` bytes.
 pub fn ranges(size: u64, n: u64) -> Vec<(u64, u64)> {
@@ -76,6 +84,8 @@ impl Client {
         file.set_len(size)
             .map_err(|e| cleanup(Error::local(format!("allocating {}", tmp.display()), e)))?;
         let file = Arc::new(file);
+        // Where a segment that lost its session logs in again.
+        let cwd = self.pwd().await.map_err(cleanup)?;
         // The segments' sessions log in side by side: one after the other, each segment
         // started a login later than the one before it (on a WAN, 6 or 7 round trips).
         let sessions = self.forks(parts.len()).await;
@@ -85,10 +95,32 @@ impl Client {
             let file = file.clone();
             let progress = progress.clone();
             let remote = remote.to_string();
+            let cwd = cwd.clone();
             tasks.spawn(async move {
-                let r = session
-                    .fetch_range(&remote, &file, start, end, &progress)
-                    .await;
+                let mut at = start;
+                let mut pause = FIRST_PAUSE;
+                let mut tries = 0;
+                let r = loop {
+                    let r = session
+                        .fetch_range(&remote, &file, &mut at, end, &progress)
+                        .await;
+                    match r {
+                        Err(e) if tries < SEGMENT_RETRIES && e.session_gone() => {
+                            tries += 1;
+                            tracing::info!(
+                                "segment {start}-{end}: {e}; going on from {at} over a new \
+                                 session ({tries} of {SEGMENT_RETRIES})"
+                            );
+                            tokio::time::sleep(pause).await;
+                            pause *= 2;
+                            match session.fork_in(&cwd).await {
+                                Ok(fresh) => session = fresh,
+                                Err(e) => break Err(e),
+                            }
+                        }
+                        r => break r,
+                    }
+                };
                 // QUIT costs no round trip (`Client::quit`), and the server logs a
                 // session that ended, not one whose client vanished.
                 session.quit().await;
@@ -122,17 +154,19 @@ impl Client {
         })
     }
 
-    /// Reads `[start, end)` of `remote` into `file`. The server keeps sending past `end`
-    /// (FTP has no range end), so after the range the data connection is closed and the
-    /// final reply (226, or 426/451 for the cut) is read and ignored.
+    /// Reads `[at, end)` of `remote` into `file`, moving `at` past every byte written
+    /// (also when it fails: a retry goes on from there). The server keeps sending past
+    /// `end` (FTP has no range end), so after the range the data connection is closed and
+    /// the final reply (226, or 426/451 for the cut) is read and ignored.
     async fn fetch_range(
         &mut self,
         remote: &str,
         file: &std::fs::File,
-        start: u64,
+        at: &mut u64,
         end: u64,
         progress: &AtomicU64,
     ) -> Result<()> {
+        let start = *at;
         let what = format!("segment {start}-{end}");
         self.set_type(TransferType::Image).await?;
         if start > 0 {
@@ -152,11 +186,22 @@ impl Client {
             progress,
             self.ctl.timeout(),
         );
-        let n = copied.await.map_err(|e| Error::net(what.clone(), e))?;
+        let n = match copied.await {
+            Ok(n) => n,
+            // The connection failed: every byte read from it was written, as the receive
+            // loop writes each read before it waits again. (A failed write is no network
+            // error, and nothing goes on after it.)
+            Err(e) if dropped(&e) => {
+                *at += want - limited.limit();
+                return Err(Error::net(what, e));
+            }
+            Err(e) => return Err(Error::local(what, e)),
+        };
+        *at += n;
         drop(data);
         if n != want {
             return Err(Error::new(
-                ErrorKind::Integrity,
+                ErrorKind::Network,
                 format!("{what}: the data connection closed after {n} of {want} bytes"),
             ));
         }
@@ -164,6 +209,20 @@ impl Client {
         let _ = self.ctl.read_reply_within(Duration::from_secs(5)).await;
         Ok(())
     }
+}
+
+/// Whether a data transfer's error is the connection's (reset, closed early, stalled).
+fn dropped(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::ConnectionReset
+            | K::ConnectionAborted
+            | K::BrokenPipe
+            | K::NotConnected
+            | K::UnexpectedEof
+            | K::TimedOut
+    )
 }
 
 #[cfg(test)]

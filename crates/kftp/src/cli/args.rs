@@ -116,7 +116,8 @@ pub enum Cmd {
         /// Download over N parallel connections, each fetching one range. Each costs a
         /// login and a data connection (about 10 round trips), so it pays for large files
         /// over a path where one TCP stream cannot fill the link; a few MiB go faster over
-        /// one.
+        /// one. A segment whose connection fails goes on from where it stopped over a new
+        /// login (up to 3 times).
         #[arg(long, value_name = "N", default_value_t = 1)]
         segments: u32,
         /// Afterwards compare the server's checksum (HASH, XSHA256, ... XCRC) with ours.

@@ -251,3 +251,64 @@ fn mirror_logs_in_again_where_the_server_closed_the_waiting_session() {
         );
     }
 }
+
+/// `kftp get --segments 4` where the server ends one segment's session in the middle (its
+/// admin API, as an operator would): that segment goes on from where it stopped over a
+/// new session, and the file arrives whole. (The whole download failed, its temporary
+/// file deleted.)
+#[test]
+fn a_segment_whose_session_is_ended_goes_on_over_a_new_one() {
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .to_string();
+    // 1 MiB/s a session: each 2 MiB segment takes two seconds.
+    let Some(a) = Kftpd::start_flags(false, &["--rate-session", "1Mi", "--admin-listen", &admin])
+    else {
+        return;
+    };
+    let token = std::fs::read_to_string(a.root.parent().unwrap().join("state/admin-token"))
+        .expect("the admin token");
+    let dir = tempfile::tempdir().unwrap();
+    let data = random_bytes(8 << 20, 800);
+    std::fs::write(a.root.join("big.bin"), &data).unwrap();
+    let out = dir.path().join("big.bin");
+    let get = kftp_command(
+        dir.path(),
+        &[
+            "get",
+            "--segments",
+            "4",
+            &url(&a, "big.bin"),
+            out.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("running kftp");
+    // Session 1 is the user's, 2 to 5 the segments'.
+    assert!(
+        kftp_testkit::wait_until(Duration::from_secs(20), || a.log().contains("session=5")),
+        "the segments started"
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    let kicked = std::process::Command::new("curl")
+        .args(["-sS", "-f", "-X", "DELETE", "-H"])
+        .arg(format!("Authorization: Bearer {}", token.trim()))
+        .arg(format!("http://{admin}/api/v1/sessions/3"))
+        .output()
+        .expect("curl");
+    assert!(kicked.status.success(), "{kicked:?}");
+    let o = get.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(
+        a.log().contains("session=6"),
+        "a new session for the segment: {err}"
+    );
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "the file arrived whole"
+    );
+}
