@@ -24,7 +24,7 @@
 //!
 //! On failure the side still waiting is sent ABOR, so neither server is left holding a
 //! transfer (after a refusal at once; after a failure during the transfer once it has had
-//! [`PEER_GRACE`] to answer by itself); what a failed STOR leaves on the destination is
+//! `PEER_GRACE` to answer by itself); what a failed STOR leaves on the destination is
 //! the destination's policy (kftpd keeps a hidden part file and the old file intact).
 
 use crate::client::Client;

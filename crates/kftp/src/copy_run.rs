@@ -22,8 +22,8 @@
 //!   behind it then gets `425` (or a refusal) and is copied again, once, the single way
 //!   with new streams.
 //! - Where one side of a failed file had to be stopped (ABOR: it was still waiting for
-//!   the other, [`copy::finish_pair`]), the commands behind it were answered as that
-//!   server handles ABOR: both sessions are read up to a PWD ([`resync`]), and the file
+//!   the other, `copy::finish_pair`), the commands behind it were answered as that
+//!   server handles ABOR: both sessions are read up to a PWD (`resync`), and the file
 //!   queued behind goes again the single way, once.
 //!
 //! A pair whose control connection is gone (a copy failed with no reply behind it, or
