@@ -407,9 +407,10 @@ async fn run_jobs(
     let mut first_err = None;
     let workers = sessions_for(parallel).min(jobs.len());
     let queue: Queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
-    // Where `c` is, to log in there again should it be closed while it waits.
+    // Where `c` is, to log in there again should the server close it while it waits,
+    // or should it break.
     let cwd = match workers {
-        0 | 1 => None,
+        0 => None,
         _ => c.pwd().await.ok(),
     };
     if workers <= 1 {
@@ -445,15 +446,28 @@ async fn run_jobs(
             }
         }
     }
-    if let Some(cwd) = &cwd {
-        if let Err(e) = c.revive(cwd).await {
+    let left = || !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+    // `c` waited while the workers ran, or broke with jobs left: checked, and logged in
+    // again where it is gone. After a login that failed, no other is tried.
+    let mut cwd = cwd.filter(|_| workers > 1 || left());
+    if let Some(dir) = &cwd {
+        if let Err(e) = c.revive(dir).await {
             first_err.get_or_insert(e);
+            cwd = None;
         }
     }
     // Jobs left behind (no session could be opened, or one broke) run here, one by one.
     let mut tally = Tally::default();
     while let Some(job) = pop(&queue) {
-        tally.add(job.run(c, progress.as_ref()).await);
+        let r = job.run(c, progress.as_ref()).await;
+        let gone = r.as_ref().is_err_and(Error::session_gone);
+        tally.add(r);
+        if let (true, Some(dir)) = (gone && left(), &cwd) {
+            if let Err(e) = c.revive(dir).await {
+                first_err.get_or_insert(e);
+                cwd = None;
+            }
+        }
     }
     tally.into_report(report, &mut first_err);
     first_err
@@ -929,13 +943,10 @@ pub async fn mirror_across(
         }
     }
     // Where the first pair is, to log in there again should a server close it while it
-    // waits for the other pairs.
-    let cwds = match pairs.is_empty() {
-        true => None,
-        false => match (src.pwd().await, dst.pwd().await) {
-            (Ok(a), Ok(b)) => Some((a, b)),
-            _ => None,
-        },
+    // waits for the other pairs, or should it break.
+    let mut cwds = match (src.pwd().await, dst.pwd().await) {
+        (Ok(a), Ok(b)) => Some((a, b)),
+        _ => None,
     };
     let queue = Mutex::new(copies);
     let mut workers = vec![copy_worker(src, dst, &queue, progress.as_ref())];
@@ -945,20 +956,29 @@ pub async fn mirror_across(
     for t in futures::future::join_all(workers).await {
         t.into_report(&mut report, &mut first_err);
     }
-    if let Some((a, b)) = &cwds {
-        for (c, cwd) in [(&mut *src, a), (&mut *dst, b)] {
-            if let Err(e) = c.revive(cwd).await {
-                first_err.get_or_insert(e);
+    // A pair whose session broke stopped taking copies (crate::copy_run): what the others
+    // left goes over the first pair, checked first (it may have waited, or broken) and
+    // logged in again where a server closed it; after a login that failed, no other is
+    // tried. Each round takes at least one copy, failing it if that pair is broken, so
+    // every copy is made or counted.
+    let left = || !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
+    let mut check = !pairs.is_empty() || left();
+    loop {
+        if let (true, Some((a, b))) = (check, cwds.take()) {
+            match (src.revive(&a).await, dst.revive(&b).await) {
+                (Ok(()), Ok(())) => cwds = Some((a, b)),
+                (Err(e), _) | (_, Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
             }
         }
-    }
-    // A pair whose session broke stopped taking copies (crate::copy_run): what the others
-    // left goes over the first pair. Each round takes at least one copy, failing it if
-    // that pair is the broken one, so every copy is made or counted.
-    while !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+        if !left() {
+            break;
+        }
         copy_worker(src, dst, &queue, progress.as_ref())
             .await
             .into_report(&mut report, &mut first_err);
+        check = true;
     }
     for (a, b) in pairs {
         a.quit().await;

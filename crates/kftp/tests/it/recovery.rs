@@ -127,6 +127,20 @@ fn mirror_across_goes_on_over_the_other_pairs_when_one_breaks() {
 /// files, and the others, then the user's session, get the rest.
 #[test]
 fn mirror_down_goes_on_over_the_other_sessions_when_one_breaks() {
+    mirror_down_with_a_session_cut("4", 1);
+}
+
+/// A mirror down over one session that drops: it logs in again and gets the rest (every
+/// file after the one in flight failed at once on the dead session).
+#[test]
+fn mirror_down_over_one_session_logs_in_again_when_it_breaks() {
+    mirror_down_with_a_session_cut("1", 0);
+}
+
+/// 40 x 64 KiB mirrored down at 256 KiB/s a session, `parallel` sessions, the relayed
+/// connection `cut` closed after four files: at most the file in flight fails, and every
+/// other arrives whole.
+fn mirror_down_with_a_session_cut(parallel: &str, cut: usize) {
     let Some(a) = Kftpd::start_flags(false, &["--rate-session", "256Ki"]) else {
         return;
     };
@@ -146,7 +160,7 @@ fn mirror_down_goes_on_over_the_other_sessions_when_one_breaks() {
             "1",
             "mirror",
             "--parallel",
-            "4",
+            parallel,
             &format!("ftp://alice@127.0.0.1:{}/m/", relay.port),
             out.to_str().unwrap(),
         ],
@@ -160,7 +174,7 @@ fn mirror_down_goes_on_over_the_other_sessions_when_one_breaks() {
         kftp_testkit::wait_until(Duration::from_secs(30), || arrived() >= 4),
         "the mirror started"
     );
-    assert!(relay.cut_one(1), "a second session");
+    assert!(relay.cut_one(cut), "session {cut}");
     let o = mirror.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     let failed = failed_count(&err);
