@@ -964,7 +964,7 @@ pub async fn mirror_across(
     let left = || !queue.lock().unwrap_or_else(|p| p.into_inner()).is_empty();
     let mut check = !pairs.is_empty() || left();
     loop {
-        if let (true, Some((a, b))) = (check, cwds.take()) {
+        if let Some((a, b)) = cwds.take_if(|_| check) {
             match (src.revive(&a).await, dst.revive(&b).await) {
                 (Ok(()), Ok(())) => cwds = Some((a, b)),
                 (Err(e), _) | (_, Err(e)) => {
