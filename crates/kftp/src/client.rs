@@ -413,9 +413,9 @@ impl Client {
     }
 
     /// Checks with NOOP a session that sat idle while others worked (the user's own during
-    /// a parallel mirror), and logs in again, in `cwd`, where the server has closed it
-    /// meanwhile: an idle timeout (vsftpd's is 5 minutes, kftpd's too) would otherwise
-    /// fail what the run does last on it (`--delete`, the copies others left).
+    /// a parallel mirror) or may have broken, and logs in again, in `cwd`, where it is
+    /// gone: an idle timeout (vsftpd's is 5 minutes, kftpd's too) would otherwise fail
+    /// what the run does last on it (`--delete`, the copies others left).
     pub(crate) async fn revive(&mut self, cwd: &str) -> Result<()> {
         match self.ctl.cmd(&Command::Noop).await {
             Ok(r) if r.code != 421 => return Ok(()),
@@ -423,7 +423,7 @@ impl Client {
             Err(e) if e.session_gone() => {}
             Err(e) => return Err(e),
         }
-        tracing::info!("the server closed an idle session; logging in again");
+        tracing::info!("the session was closed; logging in again");
         *self = self.fork_in(cwd).await?;
         Ok(())
     }

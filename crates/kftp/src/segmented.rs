@@ -1,8 +1,8 @@
 //! One file over N data connections: each segment is its own session (control and data),
 //! starts with REST at its offset, reads exactly its range into a shared preallocated file
 //! with positioned writes, then closes the data connection and drops the session. A
-//! segment whose connection fails (not a refusal, not a local write error) goes on from
-//! its last written byte over a new session, a few times.
+//! segment whose connection fails (not a refusal, not a full disk) goes on from its last
+//! written byte over a new session, a few times.
 //!
 //! Servers (vsftpd among them) limit the rate per connection, and a single TCP stream over
 //! a long fat pipe is limited by its window; N streams get N windows.
@@ -195,7 +195,10 @@ impl Client {
                 *at += want - limited.limit();
                 return Err(Error::net(what, e));
             }
-            Err(e) => return Err(Error::local(what, e)),
+            Err(e) if local_write(&e) => return Err(Error::local(what, e)),
+            // Anything else (a TLS record that fails to open, say) leaves `at` where this
+            // try began: a retry fetches those bytes again, over what was written.
+            Err(e) => return Err(Error::net(what, e)),
         };
         *at += n;
         drop(data);
@@ -222,6 +225,19 @@ fn dropped(e: &std::io::Error) -> bool {
             | K::NotConnected
             | K::UnexpectedEof
             | K::TimedOut
+    )
+}
+
+/// Whether a transfer's error is the local file's (the disk full, say): no retry helps.
+fn local_write(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.kind(),
+        K::StorageFull
+            | K::QuotaExceeded
+            | K::FileTooLarge
+            | K::ReadOnlyFilesystem
+            | K::PermissionDenied
     )
 }
 
