@@ -60,6 +60,8 @@ pub struct CopyJob {
 pub struct Jobs<'a> {
     /// The next copy, or `None` at the end (it may hand out work shared with other pairs).
     pub next: &'a mut (dyn FnMut() -> Option<CopyJob> + Send),
+    /// A copy handed out but not made, for another pair: this one broke before it.
+    pub back: &'a mut (dyn FnMut(CopyJob) + Send),
     /// A copy's outcome, in the order they finish.
     pub done: &'a mut (dyn FnMut(CopyJob, Result<CopyReport>) + Send),
     /// Per-file progress.
@@ -140,8 +142,8 @@ impl Queue<'_, '_> {
 /// Copies every job `jobs` hands out from `src`'s server to `dst`'s, server to server,
 /// over MODE E streams kept between them, pipelined where both servers speak MODE E
 /// (module doc); otherwise one at a time. Each copy's result goes to `jobs.done`.
-/// Returns early, leaving the rest of `jobs` untaken, when a session of the pair is gone
-/// ([`Error::session_gone`]).
+/// Returns early when a session of the pair is gone ([`Error::session_gone`]), leaving
+/// the rest of `jobs` untaken and handing back (`jobs.back`) any it was to try again.
 pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
     // MODE E on both ends (what copy_with uses with `blocks`), where replies to commands
     // sent together come back in order.
@@ -163,13 +165,9 @@ pub async fn run(src: &mut Client, dst: &mut Client, jobs: &mut Jobs<'_>) {
             gone
         };
         if gone {
-            // Copies sent back to this pair for another try are not left uncounted.
-            while let Some((job, tries)) = q.again.pop_front() {
-                let e = Error::new(
-                    ErrorKind::Network,
-                    "copy: not copied again: the session pair it was on broke",
-                );
-                q.finish(Flight::new(job, tries), Err(e));
+            // Copies waiting here for another try go to the pairs that work.
+            while let Some((job, _)) = q.again.pop_front() {
+                (q.jobs.back)(job);
             }
             return;
         }

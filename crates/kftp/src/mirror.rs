@@ -17,6 +17,7 @@
 //! [`crate::localname`].
 
 use crate::client::Client;
+use crate::copy_run::CopyJob;
 use crate::error::{Error, ErrorKind, Result};
 use crate::localname;
 use crate::progress::Progress;
@@ -826,28 +827,15 @@ pub async fn mirror_up(
 async fn copy_worker(
     src: &mut Client,
     dst: &mut Client,
-    queue: &Mutex<VecDeque<(String, String, FileInfo)>>,
+    queue: &Mutex<VecDeque<CopyJob>>,
     progress: &dyn Progress,
 ) -> Tally {
     let mut tally = Tally::default();
-    let mut next = || {
-        // The lock is held only to pop; a poisoned queue still holds valid copies.
-        let (a, b, info) = queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()?;
-        Some(crate::copy_run::CopyJob {
-            src: a,
-            dst: b,
-            opts: crate::copy::CopyOptions {
-                // A listing without sizes says 0: then SIZE is asked.
-                size: (info.size > 0).then_some(info.size),
-                blocks: true,
-                mtime: info.mtime,
-            },
-        })
-    };
-    let mut done = |job: crate::copy_run::CopyJob, r: Result<crate::copy::CopyReport>| match r {
+    // The lock is held only to pop or push; a poisoned queue still holds valid copies.
+    let shared = || queue.lock().unwrap_or_else(|p| p.into_inner());
+    let mut next = || shared().pop_front();
+    let mut back = |job| shared().push_front(job);
+    let mut done = |job: CopyJob, r: Result<crate::copy::CopyReport>| match r {
         Ok(c) => {
             tally.transferred += 1;
             tally.bytes += c.bytes.or(job.opts.size).unwrap_or(0);
@@ -859,6 +847,7 @@ async fn copy_worker(
     };
     let mut jobs = crate::copy_run::Jobs {
         next: &mut next,
+        back: &mut back,
         done: &mut done,
         progress,
     };
@@ -921,7 +910,16 @@ pub async fn mirror_across(
             report.transferred += 1;
             continue;
         }
-        copies.push_back((a, b, info.clone()));
+        copies.push_back(CopyJob {
+            src: a,
+            dst: b,
+            opts: crate::copy::CopyOptions {
+                // A listing without sizes says 0: then SIZE is asked.
+                size: (info.size > 0).then_some(info.size),
+                blocks: true,
+                mtime: info.mtime,
+            },
+        });
     }
     // More session pairs where there is more than one file: each copy costs its round
     // trips at both servers (STOR and RETR with their replies, SIZE, MFMT; EPSV and EPRT
