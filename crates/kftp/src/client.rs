@@ -428,6 +428,26 @@ impl Client {
         Ok(())
     }
 
+    /// A new session as this one's user, in the login directory, with this one's
+    /// transfer type and streams (this one need not be alive): to go on after the server
+    /// closed or lost it.
+    pub async fn reconnect(&self) -> Result<Client> {
+        let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;
+        self.pass_on(&mut c).await?;
+        Ok(c)
+    }
+
+    /// Gives a new session of this one's ([`Client::reconnect`], [`Client::fork`]) its
+    /// transfer type and streams.
+    async fn pass_on(&self, c: &mut Client) -> Result<()> {
+        if c.ty != self.ty {
+            c.set_type(self.ty).await?;
+        }
+        c.streams = self.streams;
+        c.pipeline_auto = self.pipeline_auto;
+        Ok(())
+    }
+
     /// A new session as this one's user, moved to `cwd` (this one need not be alive).
     pub(crate) async fn fork_in(&self, cwd: &str) -> Result<Client> {
         let mut c = Client::connect((*self.opts).clone(), self.creds.clone()).await?;
@@ -439,11 +459,7 @@ impl Client {
                 return Err(e);
             }
         }
-        if c.ty != self.ty {
-            c.set_type(self.ty).await?;
-        }
-        c.streams = self.streams;
-        c.pipeline_auto = self.pipeline_auto;
+        self.pass_on(&mut c).await?;
         Ok(c)
     }
 

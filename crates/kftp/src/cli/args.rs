@@ -103,7 +103,9 @@ pub enum Cmd {
         #[arg(short, long)]
         long: bool,
     },
-    /// Download a file. Bytes go to a temp file renamed over the target on success.
+    /// Download a file. Bytes go to a temp file renamed over the target on success; where
+    /// the connection drops on the way, the download goes on from where it stopped over a
+    /// new login (up to 3 times).
     Get {
         /// The remote file.
         url: String,

@@ -283,7 +283,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     mtime,
                     ..topts(resume)
                 };
-                let r = c.get(&remote, &local, &opts, &counter).await;
+                let r = match resume || c.mode_e_applies(c.streams(), g.ascii) || g.ascii {
+                    true => c.get(&remote, &local, &opts, &counter).await,
+                    false => get_going_on(&mut c, &remote, &local, &opts, &counter).await,
+                };
                 bars.end(&remote, r.as_ref().err().map(|e| e.to_string()).as_deref());
                 r?
             };
@@ -508,6 +511,69 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// A server-to-server transfer moves the data between the servers in the clear (kftp
 /// cannot have them encrypt it to each other: that takes SSCN), so TLS is refused
 /// up front rather than dropped.
+/// Times [`get_going_on`] logs in again after the connection dropped, the first time
+/// after [`FIRST_PAUSE`], then twice as long each time.
+const GET_RETRIES: u32 = 3;
+const FIRST_PAUSE: Duration = Duration::from_millis(500);
+
+/// A binary MODE S get that goes on where its connection drops (reset, closed, stalled,
+/// `421`, `426`), as lftp's does: into the temporary file beside `local`, from what it holds
+/// (REST), over a new login each time, then renamed into place. The temporary file goes
+/// when the get fails for good, as [`Client::get`]'s own does; `-c` keeps a partial file.
+async fn get_going_on(
+    c: &mut Client,
+    remote: &str,
+    local: &Path,
+    opts: &TransferOptions,
+    counter: &std::sync::atomic::AtomicU64,
+) -> Result<kftp::TransferReport> {
+    let tmp = kftp::transfer::temp_path(local);
+    // Made here, empty, so that every try resumes into it (O_EXCL: nothing planted there
+    // is followed or taken over).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::local(format!("creating {}", tmp.display()), e))?;
+    let opts = TransferOptions {
+        resume: true,
+        ..opts.clone()
+    };
+    let (mut tries, mut pause) = (0, FIRST_PAUSE);
+    let r = loop {
+        match c.get(remote, &tmp, &opts, counter).await {
+            // 426: the server saw the data connection close (or closed it) mid-file.
+            Err(e)
+                if tries < GET_RETRIES
+                    && (e.session_gone() || e.server_reply().is_some_and(|r| r.code == 426)) =>
+            {
+                tries += 1;
+                let at = std::fs::metadata(&tmp).map_or(0, |m| m.len());
+                tracing::info!(
+                    "get {remote}: {e}; going on from byte {at} over a new login \
+                     ({tries} of {GET_RETRIES})"
+                );
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                match c.reconnect().await {
+                    Ok(fresh) => *c = fresh,
+                    Err(e) => break Err(e),
+                }
+            }
+            r => break r,
+        }
+    };
+    let renamed = r.and_then(|report| {
+        std::fs::rename(&tmp, local)
+            .map(|()| report)
+            .map_err(|e| Error::local(format!("renaming into {}", local.display()), e))
+    });
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
+}
+
 fn plain_only(g: &Global, from: &Target, to: &Target, what: &str) -> Result<()> {
     if g.tls || from.security != Security::Plain || to.security != Security::Plain {
         return Err(Error::usage(format!(

@@ -250,11 +250,26 @@ fn mirror_logs_in_again_where_the_server_closed_the_waiting_session() {
 /// file deleted.)
 #[test]
 fn a_segment_whose_session_is_ended_goes_on_over_a_new_one() {
+    // Session 1 is the user's, 2 to 5 the segments'; the third is ended.
+    get_with_a_session_ended(&["--segments", "4"], 5, 3);
+}
+
+/// A plain `kftp get` whose session the server ends in the middle goes on from where it
+/// stopped over a new login, as lftp's does, and the file arrives whole. (It failed, its
+/// temporary file deleted.)
+#[test]
+fn a_get_whose_session_is_ended_goes_on_over_a_new_one() {
+    get_with_a_session_ended(&[], 1, 1);
+}
+
+/// 8 MiB from a kftpd at 1 MiB/s a session, `kftp get` with `extra` arguments; once
+/// session `started` is logged in and 0.7 s later, session `ended` is ended through the
+/// admin API. The get succeeds over a new session, with every byte.
+fn get_with_a_session_ended(extra: &[&str], started: u32, ended: u32) {
     let admin = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .unwrap()
         .to_string();
-    // 1 MiB/s a session: each 2 MiB segment takes two seconds.
     let Some(a) = Kftpd::start_flags(false, &["--rate-session", "1Mi", "--admin-listen", &admin])
     else {
         return;
@@ -265,42 +280,42 @@ fn a_segment_whose_session_is_ended_goes_on_over_a_new_one() {
     let data = random_bytes(8 << 20, 800);
     std::fs::write(a.root.join("big.bin"), &data).unwrap();
     let out = dir.path().join("big.bin");
-    let get = kftp_command(
-        dir.path(),
-        &[
-            "get",
-            "--segments",
-            "4",
-            &url(&a, "big.bin"),
-            out.to_str().unwrap(),
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("running kftp");
-    // Session 1 is the user's, 2 to 5 the segments'.
+    let src = url(&a, "big.bin");
+    let mut args = vec!["get"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&src, out.to_str().unwrap()]);
+    let get = kftp_command(dir.path(), &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kftp");
+    let logged_in = format!("logged in session={started} ");
     assert!(
-        kftp_testkit::wait_until(Duration::from_secs(20), || a.log().contains("session=5")),
-        "the segments started"
+        kftp_testkit::wait_until(Duration::from_secs(20), || a.log().contains(&logged_in)),
+        "the transfers started"
     );
     std::thread::sleep(Duration::from_millis(700));
     let kicked = std::process::Command::new("curl")
         .args(["-sS", "-f", "-X", "DELETE", "-H"])
         .arg(format!("Authorization: Bearer {}", token.trim()))
-        .arg(format!("http://{admin}/api/v1/sessions/3"))
+        .arg(format!("http://{admin}/api/v1/sessions/{ended}"))
         .output()
         .expect("curl");
     assert!(kicked.status.success(), "{kicked:?}");
     let o = get.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
-    assert!(
-        a.log().contains("session=6"),
-        "a new session for the segment: {err}"
-    );
+    let again = format!("logged in session={} ", started + 1);
+    assert!(a.log().contains(&again), "a new session: {err}");
     assert!(
         std::fs::read(&out).unwrap() == data,
         "the file arrived whole"
     );
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().ends_with(".kftp-part"))
+        .collect();
+    assert!(left.is_empty(), "no temporary file left: {left:?}");
 }
