@@ -283,7 +283,10 @@ pub async fn run(cli: Cli) -> Result<()> {
                     mtime,
                     ..topts(resume)
                 };
-                let r = match resume || c.mode_e_applies(c.streams(), g.ascii) || g.ascii {
+                // An empty file has nothing to go on with (and resuming it would skip
+                // setting its time).
+                let plain = resume || g.ascii || size == Some(0);
+                let r = match plain || c.mode_e_applies(c.streams(), g.ascii) {
                     true => c.get(&remote, &local, &opts, &counter).await,
                     false => get_going_on(&mut c, &remote, &local, &opts, &counter).await,
                 };
