@@ -185,6 +185,7 @@ async fn start(
         total: Some(end - start),
         started: Instant::now(),
         stop_on_quit: true,
+        ends_by_itself: false,
         markers: None,
     });
     Ok(())

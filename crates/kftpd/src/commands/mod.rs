@@ -156,6 +156,7 @@ pub(crate) async fn start_transfer(
             _ => None,
         },
     };
+    let download = matches!(job, Job::Send { .. });
     s.running = Some(Running {
         handle: Running::work(transfer::run(job, setup, ctx)),
         abort: Some(abort_tx),
@@ -164,6 +165,7 @@ pub(crate) async fn start_transfer(
         total,
         started: Instant::now(),
         stop_on_quit: false,
+        ends_by_itself: download,
         markers,
     });
     Ok(())

@@ -25,7 +25,7 @@ use kftp_tls::{accept_control, Lineage, ServerTls};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -137,6 +137,13 @@ pub type Work =
     sync_wrapper::SyncFuture<std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>>;
 
 /// A transfer in flight.
+/// Why a session ended when its client closed the control connection.
+const CLIENT_CLOSED: &str = "client closed";
+
+/// How long a download may take to end by itself after its client closed the control
+/// connection ([`Running::ends_by_itself`]).
+const FINISH_AFTER_CLOSE: Duration = Duration::from_secs(10);
+
 pub struct Running {
     /// Resolves to the final reply; a panic in it becomes `451` (see [`Running::work`]).
     pub handle: Work,
@@ -153,6 +160,12 @@ pub struct Running {
     /// QUIT stops it at once (a digest: nothing is lost) instead of waiting for its end
     /// (a transfer, which RFC 959 lets finish).
     pub stop_on_quit: bool,
+    /// A download: when the client closes the control connection, it gets
+    /// [`FINISH_AFTER_CLOSE`] to end by itself before it is stopped. Its last bytes may be
+    /// on their way (aria2 closes the control connection as soon as it has them, and the
+    /// download was logged as failed); a client that is gone fails it at its next write.
+    /// An upload of a client that vanished is not committed, so it stops at once.
+    pub ends_by_itself: bool,
     /// A MODE E transfer's `111`/`112` markers, written by the session between polls of
     /// `handle` ([`crate::modee::markers`]).
     pub markers: Option<crate::modee::markers::Markers>,
@@ -321,11 +334,19 @@ impl Session {
         tracing::info!(session = id, peer = %peer, "session opened");
         let opened = Instant::now();
         let end = s.serve().await;
-        if let Some(r) = s.running.take() {
-            if let Some(a) = r.abort {
-                let _ = a.send(());
+        if let Some(mut r) = s.running.take() {
+            let on_its_own = match r.ends_by_itself && end == CLIENT_CLOSED {
+                true => tokio::time::timeout(FINISH_AFTER_CLOSE, &mut r.handle)
+                    .await
+                    .is_ok(),
+                false => false,
+            };
+            if !on_its_own {
+                if let Some(a) = r.abort {
+                    let _ = a.send(());
+                }
+                let _ = r.handle.await;
             }
-            let _ = r.handle.await;
         }
         if let Phase::Authed(l) = &s.phase {
             let mut ev = crate::events::Event::new("logout", id, &l.user, peer.ip());
@@ -369,7 +390,7 @@ impl Session {
         loop {
             let line = match self.next_line().await {
                 Ok(Some(l)) => l,
-                Ok(None) => return "client closed",
+                Ok(None) => return CLIENT_CLOSED,
                 Err(why) => {
                     let (text, reason) = why.farewell(self.shared.config.login_timeout);
                     let _ = self.send(&Reply::new(421, text)).await;
@@ -377,7 +398,7 @@ impl Session {
                 }
             };
             let cmd = match line {
-                Line::Eof => return "client closed",
+                Line::Eof => return CLIENT_CLOSED,
                 Line::TooLong => {
                     if self
                         .send(&Reply::new(500, "Input line too long."))

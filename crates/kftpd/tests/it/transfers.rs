@@ -87,6 +87,31 @@ fn abor_during_large_retr() {
     c.expect("RETR small.bin", 425);
 }
 
+/// A client that closes the control connection while its download is still on its way
+/// (aria2 does, as soon as it has the bytes) gets the whole file, and the download is
+/// logged complete: the session lets it end by itself. (It was stopped: the client got
+/// part of the file, and kftpd logged the download as failed.)
+#[test]
+fn a_download_ends_by_itself_after_the_client_closes_the_control_connection() {
+    let srv = Server::start(&[]);
+    let data = random_bytes(16 << 20, 140);
+    std::fs::write(srv.path("big.bin"), &data).unwrap();
+    let mut c = srv.login();
+    c.expect("TYPE I", 200);
+    let mut d = c.epsv();
+    d.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    c.expect("RETR big.bin", 150);
+    drop(c);
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert!(got == data, "{} of {} bytes", got.len(), data.len());
+    assert!(
+        wait_until(10, || plain_log(&srv).contains("transfer complete")),
+        "the download is logged complete: {}",
+        plain_log(&srv)
+    );
+}
+
 #[test]
 fn abor_during_upload_keeps_the_part_file() {
     let srv = Server::start(&[]);
