@@ -161,7 +161,7 @@ pub struct Running {
     /// (a transfer, which RFC 959 lets finish).
     pub stop_on_quit: bool,
     /// A download: when the client closes the control connection, it gets
-    /// [`FINISH_AFTER_CLOSE`] to end by itself before it is stopped. Its last bytes may be
+    /// `FINISH_AFTER_CLOSE` to end by itself before it is stopped. Its last bytes may be
     /// on their way (aria2 closes the control connection as soon as it has them, and the
     /// download was logged as failed); a client that is gone fails it at its next write.
     /// An upload of a client that vanished is not committed, so it stops at once.
