@@ -511,9 +511,6 @@ pub async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// A server-to-server transfer moves the data between the servers in the clear (kftp
-/// cannot have them encrypt it to each other: that takes SSCN), so TLS is refused
-/// up front rather than dropped.
 /// Times [`get_going_on`] logs in again after the connection dropped, the first time
 /// after [`FIRST_PAUSE`], then twice as long each time.
 const GET_RETRIES: u32 = 3;
@@ -577,6 +574,9 @@ async fn get_going_on(
     renamed
 }
 
+/// A server-to-server transfer moves the data between the servers in the clear (kftp
+/// cannot have them encrypt it to each other: that takes SSCN), so TLS is refused
+/// up front rather than dropped.
 fn plain_only(g: &Global, from: &Target, to: &Target, what: &str) -> Result<()> {
     if g.tls || from.security != Security::Plain || to.security != Security::Plain {
         return Err(Error::usage(format!(

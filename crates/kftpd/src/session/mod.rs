@@ -136,7 +136,6 @@ pub struct Login {
 pub type Work =
     sync_wrapper::SyncFuture<std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>>;
 
-/// A transfer in flight.
 /// Why a session ended when its client closed the control connection.
 const CLIENT_CLOSED: &str = "client closed";
 
@@ -144,6 +143,7 @@ const CLIENT_CLOSED: &str = "client closed";
 /// connection ([`Running::ends_by_itself`]).
 const FINISH_AFTER_CLOSE: Duration = Duration::from_secs(10);
 
+/// A transfer in flight.
 pub struct Running {
     /// Resolves to the final reply; a panic in it becomes `451` (see [`Running::work`]).
     pub handle: Work,
