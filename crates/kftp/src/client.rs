@@ -670,6 +670,43 @@ impl Client {
     }
 }
 
+/// How often a transfer whose connection dropped goes on over a new login
+/// ([`Client::reconnect`]), and how long it waits first: at most [`Relogins::MAX`] times,
+/// the first after half a second, then twice as long each time (a server that restarts
+/// gets a moment; one that is gone costs 3.5 s).
+#[derive(Debug)]
+pub struct Relogins {
+    done: u32,
+    pause: Duration,
+}
+
+impl Default for Relogins {
+    fn default() -> Self {
+        Relogins {
+            done: 0,
+            pause: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Relogins {
+    /// The logins a transfer gets after its first try.
+    pub const MAX: u32 = 3;
+
+    /// Whether another is left.
+    pub fn left(&self) -> bool {
+        self.done < Self::MAX
+    }
+
+    /// Waits before the next one and counts it; says which it is (from 1).
+    pub async fn pause(&mut self) -> u32 {
+        tokio::time::sleep(self.pause).await;
+        self.pause *= 2;
+        self.done += 1;
+        self.done
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,7 +78,7 @@ pub mod stream;
 pub mod target;
 pub mod transfer;
 
-pub use client::{Client, ConnectOptions, Credentials, DataMode, Features, Greeted};
+pub use client::{Client, ConnectOptions, Credentials, DataMode, Features, Greeted, Relogins};
 pub use error::{Error, ErrorKind, Result};
 pub use kftp_proto::listing::Kind;
 pub use kftp_proto::listing_parse::{RefusedEntry, RemoteEntry};

@@ -7,7 +7,7 @@
 //! Servers (vsftpd among them) limit the rate per connection, and a single TCP stream over
 //! a long fat pipe is limited by its window; N streams get N windows.
 
-use crate::client::Client;
+use crate::client::{Client, Relogins};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::{temp_path, TransferReport};
 use kftp_datapath::{copy, PathUsed};
@@ -23,12 +23,6 @@ use tokio::io::AsyncReadExt;
 /// Below this size a file is fetched over one connection: the setup of more sessions
 /// would cost more than it saves.
 pub const MIN_SEGMENT: u64 = 1 << 20;
-
-/// Times a segment whose connection failed goes on from where it stopped, each over a new
-/// session, after a pause that doubles from [`FIRST_PAUSE`]: one dropped connection among
-/// several would otherwise throw away the whole download.
-const SEGMENT_RETRIES: u32 = 3;
-const FIRST_PAUSE: Duration = Duration::from_millis(500);
 
 /// The `[start, end)` ranges of `n` segments over `size` bytes.
 pub fn ranges(size: u64, n: u64) -> Vec<(u64, u64)> {
@@ -97,22 +91,22 @@ impl Client {
             let remote = remote.to_string();
             let cwd = cwd.clone();
             tasks.spawn(async move {
+                // One dropped connection among several would otherwise throw away the
+                // whole download: the segment goes on from where it stopped.
                 let mut at = start;
-                let mut pause = FIRST_PAUSE;
-                let mut tries = 0;
+                let mut relogins = Relogins::default();
                 let r = loop {
                     let r = session
                         .fetch_range(&remote, &file, &mut at, end, &progress)
                         .await;
                     match r {
-                        Err(e) if tries < SEGMENT_RETRIES && e.session_gone() => {
-                            tries += 1;
+                        Err(e) if relogins.left() && e.session_gone() => {
+                            let n = relogins.pause().await;
                             tracing::info!(
                                 "segment {start}-{end}: {e}; going on from {at} over a new \
-                                 session ({tries} of {SEGMENT_RETRIES})"
+                                 session ({n} of {})",
+                                Relogins::MAX
                             );
-                            tokio::time::sleep(pause).await;
-                            pause *= 2;
                             match session.fork_in(&cwd).await {
                                 Ok(fresh) => session = fresh,
                                 Err(e) => break Err(e),

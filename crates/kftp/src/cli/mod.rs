@@ -11,8 +11,8 @@ pub mod shell;
 use args::{Cli, Cmd, Global};
 use bars::Bars;
 use kftp::{
-    Client, ConnectOptions, DataMode, Error, ErrorKind, HashAlgo, MirrorOptions, Progress, Result,
-    Security, Target, TlsSetup, TransferOptions,
+    Client, ConnectOptions, DataMode, Error, ErrorKind, HashAlgo, MirrorOptions, Progress,
+    Relogins, Result, Security, Target, TlsSetup, TransferOptions,
 };
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -511,14 +511,9 @@ pub async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
-/// Times [`get_going_on`] logs in again after the connection dropped, the first time
-/// after [`FIRST_PAUSE`], then twice as long each time.
-const GET_RETRIES: u32 = 3;
-const FIRST_PAUSE: Duration = Duration::from_millis(500);
-
 /// A binary MODE S get that goes on where its connection drops (reset, closed, stalled,
 /// `421`, `426`), as lftp's does: into the temporary file beside `local`, from what it holds
-/// (REST), over a new login each time, then renamed into place. The temporary file goes
+/// (REST), over a new login each time ([`Relogins`]), then renamed into place. The temporary file goes
 /// when the get fails for good, as [`Client::get`]'s own does; `-c` keeps a partial file.
 async fn get_going_on(
     c: &mut Client,
@@ -539,22 +534,21 @@ async fn get_going_on(
         resume: true,
         ..opts.clone()
     };
-    let (mut tries, mut pause) = (0, FIRST_PAUSE);
+    let mut relogins = Relogins::default();
     let r = loop {
         match c.get(remote, &tmp, &opts, counter).await {
             // 426: the server saw the data connection close (or closed it) mid-file.
             Err(e)
-                if tries < GET_RETRIES
+                if relogins.left()
                     && (e.session_gone() || e.server_reply().is_some_and(|r| r.code == 426)) =>
             {
-                tries += 1;
+                let n = relogins.pause().await;
                 let at = std::fs::metadata(&tmp).map_or(0, |m| m.len());
                 tracing::info!(
                     "get {remote}: {e}; going on from byte {at} over a new login \
-                     ({tries} of {GET_RETRIES})"
+                     ({n} of {})",
+                    Relogins::MAX
                 );
-                tokio::time::sleep(pause).await;
-                pause *= 2;
                 match c.reconnect().await {
                     Ok(fresh) => *c = fresh,
                     Err(e) => break Err(e),
